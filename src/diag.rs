@@ -1,0 +1,225 @@
+//! Diagnostics: every error a user can cause is a [`Diag`] value.
+//!
+//! Architecture Invariant: parsing, checking, lowering and (later) solving and training never
+//! panic on user input; they return `Diag`s. A `Diag` has a stable code
+//! (`glassbox::<kind>`), a message, labelled spans into one source file, and a help line.
+//! The core builds them; the front ends (CLI, REPL) render them with miette or as JSON.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::source::{SourceFile, Span};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A labelled span. The first label of a diagnostic is the primary one: tests assert its span.
+#[derive(Clone, Debug)]
+pub struct Label {
+    pub span: Span,
+    pub text: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Diag {
+    /// Stable code, `glassbox::<kind>`; the list lives in `docs/diagnostics.md`.
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+    /// The file the labels point into; `None` for errors with no place in a model file.
+    pub file: Option<Arc<SourceFile>>,
+}
+
+impl Diag {
+    pub fn error(code: &'static str, message: impl Into<String>) -> Diag {
+        Diag {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            labels: Vec::new(),
+            help: None,
+            file: None,
+        }
+    }
+
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Diag {
+        Diag {
+            severity: Severity::Warning,
+            ..Diag::error(code, message)
+        }
+    }
+
+    pub fn label(mut self, span: Span, text: impl Into<String>) -> Diag {
+        self.labels.push(Label {
+            span,
+            text: text.into(),
+        });
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Diag {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn in_file(mut self, file: &Arc<SourceFile>) -> Diag {
+        self.file = Some(file.clone());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// The primary span, if any.
+    pub fn span(&self) -> Option<Span> {
+        self.labels.first().map(|l| l.span)
+    }
+
+    /// A plain, serialisable view for `--format json` and for tests.
+    pub fn to_json(&self) -> DiagJson {
+        let place = |span: Span| {
+            self.file.as_ref().map(|f| {
+                let (line, column) = f.line_col(span.start);
+                let (end_line, end_column) = f.line_col(span.end);
+                JsonPos {
+                    line,
+                    column,
+                    end_line,
+                    end_column,
+                }
+            })
+        };
+        DiagJson {
+            code: self.code,
+            severity: self.severity,
+            message: self.message.clone(),
+            file: self.file.as_ref().map(|f| f.name.clone()),
+            labels: self
+                .labels
+                .iter()
+                .map(|l| JsonLabel {
+                    text: l.text.clone(),
+                    start: l.span.start,
+                    end: l.span.end,
+                    pos: place(l.span),
+                })
+                .collect(),
+            help: self.help.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiagJson {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub file: Option<String>,
+    pub labels: Vec<JsonLabel>,
+    pub help: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JsonLabel {
+    pub text: String,
+    pub start: usize,
+    pub end: usize,
+    #[serde(flatten)]
+    pub pos: Option<JsonPos>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JsonPos {
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+}
+
+impl fmt::Display for Diag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Diag {}
+
+impl miette::Diagnostic for Diag {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.file.as_ref().map(|f| f as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        if self.file.is_none() || self.labels.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.labels.iter().enumerate().map(|(i, l)| {
+            let text = (!l.text.is_empty()).then(|| l.text.clone());
+            if i == 0 {
+                miette::LabeledSpan::new_primary_with_span(text, l.span)
+            } else {
+                miette::LabeledSpan::new_with_span(text, l.span)
+            }
+        })))
+    }
+}
+
+impl miette::SourceCode for SourceFile {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let contents = self
+            .text
+            .read_span(span, context_lines_before, context_lines_after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            contents.data(),
+            *contents.span(),
+            contents.line(),
+            contents.column(),
+            contents.line_count(),
+        )))
+    }
+}
+
+/// "Did you mean": the closest candidate by Jaro–Winkler similarity, if it is close enough.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, c)| *score >= 0.8 && *c != word)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}

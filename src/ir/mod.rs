@@ -1,0 +1,1 @@
+//! Stage 3: the symbolic IR: a hash-consed arena DAG of scalar and tensor nodes.

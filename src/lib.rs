@@ -1,0 +1,13 @@
+//! glassbox: a compiler and trainer for differential models.
+//!
+//! Stages (see `docs/architecture.md`): `syntax` (parse, format) → `sema` (check) →
+//! `ir` (lower, simplify, differentiate, evaluate, print) → later `jit`, `solve`, `grad`,
+//! `train`. Front ends: `cli`.
+#![deny(unsafe_code)]
+
+pub mod cli;
+pub mod diag;
+pub mod ir;
+pub mod sema;
+pub mod source;
+pub mod syntax;

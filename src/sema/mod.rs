@@ -1,0 +1,1 @@
+//! Stage 2: AST → checked model (names, shapes, stdlib nets, options, data declarations).
