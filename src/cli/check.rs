@@ -1,0 +1,83 @@
+//! `glassbox check`: diagnostics, or a summary of each model.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::OutputFormat;
+use super::render::emit;
+use crate::diag::DiagJson;
+use crate::source::DiskLoader;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Model files (`*.gbx`) to check.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Output format: `human` (summaries on stdout, diagnostics on stderr) or `json` (one
+    /// document on stdout).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Serialize)]
+struct FileReport {
+    file: String,
+    ok: bool,
+    diagnostics: Vec<DiagJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<crate::sema::Summary>,
+}
+
+pub fn run(args: &CheckArgs) -> ExitCode {
+    let mut reports = Vec::new();
+    let mut errors = 0;
+    for path in &args.files {
+        let (diags, summary) = match super::load_source(path) {
+            Err(d) => (vec![d], None),
+            Ok(file) => {
+                let checked = crate::check_source(&file, &DiskLoader);
+                let summary = checked.model.as_ref().map(crate::sema::summary);
+                (checked.diags, summary)
+            }
+        };
+        let file_errors = diags.iter().filter(|d| d.is_error()).count();
+        errors += file_errors;
+        let ok = file_errors == 0;
+        match args.format {
+            OutputFormat::Human => {
+                emit(&diags);
+                if let (true, Some(s)) = (ok, &summary) {
+                    println!("{} ok", path.display());
+                    print!("{s}");
+                }
+            }
+            OutputFormat::Json => reports.push(FileReport {
+                file: path.display().to_string(),
+                ok,
+                diagnostics: diags.iter().map(|d| d.to_json()).collect(),
+                summary: if ok { summary } else { None },
+            }),
+        }
+    }
+    if args.format == OutputFormat::Json {
+        match serde_json::to_string_pretty(&reports) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("glassbox: cannot serialise the report: {e}"),
+        }
+    } else if errors > 0 {
+        eprintln!(
+            "{errors} error{} in {} file{}",
+            if errors == 1 { "" } else { "s" },
+            args.files.len(),
+            if args.files.len() == 1 { "" } else { "s" }
+        );
+    }
+    if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
