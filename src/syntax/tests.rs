@@ -415,11 +415,19 @@ fn operator_count_is_bounded() {
 fn two_megabyte_lines() {
     on_small_stack(|| {
         let n = 2 << 20;
-        let comment = format!("model m\n# {}\nminimize x  // {}\n", "é".repeat(n / 2), "x".repeat(n));
+        let comment = format!(
+            "model m\n# {}\nminimize x  // {}\n",
+            "é".repeat(n / 2),
+            "x".repeat(n)
+        );
         let p = parse_ok(&comment);
         assert_eq!(p.items.len(), 2);
         assert_eq!(p.comments.len(), 2);
-        for garbage in ["(+*x[".repeat(n / 5), "x ".repeat(n / 2), "@#\"".repeat(n / 3)] {
+        for garbage in [
+            "(+*x[".repeat(n / 5),
+            "x ".repeat(n / 2),
+            "@#\"".repeat(n / 3),
+        ] {
             let (_, diags) = parse(&file(&garbage));
             assert!(!diags.is_empty());
             assert!(diags.iter().all(|d| d.span().is_some()));
@@ -435,9 +443,10 @@ fn garbage_never_panics() {
     use rand::{Rng, SeedableRng};
     on_small_stack(|| {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        let alphabet: Vec<char> = "()[];,=+-*/^@.._#\"\\\n\r\t dtdWxy0123456789eE->state model learn"
-            .chars()
-            .collect();
+        let alphabet: Vec<char> =
+            "()[];,=+-*/^@.._#\"\\\n\r\t dtdWxy0123456789eE->state model learn"
+                .chars()
+                .collect();
         for round in 0..400 {
             let len = rng.random_range(0..200);
             let text: String = if round % 2 == 0 {
@@ -476,13 +485,18 @@ fn decode_reports_the_bad_byte() {
     assert_eq!(ok.text, "model m\n");
     let err = super::decode("a.gbx", b"model m\nstate \xff = 1\n".to_vec()).expect_err("not utf-8");
     assert_eq!(err.code, "glassbox::not_utf8");
-    assert!(err.message.contains("byte 14") && err.message.contains("line 2"), "{}", err.message);
+    assert!(
+        err.message.contains("byte 14") && err.message.contains("line 2"),
+        "{}",
+        err.message
+    );
     assert_eq!(err.span().map(|s| s.range()), Some(14..14));
 }
 
 #[test]
 fn recovery_reports_every_broken_item() {
-    let src = "model m\nstate x 1.0\nparam k = 2\ndx/dt = \nconst c = (1 + 2\nminimize x\nstat y = 2\n";
+    let src =
+        "model m\nstate x 1.0\nparam k = 2\ndx/dt = \nconst c = (1 + 2\nminimize x\nstat y = 2\n";
     let (p, diags) = parse(&file(src));
     assert_eq!(
         codes(&diags),
@@ -504,16 +518,33 @@ fn recovery_reports_every_broken_item() {
     assert_eq!(spans[1], Some(eq..eq + 1));
     assert_eq!(spans[2], Some(paren..paren + 1));
     assert_eq!(spans[3], Some(stat..stat + 4));
-    assert!(diags[3].help.as_deref().is_some_and(|h| h.contains("`state`")));
-    assert!(diags[1].message.contains("expected an expression"), "{}", diags[1].message);
+    assert!(
+        diags[3]
+            .help
+            .as_deref()
+            .is_some_and(|h| h.contains("`state`"))
+    );
+    assert!(
+        diags[1].message.contains("expected an expression"),
+        "{}",
+        diags[1].message
+    );
 }
 
 #[test]
 fn reserved_words_are_not_names() {
-    for (src, word) in [("state dt = 1", "dt"), ("param in = 2", "in"), ("minimize dW + 1", "dW")] {
+    for (src, word) in [
+        ("state dt = 1", "dt"),
+        ("param in = 2", "in"),
+        ("minimize dW + 1", "dW"),
+    ] {
         let d = parse_err(src);
         assert_eq!(codes(&d), ["glassbox::reserved_word"], "{src}");
         let at = src.find(word).expect("word");
-        assert_eq!(d[0].span().map(|s| s.range()), Some(at..at + word.len()), "{src}");
+        assert_eq!(
+            d[0].span().map(|s| s.range()),
+            Some(at..at + word.len()),
+            "{src}"
+        );
     }
 }
