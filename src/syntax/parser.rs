@@ -663,7 +663,10 @@ fn syntax_error(text: &str, chunk: &Chunk, err: &pest::error::Error<Rule>) -> Di
     // "an expression" covers names; after an operand, "an operator" covers `(`, `[` and `..`.
     let has_expr = expected.iter().any(|(k, _)| *k == 0);
     let has_op = expected.iter().any(|(k, _)| *k == 5);
-    expected.retain(|(k, _)| !(has_expr && *k == 1) && !(has_op && matches!(k, 6..=8)));
+    expected.retain(|(k, _)| {
+        let covered = (has_expr && *k == 1) || (has_op && matches!(k, 6..=8));
+        !covered
+    });
     let words: Vec<&str> = expected.iter().map(|(_, w)| *w).collect();
     let wants = |r: Rule| positives.contains(&r);
     let at_end = at >= chunk.code_end;
