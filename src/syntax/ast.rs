@@ -11,6 +11,9 @@ pub struct Program {
     pub items: Vec<Item>,
     /// Every comment, in source order, so `fmt` keeps them (`# ...` and `// ...`).
     pub comments: Vec<Comment>,
+    /// Indices into `items` of the items that a blank line separated from what came before
+    /// them (layout only: `format` keeps one blank line there).
+    pub blank_before_items: Vec<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -19,6 +22,8 @@ pub struct Comment {
     pub text: String,
     /// On a line of its own (leading) rather than after code (trailing).
     pub own_line: bool,
+    /// An own-line comment that a blank line separated from what came before it (layout only).
+    pub blank_before: bool,
     pub span: Span,
 }
 
