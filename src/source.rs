@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// means, so two syntax trees that say the same thing are equal wherever their text sits (this
 /// is what makes `parse(fmt(src)) == parse(src)` a meaningful test). Compare `range()` when the
 /// position itself is under test.
-#[derive(Clone, Copy, Debug, Default, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, Eq, serde::Serialize)]
 pub struct Span {
     pub start: usize,
     pub end: usize,
@@ -22,6 +22,11 @@ impl PartialEq for Span {
     fn eq(&self, _other: &Span) -> bool {
         true
     }
+}
+
+/// Consistent with `PartialEq`: all spans are equal, so all hash alike.
+impl std::hash::Hash for Span {
+    fn hash<H: std::hash::Hasher>(&self, _state: &mut H) {}
 }
 
 impl Span {
