@@ -68,7 +68,7 @@ pub(super) struct FnDef {
 }
 
 /// Names the language gives a meaning of its own; declaring them is an error.
-pub(super) const RESERVED: [&str; 4] = ["t", "concat", "jacobian", "d"];
+pub(super) const RESERVED: [&str; 3] = ["t", "concat", "jacobian"];
 
 pub(super) struct Checker<'a> {
     pub ctx: &'a CheckCtx<'a>,
@@ -502,6 +502,7 @@ impl Checker<'_> {
             ItemKind::State(decls) => decls.iter().for_each(|d| c.state_shape(d)),
             _ => {}
         });
+        self.check_fn_names();
         self.check_fn_cycles();
         self.each(items, |c, item| {
             if let ItemKind::State(decls) = &item.kind {

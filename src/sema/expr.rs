@@ -1022,6 +1022,40 @@ impl Checker<'_> {
         )
     }
 
+    /// Names in user function bodies resolve at the definition, so a function that is never
+    /// called still reports its undefined names (instantiation reports the same (code, span),
+    /// which de-duplication drops).
+    pub fn check_fn_names(&mut self) {
+        for i in 0..self.fns.len() {
+            let Some(def) = self.fns.get(i) else { continue };
+            let (decl, file) = (def.decl.clone(), def.file);
+            let mut missing = Vec::new();
+            collect_names(&decl.body, &mut |name, span, call| {
+                let known = decl.params.iter().any(|p| p.name == name)
+                    || self.globals.contains_key(name)
+                    || name == "t"
+                    || Builtin::from_name(name).is_some()
+                    || (call && (name == "concat" || name == "jacobian"))
+                    || OBSERVABLES.contains(&name);
+                if !known {
+                    missing.push((name.to_string(), span, call));
+                }
+            });
+            let saved = std::mem::replace(&mut self.cur, file);
+            self.frames.push(
+                decl.params
+                    .iter()
+                    .map(|p| (p.name.clone(), poison(p.span)))
+                    .collect(),
+            );
+            for (name, span, call) in missing {
+                self.undefined(if call { "function" } else { "name" }, &name, span);
+            }
+            self.frames.pop();
+            self.cur = saved;
+        }
+    }
+
     /// Report recursive user functions once, at the call that closes the cycle.
     pub fn check_fn_cycles(&mut self) {
         let calls: Vec<Vec<(usize, Span)>> = self
@@ -1037,9 +1071,13 @@ impl Checker<'_> {
                 out
             })
             .collect();
-        let mut reported = HashSet::new();
+        let mut in_reported = HashSet::new();
         for start in 0..self.fns.len() {
-            // DFS from `start`: a path back to `start` is a cycle through it.
+            if in_reported.contains(&start) {
+                continue;
+            }
+            // DFS from `start`; the stack holds the current path, so a call back to `start`
+            // closes a cycle through exactly the functions on it.
             let mut stack = vec![(start, 0usize)];
             let mut seen = HashSet::new();
             while let Some((f, k)) = stack.pop() {
@@ -1048,27 +1086,60 @@ impl Checker<'_> {
                 };
                 stack.push((f, k + 1));
                 if g == start {
-                    if reported.insert((f, span.range())) {
-                        let file = self.fns.get(f).map_or(0, |d| d.file);
-                        let name = self
-                            .fns
-                            .get(start)
-                            .map_or(String::new(), |d| d.decl.name.name.clone());
-                        let saved = std::mem::replace(&mut self.cur, file);
-                        self.error(
-                            "glassbox::recursive_fn",
-                            span,
-                            format!("function `{name}` calls itself"),
-                            "recursive call",
-                            "functions are inlined at every call, so they cannot recurse",
-                        );
-                        self.cur = saved;
-                    }
+                    let path: Vec<usize> = stack.iter().map(|(f, _)| *f).collect();
+                    in_reported.extend(path.iter().copied());
+                    let names: Vec<String> = path
+                        .iter()
+                        .filter_map(|i| self.fns.get(*i).map(|d| format!("`{}`", d.decl.name.name)))
+                        .collect();
+                    let message = match names.as_slice() {
+                        [one] => format!("function {one} calls itself"),
+                        many => format!("functions {} call each other in a cycle", many.join(", ")),
+                    };
+                    let file = self.fns.get(f).map_or(0, |d| d.file);
+                    let saved = std::mem::replace(&mut self.cur, file);
+                    self.error(
+                        "glassbox::recursive_fn",
+                        span,
+                        message,
+                        "recursive call",
+                        "functions are inlined at every call, so they cannot recurse",
+                    );
+                    self.cur = saved;
+                    break;
                 } else if seen.insert(g) {
                     stack.push((g, 0));
                 }
             }
         }
+    }
+}
+
+fn collect_names(e: &Expr, f: &mut impl FnMut(&str, Span, bool)) {
+    match &e.kind {
+        ExprKind::Name(n) => f(n, e.span, false),
+        ExprKind::Call(c) => {
+            f(&c.callee.name, c.callee.span, true);
+            c.args.iter().for_each(|a| collect_names(&a.value, f));
+        }
+        ExprKind::Vector(items) => items.iter().for_each(|x| collect_names(x, f)),
+        ExprKind::Matrix(rows) => rows.iter().flatten().for_each(|x| collect_names(x, f)),
+        ExprKind::Range { start, end } => {
+            start
+                .iter()
+                .chain(end.iter())
+                .for_each(|x| collect_names(x, f));
+        }
+        ExprKind::Unary { expr, .. } | ExprKind::TimeDeriv(expr) => collect_names(expr, f),
+        ExprKind::Binary { lhs, rhs, .. } | ExprKind::Decay { from: lhs, to: rhs } => {
+            collect_names(lhs, f);
+            collect_names(rhs, f);
+        }
+        ExprKind::Index { base, index } => {
+            collect_names(base, f);
+            index.iter().for_each(|x| collect_names(x, f));
+        }
+        ExprKind::Num { .. } | ExprKind::Str(_) => {}
     }
 }
 
