@@ -246,7 +246,12 @@ impl Checker<'_> {
                                 self.error(
                                     "glassbox::import_not_found",
                                     *span,
-                                    format!("cannot read imported file `{key}`: {e}"),
+                                    match e.kind() {
+                                        std::io::ErrorKind::NotFound => {
+                                            format!("imported file `{key}` not found")
+                                        }
+                                        _ => format!("cannot read imported file `{key}`: {e}"),
+                                    },
                                     "imported here",
                                     "`use` paths are relative to the importing file",
                                 );

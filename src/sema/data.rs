@@ -162,7 +162,12 @@ impl Checker<'_> {
                 self.error(
                     "glassbox::data_not_found",
                     path_arg.value.span,
-                    format!("cannot read data file `{}`: {e}", path.display()),
+                    match e.kind() {
+                        std::io::ErrorKind::NotFound => {
+                            format!("data file `{}` not found", path.display())
+                        }
+                        _ => format!("cannot read data file `{}`: {e}", path.display()),
+                    },
                     "file not found",
                     format!(
                         "data paths are relative to the model file's directory (`{}`)",

@@ -169,12 +169,15 @@ impl Checker<'_> {
                                 .to_string()
                         };
                         let (ls, rs) = (l.shape, r.shape);
+                        let at = self
+                            .operator_span(*op, lhs.span, rhs.span)
+                            .unwrap_or(e.span);
                         self.push(
                             crate::diag::Diag::error(
                                 "glassbox::shape_mismatch",
                                 format!("cannot {} {ls} and {rs}", binop_verb(*op)),
                             )
-                            .label(e.span, "shapes do not match")
+                            .label(at, "shapes do not match")
                             .label(lhs.span, format!("{ls}"))
                             .label(rhs.span, format!("{rs}"))
                             .help(help),
@@ -210,6 +213,21 @@ impl Checker<'_> {
                 tex(TExprKind::TimeDeriv { expr: Box::new(x) }, shape, e.span)
             }
         }
+    }
+
+    /// The operator token between two operands (the AST keeps only the operands' spans).
+    fn operator_span(&self, op: BinOp, lhs: Span, rhs: Span) -> Option<Span> {
+        let sym = match op {
+            BinOp::Add => '+',
+            BinOp::Sub => '-',
+            BinOp::Mul => '*',
+            BinOp::Div => '/',
+            BinOp::Pow => '^',
+            BinOp::MatMul => '@',
+        };
+        let between = self.file().text.get(lhs.end..rhs.start)?;
+        let at = lhs.end + between.find(sym)?;
+        Some(Span::new(at, at + 1))
     }
 
     /// Every name visible here, for "did you mean".
