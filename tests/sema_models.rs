@@ -346,3 +346,74 @@ fn stdlib_modules_parse_and_check() {
         check_ok(name, &src);
     }
 }
+
+#[test]
+fn shapes_of_builtins_jacobian_and_small_nets() {
+    let src = r#"model s
+state y[2] = [1, 0], z = 0
+param A[2, 3] = [1, 2, 3; 4, 5, 6]
+net g = mlp(2, 4, 1)
+dy/dt = A[0, 0..2] * y + A @ [1, 1, 1] - jacobian(y * z, z)
+dz/dt = g(y) + dot(y, y) + norm(A[1]) + d(z)/dt
+output J = jacobian(A @ concat(y, z), y)
+output late = y(2.5)
+"#;
+    let m = check_ok("s", src);
+    assert_eq!(m.outputs[0].value.shape, Shape::matrix(2, 2));
+    assert!(matches!(
+        m.outputs[1].value.kind,
+        TExprKind::StateAt {
+            state: 0,
+            time: 2.5
+        }
+    ));
+    let EquationKind::Ode { rhs } = &m.equations[1].kind else {
+        panic!()
+    };
+    assert_eq!(rhs.shape, Shape::Scalar);
+    assert_eq!(m.params[0].init, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+}
+
+#[test]
+fn sde_scalar_noise_and_noiseless_state() {
+    let src = "model s\nstate a[2] = 1, b = 0\nda = -a dt + 0.3 dW\ndb = a[0] dt\nsolve euler_maruyama(dt = 0.01) over [0, 1]\n";
+    let m = check_ok("s", src);
+    let noise: Vec<Noise> = m
+        .equations
+        .iter()
+        .map(|e| match &e.kind {
+            EquationKind::Sde { noise, .. } => *noise,
+            EquationKind::Ode { .. } => panic!("SDE expected"),
+        })
+        .collect();
+    assert_eq!(noise, [Noise::Scalar, Noise::None]);
+    assert_eq!(m.solve.as_ref().unwrap().options.dt, Some(0.01));
+}
+
+mod no_panic {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        /// Any edit of a valid program (a cut, or a splice of characters the language uses)
+        /// is checked without panicking; an error always comes with a span and a help line.
+        #[test]
+        fn edits_never_panic(which in 0usize..5, at in 0usize..400, len in 0usize..12,
+                             insert in "[a-z0-9_\\[\\]\\(\\)\\.,;=+*/@^ -]{0,6}") {
+            let src = [SPIRAL, LV, DIGITS, SPIRAL_SDE, ROBERTSON][which];
+            let mut cut = at.min(src.len());
+            while !src.is_char_boundary(cut) { cut -= 1; }
+            let mut end = (cut + len).min(src.len());
+            while !src.is_char_boundary(end) { end -= 1; }
+            let edited = format!("{}{}{}", &src[..cut], insert, &src[end..]);
+            let file = SourceFile::new("models/edit.gbx", edited);
+            let checked = glassbox::check_source(&file, &loader());
+            for d in &checked.diags {
+                prop_assert!(d.span().is_some(), "{} has no span", d.code);
+                prop_assert!(d.help.is_some(), "{} has no help", d.code);
+            }
+            prop_assert_eq!(checked.model.is_some(), !checked.diags.iter().any(|d| d.is_error()));
+        }
+    }
+}
