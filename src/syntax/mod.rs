@@ -28,6 +28,8 @@ mod lex;
 mod parser;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;

@@ -660,6 +660,13 @@ fn syntax_error(text: &str, chunk: &Chunk, err: &pest::error::Error<Rule>) -> Di
     let mut expected: Vec<(u8, &str)> = positives.iter().map(|r| expected_words(*r)).collect();
     expected.sort();
     expected.dedup();
+    // "an expression" covers names; after an operand, "an operator" covers `(`, `[` and `..`.
+    let has_expr = expected.iter().any(|(k, _)| *k == 0);
+    let has_op = expected.iter().any(|(k, _)| *k == 5);
+    expected.retain(|(k, _)| {
+        let covered = (has_expr && *k == 1) || (has_op && matches!(k, 6..=8));
+        !covered
+    });
     let words: Vec<&str> = expected.iter().map(|(_, w)| *w).collect();
     let wants = |r: Rule| positives.contains(&r);
     let at_end = at >= chunk.code_end;
@@ -693,6 +700,12 @@ fn syntax_error(text: &str, chunk: &Chunk, err: &pest::error::Error<Rule>) -> Di
         (
             "glassbox::missing_equals",
             "write `name = value`, e.g. `state x = 1.0`".to_string(),
+        )
+    } else if wants(Rule::kw_dW) {
+        (
+            "glassbox::parse_error",
+            "an SDE reads `dX = drift dt + diffusion * dW`, or `dX = drift dt` without noise"
+                .to_string(),
         )
     } else if words.first() == Some(&"an expression") {
         (

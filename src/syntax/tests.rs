@@ -346,3 +346,205 @@ fn empty_and_trivia_only_files() {
     assert_eq!(p.comments.len(), 1);
     assert_eq!(format(&p), "# just a comment\n");
 }
+
+/// Run `f` on a thread with a 2 MiB stack (the test harness's default, made explicit so the
+/// bound holds whatever RUST_MIN_STACK says).
+fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .expect("spawn")
+        .join()
+        .expect("the parser overflowed or panicked on a 2 MiB stack");
+}
+
+fn codes(diags: &[Diag]) -> Vec<&'static str> {
+    diags.iter().map(|d| d.code).collect()
+}
+
+#[test]
+fn deep_nesting_is_reported_before_pest() {
+    on_small_stack(|| {
+        let n = 100_000;
+        let src = format!("minimize {}x{}", "(".repeat(n), ")".repeat(n));
+        let diags = parse_err(&src);
+        assert_eq!(codes(&diags), ["glassbox::nesting_too_deep"]);
+        // The first bracket beyond the bound: the 65th `(`.
+        let at = "minimize ".len() + super::MAX_NESTING;
+        assert_eq!(diags[0].span().map(|s| s.range()), Some(at..at + 1));
+        let brackets = format!("state y = {}1{}", "[".repeat(n), "]".repeat(n));
+        assert_eq!(codes(&parse_err(&brackets)), ["glassbox::nesting_too_deep"]);
+    });
+}
+
+#[test]
+fn nesting_at_the_bound_parses_and_formats() {
+    on_small_stack(|| {
+        let d = super::MAX_NESTING;
+        let src = format!("minimize {}x + 1{}", "(".repeat(d), ")".repeat(d));
+        let p = parse_ok(&src);
+        assert_eq!(format(&p), "minimize x + 1\n");
+        let src = format!("minimize {}x{}", "f(".repeat(d), ")".repeat(d));
+        let p = parse_ok(&src);
+        assert_eq!(parse_ok(&format(&p)), p);
+    });
+}
+
+#[test]
+fn operator_count_is_bounded() {
+    on_small_stack(|| {
+        let max = super::MAX_OPERATORS;
+        // Right-associative and prefix chains are the deep ones for a Pratt parser.
+        let pow = format!("minimize x{}", "^x".repeat(max));
+        let p = parse_ok(&pow);
+        assert_eq!(parse_ok(&format(&p)), p);
+        let neg = format!("minimize {}x", "-".repeat(max));
+        let p = parse_ok(&neg);
+        assert_eq!(parse_ok(&format(&p)), p);
+        let long = format!("minimize x{}", "+x".repeat(max + 1));
+        let diags = parse_err(&long);
+        assert_eq!(codes(&diags), ["glassbox::expression_too_long"]);
+        let at = "minimize x".len() + 2 * max;
+        assert_eq!(diags[0].span().map(|s| s.range()), Some(at..at + 1));
+        let huge = format!("minimize x{}", "^x".repeat(200_000));
+        assert_eq!(codes(&parse_err(&huge)), ["glassbox::expression_too_long"]);
+    });
+}
+
+#[test]
+fn two_megabyte_lines() {
+    on_small_stack(|| {
+        let n = 2 << 20;
+        let comment = format!(
+            "model m\n# {}\nminimize x  // {}\n",
+            "é".repeat(n / 2),
+            "x".repeat(n)
+        );
+        let p = parse_ok(&comment);
+        assert_eq!(p.items.len(), 2);
+        assert_eq!(p.comments.len(), 2);
+        for garbage in [
+            "(+*x[".repeat(n / 5),
+            "x ".repeat(n / 2),
+            "@#\"".repeat(n / 3),
+        ] {
+            let (_, diags) = parse(&file(&garbage));
+            assert!(!diags.is_empty());
+            assert!(diags.iter().all(|d| d.span().is_some()));
+        }
+        let valid = format!("minimize {}", "[1, 2], ".repeat(n / 8));
+        let (_, diags) = parse(&file(&valid));
+        assert!(!diags.is_empty());
+    });
+}
+
+#[test]
+fn garbage_never_panics() {
+    use rand::{Rng, SeedableRng};
+    on_small_stack(|| {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let alphabet: Vec<char> =
+            "()[];,=+-*/^@.._#\"\\\n\r\t dtdWxy0123456789eE->state model learn"
+                .chars()
+                .collect();
+        for round in 0..400 {
+            let len = rng.random_range(0..200);
+            let text: String = if round % 2 == 0 {
+                let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+                match super::decode("g.gbx", bytes.clone()) {
+                    Ok(f) => f.text.clone(),
+                    Err(d) => {
+                        assert_eq!(d.code, "glassbox::not_utf8");
+                        String::from_utf8_lossy(&bytes).into_owned()
+                    }
+                }
+            } else {
+                (0..len)
+                    .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                    .collect()
+            };
+            let f = file(&text);
+            let (p, diags) = parse(&f);
+            for d in &diags {
+                let s = d.span().expect("every parse diagnostic has a span");
+                assert!(s.end <= text.len() && s.start <= s.end, "{d:?}");
+                assert!(text.is_char_boundary(s.start) && text.is_char_boundary(s.end));
+                assert!(d.help.is_some(), "{d:?}");
+            }
+            // Whatever parsed formats to text that parses back to the same items.
+            let out = format(&p);
+            let (q, _) = parse(&file(&out));
+            assert_eq!(p.items, q.items, "{text:?}\n{out}");
+        }
+    });
+}
+
+#[test]
+fn decode_reports_the_bad_byte() {
+    let ok = super::decode("a.gbx", b"model m\n".to_vec()).expect("utf-8");
+    assert_eq!(ok.text, "model m\n");
+    let err = super::decode("a.gbx", b"model m\nstate \xff = 1\n".to_vec()).expect_err("not utf-8");
+    assert_eq!(err.code, "glassbox::not_utf8");
+    assert!(
+        err.message.contains("byte 14") && err.message.contains("line 2"),
+        "{}",
+        err.message
+    );
+    assert_eq!(err.span().map(|s| s.range()), Some(14..14));
+}
+
+#[test]
+fn recovery_reports_every_broken_item() {
+    let src =
+        "model m\nstate x 1.0\nparam k = 2\ndx/dt = \nconst c = (1 + 2\nminimize x\nstat y = 2\n";
+    let (p, diags) = parse(&file(src));
+    assert_eq!(
+        codes(&diags),
+        [
+            "glassbox::missing_equals",
+            "glassbox::parse_error",
+            "glassbox::unclosed_bracket",
+            "glassbox::unknown_item"
+        ]
+    );
+    assert_eq!(p.items.len(), 3);
+    let at = |needle: &str| src.find(needle).expect("needle");
+    let spans: Vec<_> = diags.iter().map(|d| d.span().map(|s| s.range())).collect();
+    let one = at("1.0");
+    let eq = at("= \n");
+    let paren = at("(1");
+    let stat = at("stat ");
+    assert_eq!(spans[0], Some(one..one + 3));
+    assert_eq!(spans[1], Some(eq..eq + 1));
+    assert_eq!(spans[2], Some(paren..paren + 1));
+    assert_eq!(spans[3], Some(stat..stat + 4));
+    assert!(
+        diags[3]
+            .help
+            .as_deref()
+            .is_some_and(|h| h.contains("`state`"))
+    );
+    assert!(
+        diags[1].message.contains("expected an expression"),
+        "{}",
+        diags[1].message
+    );
+}
+
+#[test]
+fn reserved_words_are_not_names() {
+    for (src, word) in [
+        ("state dt = 1", "dt"),
+        ("param in = 2", "in"),
+        ("minimize dW + 1", "dW"),
+    ] {
+        let d = parse_err(src);
+        assert_eq!(codes(&d), ["glassbox::reserved_word"], "{src}");
+        let at = src.find(word).expect("word");
+        assert_eq!(
+            d[0].span().map(|s| s.range()),
+            Some(at..at + word.len()),
+            "{src}"
+        );
+    }
+}
