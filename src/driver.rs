@@ -24,8 +24,19 @@ pub fn check_source(file: &Arc<SourceFile>, loader: &dyn Loader) -> Checked {
 }
 
 /// Parse and check a file with an explicit context (seed for net initialisation).
+///
+/// The checker runs only on a file that parsed without errors: the parser already reports
+/// every broken item, and checking around the holes would only add follow-on errors (a state
+/// whose equation failed to parse is not "missing an equation").
 pub fn check_source_with(file: &Arc<SourceFile>, ctx: &CheckCtx) -> Checked {
     let (program, mut diags) = crate::syntax::parse(file);
+    if diags.iter().any(Diag::is_error) {
+        return Checked {
+            program,
+            model: None,
+            diags,
+        };
+    }
     let (model, sema_diags) = crate::sema::check(&program, file, ctx);
     diags.extend(sema_diags);
     let model = model.filter(|_| !diags.iter().any(Diag::is_error));
