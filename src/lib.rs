@@ -7,7 +7,10 @@
 
 pub mod cli;
 pub mod diag;
+pub mod driver;
 pub mod ir;
 pub mod sema;
 pub mod source;
 pub mod syntax;
+
+pub use driver::{Checked, check_source, check_source_with};

@@ -1,0 +1,165 @@
+//! `solve METHOD(options) [over [t0, t1] | at TIMES]`: the method must fit the model (ODE
+//! methods for ODE models, SDE methods for SDE models), fixed-step methods need `dt` and take
+//! no tolerances, adaptive ones take tolerances and no `dt`.
+
+use super::checker::Checker;
+use super::model::*;
+use super::options::Want;
+use crate::diag::did_you_mean;
+use crate::syntax::ast::{SolveClause, SolveSpan};
+
+const SOLVE_OPTIONS: [&str; 5] = ["rtol", "atol", "dt", "max_steps", "h0"];
+
+impl Checker<'_> {
+    pub fn solve_clause(&mut self, s: &SolveClause) {
+        let call = &s.method;
+        let name = call.callee.name.as_str();
+        let Some(method) = Method::from_name(name) else {
+            let names = Method::ALL.iter().map(|(n, _)| *n);
+            let help = match did_you_mean(name, names) {
+                Some(m) => format!("did you mean `{m}`?"),
+                None => "ODE methods: tsit5 dopri5 bs3 heun_euler euler midpoint rk4 rosenbrock23 rodas4 auto; SDE methods: euler_maruyama euler_heun milstein sosri sra1".into(),
+            };
+            self.error(
+                "glassbox::unknown_method",
+                call.callee.span,
+                format!("there is no solver method `{name}`"),
+                "unknown method",
+                help,
+            );
+            return;
+        };
+        let mut ok = true;
+        if method.is_sde() != (self.m.kind == ModelKind::Sde) {
+            ok = false;
+            let (mk, want) = if self.m.kind == ModelKind::Sde {
+                (
+                    "an SDE",
+                    "euler_maruyama, euler_heun, milstein, sosri or sra1",
+                )
+            } else {
+                (
+                    "an ODE",
+                    "tsit5, dopri5, bs3, heun_euler, rk4, rosenbrock23, rodas4 or auto",
+                )
+            };
+            self.error(
+                "glassbox::method_mismatch",
+                call.callee.span,
+                format!(
+                    "`{name}` is an {} method but this is {mk} model",
+                    if method.is_sde() { "SDE" } else { "ODE" }
+                ),
+                "wrong kind of method",
+                format!("use {want}"),
+            );
+        }
+        let (_, named) = self.named_options(&call.args, 0, &SOLVE_OPTIONS, name);
+        let mut opts = SolveOptions::default();
+        for (key, (ident, e)) in &named {
+            let fixed_only = *key == "dt";
+            let adaptive_only = matches!(*key, "rtol" | "atol" | "h0");
+            if (fixed_only && !method.is_fixed_step()) || (adaptive_only && method.is_fixed_step())
+            {
+                ok = false;
+                let (kind, help) = if fixed_only {
+                    (
+                        "adaptive",
+                        "adaptive methods choose their own steps; `h0` sets the first one",
+                    )
+                } else {
+                    (
+                        "fixed-step",
+                        "fixed-step methods take `dt`; use an adaptive method for tolerances",
+                    )
+                };
+                self.error(
+                    "glassbox::option_not_applicable",
+                    ident.span,
+                    format!("`{key}` does not apply to `{name}`, a {kind} method"),
+                    "not applicable",
+                    help,
+                );
+                continue;
+            }
+            let want = if *key == "max_steps" {
+                Want::PositiveInt
+            } else {
+                Want::Positive
+            };
+            let v = self.option_number(key, e, want);
+            ok &= v.is_some();
+            match *key {
+                "rtol" => opts.rtol = v,
+                "atol" => opts.atol = v,
+                "dt" => opts.dt = v,
+                "h0" => opts.h0 = v,
+                _ => opts.max_steps = v.map(|x| x as u64),
+            }
+        }
+        if method.is_fixed_step() && !named.contains_key("dt") {
+            ok = false;
+            self.error(
+                "glassbox::missing_option",
+                call.callee.span,
+                format!("`{name}` takes fixed steps and needs `dt`"),
+                "no step size",
+                format!("write `{name}(dt = 0.01)`"),
+            );
+        }
+        let times = match &s.span_kind {
+            None => None,
+            Some(SolveSpan::Over(e)) => {
+                let v = self.const_expr(e);
+                match v.as_ref().map(|v| (v.shape, v.data.as_slice())) {
+                    Some((Shape::Vector { n: 2 }, [t0, t1]))
+                        if t0 != t1 && t0.is_finite() && t1.is_finite() =>
+                    {
+                        Some(SolveTimes::Over { t0: *t0, t1: *t1 })
+                    }
+                    Some(_) => {
+                        self.error(
+                            "glassbox::bad_time_span",
+                            e.span,
+                            "`over` takes two different finite times `[t0, t1]`",
+                            "not a time span",
+                            "write `over [0, 1]`",
+                        );
+                        None
+                    }
+                    None => None,
+                }
+            }
+            Some(SolveSpan::At(e)) => {
+                let v = self.const_expr(e);
+                match v.as_ref().map(|v| (v.shape, v.data.clone())) {
+                    Some((Shape::Vector { .. } | Shape::Scalar, ts))
+                        if ts.windows(2).all(|w| w[0] < w[1])
+                            && ts.iter().all(|x| x.is_finite()) =>
+                    {
+                        Some(SolveTimes::At { times: ts })
+                    }
+                    Some(_) => {
+                        self.error(
+                            "glassbox::bad_time_span",
+                            e.span,
+                            "`at` takes strictly increasing finite times",
+                            "not increasing",
+                            "write `at [0, 0.5, 1]`",
+                        );
+                        None
+                    }
+                    None => None,
+                }
+            }
+        };
+        if ok {
+            self.m.solve = Some(SolveSpec {
+                method,
+                options: opts,
+                times,
+                span: call.span,
+            });
+        }
+    }
+}
