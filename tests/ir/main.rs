@@ -1,0 +1,7 @@
+//! Tests of the symbolic IR (`src/ir`): one test binary, one module per concern.
+
+mod check;
+mod diff;
+mod eval;
+mod graph;
+mod models;
