@@ -4,7 +4,7 @@
 //! - A node's operands always have smaller ids than the node (the arena is in topological
 //!   order), so every pass is one forward or backward sweep over `0..len`.
 //! - Structurally equal nodes are one node (`intern`); commutative operands (`+`, `*`, `dot`)
-//!   are ordered by id first, so `a + b` and `b + a` are one node too.
+//!   are put in a canonical order first, so `a + b` and `b + a` are one node too.
 //! - Constructors fold constants with the very functions the interpreter uses
 //!   ([`Unary::apply`], [`Binary::apply`]), and rewrite only by identities exact in IEEE
 //!   arithmetic (listed in `docs/ir.md` and on [`Graph::binary`]).
@@ -316,6 +316,17 @@ impl Graph {
             .is_some_and(|c| c.to_bits() == value.to_bits())
     }
 
+    /// Canonical operand order of commutative ops: constants, then computed nodes, then
+    /// inputs (so `W·x + b` and `3 * y²` read naturally), ties by id.
+    fn order_key(&self, id: NodeId) -> (u8, NodeId) {
+        let class = match self.node(id).op {
+            Op::Const(_) | Op::Broadcast(_) => 0,
+            Op::Input { .. } => 2,
+            _ => 1,
+        };
+        (class, id)
+    }
+
     fn intern(&mut self, op: Op, shape: Shape) -> NodeId {
         let node = Node { op, shape };
         if let Some(&id) = self.index.get(&node) {
@@ -422,7 +433,7 @@ impl Graph {
         {
             return self.binary(op, a, s);
         }
-        let (a, b) = if op.commutative() && b < a {
+        let (a, b) = if op.commutative() && self.order_key(b) < self.order_key(a) {
             (b, a)
         } else {
             (a, b)

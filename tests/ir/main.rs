@@ -5,3 +5,4 @@ mod diff;
 mod eval;
 mod graph;
 mod models;
+mod print;
