@@ -6,3 +6,4 @@ mod eval;
 mod graph;
 mod models;
 mod print;
+mod prop;
