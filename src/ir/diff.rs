@@ -17,7 +17,7 @@ use super::function::{ArgSpec, Function, Output, simplify};
 use super::graph::{Binary, Graph, Node, NodeId, Op, Shape, Unary, operands};
 
 /// Elementwise dy/dx of `y = op(x)`, or `None` where it is zero everywhere.
-fn unary_partial(g: &mut Graph, op: Unary, x: NodeId, y: NodeId) -> Option<NodeId> {
+pub(super) fn unary_partial(g: &mut Graph, op: Unary, x: NodeId, y: NodeId) -> Option<NodeId> {
     let one = g.constant(1.0);
     Some(match op {
         Unary::Neg => g.constant(-1.0),
@@ -57,7 +57,7 @@ fn unary_partial(g: &mut Graph, op: Unary, x: NodeId, y: NodeId) -> Option<NodeI
 
 /// Elementwise partials of `y = a op b` with respect to `a` and `b`; each is computed only
 /// when asked for (`want_a`, `want_b`), and `None` otherwise.
-fn binary_partials(
+pub(super) fn binary_partials(
     g: &mut Graph,
     op: Binary,
     (a, b, y): (NodeId, NodeId, NodeId),
@@ -117,25 +117,12 @@ fn binary_partials(
     )
 }
 
-fn add_opt(g: &mut Graph, a: Option<NodeId>, b: Option<NodeId>) -> Option<NodeId> {
+pub(super) fn add_opt(g: &mut Graph, a: Option<NodeId>, b: Option<NodeId>) -> Option<NodeId> {
     match (a, b) {
         (Some(a), Some(b)) => Some(g.add(a, b)),
         (a, None) => a,
         (None, b) => b,
     }
-}
-
-/// `1` as a value of `shape` with a single 1 at flat position `k`.
-fn one_hot(g: &mut Graph, shape: Shape, k: usize) -> NodeId {
-    if shape.is_scalar() {
-        return g.constant(1.0);
-    }
-    let n = shape.len();
-    let before = g.zeros(Shape::Vector(k));
-    let one = g.constant(1.0);
-    let after = g.zeros(Shape::Vector(n - k - 1));
-    let v = g.concat(&[before, one, after]);
-    g.reshape(v, shape)
 }
 
 /// Which nodes depend on `roots` (inclusive).
@@ -149,7 +136,7 @@ fn depends_on(g: &Graph, upto: usize, roots: impl Fn(&Node) -> bool) -> Vec<bool
 }
 
 /// Which of the first `upto` nodes `targets` reach.
-fn reached_from(g: &Graph, upto: usize, targets: &[NodeId]) -> Vec<bool> {
+pub(super) fn reached_from(g: &Graph, upto: usize, targets: &[NodeId]) -> Vec<bool> {
     let mut live = vec![false; upto];
     for t in targets {
         if t.index() < upto {
@@ -182,65 +169,73 @@ fn forward(
         }
         let id = NodeId(i as u32);
         let node = g.node(id).clone();
-        let shape = node.shape;
-        let t = |x: NodeId| tan[x.index()];
-        let result = match node.op {
-            Op::Const(_) => None,
-            Op::Input { arg, offset } => seed(g, id, arg, offset, shape),
-            Op::Unary(op, x) => match t(x) {
-                None => None,
-                Some(tx) => unary_partial(g, op, x, id).map(|p| g.mul(p, tx)),
-            },
-            Op::Binary(op, a, b) => {
-                let (ta, tb) = (t(a), t(b));
-                let (pa, pb) = binary_partials(g, op, (a, b, id), (ta.is_some(), tb.is_some()));
-                let ca = pa.zip(ta).map(|(p, d)| g.mul(p, d));
-                let cb = pb.zip(tb).map(|(p, d)| g.mul(p, d));
-                add_opt(g, ca, cb).map(|s| g.broadcast(s, shape))
-            }
-            Op::Broadcast(s) => t(s).map(|d| g.broadcast(d, shape)),
-            Op::Sum(x) => t(x).map(|d| g.sum(d)),
-            Op::Dot(a, b) => {
-                let ca = t(a).map(|d| g.dot(d, b));
-                let cb = t(b).map(|d| g.dot(a, d));
-                add_opt(g, ca, cb)
-            }
-            Op::MatVec(m, x) => {
-                let cm = t(m).map(|d| g.matvec(d, x));
-                let cx = t(x).map(|d| g.matvec(m, d));
-                add_opt(g, cm, cx)
-            }
-            Op::MatMul(a, b) => {
-                let ca = t(a).map(|d| g.matmul(d, b));
-                let cb = t(b).map(|d| g.matmul(a, d));
-                add_opt(g, ca, cb)
-            }
-            Op::Transpose(a) => t(a).map(|d| g.transpose(d)),
-            Op::Outer(a, b) => {
-                let ca = t(a).map(|d| g.outer(d, b));
-                let cb = t(b).map(|d| g.outer(a, d));
-                add_opt(g, ca, cb)
-            }
-            Op::Concat(ref parts) => {
-                if parts.iter().all(|&p| t(p).is_none()) {
-                    None
-                } else {
-                    let tans: Vec<Option<NodeId>> = parts.iter().map(|&p| t(p)).collect();
-                    let pieces: Vec<NodeId> = parts
-                        .iter()
-                        .zip(tans)
-                        .map(|(&p, d)| d.unwrap_or_else(|| g.zeros(g.shape(p))))
-                        .collect();
-                    Some(g.concat(&pieces))
-                }
-            }
-            Op::Slice { x, start } => t(x).map(|d| g.slice(d, start, shape.len())),
-            Op::Index { x, i } => t(x).map(|d| g.index(d, i)),
-            Op::Reshape(x) => t(x).map(|d| g.reshape(d, shape)),
+        tan[i] = match node.op {
+            Op::Input { arg, offset } => seed(g, id, arg, offset, node.shape),
+            _ => dense_tangent(g, id, &node, |x| tan[x.index()]),
         };
-        tan[i] = result;
     }
     tan
+}
+
+/// The tangent of a non-input node from its operands' tangents `t` (`None` = zero).
+pub(super) fn dense_tangent(
+    g: &mut Graph,
+    id: NodeId,
+    node: &Node,
+    t: impl Fn(NodeId) -> Option<NodeId>,
+) -> Option<NodeId> {
+    let shape = node.shape;
+    match node.op {
+        Op::Const(_) | Op::Input { .. } => None,
+        Op::Unary(op, x) => match t(x) {
+            None => None,
+            Some(tx) => unary_partial(g, op, x, id).map(|p| g.mul(p, tx)),
+        },
+        Op::Binary(op, a, b) => {
+            let (ta, tb) = (t(a), t(b));
+            let (pa, pb) = binary_partials(g, op, (a, b, id), (ta.is_some(), tb.is_some()));
+            let ca = pa.zip(ta).map(|(p, d)| g.mul(p, d));
+            let cb = pb.zip(tb).map(|(p, d)| g.mul(p, d));
+            add_opt(g, ca, cb).map(|s| g.broadcast(s, shape))
+        }
+        Op::Broadcast(s) => t(s).map(|d| g.broadcast(d, shape)),
+        Op::Sum(x) => t(x).map(|d| g.sum(d)),
+        Op::Dot(a, b) => {
+            let ca = t(a).map(|d| g.dot(d, b));
+            let cb = t(b).map(|d| g.dot(a, d));
+            add_opt(g, ca, cb)
+        }
+        Op::MatVec(m, x) => {
+            let cm = t(m).map(|d| g.matvec(d, x));
+            let cx = t(x).map(|d| g.matvec(m, d));
+            add_opt(g, cm, cx)
+        }
+        Op::MatMul(a, b) => {
+            let ca = t(a).map(|d| g.matmul(d, b));
+            let cb = t(b).map(|d| g.matmul(a, d));
+            add_opt(g, ca, cb)
+        }
+        Op::Transpose(a) => t(a).map(|d| g.transpose(d)),
+        Op::Outer(a, b) => {
+            let ca = t(a).map(|d| g.outer(d, b));
+            let cb = t(b).map(|d| g.outer(a, d));
+            add_opt(g, ca, cb)
+        }
+        Op::Concat(ref parts) => {
+            if parts.iter().all(|&p| t(p).is_none()) {
+                None
+            } else {
+                let pieces: Vec<NodeId> = parts
+                    .iter()
+                    .map(|&p| t(p).unwrap_or_else(|| g.zeros(g.shape(p))))
+                    .collect();
+                Some(g.concat(&pieces))
+            }
+        }
+        Op::Slice { x, start } => t(x).map(|d| g.slice(d, start, shape.len())),
+        Op::Index { x, i } => t(x).map(|d| g.index(d, i)),
+        Op::Reshape(x) => t(x).map(|d| g.reshape(d, shape)),
+    }
 }
 
 /// Sums pieces `(offset, value)` of a flat value of `shape` into one node; positions no piece
@@ -429,7 +424,7 @@ fn reverse(
     adj
 }
 
-fn finish(
+pub(super) fn finish(
     f: &Function,
     graph: Graph,
     args: Vec<ArgSpec>,
@@ -528,51 +523,6 @@ pub fn jvp(f: &Function, wrt: &str, tangent: &str) -> Result<Function, IrError> 
         })
         .collect();
     finish(f, g, args, outputs)
-}
-
-/// The dense Jacobian of `f`'s flat output with respect to argument `wrt`: one output named
-/// `jacobian`, a matrix (outputs × inputs) flattened row-major. Built column by column with
-/// one-hot tangents, then gathered element by element (so scalar models get scalar entries).
-pub fn jacobian(f: &Function, wrt: &str) -> Result<Function, IrError> {
-    f.validate()?;
-    let wrt_arg = f.arg(wrt)?;
-    let n = f.args[wrt_arg].len;
-    let m = f.output_len();
-    let mut g = f.graph.clone();
-    let upto = g.len();
-    let targets: Vec<NodeId> = f.outputs.iter().map(|o| o.node).collect();
-    let mut columns = Vec::with_capacity(n);
-    for j in 0..n {
-        let tan = forward(&mut g, upto, &targets, |g, _, arg, offset, shape| {
-            (arg == wrt_arg && offset <= j && j < offset + shape.len())
-                .then(|| one_hot(g, shape, j - offset))
-        });
-        let parts: Vec<NodeId> = f
-            .outputs
-            .iter()
-            .map(|o| {
-                let s = g.shape(o.node);
-                match tan[o.node.index()] {
-                    Some(t) => g.flatten(t),
-                    None => g.zeros(Shape::Vector(s.len())),
-                }
-            })
-            .collect();
-        columns.push(g.concat(&parts));
-    }
-    let mut entries = Vec::with_capacity(m * n);
-    for i in 0..m {
-        for col in &columns {
-            entries.push(g.index(*col, i));
-        }
-    }
-    let flat = g.concat(&entries);
-    let node = g.reshape(flat, Shape::Matrix(m, n));
-    let outputs = vec![Output {
-        name: "jacobian".to_string(),
-        node,
-    }];
-    finish(f, g, f.args.clone(), outputs)
 }
 
 /// Time derivatives along the flow of `du/dt = f(t, u, p)`: element `k - 1` is `dᵏu/dtᵏ` as a

@@ -627,6 +627,7 @@ impl Graph {
                 }
             }
         }
+        let flat = self.merge_contiguous(flat);
         if let [single] = flat[..]
             && matches!(self.shape(single), Shape::Vector(_))
         {
@@ -634,6 +635,67 @@ impl Graph {
         }
         let len = flat.iter().map(|&p| self.shape(p).len()).sum();
         self.intern(Op::Concat(flat), Shape::Vector(len))
+    }
+
+    /// Merges neighbouring parts that read contiguous ranges of one source (an argument, or one
+    /// vector node through index/slice), so `[u[0], u[1]]` is `u[0..2]` and `[x[0], x[1]]` of a
+    /// 2-vector is `x`: pure data movement, exact.
+    fn merge_contiguous(&mut self, parts: Vec<NodeId>) -> Vec<NodeId> {
+        #[derive(PartialEq, Clone, Copy)]
+        enum Source {
+            Arg(usize),
+            Node(NodeId),
+        }
+        let view = |g: &Graph, p: NodeId| -> Option<(Source, usize, usize)> {
+            let len = g.shape(p).len();
+            match g.node(p).op {
+                Op::Input { arg, offset } if !matches!(g.shape(p), Shape::Matrix(..)) => {
+                    Some((Source::Arg(arg), offset, len))
+                }
+                Op::Index { x, i } => Some((Source::Node(x), i, 1)),
+                Op::Slice { x, start } => Some((Source::Node(x), start, len)),
+                _ => None,
+            }
+        };
+        let mut out: Vec<NodeId> = Vec::with_capacity(parts.len());
+        let mut run: Option<(Source, usize, usize)> = None;
+        let mut run_first = None;
+        let flush = |g: &mut Graph,
+                     out: &mut Vec<NodeId>,
+                     run: Option<(Source, usize, usize)>,
+                     first: Option<NodeId>| {
+            match (run, first) {
+                (Some((Source::Arg(arg), start, len)), Some(p)) if g.shape(p).len() != len => {
+                    out.push(g.input(arg, start, Shape::Vector(len)));
+                }
+                (Some((Source::Node(x), start, len)), Some(p)) if g.shape(p).len() != len => {
+                    out.push(g.slice(x, start, len));
+                }
+                (_, Some(p)) => out.push(p),
+                _ => {}
+            }
+        };
+        for p in parts {
+            let v = view(self, p);
+            match (run, v) {
+                (Some((src, start, len)), Some((s2, st2, l2)))
+                    if src == s2 && start + len == st2 =>
+                {
+                    run = Some((src, start, len + l2));
+                }
+                _ => {
+                    flush(self, &mut out, run, run_first);
+                    run = v;
+                    run_first = Some(p);
+                    if v.is_none() {
+                        out.push(p);
+                        run_first = None;
+                    }
+                }
+            }
+        }
+        flush(self, &mut out, run, run_first);
+        out
     }
 
     /// `x[start .. start + len]` of a vector. Slices of slices compose, slices of broadcasts

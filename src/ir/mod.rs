@@ -27,11 +27,13 @@ mod error;
 mod eval;
 mod function;
 mod graph;
+mod jacobian;
 mod print;
 
-pub use diff::{jacobian, jvp, time_derivatives, vjp};
+pub use diff::{jvp, time_derivatives, vjp};
 pub use error::IrError;
 pub use eval::eval;
 pub use function::{ArgSpec, Function, Output, Slot, prune, simplify};
 pub use graph::{Binary, Graph, Node, NodeId, Op, Shape, Unary, operands};
+pub use jacobian::jacobian;
 pub use print::{print_latex, print_text};

@@ -174,3 +174,38 @@ fn differentiation_reuses_forward_activations() {
         .count();
     assert_eq!(indexes, 0);
 }
+
+#[test]
+fn jacobian_of_an_elementwise_field_is_structurally_diagonal() {
+    let m = crate::models::assorted();
+    let j = glassbox::ir::jacobian(&m.f, "u").unwrap();
+    let out = j.outputs[0].node;
+    let Op::Reshape(flat) = j.graph.node(out).op else {
+        panic!("jacobian is a reshaped concat: {:?}", j.graph.node(out));
+    };
+    let Op::Concat(entries) = &j.graph.node(flat).op else {
+        panic!("jacobian entries are a concat");
+    };
+    assert_eq!(entries.len(), 9);
+    for (k, &e) in entries.iter().enumerate() {
+        let is_zero = j.graph.const_value(e) == Some(0.0);
+        assert_eq!(is_zero, k % 4 != 0, "entry {k}");
+    }
+}
+
+#[test]
+fn concat_of_contiguous_reads_is_one_read() {
+    let mut f = Function::new(vec![ArgSpec::new("u", 3, true)]);
+    let parts: Vec<_> = (0..3)
+        .map(|i| f.input("u", i, Shape::Scalar).unwrap())
+        .collect();
+    let whole = f.input("u", 0, Shape::Vector(3)).unwrap();
+    assert_eq!(f.graph.concat(&parts), whole);
+    let t = f.graph.unary(Unary::Tanh, whole);
+    let i0 = f.graph.index(t, 0);
+    let i1 = f.graph.index(t, 1);
+    let c = f.graph.concat(&[i0, i1]);
+    assert!(matches!(f.graph.node(c).op, Op::Slice { x, start: 0 } if x == t));
+    let i2 = f.graph.index(t, 2);
+    assert_eq!(f.graph.concat(&[i0, i1, i2]), t);
+}

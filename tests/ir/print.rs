@@ -82,3 +82,11 @@ fn latex_is_balanced_for_every_model_and_pass() {
         }
     }
 }
+
+#[test]
+fn spiral_jacobian_uses_matrix_columns() {
+    // One-hot seeds never appear: column k of W1 is a slice of W1ᵀ.
+    let text = print_text(&jacobian(&models::spiral().f, "u").unwrap());
+    assert!(!text.contains("fill("), "{text}");
+    insta::assert_snapshot!(text);
+}

@@ -161,15 +161,21 @@ proptest! {
             off += len;
         }
 
-        let jac = eval(&jacobian(&f, "u").unwrap(), &args, 1).unwrap();
-        let jv = jvp(&f, "u", "w").unwrap();
+        // Jacobians (sparse seeds: vector u, scalar t, matrix and scalars in p) vs JVP columns.
         let rows = f.output_len();
-        for j in 0..N {
-            let mut e = vec![0.0; N];
-            e[j] = 1.0;
-            let col = eval1(&jv, &[&t, &u, &p, &e]);
-            let from_jac: Vec<f64> = (0..rows).map(|i| jac[i * N + j]).collect();
-            assert_close("jacobian column", &from_jac, &col, 1e-12, 1e-14 * scale);
+        for wrt in ["u", "t", "p"] {
+            let n = f.args[f.arg(wrt).unwrap()].len;
+            let jac = eval(&jacobian(&f, wrt).unwrap(), &args, 1).unwrap();
+            let jv = jvp(&f, wrt, "w").unwrap();
+            for j in 0..n {
+                let mut e = vec![0.0; n];
+                e[j] = 1.0;
+                let mut a: Vec<&[f64]> = args.to_vec();
+                a.push(&e);
+                let col = eval1(&jv, &a);
+                let from_jac: Vec<f64> = (0..rows).map(|i| jac[i * n + j]).collect();
+                assert_close(&format!("jacobian {wrt} column {j}"), &from_jac, &col, 1e-12, 1e-14 * scale);
+            }
         }
     }
 }
