@@ -133,11 +133,16 @@ impl Function {
             }
         }
         for s in &self.slots {
-            if s.arg >= self.args.len() {
-                return Err(IrError::Invalid(format!(
-                    "slot `{}` names a missing argument",
-                    s.name
-                )));
+            let spec = self.args.get(s.arg).ok_or_else(|| {
+                IrError::Invalid(format!("slot `{}` names a missing argument", s.name))
+            })?;
+            if s.offset + s.shape.len() > spec.len {
+                return Err(IrError::InputOutOfRange {
+                    name: spec.name.clone(),
+                    len: spec.len,
+                    offset: s.offset,
+                    end: s.offset + s.shape.len(),
+                });
             }
         }
         Ok(())

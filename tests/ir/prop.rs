@@ -42,10 +42,12 @@ fn build(program: &[(u8, u16, u16)]) -> Function {
     let w = f.input("p", 0, Shape::Matrix(N, N)).unwrap();
     let a = f.input("p", N * N, Shape::Scalar).unwrap();
     let b = f.input("p", N * N + 1, Shape::Scalar).unwrap();
+    // Overlapping reads: u[0] inside u, p[7..10] across the matrix and a scalar.
     let u0 = f.input("u", 0, Shape::Scalar).unwrap();
+    let pv = f.input("p", N * N - 2, Shape::Vector(N)).unwrap();
     let mut pools = Pools {
         s: vec![t, a, b, u0],
-        v: vec![u],
+        v: vec![u, pv],
         m: vec![w],
     };
     let mut last = (u, t, w);
