@@ -90,3 +90,13 @@ fn spiral_jacobian_uses_matrix_columns() {
     assert!(!text.contains("fill("), "{text}");
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn spiral_gradients_and_second_derivative() {
+    let m = models::spiral();
+    let grads = print_text(&vjp(&m.f, &["u", "p"], "v").unwrap());
+    // Weight gradients stay dense: outer products, not 100 scalar entries.
+    assert!(grads.contains("⊗"), "{grads}");
+    let d2 = print_text(&time_derivatives(&m.f, 2, Some("t"), "u").unwrap()[1]);
+    insta::assert_snapshot!(format!("{grads}\n{d2}"));
+}
