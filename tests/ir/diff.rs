@@ -197,3 +197,37 @@ fn derivative_passes_reject_unknown_arguments() {
     let s = models::spiral();
     assert!(time_derivatives(&s.f, 2, Some("t"), "p").is_err());
 }
+
+/// Passes compose: regularizers differentiate derivatives (the gradient of ‖J‖²_F or of
+/// ‖d²u/dt²‖² w.r.t. the parameters), so the VJP of a Jacobian and of a time derivative must
+/// match finite differences too.
+#[test]
+fn passes_compose_second_order() {
+    for m in [
+        models::spiral(),
+        models::lorenz(),
+        models::lotka_volterra(),
+        models::assorted(),
+    ] {
+        let jac = jacobian(&m.f, "u").unwrap();
+        let d2 = time_derivatives(&m.f, 2, Some("t"), "u").unwrap().remove(1);
+        for (what, g) in [("jacobian", jac), ("d2u", d2)] {
+            let back = vjp(&g, &["p", "u"], "v").unwrap();
+            let mut r = rng(14);
+            let v = uniform(&mut r, g.output_len(), 1.0);
+            let out = eval1(&back, &[&m.t, &m.u, &m.p, &v]);
+            for (arg, off, len) in [(2, 0, m.p.len()), (1, m.p.len(), m.u.len())] {
+                let w = uniform(&mut r, len, 1.0);
+                let fd = dot(&v, &fd_dir(&g, &args(&m), arg, &w));
+                let scale = fd.abs().max(1.0);
+                assert_close(
+                    &format!("{} vjp of {what}, arg {arg}", m.name),
+                    &[dot(&out[off..off + len], &w)],
+                    &[fd],
+                    REL,
+                    ABS * scale,
+                );
+            }
+        }
+    }
+}

@@ -3,7 +3,8 @@
 //! finite differences.
 
 use glassbox::ir::{
-    ArgSpec, Binary, Function, NodeId, Shape, Unary, eval, jacobian, jvp, simplify, vjp,
+    ArgSpec, Binary, Function, NodeId, Shape, Unary, eval, jacobian, jvp, print_latex, print_text,
+    simplify, vjp,
 };
 use proptest::prelude::*;
 
@@ -162,6 +163,11 @@ proptest! {
             assert_close(&format!("<v,Jw> arg {arg}"), &[dot(&v, &fwd)], &[bw], 1e-9, 1e-12 * scale);
             off += len;
         }
+
+        // Printing never leaves a node out, and LaTeX stays balanced.
+        let latex = print_latex(&f);
+        prop_assert_eq!(latex.matches('{').count(), latex.matches('}').count());
+        prop_assert!(!print_text(&f).contains('?'));
 
         // Jacobians (sparse seeds: vector u, scalar t, matrix and scalars in p) vs JVP columns.
         let rows = f.output_len();
