@@ -29,6 +29,7 @@ mod function;
 mod graph;
 mod jacobian;
 mod print;
+mod tensor;
 
 pub use diff::{jvp, time_derivatives, vjp};
 pub use error::IrError;
