@@ -1,0 +1,9 @@
+//! Tests of the symbolic IR (`src/ir`): one test binary, one module per concern.
+
+mod check;
+mod diff;
+mod eval;
+mod graph;
+mod models;
+mod print;
+mod prop;
