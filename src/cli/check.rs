@@ -51,7 +51,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                 emit(&diags);
                 if let (true, Some(s)) = (ok, &summary) {
                     println!("{} ok", path.display());
-                    print!("{s}");
+                    print!("{}", describe(s));
                 }
             }
             OutputFormat::Json => reports.push(FileReport {
@@ -80,4 +80,54 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The summary as a few aligned lines.
+fn describe(s: &crate::sema::Summary) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let kind = match s.kind {
+        crate::sema::ModelKind::Ode => "ODE",
+        crate::sema::ModelKind::Sde => "SDE",
+    };
+    let states: Vec<String> = s
+        .states
+        .iter()
+        .map(|st| format!("{} {}", st.name, st.shape))
+        .collect();
+    let _ = writeln!(out, "  model       {} ({kind})", s.name);
+    let _ = writeln!(
+        out,
+        "  states      {} (size {})",
+        states.join(", "),
+        s.state_size
+    );
+    let _ = writeln!(
+        out,
+        "  parameters  {} learned, {} fixed",
+        s.params_learned, s.params_fixed
+    );
+    for n in &s.nets {
+        let sizes: Vec<String> = n.sizes.iter().map(usize::to_string).collect();
+        let _ = writeln!(
+            out,
+            "  net         {} = {:?}({}; act = {:?}), {} parameters",
+            n.name,
+            n.kind,
+            sizes.join(", "),
+            n.act,
+            n.params
+        );
+    }
+    let _ = writeln!(out, "  equations   {}", s.equations);
+    if let Some(solver) = &s.solver {
+        let _ = writeln!(out, "  solver      {solver}");
+    }
+    if !s.objective.is_empty() {
+        let _ = writeln!(out, "  objective   {}", s.objective.join(" + "));
+    }
+    if let Some(opt) = &s.optimizer {
+        let _ = writeln!(out, "  optimizer   {opt}");
+    }
+    out
 }

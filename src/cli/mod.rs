@@ -6,7 +6,7 @@ mod fmt;
 mod render;
 mod show;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -86,11 +86,4 @@ pub(crate) fn load_source(path: &Path) -> Result<Arc<SourceFile>, Diag> {
         })
     })?;
     crate::syntax::decode(&path.display().to_string(), bytes)
-}
-
-/// Where the model file sits: data and `use` paths resolve against it.
-pub(crate) fn model_dir(path: &Path) -> PathBuf {
-    path.parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
 }

@@ -17,11 +17,6 @@ pub fn render_diag(diag: &Diag) -> String {
     render_with(diag, theme, 100)
 }
 
-/// Deterministic rendering for snapshots: no colour, fixed width.
-pub fn render_plain(diag: &Diag, width: usize) -> String {
-    render_with(diag, GraphicalTheme::unicode_nocolor(), width)
-}
-
 fn render_with(diag: &Diag, theme: GraphicalTheme, width: usize) -> String {
     let handler = GraphicalReportHandler::new_themed(theme).with_width(width);
     let mut out = String::new();

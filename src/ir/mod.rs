@@ -28,6 +28,7 @@ mod eval;
 mod function;
 mod graph;
 mod jacobian;
+pub mod lower;
 mod print;
 mod tensor;
 
@@ -35,6 +36,6 @@ pub use diff::{jvp, time_derivatives, vjp};
 pub use error::IrError;
 pub use eval::eval;
 pub use function::{ArgSpec, Function, Output, Slot, prune, simplify};
-pub use graph::{Binary, Graph, Node, NodeId, Op, Shape, Unary, operands};
+pub use graph::{Binary, Graph, Node, NodeId, Op, Shape, Unary, map_operands, operands};
 pub use jacobian::jacobian;
 pub use print::{print_latex, print_text};
