@@ -40,9 +40,7 @@ fn rk4_step<const N: usize>(
 /// `n` equally spaced times from `t0` to `t1` inclusive, each computed from its index.
 fn linspace(t0: f64, t1: f64, n: usize) -> Vec<f64> {
     let last = (n - 1) as f64;
-    (0..n)
-        .map(|i| t0 + (t1 - t0) * (i as f64) / last)
-        .collect()
+    (0..n).map(|i| t0 + (t1 - t0) * (i as f64) / last).collect()
 }
 
 /// The solution at each of `times` (the first is the initial time), integrating each sample
