@@ -185,13 +185,16 @@ fn spiral_sde() -> String {
     s
 }
 
+/// A data file: its name under `examples/data/` and the function that makes its text.
+type DataFile = (&'static str, fn() -> String);
+
 fn main() -> std::io::Result<()> {
     let dir: PathBuf = match std::env::args_os().nth(1) {
         Some(d) => PathBuf::from(d),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data"),
     };
     std::fs::create_dir_all(&dir)?;
-    let files: [(&str, fn() -> String); 5] = [
+    let files: [DataFile; 5] = [
         ("spiral.csv", spiral),
         ("lv.csv", lotka_volterra),
         ("lorenz.csv", lorenz),
