@@ -3,6 +3,7 @@
 //!
 //!     cargo run --release --example gen_data            # writes examples/data/*.csv
 //!     cargo run --release --example gen_data -- DIR     # writes into DIR instead
+//!     cargo run --example gen_data -- --check           # fails if a file is stale (CI)
 //!
 //! Self-contained on purpose: the data must not depend on glassbox's own solvers, which the
 //! data are used to test. ODEs use classic fixed-step RK4 with a fine step (many substeps per
@@ -15,6 +16,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -188,12 +190,16 @@ fn spiral_sde() -> String {
 /// A data file: its name under `examples/data/` and the function that makes its text.
 type DataFile = (&'static str, fn() -> String);
 
-fn main() -> std::io::Result<()> {
-    let dir: PathBuf = match std::env::args_os().nth(1) {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data"),
-    };
-    std::fs::create_dir_all(&dir)?;
+fn main() -> ExitCode {
+    let mut check = false;
+    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    for arg in std::env::args_os().skip(1) {
+        if arg == "--check" {
+            check = true;
+        } else {
+            dir = PathBuf::from(arg);
+        }
+    }
     let files: [DataFile; 5] = [
         ("spiral.csv", spiral),
         ("lv.csv", lotka_volterra),
@@ -201,11 +207,36 @@ fn main() -> std::io::Result<()> {
         ("van_der_pol.csv", van_der_pol),
         ("spiral_sde.csv", spiral_sde),
     ];
+    let mut ok = true;
     for (name, make) in files {
         let text = make();
         let path = dir.join(name);
-        std::fs::write(&path, &text)?;
-        println!("wrote {} ({} bytes)", path.display(), text.len());
+        let result = if check {
+            match std::fs::read_to_string(&path) {
+                Ok(old) if old == text => {
+                    println!("up to date: {}", path.display());
+                    Ok(())
+                }
+                Ok(_) => {
+                    eprintln!("stale: {} differs from what gen_data makes", path.display());
+                    ok = false;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::write(&path, &text))
+                .map(|()| println!("wrote {} ({} bytes)", path.display(), text.len()))
+        };
+        if let Err(e) = result {
+            eprintln!("{}: {e}", path.display());
+            ok = false;
+        }
     }
-    Ok(())
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
