@@ -80,7 +80,9 @@ pub(crate) fn load_source(path: &Path) -> Result<Arc<SourceFile>, Diag> {
             format!("cannot read `{}`: {e}", path.display()),
         )
         .help(match e.kind() {
-            std::io::ErrorKind::NotFound => "check the path: it is relative to the current directory",
+            std::io::ErrorKind::NotFound => {
+                "check the path: it is relative to the current directory"
+            }
             std::io::ErrorKind::PermissionDenied => "check the file's permissions",
             _ => "check that the path names a readable file",
         })

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::render::emit;
 use crate::diag::Diag;
-use crate::ir::lower::{Part, internal, lower};
+use crate::ir::lower::{Part, internal, lower, split_output_by_slots};
 use crate::ir::{Function, jacobian, jvp, print_latex, print_text, time_derivatives, vjp};
 use crate::sema::{Model, ModelKind};
 use crate::source::DiskLoader;
@@ -77,8 +77,13 @@ fn derived(model: &Model, args: &ShowArgs) -> Result<Vec<(String, Function)>, Di
     let states = state_list(model);
     let what = if args.vjp {
         let f = vjp(&field, &["u", "p"], "v").map_err(internal)?;
+        let f = split_output_by_slots(&f, "vjp_u", "u", "vjp_");
+        let f = split_output_by_slots(&f, "vjp_p", "p", "vjp_");
         (
-            format!("vector-Jacobian product: vjp_u = vᵀ·∂f/∂u, vjp_p = vᵀ·∂f/∂p, u = {states}, v a cotangent of u"),
+            format!(
+                "vector-Jacobian product: vjp_X = vᵀ·∂f/∂X for each state and parameter X, \
+                 u = {states}, v a cotangent of u"
+            ),
             f,
         )
     } else if args.jvp {
@@ -92,8 +97,13 @@ fn derived(model: &Model, args: &ShowArgs) -> Result<Vec<(String, Function)>, Di
         (format!("Jacobian ∂f/∂u, u = {states}, row-major"), f)
     } else if let Some(k) = args.dt {
         let mut all = time_derivatives(&field, k.into(), Some("t"), "u").map_err(internal)?;
-        let f = all.pop().ok_or_else(|| internal(crate::ir::IrError::Invalid("no derivative".into())))?;
-        (format!("time derivative d^{k}u/dt^{k} along the flow, u = {states}"), f)
+        let f = all
+            .pop()
+            .ok_or_else(|| internal(crate::ir::IrError::Invalid("no derivative".into())))?;
+        (
+            format!("time derivative d^{k}u/dt^{k} along the flow, u = {states}"),
+            f,
+        )
     } else {
         let mut parts = vec![(
             match model.kind {

@@ -12,8 +12,8 @@
 use crate::diag::Diag;
 use crate::ir::{Function, IrError, NodeId, Shape as IrShape, Unary};
 use crate::sema::{
-    Activation, BinOp, Builtin, EquationKind, IndexSel, Model, ModelKind, Shape, TExpr,
-    TExprKind, UnOp,
+    Activation, BinOp, Builtin, EquationKind, IndexSel, Model, ModelKind, Shape, TExpr, TExprKind,
+    UnOp,
 };
 
 /// Which function of the model to build.
@@ -47,6 +47,7 @@ fn model_function(model: &Model) -> Function {
         args.push(ArgSpec::new("x", input_len, true));
     }
     let mut f = Function::new(args);
+    let _ = f.slot("t", "t", 0, IrShape::Scalar);
     for s in &model.states {
         let _ = f.slot(&s.name, "u", s.offset, ir_shape(s.shape));
     }
@@ -67,7 +68,12 @@ pub fn lower(model: &Model, part: Part) -> Result<Function, Diag> {
         let node = match (&eq.kind, part) {
             (EquationKind::Ode { rhs }, Part::Field) => lower_expr(model, &mut f, rhs)?,
             (EquationKind::Sde { drift, .. }, Part::Field) => lower_expr(model, &mut f, drift)?,
-            (EquationKind::Sde { diffusion: Some(g), .. }, Part::Diffusion) => {
+            (
+                EquationKind::Sde {
+                    diffusion: Some(g), ..
+                },
+                Part::Diffusion,
+            ) => {
                 let node = lower_expr(model, &mut f, g)?;
                 broadcast_to(&mut f, node, shape)
             }
@@ -155,7 +161,11 @@ pub fn lower_expr(model: &Model, f: &mut Function, e: &TExpr) -> Result<NodeId, 
                 .iter()
                 .map(|i| {
                     let n = lower_expr(model, f, i)?;
-                    Ok(if f.graph.shape(n).is_scalar() { n } else { f.graph.flatten(n) })
+                    Ok(if f.graph.shape(n).is_scalar() {
+                        n
+                    } else {
+                        f.graph.flatten(n)
+                    })
                 })
                 .collect::<Result<Vec<_>, Diag>>()?;
             f.graph.concat(&parts)
@@ -170,7 +180,10 @@ pub fn lower_expr(model: &Model, f: &mut Function, e: &TExpr) -> Result<NodeId, 
             let flat = f.graph.concat(&parts);
             f.graph.reshape(flat, shape)
         }
-        TExprKind::Unary { op: UnOp::Neg, expr } => {
+        TExprKind::Unary {
+            op: UnOp::Neg,
+            expr,
+        } => {
             let x = lower_expr(model, f, expr)?;
             f.graph.neg(x)
         }
@@ -227,7 +240,9 @@ fn constant(f: &mut Function, value: &[f64], shape: IrShape) -> NodeId {
 
 fn lower_builtin(f: &mut Function, b: Builtin, xs: &[NodeId], e: &TExpr) -> Result<NodeId, Diag> {
     let unary = |op| move |f: &mut Function, x| f.graph.unary(op, x);
-    let x = *xs.first().ok_or_else(|| unsupported("a builtin without arguments", e))?;
+    let x = *xs
+        .first()
+        .ok_or_else(|| unsupported("a builtin without arguments", e))?;
     Ok(match b {
         Builtin::Exp => unary(Unary::Exp)(f, x),
         Builtin::Log => unary(Unary::Log)(f, x),
@@ -253,7 +268,9 @@ fn lower_builtin(f: &mut Function, b: Builtin, xs: &[NodeId], e: &TExpr) -> Resu
             f.graph.unary(Unary::Sqrt, s)
         }
         Builtin::Dot => {
-            let y = *xs.get(1).ok_or_else(|| unsupported("`dot` with one argument", e))?;
+            let y = *xs
+                .get(1)
+                .ok_or_else(|| unsupported("`dot` with one argument", e))?;
             f.graph.dot(x, y)
         }
     })
@@ -341,7 +358,10 @@ fn lower_jacobian(
     let flat = f.graph.flatten(full[0]);
     let mut parts = Vec::new();
     for r in 0..m {
-        parts.push(f.graph.slice(flat, r * model.state_size + s.offset, s.shape.size()));
+        parts.push(
+            f.graph
+                .slice(flat, r * model.state_size + s.offset, s.shape.size()),
+        );
     }
     let out = f.graph.concat(&parts);
     Ok(if shape.is_scalar() {
@@ -370,4 +390,38 @@ fn splice(dst: &mut Function, src: &Function) -> Result<Vec<NodeId>, Diag> {
         map.push(new);
     }
     Ok(src.outputs.iter().map(|o| map[o.node.index()]).collect())
+}
+
+/// Split the flat output `output` (a gradient over argument `arg`, such as `vjp_p`) into one
+/// output per slot of that argument, named `{prefix}{slot}`, so each parameter's gradient
+/// prints under its own name (`vjp_f.W1 = …`). Simplification then reduces each slice of the
+/// assembled gradient to the piece that produced it.
+pub fn split_output_by_slots(f: &Function, output: &str, arg: &str, prefix: &str) -> Function {
+    let Some(arg_index) = f.arg_index(arg) else {
+        return f.clone();
+    };
+    let mut g = f.clone();
+    let mut outputs = Vec::new();
+    for o in &f.outputs {
+        if o.name != output {
+            outputs.push(o.clone());
+            continue;
+        }
+        let flat = g.graph.flatten(o.node);
+        for slot in f.slots.iter().filter(|s| s.arg == arg_index) {
+            let node = match slot.shape {
+                IrShape::Scalar => g.graph.index(flat, slot.offset),
+                shape => {
+                    let piece = g.graph.slice(flat, slot.offset, shape.len());
+                    g.graph.reshape(piece, shape)
+                }
+            };
+            outputs.push(crate::ir::Output {
+                name: format!("{prefix}{}", slot.name),
+                node,
+            });
+        }
+    }
+    g.outputs = outputs;
+    crate::ir::simplify(&g)
 }

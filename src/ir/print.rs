@@ -307,6 +307,14 @@ impl Printer<'_> {
         if let Some(s) = exact {
             return self.name(&s.name, s.shape);
         }
+        if let Some(tiles) = self.tiling(arg, offset, len) {
+            let names: Vec<String> = tiles.iter().map(|s| self.name(&s.name, s.shape)).collect();
+            return if self.latex() {
+                format!("\\left[{}\\right]", names.join(", "))
+            } else {
+                format!("[{}]", names.join(", "))
+            };
+        }
         let within = f.slots.iter().find(|s| {
             s.arg == arg && s.offset <= offset && offset + len <= s.offset + s.shape.len()
         });
@@ -332,6 +340,23 @@ impl Printer<'_> {
             _ if l => format!("{{{base}}}_{{{rel}:{}}}", rel + len),
             _ => format!("{base}[{rel}..{}]", rel + len),
         }
+    }
+
+    /// Several whole slots laid end to end exactly over `offset..offset + len` (a net applied
+    /// to the whole state `[x, y]`), so the printout names them rather than the argument.
+    fn tiling(&self, arg: usize, offset: usize, len: usize) -> Option<Vec<&crate::ir::Slot>> {
+        let mut tiles = Vec::new();
+        let mut at = offset;
+        while at < offset + len {
+            let next = self
+                .f
+                .slots
+                .iter()
+                .find(|s| s.arg == arg && s.offset == at && s.shape.len() > 0)?;
+            at += next.shape.len();
+            tiles.push(next);
+        }
+        (at == offset + len && tiles.len() > 1).then_some(tiles)
     }
 
     fn name(&self, name: &str, shape: Shape) -> String {

@@ -198,6 +198,9 @@ pub struct Call {
     /// Whether an argument list was written at all: `tsit5` vs `tsit5()`. Only the `solve`
     /// and `train` clauses allow it to be absent.
     pub parens: bool,
+    /// `;` (rather than `,`) sets the named arguments apart from the positional ones; only
+    /// ever true when there are both. A matter of style, kept so `fmt` preserves it.
+    pub semicolon: bool,
     pub span: Span,
 }
 

@@ -221,10 +221,10 @@ fn call(c: &Call) -> String {
         .filter(|a| a.name.is_some())
         .map(arg)
         .collect();
-    let sep = if positional.is_empty() || named.is_empty() {
-        ""
-    } else {
-        "; "
+    let sep = match (positional.is_empty() || named.is_empty(), c.semicolon) {
+        (true, _) => "",
+        (false, true) => "; ",
+        (false, false) => ", ",
     };
     format!(
         "{}({}{sep}{})",

@@ -294,13 +294,14 @@ impl Builder {
         let call_span = self.span(&call);
         let cks = kids(call);
         let callee = self.ident(&self.nth(&cks, 0, call_span)?);
-        let args = self.call_args(self.nth(&cks, 1, call_span)?)?;
+        let (args, semicolon) = self.call_args(self.nth(&cks, 1, call_span)?)?;
         Ok((
             name,
             Call {
                 callee,
                 args,
                 parens: true,
+                semicolon,
                 span: call_span,
             },
             span,
@@ -312,14 +313,15 @@ impl Builder {
         let span = self.span(&pair);
         let ks = kids(pair);
         let callee = self.ident(&self.nth(&ks, 0, span)?);
-        let (args, parens) = match ks.get(1) {
+        let ((args, semicolon), parens) = match ks.get(1) {
             Some(a) => (self.call_args(a.clone())?, true),
-            None => (Vec::new(), false),
+            None => ((Vec::new(), false), false),
         };
         Ok(Call {
             callee,
             args,
             parens,
+            semicolon,
             span,
         })
     }
@@ -334,7 +336,10 @@ impl Builder {
         Ok(self.ident(&name))
     }
 
-    fn call_args(&mut self, pair: Pair<'_, Rule>) -> R<Vec<Arg>> {
+    /// The arguments, and whether `;` set the named ones apart (kept so `fmt` writes the call
+    /// the way its author did: `mlp(2, 50, 2; act = tanh)` but `windows(20, length = 10)`).
+    fn call_args(&mut self, pair: Pair<'_, Rule>) -> R<(Vec<Arg>, bool)> {
+        let has_semi = pair.clone().into_inner().any(|p| p.as_rule() == Rule::semi);
         let mut args: Vec<Arg> = Vec::new();
         for arg in kids(pair) {
             let span = self.span(&arg);
@@ -358,7 +363,8 @@ impl Builder {
             }
             args.push(arg);
         }
-        Ok(args)
+        let both = args.iter().any(|a| a.name.is_some()) && args.iter().any(|a| a.name.is_none());
+        Ok((args, has_semi && both))
     }
 
     fn named_arg(&mut self, pair: Pair<'_, Rule>) -> R<Arg> {
@@ -458,13 +464,15 @@ impl Builder {
                         )
                         .help("call a function, net or state by its name, e.g. `f(x)` or `h(1)`"));
                     };
+                    let (args, semicolon) = b.call_args(op)?;
                     ExprKind::Call(Call {
                         callee: Ident {
                             name: name.clone(),
                             span: base.span,
                         },
-                        args: b.call_args(op)?,
+                        args,
                         parens: true,
+                        semicolon,
                         span,
                     })
                 } else {

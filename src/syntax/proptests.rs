@@ -60,8 +60,10 @@ fn call(inner: impl Strategy<Value = Expr> + Clone) -> impl Strategy<Value = Cal
         name(),
         prop::collection::vec(inner.clone(), 0..3),
         prop::collection::vec((name(), inner), 0..3),
+        any::<bool>(),
     )
-        .prop_map(|(callee, pos, named)| {
+        .prop_map(|(callee, pos, named, semicolon)| {
+            let semicolon = semicolon && !pos.is_empty() && !named.is_empty();
             let mut args: Vec<Arg> = pos
                 .into_iter()
                 .map(|value| Arg {
@@ -79,6 +81,7 @@ fn call(inner: impl Strategy<Value = Expr> + Clone) -> impl Strategy<Value = Cal
                 callee: ident(callee),
                 args,
                 parens: true,
+                semicolon,
                 span: sp(),
             }
         })
@@ -168,6 +171,7 @@ fn item() -> impl Strategy<Value = Item> {
             if bare {
                 c.args.clear();
                 c.parens = false;
+                c.semicolon = false;
             }
             ItemKind::Solve(SolveClause {
                 method: c,

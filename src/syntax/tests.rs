@@ -329,7 +329,7 @@ fn crlf_comments_and_multiline_items() {
 
 #[test]
 fn format_is_canonical() {
-    let src = "model   m\nnet f=mlp(2,50,2,act=tanh)\ndx/dt=-x^2+ 2^-1*(a+b)\nminimize   -(a*b) + (a^b)^c + (-a)^2";
+    let src = "model   m\nnet f=mlp(2,50,2;act=tanh)\ndx/dt=-x^2+ 2^-1*(a+b)\nminimize   -(a*b) + (a^b)^c + (-a)^2";
     let out = format(&parse_ok(src));
     assert_eq!(
         out,
