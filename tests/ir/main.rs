@@ -3,6 +3,7 @@
 mod check;
 mod diff;
 mod eval;
+mod examples;
 mod graph;
 mod models;
 mod print;
