@@ -109,14 +109,18 @@ fn describe(s: &crate::sema::Summary) -> String {
     );
     for n in &s.nets {
         let sizes: Vec<String> = n.sizes.iter().map(usize::to_string).collect();
+        let ctor = match n.kind {
+            crate::sema::NetKind::Mlp => format!(
+                "mlp({}; act = {})",
+                sizes.join(", "),
+                format!("{:?}", n.act).to_lowercase()
+            ),
+            crate::sema::NetKind::Linear => format!("linear({})", sizes.join(", ")),
+        };
         let _ = writeln!(
             out,
-            "  net         {} = {:?}({}; act = {:?}), {} parameters",
-            n.name,
-            n.kind,
-            sizes.join(", "),
-            n.act,
-            n.params
+            "  net         {} = {ctor}, {} parameters",
+            n.name, n.params
         );
     }
     let _ = writeln!(out, "  equations   {}", s.equations);

@@ -1,0 +1,261 @@
+//! The command line as a user meets it: exit codes, summaries, diagnostics on stderr, JSON for
+//! tools, the formatter, and `show`'s math and LaTeX.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn glassbox(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the glassbox binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn examples() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "gbx"))
+        .map(|p| format!("examples/{}", p.file_name().unwrap().to_string_lossy()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A scratch directory under the target dir (no temp-dir crate needed), fresh per test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = root().join("target").join("cli-tests").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn check_passes_every_example_and_summarises_it() {
+    let files = examples();
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let o = glassbox(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for f in &files {
+        assert!(out.contains(&format!("{f} ok")), "{f} missing from:\n{out}");
+    }
+    assert!(out.contains("parameters  252 learned, 0 fixed"), "{out}");
+    assert!(out.contains("net         f = mlp(2, 50, 2; act = tanh)"), "{out}");
+}
+
+#[test]
+fn check_reports_a_misspelled_name_with_its_place_and_a_suggestion() {
+    let o = glassbox(&["check", "tests/diagnostics/name_misspelled_state.gbx"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("glassbox::undefined_name"), "{err}");
+    assert!(err.contains("name_misspelled_state.gbx:3:10"), "{err}");
+    assert!(err.contains("did you mean `y`?"), "{err}");
+    assert!(err.contains("1 error in 1 file"), "{err}");
+}
+
+#[test]
+fn check_json_lists_diagnostics_with_positions() {
+    let o = glassbox(&[
+        "check",
+        "--format",
+        "json",
+        "tests/diagnostics/many_independent.gbx",
+        "examples/robertson.gbx",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
+    let files = v.as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0]["ok"], false);
+    let d = &files[0]["diagnostics"][0];
+    assert_eq!(d["code"], "glassbox::undefined_name");
+    assert_eq!(d["labels"][0]["line"], 5);
+    assert_eq!(d["labels"][0]["column"], 16);
+    assert!(d["help"].is_string());
+    assert_eq!(files[1]["ok"], true);
+    assert_eq!(files[1]["summary"]["state_size"], 3);
+}
+
+#[test]
+fn unreadable_and_non_utf8_files_are_diagnostics() {
+    let o = glassbox(&["check", "no/such/file.gbx"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("glassbox::io_error"), "{}", stderr(&o));
+
+    let dir = scratch("non_utf8");
+    let bad = dir.join("bad.gbx");
+    std::fs::write(&bad, b"model m\nstate x = 1 \xff\xfe\n").unwrap();
+    let o = glassbox(&["check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("glassbox::not_utf8"), "{}", stderr(&o));
+}
+
+#[test]
+fn missing_data_file_names_the_resolved_path() {
+    let dir = scratch("missing_data");
+    let model = dir.join("m.gbx");
+    std::fs::write(
+        &model,
+        "model m\nstate y = 1\ndy/dt = -y\ndata obs = csv(\"nowhere/obs.csv\", time = \"t\", columns = [\"y\"])\n",
+    )
+    .unwrap();
+    let o = glassbox(&["check", model.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let resolved = dir.join("nowhere/obs.csv");
+    assert!(
+        stderr(&o).contains(&resolved.display().to_string()),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn every_example_is_canonically_formatted() {
+    let files = examples();
+    let mut args = vec!["fmt", "--check"];
+    args.extend(files.iter().map(String::as_str));
+    let o = glassbox(&args);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn fmt_writes_canonical_source_and_refuses_broken_files() {
+    let dir = scratch("fmt");
+    let ok = dir.join("ok.gbx");
+    std::fs::write(&ok, "model   m\nstate y=1 # keep me\ndy/dt=-y^2+ 2*(y-1)\n").unwrap();
+    let o = glassbox(&["fmt", "--check", ok.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = glassbox(&["fmt", "--write", ok.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&ok).unwrap(),
+        "model m\nstate y = 1  # keep me\ndy/dt = -y^2 + 2 * (y - 1)\n"
+    );
+    let o = glassbox(&["fmt", "--check", ok.to_str().unwrap()]);
+    assert!(o.status.success());
+
+    let broken = dir.join("broken.gbx");
+    let text = "model m\nstate y = (1\ndy/dt = -y\n";
+    std::fs::write(&broken, text).unwrap();
+    let o = glassbox(&["fmt", "--write", broken.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("glassbox::"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&broken).unwrap(), text, "left untouched");
+}
+
+#[test]
+fn show_prints_the_vector_field_and_a_simplified_vjp() {
+    let o = glassbox(&["show", "examples/spiral.gbx"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("dy/dt = f.W2·tanh(f.W1·y^3 + f.b1) + f.b2"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = glassbox(&["show", "examples/lotka_volterra_ude.gbx", "--vjp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for name in ["vjp_x =", "vjp_y =", "vjp_alpha =", "vjp_u.W1 =", "vjp_u.b3 ="] {
+        assert!(out.contains(name), "{name} missing:\n{out}");
+    }
+    // tanh' is written with the forward value, shared with the forward pass (CSE).
+    assert!(out.contains("(1 - h2^2)"), "{out}");
+}
+
+#[test]
+fn show_jvp_jacobian_and_time_derivatives() {
+    for flag in [&["--jvp"][..], &["--jacobian"], &["--dt", "2"], &["--dt", "3"]] {
+        let mut args = vec!["show", "examples/lorenz.gbx"];
+        args.extend_from_slice(flag);
+        let o = glassbox(&args);
+        assert!(o.status.success(), "{flag:?}: {}", stderr(&o));
+        assert!(!stdout(&o).trim().is_empty());
+    }
+    let o = glassbox(&["show", "examples/lorenz.gbx", "--jacobian"]);
+    let out = stdout(&o);
+    assert!(out.contains("jacobian ="), "{out}");
+    let o = glassbox(&["show", "examples/lorenz.gbx", "--dt", "0"]);
+    assert_eq!(o.status.code(), Some(2), "clap rejects K = 0");
+}
+
+fn balanced(s: &str) -> bool {
+    let mut depth = 0i64;
+    let mut prev = ' ';
+    for c in s.chars() {
+        if prev != '\\' {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+        }
+        if depth < 0 {
+            return false;
+        }
+        prev = c;
+    }
+    depth == 0 && s.matches("\\left").count() == s.matches("\\right").count()
+}
+
+#[test]
+fn show_latex_is_balanced_for_every_example_and_view() {
+    for f in examples() {
+        for flag in [&[][..], &["--vjp"], &["--jvp"], &["--jacobian"], &["--dt", "2"]] {
+            let mut args = vec!["show", f.as_str(), "--latex"];
+            args.extend_from_slice(flag);
+            let o = glassbox(&args);
+            assert!(o.status.success(), "{f} {flag:?}: {}", stderr(&o));
+            let out = stdout(&o);
+            assert!(balanced(&out), "{f} {flag:?}: unbalanced LaTeX:\n{out}");
+            assert!(out.contains("&="), "{f} {flag:?}: not align*-ready:\n{out}");
+        }
+    }
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in ["check", "show", "fmt"] {
+        let o = glassbox(&[sub, "--help"]);
+        assert!(o.status.success());
+        assert!(stdout(&o).contains("Usage: glassbox"), "{sub}");
+    }
+    let o = glassbox(&["--help"]);
+    assert!(stdout(&o).contains("check") && stdout(&o).contains("show"));
+}
+
+#[test]
+fn hostile_input_never_crashes_the_binary() {
+    let dir = scratch("hostile");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty.gbx", Vec::new()),
+        ("nested.gbx", format!("model m\nstate y = {}1{}\n", "(".repeat(100_000), ")".repeat(100_000)).into_bytes()),
+        ("long.gbx", format!("model m\nstate y = 1\ndy/dt = {}\n", "y+".repeat(1_000_000)).into_bytes()),
+        ("garbage.gbx", (0..20_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()),
+        ("huge_number.gbx", b"model m\nstate y = 1e999\ndy/dt = -y\n".to_vec()),
+    ];
+    for (name, bytes) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let o = glassbox(&["check", path.to_str().unwrap()]);
+        let code = o.status.code();
+        assert!(code == Some(0) || code == Some(1), "{name}: exit {code:?}\n{}", stderr(&o));
+    }
+}
