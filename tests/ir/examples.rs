@@ -277,3 +277,37 @@ fn initial_states_follow_the_declarations() {
         .collect();
     assert_close("digits h0", &h0, &expect, 1e-13, 1e-13);
 }
+
+fn model_from(src: &str) -> Model {
+    let file = SourceFile::new("inline.gbx", src);
+    let checked = glassbox::check_source(&file, &DiskLoader);
+    assert!(checked.diags.is_empty(), "{:?}", checked.diags);
+    checked.model.expect("checked model")
+}
+
+#[test]
+fn builtins_indexing_and_jacobian_lower_to_what_they_mean() {
+    let m = model_from(
+        "model j
+state x[2] = [1, 2]
+const A = [1, 2; 3, 4]
+param k = 0.5
+fn energy(z) = sum(z^2) / 2 + k * z[0] * z[1]
+dx/dt = -jacobian(energy(x), x) + A @ x * mean(x) - norm(x) * dot(x, x) + A[0, 1] + A[1, 0..2]
+",
+    );
+    let f = lower(&m, Part::Field).unwrap();
+    let x = [0.3, -1.7];
+    let k = 0.5;
+    let du = eval1(&f, &[&[0.0], &x, &[k]]);
+    let grad = [x[0] + k * x[1], x[1] + k * x[0]];
+    let ax = [x[0] + 2.0 * x[1], 3.0 * x[0] + 4.0 * x[1]];
+    let mean = (x[0] + x[1]) / 2.0;
+    let xx = x[0] * x[0] + x[1] * x[1];
+    let norm = xx.sqrt();
+    let row = [3.0, 4.0];
+    let expect: Vec<f64> = (0..2)
+        .map(|i| -grad[i] + ax[i] * mean - norm * xx + 2.0 + row[i])
+        .collect();
+    assert_close("builtins", &du, &expect, 1e-14, 1e-15);
+}
