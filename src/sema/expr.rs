@@ -1162,28 +1162,9 @@ fn collect_names(e: &Expr, f: &mut impl FnMut(&str, Span, bool)) {
 }
 
 fn collect_calls(e: &Expr, f: &mut impl FnMut(&str, Span)) {
-    match &e.kind {
-        ExprKind::Call(c) => {
-            f(&c.callee.name, c.callee.span);
-            c.args.iter().for_each(|a| collect_calls(&a.value, f));
+    collect_names(e, &mut |name, span, is_call| {
+        if is_call {
+            f(name, span)
         }
-        ExprKind::Vector(items) => items.iter().for_each(|x| collect_calls(x, f)),
-        ExprKind::Matrix(rows) => rows.iter().flatten().for_each(|x| collect_calls(x, f)),
-        ExprKind::Range { start, end } => {
-            start
-                .iter()
-                .chain(end.iter())
-                .for_each(|x| collect_calls(x, f));
-        }
-        ExprKind::Unary { expr, .. } | ExprKind::TimeDeriv(expr) => collect_calls(expr, f),
-        ExprKind::Binary { lhs, rhs, .. } | ExprKind::Decay { from: lhs, to: rhs } => {
-            collect_calls(lhs, f);
-            collect_calls(rhs, f);
-        }
-        ExprKind::Index { base, index } => {
-            collect_calls(base, f);
-            index.iter().for_each(|x| collect_calls(x, f));
-        }
-        ExprKind::Num { .. } | ExprKind::Str(_) | ExprKind::Name(_) => {}
-    }
+    });
 }
