@@ -56,7 +56,10 @@ fn check_passes_every_example_and_summarises_it() {
         assert!(out.contains(&format!("{f} ok")), "{f} missing from:\n{out}");
     }
     assert!(out.contains("parameters  252 learned, 0 fixed"), "{out}");
-    assert!(out.contains("net         f = mlp(2, 50, 2; act = tanh)"), "{out}");
+    assert!(
+        out.contains("net         f = mlp(2, 50, 2; act = tanh)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -157,7 +160,11 @@ fn fmt_writes_canonical_source_and_refuses_broken_files() {
     let o = glassbox(&["fmt", "--write", broken.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("glassbox::"), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(&broken).unwrap(), text, "left untouched");
+    assert_eq!(
+        std::fs::read_to_string(&broken).unwrap(),
+        text,
+        "left untouched"
+    );
 }
 
 #[test]
@@ -173,7 +180,13 @@ fn show_prints_the_vector_field_and_a_simplified_vjp() {
     let o = glassbox(&["show", "examples/lotka_volterra_ude.gbx", "--vjp"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    for name in ["vjp_x =", "vjp_y =", "vjp_alpha =", "vjp_u.W1 =", "vjp_u.b3 ="] {
+    for name in [
+        "vjp_x =",
+        "vjp_y =",
+        "vjp_alpha =",
+        "vjp_u.W1 =",
+        "vjp_u.b3 =",
+    ] {
         assert!(out.contains(name), "{name} missing:\n{out}");
     }
     // tanh' is written with the forward value, shared with the forward pass (CSE).
@@ -182,7 +195,12 @@ fn show_prints_the_vector_field_and_a_simplified_vjp() {
 
 #[test]
 fn show_jvp_jacobian_and_time_derivatives() {
-    for flag in [&["--jvp"][..], &["--jacobian"], &["--dt", "2"], &["--dt", "3"]] {
+    for flag in [
+        &["--jvp"][..],
+        &["--jacobian"],
+        &["--dt", "2"],
+        &["--dt", "3"],
+    ] {
         let mut args = vec!["show", "examples/lorenz.gbx"];
         args.extend_from_slice(flag);
         let o = glassbox(&args);
@@ -218,7 +236,13 @@ fn balanced(s: &str) -> bool {
 #[test]
 fn show_latex_is_balanced_for_every_example_and_view() {
     for f in examples() {
-        for flag in [&[][..], &["--vjp"], &["--jvp"], &["--jacobian"], &["--dt", "2"]] {
+        for flag in [
+            &[][..],
+            &["--vjp"],
+            &["--jvp"],
+            &["--jacobian"],
+            &["--dt", "2"],
+        ] {
             let mut args = vec!["show", f.as_str(), "--latex"];
             args.extend_from_slice(flag);
             let o = glassbox(&args);
@@ -246,16 +270,39 @@ fn hostile_input_never_crashes_the_binary() {
     let dir = scratch("hostile");
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty.gbx", Vec::new()),
-        ("nested.gbx", format!("model m\nstate y = {}1{}\n", "(".repeat(100_000), ")".repeat(100_000)).into_bytes()),
-        ("long.gbx", format!("model m\nstate y = 1\ndy/dt = {}\n", "y+".repeat(1_000_000)).into_bytes()),
-        ("garbage.gbx", (0..20_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()),
-        ("huge_number.gbx", b"model m\nstate y = 1e999\ndy/dt = -y\n".to_vec()),
+        (
+            "nested.gbx",
+            format!(
+                "model m\nstate y = {}1{}\n",
+                "(".repeat(100_000),
+                ")".repeat(100_000)
+            )
+            .into_bytes(),
+        ),
+        (
+            "long.gbx",
+            format!("model m\nstate y = 1\ndy/dt = {}\n", "y+".repeat(1_000_000)).into_bytes(),
+        ),
+        (
+            "garbage.gbx",
+            (0..20_000u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
+        ),
+        (
+            "huge_number.gbx",
+            b"model m\nstate y = 1e999\ndy/dt = -y\n".to_vec(),
+        ),
     ];
     for (name, bytes) in cases {
         let path = dir.join(name);
         std::fs::write(&path, bytes).unwrap();
         let o = glassbox(&["check", path.to_str().unwrap()]);
         let code = o.status.code();
-        assert!(code == Some(0) || code == Some(1), "{name}: exit {code:?}\n{}", stderr(&o));
+        assert!(
+            code == Some(0) || code == Some(1),
+            "{name}: exit {code:?}\n{}",
+            stderr(&o)
+        );
     }
 }

@@ -461,21 +461,9 @@ impl Checker<'_> {
         let mut out = Vec::new();
         let mut bad = false;
         for it in items {
-            let x = self.check_expr(it, place);
-            match x.shape {
-                Shape::Scalar => {}
-                Shape::Error => bad = true,
-                s => {
-                    bad = true;
-                    self.error(
-                        "glassbox::shape_mismatch",
-                        it.span,
-                        format!("vector literal elements must be scalars, found {s}"),
-                        format!("{s}"),
-                        "join vectors with `concat(a, b)`",
-                    );
-                }
-            }
+            let x =
+                self.check_literal_element(it, place, "vector", "join vectors with `concat(a, b)`");
+            bad |= x.shape != Shape::Scalar;
             out.push(x);
         }
         let shape = if bad {
@@ -484,6 +472,29 @@ impl Checker<'_> {
             Shape::vector(out.len())
         };
         tex(TExprKind::Vector { items: out }, shape, span)
+    }
+
+    /// An element of a vector or matrix literal: a scalar, or an error saying so (an element
+    /// that already failed stays silent).
+    fn check_literal_element(
+        &mut self,
+        it: &Expr,
+        place: Place,
+        literal: &str,
+        help: &str,
+    ) -> TExpr {
+        let x = self.check_expr(it, place);
+        if !matches!(x.shape, Shape::Scalar | Shape::Error) {
+            let s = x.shape;
+            self.error(
+                "glassbox::shape_mismatch",
+                it.span,
+                format!("{literal} literal elements must be scalars, found {s}"),
+                format!("{s}"),
+                help,
+            );
+        }
+        x
     }
 
     fn check_matrix(&mut self, rows: &[Vec<Expr>], span: Span, place: Place) -> TExpr {
@@ -510,21 +521,13 @@ impl Checker<'_> {
             }
             let mut r = Vec::new();
             for it in row {
-                let x = self.check_expr(it, place);
-                match x.shape {
-                    Shape::Scalar => {}
-                    Shape::Error => bad = true,
-                    s => {
-                        bad = true;
-                        self.error(
-                            "glassbox::shape_mismatch",
-                            it.span,
-                            format!("matrix literal elements must be scalars, found {s}"),
-                            format!("{s}"),
-                            "matrix literals are written `[a, b; c, d]` with scalar entries",
-                        );
-                    }
-                }
+                let x = self.check_literal_element(
+                    it,
+                    place,
+                    "matrix",
+                    "matrix literals are written `[a, b; c, d]` with scalar entries",
+                );
+                bad |= x.shape != Shape::Scalar;
                 r.push(x);
             }
             out.push(r);

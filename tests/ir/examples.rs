@@ -26,7 +26,10 @@ fn examples() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "gbx"))
         .collect();
     files.sort();
-    assert!(files.len() >= 7, "expected the seven examples, got {files:?}");
+    assert!(
+        files.len() >= 7,
+        "expected the seven examples, got {files:?}"
+    );
     files
 }
 
@@ -205,7 +208,11 @@ fn lorenz_field_is_the_lorenz_system() {
     let m = example("lorenz");
     let f = lower(&m, Part::Field).unwrap();
     let p: Vec<f64> = m.params.iter().flat_map(|p| p.init.clone()).collect();
-    let (s, r, b) = (param(&m, "sigma")[0], param(&m, "rho")[0], param(&m, "beta")[0]);
+    let (s, r, b) = (
+        param(&m, "sigma")[0],
+        param(&m, "rho")[0],
+        param(&m, "beta")[0],
+    );
     assert_eq!((s, r, b), (10.0, 28.0, 8.0 / 3.0));
     let u = [1.5, -2.0, 20.0];
     let du = eval1(&f, &[&[0.0], &u, &p]);
