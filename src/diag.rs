@@ -28,7 +28,7 @@ pub struct Label {
 
 #[derive(Clone, Debug)]
 pub struct Diag {
-    /// Stable code, `glassbox::<kind>`; the list lives in `docs/diagnostics.md`.
+    /// Stable code, `glassbox::<kind>`; the list lives in `docs/language.md` ("Diagnostic codes").
     pub code: &'static str,
     pub severity: Severity,
     pub message: String,
