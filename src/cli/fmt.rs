@@ -33,11 +33,11 @@ pub fn run(args: &FmtArgs) -> ExitCode {
                         failed = true;
                     }
                 } else if args.write {
-                    if original != formatted {
-                        if let Err(d) = write_atomically(path, &formatted) {
-                            emit(&[d]);
-                            failed = true;
-                        }
+                    if original != formatted
+                        && let Err(d) = write_atomically(path, &formatted)
+                    {
+                        emit(&[d]);
+                        failed = true;
                     }
                 } else {
                     print!("{formatted}");

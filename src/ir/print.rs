@@ -352,7 +352,7 @@ impl Printer<'_> {
                 .f
                 .slots
                 .iter()
-                .find(|s| s.arg == arg && s.offset == at && s.shape.len() > 0)?;
+                .find(|s| s.arg == arg && s.offset == at && !s.shape.is_empty())?;
             at += next.shape.len();
             tiles.push(next);
         }
