@@ -203,7 +203,24 @@ impl Printer<'_> {
                     (format!("{}[{i}]", self.at(x, ATOM)), ATOM)
                 }
             }
-            Op::Reshape(x) => self.call("reshape", &[x]),
+            Op::Reshape(x) => match (node.shape, &self.f.graph.node(x).op) {
+                // A matrix assembled from scalars (a Jacobian) prints as a matrix literal.
+                (Shape::Matrix(rows, cols), Op::Concat(parts))
+                    if parts.len() == rows * cols
+                        && parts.iter().all(|&p| self.f.graph.shape(p).is_scalar()) =>
+                {
+                    let cells: Vec<String> = parts.iter().map(|&p| self.plain(p)).collect();
+                    let (cell_sep, row_sep) = if l { (" & ", " \\\\ ") } else { (", ", "; ") };
+                    let body: Vec<String> = cells.chunks(cols).map(|r| r.join(cell_sep)).collect();
+                    let body = body.join(row_sep);
+                    if l {
+                        (format!("\\begin{{bmatrix}} {body} \\end{{bmatrix}}"), ATOM)
+                    } else {
+                        (format!("[{body}]"), ATOM)
+                    }
+                }
+                _ => self.call("reshape", &[x]),
+            },
         }
     }
 
