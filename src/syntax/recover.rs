@@ -160,8 +160,8 @@ fn is_name(word: &str) -> bool {
         && !RESERVED.contains(&word)
 }
 
-/// The shallow token stream of `text[start..end]`: strings and comments are skipped (an
-/// unterminated string ends at its line's end), numbers are `Other`.
+/// The shallow token stream of `text[start..end]`: strings and comments are skipped; numbers,
+/// an unclosed quote and an unclosed bracket are `Other`.
 fn tokens(text: &str, start: usize, end: usize) -> Vec<(Tok, usize, usize)> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
@@ -178,8 +178,12 @@ fn tokens(text: &str, start: usize, end: usize) -> Vec<(Tok, usize, usize)> {
                 while j < end && bytes[j] != b'"' && bytes[j] != b'\n' {
                     j += if bytes[j] == b'\\' { 2 } else { 1 };
                 }
-                i = (j + 1).min(end.max(i + 1));
-                continue;
+                if j < end && bytes[j] == b'"' {
+                    i = j + 1;
+                    continue;
+                }
+                // Never closed: the quote itself is the mistake, what follows is still code.
+                (Tok::Other, i + 1)
             }
             b'#' => {
                 i = skip_line(bytes, i, end);
@@ -219,6 +223,23 @@ fn tokens(text: &str, start: usize, end: usize) -> Vec<(Tok, usize, usize)> {
         let next = next.min(end).max(i + 1);
         out.push((tok, i, next));
         i = next;
+    }
+    // An opener that is never closed is most likely the mistake: it must not swallow the
+    // names after it, so it stops counting as a bracket.
+    let mut open = Vec::new();
+    for (k, t) in out.iter().enumerate() {
+        match t.0 {
+            Tok::Open => open.push(k),
+            Tok::Close => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    for k in open {
+        if let Some(t) = out.get_mut(k) {
+            t.0 = Tok::Other;
+        }
     }
     out
 }
