@@ -25,18 +25,12 @@ pub fn check_source(file: &Arc<SourceFile>, loader: &dyn Loader) -> Checked {
 
 /// Parse and check a file with an explicit context (seed for net initialisation).
 ///
-/// The checker runs only on a file that parsed without errors: the parser already reports
-/// every broken item, and checking around the holes would only add follow-on errors (a state
-/// whose equation failed to parse is not "missing an equation").
+/// The checker runs even when some items failed to parse, so one run reports every mistake:
+/// what a broken item would have declared is poisoned (`Program::broken`), so checking around
+/// the holes adds no follow-on errors (a state whose equation failed to parse is not "missing
+/// an equation").
 pub fn check_source_with(file: &Arc<SourceFile>, ctx: &CheckCtx) -> Checked {
     let (program, mut diags) = crate::syntax::parse(file);
-    if diags.iter().any(Diag::is_error) {
-        return Checked {
-            program,
-            model: None,
-            diags,
-        };
-    }
     let (model, sema_diags) = crate::sema::check(&program, file, ctx);
     diags.extend(sema_diags);
     let model = model.filter(|_| !diags.iter().any(Diag::is_error));

@@ -1,6 +1,11 @@
 //! The checker's state and its pass sequence: collecting items across `use`d files and
 //! registering every declared name before anything is resolved (so declaration order does not
 //! matter), then running the passes of `mod.rs`'s list.
+//!
+//! Items that failed to parse (`Program::broken`) are registered too, after every parsed item:
+//! their names become [`GlobalKind::Broken`], which resolves silently to `Shape::Error` in any
+//! use, and a broken equation counts as its state's equation. Invariant: a broken item never
+//! causes a diagnostic here; its parse error is its only one.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
@@ -10,7 +15,9 @@ use super::model::*;
 use super::{CheckCtx, stdlib};
 use crate::diag::{Diag, did_you_mean};
 use crate::source::{SourceFile, Span};
-use crate::syntax::ast::{self, ConstDecl, FnDecl, Ident, Item, ItemKind, Program, UseTarget};
+use crate::syntax::ast::{
+    self, BrokenItem, ConstDecl, FnDecl, Ident, Item, ItemKind, Program, UseTarget,
+};
 
 /// What a declared name stands for (an index into the matching table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +31,8 @@ pub(super) enum GlobalKind {
     Fn(usize),
     Data(usize),
     Output(usize),
+    /// Declared by an item that did not parse: every use resolves silently to `Shape::Error`.
+    Broken,
 }
 
 impl GlobalKind {
@@ -38,6 +47,7 @@ impl GlobalKind {
             GlobalKind::Fn(_) => "function",
             GlobalKind::Data(_) => "data source",
             GlobalKind::Output(_) => "output",
+            GlobalKind::Broken => "name from an item that did not parse",
         }
     }
 }
@@ -88,6 +98,14 @@ pub(super) struct Checker<'a> {
     pub eq_seen: Vec<Option<(Span, usize)>>,
     /// Whether the model name was given by `model NAME`.
     model_named: Option<Span>,
+    /// Items that did not parse, each with its file and its place among the collected items
+    /// (it stood just before `items[place]`).
+    broken: Vec<(usize, usize, BrokenItem)>,
+    /// States whose equation did not parse: they have one, it just cannot be checked.
+    pub broken_equations: HashSet<String>,
+    /// A `use` did not parse, so any name may have come from it: an unknown name is not
+    /// reported.
+    pub open_world: bool,
 }
 
 pub(super) fn run(
@@ -128,6 +146,9 @@ pub(super) fn run(
         frames: Vec::new(),
         eq_seen: Vec::new(),
         model_named: None,
+        broken: Vec::new(),
+        broken_equations: HashSet::new(),
+        open_world: false,
     };
     let mut items = Vec::new();
     let mut loaded = HashSet::new();
@@ -135,6 +156,7 @@ pub(super) fn run(
     loaded.insert(file_key(&file.name));
     c.collect(program, 0, &mut stack, &mut loaded, &mut items);
     c.register(&items);
+    c.register_broken();
     c.passes(&items);
     let diags = dedup(std::mem::take(&mut c.diags));
     let ok = !diags.iter().any(Diag::is_error);
@@ -213,7 +235,11 @@ impl Checker<'_> {
         loaded: &mut HashSet<String>,
         items: &mut Vec<(usize, Item)>,
     ) {
+        let mut broken = program.broken.iter().peekable();
         for item in &program.items {
+            while let Some(b) = broken.next_if(|b| b.span.start <= item.span.start) {
+                self.broken.push((file, items.len(), b.clone()));
+            }
             let ItemKind::Use(target) = &item.kind else {
                 if file == 0 || !matches!(item.kind, ItemKind::Model(_)) {
                     items.push((file, item.clone()));
@@ -311,6 +337,9 @@ impl Checker<'_> {
             stack.push(key);
             self.collect(&sub_program, idx, stack, loaded, items);
             stack.pop();
+        }
+        for b in broken {
+            self.broken.push((file, items.len(), b.clone()));
         }
         self.cur = 0;
     }
@@ -473,6 +502,39 @@ impl Checker<'_> {
         self.cur = 0;
     }
 
+    /// Register what the broken items would have declared, after every parsed declaration so
+    /// that a name declared both ways keeps its parsed meaning and no duplicate is reported.
+    fn register_broken(&mut self) {
+        let broken = std::mem::take(&mut self.broken);
+        for (file, _, b) in &broken {
+            match b.keyword.as_deref() {
+                None => {
+                    if let Some(state) = b.names.first() {
+                        self.broken_equations.insert(state.name.clone());
+                    }
+                }
+                Some("use") => self.open_world = true,
+                Some(_) => {
+                    for name in &b.names {
+                        let n = name.name.as_str();
+                        let builtin = RESERVED.contains(&n) || Builtin::from_name(n).is_some();
+                        if !builtin && !self.globals.contains_key(n) {
+                            self.globals.insert(
+                                n.to_string(),
+                                Global {
+                                    kind: GlobalKind::Broken,
+                                    span: name.span,
+                                    file: *file,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        self.broken = broken;
+    }
+
     /// Point a registered name at its table slot once it is allocated.
     pub fn set_global(&mut self, ident: &Ident, kind: GlobalKind) {
         if let Some(g) = self.globals.get_mut(&ident.name) {
@@ -571,14 +633,33 @@ impl Checker<'_> {
         self.cur = 0;
     }
 
-    /// The set of equation forms, deciding ODE vs SDE: the first equation's form wins.
+    /// The set of equation forms, deciding ODE vs SDE: the first equation's form wins, even
+    /// when that equation did not parse (its head still shows the form).
     fn equation_kind(&mut self, items: &[(usize, Item)]) {
-        let first = items.iter().find_map(|(_, item)| match &item.kind {
-            ItemKind::Equation(ast::Equation::Ode { .. }) => Some(ModelKind::Ode),
-            ItemKind::Equation(ast::Equation::Sde { .. }) => Some(ModelKind::Sde),
-            _ => None,
-        });
-        self.m.kind = first.unwrap_or(ModelKind::Ode);
+        let kind = |sde| if sde { ModelKind::Sde } else { ModelKind::Ode };
+        let first = items
+            .iter()
+            .enumerate()
+            .find_map(|(i, (_, item))| match &item.kind {
+                ItemKind::Equation(eq) => Some((i, kind(matches!(eq, ast::Equation::Sde { .. })))),
+                _ => None,
+            });
+        let first_broken = self
+            .broken
+            .iter()
+            .find(|(_, _, b)| b.keyword.is_none() && !b.names.is_empty())
+            .map(|(_, place, b)| (*place, kind(b.sde)));
+        self.m.kind = match (first, first_broken) {
+            (Some((i, k)), Some((place, kb))) => {
+                if place <= i {
+                    kb
+                } else {
+                    k
+                }
+            }
+            (Some((_, k)), None) | (None, Some((_, k))) => k,
+            (None, None) => ModelKind::Ode,
+        };
     }
 }
 

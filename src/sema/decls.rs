@@ -364,6 +364,8 @@ impl Checker<'_> {
                 }
                 Some(i)
             }
+            // Declared by a broken item: whether it is a state is unknown.
+            Some(GlobalKind::Broken) => None,
             Some(other) => {
                 self.error(
                     "glassbox::not_a_state",
@@ -377,6 +379,7 @@ impl Checker<'_> {
                 );
                 None
             }
+            None if self.open_world => None,
             None => {
                 let states: Vec<String> = self.m.states.iter().map(|s| s.name.clone()).collect();
                 let help = match crate::diag::did_you_mean(name, states.iter().map(String::as_str))
@@ -416,7 +419,7 @@ impl Checker<'_> {
             .states
             .iter()
             .zip(&self.eq_seen)
-            .filter(|(_, seen)| seen.is_none())
+            .filter(|(s, seen)| seen.is_none() && !self.broken_equations.contains(&s.name))
             .map(|(s, _)| (s.name.clone(), s.span))
             .collect();
         for (name, span) in missing {

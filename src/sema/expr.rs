@@ -38,7 +38,8 @@ impl Place {
 
     fn allows(self, kind: GlobalKind) -> bool {
         match kind {
-            GlobalKind::Const(_) | GlobalKind::Fn(_) => true,
+            // What a broken item declared is unknown: any use is accepted silently.
+            GlobalKind::Const(_) | GlobalKind::Fn(_) | GlobalKind::Broken => true,
             GlobalKind::Param(_) | GlobalKind::Input(_) | GlobalKind::Net(_) => {
                 self != Place::Const
             }
@@ -244,7 +245,11 @@ impl Checker<'_> {
         names
     }
 
+    /// Report an unknown name, unless a broken `use` may have declared it.
     pub fn undefined(&mut self, what: &str, name: &str, span: Span) {
+        if self.open_world {
+            return;
+        }
         let names = self.names_in_scope();
         let help = match did_you_mean(name, names.iter().map(String::as_str)) {
             Some(s) => format!("did you mean `{s}`?"),
@@ -373,9 +378,11 @@ impl Checker<'_> {
                     poison(span)
                 }
             },
-            GlobalKind::Net(_) | GlobalKind::Fn(_) | GlobalKind::Label(_) | GlobalKind::Data(_) => {
-                poison(span)
-            }
+            GlobalKind::Net(_)
+            | GlobalKind::Fn(_)
+            | GlobalKind::Label(_)
+            | GlobalKind::Data(_)
+            | GlobalKind::Broken => poison(span),
         }
     }
 
@@ -613,6 +620,13 @@ impl Checker<'_> {
                 GlobalKind::State(i) => self.state_at(call, i, span, place),
                 GlobalKind::Net(i) => self.net_apply(call, i, span, place),
                 GlobalKind::Fn(i) => self.inline(call, i, span, place),
+                GlobalKind::Broken => {
+                    // The arguments may still hold mistakes of their own.
+                    for a in &call.args {
+                        self.check_expr(&a.value, place);
+                    }
+                    poison(span)
+                }
                 other => {
                     self.error(
                         "glassbox::not_callable",
@@ -889,6 +903,7 @@ impl Checker<'_> {
             ExprKind::Name(n) => {
                 match self.globals.get(n).map(|g| g.kind) {
                     Some(GlobalKind::State(i)) => Some(i),
+                    Some(GlobalKind::Broken) => None,
                     Some(_) | None if self.globals.contains_key(n) => {
                         self.error(
                         "glassbox::not_a_state",

@@ -3,8 +3,10 @@
 //! `check` reads a parsed program (plus the files it imports, through the `Loader`) and returns
 //! the [`Model`] when there is no error, and every diagnostic of the run. It never panics and
 //! never stops at the first error: a name that fails to resolve gets the `Shape::Error` type,
-//! which silences follow-on shape errors, and a state with a broken equation still counts as
-//! having one. Diagnostics are de-duplicated by (code, file, span), so a user function inlined at
+//! which silences follow-on shape errors. Items that failed to parse (`Program::broken`) are
+//! not checked, but what they would have declared is registered as poisoned: every use of such
+//! a name resolves silently to `Shape::Error`, and a state whose equation did not parse still
+//! counts as having one. Diagnostics are de-duplicated by (code, file, span), so a user function inlined at
 //! several call sites reports a mistake in its body once.
 //!
 //! Passes, in order: collect items (following `use`), register names, consts (folded lazily),

@@ -71,7 +71,12 @@ impl Checker<'_> {
 
     fn term(&mut self, e: &Expr) -> Option<Term> {
         let globals = &self.globals;
-        let consts = |n: &str| matches!(globals.get(n).map(|g| g.kind), Some(GlobalKind::Const(_)));
+        let consts = |n: &str| {
+            matches!(
+                globals.get(n).map(|g| g.kind),
+                Some(GlobalKind::Const(_) | GlobalKind::Broken)
+            )
+        };
         if let ExprKind::Binary {
             op: BinOp::Mul,
             lhs,
@@ -358,6 +363,7 @@ impl Checker<'_> {
                 }
                 Some(Target::Label { label: i })
             }
+            Some(GlobalKind::Broken) => None,
             Some(other) => {
                 self.error(
                     "glassbox::bad_target",

@@ -14,6 +14,24 @@ pub struct Program {
     /// Indices into `items` of the items that a blank line separated from what came before
     /// them (layout only: `format` keeps one blank line there).
     pub blank_before_items: Vec<usize>,
+    /// The items that failed to parse, in source order, with what they would have declared,
+    /// so the checker can run on the rest without follow-on errors. Empty for a clean file
+    /// (and so for anything `format` sees).
+    pub broken: Vec<BrokenItem>,
+}
+
+/// An item that did not parse, read cheaply from its tokens (see `syntax::recover`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BrokenItem {
+    /// `state`, `param`, ..., `solve` (a misspelt keyword as the one it most resembles, or as
+    /// written when it resembles none); `None` for an equation.
+    pub keyword: Option<String>,
+    /// The names it declares; for an equation, the state from its head `dX/dt =` or `dX =`.
+    pub names: Vec<Ident>,
+    /// An equation written in SDE form (`dX = ...`), which decides the model's kind when it
+    /// is the first equation.
+    pub sde: bool,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -2,7 +2,9 @@
 //!
 //! Grammar: `grammar/glassbox.pest` (pest), operators by pest's Pratt parser. A file is split
 //! into items first (`lex`), each item is parsed on its own (`parser`) and its spans shifted back
-//! to file offsets, so one broken item costs one diagnostic and the rest still parse.
+//! to file offsets, so one broken item costs one diagnostic and the rest still parse. A broken
+//! item is also read shallowly (`recover`) for the names it would have declared, which the
+//! checker treats as poisoned so that checking the rest of the file adds no follow-on errors.
 //!
 //! Architecture Invariant: `parse` never panics and never recurses deeper than the bounds
 //! `lex::MAX_NESTING` (brackets) and `lex::MAX_OPERATORS` (operators per item) allow; both are
@@ -26,6 +28,7 @@ pub mod ast;
 mod format;
 mod lex;
 mod parser;
+mod recover;
 
 #[cfg(test)]
 mod proptests;
@@ -42,7 +45,8 @@ pub use format::{expr as format_expr, format, item as format_item};
 pub use lex::{MAX_NESTING, MAX_OPERATORS, RESERVED};
 
 /// Parse one file. Never panics; returns every item that parsed and one diagnostic per
-/// broken item, so a file with three mistakes reports three errors.
+/// broken item, so a file with three mistakes reports three errors. Each broken item is also
+/// recorded in `Program::broken` with the names it would have declared.
 pub fn parse(file: &Arc<SourceFile>) -> (Program, Vec<Diag>) {
     let text = file.text.as_str();
     let split = lex::split(text);
@@ -52,15 +56,12 @@ pub fn parse(file: &Arc<SourceFile>) -> (Program, Vec<Diag>) {
     };
     let mut diags = Vec::new();
     for chunk in &split.chunks {
-        if !chunk.known_start {
-            diags.push(parser::unknown_item(text, chunk));
-            continue;
-        }
-        if let Err(d) = lex::prescan(text, chunk) {
-            diags.push(d);
-            continue;
-        }
-        match parser::parse_item(text, chunk) {
+        let parsed = if chunk.known_start {
+            lex::prescan(text, chunk).and_then(|()| parser::parse_item(text, chunk))
+        } else {
+            Err(parser::unknown_item(text, chunk))
+        };
+        match parsed {
             Ok((item, more)) => {
                 if chunk.blank_before {
                     program.blank_before_items.push(program.items.len());
@@ -68,7 +69,10 @@ pub fn parse(file: &Arc<SourceFile>) -> (Program, Vec<Diag>) {
                 program.items.push(item);
                 diags.extend(more);
             }
-            Err(d) => diags.push(d),
+            Err(d) => {
+                diags.push(d);
+                program.broken.push(recover::broken_item(text, chunk));
+            }
         }
     }
     let diags = diags.into_iter().map(|d| d.in_file(file)).collect();

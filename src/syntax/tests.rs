@@ -548,3 +548,79 @@ fn reserved_words_are_not_names() {
         );
     }
 }
+
+/// What a broken item is recorded as: `(source, keyword, declared names, sde)`. Each name's
+/// span must cover exactly that name in the source.
+#[test]
+fn broken_items_record_their_names() {
+    let cases: &[(&str, Option<&str>, &[&str], bool)] = &[
+        ("state x = (1.0, y = 2", Some("state"), &["x", "y"], false),
+        ("param a = 1 learn b = 2", Some("param"), &["a", "b"], false),
+        (
+            "param w[3] = , k learn, q",
+            Some("param"),
+            &["w", "k", "q"],
+            false,
+        ),
+        ("label c in 0..10 10", Some("label"), &["c"], false),
+        (
+            "net f = mlp(2, 16, 2; act = tanh",
+            Some("net"),
+            &["f", "act"],
+            false,
+        ),
+        (
+            "data obs = csv(\"a.csv\" time = \"t\")",
+            Some("data"),
+            &["obs"],
+            false,
+        ),
+        ("output o = f(a, b) )", Some("output"), &["o"], false),
+        (
+            "state s = \"oops, t2 = 1",
+            Some("state"),
+            &["s", "t2"],
+            false,
+        ),
+        ("fn sq(x) = x * * x", Some("fn"), &["sq"], false),
+        ("dx/dt = -x +", None, &["x"], false),
+        ("du = -u dt + 0.5 u", None, &["u"], true),
+        ("solve tsit5(rtol = )", Some("solve"), &[], false),
+        ("train adam, iterations 5", Some("train"), &[], false),
+        ("use \"lib.gbx", Some("use"), &[], false),
+        // A misspelt keyword declares what the keyword it resembles would have.
+        ("stat x = 1.0, v = 0.0", Some("state"), &["x", "v"], false),
+        ("fnn sq(x) = x", Some("fn"), &["sq"], false),
+        // A word resembling no keyword: only names that look declared count.
+        ("zzz q = 1, r + 2", Some("zzz"), &["q"], false),
+        ("zzz q + 1", Some("zzz"), &[], false),
+        // Reserved words and numbers are never names.
+        ("state dt = 1, 2x = 3", Some("state"), &[], false),
+    ];
+    for &(src, keyword, names, sde) in cases {
+        let (p, diags) = parse(&file(src));
+        assert_eq!(diags.len(), 1, "{src}: {diags:#?}");
+        assert!(p.items.is_empty(), "{src}");
+        let [b] = p.broken.as_slice() else {
+            panic!("{src}: {:#?}", p.broken)
+        };
+        assert_eq!(b.keyword.as_deref(), keyword, "{src}");
+        let got: Vec<&str> = b.names.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(got, names, "{src}");
+        for n in &b.names {
+            assert_eq!(&src[n.span.range()], n.name, "{src}");
+        }
+        assert_eq!(b.sde, sde, "{src}");
+        assert_eq!(b.span.range(), 0..src.len(), "{src}");
+    }
+}
+
+#[test]
+fn a_clean_file_has_no_broken_items() {
+    for (name, text) in SKETCHES {
+        assert!(parse_ok(text).broken.is_empty(), "{name}");
+    }
+    let (p, _) = parse(&file("state x = 1\nparam = 2\ndx/dt = -x"));
+    assert_eq!(p.items.len(), 2);
+    assert_eq!(p.broken.len(), 1);
+}
