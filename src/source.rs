@@ -118,3 +118,16 @@ impl Loader for DiskLoader {
         std::fs::read(path)
     }
 }
+
+/// Files held in memory, by path: for tests, and for front ends that hold buffers (the REPL).
+#[derive(Debug, Default)]
+pub struct MemoryLoader(pub std::collections::HashMap<std::path::PathBuf, Vec<u8>>);
+
+impl Loader for MemoryLoader {
+    fn read(&self, path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+        self.0
+            .get(path)
+            .cloned()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not in memory"))
+    }
+}

@@ -7,11 +7,10 @@
 //! typically sits: after the declared name, after the first `=`, before a top-level comma, or
 //! at the end of the line.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use glassbox::source::{Loader, SourceFile};
+use glassbox::source::{MemoryLoader, SourceFile};
 use glassbox::syntax::ast::{ItemKind, Program};
 use proptest::prelude::*;
 
@@ -51,18 +50,7 @@ const JUNK: &[&str] = &[
     "x y",
 ];
 
-struct MapLoader(HashMap<PathBuf, Vec<u8>>);
-
-impl Loader for MapLoader {
-    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        self.0
-            .get(path)
-            .cloned()
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not found"))
-    }
-}
-
-fn loader() -> MapLoader {
+fn loader() -> MemoryLoader {
     let digits = format!("{}\n", vec!["0"; 65].join(","));
     let files: [(&str, &str); 4] = [
         ("models/data/spiral.csv", "t,y1,y2\n0,2,0\n"),
@@ -70,7 +58,7 @@ fn loader() -> MapLoader {
         ("models/data/digits.csv", &digits),
         ("models/data/spiral_sde.csv", "path,t,u1,u2\n0,0,2,0\n"),
     ];
-    MapLoader(
+    MemoryLoader(
         files
             .iter()
             .map(|(p, t)| (PathBuf::from(p), t.as_bytes().to_vec()))

@@ -2,23 +2,12 @@
 //! equations. Data files come from an in-memory loader, so the test touches no disk.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use glassbox::sema::{self, *};
-use glassbox::source::{Loader, SourceFile};
+use glassbox::source::{MemoryLoader, SourceFile};
 
-struct MapLoader(HashMap<PathBuf, Vec<u8>>);
-
-impl Loader for MapLoader {
-    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        self.0
-            .get(path)
-            .cloned()
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not found"))
-    }
-}
-
-fn loader() -> MapLoader {
+fn loader() -> MemoryLoader {
     let mut m = HashMap::new();
     let files: [(&str, &str); 5] = [
         ("models/data/spiral.csv", "t,y1,y2\n0,2,0\n"),
@@ -36,7 +25,7 @@ fn loader() -> MapLoader {
     for (p, text) in files {
         m.insert(PathBuf::from(p), text.as_bytes().to_vec());
     }
-    MapLoader(m)
+    MemoryLoader(m)
 }
 
 fn check_ok(name: &str, src: &str) -> Model {
