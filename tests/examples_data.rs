@@ -344,5 +344,5 @@ fn every_example_names_existing_data_files_and_columns() {
             }
         }
     }
-    assert_eq!(models, 7, "the seven example models");
+    assert!(models >= 8, "every example model, found {models}");
 }

@@ -60,5 +60,5 @@ fn every_example_parses() {
             count += 1;
         }
     }
-    assert_eq!(count, 7);
+    assert!(count >= 8, "every example, found {count}");
 }
