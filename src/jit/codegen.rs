@@ -27,7 +27,11 @@ use super::runtime;
 use crate::ir::{Binary, Function, NodeId, Op, Shape, Unary};
 
 /// Up to this much work (elements or multiply-adds) a node is unrolled into registers.
-pub const DEFAULT_UNROLL: usize = 4096;
+/// Measured (debug build of glassbox, Cranelift at opt-level 2): the spiral field (a 2-50-2
+/// tanh net) takes 1.0 µs per call unrolled vs 1.4 µs as loops, compiled in 5 ms; at 4096 the
+/// digits net (33-64-32) unrolls its 64×33 layer, calls get slower (5.7 vs 3.5 µs) and its
+/// Jacobian takes 50 s to compile. Above 256 nothing got faster.
+pub const DEFAULT_UNROLL: usize = 256;
 
 /// Inner dimensions up to this size are unrolled inside a loop (a 50×2 layer's rows).
 const INNER_UNROLL: usize = 16;
@@ -266,7 +270,10 @@ impl Lower<'_, '_> {
         body(self, i)?;
         let next = self.b.ins().iadd_imm_s(i, 1);
         self.b.def_var(var, next);
-        let more = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, next, end as i64);
+        let more = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, next, end as i64);
         self.b.ins().brif(more, head, &[], exit, &[]);
         self.b.switch_to_block(exit);
         Ok(())
@@ -299,9 +306,7 @@ impl Lower<'_, '_> {
     fn sum_regs(&mut self, terms: &[Value]) -> Value {
         match terms.split_first() {
             None => self.b.ins().f64const(-0.0),
-            Some((&first, rest)) => rest
-                .iter()
-                .fold(first, |acc, &t| self.b.ins().fadd(acc, t)),
+            Some((&first, rest)) => rest.iter().fold(first, |acc, &t| self.b.ins().fadd(acc, t)),
         }
     }
 

@@ -48,10 +48,8 @@ pub(super) const POW: &str = "glassbox_pow";
 
 /// Every runtime symbol with its address and arity.
 pub(super) fn symbols() -> Vec<(&'static str, *const u8, usize)> {
-    let mut all: Vec<(&'static str, *const u8, usize)> = unary_table()
-        .into_iter()
-        .map(|(n, p)| (n, p, 1))
-        .collect();
+    let mut all: Vec<(&'static str, *const u8, usize)> =
+        unary_table().into_iter().map(|(n, p)| (n, p, 1)).collect();
     all.push((
         POW,
         glassbox_pow as extern "C" fn(f64, f64) -> f64 as *const u8,

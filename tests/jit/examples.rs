@@ -21,7 +21,10 @@ fn examples() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "gbx"))
         .collect();
     files.sort();
-    assert!(files.len() >= 7, "expected the seven examples, got {files:?}");
+    assert!(
+        files.len() >= 7,
+        "expected the seven examples, got {files:?}"
+    );
     files
 }
 
@@ -29,7 +32,12 @@ pub fn model(path: &PathBuf) -> Model {
     let text = std::fs::read_to_string(path).expect("example readable");
     let file = SourceFile::new(path.display().to_string(), text);
     let checked = glassbox::check_source(&file, &DiskLoader);
-    assert!(checked.diags.is_empty(), "{}: {:?}", path.display(), checked.diags);
+    assert!(
+        checked.diags.is_empty(),
+        "{}: {:?}",
+        path.display(),
+        checked.diags
+    );
     checked.model.expect("checked model")
 }
 
@@ -41,7 +49,11 @@ fn point(f: &Function, m: &Model, rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
         .iter()
         .map(|a| match a.name.as_str() {
             "t" => random(rng, 1, 0.1, 0.9),
-            "p" => p.iter().zip(random(rng, p.len(), -0.05, 0.05)).map(|(x, d)| x + d).collect(),
+            "p" => p
+                .iter()
+                .zip(random(rng, p.len(), -0.05, 0.05))
+                .map(|(x, d)| x + d)
+                .collect(),
             "u" => random(rng, a.len, 0.05, 0.5),
             _ => random(rng, a.len, -1.0, 1.0),
         })
@@ -107,7 +119,11 @@ fn the_kernel_keeps_its_clif_and_compile_time() {
     let field = lower(&m, Part::Field).expect("field lowers");
     let k = compile(&field, "spiral.field").expect("compiles");
     assert!(k.clif().starts_with("function "), "{}", k.clif());
-    assert!(k.clif().contains("call fn"), "tanh is an imported call:\n{}", k.clif());
+    assert!(
+        k.clif().contains("call fn"),
+        "tanh is an imported call:\n{}",
+        k.clif()
+    );
     assert!(k.compile_time().as_nanos() > 0);
     assert_eq!(k.name(), "spiral.field");
     assert_eq!(k.output_len(), 2);

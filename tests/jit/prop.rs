@@ -85,11 +85,7 @@ fn build(n: usize, program: &[(u8, u16, u16)]) -> Function {
             _ => v.push(g.broadcast(sa, Shape::Vector(n))),
         }
     }
-    let (lv, ls, lm) = (
-        *v.last().unwrap(),
-        *s.last().unwrap(),
-        *m.last().unwrap(),
-    );
+    let (lv, ls, lm) = (*v.last().unwrap(), *s.last().unwrap(), *m.last().unwrap());
     f.push_output("v", lv);
     f.push_output("s", ls);
     f.push_output("m", lm);

@@ -67,7 +67,10 @@ fn scalar_operations_match_on_special_values() {
 }
 
 fn small() -> Function {
-    let mut f = Function::new(vec![ArgSpec::new("u", 2, true), ArgSpec::new("p", 3, false)]);
+    let mut f = Function::new(vec![
+        ArgSpec::new("u", 2, true),
+        ArgSpec::new("p", 3, false),
+    ]);
     let u = f.input("u", 0, Shape::Vector(2)).unwrap();
     let p = f.input("p", 0, Shape::Vector(2)).unwrap();
     let s = f.graph.mul(u, p);
@@ -101,7 +104,8 @@ fn wrong_buffers_are_errors_not_panics() {
         .expect_err("one sample for a batch of two");
     assert_eq!(e.code, "glassbox::kernel_buffers");
     // An empty batch is fine and writes nothing.
-    k.call_batch(&[&[], &[1.0, 1.0, 2.0]], 0, &mut []).expect("empty batch");
+    k.call_batch(&[&[], &[1.0, 1.0, 2.0]], 0, &mut [])
+        .expect("empty batch");
 }
 
 #[test]
