@@ -16,6 +16,8 @@
 //! Cranelift instruction calls the interpreter's own scalar function (`runtime.rs`), so kernels
 //! agree with `ir::eval` bit for bit.
 
+#![deny(unsafe_code)]
+
 use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};

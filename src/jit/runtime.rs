@@ -5,6 +5,8 @@
 //! Invariant: every symbol here is a plain `extern "C"` function of `f64`s with no side effects;
 //! `kernel.rs` registers them with `JITBuilder::symbol` under the names `codegen.rs` calls.
 
+#![deny(unsafe_code)]
+
 use crate::ir::{Binary, Unary};
 
 macro_rules! unary_symbols {
