@@ -118,3 +118,14 @@ fn an_invalid_function_is_an_internal_diagnostic() {
     assert_eq!(e.code, "glassbox::internal");
     assert!(e.message.contains("broken.field"), "{}", e.message);
 }
+
+#[test]
+fn kernels_can_move_to_another_thread() {
+    fn send<T: Send>(_: &T) {}
+    let k = compile(&small(), "small").expect("compiles");
+    send(&k);
+    let out = std::thread::spawn(move || call(&k, &[&[1.0, 2.0], &[3.0, 4.0, 5.0]]))
+        .join()
+        .expect("thread ran");
+    assert_eq!(out, vec![3.0, 8.0]);
+}
