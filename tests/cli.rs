@@ -194,6 +194,36 @@ fn show_prints_the_vector_field_and_a_simplified_vjp() {
 }
 
 #[test]
+fn show_ir_and_clif_print_nodes_and_the_compiled_kernel() {
+    let o = glassbox(&["show", "examples/spiral.gbx", "--ir"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for line in [
+        "arg 2 p[",
+        "= matvec %",
+        ": [50]",
+        "= tanh %",
+        "output dy/dt = %",
+    ] {
+        assert!(out.contains(line), "{line} missing:\n{out}");
+    }
+
+    for extra in [&[][..], &["--vjp"], &["--jacobian"], &["--dt", "2"]] {
+        let mut args = vec!["show", "examples/digits.gbx", "--clif"];
+        args.extend_from_slice(extra);
+        let o = glassbox(&args);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        let out = stdout(&o);
+        assert!(out.contains("function u0:0(i64, i64, i64)"), "{out}");
+        assert!(out.contains("; compiled in "), "{out}");
+        assert!(out.trim_end().ends_with('}'), "{out}");
+    }
+
+    let o = glassbox(&["show", "examples/spiral.gbx", "--clif", "--latex"]);
+    assert!(!o.status.success(), "one output form at a time");
+}
+
+#[test]
 fn show_jvp_jacobian_and_time_derivatives() {
     for flag in [
         &["--jvp"][..],

@@ -1,5 +1,6 @@
 //! `glassbox show`: the simplified vector field and the objects derived from it, printed by
-//! the IR printers (text or LaTeX).
+//! the IR printers (text or LaTeX), or as the raw IR nodes (`--ir`) and the Cranelift IR of the
+//! compiled kernel (`--clif`) for people who investigate performance.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +10,9 @@ use clap::Args;
 use super::render::emit;
 use crate::diag::Diag;
 use crate::ir::lower::{Part, internal, lower, split_output_by_slots};
-use crate::ir::{Function, jacobian, jvp, print_latex, print_text, time_derivatives, vjp};
+use crate::ir::{
+    Function, Op, Shape, jacobian, jvp, operands, print_latex, print_text, time_derivatives, vjp,
+};
 use crate::sema::{Model, ModelKind};
 use crate::source::DiskLoader;
 
@@ -31,8 +34,14 @@ pub struct ShowArgs {
     #[arg(long, group = "what", value_name = "K", value_parser = clap::value_parser!(u8).range(1..=8))]
     pub dt: Option<u8>,
     /// Print LaTeX (the body of an `align*` environment) instead of plain text.
-    #[arg(long)]
+    #[arg(long, group = "form")]
     pub latex: bool,
+    /// Print the IR nodes (id, operation, shape) instead of the math.
+    #[arg(long, group = "form")]
+    pub ir: bool,
+    /// Print the Cranelift IR of the compiled kernel instead of the math.
+    #[arg(long, group = "form")]
+    pub clif: bool,
 }
 
 pub fn run(args: &ShowArgs) -> ExitCode {
@@ -57,6 +66,25 @@ pub fn run(args: &ShowArgs) -> ExitCode {
                 if args.latex {
                     println!("% {title}");
                     print!("{}", print_latex(f));
+                } else if args.ir {
+                    println!("# {title}");
+                    print!("{}", print_nodes(f));
+                } else if args.clif {
+                    let name = format!("{}.{}", model.name, kernel_name(args));
+                    match crate::jit::compile(f, &name) {
+                        Ok(k) => {
+                            println!("; {title}");
+                            println!(
+                                "; compiled in {:.2} ms",
+                                k.compile_time().as_secs_f64() * 1e3
+                            );
+                            print!("{}", k.clif());
+                        }
+                        Err(d) => {
+                            emit(&[d.in_file(&file)]);
+                            return ExitCode::FAILURE;
+                        }
+                    }
                 } else {
                     println!("# {title}");
                     print!("{}", print_text(f));
@@ -121,6 +149,78 @@ fn derived(model: &Model, args: &ShowArgs) -> Result<Vec<(String, Function)>, Di
         return Ok(parts);
     };
     Ok(vec![what])
+}
+
+/// What the printed kernel computes, for its name in diagnostics.
+fn kernel_name(args: &ShowArgs) -> String {
+    if args.vjp {
+        "vjp".into()
+    } else if args.jvp {
+        "jvp".into()
+    } else if args.jacobian {
+        "jacobian".into()
+    } else if let Some(k) = args.dt {
+        format!("dt{k}")
+    } else {
+        "field".into()
+    }
+}
+
+/// One line per live node: `%id = op operands : shape`, then the arguments and outputs.
+fn print_nodes(f: &Function) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    for (i, a) in f.args.iter().enumerate() {
+        let batched = if a.batched { ", batched" } else { "" };
+        let _ = writeln!(s, "arg {i} {}[{}]{batched}", a.name, a.len);
+    }
+    let live = f.live();
+    for (id, node) in f.graph.nodes() {
+        if !live[id.index()] {
+            continue;
+        }
+        let ids = |xs: &[crate::ir::NodeId]| {
+            xs.iter()
+                .map(|x| format!("%{}", x.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let op = match &node.op {
+            Op::Const(bits) => format!("const {:?}", f64::from_bits(*bits)),
+            Op::Input { arg, offset } => {
+                let name = f.args.get(*arg).map_or("?", |a| a.name.as_str());
+                format!("input {name}[{offset}..]")
+            }
+            Op::Unary(u, x) => format!("{} %{}", u.name(), x.0),
+            Op::Binary(b, x, y) => format!("{} %{}, %{}", b.name(), x.0, y.0),
+            Op::Slice { x, start } => format!("slice %{} from {start}", x.0),
+            Op::Index { x, i } => format!("index %{} at {i}", x.0),
+            other => {
+                let name = match other {
+                    Op::Broadcast(_) => "broadcast",
+                    Op::Sum(_) => "sum",
+                    Op::Dot(..) => "dot",
+                    Op::MatVec(..) => "matvec",
+                    Op::MatMul(..) => "matmul",
+                    Op::Transpose(_) => "transpose",
+                    Op::Outer(..) => "outer",
+                    Op::Concat(_) => "concat",
+                    _ => "reshape",
+                };
+                format!("{name} {}", ids(&operands(other)))
+            }
+        };
+        let shape = match node.shape {
+            Shape::Scalar => "scalar".to_string(),
+            Shape::Vector(n) => format!("[{n}]"),
+            Shape::Matrix(m, n) => format!("[{m}×{n}]"),
+        };
+        let _ = writeln!(s, "%{} = {op} : {shape}", id.0);
+    }
+    for o in &f.outputs {
+        let _ = writeln!(s, "output {} = %{}", o.name, o.node.0);
+    }
+    s
 }
 
 fn state_list(model: &Model) -> String {

@@ -1,0 +1,58 @@
+//! Stage 4: IR functions compiled to native code with Cranelift.
+//!
+//! [`compile`] turns one IR [`Function`] into a [`Kernel`] that evaluates one sample (or a
+//! batch, sample by sample) exactly as the reference interpreter `ir::eval` does, bit for bit:
+//! same operations, same summation order, the interpreter's own scalar functions for what
+//! Cranelift has no instruction for (`runtime.rs`). `codegen.rs` builds the Cranelift IR (safe
+//! code); `kernel.rs` owns the compiled module and is the only place that calls into it.
+//!
+//! Architecture Invariant: `src/jit/kernel.rs` holds all of the crate's `unsafe` code. A call
+//! is sound because [`Kernel::call`] checks the number and length of every buffer against the
+//! function's argument specs before entering, and the generated code reads and writes only
+//! inside those lengths (input nodes are bounds-checked by `Function::validate` at compile
+//! time) and inside the kernel's own scratch buffer.
+
+mod codegen;
+mod kernel;
+mod runtime;
+
+pub use codegen::DEFAULT_UNROLL;
+pub use kernel::Kernel;
+
+use crate::diag::Diag;
+use crate::ir::Function;
+
+/// Code-generation choices; the defaults are what the benchmarks chose.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Nodes whose work (elements, or multiply-adds for products) is at most this are unrolled
+    /// into straight-line SSA; larger ones become loops over memory.
+    pub unroll: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            unroll: DEFAULT_UNROLL,
+        }
+    }
+}
+
+/// Compiles `f` with the default options. `name` (e.g. `spiral.field`) names the function in
+/// diagnostics.
+pub fn compile(f: &Function, name: &str) -> Result<Kernel, Diag> {
+    compile_with(f, name, Options::default())
+}
+
+pub fn compile_with(f: &Function, name: &str, options: Options) -> Result<Kernel, Diag> {
+    kernel::build(f, name, options)
+}
+
+/// The one internal-error diagnostic of this stage: a bug in glassbox, never the user's input.
+fn internal(name: &str, what: &str, detail: impl std::fmt::Display) -> Diag {
+    Diag::error(
+        "glassbox::internal",
+        format!("internal error while compiling `{name}`: {what}: {detail}"),
+    )
+    .help("this is a bug in glassbox; please report it with the model file")
+}

@@ -1,0 +1,81 @@
+//! The one comparison every JIT test makes: compile, call (per sample and batched), and compare
+//! with `ir::eval` on the same buffers.
+
+use glassbox::ir::{Function, eval};
+use glassbox::jit::{DEFAULT_UNROLL, Kernel, Options, compile_with};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+pub fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+pub fn random(rng: &mut ChaCha8Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+}
+
+pub fn refs(args: &[Vec<f64>]) -> Vec<&[f64]> {
+    args.iter().map(Vec::as_slice).collect()
+}
+
+/// Both code shapes: the default (small tensors unrolled) and everything as loops over memory
+/// (`unroll: 0`), so both halves of `codegen.rs` meet every function.
+pub const OPTIONS: [Options; 2] = [
+    Options {
+        unroll: DEFAULT_UNROLL,
+    },
+    Options { unroll: 0 },
+];
+
+/// Same value bit for bit (NaN equals NaN): the kernels perform the interpreter's operations in
+/// the interpreter's order and call its own scalar functions, so nothing less is expected. The
+/// issue's bound (relative 1e-12) is implied.
+pub fn same(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+pub fn assert_same(what: &str, got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    for (i, (x, y)) in got.iter().zip(want).enumerate() {
+        assert!(same(*x, *y), "{what}: element {i}: jit {x:e} vs eval {y:e}");
+    }
+}
+
+pub fn call(k: &Kernel, args: &[&[f64]]) -> Vec<f64> {
+    let mut out = vec![f64::NAN; k.output_len()];
+    k.call(args, &mut out).expect("buffers match the kernel");
+    out
+}
+
+/// `args` for one sample; a batch of `batch` samples is built by perturbing the batched ones.
+/// Checks single calls, batched calls, and both code shapes against `ir::eval`.
+pub fn agree(what: &str, f: &Function, args: &[&[f64]], batch: usize) {
+    let want = eval(f, args, 1).expect("interpreter accepts the buffers");
+    let mut batched: Vec<Vec<f64>> = Vec::new();
+    for (spec, a) in f.args.iter().zip(args) {
+        if spec.batched {
+            batched.push(
+                (0..batch)
+                    .flat_map(|b| a.iter().map(move |x| x * (1.0 + 0.1 * b as f64)))
+                    .collect(),
+            );
+        } else {
+            batched.push(a.to_vec());
+        }
+    }
+    let bargs = refs(&batched);
+    let want_batch = eval(f, &bargs, batch).expect("interpreter accepts the batch");
+    for options in OPTIONS {
+        let k = compile_with(f, what, options)
+            .unwrap_or_else(|d| panic!("{what}: compile failed: {}", d.message));
+        assert_same(&format!("{what} ({options:?})"), &call(&k, args), &want);
+        let mut out = vec![f64::NAN; batch * f.output_len()];
+        k.call_batch(&bargs, batch, &mut out)
+            .expect("batch buffers match");
+        assert_same(&format!("{what} batch ({options:?})"), &out, &want_batch);
+    }
+}
+
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

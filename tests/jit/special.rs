@@ -1,0 +1,131 @@
+//! Every scalar operation on the special IEEE values (±0, ±∞, NaN, subnormals, the kinks of
+//! relu/step/sign/max/min), and the safe API's refusals of wrong buffers.
+
+use glassbox::ir::{ArgSpec, Binary, Function, Shape, Unary};
+use glassbox::jit::compile;
+
+use crate::check::{agree, call};
+
+const SPECIAL: [f64; 12] = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    2.0,
+    0.5,
+    -2.5,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f64::NAN,
+    5e-324,
+    750.0,
+];
+
+#[test]
+fn scalar_operations_match_on_special_values() {
+    let mut f = Function::new(vec![ArgSpec::new("x", 2, true)]);
+    let a = f.input("x", 0, Shape::Scalar).unwrap();
+    let b = f.input("x", 1, Shape::Scalar).unwrap();
+    let mut outs = Vec::new();
+    for u in [
+        Unary::Neg,
+        Unary::Exp,
+        Unary::Log,
+        Unary::Sin,
+        Unary::Cos,
+        Unary::Tan,
+        Unary::Tanh,
+        Unary::Sigmoid,
+        Unary::Relu,
+        Unary::Step,
+        Unary::Softplus,
+        Unary::Sqrt,
+        Unary::Abs,
+        Unary::Sign,
+        Unary::Square,
+    ] {
+        outs.push(f.graph.unary(u, a));
+    }
+    for op in [
+        Binary::Add,
+        Binary::Sub,
+        Binary::Mul,
+        Binary::Div,
+        Binary::Pow,
+        Binary::Max,
+        Binary::Min,
+    ] {
+        outs.push(f.graph.binary(op, a, b));
+    }
+    let all = f.graph.concat(&outs);
+    f.push_output("o", all);
+    for &x in &SPECIAL {
+        for &y in &SPECIAL {
+            agree(&format!("x = {x}, y = {y}"), &f, &[&[x, y]], 1);
+        }
+    }
+}
+
+fn small() -> Function {
+    let mut f = Function::new(vec![
+        ArgSpec::new("u", 2, true),
+        ArgSpec::new("p", 3, false),
+    ]);
+    let u = f.input("u", 0, Shape::Vector(2)).unwrap();
+    let p = f.input("p", 0, Shape::Vector(2)).unwrap();
+    let s = f.graph.mul(u, p);
+    f.push_output("s", s);
+    f
+}
+
+#[test]
+fn wrong_buffers_are_errors_not_panics() {
+    let k = compile(&small(), "small").expect("compiles");
+    assert_eq!(call(&k, &[&[1.0, 2.0], &[3.0, 4.0, 5.0]]), vec![3.0, 8.0]);
+    let mut out = [0.0; 2];
+    let cases: [(&[&[f64]], usize); 4] = [
+        (&[&[1.0, 2.0]], 2),
+        (&[&[1.0], &[3.0, 4.0, 5.0]], 2),
+        (&[&[1.0, 2.0], &[3.0, 4.0]], 2),
+        (&[&[1.0, 2.0], &[3.0, 4.0, 5.0]], 1),
+    ];
+    for (args, out_len) in cases {
+        let e = k.call(args, &mut out[..out_len]).expect_err("refused");
+        assert_eq!(e.code, "glassbox::kernel_buffers");
+        assert!(e.help.is_some());
+    }
+    // A batch of 2 needs 2 samples of u but one shared p.
+    let mut out4 = [0.0; 4];
+    k.call_batch(&[&[1.0, 2.0, 3.0, 4.0], &[1.0, 1.0, 2.0]], 2, &mut out4)
+        .expect("batched buffers");
+    assert_eq!(out4, [1.0, 2.0, 3.0, 4.0]);
+    let e = k
+        .call_batch(&[&[1.0, 2.0], &[1.0, 1.0, 2.0]], 2, &mut out4)
+        .expect_err("one sample for a batch of two");
+    assert_eq!(e.code, "glassbox::kernel_buffers");
+    // An empty batch is fine and writes nothing.
+    k.call_batch(&[&[], &[1.0, 1.0, 2.0]], 0, &mut [])
+        .expect("empty batch");
+}
+
+#[test]
+fn an_invalid_function_is_an_internal_diagnostic() {
+    let mut f = Function::new(vec![ArgSpec::new("u", 2, true)]);
+    // Reads past the end of `u`: validation fails before any code exists.
+    let x = f.graph.input(0, 1, Shape::Vector(2));
+    f.push_output("x", x);
+    let e = compile(&f, "broken.field").expect_err("invalid IR");
+    assert_eq!(e.code, "glassbox::internal");
+    assert!(e.message.contains("broken.field"), "{}", e.message);
+}
+
+#[test]
+fn kernels_can_move_to_another_thread() {
+    fn send<T: Send>(_: &T) {}
+    let k = compile(&small(), "small").expect("compiles");
+    send(&k);
+    let out = std::thread::spawn(move || call(&k, &[&[1.0, 2.0], &[3.0, 4.0, 5.0]]))
+        .join()
+        .expect("thread ran");
+    assert_eq!(out, vec![3.0, 8.0]);
+}
