@@ -10,6 +10,7 @@ pub mod diag;
 pub mod driver;
 pub mod ir;
 pub mod sema;
+pub mod solve;
 pub mod source;
 pub mod syntax;
 
