@@ -12,7 +12,7 @@ pub enum SolveError {
     MaxSteps { max_steps: usize, t: f64, t1: f64 },
     #[error("the step size fell to {h:e} at t = {t} (state norm {norm:e})")]
     StepUnderflow { t: f64, h: f64, norm: f64 },
-    #[error("state component {component} is {value} at t = {t}")]
+    #[error("component {component} of the state or its derivative became {value} at t = {t}")]
     NonFinite {
         component: usize,
         value: f64,

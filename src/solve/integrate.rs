@@ -186,6 +186,8 @@ pub fn solve<F: VectorField + ?Sized>(
     let mut ctrl = Controller::new(tab);
     let (mut stiff_hits, mut nonstiff) = (0u32, 0u32);
     let mut step_nfe = 0u32;
+    // The first NaN/Inf stage value of the latest rejected attempt, if that is why it failed.
+    let mut non_finite: Option<SolveError> = None;
     let mut interp = vec![0.0; n];
 
     while (t1 - t) * dir > 0.0 {
@@ -214,11 +216,12 @@ pub fn solve<F: VectorField + ?Sized>(
         };
         let h_try = t_next - t;
         if !fixed && h_try.abs() <= 16.0 * f64::EPSILON * t.abs().max((t1 - t0).abs()) {
-            return Err(SolveError::StepUnderflow {
+            // Shrinking because the field kept returning NaN/Inf is that, not an underflow.
+            return Err(non_finite.unwrap_or(SolveError::StepUnderflow {
                 t,
                 h: h_try,
                 norm: norm(&u),
-            });
+            }));
         }
 
         let r = rk_step(tab, f, t, &u, h_try, &f_cur, tol, &mut w);
@@ -228,6 +231,7 @@ pub fn solve<F: VectorField + ?Sized>(
         let acceptable = e <= 1.0; // false for NaN too
         if !fixed && !acceptable {
             stats.rejected += 1;
+            non_finite = first_non_finite(tab, &w.k, n, t, h_try);
             h = h_try * ctrl.reject(e);
             continue;
         }
@@ -283,6 +287,7 @@ pub fn solve<F: VectorField + ?Sized>(
         });
         stats.accepted += 1;
         step_nfe = 0;
+        non_finite = None;
 
         if !fixed && opts.detect_stiffness {
             let h_lambda = h_try.abs() * r.stiffness.unwrap_or(0.0);
@@ -317,6 +322,17 @@ pub fn solve<F: VectorField + ?Sized>(
 
 fn norm(u: &[f64]) -> f64 {
     u.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// The first non-finite stage value (stage order, then component), as an error at its time.
+fn first_non_finite(tab: &Tableau, k: &[f64], n: usize, t: f64, h: f64) -> Option<SolveError> {
+    let at = k.iter().position(|x| !x.is_finite())?;
+    let stage = at / n.max(1);
+    Some(SolveError::NonFinite {
+        component: at % n.max(1),
+        value: k[at],
+        t: t + tab.c.get(stage).copied().unwrap_or(1.0) * h,
+    })
 }
 
 fn check_finite(v: &[f64], t: f64) -> Result<(), SolveError> {
