@@ -13,6 +13,7 @@ pub mod ir;
 #[allow(unsafe_code)]
 pub mod jit;
 pub mod sema;
+pub mod solve;
 pub mod source;
 pub mod syntax;
 

@@ -1,0 +1,118 @@
+//! Step-size control: the PI controller and the automatic initial step.
+//!
+//! PI controller (Gustafsson; Hairer–Wanner II, IV.2; the gains OrdinaryDiffEq uses): with
+//! `q = embedded order + 1`, `β1 = 0.7/q`, `β2 = 0.4/q`, an accepted step with estimate `E_n`
+//! (previous accepted `E_{n−1}`, initially 1e-4) scales `h` by
+//! `clamp(0.9 · E_n^(−β1) · E_{n−1}^(β2), 0.2, 10)`, and by at most 1 right after a rejection.
+//! A rejected step (`E > 1`, or not finite) scales `h` by `max(0.2, 0.9 · E^(−1/q))`.
+
+use super::field::VectorField;
+use super::tableau::Tableau;
+
+pub(crate) const SAFETY: f64 = 0.9;
+pub(crate) const FAC_MIN: f64 = 0.2;
+pub(crate) const FAC_MAX: f64 = 10.0;
+/// The first step's stand-in for `E_{n−1}`.
+const E_PREV_INIT: f64 = 1e-4;
+
+pub(crate) struct Controller {
+    q: f64,
+    e_prev: f64,
+    rejected_last: bool,
+}
+
+impl Controller {
+    pub fn new(tab: &Tableau) -> Controller {
+        let q = f64::from(tab.embedded_order.unwrap_or(tab.order) + 1);
+        Controller {
+            q,
+            e_prev: E_PREV_INIT,
+            rejected_last: false,
+        }
+    }
+
+    /// The factor for the next step after an accepted step with estimate `e` (≤ 1).
+    pub fn accept(&mut self, e: f64) -> f64 {
+        let (b1, b2) = (0.7 / self.q, 0.4 / self.q);
+        let mut fac = (SAFETY * e.powf(-b1) * self.e_prev.powf(b2)).clamp(FAC_MIN, FAC_MAX);
+        if fac.is_nan() {
+            fac = 1.0;
+        }
+        if self.rejected_last {
+            fac = fac.min(1.0);
+        }
+        self.e_prev = e.max(E_PREV_INIT);
+        self.rejected_last = false;
+        fac
+    }
+
+    /// The factor for retrying after a rejected step with estimate `e` (> 1 or not finite).
+    pub fn reject(&mut self, e: f64) -> f64 {
+        self.rejected_last = true;
+        let fac = SAFETY * e.powf(-1.0 / self.q);
+        if fac.is_finite() {
+            fac.clamp(FAC_MIN, 1.0)
+        } else {
+            FAC_MIN
+        }
+    }
+}
+
+/// Hairer–Wanner's initial step (I, II.4, "Starting step size"): `h0 = 0.01·d0/d1` from the
+/// scaled norms of `u0` and `f0`, an explicit Euler probe for the second derivative `d2`, then
+/// `h1 = (0.01 / max(d1, d2))^(1/order)`; returns `min(100·h0, h1, |t1 − t0|)` with the sign of
+/// `t1 − t0`. Costs one evaluation (returned second).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn initial_step<F: VectorField + ?Sized>(
+    f: &mut F,
+    order: u32,
+    t0: f64,
+    t1: f64,
+    u0: &[f64],
+    f0: &[f64],
+    (rtol, atol): (f64, f64),
+    scratch: (&mut [f64], &mut [f64]),
+) -> (f64, u32) {
+    let dir = (t1 - t0).signum();
+    let span = (t1 - t0).abs();
+    let scale = |x: f64| atol + x.abs() * rtol;
+    let rms = |v: &mut dyn Iterator<Item = f64>| {
+        let (mut sum, mut count) = (0.0, 0usize);
+        for x in v {
+            sum += x * x;
+            count += 1;
+        }
+        if count == 0 {
+            0.0
+        } else {
+            (sum / count as f64).sqrt()
+        }
+    };
+    let d0 = rms(&mut u0.iter().map(|&u| u / scale(u)));
+    let d1 = rms(&mut u0.iter().zip(f0).map(|(&u, &f)| f / scale(u)));
+    let h0 = if d0 < 1e-5 || d1 < 1e-5 || !d0.is_finite() || !d1.is_finite() {
+        1e-6
+    } else {
+        0.01 * d0 / d1
+    }
+    .min(span);
+    let (u1, f1) = scratch;
+    for ((v, &u), &f) in u1.iter_mut().zip(u0).zip(f0) {
+        *v = u + dir * h0 * f;
+    }
+    f.eval(t0 + dir * h0, u1, f1);
+    let d2 = rms(&mut u0
+        .iter()
+        .zip(f0)
+        .zip(f1.iter())
+        .map(|((&u, &a), &b)| (b - a) / scale(u)))
+        / h0;
+    let dmax = d1.max(d2);
+    let h1 = if dmax <= 1e-15 || !dmax.is_finite() {
+        (h0 * 1e-3).max(1e-6)
+    } else {
+        (0.01 / dmax).powf(1.0 / f64::from(order))
+    };
+    let h = (100.0 * h0).min(h1).min(span);
+    (dir * h, 1)
+}

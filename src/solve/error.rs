@@ -1,0 +1,81 @@
+//! Why a solve failed. Every failure is a value with a stable code, converted to a [`Diag`]
+//! (no span: a solver failure has no place in the model file; the front end may label the
+//! `solve` clause). Never a panic.
+
+use thiserror::Error;
+
+use crate::diag::Diag;
+
+#[derive(Clone, Debug, PartialEq, Error)]
+pub enum SolveError {
+    #[error("the solver took {max_steps} steps and stopped at t = {t} before reaching t = {t1}")]
+    MaxSteps { max_steps: usize, t: f64, t1: f64 },
+    #[error("the step size fell to {h:e} at t = {t} (state norm {norm:e})")]
+    StepUnderflow { t: f64, h: f64, norm: f64 },
+    #[error("component {component} of the state or its derivative became {value} at t = {t}")]
+    NonFinite {
+        component: usize,
+        value: f64,
+        t: f64,
+    },
+    #[error(
+        "the problem is stiff at t = {t}: `{method}` is held at its stability limit (h·|λ| ≈ {h_lambda:.2})"
+    )]
+    StiffForExplicit {
+        method: &'static str,
+        t: f64,
+        h_lambda: f64,
+    },
+    #[error("`{method}` is a fixed-step method and needs a step size `dt`")]
+    MissingDt { method: &'static str },
+    #[error("invalid solver setting: {0}")]
+    InvalidOption(String),
+    #[error("the vector field cannot be evaluated: {0}")]
+    Field(String),
+}
+
+impl SolveError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SolveError::MaxSteps { .. } => "glassbox::max_steps",
+            SolveError::StepUnderflow { .. } => "glassbox::step_underflow",
+            SolveError::NonFinite { .. } => "glassbox::non_finite_state",
+            SolveError::StiffForExplicit { .. } => "glassbox::stiff_for_explicit",
+            SolveError::MissingDt { .. } => "glassbox::missing_dt",
+            SolveError::InvalidOption(_) => "glassbox::invalid_solve_option",
+            SolveError::Field(_) => "glassbox::internal",
+        }
+    }
+
+    pub fn help(&self) -> &'static str {
+        match self {
+            SolveError::MaxSteps { .. } => {
+                "raise `max_steps`, loosen `rtol`/`atol`, or check whether the problem is stiff"
+            }
+            SolveError::StepUnderflow { .. } => {
+                "the solution probably blows up or is discontinuous here; check the equations and the time span"
+            }
+            SolveError::NonFinite { .. } => {
+                "the vector field returned NaN or infinity; check divisions, logs and powers in the equations"
+            }
+            SolveError::StiffForExplicit { .. } => {
+                "use `auto` or the Rosenbrock method `rosenbrock23`, which handle stiff problems"
+            }
+            SolveError::MissingDt { .. } => {
+                "add `dt = …` to the solve clause, or use an adaptive method such as `tsit5`"
+            }
+            SolveError::InvalidOption(_) => {
+                "tolerances and step sizes must be positive and finite; save times must lie in the time span, in order"
+            }
+            SolveError::Field(_) => {
+                "this is a bug in glassbox; please report it with the model file"
+            }
+        }
+    }
+}
+
+impl From<SolveError> for Diag {
+    fn from(e: SolveError) -> Diag {
+        Diag::error(e.code(), e.to_string()).help(e.help())
+    }
+}

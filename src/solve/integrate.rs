@@ -1,0 +1,401 @@
+//! The driver: runs any tableau from `t0` to `t1` (either direction), adaptive (PI control) or
+//! on a fixed grid, and records every accepted step's heuristics.
+//!
+//! Invariants: `Stats::nfe` counts every evaluation of the field (also rejected attempts and
+//! the initial-step probe) and equals `setup_nfe + Σ step.nfe`; `ts` is monotone in the
+//! direction of integration; the last accepted step ends exactly at `t1`; a non-finite state
+//! or failure to progress is an error, never a panic or a silent NaN.
+
+use serde::{Deserialize, Serialize};
+
+use super::control::{Controller, initial_step};
+use super::dense::{Dense, StepData, interpolate};
+use super::error::SolveError;
+use super::field::VectorField;
+use super::step::{Work, rk_step};
+use super::tableau::Tableau;
+
+#[derive(Clone, Debug)]
+pub struct SolveOptions {
+    pub rtol: f64,
+    pub atol: f64,
+    /// First step of an adaptive solve; `None`: Hairer–Wanner's automatic choice.
+    pub h0: Option<f64>,
+    /// Most accepted steps before `glassbox::max_steps`.
+    pub max_steps: usize,
+    /// Fixed step size. Required by methods without an error estimate; with an adaptive
+    /// tableau it switches control off (the estimates are still computed and recorded).
+    pub dt: Option<f64>,
+    /// Output times (within the span, in the direction of integration). Empty: output at `t0`
+    /// and after every accepted step.
+    pub save_at: Vec<f64>,
+    /// Keep the data for [`Solution::dense`].
+    pub dense: bool,
+    /// Keep each accepted step's starting state and stages in its [`StepRecord`].
+    pub keep_stages: bool,
+    /// Stop with `glassbox::stiff_for_explicit` when an adaptive solve sits at the method's
+    /// stability limit (Hairer's test: h·S ≥ 0.98·stability size on 15 accepted steps, without
+    /// 6 consecutive steps below it in between).
+    pub detect_stiffness: bool,
+}
+
+impl Default for SolveOptions {
+    fn default() -> SolveOptions {
+        SolveOptions {
+            rtol: 1e-3,
+            atol: 1e-6,
+            h0: None,
+            max_steps: 100_000,
+            dt: None,
+            save_at: Vec::new(),
+            dense: false,
+            keep_stages: false,
+            detect_stiffness: true,
+        }
+    }
+}
+
+/// What the solver saw in one accepted step: the values the regularizers read.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Start time and signed size of the step.
+    pub t: f64,
+    pub h: f64,
+    /// `E_j` (see `step.rs`); `None` for methods without an embedded pair.
+    pub error_estimate: Option<f64>,
+    /// `S_j`; `None` for methods with a single stage.
+    pub stiffness_estimate: Option<f64>,
+    /// Evaluations spent since the previous accepted step (rejected attempts included).
+    pub nfe: u32,
+    pub stages: Option<Stages>,
+}
+
+/// A step's inputs and stage derivatives, for the discrete adjoint (which re-forms the stage
+/// arguments `g_i = u0 + h Σ a_ij k_j` from them).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Stages {
+    pub u0: Vec<f64>,
+    /// Stage-major: `k[i*n..(i+1)*n] = f(t + c_i h, g_i)`.
+    pub k: Vec<f64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub nfe: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Always 0 for explicit methods (kept for the implicit ones).
+    pub jacobian_evals: u64,
+    pub lu_factorizations: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Solution {
+    pub method: &'static str,
+    pub dim: usize,
+    pub ts: Vec<f64>,
+    /// Row-major `[ts.len(), dim]`.
+    pub us: Vec<f64>,
+    pub steps: Vec<StepRecord>,
+    pub stats: Stats,
+    pub dense: Option<Dense>,
+}
+
+impl Solution {
+    /// The saved state number `i`.
+    pub fn u(&self, i: usize) -> Option<&[f64]> {
+        self.us.get(i * self.dim..(i + 1) * self.dim)
+    }
+
+    /// The final state (at `t1` unless `save_at` stops earlier).
+    pub fn last(&self) -> Option<&[f64]> {
+        self.u(self.ts.len().checked_sub(1)?)
+    }
+}
+
+const STIFF_HITS: u32 = 15;
+const NONSTIFF_RESET: u32 = 6;
+
+/// Solves `u' = f(t, u)`, `u(t0) = u0` from `t0` to `t1` with the given tableau.
+pub fn solve<F: VectorField + ?Sized>(
+    tab: &'static Tableau,
+    f: &mut F,
+    t0: f64,
+    t1: f64,
+    u0: &[f64],
+    opts: &SolveOptions,
+) -> Result<Solution, SolveError> {
+    let n = f.dim();
+    check_inputs(tab, n, t0, t1, u0, opts)?;
+    let fixed = opts.dt.is_some() || !tab.is_adaptive();
+    let dir = if t1 >= t0 { 1.0 } else { -1.0 };
+    let tol = (opts.rtol, opts.atol);
+
+    let mut stats = Stats::default();
+    let mut sol = Solution {
+        method: tab.name,
+        dim: n,
+        ts: Vec::new(),
+        us: Vec::new(),
+        steps: Vec::new(),
+        stats,
+        dense: opts.dense.then(|| Dense::new(tab, n)),
+    };
+    let mut u = u0.to_vec();
+    let mut t = t0;
+    let mut f_cur = vec![0.0; n];
+    f.eval(t, &u, &mut f_cur);
+    stats.nfe += 1;
+    check_finite(&f_cur, t)?;
+
+    let mut saves = opts.save_at.iter().copied().peekable();
+    if opts.save_at.is_empty() {
+        sol.ts.push(t0);
+        sol.us.extend_from_slice(u0);
+    }
+    while let Some(&ts) = saves.peek() {
+        if ts != t0 {
+            break;
+        }
+        sol.ts.push(t0);
+        sol.us.extend_from_slice(u0);
+        saves.next();
+    }
+
+    let mut w = Work::new(tab, n);
+    let mut f_next = vec![0.0; n];
+    let mut h = match (opts.dt, opts.h0) {
+        (Some(dt), _) => dir * dt,
+        (None, Some(h0)) => dir * h0.min((t1 - t0).abs()),
+        (None, None) if t1 != t0 => {
+            let (h, nfe) = initial_step(
+                f,
+                tab.order,
+                t0,
+                t1,
+                &u,
+                &f_cur,
+                tol,
+                (&mut w.u1, &mut f_next),
+            );
+            stats.nfe += u64::from(nfe);
+            h
+        }
+        (None, None) => 0.0,
+    };
+    let mut ctrl = Controller::new(tab);
+    let (mut stiff_hits, mut nonstiff) = (0u32, 0u32);
+    let mut step_nfe = 0u32;
+    // The first NaN/Inf stage value of the latest rejected attempt, if that is why it failed.
+    let mut non_finite: Option<SolveError> = None;
+    let mut interp = vec![0.0; n];
+
+    while (t1 - t) * dir > 0.0 {
+        if stats.accepted as usize >= opts.max_steps {
+            return Err(SolveError::MaxSteps {
+                max_steps: opts.max_steps,
+                t,
+                t1,
+            });
+        }
+        // Land exactly on t1: on a fixed grid the grid point, adaptively the remaining span
+        // when the step would reach (or nearly reach) past it.
+        let t_next = if fixed {
+            // Grid points t0 + k·dt, not accumulated sums.
+            let k = stats.accepted as f64 + 1.0;
+            let grid = t0 + k * h;
+            if (t1 - grid) * dir <= 1e-12 * (t1 - t0).abs() {
+                t1
+            } else {
+                grid
+            }
+        } else if (t + h - t1) * dir >= -1e-12 * h.abs() {
+            t1
+        } else {
+            t + h
+        };
+        let h_try = t_next - t;
+        if !fixed && h_try.abs() <= 16.0 * f64::EPSILON * t.abs().max((t1 - t0).abs()) {
+            // Shrinking because the field kept returning NaN/Inf is that, not an underflow.
+            return Err(non_finite.unwrap_or(SolveError::StepUnderflow {
+                t,
+                h: h_try,
+                norm: norm(&u),
+            }));
+        }
+
+        let r = rk_step(tab, f, t, &u, h_try, &f_cur, tol, &mut w);
+        stats.nfe += u64::from(r.nfe);
+        step_nfe += r.nfe;
+        let e = r.error.unwrap_or(0.0);
+        let acceptable = e <= 1.0; // false for NaN too
+        if !fixed && !acceptable {
+            stats.rejected += 1;
+            non_finite = first_non_finite(tab, &w.k, n, t, h_try);
+            h = h_try * ctrl.reject(e);
+            continue;
+        }
+        check_finite(&w.u1, t_next)?;
+
+        // f(t_{n+1}, u_{n+1}): the FSAL stage, or one evaluation the next step needs anyway
+        // (skipped after the last step unless an interpolant needs it).
+        let last = t_next == t1;
+        let needs_f1 = !last || opts.dense || !opts.save_at.is_empty();
+        if tab.fsal {
+            let s = tab.stages();
+            f_next.copy_from_slice(&w.k[(s - 1) * n..s * n]);
+        } else if needs_f1 {
+            f.eval(t_next, &w.u1, &mut f_next);
+            stats.nfe += 1;
+            step_nfe += 1;
+        }
+        check_finite(&f_next, t_next)?;
+
+        let data = StepData {
+            h: h_try,
+            u0: &u,
+            u1: &w.u1,
+            k: &w.k,
+            f1: &f_next,
+        };
+        while let Some(&ts) = saves.peek() {
+            if (ts - t_next) * dir > 0.0 {
+                break;
+            }
+            interpolate(tab, &data, (ts - t) / h_try, &mut interp);
+            sol.ts.push(ts);
+            sol.us.extend_from_slice(&interp);
+            saves.next();
+        }
+        if let Some(d) = sol.dense.as_mut() {
+            d.push(t, &data);
+        }
+        if opts.save_at.is_empty() {
+            sol.ts.push(t_next);
+            sol.us.extend_from_slice(&w.u1);
+        }
+        sol.steps.push(StepRecord {
+            t,
+            h: h_try,
+            error_estimate: r.error,
+            stiffness_estimate: r.stiffness,
+            nfe: step_nfe,
+            stages: opts.keep_stages.then(|| Stages {
+                u0: u.clone(),
+                k: w.k.clone(),
+            }),
+        });
+        stats.accepted += 1;
+        step_nfe = 0;
+        non_finite = None;
+
+        if !fixed && opts.detect_stiffness {
+            let h_lambda = h_try.abs() * r.stiffness.unwrap_or(0.0);
+            if h_lambda >= 0.98 * tab.stability_size {
+                stiff_hits += 1;
+                nonstiff = 0;
+                if stiff_hits >= STIFF_HITS {
+                    return Err(SolveError::StiffForExplicit {
+                        method: tab.name,
+                        t: t_next,
+                        h_lambda,
+                    });
+                }
+            } else {
+                nonstiff += 1;
+                if nonstiff >= NONSTIFF_RESET {
+                    stiff_hits = 0;
+                }
+            }
+        }
+
+        t = t_next;
+        u.copy_from_slice(&w.u1);
+        std::mem::swap(&mut f_cur, &mut f_next);
+        if !fixed {
+            h = h_try * ctrl.accept(e);
+        }
+    }
+    sol.stats = stats;
+    Ok(sol)
+}
+
+fn norm(u: &[f64]) -> f64 {
+    u.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// The first non-finite stage value (stage order, then component), as an error at its time.
+fn first_non_finite(tab: &Tableau, k: &[f64], n: usize, t: f64, h: f64) -> Option<SolveError> {
+    let at = k.iter().position(|x| !x.is_finite())?;
+    let stage = at / n.max(1);
+    Some(SolveError::NonFinite {
+        component: at % n.max(1),
+        value: k[at],
+        t: t + tab.c.get(stage).copied().unwrap_or(1.0) * h,
+    })
+}
+
+fn check_finite(v: &[f64], t: f64) -> Result<(), SolveError> {
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(component) => Err(SolveError::NonFinite {
+            component,
+            value: v[component],
+            t,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn check_inputs(
+    tab: &Tableau,
+    n: usize,
+    t0: f64,
+    t1: f64,
+    u0: &[f64],
+    opts: &SolveOptions,
+) -> Result<(), SolveError> {
+    let invalid = |s: String| Err(SolveError::InvalidOption(s));
+    if u0.len() != n {
+        return invalid(format!(
+            "the initial state has {} values but the vector field has dimension {n}",
+            u0.len()
+        ));
+    }
+    if let Some(component) = u0.iter().position(|x| !x.is_finite()) {
+        return Err(SolveError::NonFinite {
+            component,
+            value: u0[component],
+            t: t0,
+        });
+    }
+    if !t0.is_finite() || !t1.is_finite() {
+        return invalid(format!("the time span [{t0}, {t1}] is not finite"));
+    }
+    if !(opts.rtol > 0.0 && opts.rtol.is_finite()) {
+        return invalid(format!("rtol = {} must be positive", opts.rtol));
+    }
+    if !(opts.atol >= 0.0 && opts.atol.is_finite()) {
+        return invalid(format!("atol = {} must not be negative", opts.atol));
+    }
+    for (name, v) in [("dt", opts.dt), ("h0", opts.h0)] {
+        if let Some(v) = v
+            && !(v > 0.0 && v.is_finite())
+        {
+            return invalid(format!("{name} = {v} must be positive"));
+        }
+    }
+    if opts.dt.is_none() && !tab.is_adaptive() {
+        return Err(SolveError::MissingDt { method: tab.name });
+    }
+    let dir = if t1 >= t0 { 1.0 } else { -1.0 };
+    let mut prev = t0;
+    for &s in &opts.save_at {
+        if !s.is_finite() || (s - prev) * dir < 0.0 || (t1 - s) * dir < 0.0 {
+            return invalid(format!(
+                "save time {s} is outside [{t0}, {t1}] or out of order"
+            ));
+        }
+        prev = s;
+    }
+    Ok(())
+}
