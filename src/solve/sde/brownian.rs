@@ -110,12 +110,17 @@ impl BrownianTree {
         (self.t0, self.t1)
     }
 
-    /// `W(t)` and `J(t)` of every process; `t` is clamped into the span.
+    /// `W(t)` and `J(t)` of every process; `t` is clamped into the span (NaN gives NaN).
     pub fn point(&self, t: f64, out: &mut BrownianPoint) {
         let t = t.clamp(self.t0, self.t1);
         out.t = t;
         out.w.resize(self.m, 0.0);
         out.j.resize(self.m, 0.0);
+        if t.is_nan() {
+            out.w.fill(f64::NAN);
+            out.j.fill(f64::NAN);
+            return;
+        }
         for k in 0..self.m {
             let (w, j) = self.point_of(k, t);
             out.w[k] = w;
@@ -246,6 +251,7 @@ mod tests {
             assert_eq!(at(&other, t), first[i]);
         }
         assert_eq!(at(&tree, 0.0), BrownianPoint::origin(0.0, 2));
+        assert!(at(&tree, f64::NAN).w.iter().all(|w| w.is_nan()));
         // Another path or seed is another motion.
         assert_ne!(at(&BrownianTree::new(7, 4, 0.0, 2.0, 2), 1.0).w, first[5].w);
         assert_ne!(at(&BrownianTree::new(8, 3, 0.0, 2.0, 2), 1.0).w, first[5].w);
