@@ -16,6 +16,7 @@ mod dense;
 mod error;
 mod field;
 mod integrate;
+pub mod sde;
 mod step;
 pub mod tableau;
 

@@ -1,0 +1,412 @@
+//! The SDE driver: runs any method over `[t0, t1]` on a fixed grid or adaptively (rejected
+//! steps re-query the same Brownian tree), for one path or many, and records every accepted
+//! step's `E_j` in the ODE solver's [`StepRecord`].
+//!
+//! Invariants: `Stats::nfe` counts every drift, diffusion and diffusion-JVP call (rejected
+//! attempts included) and equals `Σ_paths (2 + Σ_j nfe_j)` — the 2 being `f, g` at `t0`;
+//! the last accepted step ends exactly on `t1`; every save time is a step end (steps are
+//! shortened to land on it; nothing is interpolated); the Brownian path of a solve depends
+//! only on `(seed, path)`, never on the steps taken.
+
+use super::brownian::{BrownianPoint, BrownianTree, DEFAULT_DEPTH, increments};
+use super::field::SdeField;
+use super::method::SdeMethod;
+use super::step::{Work, sde_step};
+use crate::solve::{Solution, SolveError, Stats, StepRecord};
+
+#[derive(Clone, Debug)]
+pub struct SdeOptions {
+    pub rtol: f64,
+    pub atol: f64,
+    /// First step of an adaptive solve; `None`: see [`initial_step`].
+    pub h0: Option<f64>,
+    /// Fixed step. Required by methods without an error estimate; with an adaptive method it
+    /// switches control off (`E_j` is still computed and recorded).
+    pub dt: Option<f64>,
+    /// Most accepted steps per path before `glassbox::max_steps`.
+    pub max_steps: usize,
+    /// Output times, inside `[t0, t1]`, non-decreasing; steps land on them. Empty: `t0` and
+    /// every accepted step.
+    pub save_at: Vec<f64>,
+    /// Weight of the drift part in the error estimate, `E = RMS((δ|E1| + |E2|)/sc)`.
+    pub delta: f64,
+    /// Depth of the Brownian tree (leaves are `2^-depth` of the span).
+    pub depth: u32,
+}
+
+impl Default for SdeOptions {
+    fn default() -> SdeOptions {
+        SdeOptions {
+            rtol: 1e-3,
+            atol: 1e-6,
+            h0: None,
+            dt: None,
+            max_steps: 100_000,
+            save_at: Vec::new(),
+            // StochasticDiffEq.jl's default.
+            delta: 1.0 / 6.0,
+            depth: DEFAULT_DEPTH,
+        }
+    }
+}
+
+/// Every path's solution, and the counts summed over paths.
+#[derive(Clone, Debug)]
+pub struct SdeSolution {
+    pub paths: Vec<Solution>,
+    pub stats: Stats,
+}
+
+/// Solves `du = f dt + g dW` (Itô, or Stratonovich for `euler_heun`) from `u(t0) = u0` on
+/// `paths` independent Brownian paths numbered `0..paths` of the generator `seed`.
+#[allow(clippy::too_many_arguments)]
+pub fn solve_sde<S: SdeField + ?Sized>(
+    method: SdeMethod,
+    field: &mut S,
+    t0: f64,
+    t1: f64,
+    u0: &[f64],
+    opts: &SdeOptions,
+    seed: u64,
+    paths: usize,
+) -> Result<SdeSolution, SolveError> {
+    check_inputs(method, field, t0, t1, u0, opts)?;
+    let m = field.noise().processes();
+    let mut out = SdeSolution {
+        paths: Vec::with_capacity(paths),
+        stats: Stats::default(),
+    };
+    for path in 0..paths {
+        let tree = BrownianTree::with_depth(seed, path as u64, t0, t1, m, opts.depth);
+        let sol = solve_path(method, field, u0, opts, &tree)?;
+        out.stats.nfe += sol.stats.nfe;
+        out.stats.accepted += sol.stats.accepted;
+        out.stats.rejected += sol.stats.rejected;
+        out.paths.push(sol);
+    }
+    Ok(out)
+}
+
+/// One path driven by the given tree, over the tree's span.
+pub fn solve_path<S: SdeField + ?Sized>(
+    method: SdeMethod,
+    field: &mut S,
+    u0: &[f64],
+    opts: &SdeOptions,
+    tree: &BrownianTree,
+) -> Result<Solution, SolveError> {
+    let (t0, t1) = tree.span();
+    check_inputs(method, field, t0, t1, u0, opts)?;
+    if tree.processes() != field.noise().processes() {
+        return Err(SolveError::InvalidOption(format!(
+            "the Brownian tree has {} processes, the noise map {}",
+            tree.processes(),
+            field.noise().processes()
+        )));
+    }
+    let n = field.dim();
+    let of = field.noise().of().to_vec();
+    let m = tree.processes();
+    let fixed = opts.dt.is_some();
+    let adaptive_method = method.is_adaptive();
+
+    let mut stats = Stats::default();
+    let mut sol = Solution {
+        method: method.name(),
+        dim: n,
+        ts: Vec::new(),
+        us: Vec::new(),
+        steps: Vec::new(),
+        stats,
+        dense: None,
+    };
+    let mut u = u0.to_vec();
+    let mut t = t0;
+    let (mut f0, mut g0) = (vec![0.0; n], vec![0.0; n]);
+    field.drift(t, &u, &mut f0);
+    field.diffusion(t, &u, &mut g0);
+    stats.nfe += 2;
+    check_finite(&f0, t)?;
+    check_finite(&g0, t)?;
+
+    let mut saves = opts.save_at.iter().copied().peekable();
+    if opts.save_at.is_empty() {
+        sol.ts.push(t0);
+        sol.us.extend_from_slice(u0);
+    }
+    while saves.peek() == Some(&t0) {
+        sol.ts.push(t0);
+        sol.us.extend_from_slice(u0);
+        saves.next();
+    }
+
+    let mut w = Work::new(n);
+    let (mut dw, mut i10) = (vec![0.0; m], vec![0.0; m]);
+    let mut here = BrownianPoint::origin(t0, m);
+    let mut there = BrownianPoint::origin(t0, m);
+    let mut h = match (opts.dt, opts.h0) {
+        (Some(dt), _) => dt,
+        (None, Some(h0)) => h0.min(t1 - t0),
+        (None, None) => initial_step(&u, &f0, &g0, t1 - t0, opts),
+    };
+    let mut grid_steps = 0u64;
+    let mut step_nfe = 0u32;
+    let mut rejected_last = false;
+    let mut non_finite: Option<SolveError> = None;
+
+    while t < t1 {
+        if sol.steps.len() >= opts.max_steps {
+            return Err(SolveError::MaxSteps {
+                max_steps: opts.max_steps,
+                t,
+                t1,
+            });
+        }
+        let target = if fixed {
+            let grid = t0 + (grid_steps + 1) as f64 * h;
+            if t1 - grid <= 1e-12 * (t1 - t0) {
+                t1
+            } else {
+                grid
+            }
+        } else if t + h >= t1 - 1e-12 * h {
+            t1
+        } else {
+            t + h
+        };
+        let t_next = match saves.peek() {
+            Some(&s) if s < target && s > t => s,
+            _ => target,
+        };
+        let h_try = t_next - t;
+        if !fixed && h_try <= 16.0 * f64::EPSILON * t.abs().max(t1 - t0) {
+            return Err(non_finite.unwrap_or(SolveError::StepUnderflow {
+                t,
+                h: h_try,
+                norm: u.iter().map(|x| x * x).sum::<f64>().sqrt(),
+            }));
+        }
+
+        tree.point(t_next, &mut there);
+        increments(&here, &there, &mut dw, &mut i10);
+        for i in 0..n {
+            w.dw[i] = dw[of[i]];
+            w.i10[i] = i10[of[i]];
+        }
+        let nfe = sde_step(method, field, t, &u, h_try, &f0, &g0, &mut w);
+        stats.nfe += u64::from(nfe);
+        step_nfe += nfe;
+        let e = adaptive_method.then(|| error_estimate(&u, &w, opts));
+        if !fixed {
+            let e = e.unwrap_or(0.0);
+            let acceptable = e <= 1.0; // false for NaN too
+            if !acceptable {
+                stats.rejected += 1;
+                non_finite = w.u1.iter().position(|x| !x.is_finite()).map(|component| {
+                    SolveError::NonFinite {
+                        component,
+                        value: w.u1[component],
+                        t: t_next,
+                    }
+                });
+                rejected_last = true;
+                h = h_try * reject_factor(e);
+                continue;
+            }
+        }
+        check_finite(&w.u1, t_next)?;
+
+        sol.steps.push(StepRecord {
+            t,
+            h: h_try,
+            error_estimate: e,
+            stiffness_estimate: None,
+            nfe: step_nfe,
+            stages: None,
+        });
+        stats.accepted += 1;
+        if fixed && t_next == target {
+            grid_steps += 1;
+        }
+        t = t_next;
+        u.copy_from_slice(&w.u1);
+        std::mem::swap(&mut here, &mut there);
+        while saves.peek() == Some(&t) {
+            sol.ts.push(t);
+            sol.us.extend_from_slice(&u);
+            saves.next();
+        }
+        if opts.save_at.is_empty() {
+            sol.ts.push(t);
+            sol.us.extend_from_slice(&u);
+        }
+        step_nfe = 0;
+        non_finite = None;
+        if t < t1 {
+            field.drift(t, &u, &mut f0);
+            field.diffusion(t, &u, &mut g0);
+            stats.nfe += 2;
+            step_nfe = 2;
+            check_finite(&f0, t)?;
+            check_finite(&g0, t)?;
+        }
+        if !fixed {
+            let mut fac = accept_factor(e.unwrap_or(0.0));
+            if rejected_last {
+                fac = fac.min(1.0);
+            }
+            rejected_last = false;
+            h = h_try * fac;
+        }
+    }
+    // Step records count the evaluations at each step's start to the step before it, so the
+    // totals agree: 2 at t0 + Σ_j nfe_j.
+    sol.stats = stats;
+    Ok(sol)
+}
+
+/// `E = RMS_i((δ|E1_i| + |E2_i|) / (atol + max(|u_n,i|, |u_{n+1},i|)·rtol))`.
+fn error_estimate(u: &[f64], w: &Work, opts: &SdeOptions) -> f64 {
+    if u.is_empty() {
+        return 0.0;
+    }
+    let mut sum = 0.0;
+    for (((u0, u1), e1), e2) in u.iter().zip(&w.u1).zip(&w.e1).zip(&w.e2) {
+        let sc = opts.atol + u0.abs().max(u1.abs()) * opts.rtol;
+        let e = opts.delta * e1.abs() + e2.abs();
+        if e != 0.0 {
+            sum += (e / sc).powi(2);
+        }
+    }
+    (sum / u.len() as f64).sqrt()
+}
+
+/// The estimates are O(h) random variables, so the controller is a plain I-controller with
+/// exponent ½ (q = 2): `h ← h · clamp(0.9 E^{-1/2}, 0.2, 10)`.
+fn accept_factor(e: f64) -> f64 {
+    let fac = 0.9 * e.powf(-0.5);
+    if fac.is_nan() {
+        1.0
+    } else {
+        fac.clamp(0.2, 10.0)
+    }
+}
+
+fn reject_factor(e: f64) -> f64 {
+    let fac = 0.9 * e.powf(-0.5);
+    if fac.is_finite() {
+        fac.clamp(0.2, 1.0)
+    } else {
+        0.2
+    }
+}
+
+/// An adaptive solve's first step: with `sc = atol + |u0|·rtol` and RMS norms
+/// `d_f = ‖f0/sc‖`, `d_g = ‖g0/sc‖`, `h = min(0.01 / max(d_f, d_g), span)` (the span when
+/// both vanish). Deliberately cautious; the controller grows it tenfold per step.
+fn initial_step(u0: &[f64], f0: &[f64], g0: &[f64], span: f64, opts: &SdeOptions) -> f64 {
+    let rms = |v: &[f64]| {
+        if v.is_empty() {
+            return 0.0;
+        }
+        let s: f64 = v
+            .iter()
+            .zip(u0)
+            .map(|(x, u)| (x / (opts.atol + u.abs() * opts.rtol)).powi(2))
+            .sum();
+        (s / v.len() as f64).sqrt()
+    };
+    let d = rms(f0).max(rms(g0));
+    if d > 0.0 && d.is_finite() {
+        (0.01 / d).min(span)
+    } else {
+        span
+    }
+}
+
+fn check_finite(v: &[f64], t: f64) -> Result<(), SolveError> {
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(component) => Err(SolveError::NonFinite {
+            component,
+            value: v[component],
+            t,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn check_inputs<S: SdeField + ?Sized>(
+    method: SdeMethod,
+    field: &S,
+    t0: f64,
+    t1: f64,
+    u0: &[f64],
+    opts: &SdeOptions,
+) -> Result<(), SolveError> {
+    let invalid = |s: String| Err(SolveError::InvalidOption(s));
+    let n = field.dim();
+    if u0.len() != n {
+        return invalid(format!(
+            "the initial state has {} values but the SDE has dimension {n}",
+            u0.len()
+        ));
+    }
+    if field.noise().dim() != n
+        || field
+            .noise()
+            .of()
+            .iter()
+            .any(|&k| k >= field.noise().processes())
+    {
+        return invalid(format!(
+            "the noise map covers {} components of {n}",
+            field.noise().dim()
+        ));
+    }
+    if let Some(component) = u0.iter().position(|x| !x.is_finite()) {
+        return Err(SolveError::NonFinite {
+            component,
+            value: u0[component],
+            t: t0,
+        });
+    }
+    if !t0.is_finite() || !t1.is_finite() {
+        return invalid(format!("the time span [{t0}, {t1}] is not finite"));
+    }
+    if t1 < t0 {
+        return invalid(format!(
+            "the time span [{t0}, {t1}] runs backwards; SDE solves run forward in time"
+        ));
+    }
+    if !(opts.rtol > 0.0 && opts.rtol.is_finite()) {
+        return invalid(format!("rtol = {} must be positive", opts.rtol));
+    }
+    if !(opts.atol >= 0.0 && opts.atol.is_finite()) {
+        return invalid(format!("atol = {} must not be negative", opts.atol));
+    }
+    if !(opts.delta >= 0.0 && opts.delta.is_finite()) {
+        return invalid(format!("delta = {} must not be negative", opts.delta));
+    }
+    for (name, v) in [("dt", opts.dt), ("h0", opts.h0)] {
+        if let Some(v) = v
+            && !(v > 0.0 && v.is_finite())
+        {
+            return invalid(format!("{name} = {v} must be positive"));
+        }
+    }
+    if opts.dt.is_none() && !method.is_adaptive() {
+        return Err(SolveError::MissingDt {
+            method: method.name(),
+        });
+    }
+    let mut prev = t0;
+    for &s in &opts.save_at {
+        if !s.is_finite() || s < prev || s > t1 {
+            return invalid(format!(
+                "save time {s} is outside [{t0}, {t1}] or out of order"
+            ));
+        }
+        prev = s;
+    }
+    Ok(())
+}

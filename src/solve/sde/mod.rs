@@ -1,0 +1,24 @@
+//! SDE solvers: `du = f(t, u) dt + g(t, u) dW` with diagonal or scalar noise, driven by a
+//! seeded virtual Brownian tree.
+//!
+//! Methods ([`method`]): Euler–Maruyama (Itô), Euler–Heun (Stratonovich), Milstein (Itô;
+//! `J_g·g` from [`SdeField::diffusion_jvp`]), the adaptive strong-order-1.5 SRI tableaux
+//! SRIW1 and SOSRI (Itô, diagonal/scalar noise) and SRA1/SOSRA (additive noise), each
+//! adaptive one with the error estimate `E_j` the regularizers read, recorded per accepted
+//! step exactly like the ODE solver's. Brownian motion ([`brownian`]) is a pure function of
+//! `(seed, path, t)`, so rejected steps and later re-queries see the same path.
+//!
+//! Architecture Invariant: the SDE solvers know models only through [`SdeField`] and its
+//! adapters (`field.rs`); every failure is a [`crate::solve::SolveError`], never a panic.
+//! See `docs/solvers.md`, "SDEs".
+
+pub mod brownian;
+mod field;
+mod integrate;
+pub mod method;
+mod step;
+
+pub use brownian::{BrownianPoint, BrownianTree, increments};
+pub use field::{FnSde, IrSde, NoiseMap, SdeField, sde_from_fn};
+pub use integrate::{SdeOptions, SdeSolution, solve_path, solve_sde};
+pub use method::{Calculus, SDE_METHODS, SdeMethod, sde_method};
