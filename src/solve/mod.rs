@@ -2,13 +2,13 @@
 //!
 //! Explicit Runge–Kutta methods are Butcher tableaux ([`tableau`]); stiff problems get the
 //! Rosenbrock methods ([`rosenbrock`]) and `auto` switches between the two ([`Method`]). One
-//! driver runs them all, adaptive (PI control, automatic initial step) or on a fixed grid, in either direction
-//! of time, with dense output and save-at times. Every accepted step hands out its local error
+//! driver runs them all, adaptive (PI control, automatic initial step) or on a fixed grid, in
+//! either direction of time, with dense output and save-at times. Every accepted step hands out its local error
 //! estimate `E_j`, its stiffness estimate `S_j`, its size and its evaluation count
 //! ([`StepRecord`]); the regularizers read those and never re-derive them.
 //!
 //! Architecture Invariant: solvers are generic over [`VectorField`] and know nothing of models,
-//! the IR or the JIT beyond the adapters in `field.rs`. A new explicit method is a new tableau,
+//! the IR or the JIT beyond the adapters in `field.rs` and `jit_field.rs`. A new explicit method is a new tableau,
 //! not a new loop. Every failure is a [`SolveError`] (a `Diag` with a stable code), never a
 //! panic. See `docs/solvers.md`.
 
