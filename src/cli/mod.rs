@@ -3,8 +3,10 @@
 
 mod check;
 mod fmt;
+mod plot;
 mod render;
 mod show;
+mod solve;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -37,6 +39,8 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Print model files in canonical form (or check that they already are).
     Fmt(fmt::FmtArgs),
+    /// Solve a model (compiled with the JIT) and write its trajectory, a plot and statistics.
+    Solve(solve::SolveArgs),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -69,6 +73,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Show(args) => show::run(&args),
         Command::Fmt(args) => fmt::run(&args),
+        Command::Solve(args) => solve::run(&args),
     }
 }
 

@@ -23,7 +23,12 @@ pub(crate) struct Controller {
 
 impl Controller {
     pub fn new(tab: &Tableau) -> Controller {
-        let q = f64::from(tab.embedded_order.unwrap_or(tab.order) + 1);
+        Controller::with_q(tab.embedded_order.unwrap_or(tab.order) + 1)
+    }
+
+    /// A controller for an error estimate of order `O(h^q)`.
+    pub fn with_q(q: u32) -> Controller {
+        let q = f64::from(q);
         Controller {
             q,
             e_prev: E_PREV_INIT,

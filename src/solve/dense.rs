@@ -2,8 +2,10 @@
 //!
 //! Tsit5 and Dopri5 use their free interpolants (order 4, no extra evaluation); every other
 //! method uses cubic Hermite interpolation on `u_n, u_{n+1}, f(t_n, u_n), f(t_{n+1}, u_{n+1})`.
-//! The same function serves `save_at` during the solve and [`Dense::eval`] after it.
+//! Rosenbrock steps use their own (`rosenbrock.rs`). The same functions serve `save_at`
+//! during the solve and [`Dense::eval`] after it.
 
+use super::rosenbrock::{Rosenbrock, ros_interpolate};
 use super::tableau::{Interpolant, Tableau};
 
 /// The data of one step an interpolant needs: `u0`, `u1`, the stages (stage-major) and
@@ -55,36 +57,67 @@ pub(crate) fn interpolate(tab: &Tableau, s: &StepData, theta: f64, out: &mut [f6
     }
 }
 
-/// The continuous solution over `[t0, t1]`, kept when `SolveOptions::dense` is set.
+/// Which interpolant a stored step uses.
+#[derive(Clone, Copy, Debug)]
+enum StepKind {
+    /// Block: `u0`, `u1`, `f1` (`3n`) and the stages (`s·n`).
+    Rk(&'static Tableau),
+    /// Block: `u0`, `u1` and the two dense vectors (`4n`).
+    Ros(&'static Rosenbrock),
+}
+
+/// The continuous solution over `[t0, t1]`, kept when `SolveOptions::dense` is set. Steps may
+/// come from different methods (`auto`); each keeps its own interpolant.
 #[derive(Clone, Debug)]
 pub struct Dense {
-    tableau: &'static Tableau,
     dim: usize,
     /// Step start times and signed step sizes.
     ts: Vec<f64>,
     hs: Vec<f64>,
-    /// Per step, flat: `u0`, `u1`, `f1` (`3n` values) and the stages (`s·n`).
+    kinds: Vec<StepKind>,
+    /// Start of each step's block in `data`.
+    offsets: Vec<usize>,
     data: Vec<f64>,
 }
 
 impl Dense {
-    pub(crate) fn new(tableau: &'static Tableau, dim: usize) -> Dense {
+    pub(crate) fn new(dim: usize) -> Dense {
         Dense {
-            tableau,
             dim,
             ts: Vec::new(),
             hs: Vec::new(),
+            kinds: Vec::new(),
+            offsets: Vec::new(),
             data: Vec::new(),
         }
     }
 
-    pub(crate) fn push(&mut self, t: f64, s: &StepData) {
-        self.ts.push(t);
-        self.hs.push(s.h);
+    pub(crate) fn push(&mut self, tab: &'static Tableau, t: f64, s: &StepData) {
+        self.start(t, s.h, StepKind::Rk(tab));
         self.data.extend_from_slice(s.u0);
         self.data.extend_from_slice(s.u1);
         self.data.extend_from_slice(s.f1);
         self.data.extend_from_slice(s.k);
+    }
+
+    pub(crate) fn push_ros(
+        &mut self,
+        m: &'static Rosenbrock,
+        t: f64,
+        h: f64,
+        (u0, u1, d): (&[f64], &[f64], &[f64]),
+    ) {
+        self.start(t, h, StepKind::Ros(m));
+        self.data.extend_from_slice(u0);
+        self.data.extend_from_slice(u1);
+        self.data.extend_from_slice(d);
+    }
+
+    fn start(&mut self, t: f64, h: f64, kind: StepKind) {
+        self.ts.push(t);
+        self.hs.push(h);
+        self.kinds.push(kind);
+        self.offsets.push(self.data.len());
     }
 
     /// The state at `t`, or `None` outside the solved span (or before the first step).
@@ -101,19 +134,27 @@ impl Dense {
             .partition_point(|&tj| (t - tj) * dir >= 0.0)
             .saturating_sub(1);
         let n = self.dim;
-        let block = 3 * n + self.tableau.stages() * n;
-        let d = self.data.get(j * block..(j + 1) * block)?;
         let h = *self.hs.get(j)?;
-        let step = StepData {
-            h,
-            u0: &d[..n],
-            u1: &d[n..2 * n],
-            f1: &d[2 * n..3 * n],
-            k: &d[3 * n..],
-        };
-        let mut out = vec![0.0; n];
+        let at = *self.offsets.get(j)?;
         let theta = if t == end { 1.0 } else { (t - self.ts[j]) / h };
-        interpolate(self.tableau, &step, theta, &mut out);
+        let mut out = vec![0.0; n];
+        match *self.kinds.get(j)? {
+            StepKind::Rk(tab) => {
+                let d = self.data.get(at..at + 3 * n + tab.stages() * n)?;
+                let step = StepData {
+                    h,
+                    u0: &d[..n],
+                    u1: &d[n..2 * n],
+                    f1: &d[2 * n..3 * n],
+                    k: &d[3 * n..],
+                };
+                interpolate(tab, &step, theta, &mut out);
+            }
+            StepKind::Ros(m) => {
+                let d = self.data.get(at..at + 4 * n)?;
+                ros_interpolate(m, &d[..n], &d[n..2 * n], &d[2 * n..], theta, &mut out);
+            }
+        }
         Some(out)
     }
 }

@@ -16,6 +16,17 @@ pub trait VectorField {
     fn dim(&self) -> usize;
     /// Writes `f(t, u)` into `du` (`u.len() == du.len() == self.dim()`).
     fn eval(&mut self, t: f64, u: &[f64], du: &mut [f64]);
+    /// Writes `∂f/∂u` at `(t, u)` into `jac` (row-major `dim × dim`: `jac[i*dim + j] =
+    /// ∂f_i/∂u_j`) and returns `true`, or returns `false` when the field has no Jacobian; the
+    /// implicit solvers then use forward differences.
+    fn jacobian(&mut self, _t: f64, _u: &[f64], _jac: &mut [f64]) -> bool {
+        false
+    }
+    /// Writes `∂f/∂t` at `(t, u)` into `dfdt` and returns `true`, or `false` when not
+    /// available (forward differences then).
+    fn time_derivative(&mut self, _t: f64, _u: &[f64], _dfdt: &mut [f64]) -> bool {
+        false
+    }
 }
 
 impl<V: VectorField + ?Sized> VectorField for &mut V {
@@ -24,6 +35,12 @@ impl<V: VectorField + ?Sized> VectorField for &mut V {
     }
     fn eval(&mut self, t: f64, u: &[f64], du: &mut [f64]) {
         (**self).eval(t, u, du)
+    }
+    fn jacobian(&mut self, t: f64, u: &[f64], jac: &mut [f64]) -> bool {
+        (**self).jacobian(t, u, jac)
+    }
+    fn time_derivative(&mut self, t: f64, u: &[f64], dfdt: &mut [f64]) -> bool {
+        (**self).time_derivative(t, u, dfdt)
     }
 }
 

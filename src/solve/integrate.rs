@@ -12,8 +12,10 @@ use super::control::{Controller, initial_step};
 use super::dense::{Dense, StepData, interpolate};
 use super::error::SolveError;
 use super::field::VectorField;
+use super::method::{AutoSwitch, Method, SWITCH_DT_FACTOR};
+use super::rosenbrock::{RosWork, Rosenbrock, probe_stiffness, ros_interpolate, ros_step};
 use super::step::{Work, rk_step};
-use super::tableau::Tableau;
+use super::tableau::{TSIT5, Tableau};
 
 #[derive(Clone, Debug)]
 pub struct SolveOptions {
@@ -84,9 +86,15 @@ pub struct Stats {
     pub nfe: u64,
     pub accepted: u64,
     pub rejected: u64,
-    /// Always 0 for explicit methods (kept for the implicit ones).
+    /// Jacobian evaluations (analytic, or one finite-difference sweep each); 0 for explicit
+    /// methods.
     pub jacobian_evals: u64,
+    /// Factorisations of `W = I − hγJ` (one per Rosenbrock attempt, rejected ones included).
     pub lu_factorizations: u64,
+    /// Accepted steps taken by a Rosenbrock method.
+    pub stiff_steps: u64,
+    /// Method switches of `auto`.
+    pub switches: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -115,6 +123,8 @@ impl Solution {
 
 const STIFF_HITS: u32 = 15;
 const NONSTIFF_RESET: u32 = 6;
+/// `auto` measures J's spectral radius every this many explicit steps.
+const PROBE_EVERY: u64 = 10;
 
 /// Solves `u' = f(t, u)`, `u(t0) = u0` from `t0` to `t1` with the given tableau.
 pub fn solve<F: VectorField + ?Sized>(
@@ -125,21 +135,47 @@ pub fn solve<F: VectorField + ?Sized>(
     u0: &[f64],
     opts: &SolveOptions,
 ) -> Result<Solution, SolveError> {
+    solve_with(Method::Explicit(tab), f, t0, t1, u0, opts)
+}
+
+/// The method taking the current step.
+#[derive(Clone, Copy)]
+enum Mode {
+    Rk(&'static Tableau),
+    Ros(&'static Rosenbrock),
+}
+
+/// Solves `u' = f(t, u)`, `u(t0) = u0` from `t0` to `t1` with any [`Method`]: explicit,
+/// Rosenbrock, or `auto` switching between the two.
+pub fn solve_with<F: VectorField + ?Sized>(
+    method: Method,
+    f: &mut F,
+    t0: f64,
+    t1: f64,
+    u0: &[f64],
+    opts: &SolveOptions,
+) -> Result<Solution, SolveError> {
     let n = f.dim();
-    check_inputs(tab, n, t0, t1, u0, opts)?;
-    let fixed = opts.dt.is_some() || !tab.is_adaptive();
+    check_inputs(method, n, t0, t1, u0, opts)?;
+    let fixed = opts.dt.is_some() || !method.is_adaptive();
     let dir = if t1 >= t0 { 1.0 } else { -1.0 };
     let tol = (opts.rtol, opts.atol);
+    let (explicit, stiff) = method.parts();
+    let mut mode = match (explicit, stiff) {
+        (Some(tab), _) => Mode::Rk(tab),
+        (None, Some(m)) => Mode::Ros(m),
+        (None, None) => return Err(SolveError::InvalidOption("no method".into())),
+    };
 
     let mut stats = Stats::default();
     let mut sol = Solution {
-        method: tab.name,
+        method: method.name(),
         dim: n,
         ts: Vec::new(),
         us: Vec::new(),
         steps: Vec::new(),
         stats,
-        dense: opts.dense.then(|| Dense::new(tab, n)),
+        dense: opts.dense.then(|| Dense::new(n)),
     };
     let mut u = u0.to_vec();
     let mut t = t0;
@@ -162,29 +198,39 @@ pub fn solve<F: VectorField + ?Sized>(
         saves.next();
     }
 
-    let mut w = Work::new(tab, n);
+    let rk_tab = explicit.unwrap_or(&TSIT5);
+    let mut w = Work::new(rk_tab, if explicit.is_some() { n } else { 0 });
+    let mut rw = RosWork::new(if stiff.is_some() { n } else { 0 });
     let mut f_next = vec![0.0; n];
+    let mut scratch = vec![0.0; n];
+    let first_order = match mode {
+        Mode::Rk(tab) => tab.order,
+        Mode::Ros(m) => m.order,
+    };
     let mut h = match (opts.dt, opts.h0) {
         (Some(dt), _) => dir * dt,
         (None, Some(h0)) => dir * h0.min((t1 - t0).abs()),
         (None, None) if t1 != t0 => {
             let (h, nfe) = initial_step(
                 f,
-                tab.order,
+                first_order,
                 t0,
                 t1,
                 &u,
                 &f_cur,
                 tol,
-                (&mut w.u1, &mut f_next),
+                (&mut scratch, &mut f_next),
             );
             stats.nfe += u64::from(nfe);
             h
         }
         (None, None) => 0.0,
     };
-    let mut ctrl = Controller::new(tab);
+    let mut ctrl_rk = Controller::new(rk_tab);
+    let mut ctrl_ros = Controller::with_q(stiff.map_or(3, |m| m.embedded_order + 1));
     let (mut stiff_hits, mut nonstiff) = (0u32, 0u32);
+    let mut switch = AutoSwitch::default();
+    let mut probed = 0.0;
     let mut step_nfe = 0u32;
     // The first NaN/Inf stage value of the latest rejected attempt, if that is why it failed.
     let mut non_finite: Option<SolveError> = None;
@@ -224,37 +270,69 @@ pub fn solve<F: VectorField + ?Sized>(
             }));
         }
 
-        let r = rk_step(tab, f, t, &u, h_try, &f_cur, tol, &mut w);
-        stats.nfe += u64::from(r.nfe);
-        step_nfe += r.nfe;
-        let e = r.error.unwrap_or(0.0);
+        let (error, stiffness, nfe) = match mode {
+            Mode::Rk(tab) => {
+                let r = rk_step(tab, f, t, &u, h_try, &f_cur, tol, &mut w);
+                (r.error, r.stiffness, r.nfe)
+            }
+            Mode::Ros(m) => {
+                let r = ros_step(m, f, t, &u, h_try, &f_cur, tol, &mut rw);
+                stats.jacobian_evals += u64::from(r.jacobian_evals);
+                stats.lu_factorizations += u64::from(r.lu_factorizations);
+                (Some(r.error), Some(r.stiffness), r.nfe)
+            }
+        };
+        stats.nfe += u64::from(nfe);
+        step_nfe += nfe;
+        let e = error.unwrap_or(0.0);
         let acceptable = e <= 1.0; // false for NaN too
         if !fixed && !acceptable {
             stats.rejected += 1;
-            non_finite = first_non_finite(tab, &w.k, n, t, h_try);
-            h = h_try * ctrl.reject(e);
+            let (fac, why) = match mode {
+                Mode::Rk(tab) => (ctrl_rk.reject(e), first_non_finite(tab, &w.k, n, t, h_try)),
+                Mode::Ros(_) => (
+                    ctrl_ros.reject(e),
+                    rw.first_non_finite()
+                        .map(|(component, value)| SolveError::NonFinite {
+                            component,
+                            value,
+                            t: t + h_try,
+                        }),
+                ),
+            };
+            non_finite = why;
+            h = h_try * fac;
             continue;
         }
-        check_finite(&w.u1, t_next)?;
+        let u1: &[f64] = match mode {
+            Mode::Rk(_) => &w.u1,
+            Mode::Ros(_) => &rw.u1,
+        };
+        check_finite(u1, t_next)?;
 
         // f(t_{n+1}, u_{n+1}): the FSAL stage, or one evaluation the next step needs anyway
         // (skipped after the last step unless an interpolant needs it).
         let last = t_next == t1;
         let needs_f1 = !last || opts.dense || !opts.save_at.is_empty();
-        if tab.fsal {
-            let s = tab.stages();
-            f_next.copy_from_slice(&w.k[(s - 1) * n..s * n]);
-        } else if needs_f1 {
-            f.eval(t_next, &w.u1, &mut f_next);
-            stats.nfe += 1;
-            step_nfe += 1;
+        match mode {
+            Mode::Rk(tab) if tab.fsal => {
+                let s = tab.stages();
+                f_next.copy_from_slice(&w.k[(s - 1) * n..s * n]);
+            }
+            Mode::Ros(m) if m.fsal => f_next.copy_from_slice(&rw.f1),
+            _ if needs_f1 => {
+                f.eval(t_next, u1, &mut f_next);
+                stats.nfe += 1;
+                step_nfe += 1;
+            }
+            _ => {}
         }
         check_finite(&f_next, t_next)?;
 
         let data = StepData {
             h: h_try,
             u0: &u,
-            u1: &w.u1,
+            u1,
             k: &w.k,
             f1: &f_next,
         };
@@ -262,58 +340,119 @@ pub fn solve<F: VectorField + ?Sized>(
             if (ts - t_next) * dir > 0.0 {
                 break;
             }
-            interpolate(tab, &data, (ts - t) / h_try, &mut interp);
+            let theta = (ts - t) / h_try;
+            match mode {
+                Mode::Rk(tab) => interpolate(tab, &data, theta, &mut interp),
+                Mode::Ros(m) => ros_interpolate(m, &u, u1, &rw.dense, theta, &mut interp),
+            }
             sol.ts.push(ts);
             sol.us.extend_from_slice(&interp);
             saves.next();
         }
         if let Some(d) = sol.dense.as_mut() {
-            d.push(t, &data);
+            match mode {
+                Mode::Rk(tab) => d.push(tab, t, &data),
+                Mode::Ros(m) => d.push_ros(m, t, h_try, (&u, u1, &rw.dense)),
+            }
         }
         if opts.save_at.is_empty() {
             sol.ts.push(t_next);
-            sol.us.extend_from_slice(&w.u1);
+            sol.us.extend_from_slice(u1);
         }
         sol.steps.push(StepRecord {
             t,
             h: h_try,
-            error_estimate: r.error,
-            stiffness_estimate: r.stiffness,
+            error_estimate: error,
+            stiffness_estimate: stiffness,
             nfe: step_nfe,
-            stages: opts.keep_stages.then(|| Stages {
-                u0: u.clone(),
-                k: w.k.clone(),
-            }),
+            // The discrete adjoint's stages are those of explicit steps.
+            stages: match mode {
+                Mode::Rk(_) if opts.keep_stages => Some(Stages {
+                    u0: u.clone(),
+                    k: w.k.clone(),
+                }),
+                _ => None,
+            },
         });
         stats.accepted += 1;
+        if let Mode::Ros(_) = mode {
+            stats.stiff_steps += 1;
+        }
         step_nfe = 0;
         non_finite = None;
 
-        if !fixed && opts.detect_stiffness {
-            let h_lambda = h_try.abs() * r.stiffness.unwrap_or(0.0);
-            if h_lambda >= 0.98 * tab.stability_size {
-                stiff_hits += 1;
-                nonstiff = 0;
-                if stiff_hits >= STIFF_HITS {
-                    return Err(SolveError::StiffForExplicit {
-                        method: tab.name,
-                        t: t_next,
-                        h_lambda,
-                    });
-                }
-            } else {
-                nonstiff += 1;
-                if nonstiff >= NONSTIFF_RESET {
-                    stiff_hits = 0;
+        let h_lambda = h_try.abs() * stiffness.unwrap_or(0.0);
+        if !fixed
+            && opts.detect_stiffness
+            && let (Method::Explicit(_), Mode::Rk(tab)) = (method, mode)
+        {
+            {
+                if h_lambda >= 0.98 * tab.stability_size {
+                    stiff_hits += 1;
+                    nonstiff = 0;
+                    if stiff_hits >= STIFF_HITS {
+                        return Err(SolveError::StiffForExplicit {
+                            method: tab.name,
+                            t: t_next,
+                            h_lambda,
+                        });
+                    }
+                } else {
+                    nonstiff += 1;
+                    if nonstiff >= NONSTIFF_RESET {
+                        stiff_hits = 0;
+                    }
                 }
             }
         }
 
         t = t_next;
-        u.copy_from_slice(&w.u1);
+        u.copy_from_slice(u1);
         std::mem::swap(&mut f_cur, &mut f_next);
+        rw.jac_valid = false;
+        // auto, while explicit: the stage-pair S_j can underestimate the stiff eigenvalue
+        // badly (Robertson: 30×), so every PROBE_EVERY steps J's spectral radius is measured
+        // too, and the larger of the two is tested until the next probe.
+        let mut probe_nfe = 0;
+        if let (Mode::Rk(_), Method::Auto { .. }, false) = (mode, method, last) {
+            if stats.accepted % PROBE_EVERY == 1 {
+                let (rho, nfe) = probe_stiffness(f, t, &u, &f_cur, &mut rw);
+                probed = rho;
+                probe_nfe = nfe;
+                stats.jacobian_evals += 1;
+            }
+        } else {
+            probed = 0.0;
+        }
+        stats.nfe += u64::from(probe_nfe);
+        // Charged to the next step, so Stats::nfe stays setup + Σ step.nfe.
+        step_nfe += probe_nfe;
+        let h_lambda = h_lambda.max(h_try.abs() * probed);
+
         if !fixed {
-            h = h_try * ctrl.accept(e);
+            h = h_try
+                * match mode {
+                    Mode::Rk(_) => ctrl_rk.accept(e),
+                    Mode::Ros(_) => ctrl_ros.accept(e),
+                };
+            if let (Some(tab), Some(m)) = (explicit, stiff) {
+                let in_stiff = matches!(mode, Mode::Ros(_));
+                match switch.observe(in_stiff, h_lambda, tab.stability_size) {
+                    Some(true) => {
+                        mode = Mode::Ros(m);
+                        ctrl_ros = Controller::with_q(m.embedded_order + 1);
+                        h *= SWITCH_DT_FACTOR;
+                        stats.switches += 1;
+                    }
+                    Some(false) => {
+                        mode = Mode::Rk(tab);
+                        ctrl_rk = Controller::new(tab);
+                        h /= SWITCH_DT_FACTOR;
+                        stats.switches += 1;
+                    }
+                    None => {}
+                }
+            }
         }
     }
     sol.stats = stats;
@@ -347,7 +486,7 @@ fn check_finite(v: &[f64], t: f64) -> Result<(), SolveError> {
 }
 
 fn check_inputs(
-    tab: &Tableau,
+    method: Method,
     n: usize,
     t0: f64,
     t1: f64,
@@ -384,8 +523,13 @@ fn check_inputs(
             return invalid(format!("{name} = {v} must be positive"));
         }
     }
-    if opts.dt.is_none() && !tab.is_adaptive() {
-        return Err(SolveError::MissingDt { method: tab.name });
+    if opts.dt.is_none() && !method.is_adaptive() {
+        return Err(SolveError::MissingDt {
+            method: method.name(),
+        });
+    }
+    if opts.dt.is_some() && matches!(method, Method::Auto { .. }) {
+        return invalid("`auto` chooses its own steps and takes no `dt`".into());
     }
     let dir = if t1 >= t0 { 1.0 } else { -1.0 };
     let mut prev = t0;

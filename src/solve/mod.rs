@@ -1,13 +1,14 @@
 //! Stage 5: solvers whose heuristics are first-class values.
 //!
-//! Explicit Runge–Kutta methods are Butcher tableaux ([`tableau`]); one generic stepper runs
-//! them, adaptive (PI control, automatic initial step) or on a fixed grid, in either direction
-//! of time, with dense output and save-at times. Every accepted step hands out its local error
+//! Explicit Runge–Kutta methods are Butcher tableaux ([`tableau`]); stiff problems get the
+//! Rosenbrock methods ([`rosenbrock`]) and `auto` switches between the two ([`Method`]). One
+//! driver runs them all, adaptive (PI control, automatic initial step) or on a fixed grid, in
+//! either direction of time, with dense output and save-at times. Every accepted step hands out its local error
 //! estimate `E_j`, its stiffness estimate `S_j`, its size and its evaluation count
 //! ([`StepRecord`]); the regularizers read those and never re-derive them.
 //!
 //! Architecture Invariant: solvers are generic over [`VectorField`] and know nothing of models,
-//! the IR or the JIT beyond the adapters in `field.rs`. A new explicit method is a new tableau,
+//! the IR or the JIT beyond the adapters in `field.rs` and `jit_field.rs`. A new explicit method is a new tableau,
 //! not a new loop. Every failure is a [`SolveError`] (a `Diag` with a stable code), never a
 //! panic. See `docs/solvers.md`.
 
@@ -16,6 +17,9 @@ mod dense;
 mod error;
 mod field;
 mod integrate;
+mod jit_field;
+mod method;
+pub mod rosenbrock;
 pub mod sde;
 mod step;
 pub mod tableau;
@@ -23,5 +27,8 @@ pub mod tableau;
 pub use dense::Dense;
 pub use error::SolveError;
 pub use field::{FnField, IrField, VectorField, from_fn};
-pub use integrate::{Solution, SolveOptions, Stages, Stats, StepRecord, solve};
+pub use integrate::{Solution, SolveOptions, Stages, Stats, StepRecord, solve, solve_with};
+pub use jit_field::{JitField, initial_state, param_values};
+pub use method::Method;
+pub use rosenbrock::{RODAS4, ROSENBROCK23, Rosenbrock, rosenbrock};
 pub use tableau::{Interpolant, Tableau, tableau};

@@ -1,0 +1,438 @@
+//! `glassbox solve FILE`: check, compile the field (JIT), integrate, and write the trajectory
+//! (CSV or JSON), a plot and the solver's statistics.
+//!
+//! Defaults come from the model's `solve` clause; flags override them. Output files are
+//! written to a temporary file in the target's directory and renamed, so a failed solve or
+//! write never leaves a half-written file; a failure is a diagnostic and exit status 1.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde::Serialize;
+
+use super::plot::{Trajectories, plot};
+use super::render::emit;
+use crate::diag::{Diag, did_you_mean};
+use crate::sema::{Model, ModelKind, SolveTimes};
+use crate::solve::{self, JitField, Method, Solution, SolveOptions, Stats};
+use crate::source::DiskLoader;
+
+#[derive(Debug, Args)]
+pub struct SolveArgs {
+    /// The model file (`*.gbx`).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Time span `T0:T1`; the output has every accepted step.
+    #[arg(long, value_name = "T0:T1", conflicts_with = "at")]
+    pub over: Option<String>,
+    /// `N` equally spaced output times from `T0` to `T1` (dense output between steps).
+    #[arg(long, value_name = "T0:T1:N")]
+    pub at: Option<String>,
+    /// Solver: tsit5 dopri5 bs3 heun_euler rosenbrock23 rodas4 auto (default: the model's).
+    #[arg(long, value_name = "M")]
+    pub method: Option<String>,
+    #[arg(long, value_name = "R")]
+    pub rtol: Option<f64>,
+    #[arg(long, value_name = "A")]
+    pub atol: Option<f64>,
+    /// SDE models only: the seed of the Brownian paths.
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// SDE models only: the number of sample paths.
+    #[arg(long, value_name = "N")]
+    pub paths: Option<usize>,
+    /// Write the trajectory to `out.csv` (header `t,<states>`) or `out.json`. Without `-o` and
+    /// `--plot` the CSV goes to stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Draw the trajectories into a PNG.
+    #[arg(long, value_name = "FILE.png")]
+    pub plot: Option<PathBuf>,
+    /// Print evaluations, steps, rejections, Jacobians, LU factorisations, switches, the summed
+    /// error and stiffness estimates and the compile and solve times.
+    #[arg(long)]
+    pub stats: bool,
+    /// Solve this many times and report the median solve time.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: usize,
+}
+
+pub fn run(args: &SolveArgs) -> ExitCode {
+    match solve_file(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(diags) => {
+            emit(&diags);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bad_arg(msg: String, help: &str) -> Vec<Diag> {
+    vec![Diag::error("glassbox::bad_argument", msg).help(help.to_string())]
+}
+
+/// The solve this run does, after flags and the model's `solve` clause are combined.
+struct Plan {
+    method: Method,
+    t0: f64,
+    t1: f64,
+    opts: SolveOptions,
+}
+
+fn parse_floats(s: &str, flag: &str, want: usize) -> Result<Vec<f64>, Vec<Diag>> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let help = if want == 2 {
+        "write the span as T0:T1, e.g. --over 0:1e5"
+    } else {
+        "write the grid as T0:T1:N, e.g. --at 0:40:401"
+    };
+    if parts.len() != want {
+        return Err(bad_arg(
+            format!("`--{flag} {s}` needs {want} fields separated by `:`"),
+            help,
+        ));
+    }
+    parts
+        .iter()
+        .map(|p| {
+            p.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| {
+                    bad_arg(
+                        format!("`{p}` in `--{flag} {s}` is not a finite number"),
+                        help,
+                    )
+                })
+        })
+        .collect()
+}
+
+fn plan(args: &SolveArgs, model: &Model) -> Result<Plan, Vec<Diag>> {
+    let spec = model.solve.as_ref();
+    let o = spec.map(|s| s.options.clone()).unwrap_or_default();
+    let rtol = args.rtol.or(o.rtol).unwrap_or(1e-6);
+    let atol = args.atol.or(o.atol).unwrap_or(1e-9);
+    let name = match (&args.method, spec) {
+        (Some(m), _) => m.clone(),
+        (None, Some(s)) => s.method.name().to_string(),
+        (None, None) => "auto".to_string(),
+    };
+    let Some(method) = Method::from_name(&name, rtol) else {
+        let names = [
+            "tsit5",
+            "dopri5",
+            "bs3",
+            "heun_euler",
+            "euler",
+            "midpoint",
+            "rk4",
+        ]
+        .into_iter()
+        .chain(["rosenbrock23", "rodas4", "auto"]);
+        let help = match did_you_mean(&name, names) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None => "ODE methods: tsit5 dopri5 bs3 heun_euler euler midpoint rk4 rosenbrock23 rodas4 auto".into(),
+        };
+        return Err(vec![
+            Diag::error(
+                "glassbox::unknown_method",
+                format!("there is no ODE solver `{name}`"),
+            )
+            .help(help),
+        ]);
+    };
+    let mut opts = SolveOptions {
+        rtol,
+        atol,
+        h0: o.h0,
+        dt: o
+            .dt
+            .filter(|_| !method.is_adaptive() || args.method.is_none()),
+        ..Default::default()
+    };
+    if let Some(m) = o.max_steps {
+        opts.max_steps = usize::try_from(m).unwrap_or(usize::MAX);
+    }
+    if matches!(method, Method::Auto { .. }) {
+        opts.dt = None;
+    }
+    let (t0, t1) = if let Some(s) = &args.over {
+        let v = parse_floats(s, "over", 2)?;
+        (v[0], v[1])
+    } else if let Some(s) = &args.at {
+        let v = parse_floats(s, "at", 3)?;
+        let n = v[2];
+        if !(n >= 2.0 && n.fract() == 0.0 && n <= 1e7) {
+            return Err(bad_arg(
+                format!("`--at {s}`: N = {n} must be a whole number from 2 to 10 000 000"),
+                "N counts the output times, both ends included",
+            ));
+        }
+        let n = n as usize;
+        opts.save_at = (0..n)
+            .map(|k| v[0] + (v[1] - v[0]) * k as f64 / (n - 1) as f64)
+            .collect();
+        (v[0], v[1])
+    } else {
+        match spec.and_then(|s| s.times.clone()) {
+            Some(SolveTimes::Over { t0, t1 }) => (t0, t1),
+            Some(SolveTimes::At { times }) => {
+                let (Some(&a), Some(&b)) = (times.first(), times.last()) else {
+                    return Err(bad_arg(
+                        "the model's `at` list is empty".into(),
+                        "give --over T0:T1",
+                    ));
+                };
+                opts.save_at = times;
+                (a, b)
+            }
+            None => {
+                return Err(bad_arg(
+                    "no time span: the model's solve clause has none and no --over or --at was given".into(),
+                    "give --over T0:T1 or --at T0:T1:N, or add `over [t0, t1]` to the solve clause",
+                ));
+            }
+        }
+    };
+    if t0 == t1 {
+        return Err(bad_arg(
+            format!("the time span [{t0}, {t1}] is empty"),
+            "give two different times",
+        ));
+    }
+    Ok(Plan {
+        method,
+        t0,
+        t1,
+        opts,
+    })
+}
+
+fn solve_file(args: &SolveArgs) -> Result<(), Vec<Diag>> {
+    let file = super::load_source(&args.file).map_err(|d| vec![d])?;
+    let checked = crate::check_source(&file, &DiskLoader);
+    let Some(model) = checked.model else {
+        return Err(checked.diags);
+    };
+    if model.kind == ModelKind::Sde {
+        return solve_sde(args, &model);
+    }
+    if args.seed.is_some() || args.paths.is_some() {
+        return Err(bad_arg(
+            format!(
+                "`{}` is an ODE model; --seed and --paths apply to SDE models",
+                model.name
+            ),
+            "remove --seed and --paths",
+        ));
+    }
+    if args.repeat == 0 {
+        return Err(bad_arg(
+            "--repeat 0 solves nothing".into(),
+            "give --repeat 1 or more",
+        ));
+    }
+    let plan = plan(args, &model)?;
+    let compile_start = Instant::now();
+    let mut field = JitField::new(&model, &[]).map_err(|d| vec![d])?;
+    if plan.method.parts().1.is_some() {
+        // Compiled now, so the solve times below measure solving only.
+        field.prepare_jacobian().map_err(|d| vec![d])?;
+    }
+    let compile_wall = compile_start.elapsed();
+    let p = solve::param_values(&model);
+    let u0 = solve::initial_state(&model, &p, &[], plan.t0).map_err(|d| vec![d])?;
+
+    let mut times = Vec::with_capacity(args.repeat);
+    let mut sol = None;
+    for _ in 0..args.repeat {
+        let start = Instant::now();
+        let s = solve::solve_with(plan.method, &mut field, plan.t0, plan.t1, &u0, &plan.opts)
+            .map_err(|e| vec![Diag::from(e)])?;
+        times.push(start.elapsed());
+        sol = Some(s);
+    }
+    let Some(sol) = sol else {
+        return Ok(());
+    };
+    times.sort();
+    let median = times[times.len() / 2];
+    let names = state_names(&model);
+
+    let csv_to_stdout = args.output.is_none() && args.plot.is_none();
+    if let Some(path) = &args.output {
+        let text = if path.extension().is_some_and(|e| e == "json") {
+            to_json(&model, &names, &sol)
+        } else {
+            to_csv(&names, &sol)
+        };
+        write_atomic(path, text.as_bytes()).map_err(|d| vec![d])?;
+    }
+    if let Some(path) = &args.plot {
+        let title = format!("{}: {} (rtol {:e})", model.name, sol.method, plan.opts.rtol);
+        let tr = Trajectories {
+            title: &title,
+            names: &names,
+            ts: &sol.ts,
+            us: &sol.us,
+        };
+        plot(path, &tr).map_err(|d| vec![d])?;
+    }
+    if csv_to_stdout {
+        print!("{}", to_csv(&names, &sol));
+    }
+    if args.stats {
+        let text = stats_text(
+            &sol,
+            compile_wall.max(field.compile_time()),
+            median,
+            args.repeat,
+        );
+        if csv_to_stdout {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    }
+    Ok(())
+}
+
+/// The hook for SDE models: the SDE solvers (`src/solve/sde/`) are being written; until they
+/// are wired here, an SDE model is a clear diagnostic, not a silent ODE solve of its drift.
+fn solve_sde(_args: &SolveArgs, model: &Model) -> Result<(), Vec<Diag>> {
+    Err(vec![Diag::error(
+        "glassbox::sde_not_supported",
+        format!("`{}` is an SDE model; `glassbox solve` integrates ODE models for now", model.name),
+    )
+    .help("SDE solving (with --seed and --paths, plotted as mean ± one standard deviation) comes with the SDE solvers")])
+}
+
+/// Column names: scalar states by name, vector states `name[i]`, matrices `name[i,j]`.
+fn state_names(model: &Model) -> Vec<String> {
+    let mut names = Vec::with_capacity(model.state_size);
+    for s in &model.states {
+        let len = s.shape.size();
+        if len == 1 && matches!(s.shape, crate::sema::Shape::Scalar) {
+            names.push(s.name.clone());
+        } else if let crate::sema::Shape::Matrix { cols, .. } = s.shape {
+            names.extend((0..len).map(|k| format!("{}[{},{}]", s.name, k / cols, k % cols)));
+        } else {
+            names.extend((0..len).map(|k| format!("{}[{k}]", s.name)));
+        }
+    }
+    names
+}
+
+fn to_csv(names: &[String], sol: &Solution) -> String {
+    let mut out = String::from("t");
+    for n in names {
+        out.push(',');
+        out.push_str(n);
+    }
+    out.push('\n');
+    for (i, t) in sol.ts.iter().enumerate() {
+        let _ = write!(out, "{t:e}");
+        for x in sol.u(i).unwrap_or(&[]) {
+            let _ = write!(out, ",{x:e}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonOut<'a> {
+    model: &'a str,
+    method: &'a str,
+    names: &'a [String],
+    t: &'a [f64],
+    /// One row per saved time.
+    u: Vec<&'a [f64]>,
+    stats: Stats,
+}
+
+fn to_json(model: &Model, names: &[String], sol: &Solution) -> String {
+    let out = JsonOut {
+        model: &model.name,
+        method: sol.method,
+        names,
+        t: &sol.ts,
+        u: (0..sol.ts.len()).filter_map(|i| sol.u(i)).collect(),
+        stats: sol.stats,
+    };
+    let mut s = serde_json::to_string_pretty(&out).unwrap_or_else(|_| "{}".into());
+    s.push('\n');
+    s
+}
+
+fn stats_text(sol: &Solution, compile: Duration, solve: Duration, repeat: usize) -> String {
+    let s = &sol.stats;
+    let sum_e: f64 = sol
+        .steps
+        .iter()
+        .map(|st| st.error_estimate.unwrap_or(0.0) * st.h.abs())
+        .sum();
+    let sum_s: f64 = sol
+        .steps
+        .iter()
+        .map(|st| st.stiffness_estimate.unwrap_or(0.0) * st.h.abs())
+        .sum();
+    let mut out = String::new();
+    let _ = writeln!(out, "method            {}", sol.method);
+    let _ = writeln!(out, "nfe               {}", s.nfe);
+    let _ = writeln!(
+        out,
+        "steps             {} accepted, {} rejected",
+        s.accepted, s.rejected
+    );
+    let _ = writeln!(out, "stiff steps       {}", s.stiff_steps);
+    let _ = writeln!(out, "switches          {}", s.switches);
+    let _ = writeln!(out, "jacobians         {}", s.jacobian_evals);
+    let _ = writeln!(out, "lu factorizations {}", s.lu_factorizations);
+    let _ = writeln!(out, "sum E_j*|h_j|     {sum_e:.6e}");
+    let _ = writeln!(out, "sum S_j*|h_j|     {sum_s:.6e}");
+    let _ = writeln!(
+        out,
+        "compile time      {:.3} ms",
+        compile.as_secs_f64() * 1e3
+    );
+    let what = if repeat > 1 {
+        format!(" (median of {repeat})")
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "solve time        {:.3} ms{what}",
+        solve.as_secs_f64() * 1e3
+    );
+    out
+}
+
+/// A temporary path beside `path` (same directory, so the rename is atomic), ending in `ext`.
+pub(crate) fn temp_path(path: &Path, ext: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    path.with_file_name(format!(".{name}.tmp-{}.{ext}", std::process::id()))
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diag> {
+    let tmp = temp_path(path, "tmp");
+    let fail = |e: std::io::Error| {
+        let _ = std::fs::remove_file(&tmp);
+        Diag::error(
+            "glassbox::io_error",
+            format!("cannot write `{}`: {e}", path.display()),
+        )
+        .help("check that the directory exists and is writable")
+    };
+    std::fs::write(&tmp, bytes).map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}

@@ -1,0 +1,226 @@
+//! The vector field of a checked model, compiled with the JIT: what `glassbox solve` integrates.
+//!
+//! [`JitField`] lowers the model's field (`ir::lower`), compiles it (`jit::compile`) and holds
+//! the parameters (the model's initial values unless given) and the per-sample inputs. The
+//! Jacobian `∂f/∂u` (`ir::jacobian`) and `∂f/∂t` are compiled on first use, so explicit solves
+//! never pay for them; a Jacobian that fails to compile leaves the solver its finite-difference
+//! fallback.
+//!
+//! Invariant: the argument buffers are checked once in the constructor, so `eval` cannot fail
+//! afterwards; should a kernel call still fail it writes NaN, which the solver reports.
+
+use std::time::Duration;
+
+use crate::diag::Diag;
+use crate::ir::{self, Function, lower};
+use crate::jit::{self, Kernel};
+use crate::sema::Model;
+
+use super::field::VectorField;
+
+pub struct JitField {
+    field: Function,
+    kernel: Kernel,
+    /// `(∂f/∂u, ∂f/∂t)` kernels once compiled; `Err` after a failed compile.
+    derivs: Option<Result<(Kernel, Kernel), Diag>>,
+    dim: usize,
+    /// `p` and `x` buffers by argument position; `t` and `u` are passed per call.
+    fixed: Vec<Vec<f64>>,
+    t_arg: usize,
+    u_arg: usize,
+    compile_time: Duration,
+}
+
+/// The model's parameters as one flat vector (`p`), from their initial values.
+pub fn param_values(model: &Model) -> Vec<f64> {
+    let mut p = vec![0.0; model.param_size];
+    for q in &model.params {
+        if let Some(dst) = p.get_mut(q.offset..q.offset + q.init.len()) {
+            dst.copy_from_slice(&q.init);
+        }
+    }
+    p
+}
+
+/// The model's initial state `u0(p, x)` at `t0`, by the interpreter.
+pub fn initial_state(model: &Model, p: &[f64], x: &[f64], t0: f64) -> Result<Vec<f64>, Diag> {
+    let f = lower::lower_init(model)?;
+    let bufs = arg_buffers(&f, p, x, "initial state")?;
+    let t = [t0];
+    let u = vec![0.0; model.state_size];
+    let refs: Vec<&[f64]> = f
+        .args
+        .iter()
+        .zip(&bufs)
+        .map(|(spec, b)| match spec.name.as_str() {
+            "t" => &t[..],
+            "u" => &u[..],
+            _ => b.as_slice(),
+        })
+        .collect();
+    ir::eval(&f, &refs, 1).map_err(lower::internal)
+}
+
+/// Buffers for `p` and `x` (empty for `t`, `u`), checked against the function's arguments.
+fn arg_buffers(f: &Function, p: &[f64], x: &[f64], what: &str) -> Result<Vec<Vec<f64>>, Diag> {
+    let mut out = Vec::with_capacity(f.args.len());
+    for spec in &f.args {
+        let buf = match spec.name.as_str() {
+            "t" | "u" => Vec::new(),
+            "p" => p.to_vec(),
+            "x" => x.to_vec(),
+            other => {
+                return Err(internal(format!(
+                    "the {what} takes an unexpected argument `{other}`"
+                )));
+            }
+        };
+        if matches!(spec.name.as_str(), "p" | "x") && buf.len() != spec.len {
+            return Err(Diag::error(
+                "glassbox::input_size",
+                format!(
+                    "the {what} needs {} values for `{}`, got {}",
+                    spec.len,
+                    spec.name,
+                    buf.len()
+                ),
+            )
+            .help("give one value per declared input element (parameters come from the model)"));
+        }
+        out.push(buf);
+    }
+    Ok(out)
+}
+
+fn internal(msg: String) -> Diag {
+    Diag::error("glassbox::internal", msg)
+        .help("this is a bug in glassbox; please report it with the model file")
+}
+
+impl JitField {
+    /// Compiles the model's vector field with its parameters' initial values and inputs `x`
+    /// (empty for a model without `input`s).
+    pub fn new(model: &Model, x: &[f64]) -> Result<JitField, Diag> {
+        JitField::with_params(model, &param_values(model), x)
+    }
+
+    pub fn with_params(model: &Model, p: &[f64], x: &[f64]) -> Result<JitField, Diag> {
+        let field = lower::lower(model, lower::Part::Field)?;
+        let fixed = arg_buffers(&field, p, x, "vector field")?;
+        let (Some(t_arg), Some(u_arg)) = (field.arg_index("t"), field.arg_index("u")) else {
+            return Err(internal("the vector field takes no `t` or no `u`".into()));
+        };
+        let dim = model.state_size;
+        if field.output_len() != dim {
+            return Err(internal(format!(
+                "the vector field returns {} values for {dim} states",
+                field.output_len()
+            )));
+        }
+        let kernel = jit::compile(&field, &format!("{}.field", model.name))?;
+        let compile_time = kernel.compile_time();
+        Ok(JitField {
+            field,
+            kernel,
+            derivs: None,
+            dim,
+            fixed,
+            t_arg,
+            u_arg,
+            compile_time,
+        })
+    }
+
+    /// Compiles `∂f/∂u` and `∂f/∂t` now (they are otherwise compiled on first use), so their
+    /// compile time is not counted as solve time.
+    pub fn prepare_jacobian(&mut self) -> Result<(), Diag> {
+        if self.derivs.is_none() {
+            let r = self.compile_derivs();
+            if let Ok((j, d)) = &r {
+                self.compile_time += j.compile_time() + d.compile_time();
+            }
+            self.derivs = Some(r);
+        }
+        match &self.derivs {
+            Some(Err(d)) => Err(d.clone()),
+            _ => Ok(()),
+        }
+    }
+
+    fn compile_derivs(&self) -> Result<(Kernel, Kernel), Diag> {
+        let j = ir::jacobian(&self.field, "u").map_err(lower::internal)?;
+        let dt = ir::jacobian(&self.field, "t").map_err(lower::internal)?;
+        let name = self.kernel.name().trim_end_matches(".field").to_string();
+        Ok((
+            jit::compile(&j, &format!("{name}.jacobian"))?,
+            jit::compile(&dt, &format!("{name}.dfdt"))?,
+        ))
+    }
+
+    /// Compile time of every kernel compiled so far.
+    pub fn compile_time(&self) -> Duration {
+        self.compile_time
+    }
+
+    /// The parameter vector `p` the field uses.
+    pub fn params(&self) -> &[f64] {
+        self.field
+            .arg_index("p")
+            .and_then(|i| self.fixed.get(i))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    fn call(&self, kernel: &Kernel, t: f64, u: &[f64], out: &mut [f64]) {
+        let tt = [t];
+        let mut refs: [&[f64]; 4] = [&[]; 4];
+        for (i, b) in self.fixed.iter().enumerate().take(4) {
+            refs[i] = if i == self.t_arg {
+                &tt
+            } else if i == self.u_arg {
+                u
+            } else {
+                b
+            };
+        }
+        let n = self.fixed.len().min(4);
+        if kernel.call(&refs[..n], out).is_err() {
+            out.fill(f64::NAN);
+        }
+    }
+}
+
+impl VectorField for JitField {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn eval(&mut self, t: f64, u: &[f64], du: &mut [f64]) {
+        self.call(&self.kernel, t, u, du);
+    }
+
+    fn jacobian(&mut self, t: f64, u: &[f64], jac: &mut [f64]) -> bool {
+        if self.prepare_jacobian().is_err() {
+            return false;
+        }
+        match &self.derivs {
+            Some(Ok((j, _))) => {
+                self.call(j, t, u, jac);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn time_derivative(&mut self, t: f64, u: &[f64], dfdt: &mut [f64]) -> bool {
+        if self.prepare_jacobian().is_err() {
+            return false;
+        }
+        match &self.derivs {
+            Some(Ok((_, d))) => {
+                self.call(d, t, u, dfdt);
+                true
+            }
+            _ => false,
+        }
+    }
+}
