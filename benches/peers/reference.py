@@ -7,8 +7,9 @@ solve has a meaningful final value at t = 100. So the work-precision sweep ends 
 t = 100 headline row is timed, not scored). The reference's own error is estimated against a
 second solve at rtol 1e-12 and printed.
 
-Robertson: Radau at rtol 1e-12, atol 1e-20 with the analytic Jacobian over [0, 1e5]; its error is
-estimated against BDF/Radau at rtol 1e-11 and it is checked against the classic values
+Robertson: Radau at rtol 1e-12, atol 1e-20 with the analytic Jacobian over [0, 1e5]. Radau at
+rtol 1e-10, 1e-11, 1e-13 agrees with it to ~1e-14; the printed self-check is an independent method
+(BDF, rtol 1e-12), which agrees to ~5e-11, below every error the sweeps measure; it is also it is checked against the classic values
 y(1e5) = [0.0178659, 7.27475e-8, 0.982134].
 """
 
@@ -35,7 +36,7 @@ def compute() -> dict:
     lz = final(lorenz, c.LORENZ_WP_T_END, "DOP853", 1e-13, 1e-15)
     lz_check = final(lorenz, c.LORENZ_WP_T_END, "DOP853", 1e-12, 1e-14)
     rb = final(robertson, c.ROBERTSON_T_END, "Radau", 1e-12, 1e-20, robertson_jac)
-    rb_check = final(robertson, c.ROBERTSON_T_END, "Radau", 1e-11, 1e-19, robertson_jac)
+    rb_check = final(robertson, c.ROBERTSON_T_END, "BDF", 1e-12, 1e-20, robertson_jac)
     info = {
         "lorenz_t10_self_error": c.rel_error(lz_check, lz),
         "robertson_self_error": c.rel_error(rb_check, rb),
