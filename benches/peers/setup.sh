@@ -26,7 +26,7 @@ PY_PINS=(
     "numpy==2.4.6" "scipy==1.17.1" "jax[cpu]==0.10.2" "jaxlib==0.10.2" "diffrax==0.7.2"
     "equinox==0.13.8" "lineax==0.1.1" "optax==0.2.8" "matplotlib==3.11.2"
 )
-TORCH_PINS=("torch" "torchdiffeq==0.2.5" "torchsde==0.2.6")
+TORCH_PINS=("torch==2.15.0" "torchdiffeq==0.2.5" "torchsde==0.2.6")
 
 PYTHON="${PYTHON:-python3}"
 VENV="$HERE/.venv"
