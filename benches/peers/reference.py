@@ -7,6 +7,8 @@ solve has a meaningful final value at t = 100. So the work-precision sweep ends 
 t = 100 headline row is timed, not scored). The reference's own error is estimated against a
 second solve at rtol 1e-12 and printed.
 
+Spiral forward: y(25) of the spiral MLP (DOP853, rtol 1e-12), a model-agreement check.
+
 Robertson: Radau at rtol 1e-12, atol 1e-20 with the analytic Jacobian over [0, 1e5]. Radau at
 rtol 1e-10, 1e-11, 1e-13 agrees with it to ~1e-14; the printed self-check is an independent method
 (BDF, rtol 1e-12), which agrees to ~5e-11, below every error the sweeps measure. It is also checked against the classic
@@ -37,6 +39,7 @@ def compute() -> dict:
     lz_check = final(lorenz, c.LORENZ_WP_T_END, "DOP853", 1e-12, 1e-14)
     rb = final(robertson, c.ROBERTSON_T_END, "Radau", 1e-12, 1e-20, robertson_jac)
     rb_check = final(robertson, c.ROBERTSON_T_END, "BDF", 1e-12, 1e-20, robertson_jac)
+    sp = spiral_final()
     info = {
         "lorenz_t10_self_error": c.rel_error(lz_check, lz),
         "robertson_self_error": c.rel_error(rb_check, rb),
@@ -46,7 +49,18 @@ def compute() -> dict:
     # The classic values have 6 significant digits.
     if info["robertson_vs_classic"] > 1e-5:
         raise RuntimeError(f"Robertson reference disagrees with the classic values: {rb}")
-    return {"lorenz_t10": lz, "robertson": rb, "_info": info}
+    return {"lorenz_t10": lz, "robertson": rb, "spiral_forward": sp, "_info": info}
+
+
+def spiral_final():
+    """Spiral MLP y(25) with the shared weights, DOP853 rtol 1e-12: catches a tool whose model
+    differs (wrong weights layout, wrong contraction), not a precision study."""
+    import numpy as np
+    w = c.load_weights()
+    W1, b1, W2, b2 = (np.array(w[k]) for k in ["W1", "b1", "W2", "b2"])
+    sol = solve_ivp(lambda t, y: W2 @ np.tanh(W1 @ y ** 3 + b1) + b2, (0.0, c.SPIRAL_T_END),
+                    c.SPIRAL_Y0, method="DOP853", rtol=1e-12, atol=1e-12)
+    return sol.y[:, -1].tolist()
 
 
 if __name__ == "__main__":

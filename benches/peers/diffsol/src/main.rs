@@ -1,24 +1,28 @@
 //! diffsol peer benchmark: Lorenz (Tsit45, diffsol's explicit method) and Robertson
 //! (BDF, ESDIRK34, TR-BDF2), models written in DiffSL and JIT-compiled with Cranelift.
 //!
+//! Also the spiral MLP forward (Tsit45, 1 000 dense-output points) with the shared weights.
+//!
 //! Prints one JSON object per (problem, method, tolerance) on stdout, the same schema as the
 //! Python peers (see ../README.md). The DiffSL compile happens once per problem and tolerance,
 //! outside the timed loop; its time is reported as `compile_ms`. Each timed run builds a fresh
 //! solver from the compiled problem and steps to the final time.
 //!
-//! Usage: diffsol-bench [--repeat N] [--reference FILE] [--quick]
-//!   FILE: JSON object {problem: [final values]} written by run.py; adds `error` to each row.
+//! Usage: diffsol-bench [--repeat N] [--reference FILE] [--weights FILE] [--quick]
+//!   --reference: JSON object {problem: [final values]} written by run.py; adds `error`.
+//!   --weights: the spiral MLP weights (default spiral_weights.json in the working directory).
 
 use std::time::Instant;
 
 use diffsol::{
-    CraneliftJitModule, NalgebraLU, NalgebraMat, OdeBuilder, OdeEquations, OdeSolverMethod,
-    OdeSolverProblem, OdeSolverStopReason, Vector,
+    CraneliftJitModule, DenseMatrix, DiffSl, DiffsolError, MatrixCommon, NalgebraLU, NalgebraMat,
+    OdeBuilder, OdeEquations, OdeSolverMethod, OdeSolverProblem, OdeSolverStopReason, Op, Vector,
 };
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 type M = NalgebraMat<f64>;
 type LS = NalgebraLU<f64>;
+type Eqn = DiffSl<M, CraneliftJitModule>;
 
 const LORENZ: &str = "
     u_i { x = 1.0, y = 0.0, z = 0.0 }
@@ -42,6 +46,7 @@ const ROBERTSON: &str = "
 struct Args {
     repeat: usize,
     reference: Option<Value>,
+    weights: Option<Value>,
     quick: bool,
 }
 
@@ -49,8 +54,10 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         repeat: 20,
         reference: None,
+        weights: None,
         quick: false,
     };
+    let mut weights_path = String::from("spiral_weights.json");
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -64,9 +71,18 @@ fn parse_args() -> Result<Args, String> {
                 args.reference =
                     Some(serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?);
             }
+            "--weights" => weights_path = it.next().ok_or("--weights needs a file")?,
             "--quick" => args.quick = true,
             other => return Err(format!("unknown argument {other}")),
         }
+    }
+    // The spiral row needs the shared weights (run.py runs this from benches/peers/).
+    match std::fs::read_to_string(&weights_path) {
+        Ok(text) => {
+            args.weights =
+                Some(serde_json::from_str(&text).map_err(|e| format!("{weights_path}: {e}"))?)
+        }
+        Err(e) => eprintln!("diffsol-bench: {weights_path}: {e}; spiral row skipped"),
     }
     Ok(args)
 }
@@ -89,12 +105,16 @@ fn rel_error(y: &[f64], reference: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// One solve to `t_end`; returns (final state, steps, rhs evaluations).
-fn solve_once<'a, Eqn, S>(mut solver: S, t_end: f64) -> Result<(Vec<f64>, usize, usize), String>
+/// Steps a fresh solver to `t_end`; returns (final state, steps).
+fn step_to<'a, Eqn, S>(
+    solver: Result<S, DiffsolError>,
+    t_end: f64,
+) -> Result<(Vec<f64>, usize), String>
 where
-    Eqn: OdeEquations<T = f64, V = <M as diffsol::MatrixCommon>::V> + 'a,
+    Eqn: OdeEquations<T = f64> + 'a,
     S: OdeSolverMethod<'a, Eqn>,
 {
+    let mut solver = solver.map_err(|e| e.to_string())?;
     solver.set_stop_time(t_end).map_err(|e| e.to_string())?;
     loop {
         match solver.step().map_err(|e| e.to_string())? {
@@ -103,22 +123,11 @@ where
         }
     }
     let y = solver.state().y.clone_as_vec();
-    let steps = solver.get_statistics().number_of_steps;
-    let nfe = solver.problem().eqn.rhs().statistics().number_of_calls;
-    Ok((y, steps, nfe))
-}
-
-trait CloneAsVec {
-    fn clone_as_vec(&self) -> Vec<f64>;
-}
-impl<V: Vector<T = f64>> CloneAsVec for V {
-    fn clone_as_vec(&self) -> Vec<f64> {
-        (0..self.len()).map(|i| self.get_index(i)).collect()
-    }
+    Ok((y, solver.get_statistics().number_of_steps))
 }
 
 #[allow(clippy::too_many_arguments)]
-fn bench<'a, Eqn, S, F>(
+fn bench<'a, Eqn, F>(
     args: &Args,
     problem_name: &str,
     method: &str,
@@ -127,22 +136,21 @@ fn bench<'a, Eqn, S, F>(
     t_end: f64,
     compile_ms: f64,
     problem: &'a OdeSolverProblem<Eqn>,
-    make: F,
+    solve: F,
 ) -> Result<Value, String>
 where
-    Eqn: OdeEquations<T = f64, V = <M as diffsol::MatrixCommon>::V> + 'a,
-    S: OdeSolverMethod<'a, Eqn>,
-    F: Fn(&'a OdeSolverProblem<Eqn>) -> Result<S, diffsol::error::DiffsolError>,
+    Eqn: OdeEquations<T = f64> + 'a,
+    F: Fn(&'a OdeSolverProblem<Eqn>) -> Result<(Vec<f64>, usize), String>,
 {
-    // Warm-up run (page faults, caches), then `repeat` timed runs.
+    // Warm-up run (page faults, caches; counts the rhs calls of one solve), then `repeat`
+    // timed runs.
     let nfe0 = problem.eqn.rhs().statistics().number_of_calls;
-    let (y, steps, nfe1) = solve_once(make(problem).map_err(|e| e.to_string())?, t_end)?;
-    let nfe = nfe1 - nfe0;
+    let (y, steps) = solve(problem)?;
+    let nfe = problem.eqn.rhs().statistics().number_of_calls - nfe0;
     let mut times = Vec::with_capacity(args.repeat);
     for _ in 0..args.repeat {
         let start = Instant::now();
-        let solver = make(problem).map_err(|e| e.to_string())?;
-        let out = solve_once(solver, t_end)?;
+        let out = solve(problem)?;
         times.push(start.elapsed().as_secs_f64() * 1e3);
         std::hint::black_box(out);
     }
@@ -157,10 +165,13 @@ where
         "median_ms": median(times),
         "runs": args.repeat,
         "steps": steps,
-        "nfe": nfe,
         "compile_ms": compile_ms,
         "final": y,
     });
+    // DiffSL's generated rhs keeps no call count (it reads 0): leave nfe out rather than report 0.
+    if nfe > 0 {
+        row["nfe"] = json!(nfe);
+    }
     if let Some(reference) = args
         .reference
         .as_ref()
@@ -172,7 +183,7 @@ where
     Ok(row)
 }
 
-fn build(code: &str, rtol: f64, atol: f64) -> Result<(f64, OdeSolverProblem<impl OdeEquations<T = f64, V = <M as diffsol::MatrixCommon>::V> + diffsol::OdeEquationsImplicit>), String> {
+fn build(code: &str, rtol: f64, atol: f64) -> Result<(f64, OdeSolverProblem<Eqn>), String> {
     let start = Instant::now();
     let problem = OdeBuilder::<M>::new()
         .rtol(rtol)
@@ -180,6 +191,49 @@ fn build(code: &str, rtol: f64, atol: f64) -> Result<(f64, OdeSolverProblem<impl
         .build_from_diffsl::<CraneliftJitModule>(code)
         .map_err(|e| e.to_string())?;
     Ok((start.elapsed().as_secs_f64() * 1e3, problem))
+}
+
+/// DiffSL for the spiral MLP f(y) = W2 tanh(W1 y^3 + b1) + b2, weights spelled out entry by entry.
+/// Each contraction gets its own tensor: DiffSL sums over a repeated index at the level of the
+/// whole expression, so `tanh(W1_ij * c_j)` would be the sum of the tanh's, not the tanh of the sum.
+fn spiral_code(weights: &Value) -> Result<String, String> {
+    let matrix = |name: &str| -> Result<String, String> {
+        let rows: Vec<Vec<f64>> = serde_json::from_value(weights[name].clone())
+            .map_err(|e| format!("spiral weights {name}: {e}"))?;
+        let mut entries = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                entries.push(format!("({i}, {j}): {v:e}"));
+            }
+        }
+        Ok(entries.join(", "))
+    };
+    let vector = |name: &str| -> Result<String, String> {
+        let v: Vec<f64> = serde_json::from_value(weights[name].clone())
+            .map_err(|e| format!("spiral weights {name}: {e}"))?;
+        Ok(v.iter()
+            .map(|x| format!("{x:e}"))
+            .collect::<Vec<_>>()
+            .join(", "))
+    };
+    Ok(format!(
+        "
+    W1_ij {{ {w1} }}
+    b1_i {{ {b1} }}
+    W2_ij {{ {w2} }}
+    b2_i {{ {b2} }}
+    u_i {{ y1 = 2.0, y2 = 0.0 }}
+    c_i {{ u_i * u_i * u_i }}
+    z_i {{ W1_ij * c_j }}
+    h_i {{ tanh(z_i + b1_i) }}
+    o_i {{ W2_ij * h_j }}
+    F_i {{ o_i + b2_i }}
+",
+        w1 = matrix("W1")?,
+        b1 = vector("b1")?,
+        w2 = matrix("W2")?,
+        b2 = vector("b2")?,
+    ))
 }
 
 fn run(args: &Args) -> Result<(), String> {
@@ -193,25 +247,95 @@ fn run(args: &Args) -> Result<(), String> {
     // Lorenz: the headline row over [0, 100], then the work-precision sweep over [0, 10]
     // (see README: past t ~ 20 no double-precision reference is meaningful).
     {
-        let (compile_ms, p) = build(LORENZ, 1e-6, 1e-9)?;
-        emit(bench(args, "lorenz", "tsit45", 1e-6, 1e-9, 100.0, compile_ms, &p, |p| p.tsit45())?);
+        let (ms, p) = build(LORENZ, 1e-6, 1e-9)?;
+        emit(bench(
+            args,
+            "lorenz",
+            "tsit45",
+            1e-6,
+            1e-9,
+            100.0,
+            ms,
+            &p,
+            |p| step_to(p.tsit45(), 100.0),
+        )?);
     }
     for &rtol in sweep {
         let atol = rtol * 1e-3;
-        let (compile_ms, p) = build(LORENZ, rtol, atol)?;
-        emit(bench(args, "lorenz_t10", "tsit45", rtol, atol, 10.0, compile_ms, &p, |p| p.tsit45())?);
+        let (ms, p) = build(LORENZ, rtol, atol)?;
+        emit(bench(
+            args,
+            "lorenz_t10",
+            "tsit45",
+            rtol,
+            atol,
+            10.0,
+            ms,
+            &p,
+            |p| step_to(p.tsit45(), 10.0),
+        )?);
     }
-    // Robertson over [0, 1e5]: sweep with atol = rtol * 1e-4 (rtol 1e-6 gives the headline row).
+    // Robertson over [0, 1e5]: sweep with atol = rtol * 1e-4 (rtol 1e-6 is the headline row).
     for &rtol in sweep {
         let atol = rtol * 1e-4;
-        let (compile_ms, p) = build(ROBERTSON, rtol, atol)?;
-        emit(bench(args, "robertson", "bdf", rtol, atol, 1e5, compile_ms, &p, |p| p.bdf::<LS>())?);
-        emit(bench(args, "robertson", "esdirk34", rtol, atol, 1e5, compile_ms, &p, |p| {
-            p.esdirk34::<LS>()
-        })?);
-        emit(bench(args, "robertson", "tr_bdf2", rtol, atol, 1e5, compile_ms, &p, |p| {
-            p.tr_bdf2::<LS>()
-        })?);
+        let (ms, p) = build(ROBERTSON, rtol, atol)?;
+        let t = 1e5;
+        emit(bench(
+            args,
+            "robertson",
+            "bdf",
+            rtol,
+            atol,
+            t,
+            ms,
+            &p,
+            |p| step_to(p.bdf::<LS>(), t),
+        )?);
+        emit(bench(
+            args,
+            "robertson",
+            "esdirk34",
+            rtol,
+            atol,
+            t,
+            ms,
+            &p,
+            |p| step_to(p.esdirk34::<LS>(), t),
+        )?);
+        emit(bench(
+            args,
+            "robertson",
+            "tr_bdf2",
+            rtol,
+            atol,
+            t,
+            ms,
+            &p,
+            |p| step_to(p.tr_bdf2::<LS>(), t),
+        )?);
+    }
+    // Spiral forward, 1 000 save points (dense output at the requested times).
+    if let Some(weights) = &args.weights {
+        let (rtol, atol, t_end) = (1e-7, 1e-9, 25.0);
+        let t_eval: Vec<f64> = (0..1000).map(|i| t_end * i as f64 / 999.0).collect();
+        let (ms, p) = build(&spiral_code(weights)?, rtol, atol)?;
+        emit(bench(
+            args,
+            "spiral_forward",
+            "tsit45",
+            rtol,
+            atol,
+            t_end,
+            ms,
+            &p,
+            |p| {
+                let mut s = p.tsit45().map_err(|e| e.to_string())?;
+                let (ys, _) = s.solve_dense(&t_eval).map_err(|e| e.to_string())?;
+                let last = ys.ncols() - 1;
+                let y = (0..ys.nrows()).map(|i| ys.get_index(i, last)).collect();
+                Ok((y, s.get_statistics().number_of_steps))
+            },
+        )?);
     }
     Ok(())
 }
