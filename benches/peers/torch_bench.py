@@ -122,7 +122,7 @@ def train(args, w):
             times.append((time.perf_counter() - t0) * 1e3)
     c.emit(args, tool="torchdiffeq", version=version(), method="dopri5, RMSprop", problem="spiral_train",
            t_end=float(batch_t[-1]), rtol=c.SPIRAL_RTOL, atol=c.SPIRAL_ATOL,
-           median_ms=statistics.median(times), runs=iters, final=[float(loss)])
+           median_ms=statistics.median(times), runs=iters, final=[loss.item()])
 
 
 def main():
