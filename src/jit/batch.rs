@@ -87,9 +87,9 @@ pub(super) struct Plan {
     buffer: Vec<Option<usize>>,
     /// Per buffer: its offset in the buffer area (in units of `batch` f64s) and row length.
     buffers: Vec<(usize, usize)>,
-    /// Per output: the phase it is written (or accumulated) in, whether it is summed, and its
-    /// offset in the per-sample row or in the sums.
-    outputs: Vec<(usize, bool, usize)>,
+    /// What the loops write: a node, the phase it is written (or accumulated) in, whether it
+    /// is summed, and its offset in the per-sample row or in the sums.
+    writes: Vec<(NodeId, usize, bool, usize)>,
     /// Varying inputs, re-read in every phase.
     inputs: Vec<NodeId>,
     pub(super) out_len: usize,
@@ -133,9 +133,36 @@ pub(super) fn plan(f: &Function, summed: &[bool], gemm_min: usize) -> Result<Pla
             });
         }
     }
-    let mut outer_gemm: Vec<Option<(NodeId, NodeId)>> = vec![None; f.outputs.len()];
+    // What the loops write: each per-sample output whole; each summed output as the leaves of
+    // its concatenation (a VJP's `vjp_p` is a concat of per-slot pieces), where zero pieces
+    // (gradients of slots `f` does not read) need nothing: the sums start at zero.
+    let (mut writes, mut at_out, mut at_sum) = (Vec::new(), 0, 0);
     for (k, o) in f.outputs.iter().enumerate() {
-        if summed.get(k).copied().unwrap_or(false)
+        if summed.get(k).copied().unwrap_or(false) {
+            let mut leaves = Vec::new();
+            concat_leaves(f, o.node, at_sum, &mut leaves);
+            for (node, at) in leaves {
+                if !is_zero(f, node) {
+                    writes.push(Write {
+                        node,
+                        summed: true,
+                        at,
+                    });
+                }
+            }
+            at_sum += len(o.node);
+        } else {
+            writes.push(Write {
+                node: o.node,
+                summed: false,
+                at: at_out,
+            });
+            at_out += len(o.node);
+        }
+    }
+    let mut outer_gemm: Vec<Option<(NodeId, NodeId)>> = vec![None; writes.len()];
+    for (k, o) in writes.iter().enumerate() {
+        if o.summed
             && let Op::Outer(a, b) = g.node(o.node).op
             && varying[a.index()]
             && varying[b.index()]
@@ -147,7 +174,7 @@ pub(super) fn plan(f: &Function, summed: &[bool], gemm_min: usize) -> Result<Pla
 
     // Needed nodes, from the outputs back; a GEMM needs its operands, not its own node's.
     let mut needed = vec![false; n];
-    for (k, o) in f.outputs.iter().enumerate() {
+    for (k, o) in writes.iter().enumerate() {
         match outer_gemm[k] {
             Some((a, b)) => {
                 needed[a.index()] = true;
@@ -221,7 +248,7 @@ pub(super) fn plan(f: &Function, summed: &[bool], gemm_min: usize) -> Result<Pla
         }
     }
     let mut out_phase = Vec::new();
-    for (k, o) in f.outputs.iter().enumerate() {
+    for (k, o) in writes.iter().enumerate() {
         out_phase.push(match outer_gemm[k] {
             Some((a, b)) => ready(&avail, &[a, b]),
             None if varying[o.node.index()] => avail[o.node.index()],
@@ -257,7 +284,7 @@ pub(super) fn plan(f: &Function, summed: &[bool], gemm_min: usize) -> Result<Pla
             }
         }
     }
-    for (k, o) in f.outputs.iter().enumerate() {
+    for (k, o) in writes.iter().enumerate() {
         let oi = o.node.index();
         if outer_gemm[k].is_none() && varying[oi] && !is_input(o.node) && avail[oi] != out_phase[k]
         {
@@ -318,37 +345,56 @@ pub(super) fn plan(f: &Function, summed: &[bool], gemm_min: usize) -> Result<Pla
         };
         plan.gemms[p].push(gemm);
     }
-    let (mut at_out, mut at_sum) = (0, 0);
-    for (k, o) in f.outputs.iter().enumerate() {
-        let l = len(o.node);
-        let is_summed = summed.get(k).copied().unwrap_or(false);
-        let at = if is_summed { at_sum } else { at_out };
+    for (k, o) in writes.iter().enumerate() {
         if let Some((a, b)) = outer_gemm[k] {
             let gemm = Gemm::SummedOuter {
                 a: rows(&plan, a)?,
                 b: rows(&plan, b)?,
                 m: len(a),
                 n: len(b),
-                at,
+                at: o.at,
             };
             plan.gemms[out_phase[k]].push(gemm);
-        }
-        // An output a summed GEMM produces is written by no loop.
-        let phase = if outer_gemm[k].is_some() {
-            usize::MAX
         } else {
-            out_phase[k]
-        };
-        plan.outputs.push((phase, is_summed, at));
-        if is_summed {
-            at_sum += l;
-        } else {
-            at_out += l;
+            plan.writes.push((o.node, out_phase[k], o.summed, o.at));
         }
     }
     plan.out_len = at_out;
     plan.sums_len = at_sum;
     Ok(plan)
+}
+
+/// One output region the batched kernel fills.
+struct Write {
+    node: NodeId,
+    summed: bool,
+    at: usize,
+}
+
+/// The leaves of nested concatenations under `id`, with their offsets from `at`, seen through
+/// reshapes (which keep the flat layout), so a reshaped outer product is found as one.
+fn concat_leaves(f: &Function, id: NodeId, at: usize, out: &mut Vec<(NodeId, usize)>) {
+    match &f.graph.node(id).op {
+        Op::Reshape(x) => concat_leaves(f, *x, at, out),
+        Op::Concat(parts) => {
+            let mut at = at;
+            for &p in parts {
+                concat_leaves(f, p, at, out);
+                at += f.graph.shape(p).len();
+            }
+        }
+        _ => out.push((id, at)),
+    }
+}
+
+/// A zero constant, or a broadcast of one: summing it over a batch from zero gives +0.
+fn is_zero(f: &Function, id: NodeId) -> bool {
+    let zero =
+        |x: NodeId| matches!(f.graph.node(x).op, Op::Const(bits) if f64::from_bits(bits) == 0.0);
+    match f.graph.node(id).op {
+        Op::Broadcast(c) => zero(c),
+        _ => zero(id),
+    }
 }
 
 /// The pointers the batched kernel receives (its signature, in order).
@@ -443,15 +489,15 @@ pub(super) fn lower(
                 }
             }
             let out_row = l.dyn_addr(p.out, s, plan.out_len, 0);
-            for (o, &(ph, is_summed, at)) in f.outputs.iter().zip(&plan.outputs) {
+            for &(node, ph, is_summed, at) in &plan.writes {
                 if ph != k {
                     continue;
                 }
-                let len = l.len(o.node);
+                let len = l.len(node);
                 if is_summed {
-                    accumulate(l, o.node, p.sums, at, len)?;
+                    accumulate(l, node, p.sums, at, len)?;
                 } else {
-                    l.write(o.node, out_row, at, len)?;
+                    l.write(node, out_row, at, len)?;
                 }
             }
             Ok(())

@@ -272,7 +272,29 @@ impl Kernel {
     /// Evaluates one sample: `args` in the function's order with their declared lengths,
     /// `out` of [`Kernel::output_len`].
     pub fn call(&self, args: &[&[f64]], out: &mut [f64]) -> Result<(), Diag> {
-        self.call_batch(args, 1, out)
+        // The hot path of solvers (one small call per stage): the same checks as `call_batch`
+        // for one sample, without its loop, and no scratch borrow when there is no scratch.
+        let fits = args.len() == self.args.len()
+            && out.len() == self.out_len
+            && self.args.iter().zip(args).all(|(s, b)| b.len() == s.len);
+        if !fits || args.len() > INLINE_ARGS || self.scratch_len > 0 {
+            return self.call_batch(args, 1, out);
+        }
+        let mut ptrs = [std::ptr::null::<f64>(); INLINE_ARGS];
+        for (ptr, buf) in ptrs.iter_mut().zip(args) {
+            *ptr = buf.as_ptr();
+        }
+        // SAFETY: just checked: one buffer per argument, each of its declared length, and `out`
+        // of `out_len`; the code reads and writes only those (module invariant above) and, with
+        // `scratch_len == 0`, no scratch at all, so a dangling scratch pointer is never read.
+        unsafe {
+            (self.entry)(
+                ptrs.as_ptr(),
+                out.as_mut_ptr(),
+                std::ptr::NonNull::dangling().as_ptr(),
+            )
+        };
+        Ok(())
     }
 
     /// Evaluates `batch` samples: batched arguments are `[batch, len]` row-major, unbatched

@@ -1,9 +1,11 @@
 //! Stage 4: IR functions compiled to native code with Cranelift.
 //!
 //! [`compile`] turns one IR [`Function`] into a [`Kernel`] that evaluates one sample (or a
-//! batch, sample by sample) exactly as the reference interpreter `ir::eval` does, bit for bit:
-//! same operations, same summation order, the interpreter's own scalar functions for what
-//! Cranelift has no instruction for (`runtime.rs`). `codegen.rs` builds the Cranelift IR (safe
+//! batch, sample by sample) exactly as the reference interpreter `ir::eval` does, bit for bit;
+//! [`compile_batch`] into a [`BatchKernel`] whose loop over samples is in the generated code,
+//! with dense layers as one GEMM over the batch and chosen outputs summed (`batch.rs`). Same
+//! operations, same summation order, the interpreter's own scalar functions for what Cranelift
+//! has no instruction for (`runtime.rs`); only GEMMs reorder sums (equal up to rounding). `codegen.rs` builds the Cranelift IR (safe
 //! code); `kernel.rs` owns the compiled module and is the only place that calls into it.
 //!
 //! Architecture Invariant: `src/jit/kernel.rs` holds all of the crate's `unsafe` code. A call
