@@ -38,7 +38,7 @@ pub const DEFAULT_UNROLL: usize = 256;
 /// Inner dimensions up to this size are unrolled inside a loop (a 50×2 layer's rows).
 const INNER_UNROLL: usize = 16;
 
-fn flags() -> MemFlagsData {
+pub(super) fn flags() -> MemFlagsData {
     MemFlagsData::trusted()
 }
 
@@ -64,15 +64,18 @@ pub(super) fn needed_symbols(f: &Function) -> Vec<&'static str> {
     names
 }
 
-struct Lower<'a, 'b> {
-    b: &'b mut FunctionBuilder<'a>,
+/// The lowering state: each node's value in registers and/or memory, cached per form.
+/// `batch.rs` drives it too, resetting the batch-varying nodes at each loop over samples.
+pub(super) struct Lower<'a, 'b> {
+    pub(super) b: &'b mut FunctionBuilder<'a>,
     f: &'b Function,
     funcs: &'b HashMap<&'static str, FuncRef>,
     regs: Vec<Option<Vec<Value>>>,
     mem: Vec<Option<Value>>,
-    args: Vec<Value>,
+    /// The current sample's pointer for each argument (batch loops move the batched ones).
+    pub(super) args: Vec<Value>,
     scratch: Value,
-    scratch_len: usize,
+    pub(super) scratch_len: usize,
     unroll: usize,
 }
 
@@ -97,18 +100,7 @@ pub(super) fn lower(
     let args = (0..f.args.len())
         .map(|k| b.ins().load(I64, flags(), args_ptr, (8 * k) as i32))
         .collect();
-    let n = f.graph.len();
-    let mut l = Lower {
-        b,
-        f,
-        funcs,
-        regs: vec![None; n],
-        mem: vec![None; n],
-        args,
-        scratch,
-        scratch_len: 0,
-        unroll,
-    };
+    let mut l = Lower::new(b, f, funcs, args, scratch, unroll);
     let live = f.live();
     for (id, _) in f.graph.nodes() {
         if live[id.index()] {
@@ -126,12 +118,44 @@ pub(super) fn lower(
     Ok(l.scratch_len)
 }
 
-impl Lower<'_, '_> {
+impl<'a, 'b> Lower<'a, 'b> {
+    pub(super) fn new(
+        b: &'b mut FunctionBuilder<'a>,
+        f: &'b Function,
+        funcs: &'b HashMap<&'static str, FuncRef>,
+        args: Vec<Value>,
+        scratch: Value,
+        unroll: usize,
+    ) -> Lower<'a, 'b> {
+        let n = f.graph.len();
+        Lower {
+            b,
+            f,
+            funcs,
+            regs: vec![None; n],
+            mem: vec![None; n],
+            args,
+            scratch,
+            scratch_len: 0,
+            unroll,
+        }
+    }
+
+    /// Drops a node's cached forms (its value belongs to a sample loop that has ended).
+    pub(super) fn forget(&mut self, id: NodeId) {
+        self.regs[id.index()] = None;
+        self.mem[id.index()] = None;
+    }
+
+    pub(super) fn has_regs(&self, id: NodeId) -> bool {
+        self.regs[id.index()].is_some()
+    }
+
     fn shape(&self, id: NodeId) -> Shape {
         self.f.graph.shape(id)
     }
 
-    fn len(&self, id: NodeId) -> usize {
+    pub(super) fn len(&self, id: NodeId) -> usize {
         self.shape(id).len()
     }
 
@@ -145,25 +169,25 @@ impl Lower<'_, '_> {
         }
     }
 
-    fn addr(&mut self, base: Value, elems: usize) -> Value {
+    pub(super) fn addr(&mut self, base: Value, elems: usize) -> Value {
         if elems == 0 {
             return base;
         }
         self.b.ins().iadd_imm_s(base, (8 * elems) as i64)
     }
 
-    fn load(&mut self, base: Value, elems: usize) -> Value {
+    pub(super) fn load(&mut self, base: Value, elems: usize) -> Value {
         let (p, o) = self.offset(base, elems);
         self.b.ins().load(F64, flags(), p, o)
     }
 
-    fn store(&mut self, x: Value, base: Value, elems: usize) {
+    pub(super) fn store(&mut self, x: Value, base: Value, elems: usize) {
         let (p, o) = self.offset(base, elems);
         self.b.ins().store(flags(), x, p, o);
     }
 
     /// Address of element `i` (a dynamic index) times `stride` plus `extra` elements.
-    fn dyn_addr(&mut self, base: Value, i: Value, stride: usize, extra: usize) -> Value {
+    pub(super) fn dyn_addr(&mut self, base: Value, i: Value, stride: usize, extra: usize) -> Value {
         let scaled = self.b.ins().imul_imm_s(i, (8 * stride) as i64);
         let p = self.b.ins().iadd(base, scaled);
         self.addr(p, extra)
@@ -179,7 +203,7 @@ impl Lower<'_, '_> {
     // ---- forms -------------------------------------------------------------------------------
 
     /// The node's elements as SSA values (loads them once if it lives in memory).
-    fn regs(&mut self, id: NodeId) -> Result<Vec<Value>, String> {
+    pub(super) fn regs(&mut self, id: NodeId) -> Result<Vec<Value>, String> {
         if let Some(r) = &self.regs[id.index()] {
             return Ok(r.clone());
         }
@@ -190,7 +214,7 @@ impl Lower<'_, '_> {
     }
 
     /// The node's address in memory (stores it to scratch once if it lives in registers).
-    fn mem(&mut self, id: NodeId) -> Result<Value, String> {
+    pub(super) fn mem(&mut self, id: NodeId) -> Result<Value, String> {
         if let Some(m) = self.mem[id.index()] {
             return Ok(m);
         }
@@ -206,7 +230,7 @@ impl Lower<'_, '_> {
     }
 
     /// Element `i` of a node, in whichever form it has.
-    fn elem(&mut self, id: NodeId, i: usize) -> Result<Value, String> {
+    pub(super) fn elem(&mut self, id: NodeId, i: usize) -> Result<Value, String> {
         if let Some(r) = &self.regs[id.index()] {
             return r
                 .get(i)
@@ -225,12 +249,18 @@ impl Lower<'_, '_> {
         self.regs[id.index()] = Some(r);
     }
 
-    fn set_mem(&mut self, id: NodeId, m: Value) {
+    pub(super) fn set_mem(&mut self, id: NodeId, m: Value) {
         self.mem[id.index()] = Some(m);
     }
 
     /// Copies `len` elements of `id` to `dst + at`.
-    fn write(&mut self, id: NodeId, dst: Value, at: usize, len: usize) -> Result<(), String> {
+    pub(super) fn write(
+        &mut self,
+        id: NodeId,
+        dst: Value,
+        at: usize,
+        len: usize,
+    ) -> Result<(), String> {
         if self.regs[id.index()].is_some() || len <= self.unroll {
             for i in 0..len {
                 let x = self.elem(id, i)?;
@@ -252,7 +282,7 @@ impl Lower<'_, '_> {
     // ---- loops -------------------------------------------------------------------------------
 
     /// `for i in start..end { body(i) }` as a do-while loop (the range is known non-empty).
-    fn for_range(
+    pub(super) fn for_range(
         &mut self,
         start: usize,
         end: usize,
@@ -276,6 +306,29 @@ impl Lower<'_, '_> {
             .b
             .ins()
             .icmp_imm_s(IntCC::UnsignedLessThan, next, end as i64);
+        self.b.ins().brif(more, head, &[], exit, &[]);
+        self.b.switch_to_block(exit);
+        Ok(())
+    }
+
+    /// `for i in 0..end { body(i) }` for a dynamic `end` known to be at least 1 (the batch).
+    pub(super) fn for_count(
+        &mut self,
+        end: Value,
+        mut body: impl FnMut(&mut Self, Value) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let var = self.b.declare_var(I64);
+        let first = self.b.ins().iconst(I64, 0);
+        self.b.def_var(var, first);
+        let head = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.ins().jump(head, &[]);
+        self.b.switch_to_block(head);
+        let i = self.b.use_var(var);
+        body(self, i)?;
+        let next = self.b.ins().iadd_imm_s(i, 1);
+        self.b.def_var(var, next);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, end);
         self.b.ins().brif(more, head, &[], exit, &[]);
         self.b.switch_to_block(exit);
         Ok(())
@@ -314,7 +367,7 @@ impl Lower<'_, '_> {
 
     // ---- scalar operations -------------------------------------------------------------------
 
-    fn call(&mut self, name: &str, args: &[Value]) -> Result<Value, String> {
+    pub(super) fn call(&mut self, name: &str, args: &[Value]) -> Result<Value, String> {
         let func = *self
             .funcs
             .get(name)
@@ -325,6 +378,16 @@ impl Lower<'_, '_> {
             .first()
             .copied()
             .ok_or_else(|| format!("runtime symbol {name} returns nothing"))
+    }
+
+    /// Calls a runtime symbol that returns nothing (the GEMM).
+    pub(super) fn call_void(&mut self, name: &str, args: &[Value]) -> Result<(), String> {
+        let func = *self
+            .funcs
+            .get(name)
+            .ok_or_else(|| format!("runtime symbol {name} not imported"))?;
+        self.b.ins().call(func, args);
+        Ok(())
     }
 
     fn unary(&mut self, op: Unary, x: Value) -> Result<Value, String> {
@@ -388,7 +451,7 @@ impl Lower<'_, '_> {
 
     // ---- nodes -------------------------------------------------------------------------------
 
-    fn node(&mut self, id: NodeId) -> Result<(), String> {
+    pub(super) fn node(&mut self, id: NodeId) -> Result<(), String> {
         let node = self.f.graph.node(id).clone();
         let len = node.shape.len();
         let small = len <= self.unroll;

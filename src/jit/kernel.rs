@@ -12,18 +12,62 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use cranelift_codegen::ir::types::{F64, I64};
-use cranelift_codegen::ir::{AbiParam, UserFuncName};
+use cranelift_codegen::ir::{AbiParam, FuncRef, UserFuncName};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Linkage, Module, default_libcall_names};
 
-use super::{Options, codegen, internal, runtime};
+use super::{Options, batch, codegen, internal, runtime};
 use crate::diag::Diag;
 use crate::ir::{ArgSpec, Function};
 
 /// `fn(args, out, scratch)`: see `codegen.rs` for the layout.
 type Entry = unsafe extern "C" fn(*const *const f64, *mut f64, *mut f64);
+
+/// `fn(args, out, sums, scratch, buffers, batch)`: see `batch.rs`.
+type BatchEntry =
+    unsafe extern "C" fn(*const *const f64, *mut f64, *mut f64, *mut f64, *mut f64, usize);
+
+/// `C[m×n] = A[m×k]·B[k×n]` with element strides (rows, columns) for each matrix.
+type GemmFn = extern "C" fn(
+    usize,
+    usize,
+    usize,
+    *const f64,
+    isize,
+    isize,
+    *const f64,
+    isize,
+    isize,
+    *mut f64,
+    isize,
+    isize,
+);
+
+/// The GEMM runtime symbol batched kernels call (`matrixmultiply`, single-threaded).
+#[allow(clippy::too_many_arguments)]
+extern "C" fn glassbox_dgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f64,
+    rsa: isize,
+    csa: isize,
+    b: *const f64,
+    rsb: isize,
+    csb: isize,
+    c: *mut f64,
+    rsc: isize,
+    csc: isize,
+) {
+    // SAFETY: only batched kernels call this symbol, with matrices inside the buffers that
+    // `BatchKernel::call` checked (batched arguments: `batch` rows of their length) or sized
+    // (its buffer area: `batch` rows of each buffered node; the sums): `batch.rs` derives every
+    // extent from the same plan the Rust side sized them from. `C` never overlaps `A` or `B`
+    // (a GEMM result is a buffer or sums region of its own).
+    unsafe { matrixmultiply::dgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, rsc, csc) }
+}
 
 /// Most functions have at most six arguments (`t, u, p, x, v, w`); their pointers go in an
 /// array on the stack, more in a `Vec`.
@@ -68,11 +112,29 @@ impl std::fmt::Debug for Kernel {
     }
 }
 
-pub(super) fn build(f: &Function, name: &str, options: Options) -> Result<Kernel, Diag> {
-    let start = Instant::now();
-    let err = |what: &str, detail: &dyn std::fmt::Display| internal(name, what, detail);
-    f.validate().map_err(|e| err("invalid IR", &e))?;
+/// What the module builder hands back: the module, the code address, the CLIF text and the
+/// scratch length the body reported.
+struct Built {
+    owned: Owned,
+    code: *const u8,
+    clif: String,
+    scratch_len: usize,
+}
 
+/// The body emitter: given the builder (its entry block holds the parameters) and the imported
+/// symbols, emits the code and returns the scratch length.
+type Body<'x> = dyn FnOnce(&mut FunctionBuilder<'_>, &HashMap<&'static str, FuncRef>) -> Result<usize, String>
+    + 'x;
+
+/// Builds a one-function module: `params` pointer-sized parameters, no results, importing
+/// `symbols` (runtime math symbols of `f64`s, and the GEMM).
+fn build_module(
+    name: &str,
+    params: usize,
+    symbols: &[&'static str],
+    body: Box<Body<'_>>,
+) -> Result<Built, Diag> {
+    let err = |what: &str, detail: &dyn std::fmt::Display| internal(name, what, detail);
     let mut flags = settings::builder();
     for (key, value) in [
         ("opt_level", "speed"),
@@ -92,6 +154,7 @@ pub(super) fn build(f: &Function, name: &str, options: Options) -> Result<Kernel
     for (symbol, address, _) in runtime::symbols() {
         jit.symbol(symbol, address);
     }
+    jit.symbol(batch::GEMM, glassbox_dgemm as GemmFn as *const u8);
     let mut owned = Owned(Some(JITModule::new(jit)));
     let Some(module) = owned.0.as_mut() else {
         return Err(err("module", &"missing"));
@@ -101,7 +164,8 @@ pub(super) fn build(f: &Function, name: &str, options: Options) -> Result<Kernel
     }
 
     let mut sig = module.make_signature();
-    sig.params.extend([AbiParam::new(I64); 3]);
+    sig.params
+        .extend(std::iter::repeat_n(AbiParam::new(I64), params));
     let id = module
         .declare_function("kernel", Linkage::Local, &sig)
         .map_err(|e| err("declaring the kernel", &e))?;
@@ -114,11 +178,15 @@ pub(super) fn build(f: &Function, name: &str, options: Options) -> Result<Kernel
         .map(|(n, _, a)| (n, a))
         .collect();
     let mut funcs = HashMap::new();
-    for symbol in codegen::needed_symbols(f) {
+    for &symbol in symbols {
         let mut s = module.make_signature();
-        let n = arity.get(symbol).copied().unwrap_or(1);
-        s.params.extend(std::iter::repeat_n(AbiParam::new(F64), n));
-        s.returns.push(AbiParam::new(F64));
+        if symbol == batch::GEMM {
+            s.params.extend(std::iter::repeat_n(AbiParam::new(I64), 12));
+        } else {
+            let n = arity.get(symbol).copied().unwrap_or(1);
+            s.params.extend(std::iter::repeat_n(AbiParam::new(F64), n));
+            s.returns.push(AbiParam::new(F64));
+        }
         let fid = module
             .declare_function(symbol, Linkage::Import, &s)
             .map_err(|e| err("declaring a runtime symbol", &e))?;
@@ -127,8 +195,7 @@ pub(super) fn build(f: &Function, name: &str, options: Options) -> Result<Kernel
 
     let mut fctx = FunctionBuilderContext::new();
     let mut builder = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-    let scratch_len =
-        codegen::lower(&mut builder, f, &funcs, options.unroll).map_err(|e| err("codegen", &e))?;
+    let scratch_len = body(&mut builder, &funcs).map_err(|e| err("codegen", &e))?;
     builder.finalize(module.target_config());
     let clif = ctx.func.display().to_string();
     module
@@ -138,21 +205,39 @@ pub(super) fn build(f: &Function, name: &str, options: Options) -> Result<Kernel
         .finalize_definitions()
         .map_err(|e| err("linking", &e))?;
     let code = module.get_finalized_function(id);
+    Ok(Built {
+        owned,
+        code,
+        clif,
+        scratch_len,
+    })
+}
+
+pub(super) fn build(f: &Function, name: &str, options: Options) -> Result<Kernel, Diag> {
+    let start = Instant::now();
+    f.validate().map_err(|e| internal(name, "invalid IR", e))?;
+    let symbols = codegen::needed_symbols(f);
+    let built = build_module(
+        name,
+        3,
+        &symbols,
+        Box::new(|b, funcs| codegen::lower(b, f, funcs, options.unroll)),
+    )?;
     // SAFETY: `code` is the finalized address of the function just defined with exactly the
     // signature `Entry` describes (three pointer-sized parameters, no results, the platform's
     // C calling convention that `make_signature` chose). It stays valid while `owned` lives,
     // and `owned` moves into the kernel with it.
-    let entry = unsafe { std::mem::transmute::<*const u8, Entry>(code) };
+    let entry = unsafe { std::mem::transmute::<*const u8, Entry>(built.code) };
     Ok(Kernel {
         name: name.to_string(),
         args: f.args.clone(),
         out_len: f.output_len(),
-        scratch_len,
-        scratch: RefCell::new(vec![0.0; scratch_len]),
+        scratch_len: built.scratch_len,
+        scratch: RefCell::new(vec![0.0; built.scratch_len]),
         entry,
-        clif,
+        clif: built.clif,
         compile_time: start.elapsed(),
-        _module: owned,
+        _module: built.owned,
     })
 }
 
@@ -187,13 +272,35 @@ impl Kernel {
     /// Evaluates one sample: `args` in the function's order with their declared lengths,
     /// `out` of [`Kernel::output_len`].
     pub fn call(&self, args: &[&[f64]], out: &mut [f64]) -> Result<(), Diag> {
-        self.call_batch(args, 1, out)
+        // The hot path of solvers (one small call per stage): the same checks as `call_batch`
+        // for one sample, without its loop, and no scratch borrow when there is no scratch.
+        let fits = args.len() == self.args.len()
+            && out.len() == self.out_len
+            && self.args.iter().zip(args).all(|(s, b)| b.len() == s.len);
+        if !fits || args.len() > INLINE_ARGS || self.scratch_len > 0 {
+            return self.call_batch(args, 1, out);
+        }
+        let mut ptrs = [std::ptr::null::<f64>(); INLINE_ARGS];
+        for (ptr, buf) in ptrs.iter_mut().zip(args) {
+            *ptr = buf.as_ptr();
+        }
+        // SAFETY: just checked: one buffer per argument, each of its declared length, and `out`
+        // of `out_len`; the code reads and writes only those (module invariant above) and, with
+        // `scratch_len == 0`, no scratch at all, so a dangling scratch pointer is never read.
+        unsafe {
+            (self.entry)(
+                ptrs.as_ptr(),
+                out.as_mut_ptr(),
+                std::ptr::NonNull::dangling().as_ptr(),
+            )
+        };
+        Ok(())
     }
 
     /// Evaluates `batch` samples: batched arguments are `[batch, len]` row-major, unbatched
     /// ones (parameters) are shared; `out` is `[batch, output_len]`. Equal to `ir::eval`.
     pub fn call_batch(&self, args: &[&[f64]], batch: usize, out: &mut [f64]) -> Result<(), Diag> {
-        self.check(args, batch, out)?;
+        check(&self.name, &self.args, self.out_len, args, batch, out)?;
         let mut fresh = Vec::new();
         let mut borrowed = self.scratch.try_borrow_mut();
         let scratch: &mut Vec<f64> = match &mut borrowed {
@@ -226,45 +333,244 @@ impl Kernel {
         }
         Ok(())
     }
+}
 
-    fn check(&self, args: &[&[f64]], batch: usize, out: &[f64]) -> Result<(), Diag> {
-        let bad = |msg: String| {
-            Diag::error("glassbox::kernel_buffers", msg)
-                .help("pass one buffer per argument, in the function's order, with its declared length (times the batch for batched arguments)")
-        };
-        if args.len() != self.args.len() {
-            return Err(bad(format!(
-                "`{}` takes {} argument buffers, got {}",
-                self.name,
-                self.args.len(),
-                args.len()
-            )));
-        }
-        for (spec, buf) in self.args.iter().zip(args) {
-            let expected = if spec.batched {
-                spec.len.checked_mul(batch)
-            } else {
-                Some(spec.len)
+/// A batched kernel: the loop over samples runs inside the generated code, dense layers over
+/// the batch are GEMMs, and the named outputs are summed over the batch (see `batch.rs`).
+/// Not `Sync` (calls share scratch buffers); compile one per thread.
+pub struct BatchKernel {
+    name: String,
+    args: Vec<ArgSpec>,
+    out_len: usize,
+    sums_len: usize,
+    per_sample: usize,
+    scratch: RefCell<(Vec<f64>, Vec<f64>)>,
+    scratch_len: usize,
+    gemms: bool,
+    entry: BatchEntry,
+    clif: String,
+    compile_time: Duration,
+    _module: Owned,
+}
+
+impl std::fmt::Debug for BatchKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchKernel")
+            .field("name", &self.name)
+            .field("out_len", &self.out_len)
+            .field("sums_len", &self.sums_len)
+            .field("per_sample", &self.per_sample)
+            .field("compile_time", &self.compile_time)
+            .finish()
+    }
+}
+
+pub(super) fn build_batch(
+    f: &Function,
+    name: &str,
+    summed: &[bool],
+    options: Options,
+) -> Result<BatchKernel, Diag> {
+    let start = Instant::now();
+    f.validate().map_err(|e| internal(name, "invalid IR", e))?;
+    let plan =
+        batch::plan(f, summed, options.gemm_min).map_err(|e| internal(name, "batch plan", e))?;
+    let mut symbols = codegen::needed_symbols(f);
+    if plan.uses_gemm() {
+        symbols.push(batch::GEMM);
+    }
+    let built = build_module(
+        name,
+        6,
+        &symbols,
+        Box::new(|b, funcs| {
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let &[args, out, sums, scratch, bufs, batch] = b.block_params(entry) else {
+                return Err("batched kernel signature has the wrong parameters".into());
             };
-            if expected != Some(buf.len()) {
-                return Err(bad(format!(
-                    "`{}`: argument `{}` needs {} values, got {}",
+            let params = batch::Params {
+                args,
+                out,
+                sums,
+                scratch,
+                bufs,
+                batch,
+            };
+            batch::lower(b, f, &plan, funcs, options.unroll, &params)
+        }),
+    )?;
+    // SAFETY: as in `build`: the finalized address of the function just defined with the six
+    // pointer-sized parameters `BatchEntry` describes; `owned` moves into the kernel with it.
+    let entry = unsafe { std::mem::transmute::<*const u8, BatchEntry>(built.code) };
+    Ok(BatchKernel {
+        name: name.to_string(),
+        args: f.args.clone(),
+        out_len: plan.out_len,
+        sums_len: plan.sums_len,
+        per_sample: plan.per_sample,
+        scratch: RefCell::new((vec![0.0; built.scratch_len], Vec::new())),
+        scratch_len: built.scratch_len,
+        gemms: plan.uses_gemm(),
+        entry,
+        clif: built.clif,
+        compile_time: start.elapsed(),
+        _module: built.owned,
+    })
+}
+
+impl BatchKernel {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Length of one sample's row of the per-sample outputs.
+    pub fn output_len(&self) -> usize {
+        self.out_len
+    }
+
+    /// Length of the summed outputs, laid end to end in output order.
+    pub fn sums_len(&self) -> usize {
+        self.sums_len
+    }
+
+    /// Whether some dense layer became a GEMM over the batch.
+    pub fn uses_gemm(&self) -> bool {
+        self.gemms
+    }
+
+    pub fn clif(&self) -> &str {
+        &self.clif
+    }
+
+    pub fn compile_time(&self) -> Duration {
+        self.compile_time
+    }
+
+    /// Evaluates `batch` samples: arguments as for [`Kernel::call_batch`]; `out` is
+    /// `[batch, output_len]` (the outputs that are not summed), `sums` is `[sums_len]` (the
+    /// summed outputs, each `Σ_b` of its per-sample value).
+    pub fn call(
+        &self,
+        args: &[&[f64]],
+        batch: usize,
+        out: &mut [f64],
+        sums: &mut [f64],
+    ) -> Result<(), Diag> {
+        check(&self.name, &self.args, self.out_len, args, batch, out)?;
+        if sums.len() != self.sums_len {
+            return Err(Diag::error(
+                "glassbox::kernel_buffers",
+                format!(
+                    "`{}`: the summed outputs need {} values, got {}",
                     self.name,
-                    spec.name,
-                    expected.map_or("more than usize::MAX".to_string(), |e| e.to_string()),
-                    buf.len()
-                )));
+                    self.sums_len,
+                    sums.len()
+                ),
+            )
+            .help("pass one buffer for the summed outputs, as long as all of them together"));
+        }
+        sums.fill(0.0);
+        if batch == 0 {
+            return Ok(());
+        }
+        let need = self.per_sample.checked_mul(batch).ok_or_else(|| {
+            Diag::error(
+                "glassbox::kernel_buffers",
+                format!("`{}`: a batch of {batch} is too large", self.name),
+            )
+            .help("split the batch")
+        })?;
+        let mut fresh = (Vec::new(), Vec::new());
+        let mut borrowed = self.scratch.try_borrow_mut();
+        let (scratch, bufs) = match &mut borrowed {
+            Ok(s) => {
+                let (scratch, bufs) = &mut **s;
+                (scratch, bufs)
             }
+            Err(_) => {
+                fresh.0.resize(self.scratch_len, 0.0);
+                (&mut fresh.0, &mut fresh.1)
+            }
+        };
+        if bufs.len() < need {
+            bufs.resize(need, 0.0);
         }
-        let expected = self.out_len.checked_mul(batch);
-        if expected != Some(out.len()) {
-            return Err(bad(format!(
-                "`{}`: the output needs {} values, got {}",
-                self.name,
-                expected.map_or("more than usize::MAX".to_string(), |e| e.to_string()),
-                out.len()
-            )));
+        let mut inline = [std::ptr::null::<f64>(); INLINE_ARGS];
+        let mut spill = Vec::new();
+        let ptrs: &mut [*const f64] = if args.len() <= INLINE_ARGS {
+            &mut inline[..args.len()]
+        } else {
+            spill.resize(args.len(), std::ptr::null());
+            &mut spill
+        };
+        for (ptr, buf) in ptrs.iter_mut().zip(args) {
+            *ptr = buf.as_ptr();
         }
+        // SAFETY: `check` proved every argument holds `batch` rows of its length (one row when
+        // unbatched) and `out` holds `batch` rows of `out_len`; `sums` holds `sums_len`; the
+        // buffer area holds `batch · per_sample` and the scratch `scratch_len`, the extents the
+        // plan the code was generated from uses (module invariant; GEMMs: `glassbox_dgemm`).
+        unsafe {
+            (self.entry)(
+                ptrs.as_ptr(),
+                out.as_mut_ptr(),
+                sums.as_mut_ptr(),
+                scratch.as_mut_ptr(),
+                bufs.as_mut_ptr(),
+                batch,
+            )
+        };
         Ok(())
     }
+}
+
+/// The buffer checks every call makes before entering generated code.
+fn check(
+    name: &str,
+    specs: &[ArgSpec],
+    out_len: usize,
+    args: &[&[f64]],
+    batch: usize,
+    out: &[f64],
+) -> Result<(), Diag> {
+    let bad = |msg: String| {
+        Diag::error("glassbox::kernel_buffers", msg)
+            .help("pass one buffer per argument, in the function's order, with its declared length (times the batch for batched arguments)")
+    };
+    if args.len() != specs.len() {
+        return Err(bad(format!(
+            "`{}` takes {} argument buffers, got {}",
+            name,
+            specs.len(),
+            args.len()
+        )));
+    }
+    for (spec, buf) in specs.iter().zip(args) {
+        let expected = if spec.batched {
+            spec.len.checked_mul(batch)
+        } else {
+            Some(spec.len)
+        };
+        if expected != Some(buf.len()) {
+            return Err(bad(format!(
+                "`{}`: argument `{}` needs {} values, got {}",
+                name,
+                spec.name,
+                expected.map_or("more than usize::MAX".to_string(), |e| e.to_string()),
+                buf.len()
+            )));
+        }
+    }
+    let expected = out_len.checked_mul(batch);
+    if expected != Some(out.len()) {
+        return Err(bad(format!(
+            "`{}`: the output needs {} values, got {}",
+            name,
+            expected.map_or("more than usize::MAX".to_string(), |e| e.to_string()),
+            out.len()
+        )));
+    }
+    Ok(())
 }

@@ -1,9 +1,11 @@
 //! Stage 4: IR functions compiled to native code with Cranelift.
 //!
 //! [`compile`] turns one IR [`Function`] into a [`Kernel`] that evaluates one sample (or a
-//! batch, sample by sample) exactly as the reference interpreter `ir::eval` does, bit for bit:
-//! same operations, same summation order, the interpreter's own scalar functions for what
-//! Cranelift has no instruction for (`runtime.rs`). `codegen.rs` builds the Cranelift IR (safe
+//! batch, sample by sample) exactly as the reference interpreter `ir::eval` does, bit for bit;
+//! [`compile_batch`] into a [`BatchKernel`] whose loop over samples is in the generated code,
+//! with dense layers as one GEMM over the batch and chosen outputs summed (`batch.rs`). Same
+//! operations, same summation order, the interpreter's own scalar functions for what Cranelift
+//! has no instruction for (`runtime.rs`); only GEMMs reorder sums (equal up to rounding). `codegen.rs` builds the Cranelift IR (safe
 //! code); `kernel.rs` owns the compiled module and is the only place that calls into it.
 //!
 //! Architecture Invariant: `src/jit/kernel.rs` holds all of the crate's `unsafe` code. A call
@@ -12,12 +14,16 @@
 //! inside those lengths (input nodes are bounds-checked by `Function::validate` at compile
 //! time) and inside the kernel's own scratch buffer.
 
+mod batch;
 mod codegen;
 mod kernel;
 mod runtime;
 
 pub use codegen::DEFAULT_UNROLL;
-pub use kernel::Kernel;
+
+/// Mat-vecs of at least this many multiply-adds become GEMMs in batched kernels.
+pub const DEFAULT_GEMM_MIN: usize = 512;
+pub use kernel::{BatchKernel, Kernel};
 
 use crate::diag::Diag;
 use crate::ir::Function;
@@ -28,12 +34,16 @@ pub struct Options {
     /// Nodes whose work (elements, or multiply-adds for products) is at most this are unrolled
     /// into straight-line SSA; larger ones become loops over memory.
     pub unroll: usize,
+    /// In batched kernels, a mat-vec of an invariant matrix with at least this many
+    /// multiply-adds per sample becomes one GEMM over the batch.
+    pub gemm_min: usize,
 }
 
 impl Default for Options {
     fn default() -> Options {
         Options {
             unroll: DEFAULT_UNROLL,
+            gemm_min: DEFAULT_GEMM_MIN,
         }
     }
 }
@@ -46,6 +56,52 @@ pub fn compile(f: &Function, name: &str) -> Result<Kernel, Diag> {
 
 pub fn compile_with(f: &Function, name: &str, options: Options) -> Result<Kernel, Diag> {
     kernel::build(f, name, options)
+}
+
+/// Compiles the batched variant of `f` (see [`BatchKernel`]): the outputs named in `summed`
+/// are summed over the batch (for a VJP: the gradients of the unbatched arguments, which is
+/// what training needs); the others are per sample.
+pub fn compile_batch(f: &Function, name: &str, summed: &[&str]) -> Result<BatchKernel, Diag> {
+    compile_batch_with(f, name, summed, Options::default())
+}
+
+pub fn compile_batch_with(
+    f: &Function,
+    name: &str,
+    summed: &[&str],
+    options: Options,
+) -> Result<BatchKernel, Diag> {
+    if let Some(unknown) = summed
+        .iter()
+        .find(|s| !f.outputs.iter().any(|o| o.name == **s))
+    {
+        return Err(internal(
+            name,
+            "summed output",
+            format!("no output named `{unknown}`"),
+        ));
+    }
+    let flags: Vec<bool> = f
+        .outputs
+        .iter()
+        .map(|o| summed.contains(&o.name.as_str()))
+        .collect();
+    kernel::build_batch(f, name, &flags, options)
+}
+
+/// The outputs of a VJP (`ir::vjp`) that training sums over a batch: the gradients of the
+/// unbatched arguments (`vjp_p`).
+pub fn unbatched_gradients(vjp: &Function) -> Vec<&str> {
+    vjp.outputs
+        .iter()
+        .filter(|o| {
+            o.name
+                .strip_prefix("vjp_")
+                .and_then(|a| vjp.args.iter().find(|s| s.name == a))
+                .is_some_and(|s| !s.batched)
+        })
+        .map(|o| o.name.as_str())
+        .collect()
 }
 
 /// The one internal-error diagnostic of this stage: a bug in glassbox, never the user's input.

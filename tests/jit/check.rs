@@ -2,7 +2,7 @@
 //! with `ir::eval` on the same buffers.
 
 use glassbox::ir::{Function, eval};
-use glassbox::jit::{DEFAULT_UNROLL, Kernel, Options, compile_with};
+use glassbox::jit::{Kernel, Options, compile_with};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -20,12 +20,15 @@ pub fn refs(args: &[Vec<f64>]) -> Vec<&[f64]> {
 
 /// Both code shapes: the default (small tensors unrolled) and everything as loops over memory
 /// (`unroll: 0`), so both halves of `codegen.rs` meet every function.
-pub const OPTIONS: [Options; 2] = [
-    Options {
-        unroll: DEFAULT_UNROLL,
-    },
-    Options { unroll: 0 },
-];
+pub fn options() -> [Options; 2] {
+    [
+        Options::default(),
+        Options {
+            unroll: 0,
+            ..Options::default()
+        },
+    ]
+}
 
 /// Same value bit for bit (NaN equals NaN): the kernels perform the interpreter's operations in
 /// the interpreter's order and call its own scalar functions, so nothing less is expected. The
@@ -65,7 +68,7 @@ pub fn agree(what: &str, f: &Function, args: &[&[f64]], batch: usize) {
     }
     let bargs = refs(&batched);
     let want_batch = eval(f, &bargs, batch).expect("interpreter accepts the batch");
-    for options in OPTIONS {
+    for options in options() {
         let k = compile_with(f, what, options)
             .unwrap_or_else(|d| panic!("{what}: compile failed: {}", d.message));
         assert_same(&format!("{what} ({options:?})"), &call(&k, args), &want);

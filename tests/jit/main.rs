@@ -1,6 +1,7 @@
 //! Tests of the Cranelift JIT (`src/jit`): every kernel against the reference interpreter.
 //! One test binary, one module per concern.
 
+mod batch;
 mod check;
 mod examples;
 mod prop;
