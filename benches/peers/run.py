@@ -35,19 +35,69 @@ HEADLINE = {
 }
 
 
-def glassbox_rows(args, ref_path):
-    """THE PLACE FOR GLASSBOX. Today it returns nothing.
+GLASSBOX_BIN = REPO / "target" / "release" / "glassbox"
+MODELS = HERE / "models"
 
-    To be wired by the lead: for each problem, run
-        target/release/glassbox solve FILE --repeat N --stats ...
-    (REPO / "target/release/glassbox"), parse its output and return rows with the peers'
-    schema: {tool: "glassbox", method, problem, t_end, rtol, atol, median_ms, runs, steps, nfe,
-    compile_ms, final}. `error` is added by `score` below from reference.json (ref_path); the
-    spiral weights are in benches/peers/spiral_weights.json. Use the same problem names
-    ("lorenz", "lorenz_t10", "robertson", "spiral_forward", "sde_forward", "sde_grad",
-    "spiral_train") and the tolerance sweeps of common.py so the plots and ratios pick them up.
-    """
-    return []
+
+def glassbox_solve(flags, repeat):
+    """One `glassbox solve ... --repeat N -o out.json` run; returns the parsed JSON or None."""
+    out = RESULTS / "glassbox.tmp.json"
+    cmd = [str(GLASSBOX_BIN), "solve", *[str(f) for f in flags], "--repeat", str(repeat), "-o", str(out)]
+    print(f"[run] glassbox: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f"[run] glassbox FAILED:\n{proc.stderr[-2000:]}", file=sys.stderr)
+        return None
+    data = json.loads(out.read_text())
+    out.unlink()
+    return data
+
+
+def glassbox_row(data, method, problem, t_end, rtol, atol):
+    timing, stats = data["timing"], data["stats"]
+    final = data.get("final") or data["u"][-1]
+    return {"tool": "glassbox", "method": method, "problem": problem, "t_end": t_end,
+            "rtol": rtol, "atol": atol, "median_ms": timing["median_solve_ms"],
+            "runs": timing["repeat"], "steps": stats.get("accepted"), "nfe": stats.get("nfe"),
+            "compile_ms": timing["compile_ms"], "final": final}
+
+
+def glassbox_rows(args, repeat):
+    """glassbox's rows, through the release binary's `solve` command on the model files in
+    models/ (make_models.py writes them from spiral_weights.json), timed the same way as the
+    peers: the median of `repeat` solves after compiling once (compile time reported apart)."""
+    if not GLASSBOX_BIN.exists():
+        return [], ["glassbox: target/release/glassbox missing (cargo build --release)"]
+    import common as c
+    rows, skipped = [], []
+
+    def add(model, method, problem, t_end, rtol, atol, extra=()):
+        flags = [MODELS / model, "--method", method, "--rtol", rtol, "--atol", atol, *extra]
+        data = glassbox_solve(flags, repeat)
+        if data is None:
+            skipped.append(f"glassbox {problem} {method} rtol {rtol}: failed")
+        else:
+            rows.append(glassbox_row(data, method, problem, t_end, rtol, atol))
+
+    add("lorenz.gbx", "tsit5", "lorenz", c.LORENZ_T_END, 1e-6, 1e-9)
+    sweep = c.QUICK_SWEEP if args.quick else c.SWEEP
+    for rtol in sweep:
+        add("lorenz.gbx", "tsit5", "lorenz_t10", c.LORENZ_WP_T_END, rtol, c.lorenz_atol(rtol),
+            ["--over", f"0:{c.LORENZ_WP_T_END}"])
+    for method in ["rodas4", "rosenbrock23", "auto"]:
+        for rtol in sweep:
+            add("robertson.gbx", method, "robertson", c.ROBERTSON_T_END, rtol, c.robertson_atol(rtol))
+    for method in ["tsit5", "dopri5"]:
+        add("spiral_fixed.gbx", method, "spiral_forward", c.SPIRAL_T_END, c.SPIRAL_RTOL, c.SPIRAL_ATOL,
+            ["--at", f"0:{c.SPIRAL_T_END}:{c.SPIRAL_POINTS}"])
+    data = glassbox_solve([MODELS / "neural_sde.gbx", "--paths", c.SDE_BATCH, "--seed", 0,
+                           "--at", f"0:{c.SDE_T_END}:2"], repeat)
+    if data is None:
+        skipped.append("glassbox sde_forward: failed")
+    else:
+        rows.append(glassbox_row(data, "euler_maruyama", "sde_forward", c.SDE_T_END, None, None))
+    skipped.append("glassbox sde_grad, spiral_train: training is not built yet")
+    return rows, skipped
 
 
 def machine() -> dict:
@@ -169,7 +219,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="headline tolerances only, 3 runs")
     p.add_argument("--repeat", type=int, default=20)
-    p.add_argument("--skip", nargs="*", default=[], choices=["scipy", "diffrax", "torch", "diffsol"])
+    p.add_argument("--skip", nargs="*", default=[], choices=["scipy", "diffrax", "torch", "diffsol", "glassbox"])
     args = p.parse_args()
     repeat = 3 if args.quick else args.repeat
     RESULTS.mkdir(exist_ok=True)
@@ -203,7 +253,10 @@ def main():
         skipped.append(f"diffsol: {DIFFSOL_BIN.relative_to(REPO)} not built (run setup.sh)")
     else:
         run_peer("diffsol", [str(DIFFSOL_BIN), *common_args], rows, skipped)
-    rows.extend(glassbox_rows(args, ref_path))
+    if "glassbox" not in args.skip:
+        g_rows, g_skipped = glassbox_rows(args, repeat)
+        rows.extend(g_rows)
+        skipped.extend(g_skipped)
     score(rows, ref)
 
     meta.update({"reference": ref, "reference_checks": ref_info, "skipped": skipped,
