@@ -664,3 +664,34 @@ fn jit_sde_equals_the_interpreter_bit_for_bit() {
         }
     }
 }
+
+/// Save times that are grid points up to rounding (`k/100` against `0 + k·0.01`) do not add
+/// microscopic steps: exactly the grid's 100 steps, saved at the given times, and the values
+/// of a solve that saves every step up to the Brownian motion between the two times
+/// (|ΔW| ~ √1e-17 ≈ 3e-9 per step, times σ|u| ≈ 1, summed over 100 steps: 1e-6 is ample).
+#[test]
+fn save_times_within_rounding_of_the_grid_are_grid_points() {
+    let mut f = gbm();
+    let save_at: Vec<f64> = (0..=100).map(|k| k as f64 / 100.0).collect();
+    assert!(
+        save_at
+            .iter()
+            .enumerate()
+            .any(|(k, s)| *s != k as f64 * 0.01)
+    );
+    let on_grid = SdeOptions {
+        dt: Some(0.01),
+        save_at: save_at.clone(),
+        ..Default::default()
+    };
+    let method = sde_method("euler_maruyama").expect("known");
+    let a = sde::solve_sde(method, &mut f, 0.0, 1.0, &[1.0], &on_grid, 5, 1).expect("solves");
+    let b = sde::solve_sde(method, &mut f, 0.0, 1.0, &[1.0], &fixed(0.01), 5, 1).expect("solves");
+    let (a, b) = (&a.paths[0], &b.paths[0]);
+    assert_eq!(a.stats.accepted, 100);
+    assert_eq!(a.ts, save_at);
+    assert_eq!(b.ts.len(), 101);
+    for (x, y) in a.us.iter().zip(&b.us) {
+        assert!((x - y).abs() <= 1e-6 * y.abs(), "{x} vs {y}");
+    }
+}
