@@ -93,9 +93,10 @@ fn panels(tr: &Trajectories) -> Vec<Vec<usize>> {
 }
 
 /// A linear axis' tick label: plotters' ticks are sums like `0.30000000000000004`, so print
-/// three significant digits of the axis span and drop trailing zeros.
+/// three significant digits of the axis span and drop trailing zeros; scientific notation
+/// where the axis' magnitude is below 1e-3 or from 1e5 up.
 fn tick(v: f64, span: f64) -> String {
-    let a = v.abs();
+    let a = v.abs().max(span.abs());
     if v == 0.0 {
         return "0".into();
     }
@@ -191,18 +192,7 @@ fn draw(tmp: &Path, tr: &Trajectories) -> Result<(), Box<dyn std::error::Error>>
             }
         };
         let span = hi - lo;
-        let y_fmt = move |v: &f64| {
-            let a = v.abs().max(span);
-            if *v != 0.0 && !(1e-3..1e5).contains(&a) {
-                format!("{v:.2e}")
-            } else if span >= 20.0 {
-                format!("{v:.0}")
-            } else if span >= 2.0 {
-                format!("{v:.1}")
-            } else {
-                format!("{v:.3}")
-            }
-        };
+        let y_fmt = move |v: &f64| tick(*v, span);
         chart
             .configure_mesh()
             .x_desc(if last_panel { x_desc } else { "" })
@@ -297,5 +287,7 @@ mod tests {
         assert_eq!(tick(2.5, 40.0), "2.5");
         assert_eq!(tick(0.0, 1.0), "0");
         assert_eq!(tick(2e5, 1e6), "2.00e5");
+        assert_eq!(tick(3.5e-5, 3.6e-5), "3.50e-5");
+        assert_eq!(tick(0.0005, 0.002), "0.0005");
     }
 }
