@@ -202,3 +202,184 @@ fn csv_goes_to_stdout_without_output_flags() {
     assert!(text.starts_with("t,x,y,z\n"), "{text}");
     assert_eq!(text.lines().count(), 6);
 }
+
+fn sde_csv(args: &[&str], out: &Path) -> String {
+    let o = bin()
+        .arg("solve")
+        .arg(example("spiral_sde.gbx"))
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read_to_string(out).expect("written")
+}
+
+#[test]
+fn sde_csv_has_every_path_on_one_grid_and_the_seed_decides() {
+    let d = tmpdir("sde-csv");
+    let out = d.join("x.csv");
+    let text = sde_csv(&["--paths", "8", "--seed", "1"], &out);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("path,t,u[0],u[1]"));
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|x| x.parse().expect("number")).collect())
+        .collect();
+    // 8 paths × the default 101 times over the model's `over [0, 1]`.
+    assert_eq!(rows.len(), 8 * 101);
+    for (j, row) in rows.iter().enumerate() {
+        assert_eq!(row.len(), 4);
+        assert_eq!(row[0], (j / 101) as f64);
+        let k = j % 101;
+        assert!((row[1] - k as f64 / 100.0).abs() < 1e-15, "{row:?}");
+        if k == 0 {
+            assert_eq!(&row[2..], &[2.0, 0.0]);
+        }
+        assert!(row[2..].iter().all(|x| x.is_finite()));
+    }
+    // The paths differ from each other.
+    assert_ne!(rows[100][2], rows[201][2]);
+    // Same seed, same bytes; another seed, other paths (same grid).
+    let again = sde_csv(&["--paths", "8", "--seed", "1"], &out);
+    assert_eq!(again, text);
+    let other = sde_csv(&["--paths", "8", "--seed", "2"], &out);
+    assert_ne!(other, text);
+    assert_eq!(other.lines().count(), text.lines().count());
+    // A path does not depend on how many others are solved with it.
+    let first = sde_csv(&["--paths", "1", "--seed", "1"], &out);
+    assert!(text.starts_with(&first));
+    assert_eq!(std::fs::read_dir(&d).expect("dir").count(), 1);
+}
+
+#[test]
+fn sde_methods_dt_json_and_stats() {
+    let d = tmpdir("sde-json");
+    let out = d.join("x.json");
+    let o = bin()
+        .arg("solve")
+        .arg(example("spiral_sde.gbx"))
+        .args([
+            "--method", "milstein", "--dt", "0.01", "--paths", "3", "--at", "0:0.5:6", "--stats",
+            "--repeat", "3", "-o",
+        ])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stats = String::from_utf8_lossy(&o.stdout);
+    for field in [
+        "method            milstein",
+        "paths             3 (seed 0)",
+        // 50 steps of 0.01 per path: f and g at t0, then f, g and the JVP per step (the
+        // last step's end is not evaluated again) — the save times fall on the grid.
+        "nfe               450",
+        "steps             150 accepted, 0 rejected",
+        "steps per path    50.0",
+        "compile time",
+        "(median of 3)",
+    ] {
+        assert!(stats.contains(field), "missing `{field}` in\n{stats}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("written")).expect("json");
+    assert_eq!(v["method"], "milstein");
+    assert_eq!(v["names"], serde_json::json!(["u[0]", "u[1]"]));
+    assert_eq!(v["t"].as_array().map(Vec::len), Some(6));
+    let u = v["u"].as_array().expect("u");
+    assert_eq!(u.len(), 3);
+    assert!(u.iter().all(|p| p.as_array().map(Vec::len) == Some(6)));
+    assert_eq!(v["stats"]["accepted"], 150);
+
+    // The adaptive default records E_j.
+    let o = bin()
+        .arg("solve")
+        .arg(example("spiral_sde.gbx"))
+        .args(["--stats", "--paths", "2"])
+        .output()
+        .expect("runs");
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("method            sosri"), "{err}");
+    assert!(!err.contains("no error estimate"), "{err}");
+}
+
+#[test]
+fn sde_plot_and_failures() {
+    let d = tmpdir("sde-plot");
+    let png = d.join("s.png");
+    let st = bin()
+        .arg("solve")
+        .arg(example("spiral_sde.gbx"))
+        .args(["--paths", "20", "--plot"])
+        .arg(&png)
+        .status()
+        .expect("runs");
+    assert!(st.success());
+    let bytes = std::fs::read(&png).expect("written");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(bytes.len() > 20_000, "{}", bytes.len());
+    std::fs::remove_file(&png).expect("removable");
+
+    let fails = |args: &[&str], code: &str, text: &str| {
+        let o = bin()
+            .arg("solve")
+            .arg(example("spiral_sde.gbx"))
+            .args(args)
+            .arg("-o")
+            .arg(d.join("x.csv"))
+            .output()
+            .expect("runs");
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(code) && err.contains(text), "{args:?}: {err}");
+    };
+    fails(
+        &["--method", "sosr"],
+        "unknown_method",
+        "did you mean `sosra`?",
+    );
+    fails(
+        &["--method", "euler_maruyam"],
+        "unknown_method",
+        "did you mean `euler_maruyama`?",
+    );
+    fails(&["--method", "tsit5"], "method_mismatch", "SDE methods");
+    fails(&["--method", "euler_maruyama"], "missing_dt", "--dt");
+    fails(&["--dt=-1"], "bad_argument", "positive");
+    fails(&["--paths", "0"], "bad_argument", "--paths");
+    fails(&["--over", "1:0"], "bad_argument", "forward");
+    assert_eq!(std::fs::read_dir(&d).expect("dir").count(), 0);
+
+    // ODE models refuse SDE methods and SDE flags.
+    let o = bin()
+        .arg("solve")
+        .arg(example("lorenz.gbx"))
+        .args(["--method", "sosri"])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("method_mismatch"));
+}
+
+#[test]
+fn ode_dt_flag_runs_a_fixed_grid() {
+    let o = bin()
+        .arg("solve")
+        .arg(example("lorenz.gbx"))
+        .args([
+            "--method", "rk4", "--dt", "0.01", "--over", "0:1", "--stats",
+        ])
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("100 accepted"));
+    let o = bin()
+        .arg("solve")
+        .arg(example("robertson.gbx"))
+        .args(["--dt", "0.01"])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("auto"));
+}

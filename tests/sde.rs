@@ -606,3 +606,92 @@ fn failures_are_errors_with_codes() {
         "{e:?}"
     );
 }
+
+/// `JitSde` runs what `IrSde` interprets: drift, diffusion, the diffusion's JVP and whole
+/// solves under every kind of method agree bit for bit on the spiral_sde example.
+#[test]
+fn jit_sde_equals_the_interpreter_bit_for_bit() {
+    use glassbox::ir::lower::{Part, lower};
+    let m = spiral_sde_model();
+    let drift = lower(&m, Part::Field).expect("drift lowers");
+    let diffusion = lower(&m, Part::Diffusion).expect("diffusion lowers");
+    let p = glassbox::solve::param_values(&m);
+    let mut ir =
+        sde::IrSde::new(&drift, &diffusion, &p, &[], NoiseMap::from_model(&m)).expect("fits");
+    let mut jit = sde::JitSde::new(&m, &[]).expect("compiles");
+    assert_eq!(jit.noise(), ir.noise());
+    assert_eq!(jit.dim(), 2);
+
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for (t, u, v) in [
+        (0.0, [2.0, 0.0], [1.0, 0.0]),
+        (0.3, [0.7, -1.3], [0.4, 0.9]),
+        (1.0, [-5.0, 3.25], [-2.0, 1e-3]),
+    ] {
+        let (mut a, mut b) = ([0.0; 2], [0.0; 2]);
+        ir.drift(t, &u, &mut a);
+        jit.drift(t, &u, &mut b);
+        assert_eq!(bits(&a), bits(&b), "drift at {u:?}");
+        ir.diffusion(t, &u, &mut a);
+        jit.diffusion(t, &u, &mut b);
+        assert_eq!(bits(&a), bits(&b), "diffusion at {u:?}");
+        ir.diffusion_jvp(t, &u, &v, &mut a);
+        jit.diffusion_jvp(t, &u, &v, &mut b);
+        assert_eq!(bits(&a), bits(&b), "jvp at {u:?}");
+        assert!(a.iter().all(|x| x.is_finite()));
+    }
+
+    let u0 = glassbox::solve::initial_state(&m, &p, &[], 0.0).expect("u0");
+    for (name, dt) in [
+        ("euler_maruyama", Some(0.01)),
+        ("milstein", Some(0.01)),
+        ("euler_heun", Some(0.02)),
+        ("sosri", None),
+    ] {
+        let opts = SdeOptions {
+            rtol: 0.3,
+            atol: 0.3,
+            dt,
+            ..Default::default()
+        };
+        let method = sde_method(name).expect("known");
+        let a = sde::solve_sde(method, &mut ir, 0.0, 1.0, &u0, &opts, 7, 3).expect("ir solves");
+        let b = sde::solve_sde(method, &mut jit, 0.0, 1.0, &u0, &opts, 7, 3).expect("jit solves");
+        assert_eq!(a.stats, b.stats, "{name}");
+        for (x, y) in a.paths.iter().zip(&b.paths) {
+            assert_eq!(bits(&x.ts), bits(&y.ts), "{name}");
+            assert_eq!(bits(&x.us), bits(&y.us), "{name}");
+        }
+    }
+}
+
+/// Save times that are grid points up to rounding (`k/100` against `0 + k·0.01`) do not add
+/// microscopic steps: exactly the grid's 100 steps, saved at the given times, and the values
+/// of a solve that saves every step up to the Brownian motion between the two times
+/// (|ΔW| ~ √1e-17 ≈ 3e-9 per step, times σ|u| ≈ 1, summed over 100 steps: 1e-6 is ample).
+#[test]
+fn save_times_within_rounding_of_the_grid_are_grid_points() {
+    let mut f = gbm();
+    let save_at: Vec<f64> = (0..=100).map(|k| k as f64 / 100.0).collect();
+    assert!(
+        save_at
+            .iter()
+            .enumerate()
+            .any(|(k, s)| *s != k as f64 * 0.01)
+    );
+    let on_grid = SdeOptions {
+        dt: Some(0.01),
+        save_at: save_at.clone(),
+        ..Default::default()
+    };
+    let method = sde_method("euler_maruyama").expect("known");
+    let a = sde::solve_sde(method, &mut f, 0.0, 1.0, &[1.0], &on_grid, 5, 1).expect("solves");
+    let b = sde::solve_sde(method, &mut f, 0.0, 1.0, &[1.0], &fixed(0.01), 5, 1).expect("solves");
+    let (a, b) = (&a.paths[0], &b.paths[0]);
+    assert_eq!(a.stats.accepted, 100);
+    assert_eq!(a.ts, save_at);
+    assert_eq!(b.ts.len(), 101);
+    for (x, y) in a.us.iter().zip(&b.us) {
+        assert!((x - y).abs() <= 1e-6 * y.abs(), "{x} vs {y}");
+    }
+}

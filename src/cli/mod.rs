@@ -7,6 +7,7 @@ mod plot;
 mod render;
 mod show;
 mod solve;
+mod solve_sde;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -40,7 +41,7 @@ pub enum Command {
     /// Print model files in canonical form (or check that they already are).
     Fmt(fmt::FmtArgs),
     /// Solve a model (compiled with the JIT) and write its trajectory, a plot and statistics.
-    Solve(solve::SolveArgs),
+    Solve(Box<solve::SolveArgs>),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]

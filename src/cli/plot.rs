@@ -5,6 +5,8 @@
 //! four decades is drawn logarithmic (as the classic Robertson figure is). Text uses a DejaVu
 //! Sans subset embedded in the binary (`assets/fonts`), since no system fonts are assumed.
 //! Written to a temporary file beside the target and renamed, so no half-written PNG remains.
+//! SDE solves pass a mean and a standard deviation: each state is a translucent band of
+//! mean ± one sd under its mean line, legend "name mean ± 1 sd".
 
 use std::path::Path;
 use std::sync::Once;
@@ -29,12 +31,14 @@ const COLORS: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-/// What to draw: saved times, row-major states `[ts.len(), names.len()]`.
+/// What to draw: saved times, row-major states `[ts.len(), names.len()]`; with `sd` (same
+/// layout) `us` is a mean over sample paths, drawn as a line inside a band of ± `sd`.
 pub struct Trajectories<'a> {
     pub title: &'a str,
     pub names: &'a [String],
     pub ts: &'a [f64],
     pub us: &'a [f64],
+    pub sd: Option<&'a [f64]>,
 }
 
 fn plot_error(path: &Path, e: impl std::fmt::Display) -> Diag {
@@ -88,6 +92,26 @@ fn panels(tr: &Trajectories) -> Vec<Vec<usize>> {
     }
 }
 
+/// A linear axis' tick label: plotters' ticks are sums like `0.30000000000000004`, so print
+/// three significant digits of the axis span and drop trailing zeros; scientific notation
+/// where the axis' magnitude is below 1e-3 or from 1e5 up.
+fn tick(v: f64, span: f64) -> String {
+    let a = v.abs().max(span.abs());
+    if v == 0.0 {
+        return "0".into();
+    }
+    if !(1e-3..1e5).contains(&a) {
+        return format!("{v:.2e}");
+    }
+    let decimals = (3.0 - span.abs().max(1e-300).log10().floor()).clamp(0.0, 12.0) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 fn draw(tmp: &Path, tr: &Trajectories) -> Result<(), Box<dyn std::error::Error>> {
     let n = tr.names.len();
     let groups = panels(tr);
@@ -121,6 +145,8 @@ fn draw(tmp: &Path, tr: &Trajectories) -> Result<(), Box<dyn std::error::Error>>
         (x0 - 1.0, x0 + 1.0)
     };
 
+    let sd_at = |j: usize| tr.sd.and_then(|s| s.get(j)).copied().unwrap_or(0.0);
+
     let height = (220 * groups.len() as u32).max(520) + 60;
     let root = BitMapBackend::new(tmp, (1000, height)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -131,9 +157,10 @@ fn draw(tmp: &Path, tr: &Trajectories) -> Result<(), Box<dyn std::error::Error>>
         for &k in &points {
             for &i in group {
                 let v = tr.us[k * n + i];
-                if v.is_finite() {
-                    lo = lo.min(v);
-                    hi = hi.max(v);
+                let d = sd_at(k * n + i);
+                if v.is_finite() && d.is_finite() {
+                    lo = lo.min(v - d);
+                    hi = hi.max(v + d);
                 }
             }
         }
@@ -161,22 +188,11 @@ fn draw(tmp: &Path, tr: &Trajectories) -> Result<(), Box<dyn std::error::Error>>
             if log_t {
                 format!("1e{v:.0}")
             } else {
-                format!("{v}")
+                tick(*v, x1 - x0)
             }
         };
         let span = hi - lo;
-        let y_fmt = move |v: &f64| {
-            let a = v.abs().max(span);
-            if *v != 0.0 && !(1e-3..1e5).contains(&a) {
-                format!("{v:.2e}")
-            } else if span >= 20.0 {
-                format!("{v:.0}")
-            } else if span >= 2.0 {
-                format!("{v:.1}")
-            } else {
-                format!("{v:.3}")
-            }
-        };
+        let y_fmt = move |v: &f64| tick(*v, span);
         chart
             .configure_mesh()
             .x_desc(if last_panel { x_desc } else { "" })
@@ -185,19 +201,55 @@ fn draw(tmp: &Path, tr: &Trajectories) -> Result<(), Box<dyn std::error::Error>>
             .y_label_formatter(&y_fmt)
             .axis_desc_style(("sans-serif", 18))
             .label_style(("sans-serif", 15))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(244, 244, 244))
             .draw()?;
         for &i in group {
             let color = COLORS[i % COLORS.len()];
+            if tr.sd.is_none() {
+                chart
+                    .draw_series(LineSeries::new(
+                        points.iter().map(|&k| (x_of(tr.ts[k]), tr.us[k * n + i])),
+                        color.stroke_width(2),
+                    ))?
+                    .label(tr.names[i].as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
+                    });
+                continue;
+            }
+            // The band goes out along the upper edge and back along the lower one.
+            let upper = points
+                .iter()
+                .map(|&k| (x_of(tr.ts[k]), tr.us[k * n + i] + sd_at(k * n + i)));
+            let lower = points
+                .iter()
+                .rev()
+                .map(|&k| (x_of(tr.ts[k]), tr.us[k * n + i] - sd_at(k * n + i)));
+            let band: Vec<(f64, f64)> = upper
+                .chain(lower)
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .collect();
             chart
-                .draw_series(LineSeries::new(
+                .draw_series(std::iter::once(Polygon::new(
+                    band,
+                    color.mix(0.18).filled(),
+                )))?
+                .label(format!("{} mean ± 1 sd", tr.names[i]))
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + Rectangle::new([(0, -7), (22, 7)], color.mix(0.18).filled())
+                        + PathElement::new(vec![(0, 0), (22, 0)], color.stroke_width(3))
+                });
+        }
+        if tr.sd.is_some() {
+            // The mean lines on top of every band.
+            for &i in group {
+                let color = COLORS[i % COLORS.len()];
+                chart.draw_series(LineSeries::new(
                     points.iter().map(|&k| (x_of(tr.ts[k]), tr.us[k * n + i])),
                     color.stroke_width(2),
-                ))?
-                .label(tr.names[i].as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
-                });
+                ))?;
+            }
         }
         // The legend goes where the curves are not at the right edge.
         let tail = &points[points.len() * 3 / 4..];
@@ -221,4 +273,21 @@ fn draw(tmp: &Path, tr: &Trajectories) -> Result<(), Box<dyn std::error::Error>>
     }
     root.present()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick;
+
+    #[test]
+    fn ticks_are_short() {
+        assert_eq!(tick(0.30000000000000004, 1.0), "0.3");
+        assert_eq!(tick(0.7999999999999999, 1.0), "0.8");
+        assert_eq!(tick(15.0, 40.0), "15");
+        assert_eq!(tick(2.5, 40.0), "2.5");
+        assert_eq!(tick(0.0, 1.0), "0");
+        assert_eq!(tick(2e5, 1e6), "2.00e5");
+        assert_eq!(tick(3.5e-5, 3.6e-5), "3.50e-5");
+        assert_eq!(tick(0.0005, 0.002), "0.0005");
+    }
 }

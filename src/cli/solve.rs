@@ -31,24 +31,30 @@ pub struct SolveArgs {
     /// `N` equally spaced output times from `T0` to `T1` (dense output between steps).
     #[arg(long, value_name = "T0:T1:N")]
     pub at: Option<String>,
-    /// Solver: tsit5 dopri5 bs3 heun_euler rosenbrock23 rodas4 auto (default: the model's).
+    /// Solver (default: the model's). ODE: tsit5 dopri5 bs3 heun_euler euler midpoint rk4
+    /// rosenbrock23 rodas4 auto; SDE: euler_maruyama euler_heun milstein sriw1 sosri sra1 sosra.
     #[arg(long, value_name = "M")]
     pub method: Option<String>,
     #[arg(long, value_name = "R")]
     pub rtol: Option<f64>,
     #[arg(long, value_name = "A")]
     pub atol: Option<f64>,
-    /// SDE models only: the seed of the Brownian paths.
+    /// Fixed step size: needed by fixed-step methods (euler, rk4, euler_maruyama, milstein,
+    /// ...) unless the model's solve clause gives `dt`; adaptive methods given `dt` run on that
+    /// grid and still record their error estimates (not with `auto`).
+    #[arg(long, value_name = "DT")]
+    pub dt: Option<f64>,
+    /// SDE models only: the seed of the Brownian paths (default 0).
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
-    /// SDE models only: the number of sample paths.
+    /// SDE models only: the number of sample paths (default 1, or 100 with --plot).
     #[arg(long, value_name = "N")]
     pub paths: Option<usize>,
-    /// Write the trajectory to `out.csv` (header `t,<states>`) or `out.json`. Without `-o` and
-    /// `--plot` the CSV goes to stdout.
+    /// Write the trajectory to `out.csv` (header `t,<states>`; SDEs `path,t,<states>`) or
+    /// `out.json`. Without `-o` and `--plot` the CSV goes to stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Draw the trajectories into a PNG.
+    /// Draw the trajectories into a PNG (SDEs: mean ± one standard deviation over the paths).
     #[arg(long, value_name = "FILE.png")]
     pub plot: Option<PathBuf>,
     /// Print evaluations, steps, rejections, Jacobians, LU factorisations, switches, the summed
@@ -70,7 +76,7 @@ pub fn run(args: &SolveArgs) -> ExitCode {
     }
 }
 
-fn bad_arg(msg: String, help: &str) -> Vec<Diag> {
+pub(super) fn bad_arg(msg: String, help: &str) -> Vec<Diag> {
     vec![Diag::error("glassbox::bad_argument", msg).help(help.to_string())]
 }
 
@@ -82,7 +88,7 @@ struct Plan {
     opts: SolveOptions,
 }
 
-fn parse_floats(s: &str, flag: &str, want: usize) -> Result<Vec<f64>, Vec<Diag>> {
+pub(super) fn parse_floats(s: &str, flag: &str, want: usize) -> Result<Vec<f64>, Vec<Diag>> {
     let parts: Vec<&str> = s.split(':').collect();
     let help = if want == 2 {
         "write the span as T0:T1, e.g. --over 0:1e5"
@@ -112,6 +118,92 @@ fn parse_floats(s: &str, flag: &str, want: usize) -> Result<Vec<f64>, Vec<Diag>>
         .collect()
 }
 
+/// `(t0, t1, save times)` from `--over`, `--at` or the model's solve clause; no save times
+/// means every accepted step.
+pub(super) fn time_span(
+    args: &SolveArgs,
+    model: &Model,
+) -> Result<(f64, f64, Vec<f64>), Vec<Diag>> {
+    let spec = model.solve.as_ref();
+    let (t0, t1, save_at) = if let Some(s) = &args.over {
+        let v = parse_floats(s, "over", 2)?;
+        (v[0], v[1], Vec::new())
+    } else if let Some(s) = &args.at {
+        let v = parse_floats(s, "at", 3)?;
+        let n = v[2];
+        if !(n >= 2.0 && n.fract() == 0.0 && n <= 1e7) {
+            return Err(bad_arg(
+                format!("`--at {s}`: N = {n} must be a whole number from 2 to 10 000 000"),
+                "N counts the output times, both ends included",
+            ));
+        }
+        (v[0], v[1], grid(v[0], v[1], n as usize))
+    } else {
+        match spec.and_then(|s| s.times.clone()) {
+            Some(SolveTimes::Over { t0, t1 }) => (t0, t1, Vec::new()),
+            Some(SolveTimes::At { times }) => {
+                let (Some(&a), Some(&b)) = (times.first(), times.last()) else {
+                    return Err(bad_arg(
+                        "the model's `at` list is empty".into(),
+                        "give --over T0:T1",
+                    ));
+                };
+                (a, b, times)
+            }
+            None => {
+                return Err(bad_arg(
+                    "no time span: the model's solve clause has none and no --over or --at was given".into(),
+                    "give --over T0:T1 or --at T0:T1:N, or add `over [t0, t1]` to the solve clause",
+                ));
+            }
+        }
+    };
+    if t0 == t1 {
+        return Err(bad_arg(
+            format!("the time span [{t0}, {t1}] is empty"),
+            "give two different times",
+        ));
+    }
+    Ok((t0, t1, save_at))
+}
+
+/// `n ≥ 2` equally spaced times from `t0` to `t1`, both included exactly.
+pub(super) fn grid(t0: f64, t1: f64, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|k| {
+            if k + 1 == n {
+                t1
+            } else {
+                t0 + (t1 - t0) * k as f64 / (n - 1) as f64
+            }
+        })
+        .collect()
+}
+
+/// `--dt`: positive and finite.
+pub(super) fn dt_flag(args: &SolveArgs) -> Result<Option<f64>, Vec<Diag>> {
+    match args.dt {
+        Some(dt) if !(dt > 0.0 && dt.is_finite()) => Err(bad_arg(
+            format!("`--dt {dt}` must be a positive step size"),
+            "give e.g. --dt 0.01",
+        )),
+        dt => Ok(dt),
+    }
+}
+
+/// `--repeat`: from 1 to [`MAX_REPEAT`].
+pub(super) fn check_repeat(args: &SolveArgs) -> Result<(), Vec<Diag>> {
+    if args.repeat == 0 || args.repeat > MAX_REPEAT {
+        return Err(bad_arg(
+            format!("--repeat {} is outside 1 to {MAX_REPEAT}", args.repeat),
+            "give --repeat 1 or more",
+        ));
+    }
+    Ok(())
+}
+
+pub(super) const MAX_REPEAT: usize = 100_000;
+
 fn plan(args: &SolveArgs, model: &Model) -> Result<Plan, Vec<Diag>> {
     let spec = model.solve.as_ref();
     let o = spec.map(|s| s.options.clone()).unwrap_or_default();
@@ -123,6 +215,15 @@ fn plan(args: &SolveArgs, model: &Model) -> Result<Plan, Vec<Diag>> {
         (None, None) => "auto".to_string(),
     };
     let Some(method) = Method::from_name(&name, rtol) else {
+        if crate::solve::sde::sde_method(&name).is_some() {
+            return Err(vec![
+                Diag::error(
+                    "glassbox::method_mismatch",
+                    format!("`{name}` is an SDE method but `{}` is an ODE model", model.name),
+                )
+                .help("ODE methods: tsit5 dopri5 bs3 heun_euler euler midpoint rk4 rosenbrock23 rodas4 auto"),
+            ]);
+        }
         let names = [
             "tsit5",
             "dopri5",
@@ -161,50 +262,17 @@ fn plan(args: &SolveArgs, model: &Model) -> Result<Plan, Vec<Diag>> {
     if matches!(method, Method::Auto { .. }) {
         opts.dt = None;
     }
-    let (t0, t1) = if let Some(s) = &args.over {
-        let v = parse_floats(s, "over", 2)?;
-        (v[0], v[1])
-    } else if let Some(s) = &args.at {
-        let v = parse_floats(s, "at", 3)?;
-        let n = v[2];
-        if !(n >= 2.0 && n.fract() == 0.0 && n <= 1e7) {
+    if let Some(dt) = dt_flag(args)? {
+        if matches!(method, Method::Auto { .. }) {
             return Err(bad_arg(
-                format!("`--at {s}`: N = {n} must be a whole number from 2 to 10 000 000"),
-                "N counts the output times, both ends included",
+                "--dt does not apply to `auto`, which chooses its own steps and methods".into(),
+                "give --method tsit5 (or another method) with --dt, or drop --dt",
             ));
         }
-        let n = n as usize;
-        opts.save_at = (0..n)
-            .map(|k| v[0] + (v[1] - v[0]) * k as f64 / (n - 1) as f64)
-            .collect();
-        (v[0], v[1])
-    } else {
-        match spec.and_then(|s| s.times.clone()) {
-            Some(SolveTimes::Over { t0, t1 }) => (t0, t1),
-            Some(SolveTimes::At { times }) => {
-                let (Some(&a), Some(&b)) = (times.first(), times.last()) else {
-                    return Err(bad_arg(
-                        "the model's `at` list is empty".into(),
-                        "give --over T0:T1",
-                    ));
-                };
-                opts.save_at = times;
-                (a, b)
-            }
-            None => {
-                return Err(bad_arg(
-                    "no time span: the model's solve clause has none and no --over or --at was given".into(),
-                    "give --over T0:T1 or --at T0:T1:N, or add `over [t0, t1]` to the solve clause",
-                ));
-            }
-        }
-    };
-    if t0 == t1 {
-        return Err(bad_arg(
-            format!("the time span [{t0}, {t1}] is empty"),
-            "give two different times",
-        ));
+        opts.dt = Some(dt);
     }
+    let (t0, t1, save_at) = time_span(args, model)?;
+    opts.save_at = save_at;
     Ok(Plan {
         method,
         t0,
@@ -219,8 +287,9 @@ fn solve_file(args: &SolveArgs) -> Result<(), Vec<Diag>> {
     let Some(model) = checked.model else {
         return Err(checked.diags);
     };
+    check_repeat(args)?;
     if model.kind == ModelKind::Sde {
-        return solve_sde(args, &model);
+        return super::solve_sde::solve_sde(args, &model);
     }
     if args.seed.is_some() || args.paths.is_some() {
         return Err(bad_arg(
@@ -229,12 +298,6 @@ fn solve_file(args: &SolveArgs) -> Result<(), Vec<Diag>> {
                 model.name
             ),
             "remove --seed and --paths",
-        ));
-    }
-    if args.repeat == 0 {
-        return Err(bad_arg(
-            "--repeat 0 solves nothing".into(),
-            "give --repeat 1 or more",
         ));
     }
     let plan = plan(args, &model)?;
@@ -280,6 +343,7 @@ fn solve_file(args: &SolveArgs) -> Result<(), Vec<Diag>> {
             names: &names,
             ts: &sol.ts,
             us: &sol.us,
+            sd: None,
         };
         plot(path, &tr).map_err(|d| vec![d])?;
     }
@@ -302,18 +366,8 @@ fn solve_file(args: &SolveArgs) -> Result<(), Vec<Diag>> {
     Ok(())
 }
 
-/// The hook for SDE models: the SDE solvers (`src/solve/sde/`) are being written; until they
-/// are wired here, an SDE model is a clear diagnostic, not a silent ODE solve of its drift.
-fn solve_sde(_args: &SolveArgs, model: &Model) -> Result<(), Vec<Diag>> {
-    Err(vec![Diag::error(
-        "glassbox::sde_not_supported",
-        format!("`{}` is an SDE model; `glassbox solve` integrates ODE models for now", model.name),
-    )
-    .help("SDE solving (with --seed and --paths, plotted as mean ± one standard deviation) comes with the SDE solvers")])
-}
-
 /// Column names: scalar states by name, vector states `name[i]`, matrices `name[i,j]`.
-fn state_names(model: &Model) -> Vec<String> {
+pub(super) fn state_names(model: &Model) -> Vec<String> {
     let mut names = Vec::with_capacity(model.state_size);
     for s in &model.states {
         let len = s.shape.size();
@@ -423,7 +477,7 @@ pub(crate) fn temp_path(path: &Path, ext: &str) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}.{ext}", std::process::id()))
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diag> {
+pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diag> {
     let tmp = temp_path(path, "tmp");
     let fail = |e: std::io::Error| {
         let _ = std::fs::remove_file(&tmp);

@@ -497,12 +497,14 @@ pub enum Method {
     EulerMaruyama,
     EulerHeun,
     Milstein,
+    Sriw1,
     Sosri,
     Sra1,
+    Sosra,
 }
 
 impl Method {
-    pub const ALL: [(&'static str, Method); 15] = [
+    pub const ALL: [(&'static str, Method); 17] = [
         ("tsit5", Method::Tsit5),
         ("dopri5", Method::Dopri5),
         ("bs3", Method::Bs3),
@@ -516,8 +518,10 @@ impl Method {
         ("euler_maruyama", Method::EulerMaruyama),
         ("euler_heun", Method::EulerHeun),
         ("milstein", Method::Milstein),
+        ("sriw1", Method::Sriw1),
         ("sosri", Method::Sosri),
         ("sra1", Method::Sra1),
+        ("sosra", Method::Sosra),
     ];
 
     pub fn from_name(name: &str) -> Option<Method> {
@@ -540,8 +544,10 @@ impl Method {
             Method::EulerMaruyama
                 | Method::EulerHeun
                 | Method::Milstein
+                | Method::Sriw1
                 | Method::Sosri
                 | Method::Sra1
+                | Method::Sosra
         )
     }
 

@@ -18,7 +18,7 @@ impl Checker<'_> {
             let names = Method::ALL.iter().map(|(n, _)| *n);
             let help = match did_you_mean(name, names) {
                 Some(m) => format!("did you mean `{m}`?"),
-                None => "ODE methods: tsit5 dopri5 bs3 heun_euler euler midpoint rk4 rosenbrock23 rodas4 auto; SDE methods: euler_maruyama euler_heun milstein sosri sra1".into(),
+                None => "ODE methods: tsit5 dopri5 bs3 heun_euler euler midpoint rk4 rosenbrock23 rodas4 auto; SDE methods: euler_maruyama euler_heun milstein sriw1 sosri sra1 sosra".into(),
             };
             self.error(
                 "glassbox::unknown_method",
@@ -35,7 +35,7 @@ impl Checker<'_> {
             let (mk, want) = if self.m.kind == ModelKind::Sde {
                 (
                     "an SDE",
-                    "euler_maruyama, euler_heun, milstein, sosri or sra1",
+                    "euler_maruyama, euler_heun, milstein, sriw1, sosri, sra1 or sosra",
                 )
             } else {
                 (

@@ -174,9 +174,13 @@ pub fn solve_path<S: SdeField + ?Sized>(
         } else {
             t + h
         };
-        let t_next = match saves.peek() {
-            Some(&s) if s < target && s > t => s,
-            _ => target,
+        // A save time within rounding of the grid point (`k/100` against `k·0.01`) is that
+        // grid point: the step lands on the save time instead of stopping 1e-17 short of
+        // the grid and taking a microscopic step after it.
+        let (t_next, on_grid) = match saves.peek() {
+            Some(&s) if fixed && s > t && (s - target).abs() <= 1e-12 * (t1 - t0) => (s, true),
+            Some(&s) if s < target && s > t => (s, false),
+            _ => (target, true),
         };
         let h_try = t_next - t;
         if !fixed && h_try <= 16.0 * f64::EPSILON * t.abs().max(t1 - t0) {
@@ -225,7 +229,7 @@ pub fn solve_path<S: SdeField + ?Sized>(
             stages: None,
         });
         stats.accepted += 1;
-        if fixed && t_next == target {
+        if fixed && on_grid {
             grid_steps += 1;
         }
         t = t_next;

@@ -8,6 +8,8 @@
 //! step exactly like the ODE solver's. Brownian motion ([`brownian`]) is a pure function of
 //! `(seed, path, t)`, so rejected steps and later re-queries see the same path.
 //!
+//! [`JitSde`] (`jit.rs`) is the model's drift, diffusion and diffusion JVP as JIT kernels.
+//!
 //! Architecture Invariant: the SDE solvers know models only through [`SdeField`] and its
 //! adapters (`field.rs`); every failure is a [`crate::solve::SolveError`], never a panic.
 //! See `docs/solvers.md`, "SDEs".
@@ -15,10 +17,12 @@
 pub mod brownian;
 mod field;
 mod integrate;
+mod jit;
 pub mod method;
 mod step;
 
 pub use brownian::{BrownianPoint, BrownianTree, increments};
 pub use field::{FnSde, IrSde, NoiseMap, SdeField, sde_from_fn};
 pub use integrate::{SdeOptions, SdeSolution, solve_path, solve_sde};
+pub use jit::JitSde;
 pub use method::{Calculus, SDE_METHODS, SdeMethod, sde_method};
