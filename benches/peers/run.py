@@ -53,9 +53,10 @@ def glassbox_solve(flags, repeat):
     return data
 
 
-def glassbox_row(data, method, problem, t_end, rtol, atol):
+def glassbox_row(data, method, problem, t_end, rtol, atol, sde=False):
     timing, stats = data["timing"], data["stats"]
-    final = data.get("final") or data["u"][-1]
+    # SDE output is u[path][time][state]: paths draw their own noise, so no final value is scored.
+    final = None if sde else data["u"][-1]
     return {"tool": "glassbox", "method": method, "problem": problem, "t_end": t_end,
             "rtol": rtol, "atol": atol, "median_ms": timing["median_solve_ms"],
             "runs": timing["repeat"], "steps": stats.get("accepted"), "nfe": stats.get("nfe"),
@@ -95,7 +96,7 @@ def glassbox_rows(args, repeat):
     if data is None:
         skipped.append("glassbox sde_forward: failed")
     else:
-        rows.append(glassbox_row(data, "euler_maruyama", "sde_forward", c.SDE_T_END, None, None))
+        rows.append(glassbox_row(data, "euler_maruyama", "sde_forward", c.SDE_T_END, None, None, sde=True))
     skipped.append("glassbox sde_grad, spiral_train: training is not built yet")
     return rows, skipped
 

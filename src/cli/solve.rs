@@ -330,7 +330,13 @@ fn solve_file(args: &SolveArgs) -> Result<(), Vec<Diag>> {
     let csv_to_stdout = args.output.is_none() && args.plot.is_none();
     if let Some(path) = &args.output {
         let text = if path.extension().is_some_and(|e| e == "json") {
-            to_json(&model, &names, &sol)
+            let compile = compile_wall.max(field.compile_time());
+            to_json(
+                &model,
+                &names,
+                &sol,
+                Timing::new(compile, median, args.repeat),
+            )
         } else {
             to_csv(&names, &sol)
         };
@@ -399,6 +405,25 @@ fn to_csv(names: &[String], sol: &Solution) -> String {
     out
 }
 
+/// How long compiling and solving took, in the JSON output (what the side-by-side benchmarks
+/// read): the median over `--repeat` solves, compile time apart.
+#[derive(Clone, Copy, Serialize)]
+pub(crate) struct Timing {
+    pub compile_ms: f64,
+    pub median_solve_ms: f64,
+    pub repeat: usize,
+}
+
+impl Timing {
+    pub fn new(compile: Duration, median: Duration, repeat: usize) -> Timing {
+        Timing {
+            compile_ms: compile.as_secs_f64() * 1e3,
+            median_solve_ms: median.as_secs_f64() * 1e3,
+            repeat,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct JsonOut<'a> {
     model: &'a str,
@@ -408,9 +433,10 @@ struct JsonOut<'a> {
     /// One row per saved time.
     u: Vec<&'a [f64]>,
     stats: Stats,
+    timing: Timing,
 }
 
-fn to_json(model: &Model, names: &[String], sol: &Solution) -> String {
+fn to_json(model: &Model, names: &[String], sol: &Solution, timing: Timing) -> String {
     let out = JsonOut {
         model: &model.name,
         method: sol.method,
@@ -418,6 +444,7 @@ fn to_json(model: &Model, names: &[String], sol: &Solution) -> String {
         t: &sol.ts,
         u: (0..sol.ts.len()).filter_map(|i| sol.u(i)).collect(),
         stats: sol.stats,
+        timing,
     };
     let mut s = serde_json::to_string_pretty(&out).unwrap_or_else(|_| "{}".into());
     s.push('\n');

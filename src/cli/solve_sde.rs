@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::plot::{Trajectories, plot};
-use super::solve::{SolveArgs, bad_arg, dt_flag, grid, state_names, time_span, write_atomic};
+use super::solve::{
+    SolveArgs, Timing, bad_arg, dt_flag, grid, state_names, time_span, write_atomic,
+};
 use crate::diag::{Diag, did_you_mean};
 use crate::sema::Model;
 use crate::solve::sde::{JitSde, SDE_METHODS, SdeMethod, SdeOptions, SdeSolution, sde_method};
@@ -180,7 +182,9 @@ pub(super) fn solve_sde(args: &SolveArgs, model: &Model) -> Result<(), Vec<Diag>
     let csv_to_stdout = args.output.is_none() && args.plot.is_none();
     if let Some(path) = &args.output {
         let text = if path.extension().is_some_and(|e| e == "json") {
-            to_json(model, &names, &plan, &sol)
+            let compile = compile_wall.max(field.compile_time());
+            let timing = Timing::new(compile, median, args.repeat);
+            to_json(model, &names, &plan, &sol, timing)
         } else {
             to_csv(&names, &sol)
         };
@@ -286,9 +290,16 @@ struct JsonOut<'a> {
     u: Vec<Vec<&'a [f64]>>,
     /// Summed over paths.
     stats: Stats,
+    timing: Timing,
 }
 
-fn to_json(model: &Model, names: &[String], plan: &Plan, sol: &SdeSolution) -> String {
+fn to_json(
+    model: &Model,
+    names: &[String],
+    plan: &Plan,
+    sol: &SdeSolution,
+    timing: Timing,
+) -> String {
     let out = JsonOut {
         model: &model.name,
         method: plan.method.name(),
@@ -301,6 +312,7 @@ fn to_json(model: &Model, names: &[String], plan: &Plan, sol: &SdeSolution) -> S
             .map(|p| (0..p.ts.len()).filter_map(|i| p.u(i)).collect())
             .collect(),
         stats: sol.stats,
+        timing,
     };
     let mut s = serde_json::to_string_pretty(&out).unwrap_or_else(|_| "{}".into());
     s.push('\n');
