@@ -425,3 +425,52 @@ pub fn split_output_by_slots(f: &Function, output: &str, arg: &str, prefix: &str
     g.outputs = outputs;
     crate::ir::simplify(&g)
 }
+
+/// The integrands of the baseline regularizers the seed papers compare against, each a scalar
+/// function of the model's usual arguments `(t, u, p[, x])`: the objective terms the JIT
+/// compiles beside the vector field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Integrand {
+    /// RNODE's kinetic energy ‖f‖².
+    Kinetic,
+    /// RNODE's ‖∂f/∂u‖_F² (exact, symbolic: meant for small states).
+    JacobianFrobenius,
+    /// TayNODE's ‖dᴷu/dtᴷ‖², K ≥ 1 (K = 1 is the kinetic energy).
+    Taylor(usize),
+}
+
+/// Lower one regularizer integrand: the squared norm of the field, of its Jacobian, or of the
+/// K-th time derivative along the flow, as one scalar output.
+pub fn lower_integrand(model: &Model, which: Integrand) -> Result<Function, Diag> {
+    let field = lower(model, Part::Field)?;
+    let (base, name) = match which {
+        Integrand::Kinetic => (field, "kinetic".to_string()),
+        Integrand::JacobianFrobenius => (
+            crate::ir::jacobian(&field, "u").map_err(internal)?,
+            "jacobian_frobenius".to_string(),
+        ),
+        Integrand::Taylor(k) => {
+            let k = k.max(1);
+            let mut all =
+                crate::ir::time_derivatives(&field, k, Some("t"), "u").map_err(internal)?;
+            let last = all.pop().ok_or_else(|| {
+                internal(IrError::Invalid("no time derivative was produced".into()))
+            })?;
+            (last, format!("taylor({k})"))
+        }
+    };
+    let mut f = base.clone();
+    let mut total = None;
+    for o in &base.outputs {
+        let sq = f.graph.unary(Unary::Square, o.node);
+        let s = f.graph.sum(sq);
+        total = Some(match total {
+            None => s,
+            Some(acc) => f.graph.add(acc, s),
+        });
+    }
+    let total = total.unwrap_or_else(|| f.graph.constant(0.0));
+    f.outputs.clear();
+    f.push_output(&name, total);
+    finish(crate::ir::prune(&f))
+}

@@ -315,3 +315,58 @@ dx/dt = -jacobian(energy(x), x) + A @ x * mean(x) - norm(x) * dot(x, x) + A[0, 1
         .collect();
     assert_close("builtins", &du, &expect, 1e-14, 1e-15);
 }
+
+#[test]
+fn regularizer_integrands_are_the_squared_norms_they_name() {
+    use glassbox::ir::lower::{Integrand, lower_integrand};
+    let m = example("lorenz");
+    let p: Vec<f64> = m.params.iter().flat_map(|p| p.init.clone()).collect();
+    let (s, r, b) = (10.0, 28.0, 8.0 / 3.0);
+    let u = [1.5, -2.0, 20.0];
+    let args: [&[f64]; 3] = [&[0.3], &u, &p];
+    let value = |w| eval1(&lower_integrand(&m, w).unwrap(), &args)[0];
+
+    let f = [
+        s * (u[1] - u[0]),
+        u[0] * (r - u[2]) - u[1],
+        u[0] * u[1] - b * u[2],
+    ];
+    let kinetic: f64 = f.iter().map(|x| x * x).sum();
+    assert_close(
+        "kinetic",
+        &[value(Integrand::Kinetic)],
+        &[kinetic],
+        1e-15,
+        0.0,
+    );
+    assert_close(
+        "taylor(1) is the kinetic energy",
+        &[value(Integrand::Taylor(1))],
+        &[kinetic],
+        1e-15,
+        0.0,
+    );
+
+    let jac = [[-s, s, 0.0], [r - u[2], -1.0, -u[0]], [u[1], u[0], -b]];
+    let frob: f64 = jac.iter().flatten().map(|x| x * x).sum();
+    assert_close(
+        "jacobian_frobenius",
+        &[value(Integrand::JacobianFrobenius)],
+        &[frob],
+        1e-15,
+        0.0,
+    );
+
+    // d²u/dt² = J·f for the autonomous Lorenz system.
+    let second: Vec<f64> = (0..3)
+        .map(|i| (0..3).map(|j| jac[i][j] * f[j]).sum())
+        .collect();
+    let taylor2: f64 = second.iter().map(|x| x * x).sum();
+    assert_close(
+        "taylor(2)",
+        &[value(Integrand::Taylor(2))],
+        &[taylor2],
+        1e-13,
+        0.0,
+    );
+}

@@ -128,3 +128,25 @@ fn the_kernel_keeps_its_clif_and_compile_time() {
     assert_eq!(k.name(), "spiral.field");
     assert_eq!(k.output_len(), 2);
 }
+
+#[test]
+fn objective_integrands_compile_and_agree_with_the_interpreter() {
+    use glassbox::ir::lower::{Integrand, lower_integrand};
+    let mut rng = rng(13);
+    for path in examples() {
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let m = model(&path);
+        // The symbolic Jacobian of digits' 32-state field is large; its Frobenius norm is what
+        // Hutchinson's estimator is for, so the dense form is checked on the small models.
+        let mut which = vec![Integrand::Kinetic, Integrand::Taylor(2)];
+        if m.state_size <= 8 {
+            which.push(Integrand::JacobianFrobenius);
+        }
+        for w in which {
+            let f = lower_integrand(&m, w).expect("integrand lowers");
+            assert_eq!(f.output_len(), 1, "{name} {w:?}: a scalar");
+            let args = point(&f, &m, &mut rng);
+            agree(&format!("{name} {w:?}"), &f, &refs(&args), 3);
+        }
+    }
+}
