@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod data;
 pub mod diag;
 pub mod driver;
 pub mod ir;
