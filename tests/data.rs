@@ -759,3 +759,53 @@ fn split_sizes_and_determinism() {
         "glassbox::data_bad_split"
     );
 }
+
+#[test]
+fn sampler_follows_the_batch_setting() {
+    use glassbox::data::batch::{Draw, Sampler};
+    use glassbox::sema::Batch;
+    let x = Array2::zeros((10, 1));
+    let data = Dataset::Table { x, labels: None };
+    // batch = 4 over 10 rows: epochs of 4, 4, 2, each a permutation, reproducible.
+    let run = |seed| {
+        let mut s = Sampler::new(seed, Some(Batch::Size { n: 4 }));
+        let draws: Vec<Draw> = (0..6).map(|_| s.next(&data).unwrap()).collect();
+        (draws, s.epochs())
+    };
+    let (draws, epochs) = run(5);
+    assert_eq!(epochs, 2);
+    assert_eq!(run(5).0, draws);
+    let samples: Vec<Vec<usize>> = draws
+        .iter()
+        .map(|d| match d {
+            Draw::Samples(s) => s.clone(),
+            Draw::Windows(_) => panic!("samples expected"),
+        })
+        .collect();
+    assert_eq!(
+        samples.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![4, 4, 2, 4, 4, 2]
+    );
+    for epoch in samples.chunks(3) {
+        let mut all: Vec<usize> = epoch.iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+    }
+    // No batch setting: everything, every step.
+    let mut full = Sampler::new(5, None);
+    assert_eq!(full.next(&data).unwrap(), Draw::Samples((0..10).collect()));
+    // Windows: B windows of L per step; on a table they are an error.
+    let traj = Dataset::trajectories(vec![ramp(30, None)]);
+    let mut w = Sampler::new(
+        5,
+        Some(Batch::Windows {
+            count: 3,
+            length: 10,
+        }),
+    );
+    match w.next(&traj).unwrap() {
+        Draw::Windows(ws) => assert!(ws.len() == 3 && ws.iter().all(|w| w.start + 10 <= 30)),
+        Draw::Samples(_) => panic!("windows expected"),
+    }
+    assert_eq!(w.next(&data).unwrap_err().code, "glassbox::data_bad_window");
+}

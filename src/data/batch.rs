@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{Dataset, Trajectory};
 use crate::diag::Diag;
+use crate::sema::Batch;
 
 /// The stream the train/validation split draws from.
 pub const SPLIT_STREAM: u64 = 1;
@@ -223,6 +224,77 @@ pub fn select(data: &Dataset, indices: &[usize]) -> Dataset {
                 labels: labels
                     .as_ref()
                     .map(|l| keep.iter().filter_map(|&i| l.get(i).copied()).collect()),
+            }
+        }
+    }
+}
+
+/// What one optimiser step trains on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Draw {
+    /// Windows of trajectories (`batch = windows(B, length = L)`).
+    Windows(Vec<Window>),
+    /// Samples by index: table rows, or whole paths of a trajectory dataset.
+    Samples(Vec<usize>),
+}
+
+/// The `train` clause's batch setting as a stream of per-step draws, from its own
+/// [`BATCH_STREAM`] of the seed.
+///
+/// No `batch`: every sample each step (one step is one epoch). `batch = N`: a fresh shuffle
+/// each epoch, cut into batches of N (the last one smaller). `batch = windows(B, length = L)`:
+/// B fresh windows each step; epochs are not counted for windows.
+#[derive(Clone, Debug)]
+pub struct Sampler {
+    rng: ChaCha8Rng,
+    batch: Option<Batch>,
+    /// The rest of the current epoch's batches, last first.
+    pending: Vec<Vec<usize>>,
+    epochs: u64,
+}
+
+impl Sampler {
+    pub fn new(seed: u64, batch: Option<Batch>) -> Sampler {
+        Sampler {
+            rng: rng(seed, BATCH_STREAM),
+            batch,
+            pending: Vec::new(),
+            epochs: 0,
+        }
+    }
+
+    /// Epochs started so far (for `batch = N` and for full batches).
+    pub fn epochs(&self) -> u64 {
+        self.epochs
+    }
+
+    /// The next step's draw from `data` (the training part, after any split).
+    pub fn next(&mut self, data: &Dataset) -> Result<Draw, Diag> {
+        let to_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        match self.batch {
+            Some(Batch::Windows { count, length }) => match data {
+                Dataset::Trajectories { paths, .. } => {
+                    windows_in(paths, to_usize(count), to_usize(length), &mut self.rng)
+                        .map(Draw::Windows)
+                }
+                Dataset::Table { .. } => Err(Diag::error(
+                    "glassbox::data_bad_window",
+                    "`batch = windows(...)` needs trajectory data, the data is a table",
+                )
+                .help("use `batch = N` (samples per step) for table data")),
+            },
+            Some(Batch::Size { n }) => {
+                if self.pending.is_empty() {
+                    let mut epoch = minibatches(data.len(), to_usize(n), &mut self.rng);
+                    epoch.reverse();
+                    self.pending = epoch;
+                    self.epochs += 1;
+                }
+                Ok(Draw::Samples(self.pending.pop().unwrap_or_default()))
+            }
+            None => {
+                self.epochs += 1;
+                Ok(Draw::Samples((0..data.len()).collect()))
             }
         }
     }
