@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod diag;
 pub mod driver;
+pub mod grad;
 pub mod ir;
 // The one exception to `deny(unsafe_code)`: calling JIT-compiled code (see `src/jit/mod.rs`).
 #[allow(unsafe_code)]
