@@ -498,3 +498,50 @@ fn spiral_mlp_adjoint_matches_central_differences_for_every_method() {
         }
     }
 }
+
+/// The whole chain for a model whose initial state is computed by a net from an input:
+/// `dL/dp = (field part) + (∂u0/∂p)ᵀ dL/du0`, against differences of the full computation.
+#[test]
+fn gradient_flows_into_the_initial_state_encoder() {
+    let src = "model enc\ninput z[2]\nnet e = mlp(2, 3, 2; act = tanh)\nstate y[2] = e(z)\nparam k = 0.5 learn\ndy/dt = -k * y + 0.3 * tanh(y)\n";
+    let file = glassbox::source::SourceFile::new("enc.gbx".to_string(), src.to_string());
+    let checked = glassbox::check_source(&file, &glassbox::source::DiskLoader);
+    assert!(checked.diags.is_empty(), "{:?}", checked.diags);
+    let model = checked.model.expect("checked model");
+    let p = param_values(&model);
+    let z = [0.4, -0.9];
+    let tab = &solve::tableau::TSIT5;
+    let fopts = SolveOptions {
+        save_at: vec![1.0],
+        ..forward_opts(tab, Vec::new())
+    };
+    let mut field = JitVjpField::new(&model, &p, &z).expect("compiles");
+    let u0 = solve::initial_state(&model, &p, &z, 0.0).expect("initial state");
+    let sol = solve::solve(tab, &mut field, 0.0, 1.0, &u0, &fopts).expect("solves");
+    let c = [0.7, -1.1];
+    let g = adjoint(
+        tab,
+        &mut field,
+        &sol,
+        &c,
+        &AdjointOptions::new(fopts.rtol, fopts.atol),
+    )
+    .expect("adjoint");
+    let from_init = grad::initial_state_vjp(&model, &p, &z, 0.0, &g.du0).expect("init vjp");
+    assert!(from_init.iter().any(|x| x.abs() > 1e-3));
+    let total: Vec<f64> = g.dp.iter().zip(&from_init).map(|(a, b)| a + b).collect();
+    let steps = step_sequence(&sol);
+    let fd: Vec<f64> = (0..p.len())
+        .map(|i| {
+            derivative(1e-5, |e| {
+                let mut q = p.clone();
+                q[i] += e;
+                field.set_params(&q).expect("same length");
+                let u0 = solve::initial_state(&model, &q, &z, 0.0).expect("initial state");
+                let s = replay(tab, &mut field, &u0, &steps, &fopts).expect("replay");
+                s.us.iter().zip(&c).map(|(u, c)| u * c).sum()
+            })
+        })
+        .collect();
+    assert!(rel_err(&total, &fd) < 1e-6, "{total:?} vs {fd:?}");
+}

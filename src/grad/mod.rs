@@ -10,6 +10,7 @@
 
 mod adjoint;
 mod field;
+mod init;
 mod local;
 mod regularize;
 mod replay;
@@ -17,6 +18,7 @@ mod saves;
 
 pub use adjoint::{AdjointOptions, Gradients, adjoint};
 pub use field::{FnVjpField, JitVjpField, VjpField, vjp_from_fn};
+pub use init::initial_state_vjp;
 pub use local::{LocalTerm, Sampling, local_step, local_term, sample};
 pub use regularize::{error_estimate, stiffness_estimate};
 pub use replay::{replay, step_sequence};
