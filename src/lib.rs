@@ -9,6 +9,7 @@ pub mod cli;
 pub mod data;
 pub mod diag;
 pub mod driver;
+pub mod grad;
 pub mod ir;
 // The one exception to `deny(unsafe_code)`: calling JIT-compiled code (see `src/jit/mod.rs`).
 #[allow(unsafe_code)]

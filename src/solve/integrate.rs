@@ -35,6 +35,9 @@ pub struct SolveOptions {
     pub dense: bool,
     /// Keep each accepted step's starting state and stages in its [`StepRecord`].
     pub keep_stages: bool,
+    /// With `keep_stages`: keep only every N-th step's starting state (stages empty) and
+    /// nothing for the others; the adjoint recomputes the stages segment by segment.
+    pub checkpoint_every: Option<usize>,
     /// Stop with `glassbox::stiff_for_explicit` when an adaptive solve sits at the method's
     /// stability limit (Hairer's test: h·S ≥ 0.98·stability size on 15 accepted steps, without
     /// 6 consecutive steps below it in between).
@@ -52,6 +55,7 @@ impl Default for SolveOptions {
             save_at: Vec::new(),
             dense: false,
             keep_stages: false,
+            checkpoint_every: None,
             detect_stiffness: true,
         }
     }
@@ -77,7 +81,8 @@ pub struct StepRecord {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Stages {
     pub u0: Vec<f64>,
-    /// Stage-major: `k[i*n..(i+1)*n] = f(t + c_i h, g_i)`.
+    /// Stage-major: `k[i*n..(i+1)*n] = f(t + c_i h, g_i)`; empty at a checkpoint
+    /// (`SolveOptions::checkpoint_every`), where only `u0` is kept.
     pub k: Vec<f64>,
 }
 
@@ -367,10 +372,17 @@ pub fn solve_with<F: VectorField + ?Sized>(
             nfe: step_nfe,
             // The discrete adjoint's stages are those of explicit steps.
             stages: match mode {
-                Mode::Rk(_) if opts.keep_stages => Some(Stages {
-                    u0: u.clone(),
-                    k: w.k.clone(),
-                }),
+                Mode::Rk(_) if opts.keep_stages => match opts.checkpoint_every {
+                    None => Some(Stages {
+                        u0: u.clone(),
+                        k: w.k.clone(),
+                    }),
+                    Some(every) if sol.steps.len().is_multiple_of(every.max(1)) => Some(Stages {
+                        u0: u.clone(),
+                        k: Vec::new(),
+                    }),
+                    Some(_) => None,
+                },
                 _ => None,
             },
         });

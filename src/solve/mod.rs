@@ -32,3 +32,9 @@ pub use jit_field::{JitField, initial_state, param_values};
 pub use method::Method;
 pub use rosenbrock::{RODAS4, ROSENBROCK23, Rosenbrock, rosenbrock};
 pub use tableau::{Interpolant, Tableau, tableau};
+
+// For the discrete adjoint (`grad`): it replays steps with the solver's own stepper and
+// interpolant, so recomputed stages are bit-identical to the recorded ones.
+pub(crate) use control::initial_step;
+pub(crate) use dense::{StepData, interpolate};
+pub(crate) use step::{Work, rk_step};

@@ -1,0 +1,403 @@
+//! The discrete adjoint of an explicit Runge–Kutta solve: the exact gradient of the computation
+//! the solver did, with its accepted step sizes held constant.
+//!
+//! One step from `u_n` with stage arguments `g_i = u_n + h Σ_{j<i} a_ij k_j`, stages
+//! `k_i = f(t_n + c_i h, g_i, p)` and `u_{n+1} = u_n + h Σ b_i k_i` is reversed as follows,
+//! given `λ = dL/du_{n+1}`: every contribution that reads `u_{n+1}` or a stage (saved states,
+//! interpolated saves, the regularizers' `∂E/∂·`, `∂S/∂·`) is added first; then
+//! `λ_k_i += h b_i λ`, `λ_u = λ`, and for `i = s−1 … 0`:
+//! `(w_u, w_p) = VJP(t_n + c_i h, g_i; λ_k_i)`, `dp += w_p`, `λ_g_i = w_u (+ ∂S/∂g_i)`,
+//! `λ_u += λ_g_i`, `λ_k_j += h a_ij λ_g_i (j < i)`. `λ_u` is then `dL/du_n`.
+//!
+//! FSAL: the first stage of step `n+1` *is* the last stage of step `n` (same argument, bit for
+//! bit), so its cotangent is handed to step `n`'s last stage instead of spending a VJP.
+//!
+//! Memory: the stages come from the solution (`keep_stages`); steps without them are
+//! recomputed segment by segment from the last kept state (`checkpoint_every`) with the
+//! solver's own stepper, so the gradients are bit-identical to those from stored stages.
+//!
+//! Invariant: the sweep reads only recorded step sizes and start times; it never re-runs the
+//! controller.
+
+use crate::solve::{Interpolant, Solution, SolveError, Tableau, Work, rk_step};
+
+use super::field::VjpField;
+use super::regularize::{error_estimate_adjoint, stiffness_adjoint};
+use super::saves::{SaveAt, locate, step_end};
+
+/// Tolerances of the solve (they scale `E`) and the weights of `R_E` and `R_S` in the loss.
+#[derive(Clone, Copy, Debug)]
+pub struct AdjointOptions {
+    pub rtol: f64,
+    pub atol: f64,
+    /// Weight of `R_E = Σ_j E_j |h_j|` (0: no error regularizer).
+    pub error_weight: f64,
+    /// Weight of `R_S = Σ_j S_j |h_j|` (0: no stiffness regularizer).
+    pub stiffness_weight: f64,
+}
+
+impl AdjointOptions {
+    /// No regularizers, for a solve with these tolerances.
+    pub fn new(rtol: f64, atol: f64) -> AdjointOptions {
+        AdjointOptions {
+            rtol,
+            atol,
+            error_weight: 0.0,
+            stiffness_weight: 0.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gradients {
+    /// `dL/du0`: hand it on to whatever computed the initial state (an encoder).
+    pub du0: Vec<f64>,
+    /// `dL/dp`.
+    pub dp: Vec<f64>,
+}
+
+/// The gradient of `L = Σ_i ⟨dl_du_i, u(ts_i)⟩ + w_E R_E + w_S R_S` (linearised at the
+/// solution: `dl_du` holds `dL/du` at every saved state, row-major like `sol.us`) with respect
+/// to the initial state and the parameters of `f`.
+///
+/// `sol` must come from an explicit solve with `tab` and `keep_stages` (optionally with
+/// `checkpoint_every`), or from [`replay`](super::replay).
+pub fn adjoint<F: VjpField + ?Sized>(
+    tab: &Tableau,
+    f: &mut F,
+    sol: &Solution,
+    dl_du: &[f64],
+    opts: &AdjointOptions,
+) -> Result<Gradients, SolveError> {
+    let invalid = |s: String| Err(SolveError::InvalidOption(s));
+    let n = sol.dim;
+    let s = tab.stages();
+    if f.dim() != n {
+        return invalid(format!(
+            "the field has dimension {} but the solution {n}",
+            f.dim()
+        ));
+    }
+    if sol.method != tab.name {
+        return invalid(format!(
+            "the solution was computed with `{}`, not `{}`",
+            sol.method, tab.name
+        ));
+    }
+    if dl_du.len() != sol.us.len() {
+        return invalid(format!(
+            "the loss gradient has {} values for {} saved values",
+            dl_du.len(),
+            sol.us.len()
+        ));
+    }
+    for (j, st) in sol.steps.iter().enumerate() {
+        match &st.stages {
+            Some(g) if g.u0.len() == n && (g.k.len() == s * n || g.k.is_empty()) => {}
+            Some(_) => return invalid(format!("step {j} has stages of the wrong size")),
+            None if j == 0 => {
+                return invalid(
+                    "the solution kept no stages; solve with `keep_stages` (an explicit method)"
+                        .into(),
+                );
+            }
+            None => {}
+        }
+    }
+    let steps: Vec<(f64, f64)> = sol.steps.iter().map(|s| (s.t, s.h)).collect();
+    let t0 = steps
+        .first()
+        .map(|s| s.0)
+        .or(sol.ts.first().copied())
+        .unwrap_or(0.0);
+    let locs = locate(&sol.ts, t0, &steps)?;
+    let np = f.n_params();
+    let mut grads = Gradients {
+        du0: vec![0.0; n],
+        dp: vec![0.0; np],
+    };
+    let mut per_step: Vec<Vec<(usize, f64)>> = vec![Vec::new(); steps.len()];
+    for (row, loc) in locs.iter().enumerate() {
+        match *loc {
+            SaveAt::Start => add(&mut grads.du0, &dl_du[row * n..(row + 1) * n]),
+            SaveAt::Step { step, theta } => per_step[step].push((row, theta)),
+        }
+    }
+
+    let tol = (opts.rtol, opts.atol);
+    let mut b = Buffers::new(s, n, np);
+    let mut cache = Segment::default();
+    // dL/du_{n+1} on entry to step n's reversal, dL/du_n after it.
+    let mut lam = vec![0.0; n];
+    // FSAL: the cotangent of step n+1's first stage, owed to step n's last stage.
+    let mut carry: Option<Vec<f64>> = None;
+    for j in (0..steps.len()).rev() {
+        let (t, h) = steps[j];
+        cache.ensure(tab, f, sol, &steps, j, tol)?;
+        let (u0, k) = match sol.steps[j].stages.as_ref() {
+            Some(g) if !g.k.is_empty() => (g.u0.as_slice(), g.k.as_slice()),
+            _ => cache.get(j)?,
+        };
+        b.lam_k.fill(0.0);
+        b.lam_gp.fill(0.0);
+        b.lam_gq.fill(0.0);
+        if let Some(c) = carry.take() {
+            add(&mut b.lam_k[(s - 1) * n..], &c);
+        }
+        combine(u0, h, tab.b, k, n, &mut b.u1);
+
+        // Saved states of this step: its end state, or its interpolant.
+        b.lam_u0.fill(0.0);
+        b.f1bar.fill(0.0);
+        let mut f1_used = false;
+        for &(row, theta) in &per_step[j] {
+            let d = &dl_du[row * n..(row + 1) * n];
+            if theta == 1.0 {
+                add(&mut lam, d);
+            } else if theta == 0.0 {
+                add(&mut b.lam_u0, d);
+            } else {
+                match tab.interpolant {
+                    Interpolant::Free(w) => {
+                        add(&mut b.lam_u0, d);
+                        for (i, wi) in w.iter().enumerate() {
+                            let bi =
+                                theta * (wi[0] + theta * (wi[1] + theta * (wi[2] + theta * wi[3])));
+                            axpy(&mut b.lam_k[i * n..(i + 1) * n], h * bi, d);
+                        }
+                    }
+                    Interpolant::Hermite => {
+                        let c = theta * (theta - 1.0);
+                        axpy(&mut b.lam_u0, (1.0 - theta) - c * (1.0 - 2.0 * theta), d);
+                        axpy(&mut lam, theta + c * (1.0 - 2.0 * theta), d);
+                        axpy(&mut b.lam_k[..n], c * (theta - 1.0) * h, d);
+                        axpy(&mut b.f1bar, c * theta * h, d);
+                        f1_used = true;
+                    }
+                }
+            }
+        }
+        if f1_used {
+            if tab.fsal {
+                // f(t_{n+1}, u_{n+1}) is the last stage.
+                add(&mut b.lam_k[(s - 1) * n..], &b.f1bar);
+            } else {
+                // The solver evaluated it at the end state: a VJP there feeds u_{n+1}.
+                f.vjp(step_end(&steps, j), &b.u1, &b.f1bar, &mut b.wu, &mut b.wp);
+                add(&mut lam, &b.wu);
+                add(&mut grads.dp, &b.wp);
+            }
+        }
+
+        // Regularizers: E reads u_n, u_{n+1} and the stages; S the pair's stages and arguments.
+        let w_e = opts.error_weight * h.abs();
+        if w_e != 0.0 {
+            error_estimate_adjoint(
+                tab,
+                h,
+                (u0, &b.u1),
+                k,
+                tol,
+                w_e,
+                (&mut b.lam_u0, &mut lam),
+                &mut b.lam_k,
+            );
+        }
+        let w_s = opts.stiffness_weight * h.abs();
+        let pair = tab.stiffness_pair.filter(|_| w_s != 0.0);
+        if let Some((p, q)) = pair {
+            stage_arg(tab, u0, h, k, p, &mut b.gp);
+            stage_arg(tab, u0, h, k, q, &mut b.gq);
+            stiffness_adjoint(
+                tab,
+                k,
+                (&b.gp, &b.gq),
+                w_s,
+                &mut b.lam_k,
+                (&mut b.lam_gp, &mut b.lam_gq),
+            );
+        }
+
+        // u_{n+1} = u_n + h Σ b_i k_i.
+        for (i, bi) in tab.b.iter().enumerate() {
+            if *bi != 0.0 {
+                axpy(&mut b.lam_k[i * n..(i + 1) * n], h * bi, &lam);
+            }
+        }
+        add(&mut b.lam_u0, &lam);
+
+        for i in (0..s).rev() {
+            let lk = &b.lam_k[i * n..(i + 1) * n];
+            b.lam_g.fill(0.0);
+            if i == 0 && tab.fsal && j > 0 {
+                carry = Some(lk.to_vec());
+            } else if lk.iter().any(|x| *x != 0.0) {
+                stage_arg(tab, u0, h, k, i, &mut b.g);
+                f.vjp(t + tab.c[i] * h, &b.g, lk, &mut b.wu, &mut b.wp);
+                add(&mut grads.dp, &b.wp);
+                b.lam_g.copy_from_slice(&b.wu);
+            }
+            match pair {
+                Some((p, _)) if p == i => add(&mut b.lam_g, &b.lam_gp),
+                Some((_, q)) if q == i => add(&mut b.lam_g, &b.lam_gq),
+                _ => {}
+            }
+            // g_i = u_n + h Σ_{m<i} a_im k_m.
+            add(&mut b.lam_u0, &b.lam_g);
+            for (m, a) in tab.a[i].iter().enumerate() {
+                if *a != 0.0 {
+                    axpy(&mut b.lam_k[m * n..(m + 1) * n], h * a, &b.lam_g);
+                }
+            }
+        }
+        lam.copy_from_slice(&b.lam_u0);
+    }
+    add(&mut grads.du0, &lam);
+    Ok(grads)
+}
+
+/// Scratch of the sweep.
+struct Buffers {
+    lam_k: Vec<f64>,
+    lam_u0: Vec<f64>,
+    lam_g: Vec<f64>,
+    lam_gp: Vec<f64>,
+    lam_gq: Vec<f64>,
+    f1bar: Vec<f64>,
+    u1: Vec<f64>,
+    g: Vec<f64>,
+    gp: Vec<f64>,
+    gq: Vec<f64>,
+    wu: Vec<f64>,
+    wp: Vec<f64>,
+}
+
+impl Buffers {
+    fn new(s: usize, n: usize, np: usize) -> Buffers {
+        let v = || vec![0.0; n];
+        Buffers {
+            lam_k: vec![0.0; s * n],
+            lam_u0: v(),
+            lam_g: v(),
+            lam_gp: v(),
+            lam_gq: v(),
+            f1bar: v(),
+            u1: v(),
+            g: v(),
+            gp: v(),
+            gq: v(),
+            wu: v(),
+            wp: vec![0.0; np],
+        }
+    }
+}
+
+/// Recomputed stages of the steps `first..first + len` (one checkpoint segment).
+#[derive(Default)]
+struct Segment {
+    first: usize,
+    u0: Vec<Vec<f64>>,
+    k: Vec<Vec<f64>>,
+}
+
+impl Segment {
+    fn get(&self, j: usize) -> Result<(&[f64], &[f64]), SolveError> {
+        let i = j.wrapping_sub(self.first);
+        match (self.u0.get(i), self.k.get(i)) {
+            (Some(u), Some(k)) => Ok((u, k)),
+            _ => Err(SolveError::InvalidOption(format!(
+                "step {j} has no stages and none could be recomputed"
+            ))),
+        }
+    }
+
+    /// Makes step `j`'s stages available: kept in `sol`, cached, or recomputed here from the
+    /// last kept state at or before `j` through `j`.
+    fn ensure<F: VjpField + ?Sized>(
+        &mut self,
+        tab: &Tableau,
+        f: &mut F,
+        sol: &Solution,
+        steps: &[(f64, f64)],
+        j: usize,
+        tol: (f64, f64),
+    ) -> Result<(), SolveError> {
+        if sol.steps[j]
+            .stages
+            .as_ref()
+            .is_some_and(|g| !g.k.is_empty())
+            || self.get(j).is_ok()
+        {
+            return Ok(());
+        }
+        let Some(c) = (0..=j).rev().find(|&i| sol.steps[i].stages.is_some()) else {
+            return Err(SolveError::InvalidOption(format!(
+                "step {j} has no kept state before it"
+            )));
+        };
+        let Some(start) = sol.steps[c].stages.as_ref() else {
+            return Err(SolveError::InvalidOption(format!(
+                "step {c} lost its state"
+            )));
+        };
+        let n = sol.dim;
+        let s = tab.stages();
+        let mut u = start.u0.clone();
+        // The first stage exactly as the solver had it: f(t0, u0) on the first step, the
+        // previous step's last stage under FSAL, else f(t_c, u_c).
+        let mut f0 = vec![0.0; n];
+        let t_f0 = match c {
+            0 => steps[0].0,
+            _ if tab.fsal => steps[c - 1].0 + tab.c[s - 1] * steps[c - 1].1,
+            _ => steps[c].0,
+        };
+        f.eval(t_f0, &u, &mut f0);
+        let mut w = Work::new(tab, n);
+        self.first = c;
+        self.u0.clear();
+        self.k.clear();
+        for i in c..=j {
+            let (t, h) = steps[i];
+            rk_step(tab, f, t, &u, h, &f0, tol, &mut w);
+            self.u0.push(u.clone());
+            self.k.push(w.k.clone());
+            u.copy_from_slice(&w.u1);
+            if tab.fsal {
+                f0.copy_from_slice(&w.k[(s - 1) * n..s * n]);
+            } else if i < j {
+                f.eval(steps[i + 1].0, &u, &mut f0);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `out = u + h Σ_j w_j k_j` with the solver's operation order (`solve/step.rs`).
+pub(crate) fn combine(u: &[f64], h: f64, w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
+    out.copy_from_slice(u);
+    for (j, wj) in w.iter().enumerate() {
+        if *wj != 0.0 {
+            let hw = h * wj;
+            for (o, kj) in out.iter_mut().zip(&k[j * n..(j + 1) * n]) {
+                *o += hw * kj;
+            }
+        }
+    }
+}
+
+/// The argument `g_i` of stage `i`.
+fn stage_arg(tab: &Tableau, u0: &[f64], h: f64, k: &[f64], i: usize, out: &mut [f64]) {
+    combine(u0, h, tab.a[i], k, u0.len(), out);
+}
+
+fn add(dst: &mut [f64], src: &[f64]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
+
+fn axpy(dst: &mut [f64], a: f64, x: &[f64]) {
+    for (d, s) in dst.iter_mut().zip(x) {
+        *d += a * s;
+    }
+}

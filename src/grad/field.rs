@@ -1,0 +1,236 @@
+//! What the discrete adjoint needs from a vector field: the field itself (to recompute stages)
+//! and its vector–Jacobian products `vᵀ∂f/∂u`, `vᵀ∂f/∂p` at a point.
+//!
+//! [`VjpField`] is implemented over closures ([`FnVjpField`], for tests and hand-written
+//! fields) and over JIT kernels of a lowered model and of `ir::vjp(&field, &["u", "p"], "v")`
+//! ([`JitVjpField`]), whose parameters can be replaced without recompiling (finite differences,
+//! training).
+//!
+//! Invariant: `vjp` overwrites both outputs (the adjoint accumulates); like `eval`, it never
+//! fails once constructed: a kernel call that cannot run writes NaN.
+
+use crate::diag::Diag;
+use crate::ir::{self, Function, lower};
+use crate::jit::{self, Kernel};
+use crate::sema::Model;
+use crate::solve::VectorField;
+
+pub trait VjpField: VectorField {
+    /// Length of the parameter vector `p`.
+    fn n_params(&self) -> usize;
+    /// Writes `vᵀ ∂f/∂u` into `out_u` and `vᵀ ∂f/∂p` into `out_p`, at `(t, u)`.
+    fn vjp(&mut self, t: f64, u: &[f64], v: &[f64], out_u: &mut [f64], out_p: &mut [f64]);
+}
+
+impl<V: VjpField + ?Sized> VjpField for &mut V {
+    fn n_params(&self) -> usize {
+        (**self).n_params()
+    }
+    fn vjp(&mut self, t: f64, u: &[f64], v: &[f64], out_u: &mut [f64], out_p: &mut [f64]) {
+        (**self).vjp(t, u, v, out_u, out_p)
+    }
+}
+
+/// A field `|t, u, du|` with its VJP `|t, u, v, out_u, out_p|`.
+pub struct FnVjpField<F, G> {
+    dim: usize,
+    n_params: usize,
+    f: F,
+    vjp: G,
+}
+
+/// Wraps two closures (the field and its VJP) as a [`VjpField`].
+pub fn vjp_from_fn<F, G>(dim: usize, n_params: usize, f: F, vjp: G) -> FnVjpField<F, G>
+where
+    F: FnMut(f64, &[f64], &mut [f64]),
+    G: FnMut(f64, &[f64], &[f64], &mut [f64], &mut [f64]),
+{
+    FnVjpField {
+        dim,
+        n_params,
+        f,
+        vjp,
+    }
+}
+
+impl<F, G> VectorField for FnVjpField<F, G>
+where
+    F: FnMut(f64, &[f64], &mut [f64]),
+    G: FnMut(f64, &[f64], &[f64], &mut [f64], &mut [f64]),
+{
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn eval(&mut self, t: f64, u: &[f64], du: &mut [f64]) {
+        (self.f)(t, u, du)
+    }
+}
+
+impl<F, G> VjpField for FnVjpField<F, G>
+where
+    F: FnMut(f64, &[f64], &mut [f64]),
+    G: FnMut(f64, &[f64], &[f64], &mut [f64], &mut [f64]),
+{
+    fn n_params(&self) -> usize {
+        self.n_params
+    }
+    fn vjp(&mut self, t: f64, u: &[f64], v: &[f64], out_u: &mut [f64], out_p: &mut [f64]) {
+        (self.vjp)(t, u, v, out_u, out_p)
+    }
+}
+
+/// A lowered field `f(t, u, p[, x])` and its VJP, both compiled; `p` and `x` held here.
+pub struct JitVjpField {
+    field: Kernel,
+    vjp: Kernel,
+    dim: usize,
+    /// Buffers by the field's argument position (`t`, `u` unused: passed per call).
+    bufs: Vec<Vec<f64>>,
+    t_arg: usize,
+    u_arg: usize,
+    p_arg: usize,
+    /// The VJP kernel's flat output `[vᵀ∂f/∂u, vᵀ∂f/∂p]`.
+    out: Vec<f64>,
+}
+
+impl JitVjpField {
+    /// The model's vector field with parameters `p` and per-sample inputs `x`.
+    pub fn new(model: &Model, p: &[f64], x: &[f64]) -> Result<JitVjpField, Diag> {
+        let f = lower::lower(model, lower::Part::Field)?;
+        JitVjpField::from_function(&f, &model.name, p, x)
+    }
+
+    /// Any function with arguments `t` (scalar), `u`, `p` and optionally `x`, returning as many
+    /// values as `u` has.
+    pub fn from_function(
+        f: &Function,
+        name: &str,
+        p: &[f64],
+        x: &[f64],
+    ) -> Result<JitVjpField, Diag> {
+        let bad = |msg: String| {
+            Diag::error("glassbox::internal", msg)
+                .help("this is a bug in glassbox; please report it with the model file")
+        };
+        let (Some(t_arg), Some(u_arg), Some(p_arg)) =
+            (f.arg_index("t"), f.arg_index("u"), f.arg_index("p"))
+        else {
+            return Err(bad("the vector field takes no `t`, `u` or `p`".into()));
+        };
+        let dim = f.args[u_arg].len;
+        if f.output_len() != dim || f.args[t_arg].len != 1 {
+            return Err(bad(format!(
+                "the vector field returns {} values for {dim} states",
+                f.output_len()
+            )));
+        }
+        let mut bufs = Vec::with_capacity(f.args.len());
+        for spec in &f.args {
+            let buf = match spec.name.as_str() {
+                "t" | "u" => vec![0.0; spec.len],
+                "p" => p.to_vec(),
+                "x" => x.to_vec(),
+                other => return Err(bad(format!("unexpected argument `{other}`"))),
+            };
+            if buf.len() != spec.len {
+                return Err(Diag::error(
+                    "glassbox::input_size",
+                    format!(
+                        "the vector field needs {} values for `{}`, got {}",
+                        spec.len,
+                        spec.name,
+                        buf.len()
+                    ),
+                )
+                .help("give one value per declared element (parameters come from the model)"));
+            }
+            bufs.push(buf);
+        }
+        let v = ir::vjp(f, &["u", "p"], "v").map_err(lower::internal)?;
+        let field = jit::compile(f, &format!("{name}.field"))?;
+        let vjp = jit::compile(&v, &format!("{name}.vjp"))?;
+        let out = vec![0.0; vjp.output_len()];
+        Ok(JitVjpField {
+            field,
+            vjp,
+            dim,
+            bufs,
+            t_arg,
+            u_arg,
+            p_arg,
+            out,
+        })
+    }
+
+    pub fn params(&self) -> &[f64] {
+        &self.bufs[self.p_arg]
+    }
+
+    /// Replaces the parameters (no recompilation); `p` must be as long as before.
+    pub fn set_params(&mut self, p: &[f64]) -> Result<(), Diag> {
+        let dst = &mut self.bufs[self.p_arg];
+        if dst.len() != p.len() {
+            return Err(Diag::error(
+                "glassbox::input_size",
+                format!("the field has {} parameters, got {}", dst.len(), p.len()),
+            )
+            .help("pass the full flat parameter vector"));
+        }
+        dst.copy_from_slice(p);
+        Ok(())
+    }
+
+    /// The argument list for one call: `t`, `u` substituted, then `extra` (the cotangent).
+    fn args<'a>(&'a self, t: &'a [f64], u: &'a [f64], extra: Option<&'a [f64]>) -> Vec<&'a [f64]> {
+        let mut refs: Vec<&[f64]> = Vec::with_capacity(self.bufs.len() + 1);
+        for (i, b) in self.bufs.iter().enumerate() {
+            refs.push(if i == self.t_arg {
+                t
+            } else if i == self.u_arg {
+                u
+            } else {
+                b
+            });
+        }
+        refs.extend(extra);
+        refs
+    }
+}
+
+impl VectorField for JitVjpField {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn eval(&mut self, t: f64, u: &[f64], du: &mut [f64]) {
+        let tt = [t];
+        let args = self.args(&tt, u, None);
+        if self.field.call(&args, du).is_err() {
+            du.fill(f64::NAN);
+        }
+    }
+}
+
+impl VjpField for JitVjpField {
+    fn n_params(&self) -> usize {
+        self.bufs[self.p_arg].len()
+    }
+
+    fn vjp(&mut self, t: f64, u: &[f64], v: &[f64], out_u: &mut [f64], out_p: &mut [f64]) {
+        let tt = [t];
+        let mut out = std::mem::take(&mut self.out);
+        let ok = {
+            let args = self.args(&tt, u, Some(v));
+            self.vjp.call(&args, &mut out).is_ok()
+        };
+        let n = self.dim;
+        if ok && out.len() == n + out_p.len() && out_u.len() == n {
+            out_u.copy_from_slice(&out[..n]);
+            out_p.copy_from_slice(&out[n..]);
+        } else {
+            out_u.fill(f64::NAN);
+            out_p.fill(f64::NAN);
+        }
+        self.out = out;
+    }
+}
