@@ -184,7 +184,20 @@ impl Checker<'_> {
                         }
                     };
                     let length = match opts.get("length") {
-                        Some((_, e)) => self.option_number("length", e, Want::PositiveInt),
+                        Some((_, e)) => match self.option_number("length", e, Want::PositiveInt) {
+                            // A window of one observation has nothing to integrate over.
+                            Some(l) if l < 2.0 => {
+                                self.error(
+                                    "glassbox::bad_option_value",
+                                    e.span,
+                                    format!("a window of length {l} has nothing to fit"),
+                                    "at least 2",
+                                    "a window is a start observation and the ones the solve predicts: `length = 10`",
+                                );
+                                None
+                            }
+                            other => other,
+                        },
                         None => {
                             self.error(
                                 "glassbox::bad_option_value",
