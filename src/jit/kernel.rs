@@ -363,7 +363,8 @@ impl Kernel {
 ///
 /// Invariant (what makes `run` sound): all buffers live in `mem`, allocated at bind time and
 /// never touched again except through `base` (so it never reallocates, and no reference into it
-/// outlives the borrow of `self` that made it); `ptrs[i]` is `base + at[i]` and the argument's
+/// outlives the borrow of `self` that made it); between calls `ptrs[i]` is `base + at[i]` (only
+/// [`Bound::run_with`] points one elsewhere, for the duration of its call), and the argument's
 /// `lens[i]` values, the output's `out_len` and the scratch's `scratch_len` are disjoint ranges
 /// inside `mem`.
 pub struct Bound {
@@ -508,6 +509,53 @@ impl Bound {
         // `&mut self`; the code reads and writes only those (module invariant), and it is alive
         // (`_module`).
         unsafe { (self.entry)(self.ptrs.as_ptr(), self.out, self.scratch) }
+    }
+
+    /// Runs with argument `arg` read from `values` in place of its own buffer, and the output
+    /// written to `out` instead of [`Bound::out`] (which keeps its value): for a solver whose
+    /// state and result live in its own buffers, which change from call to call. Checks only
+    /// those two lengths (and the index), so no copies in or out are needed.
+    #[inline]
+    pub fn run_with(&mut self, arg: usize, values: &[f64], out: &mut [f64]) -> Result<(), Diag> {
+        let fits = self.lens.get(arg) == Some(&values.len()) && out.len() == self.out_len;
+        let Some(slot) = self.ptrs.get_mut(arg).filter(|_| fits) else {
+            return Err(self.run_with_mismatch(arg, values.len(), out.len()));
+        };
+        let own = std::mem::replace(slot, values.as_ptr());
+        // SAFETY: as in `run`, with argument `arg` at `values` (just checked to hold its
+        // declared length) and the output at `out` (just checked to hold `out_len`); `values`
+        // is borrowed shared and `out` exclusively, so neither overlaps the other nor `mem`.
+        unsafe { (self.entry)(self.ptrs.as_ptr(), out.as_mut_ptr(), self.scratch) };
+        // Back to the own buffer before `values` can go away (type invariant: `ptrs` point
+        // into `mem` between calls).
+        if let Some(slot) = self.ptrs.get_mut(arg) {
+            *slot = own;
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn run_with_mismatch(&self, arg: usize, got: usize, out: usize) -> Diag {
+        let msg = match self.lens.get(arg) {
+            None => format!(
+                "`{}` takes {} argument buffers, no argument {arg}",
+                self.name,
+                self.arg_count()
+            ),
+            Some(&len) if len != got => {
+                format!(
+                    "`{}`: argument {arg} needs {len} values, got {got}",
+                    self.name
+                )
+            }
+            Some(_) => format!(
+                "`{}`: the output needs {} values, got {out}",
+                self.name, self.out_len
+            ),
+        };
+        Diag::error("glassbox::kernel_buffers", msg)
+            .help("pass the argument's declared length and an output of the kernel's length")
     }
 
     /// The output of the last [`Bound::run`] (zeros before the first).

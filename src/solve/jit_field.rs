@@ -7,8 +7,8 @@
 //! fallback.
 //!
 //! Every kernel is held as a bound call ([`jit::Bound`]): its buffers are sized when it is
-//! compiled and `p`, `x` written once, so an evaluation copies `t` and `u` in, runs the code with
-//! no checks, and copies the result out.
+//! compiled and `p`, `x` written once, so an evaluation writes `t` into its buffer and runs the
+//! code on the solver's `u` and result buffers in place (two length checks, no copies).
 //!
 //! Invariant: the bound buffers have the lengths of the field's arguments and output (checked
 //! once in the constructor), so `eval` cannot fail afterwards; should a length still disagree
@@ -201,24 +201,14 @@ fn bind_fixed(kernel: &Kernel, f: &Function, fixed: &[Vec<f64>]) -> Result<Bound
     Ok(bound)
 }
 
-/// One evaluation on a bound kernel: `t` and `u` in, run, the output out (NaN if a length
-/// disagrees, which the constructor's checks rule out for states of the field's dimension).
+/// One evaluation on a bound kernel: `t` into its buffer, `u` read and the result written in
+/// place (NaN if a length disagrees, which the constructor's checks rule out for states of the
+/// field's dimension).
 fn run(kernel: &mut Bound, (t_arg, u_arg): (usize, usize), t: f64, u: &[f64], out: &mut [f64]) {
     if let Some(slot) = kernel.arg_mut(t_arg).and_then(|a| a.first_mut()) {
         *slot = t;
     }
-    match kernel.arg_mut(u_arg) {
-        Some(dst) if dst.len() == u.len() => dst.copy_from_slice(u),
-        _ => {
-            out.fill(f64::NAN);
-            return;
-        }
-    }
-    kernel.run();
-    let result = kernel.out();
-    if result.len() == out.len() {
-        out.copy_from_slice(result);
-    } else {
+    if kernel.run_with(u_arg, u, out).is_err() {
         out.fill(f64::NAN);
     }
 }

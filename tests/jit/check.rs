@@ -115,6 +115,20 @@ fn check_bound(what: &str, f: &Function, k: &Kernel, args: &[&[f64]], want: &[f6
     let mut checked = vec![f64::NAN; k.output_len()];
     k.call(&refs(&moved), &mut checked).expect("buffers match");
     assert_same(&format!("{what}, vs checked call"), b.out(), &checked);
+
+    // `run_with`: one batched argument read in place from the caller's buffer (the original
+    // value), the output into the caller's; the bound output and buffers stay as they were.
+    if let Some(i) = f.args.iter().position(|s| s.batched) {
+        let mut with = moved.clone();
+        with[i] = args[i].to_vec();
+        let want_with = eval(f, &refs(&with), 1).expect("interpreter accepts the buffers");
+        let mut out = vec![f64::NAN; k.output_len()];
+        b.run_with(i, args[i], &mut out).expect("lengths match");
+        assert_same(&format!("{what}, run_with"), &out, &want_with);
+        assert_same(&format!("{what}, out kept"), b.out(), &want_moved);
+        b.run();
+        assert_same(&format!("{what}, own buffer again"), b.out(), &want_moved);
+    }
 }
 
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {

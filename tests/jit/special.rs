@@ -151,6 +151,17 @@ fn bound_calls_check_once_and_outlive_their_kernel() {
     let e = b.set_arg(5, &[1.0]).expect_err("no such argument");
     assert_eq!(e.code, "glassbox::kernel_buffers");
     assert_eq!(b.out(), &[0.0, 0.0], "zeros before the first run");
+    let mut two = [0.0; 2];
+    for (arg, values, out_len) in [
+        (0, &[1.0][..], 2),
+        (2, &[1.0, 2.0][..], 2),
+        (0, &[1.0, 2.0], 1),
+    ] {
+        let e = b
+            .run_with(arg, values, &mut two[..out_len])
+            .expect_err("refused");
+        assert_eq!(e.code, "glassbox::kernel_buffers");
+    }
 
     b.set_arg(0, &[1.0, 2.0]).expect("u");
     b.set_arg(1, &[3.0, 4.0, 5.0]).expect("p");
