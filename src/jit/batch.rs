@@ -419,7 +419,7 @@ pub(super) fn lower(
     let bases: Vec<Value> = (0..f.args.len())
         .map(|k| {
             b.ins()
-                .load(I64, super::codegen::flags(), p.args, (8 * k) as i32)
+                .load(I64, super::codegen::arg_ptr_flags(), p.args, (8 * k) as i32)
         })
         .collect();
     let mut l = Lower::new(b, f, funcs, bases.clone(), p.scratch, unroll);

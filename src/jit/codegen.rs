@@ -18,7 +18,7 @@
 
 #![deny(unsafe_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F64, I64};
@@ -40,6 +40,14 @@ const INNER_UNROLL: usize = 16;
 
 pub(super) fn flags() -> MemFlagsData {
     MemFlagsData::trusted()
+}
+
+/// Loads from the argument pointer array and from argument buffers at fixed offsets: neither is
+/// written while the code runs (arguments are inputs; the output and scratch are disjoint) and
+/// both are valid from entry on (checked or bound lengths), so the loads are pure (`readonly`,
+/// `can_move`): unused ones vanish, repeated ones fold, and each is placed at its first use.
+pub(super) fn arg_ptr_flags() -> MemFlagsData {
+    MemFlagsData::trusted().with_readonly().with_can_move()
 }
 
 /// The runtime symbols `f` calls (so only those are imported).
@@ -77,6 +85,11 @@ pub(super) struct Lower<'a, 'b> {
     scratch: Value,
     pub(super) scratch_len: usize,
     unroll: usize,
+    /// Addresses inside argument buffers at fixed offsets from the entry's pointers: their
+    /// loads are pure (`readonly`: nothing writes an argument during a call; `can_move`: valid
+    /// from entry on), so Cranelift places each at its first use instead of keeping it live
+    /// (spilled across runtime calls) from where it was asked for.
+    readonly: HashSet<Value>,
 }
 
 /// Emits the body of the kernel into `b` (whose function has the kernel signature) and returns
@@ -98,7 +111,7 @@ pub(super) fn lower(
         ));
     };
     let args = (0..f.args.len())
-        .map(|k| b.ins().load(I64, flags(), args_ptr, (8 * k) as i32))
+        .map(|k| b.ins().load(I64, arg_ptr_flags(), args_ptr, (8 * k) as i32))
         .collect();
     let mut l = Lower::new(b, f, funcs, args, scratch, unroll);
     let live = f.live();
@@ -128,7 +141,9 @@ impl<'a, 'b> Lower<'a, 'b> {
         unroll: usize,
     ) -> Lower<'a, 'b> {
         let n = f.graph.len();
+        let readonly = args.iter().copied().collect();
         Lower {
+            readonly,
             b,
             f,
             funcs,
@@ -173,12 +188,18 @@ impl<'a, 'b> Lower<'a, 'b> {
         if elems == 0 {
             return base;
         }
-        self.b.ins().iadd_imm_s(base, (8 * elems) as i64)
+        let a = self.b.ins().iadd_imm_s(base, (8 * elems) as i64);
+        if self.readonly.contains(&base) {
+            self.readonly.insert(a);
+        }
+        a
     }
 
     pub(super) fn load(&mut self, base: Value, elems: usize) -> Value {
+        let pure = self.readonly.contains(&base);
         let (p, o) = self.offset(base, elems);
-        self.b.ins().load(F64, flags(), p, o)
+        let flags = if pure { arg_ptr_flags() } else { flags() };
+        self.b.ins().load(F64, flags, p, o)
     }
 
     pub(super) fn store(&mut self, x: Value, base: Value, elems: usize) {

@@ -8,11 +8,15 @@
 //! has no instruction for (`runtime.rs`); only GEMMs reorder sums (equal up to rounding). `codegen.rs` builds the Cranelift IR (safe
 //! code); `kernel.rs` owns the compiled module and is the only place that calls into it.
 //!
+//! Two ways to call a [`Kernel`]: [`Kernel::call`] on the caller's buffers, checked on every
+//! call; and [`Kernel::bind`], a [`Bound`] call that owns its buffers (sized once, exactly) and
+//! runs with no checks — the solvers' hot path.
+//!
 //! Architecture Invariant: `src/jit/kernel.rs` holds all of the crate's `unsafe` code. A call
 //! is sound because [`Kernel::call`] checks the number and length of every buffer against the
-//! function's argument specs before entering, and the generated code reads and writes only
-//! inside those lengths (input nodes are bounds-checked by `Function::validate` at compile
-//! time) and inside the kernel's own scratch buffer.
+//! function's argument specs before entering (a [`Bound`] call allocates them with those lengths
+//! instead), and the generated code reads and writes only inside those lengths (input nodes are
+//! bounds-checked by `Function::validate` at compile time) and inside its own scratch buffer.
 
 mod batch;
 mod codegen;
@@ -23,7 +27,7 @@ pub use codegen::DEFAULT_UNROLL;
 
 /// Mat-vecs of at least this many multiply-adds become GEMMs in batched kernels.
 pub const DEFAULT_GEMM_MIN: usize = 512;
-pub use kernel::{BatchKernel, Kernel};
+pub use kernel::{BatchKernel, Bound, Kernel};
 
 use crate::diag::Diag;
 use crate::ir::Function;

@@ -6,26 +6,33 @@
 //! never pay for them; a Jacobian that fails to compile leaves the solver its finite-difference
 //! fallback.
 //!
-//! Invariant: the argument buffers are checked once in the constructor, so `eval` cannot fail
-//! afterwards; should a kernel call still fail it writes NaN, which the solver reports.
+//! Every kernel is held as a bound call ([`jit::Bound`]): its buffers are sized when it is
+//! compiled and `p`, `x` written once, so an evaluation writes `t` into its buffer and runs the
+//! code on the solver's `u` and result buffers in place (two length checks, no copies).
+//!
+//! Invariant: the bound buffers have the lengths of the field's arguments and output (checked
+//! once in the constructor), so `eval` cannot fail afterwards; should a length still disagree
+//! (a solver passing a state of the wrong size) it writes NaN, which the solver reports.
 
 use std::time::Duration;
 
 use crate::diag::Diag;
 use crate::ir::{self, Function, lower};
-use crate::jit::{self, Kernel};
+use crate::jit::{self, Bound, Kernel};
 use crate::sema::Model;
 
 use super::field::VectorField;
 
 pub struct JitField {
     field: Function,
-    kernel: Kernel,
-    /// `(∂f/∂u, ∂f/∂t)` kernels once compiled; `Err` after a failed compile.
-    derivs: Option<Result<(Kernel, Kernel), Diag>>,
+    name: String,
+    /// The field `f(t, u, p, x)`, bound with `p` and `x` set.
+    kernel: Bound,
+    /// `(∂f/∂u, ∂f/∂t)` once compiled, bound like `kernel`; `Err` after a failed compile.
+    derivs: Option<Result<(Bound, Bound), Diag>>,
     dim: usize,
-    /// `p` and `x` buffers by argument position; `t` and `u` are passed per call.
-    fixed: Vec<Vec<f64>>,
+    /// Positions of `t` and `u` among the arguments (the same in all three functions, which
+    /// `ir::jacobian` derives with the field's argument list).
     t_arg: usize,
     u_arg: usize,
     compile_time: Duration,
@@ -119,12 +126,13 @@ impl JitField {
         }
         let kernel = jit::compile(&field, &format!("{}.field", model.name))?;
         let compile_time = kernel.compile_time();
+        let bound = bind_fixed(&kernel, &field, &fixed)?;
         Ok(JitField {
             field,
-            kernel,
+            name: model.name.clone(),
+            kernel: bound,
             derivs: None,
             dim,
-            fixed,
             t_arg,
             u_arg,
             compile_time,
@@ -135,10 +143,10 @@ impl JitField {
     /// compile time is not counted as solve time.
     pub fn prepare_jacobian(&mut self) -> Result<(), Diag> {
         if self.derivs.is_none() {
-            let r = self.compile_derivs();
-            if let Ok((j, d)) = &r {
-                self.compile_time += j.compile_time() + d.compile_time();
-            }
+            let r = self.compile_derivs().map(|(j, d, took)| {
+                self.compile_time += took;
+                (j, d)
+            });
             self.derivs = Some(r);
         }
         match &self.derivs {
@@ -147,13 +155,21 @@ impl JitField {
         }
     }
 
-    fn compile_derivs(&self) -> Result<(Kernel, Kernel), Diag> {
+    /// The two bound kernels and their compile time.
+    fn compile_derivs(&self) -> Result<(Bound, Bound, Duration), Diag> {
         let j = ir::jacobian(&self.field, "u").map_err(lower::internal)?;
         let dt = ir::jacobian(&self.field, "t").map_err(lower::internal)?;
-        let name = self.kernel.name().trim_end_matches(".field").to_string();
+        let name = &self.name;
+        let kj = jit::compile(&j, &format!("{name}.jacobian"))?;
+        let kd = jit::compile(&dt, &format!("{name}.dfdt"))?;
+        // The fixed arguments as the field holds them (`t` and `u` are set per call).
+        let fixed: Vec<Vec<f64>> = (0..self.kernel.arg_count())
+            .map(|i| self.kernel.arg(i).map_or_else(Vec::new, <[f64]>::to_vec))
+            .collect();
         Ok((
-            jit::compile(&j, &format!("{name}.jacobian"))?,
-            jit::compile(&dt, &format!("{name}.dfdt"))?,
+            bind_fixed(&kj, &j, &fixed)?,
+            bind_fixed(&kd, &dt, &fixed)?,
+            kj.compile_time() + kd.compile_time(),
         ))
     }
 
@@ -166,26 +182,34 @@ impl JitField {
     pub fn params(&self) -> &[f64] {
         self.field
             .arg_index("p")
-            .and_then(|i| self.fixed.get(i))
-            .map_or(&[], Vec::as_slice)
+            .and_then(|i| self.kernel.arg(i))
+            .unwrap_or(&[])
     }
+}
 
-    fn call(&self, kernel: &Kernel, t: f64, u: &[f64], out: &mut [f64]) {
-        let tt = [t];
-        let mut refs: [&[f64]; 4] = [&[]; 4];
-        for (i, b) in self.fixed.iter().enumerate().take(4) {
-            refs[i] = if i == self.t_arg {
-                &tt
-            } else if i == self.u_arg {
-                u
-            } else {
-                b
-            };
+/// Binds `kernel` (compiled from `f`) with the fixed arguments `p`, `x` from `fixed` (by
+/// position; `t` and `u` stay zero until a call sets them).
+fn bind_fixed(kernel: &Kernel, f: &Function, fixed: &[Vec<f64>]) -> Result<Bound, Diag> {
+    let mut bound = kernel.bind();
+    for (i, spec) in f.args.iter().enumerate() {
+        if matches!(spec.name.as_str(), "t" | "u") {
+            continue;
         }
-        let n = self.fixed.len().min(4);
-        if kernel.call(&refs[..n], out).is_err() {
-            out.fill(f64::NAN);
-        }
+        let values = fixed.get(i).map_or(&[][..], Vec::as_slice);
+        bound.set_arg(i, values)?;
+    }
+    Ok(bound)
+}
+
+/// One evaluation on a bound kernel: `t` into its buffer, `u` read and the result written in
+/// place (NaN if a length disagrees, which the constructor's checks rule out for states of the
+/// field's dimension).
+fn run(kernel: &mut Bound, (t_arg, u_arg): (usize, usize), t: f64, u: &[f64], out: &mut [f64]) {
+    if let Some(slot) = kernel.arg_mut(t_arg).and_then(|a| a.first_mut()) {
+        *slot = t;
+    }
+    if kernel.run_with(u_arg, u, out).is_err() {
+        out.fill(f64::NAN);
     }
 }
 
@@ -195,16 +219,16 @@ impl VectorField for JitField {
     }
 
     fn eval(&mut self, t: f64, u: &[f64], du: &mut [f64]) {
-        self.call(&self.kernel, t, u, du);
+        run(&mut self.kernel, (self.t_arg, self.u_arg), t, u, du);
     }
 
     fn jacobian(&mut self, t: f64, u: &[f64], jac: &mut [f64]) -> bool {
         if self.prepare_jacobian().is_err() {
             return false;
         }
-        match &self.derivs {
+        match &mut self.derivs {
             Some(Ok((j, _))) => {
-                self.call(j, t, u, jac);
+                run(j, (self.t_arg, self.u_arg), t, u, jac);
                 true
             }
             _ => false,
@@ -215,9 +239,9 @@ impl VectorField for JitField {
         if self.prepare_jacobian().is_err() {
             return false;
         }
-        match &self.derivs {
+        match &mut self.derivs {
             Some(Ok((_, d))) => {
-                self.call(d, t, u, dfdt);
+                run(d, (self.t_arg, self.u_arg), t, u, dfdt);
                 true
             }
             _ => false,

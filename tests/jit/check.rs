@@ -72,10 +72,62 @@ pub fn agree(what: &str, f: &Function, args: &[&[f64]], batch: usize) {
         let k = compile_with(f, what, options)
             .unwrap_or_else(|d| panic!("{what}: compile failed: {}", d.message));
         assert_same(&format!("{what} ({options:?})"), &call(&k, args), &want);
+        check_bound(&format!("{what} bound ({options:?})"), f, &k, args, &want);
         let mut out = vec![f64::NAN; batch * f.output_len()];
         k.call_batch(&bargs, batch, &mut out)
             .expect("batch buffers match");
         assert_same(&format!("{what} batch ({options:?})"), &out, &want_batch);
+    }
+}
+
+/// The bound call ([`Kernel::bind`]) equals the checked call: on the same arguments, again on
+/// a second run (scratch reused), and after its batched arguments are rewritten in place (the
+/// solver's use: `u` changes, `p` stays) — each against the interpreter.
+fn check_bound(what: &str, f: &Function, k: &Kernel, args: &[&[f64]], want: &[f64]) {
+    let mut b = k.bind_with(args).expect("bound buffers match");
+    assert_eq!(b.out().len(), k.output_len(), "{what}: output length");
+    b.run();
+    assert_same(what, b.out(), want);
+    b.run();
+    assert_same(&format!("{what}, second run"), b.out(), want);
+
+    let moved: Vec<Vec<f64>> = f
+        .args
+        .iter()
+        .zip(args)
+        .map(|(spec, a)| {
+            let scale = if spec.batched { 0.75 } else { 1.0 };
+            a.iter().map(|x| x * scale).collect()
+        })
+        .collect();
+    for (i, (spec, a)) in f.args.iter().zip(&moved).enumerate() {
+        if spec.batched {
+            b.arg_mut(i).expect("argument exists").copy_from_slice(a);
+        }
+    }
+    b.run();
+    let want_moved = eval(f, &refs(&moved), 1).expect("interpreter accepts the buffers");
+    assert_same(
+        &format!("{what}, arguments rewritten"),
+        b.out(),
+        &want_moved,
+    );
+    let mut checked = vec![f64::NAN; k.output_len()];
+    k.call(&refs(&moved), &mut checked).expect("buffers match");
+    assert_same(&format!("{what}, vs checked call"), b.out(), &checked);
+
+    // `run_with`: one batched argument read in place from the caller's buffer (the original
+    // value), the output into the caller's; the bound output and buffers stay as they were.
+    if let Some(i) = f.args.iter().position(|s| s.batched) {
+        let mut with = moved.clone();
+        with[i] = args[i].to_vec();
+        let want_with = eval(f, &refs(&with), 1).expect("interpreter accepts the buffers");
+        let mut out = vec![f64::NAN; k.output_len()];
+        b.run_with(i, args[i], &mut out).expect("lengths match");
+        assert_same(&format!("{what}, run_with"), &out, &want_with);
+        assert_same(&format!("{what}, out kept"), b.out(), &want_moved);
+        b.run();
+        assert_same(&format!("{what}, own buffer again"), b.out(), &want_moved);
     }
 }
 

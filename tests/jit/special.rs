@@ -129,3 +129,57 @@ fn kernels_can_move_to_another_thread() {
         .expect("thread ran");
     assert_eq!(out, vec![3.0, 8.0]);
 }
+
+#[test]
+fn bound_calls_check_once_and_outlive_their_kernel() {
+    let k = compile(&small(), "small").expect("compiles");
+    let e = k.bind_with(&[&[1.0, 2.0]]).expect_err("one argument short");
+    assert_eq!(e.code, "glassbox::kernel_buffers");
+    let e = k
+        .bind_with(&[&[1.0, 2.0], &[3.0, 4.0]])
+        .expect_err("p too short");
+    assert_eq!(e.code, "glassbox::kernel_buffers");
+    assert!(e.help.is_some());
+
+    let mut b = k.bind();
+    assert_eq!(b.arg_count(), 2);
+    assert_eq!(b.arg(0), Some(&[0.0, 0.0][..]));
+    assert_eq!(b.arg(2), None);
+    assert!(b.arg_mut(2).is_none());
+    let e = b.set_arg(1, &[1.0]).expect_err("wrong length");
+    assert_eq!(e.code, "glassbox::kernel_buffers");
+    let e = b.set_arg(5, &[1.0]).expect_err("no such argument");
+    assert_eq!(e.code, "glassbox::kernel_buffers");
+    assert_eq!(b.out(), &[0.0, 0.0], "zeros before the first run");
+    let mut two = [0.0; 2];
+    for (arg, values, out_len) in [
+        (0, &[1.0][..], 2),
+        (2, &[1.0, 2.0][..], 2),
+        (0, &[1.0, 2.0], 1),
+    ] {
+        let e = b
+            .run_with(arg, values, &mut two[..out_len])
+            .expect_err("refused");
+        assert_eq!(e.code, "glassbox::kernel_buffers");
+    }
+
+    b.set_arg(0, &[1.0, 2.0]).expect("u");
+    b.set_arg(1, &[3.0, 4.0, 5.0]).expect("p");
+    // Two bound calls of one kernel have separate buffers; both keep the code alive.
+    let mut c = k
+        .bind_with(&[&[2.0, 2.0], &[1.0, 1.0, 1.0]])
+        .expect("binds");
+    drop(k);
+    b.run();
+    c.run();
+    assert_eq!(b.out(), &[3.0, 8.0]);
+    assert_eq!(c.out(), &[2.0, 2.0]);
+    let out = std::thread::spawn(move || {
+        b.arg_mut(0).expect("u")[1] = -1.0;
+        b.run();
+        b.out().to_vec()
+    })
+    .join()
+    .expect("thread ran");
+    assert_eq!(out, vec![3.0, -4.0]);
+}
