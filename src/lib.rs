@@ -18,5 +18,6 @@ pub mod sema;
 pub mod solve;
 pub mod source;
 pub mod syntax;
+pub mod train;
 
 pub use driver::{Checked, check_source, check_source_with};

@@ -4,10 +4,12 @@
 mod check;
 mod fmt;
 mod plot;
+mod predict;
 mod render;
 mod show;
 mod solve;
 mod solve_sde;
+mod train;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -42,6 +44,11 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Solve a model (compiled with the JIT) and write its trajectory, a plot and statistics.
     Solve(Box<solve::SolveArgs>),
+    /// Train a model's learned parameters on its data (dfdx; discrete adjoint through the
+    /// solver) and write weights, checkpoints, metrics and plots to a run directory.
+    Train(Box<train::TrainArgs>),
+    /// Solve a model with trained weights and write the trajectory as CSV.
+    Predict(predict::PredictArgs),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -75,6 +82,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Show(args) => show::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Solve(args) => solve::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Predict(args) => predict::run(&args),
     }
 }
 

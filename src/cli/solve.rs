@@ -388,7 +388,7 @@ pub(super) fn state_names(model: &Model) -> Vec<String> {
     names
 }
 
-fn to_csv(names: &[String], sol: &Solution) -> String {
+pub(super) fn to_csv(names: &[String], sol: &Solution) -> String {
     let mut out = String::from("t");
     for n in names {
         out.push(',');

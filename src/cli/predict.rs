@@ -1,0 +1,111 @@
+//! `glassbox predict FILE --weights DIR`: solve a model with trained weights
+//! (`DIR/weights.safetensors`, or the file itself) and write the trajectory as CSV
+//! (`t,<states>`), to `-o FILE` atomically or to stdout.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::render::emit;
+use super::solve::{bad_arg, grid, parse_floats, state_names, to_csv, write_atomic};
+use crate::data::{self, Dataset};
+use crate::diag::Diag;
+use crate::sema::SolveTimes;
+use crate::source::DiskLoader;
+use crate::train::{self, Overrides, io};
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// The model file (`*.gbx`).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The run directory (with weights.safetensors) or a safetensors file.
+    #[arg(long, value_name = "DIR")]
+    pub weights: PathBuf,
+    /// `N` equally spaced output times from `T0` to `T1` (default: the data's times, else the
+    /// model's solve clause).
+    #[arg(long, value_name = "T0:T1:N")]
+    pub at: Option<String>,
+    /// Write the CSV here instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(args: &PredictArgs) -> ExitCode {
+    match predict_file(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(diags) => {
+            emit(&diags);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn predict_file(args: &PredictArgs) -> Result<(), Vec<Diag>> {
+    let file = super::load_source(&args.file).map_err(|d| vec![d])?;
+    let checked = crate::check_source(&file, &DiskLoader);
+    let Some(model) = checked.model else {
+        return Err(checked.diags);
+    };
+    let loc = |d: Diag| {
+        if d.file.is_none() && !d.labels.is_empty() {
+            vec![d.in_file(&file)]
+        } else {
+            vec![d]
+        }
+    };
+    let plan = train::plan(&model, &Overrides::default()).map_err(loc)?;
+    let path = if args.weights.is_dir() {
+        args.weights.join("weights.safetensors")
+    } else {
+        args.weights.clone()
+    };
+    let bytes = std::fs::read(&path).map_err(|e| {
+        vec![
+            Diag::error(
+                "glassbox::io_error",
+                format!("cannot read `{}`: {e}", path.display()),
+            )
+            .help(
+                "give the run directory `glassbox train` wrote (--out), or its weights.safetensors",
+            ),
+        ]
+    })?;
+    let p = io::weights_from_safetensors(&model, &bytes).map_err(|d| vec![d])?;
+    let times = if let Some(s) = &args.at {
+        let v = parse_floats(s, "at", 3)?;
+        let n = v[2];
+        if !(n >= 2.0 && n.fract() == 0.0 && n <= 1e7) || v[0] == v[1] {
+            return Err(bad_arg(
+                format!(
+                    "`--at {s}`: N = {n} must be a whole number from 2 to 10 000 000 over a non-empty span"
+                ),
+                "N counts the output times, both ends included",
+            ));
+        }
+        grid(v[0], v[1], n as usize)
+    } else {
+        let datasets = data::load_model(&model, Some(&file), &DiskLoader).map_err(loc)?;
+        match datasets.get(plan.loss.data) {
+            Some(Dataset::Trajectories { paths, .. }) if !paths.is_empty() => paths[0].t.to_vec(),
+            _ => match model.solve.as_ref().and_then(|s| s.times.clone()) {
+                Some(SolveTimes::At { times }) => times,
+                Some(SolveTimes::Over { t0, t1 }) => grid(t0, t1, 101),
+                None => {
+                    return Err(bad_arg(
+                        "no prediction times: give --at T0:T1:N".into(),
+                        "e.g. --at 0:10:101",
+                    ));
+                }
+            },
+        }
+    };
+    let sol = train::predict(&model, &p, &plan, &times).map_err(loc)?;
+    let text = to_csv(&state_names(&model), &sol);
+    match &args.output {
+        Some(out) => write_atomic(out, text.as_bytes()).map_err(|d| vec![d])?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! The solve as one node of dfdx's graph. Forward: scatter the learned tensor `θ` into `p`,
+//! solve every segment (a window, or a whole trajectory) with the model's explicit method,
+//! saving at the segment's observation times, and return the observed components as a
+//! `[rows, columns]` tensor. Backward: the discrete adjoint (`grad::adjoint`) of each
+//! segment's solve with `dL/du` read from dfdx's gradient of that tensor, the solver
+//! regularizers (`R_E`, `R_S`, global and local) folded into the same sweep, and the result
+//! gathered back onto `θ`.
+//!
+//! Invariant: the node's backward is exact for the forward it recorded (the accepted steps are
+//! constants), so a whole dfdx loss built on it matches finite differences of a replay.
+//! Errors in the backward pass cannot travel through dfdx's `CpuError`; they are parked in
+//! [`SolveCtx::backward_error`] and the trainer checks it after `backward()`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use dfdx::prelude::*;
+use dfdx::tensor::Tape as _;
+use rand::Rng;
+
+use crate::diag::Diag;
+use crate::grad::{self, AdjointOptions, JitVjpField};
+use crate::sema::{Observable, Sampling};
+use crate::solve::{self, Solution, SolveOptions, Tableau};
+
+/// One solve: from `u0` at `t[0]`, saved at every `t`.
+#[derive(Clone, Debug)]
+pub struct Segment {
+    pub t: Vec<f64>,
+    pub u0: Vec<f64>,
+}
+
+/// A local regularizer of this step: weight, what it estimates, how `t_r` is drawn.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalWeight {
+    pub observable: Observable,
+    pub sampling: Sampling,
+    pub weight: f64,
+}
+
+/// What the node shares between forward and backward.
+pub struct SolveCtx {
+    pub field: JitVjpField,
+    /// The full parameter vector; learned entries are overwritten from `θ` on each forward.
+    pub p: Vec<f64>,
+    pub learned: Vec<usize>,
+    pub tab: &'static Tableau,
+    pub opts: SolveOptions,
+    /// Observed state index per output column.
+    pub columns: Vec<usize>,
+    pub backward_error: Option<Diag>,
+}
+
+/// Regularizer weights of one forward pass (already scheduled for this iteration).
+#[derive(Clone, Debug, Default)]
+pub struct Weights {
+    pub error: f64,
+    pub stiffness: f64,
+    pub local: Vec<LocalWeight>,
+}
+
+/// What the forward pass measured.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Forward {
+    /// Weighted regularizer value (global: mean over segments; local: one sampled step).
+    pub reg: f64,
+    /// Field evaluations of the forward solves.
+    pub nfe: u64,
+}
+
+type Tape = OwnedTape<f64, Cpu>;
+/// The node's output: observed components, `[rows, columns]`, on the learned tensor's tape.
+pub type Observations = Tensor<(usize, usize), f64, Cpu, Tape>;
+
+fn scatter(ctx: &mut SolveCtx, theta: &[f64]) -> Result<(), Diag> {
+    for (&i, &v) in ctx.learned.iter().zip(theta) {
+        if let Some(x) = ctx.p.get_mut(i) {
+            *x = v;
+        }
+    }
+    let p = ctx.p.clone();
+    ctx.field.set_params(&p)
+}
+
+/// Solve the segments and return the observations tensor `[Σ rows, columns]` on `θ`'s tape.
+pub fn solve_op(
+    theta: Tensor<(usize,), f64, Cpu, Tape>,
+    ctx: &Rc<RefCell<SolveCtx>>,
+    segments: &[Segment],
+    weights: &Weights,
+    rng: &mut impl Rng,
+) -> Result<(Observations, Forward), Diag> {
+    let (theta, mut tape) = theta.split_tape();
+    let dev = theta.device().clone();
+    let mut c = ctx.borrow_mut();
+    scatter(&mut c, &theta.as_vec())?;
+    let mut opts = c.opts.clone();
+    opts.keep_stages = true;
+    opts.dense = weights
+        .local
+        .iter()
+        .any(|l| l.sampling == Sampling::Unbiased);
+
+    let ncols = c.columns.len();
+    let mut sols: Vec<Solution> = Vec::with_capacity(segments.len());
+    let mut out = Vec::new();
+    let mut fwd = Forward::default();
+    let nseg = segments.len().max(1) as f64;
+    for seg in segments {
+        let (Some(&t0), Some(&t1)) = (seg.t.first(), seg.t.last()) else {
+            continue;
+        };
+        opts.save_at = seg.t.clone();
+        let tab = c.tab;
+        let sol = solve::solve(tab, &mut c.field, t0, t1, &seg.u0, &opts).map_err(Diag::from)?;
+        for i in 0..sol.ts.len() {
+            let u = sol.u(i).unwrap_or(&[]);
+            out.extend(
+                c.columns
+                    .iter()
+                    .map(|&k| u.get(k).copied().unwrap_or(f64::NAN)),
+            );
+        }
+        let (re, rs) = grad::recorded_regularizers(&sol);
+        fwd.reg += (weights.error * re + weights.stiffness * rs) / nseg;
+        fwd.nfe += sol.stats.nfe;
+        sols.push(sol);
+    }
+    // Local terms: one sampled step of one sampled segment, differentiated w.r.t. p.
+    let mut local_dp: Option<Vec<f64>> = None;
+    for lw in &weights.local {
+        if sols.is_empty() || lw.weight == 0.0 {
+            continue;
+        }
+        let j = rng.random_range(0..sols.len());
+        let sol = &sols[j];
+        let (t_r, u_r) = grad::sample(sol, local_sampling(lw.sampling), rng).map_err(Diag::from)?;
+        let t1 = sol.ts.last().copied().unwrap_or(t_r);
+        let mut aopts = AdjointOptions::new(opts.rtol, opts.atol);
+        match lw.observable {
+            Observable::ErrorEstimate => aopts.error_weight = lw.weight,
+            _ => aopts.stiffness_weight = lw.weight,
+        }
+        let tab = c.tab;
+        let term =
+            grad::local_term(tab, &mut c.field, t_r, &u_r, t1, &aopts).map_err(Diag::from)?;
+        fwd.reg += term.value;
+        let acc = local_dp.get_or_insert_with(|| vec![0.0; term.dp.len()]);
+        for (a, d) in acc.iter_mut().zip(&term.dp) {
+            *a += d;
+        }
+    }
+    drop(c);
+
+    let rows = out.len() / ncols.max(1);
+    let result: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(out, (rows, ncols));
+    let out_ref = result.clone();
+    let theta_ref = theta.clone();
+    let ctx = Rc::clone(ctx);
+    let (ew, sw) = (weights.error / nseg, weights.stiffness / nseg);
+    tape.add_backward_op(move |grads| {
+        grads.try_alloc_for(&out_ref)?;
+        let g_out = grads.get(&out_ref).as_vec();
+        let mut c = ctx.borrow_mut();
+        match backward(&mut c, &sols, &g_out, (ew, sw), local_dp.as_deref()) {
+            Ok(dtheta) => {
+                let g = grads.get_or_alloc_mut(&theta_ref)?;
+                for (a, d) in g.iter_mut().zip(&dtheta) {
+                    *a += d;
+                }
+            }
+            Err(d) => c.backward_error = Some(d),
+        }
+        Ok(())
+    });
+    Ok((result.put_tape(tape), fwd))
+}
+
+/// `dL/dθ` from the output cotangent `g_out` (row-major like the forward's output).
+fn backward(
+    c: &mut SolveCtx,
+    sols: &[Solution],
+    g_out: &[f64],
+    (ew, sw): (f64, f64),
+    local_dp: Option<&[f64]>,
+) -> Result<Vec<f64>, Diag> {
+    let mut dp = vec![0.0; c.p.len()];
+    let aopts = AdjointOptions {
+        rtol: c.opts.rtol,
+        atol: c.opts.atol,
+        error_weight: ew,
+        stiffness_weight: sw,
+    };
+    let ncols = c.columns.len();
+    let mut row = 0;
+    for sol in sols {
+        let n = sol.dim;
+        let mut dl_du = vec![0.0; sol.us.len()];
+        for i in 0..sol.ts.len() {
+            for (j, &k) in c.columns.iter().enumerate() {
+                if let (Some(d), Some(&g)) =
+                    (dl_du.get_mut(i * n + k), g_out.get((row + i) * ncols + j))
+                {
+                    *d += g;
+                }
+            }
+        }
+        row += sol.ts.len();
+        let tab = c.tab;
+        let g = grad::adjoint(tab, &mut c.field, sol, &dl_du, &aopts).map_err(Diag::from)?;
+        for (a, d) in dp.iter_mut().zip(&g.dp) {
+            *a += d;
+        }
+    }
+    if let Some(l) = local_dp {
+        for (a, d) in dp.iter_mut().zip(l) {
+            *a += d;
+        }
+    }
+    Ok(c.learned
+        .iter()
+        .map(|&i| dp.get(i).copied().unwrap_or(0.0))
+        .collect())
+}
+
+fn local_sampling(s: Sampling) -> grad::Sampling {
+    match s {
+        Sampling::Unbiased => grad::Sampling::Unbiased,
+        Sampling::Biased => grad::Sampling::Biased,
+    }
+}

@@ -1,0 +1,289 @@
+//! What a training run does, read off a checked model: the learned slice of `p`, the data
+//! loss, the solver regularizers with their coefficient schedules, the solver and its
+//! tolerances, the optimiser and the stopping rule. Everything the trainer cannot do yet is a
+//! `glassbox::train_unsupported` diagnostic on the offending term's span, never a silent skip.
+
+use serde::Serialize;
+
+use crate::diag::Diag;
+use crate::sema::{
+    Batch, Coef, IndexSel, Loss, Model, ModelKind, Observable, Optimizer, Sampling, Shape, Stop,
+    TExpr, TExprKind, Target, TermKind,
+};
+use crate::solve::{Method, SolveOptions, Tableau};
+
+/// The data loss: `coef · loss(pred, data)`, pred = the states `columns` (one state index per
+/// data column, in the data's column order).
+#[derive(Clone, Debug, Serialize)]
+pub struct DataLoss {
+    pub loss: Loss,
+    pub coef: Coef,
+    pub data: usize,
+    pub columns: Vec<usize>,
+}
+
+/// A solver regularizer: global (`sample: None`, over every accepted step) or local.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Regularizer {
+    pub observable: Observable,
+    pub sample: Option<Sampling>,
+    pub coef: Coef,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub model: String,
+    #[serde(skip)]
+    pub tab: &'static Tableau,
+    pub method: &'static str,
+    pub rtol: f64,
+    pub atol: f64,
+    #[serde(skip)]
+    pub solve: SolveOptions,
+    /// Indices into `p` of the learned values, in `p` order (the dfdx tensor's layout).
+    pub learned: Vec<usize>,
+    pub loss: DataLoss,
+    pub regularizers: Vec<Regularizer>,
+    /// `weight_decay` terms: `coef · ‖θ‖²` over the learned values.
+    pub weight_decay: Vec<Coef>,
+    pub optimizer: Optimizer,
+    pub stop: Stop,
+    pub batch: Option<Batch>,
+    pub split: Option<f64>,
+    pub seed: u64,
+    pub checkpoint_every: Option<u64>,
+}
+
+/// Flags that override the model's `train` clause.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Overrides {
+    pub stop: Option<Stop>,
+    pub seed: Option<u64>,
+    pub checkpoint_every: Option<u64>,
+}
+
+fn unsupported(span: crate::source::Span, what: &str, help: &str) -> Diag {
+    Diag::error(
+        "glassbox::train_unsupported",
+        format!("training does not support {what} yet"),
+    )
+    .label(span, "not supported by the trainer")
+    .help(help.to_string())
+}
+
+/// The coefficient at iteration `e` of a run of `total`: constant, or
+/// `decay(a -> b)`: `a·exp(−k·e)` with `k = ln(a/b)/total`.
+pub fn coef_at(c: Coef, e: u64, total: u64) -> f64 {
+    match c {
+        Coef::Const { value } => value,
+        Coef::Decay { from, to } => {
+            let k = (from / to).ln() / total.max(1) as f64;
+            from * (-k * e as f64).exp()
+        }
+    }
+}
+
+/// The state index of each element `e` denotes (a state, an element of a state, a vector or
+/// concatenation of those); `None` for anything computed.
+fn state_elements(model: &Model, e: &TExpr) -> Option<Vec<usize>> {
+    match &e.kind {
+        TExprKind::State { state } => {
+            let s = model.states.get(*state)?;
+            Some((s.offset..s.offset + s.shape.size()).collect())
+        }
+        TExprKind::Index { base, index } => {
+            let all = state_elements(model, base)?;
+            match (index.as_slice(), &base.shape) {
+                ([IndexSel::At { i }], Shape::Vector { .. }) => Some(vec![*all.get(*i)?]),
+                _ => None,
+            }
+        }
+        TExprKind::Vector { items } | TExprKind::Concat { items } => {
+            let mut out = Vec::new();
+            for it in items {
+                out.extend(state_elements(model, it)?);
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
+    let no_clause = |what: &str, help: &str| {
+        Diag::error(
+            "glassbox::train_missing",
+            format!("model `{}` has no {what}", model.name),
+        )
+        .help(help.to_string())
+    };
+    if model.kind == ModelKind::Sde {
+        return Err(Diag::error(
+            "glassbox::train_unsupported",
+            format!(
+                "`{}` is an SDE model; training SDEs is not supported yet",
+                model.name
+            ),
+        )
+        .help("train an ODE model (dX/dt = ...)"));
+    }
+    let Some(train) = &model.train else {
+        return Err(no_clause(
+            "`train` clause",
+            "add e.g. `train adam(lr = 1e-2), iterations = 500`",
+        ));
+    };
+    let Some(objective) = &model.objective else {
+        return Err(no_clause(
+            "`minimize` clause",
+            "add e.g. `minimize mse(y, obs)`",
+        ));
+    };
+
+    let mut loss = None;
+    let mut regularizers = Vec::new();
+    let mut weight_decay = Vec::new();
+    for term in &objective.terms {
+        match &term.kind {
+            TermKind::Loss {
+                loss: kind @ (Loss::Mse | Loss::L1),
+                pred,
+                target: Target::Data { data },
+            } => {
+                if loss.is_some() {
+                    return Err(unsupported(
+                        term.span,
+                        "a second data loss",
+                        "fit one data source per model for now",
+                    ));
+                }
+                let Some(columns) = state_elements(model, pred) else {
+                    return Err(unsupported(
+                        pred.span,
+                        "a loss on a computed prediction",
+                        "compare states (or elements of states) with the data, e.g. `mse([x, y], obs)`",
+                    ));
+                };
+                loss = Some(DataLoss {
+                    loss: *kind,
+                    coef: term.coef,
+                    data: *data,
+                    columns,
+                });
+            }
+            TermKind::Loss { .. } => {
+                return Err(unsupported(
+                    term.span,
+                    "classification losses",
+                    "cross_entropy needs the classifier trainer (not built yet)",
+                ));
+            }
+            TermKind::Observable {
+                observable: observable @ (Observable::ErrorEstimate | Observable::Stiffness),
+                sample,
+            } => regularizers.push(Regularizer {
+                observable: *observable,
+                sample: *sample,
+                coef: term.coef,
+            }),
+            TermKind::WeightDecay => weight_decay.push(term.coef),
+            TermKind::Observable { .. } => {
+                return Err(unsupported(
+                    term.span,
+                    "`nfe` as a loss term (it has no gradient)",
+                    "use `error_estimate` or `stiffness`, which make solves cheaper and are differentiable",
+                ));
+            }
+            _ => {
+                return Err(unsupported(
+                    term.span,
+                    "this term (kinetic, jacobian_frobenius, taylor, steer, moments)",
+                    "use the solver regularizers `error_estimate` / `stiffness` (global or `sample = ...`), or remove the term",
+                ));
+            }
+        }
+    }
+    let Some(loss) = loss else {
+        return Err(no_clause(
+            "data loss in its objective",
+            "add e.g. `mse(y, obs)` to the `minimize` clause",
+        ));
+    };
+
+    let spec = model.solve.as_ref();
+    let o = spec.map(|s| s.options.clone()).unwrap_or_default();
+    let rtol = o.rtol.unwrap_or(1e-6);
+    let atol = o.atol.unwrap_or(1e-9);
+    let method_name = spec.map(|s| s.method.name()).unwrap_or("tsit5");
+    let tab = match Method::from_name(method_name, rtol) {
+        Some(Method::Explicit(t)) => t,
+        _ => {
+            let span = spec.map(|s| s.span).unwrap_or(train.span);
+            return Err(Diag::error(
+                "glassbox::train_unsupported",
+                format!(
+                    "training needs an explicit Runge–Kutta method, the model uses `{method_name}`"
+                ),
+            )
+            .label(span, "the discrete adjoint needs an explicit method")
+            .help("use tsit5, dopri5, bs3, heun_euler, euler, midpoint or rk4 for training"));
+        }
+    };
+    let mut solve = SolveOptions {
+        rtol,
+        atol,
+        h0: o.h0,
+        dt: o.dt,
+        keep_stages: true,
+        // Training must not abort on a transiently stiff field; the solver's max_steps still bounds the work.
+        detect_stiffness: false,
+        ..Default::default()
+    };
+    if let Some(m) = o.max_steps {
+        solve.max_steps = usize::try_from(m).unwrap_or(usize::MAX);
+    }
+    if tab.btilde.is_none() && solve.dt.is_none() {
+        return Err(Diag::error(
+            "glassbox::train_unsupported",
+            format!("`{method_name}` is a fixed-step method and the solve clause gives no `dt`"),
+        )
+        .label(
+            spec.map(|s| s.span).unwrap_or(train.span),
+            "needs `dt = ...`",
+        )
+        .help(format!("write e.g. `solve {method_name}(dt = 0.01)`")));
+    }
+
+    let learned: Vec<usize> = model
+        .params
+        .iter()
+        .filter(|q| q.learn)
+        .flat_map(|q| q.offset..q.offset + q.shape.size())
+        .collect();
+    if learned.is_empty() {
+        return Err(Diag::error(
+            "glassbox::train_nothing_to_learn",
+            format!("model `{}` has no learned parameter", model.name),
+        )
+        .label(train.span, "nothing for this to train")
+        .help("mark a parameter `learn` (`param k = 1.0 learn`) or add a net"));
+    }
+    Ok(Plan {
+        model: model.name.clone(),
+        tab,
+        method: method_name,
+        rtol,
+        atol,
+        solve,
+        learned,
+        loss,
+        regularizers,
+        weight_decay,
+        optimizer: train.optimizer,
+        stop: ov.stop.unwrap_or(train.stop),
+        batch: train.batch,
+        split: train.split,
+        seed: ov.seed.or(train.seed).unwrap_or(0),
+        checkpoint_every: ov.checkpoint_every.or(train.checkpoint_every),
+    })
+}

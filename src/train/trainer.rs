@@ -1,0 +1,465 @@
+//! The training loop for trajectory models: per iteration, draw a batch (`data::batch::Sampler`),
+//! build the segments to solve (windows start at their first observation; whole trajectories
+//! at the model's initial state), run the solve node ([`op::solve_op`]) inside a dfdx loss,
+//! backpropagate, and update the learned tensor with the model's optimiser.
+//!
+//! Reproducibility: every random draw comes from the run's seed — the split from
+//! `SPLIT_STREAM`, batches from `BATCH_STREAM` (one `Sampler`), local regularizer samples from
+//! stream `LOCAL_STREAM + iteration` — so a run is a pure function of (model, data, seed,
+//! iterations), and [`Trainer::resume`] rebuilds the exact state of iteration `k` from a
+//! [`TrainState`] by replaying the sampler's `k` draws.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use dfdx::losses::{mae_loss, mse_loss};
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::op::{self, LocalWeight, Segment, SolveCtx, Weights};
+use super::optim::{self, OptState};
+use super::plan::{Overrides, Plan, coef_at, plan};
+use crate::data::Dataset;
+use crate::data::batch::{self, Draw, Sampler};
+use crate::diag::Diag;
+use crate::grad::JitVjpField;
+use crate::sema::{Batch, Loss, Model, Observable, Stop, TExprKind};
+use crate::solve::{self, JitField, Method, Solution};
+
+/// Local regularizer samples of iteration `i` come from stream `LOCAL_STREAM + i`.
+pub const LOCAL_STREAM: u64 = 1 << 32;
+
+/// One iteration's numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub iteration: u64,
+    /// Data loss (with its coefficient) plus weight decay.
+    pub loss: f64,
+    /// Weighted solver regularizers.
+    pub reg: f64,
+    /// Field evaluations of the forward solves.
+    pub nfe: u64,
+    /// Wall time of the iteration, seconds.
+    pub time_s: f64,
+}
+
+/// Everything a resumed run needs: the learned values, the optimiser state, the iteration
+/// count and the history. Serialised as JSON, with `θ` and the optimiser buffers as f64 bit
+/// patterns so a resumed run continues from exactly the same numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    pub model: String,
+    pub seed: u64,
+    pub iteration: u64,
+    pub total: u64,
+    #[serde(with = "super::io::bits")]
+    pub theta: Vec<f64>,
+    pub opt: OptState,
+    pub metrics: Vec<Metric>,
+}
+
+/// A loss value and its gradient w.r.t. the learned values (for tests and one step).
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub reg: f64,
+    pub nfe: u64,
+    pub grad: Vec<f64>,
+}
+
+pub struct Trainer {
+    pub plan: Plan,
+    model: Model,
+    data: Dataset,
+    ctx: Rc<RefCell<SolveCtx>>,
+    theta: Tensor<(usize,), f64, Cpu>,
+    sampler: Sampler,
+    state: TrainState,
+}
+
+fn train_diag(model: &Model, d: Diag) -> Diag {
+    match (&model.train, d.labels.is_empty()) {
+        (Some(t), true) => d.label(t.span, "while training with this clause"),
+        _ => d,
+    }
+}
+
+/// Iterations per epoch for `stop = epochs`: batches of N → ⌈len/N⌉; full batches and
+/// windows → 1.
+fn per_epoch(batch: Option<Batch>, len: usize) -> u64 {
+    match batch {
+        Some(Batch::Size { n }) if n > 0 => (len as u64).div_ceil(n),
+        _ => 1,
+    }
+}
+
+impl Trainer {
+    /// A fresh run. `datasets` are the model's data sources, loaded (`data::load_model`).
+    pub fn new(model: &Model, datasets: Vec<Dataset>, ov: &Overrides) -> Result<Trainer, Diag> {
+        let plan = plan(model, ov)?;
+        let Some(data) = datasets.into_iter().nth(plan.loss.data) else {
+            return Err(Diag::error(
+                "glassbox::train_missing",
+                "the loss's data source was not loaded",
+            )
+            .help("load every data source of the model (`data::load_model`)"));
+        };
+        let Dataset::Trajectories { paths, .. } = &data else {
+            return Err(train_diag(
+                model,
+                Diag::error(
+                    "glassbox::train_unsupported",
+                    "the loss's data is a table; the trajectory trainer needs time series",
+                )
+                .help("classification (tables with labels) is not supported yet"),
+            ));
+        };
+        if let Some(p) = paths
+            .iter()
+            .find(|p| p.y.ncols() != plan.loss.columns.len())
+        {
+            return Err(train_diag(
+                model,
+                Diag::error(
+                    "glassbox::train_shape",
+                    format!(
+                        "the data has {} columns, the prediction {}",
+                        p.y.ncols(),
+                        plan.loss.columns.len()
+                    ),
+                )
+                .help("compare as many states as the data source declares columns"),
+            ));
+        }
+        let windows = matches!(plan.batch, Some(Batch::Windows { .. }));
+        if windows {
+            let mut cols = plan.loss.columns.clone();
+            cols.sort_unstable();
+            if cols != (0..model.state_size).collect::<Vec<_>>() {
+                return Err(train_diag(
+                    model,
+                    Diag::error(
+                        "glassbox::train_unsupported",
+                        "windows start from their first observation, but the data does not observe every state",
+                    )
+                    .help("observe every state once, or train on whole trajectories (no `batch = windows(...)`)"),
+                ));
+            }
+        } else if let Some(s) = model
+            .states
+            .iter()
+            .find(|s| !matches!(s.init.kind, TExprKind::Const { .. }))
+        {
+            return Err(Diag::error(
+                "glassbox::train_unsupported",
+                format!("the initial value of `{}` is computed; only constant initial states train yet", s.name),
+            )
+            .label(s.span, "computed initial state")
+            .help("give a constant initial value, or use `batch = windows(...)` to start from the data"));
+        }
+        let data = match plan.split {
+            Some(f) => {
+                batch::split(&data, f, &mut batch::rng(plan.seed, batch::SPLIT_STREAM))
+                    .map_err(|d| train_diag(model, d))?
+                    .train
+            }
+            None => data,
+        };
+
+        let p = solve::param_values(model);
+        let field = JitVjpField::new(model, &p, &[])?;
+        let theta0: Vec<f64> = plan.learned.iter().map(|&i| p[i]).collect();
+        let dev = Cpu::seed_from_u64(plan.seed);
+        let theta = dev.tensor_from_vec(theta0.clone(), (theta0.len(),));
+        let total = match plan.stop {
+            Stop::Iterations { n } => n,
+            Stop::Epochs { n } => n.saturating_mul(per_epoch(plan.batch, data.len())),
+        };
+        let state = TrainState {
+            model: model.name.clone(),
+            seed: plan.seed,
+            iteration: 0,
+            total,
+            opt: OptState::new(theta0.len()),
+            theta: theta0,
+            metrics: Vec::new(),
+        };
+        let ctx = SolveCtx {
+            field,
+            p,
+            learned: plan.learned.clone(),
+            tab: plan.tab,
+            opts: plan.solve.clone(),
+            columns: plan.loss.columns.clone(),
+            backward_error: None,
+        };
+        Ok(Trainer {
+            sampler: Sampler::new(plan.seed, plan.batch),
+            plan,
+            model: model.clone(),
+            data,
+            ctx: Rc::new(RefCell::new(ctx)),
+            theta,
+            state,
+        })
+    }
+
+    /// Continue a run from `state` (a checkpoint of the same model, seed and data): the result
+    /// equals the uninterrupted run's bit for bit.
+    pub fn resume(
+        model: &Model,
+        datasets: Vec<Dataset>,
+        ov: &Overrides,
+        state: TrainState,
+    ) -> Result<Trainer, Diag> {
+        let ov = Overrides {
+            seed: Some(state.seed),
+            stop: ov.stop.or(Some(Stop::Iterations { n: state.total })),
+            ..*ov
+        };
+        let mut t = Trainer::new(model, datasets, &ov)?;
+        if state.model != model.name || state.theta.len() != t.state.theta.len() {
+            return Err(Diag::error(
+                "glassbox::train_state_mismatch",
+                format!(
+                    "the checkpoint is of model `{}` with {} learned values; `{}` learns {}",
+                    state.model,
+                    state.theta.len(),
+                    model.name,
+                    t.state.theta.len()
+                ),
+            )
+            .help("resume with the model file the run was started from"));
+        }
+        for _ in 0..state.iteration {
+            t.sampler.next(&t.data).map_err(|d| train_diag(model, d))?;
+        }
+        t.theta = t
+            .theta
+            .device()
+            .tensor_from_vec(state.theta.clone(), (state.theta.len(),));
+        let total = t.state.total;
+        t.state = TrainState { total, ..state };
+        Ok(t)
+    }
+
+    pub fn state(&self) -> &TrainState {
+        &self.state
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn done(&self) -> bool {
+        self.state.iteration >= self.state.total
+    }
+
+    /// The full parameter vector with the current learned values.
+    pub fn params(&self) -> Vec<f64> {
+        let mut p = self.ctx.borrow().p.clone();
+        for (&i, &v) in self.plan.learned.iter().zip(&self.state.theta) {
+            p[i] = v;
+        }
+        p
+    }
+
+    /// The regularizer weights at iteration `i`.
+    pub fn weights(&self, i: u64) -> Weights {
+        let mut w = Weights::default();
+        for r in &self.plan.regularizers {
+            let c = coef_at(r.coef, i, self.state.total);
+            match (r.sample, r.observable) {
+                (None, Observable::ErrorEstimate) => w.error += c,
+                (None, _) => w.stiffness += c,
+                (Some(sampling), observable) => w.local.push(LocalWeight {
+                    observable,
+                    sampling,
+                    weight: c,
+                }),
+            }
+        }
+        w
+    }
+
+    /// The segments and the stacked targets (row-major `[rows, columns]`) of a draw.
+    pub fn segments(&self, draw: &Draw) -> Result<(Vec<Segment>, Vec<f64>), Diag> {
+        let Dataset::Trajectories { paths, .. } = &self.data else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let cols = &self.plan.loss.columns;
+        let mut segs = Vec::new();
+        let mut target = Vec::new();
+        match draw {
+            Draw::Windows(ws) => {
+                for w in ws {
+                    let Some(traj) = paths.get(w.path) else {
+                        continue;
+                    };
+                    let y = w.y(traj);
+                    let mut u0 = vec![0.0; self.model.state_size];
+                    for (j, &k) in cols.iter().enumerate() {
+                        u0[k] = y[[0, j]];
+                    }
+                    segs.push(Segment {
+                        t: w.t(traj).to_vec(),
+                        u0,
+                    });
+                    target.extend(y.iter().copied());
+                }
+            }
+            Draw::Samples(idx) => {
+                let p = self.params();
+                for &i in idx {
+                    let Some(traj) = paths.get(i) else { continue };
+                    let t0 = traj.t.first().copied().unwrap_or(0.0);
+                    let u0 = solve::initial_state(&self.model, &p, &[], t0)?;
+                    segs.push(Segment {
+                        t: traj.t.to_vec(),
+                        u0,
+                    });
+                    target.extend(traj.y.iter().copied());
+                }
+            }
+        }
+        Ok((segs, target))
+    }
+
+    /// The loss at learned values `theta` on the given segments, and its gradient through
+    /// dfdx (the solve node's backward is the discrete adjoint).
+    pub fn evaluate(
+        &mut self,
+        theta: &[f64],
+        segs: &[Segment],
+        target: Vec<f64>,
+        weights: &Weights,
+        iteration: u64,
+    ) -> Result<Evaluation, Diag> {
+        let dev = self.theta.device().clone();
+        let theta_t = dev.tensor_from_vec(theta.to_vec(), (theta.len(),));
+        let mut rng = batch::rng(self.plan.seed, LOCAL_STREAM + iteration);
+        // The plan's solve options are public (a test freezes the steps with `dt`).
+        self.ctx.borrow_mut().opts = self.plan.solve.clone();
+        let (pred, fwd) = op::solve_op(theta_t.leaky_trace(), &self.ctx, segs, weights, &mut rng)?;
+        let shape = *pred.shape();
+        if target.len() != shape.0 * shape.1 {
+            return Err(Diag::error(
+                "glassbox::train_shape",
+                format!(
+                    "{} target values for a prediction of {}",
+                    target.len(),
+                    shape.0 * shape.1
+                ),
+            )
+            .help("this is a bug in the trainer; please report it"));
+        }
+        let targ = dev.tensor_from_vec(target, shape);
+        let coef = coef_at(self.plan.loss.coef, iteration, self.state.total);
+        let mut loss = match self.plan.loss.loss {
+            Loss::L1 => mae_loss(pred, targ),
+            _ => mse_loss(pred, targ),
+        } * coef;
+        for &c in &self.plan.weight_decay {
+            let w = coef_at(c, iteration, self.state.total);
+            loss = loss + theta_t.leaky_trace().square().sum() * w;
+        }
+        let value = loss.array();
+        let grads = loss.backward();
+        if let Some(d) = self.ctx.borrow_mut().backward_error.take() {
+            return Err(d);
+        }
+        Ok(Evaluation {
+            loss: value,
+            reg: fwd.reg,
+            nfe: fwd.nfe,
+            grad: grads.get(&theta_t).as_vec(),
+        })
+    }
+
+    /// One iteration: draw, evaluate, update. Returns its metric (also appended to the state).
+    pub fn step(&mut self) -> Result<Metric, Diag> {
+        let start = Instant::now();
+        let i = self.state.iteration;
+        let draw = self
+            .sampler
+            .next(&self.data)
+            .map_err(|d| train_diag(&self.model, d))?;
+        let (segs, target) = self.segments(&draw)?;
+        let weights = self.weights(i);
+        let theta = self.state.theta.clone();
+        let ev = self.evaluate(&theta, &segs, target, &weights, i)?;
+        if !(ev.loss.is_finite() && ev.reg.is_finite() && ev.grad.iter().all(|g| g.is_finite())) {
+            return Err(train_diag(
+                &self.model,
+                Diag::error(
+                    "glassbox::train_diverged",
+                    format!("iteration {i}: the loss or its gradient is not finite (loss {}, regularizer {})", ev.loss, ev.reg),
+                ),
+            )
+            .help("lower the learning rate, or tighten the solver tolerances"));
+        }
+        optim::update(
+            &self.plan.optimizer,
+            &mut self.state.opt,
+            &mut self.theta,
+            &ev.grad,
+        )?;
+        self.state.theta = self.theta.as_vec();
+        self.state.iteration += 1;
+        let m = Metric {
+            iteration: i,
+            loss: ev.loss,
+            reg: ev.reg,
+            nfe: ev.nfe,
+            time_s: start.elapsed().as_secs_f64(),
+        };
+        self.state.metrics.push(m.clone());
+        Ok(m)
+    }
+
+    /// The trained model on the first trajectory of the data (all of it, before any split):
+    /// from the model's initial state, saved at the data's times.
+    pub fn predict_on(&self, t: &[f64]) -> Result<Solution, Diag> {
+        predict(&self.model, &self.params(), &self.plan, t)
+    }
+}
+
+/// Solve `model` with parameters `p` from its initial state at `t[0]`, saved at `t`, with the
+/// plan's method and tolerances (JIT, no stages kept).
+pub fn predict(model: &Model, p: &[f64], plan: &Plan, t: &[f64]) -> Result<Solution, Diag> {
+    let (Some(&t0), Some(&t1)) = (t.first(), t.last()) else {
+        return Err(Diag::error("glassbox::bad_argument", "no prediction times")
+            .help("give at least two times"));
+    };
+    let mut field = JitField::with_params(model, p, &[])?;
+    let u0 = solve::initial_state(model, p, &[], t0)?;
+    let mut opts = plan.solve.clone();
+    opts.keep_stages = false;
+    opts.save_at = t.to_vec();
+    solve::solve_with(Method::Explicit(plan.tab), &mut field, t0, t1, &u0, &opts)
+        .map_err(Diag::from)
+}
+
+/// The plan's data loss (without coefficient) of a prediction against observations
+/// (row-major `[rows, columns]`).
+pub fn data_loss(plan: &Plan, sol: &Solution, y: &[f64]) -> f64 {
+    let cols = &plan.loss.columns;
+    let mut sum = 0.0;
+    let mut n = 0usize;
+    for i in 0..sol.ts.len() {
+        let u = sol.u(i).unwrap_or(&[]);
+        for (j, &k) in cols.iter().enumerate() {
+            if let (Some(a), Some(b)) = (u.get(k), y.get(i * cols.len() + j)) {
+                let d = a - b;
+                sum += if plan.loss.loss == Loss::L1 {
+                    d.abs()
+                } else {
+                    d * d
+                };
+                n += 1;
+            }
+        }
+    }
+    sum / n.max(1) as f64
+}

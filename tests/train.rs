@@ -1,0 +1,368 @@
+//! Training (`src/train`, `glassbox train` / `predict`): the dfdx path's gradient against
+//! finite differences, loss decrease, determinism, resume, checkpoints of a killed run, and
+//! diagnostics for bad data.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use glassbox::data;
+use glassbox::sema::Model;
+use glassbox::source::{DiskLoader, SourceFile};
+use glassbox::train::{Overrides, Trainer, io};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gbx_train_{name}_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn example_data(file: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/data")
+        .join(file)
+        .display()
+        .to_string()
+}
+
+/// Write `src` (with `DATA` replaced by `data`) as `dir/model.gbx`.
+fn write_model(dir: &Path, src: &str, data: &str) -> PathBuf {
+    let path = dir.join("model.gbx");
+    std::fs::write(&path, src.replace("DATA", data)).unwrap();
+    path
+}
+
+fn load(path: &Path) -> (Model, Vec<data::Dataset>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let file = SourceFile::new(path.display().to_string(), text);
+    let checked = glassbox::check_source(&file, &DiskLoader);
+    let model = checked
+        .model
+        .unwrap_or_else(|| panic!("{:?}", checked.diags));
+    let ds = data::load_model(&model, Some(&file), &DiskLoader).unwrap();
+    (model, ds)
+}
+
+/// A small neural ODE on the spiral data with both global solver regularizers.
+const NET: &str = r#"
+model tiny
+state y[2] = [2.0, 0.0]
+net f = mlp(2, 6, 2; act = tanh)
+dy/dt = f(y)
+data obs = csv("DATA", time = "t", columns = ["y1", "y2"])
+solve tsit5(rtol = 1e-6, atol = 1e-8)
+minimize l1(y, obs) + decay(0.5 -> 0.05) * error_estimate + 0.01 * stiffness + 1e-3 * weight_decay
+train adam(lr = 1e-2), iterations = 6, batch = windows(3, length = 6)
+"#;
+
+const LV: &str = r#"
+model lv
+state x = 1.0, y = 1.0
+param alpha = 1.0 learn, beta = 0.9, gamma = 0.8, delta = 1.8
+dx/dt = alpha * x - beta * x * y
+dy/dt = gamma * x * y - delta * y
+data obs = csv("DATA", time = "t", columns = ["x", "y"])
+solve tsit5(rtol = 1e-6, atol = 1e-8)
+minimize mse([x, y], obs)
+train adam(lr = 0.05), iterations = 60
+"#;
+
+#[test]
+fn gradient_through_dfdx_matches_finite_differences() {
+    let dir = tmp("fd");
+    let (model, ds) = load(&write_model(&dir, NET, &example_data("spiral.csv")));
+    let mut t = Trainer::new(&model, ds, &Overrides::default()).unwrap();
+    // Tsit5 on a fixed grid: finite differences see the same steps; E and S are still computed.
+    t.plan.solve.dt = Some(0.05);
+    let mut sampler = data::batch::Sampler::new(3, t.plan.batch);
+    let theta = t.state().theta.clone();
+    // The model has no split: the trainer's data is the whole file.
+    let full = load(&dir.join("model.gbx")).1.remove(0);
+    let draw = sampler.next(&full).unwrap();
+    let (segs, target) = t.segments(&draw).unwrap();
+    let with_regs = t.weights(2);
+    assert!(with_regs.error > 0.0 && with_regs.stiffness > 0.0);
+    // Two random directions and three coordinates, central differences of step 1e-5.
+    let mut dirs: Vec<Vec<f64>> = Vec::new();
+    for k in [0usize, 7, theta.len() - 1] {
+        let mut d = vec![0.0; theta.len()];
+        d[k] = 1.0;
+        dirs.push(d);
+    }
+    for s in [1u64, 2] {
+        dirs.push(
+            (0..theta.len())
+                .map(|i| (((i as u64 + 1) * 2654435761 * s) % 1000) as f64 / 500.0 - 1.0)
+                .collect(),
+        );
+    }
+    // Data loss + weight decay: 1e-6 relative. With R_E and R_S the objective holds
+    // differences of nearly equal stages (ũ = h Σ b̃ k, g_p − g_q), whose rounding makes the
+    // differences noisier: 1e-5 (measured agreement ~1e-6).
+    for (w, tol) in [
+        (glassbox::train::Weights::default(), 1e-6),
+        (with_regs, 1e-5),
+    ] {
+        let ev = t.evaluate(&theta, &segs, target.clone(), &w, 2).unwrap();
+        assert_eq!(ev.reg > 0.0, w.error > 0.0);
+        let h = 1e-5;
+        for d in &dirs {
+            let mut objective = |th: &[f64]| {
+                let e = t.evaluate(th, &segs, target.clone(), &w, 2).unwrap();
+                e.loss + e.reg
+            };
+            let plus: Vec<f64> = theta.iter().zip(d).map(|(a, b)| a + h * b).collect();
+            let minus: Vec<f64> = theta.iter().zip(d).map(|(a, b)| a - h * b).collect();
+            let fd = (objective(&plus) - objective(&minus)) / (2.0 * h);
+            let an: f64 = ev.grad.iter().zip(d).map(|(g, b)| g * b).sum();
+            assert!(
+                (fd - an).abs() <= tol * an.abs().max(1e-3),
+                "directional derivative: adjoint {an}, finite differences {fd}"
+            );
+        }
+    }
+}
+
+#[test]
+fn lotka_volterra_alpha_is_learned() {
+    let dir = tmp("lv");
+    let (model, ds) = load(&write_model(&dir, LV, &example_data("lv.csv")));
+    let mut t = Trainer::new(&model, ds, &Overrides::default()).unwrap();
+    assert_eq!(
+        t.plan.learned.len(),
+        1,
+        "only alpha learns; beta, gamma, delta are fixed"
+    );
+    let fixed_before = t.params();
+    while !t.done() {
+        t.step().unwrap();
+    }
+    let m = &t.state().metrics;
+    let (first, last) = (m[0].loss, m[m.len() - 1].loss);
+    assert!(last < 0.1 * first, "loss {first} -> {last}");
+    let p = t.params();
+    // The data come from alpha = 1.3 (noise 0.02): the fit is within a few percent.
+    assert!((p[0] - 1.3).abs() < 0.05, "alpha = {}", p[0]);
+    assert_eq!(&p[1..], &fixed_before[1..], "fixed parameters moved");
+}
+
+fn run_iterations(model: &Model, ds: Vec<data::Dataset>, seed: u64, n: u64) -> Vec<f64> {
+    let ov = Overrides {
+        seed: Some(seed),
+        ..Default::default()
+    };
+    let mut t = Trainer::new(model, ds, &ov).unwrap();
+    for _ in 0..n {
+        t.step().unwrap();
+    }
+    t.state().theta.clone()
+}
+
+#[test]
+fn same_seed_same_weights_and_resume_equals_uninterrupted() {
+    let dir = tmp("seed");
+    let (model, ds) = load(&write_model(
+        &dir,
+        &NET.replace(
+            "decay(0.5 -> 0.05) * error_estimate",
+            "0.1 * error_estimate(sample = unbiased) + 0.1 * stiffness(sample = biased)",
+        ),
+        &example_data("spiral.csv"),
+    ));
+    let a = run_iterations(&model, ds.clone(), 7, 4);
+    let b = run_iterations(&model, ds.clone(), 7, 4);
+    assert_eq!(a, b, "same seed, different weights");
+    let c = run_iterations(&model, ds.clone(), 8, 4);
+    assert_ne!(a, c, "the seed changes the windows drawn");
+
+    let ov = Overrides {
+        seed: Some(7),
+        ..Default::default()
+    };
+    let mut t = Trainer::new(&model, ds.clone(), &ov).unwrap();
+    t.step().unwrap();
+    t.step().unwrap();
+    let saved = io::state_to_json(t.state());
+    drop(t);
+    let state = io::state_from_json(&saved).unwrap();
+    let mut r = Trainer::resume(&model, ds, &Overrides::default(), state).unwrap();
+    r.step().unwrap();
+    r.step().unwrap();
+    // The resumed run's total is the checkpoint's (6 from the model), so compare the first 4.
+    assert_eq!(
+        r.state().theta,
+        a,
+        "resumed run differs from the uninterrupted one"
+    );
+}
+
+fn glassbox() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_glassbox"))
+}
+
+#[test]
+fn cli_train_resume_predict() {
+    let dir = tmp("cli");
+    let model = write_model(&dir, NET, &example_data("spiral.csv"));
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let out = glassbox()
+        .args([
+            "train",
+            model.to_str().unwrap(),
+            "--iterations",
+            "4",
+            "--out",
+        ])
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("prediction nfe"), "{report}");
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["metrics"].as_array().map(Vec::len), Some(4));
+    assert!(run["report"]["final_loss"].as_f64().unwrap().is_finite());
+
+    // Interrupted after 2 of 4, then resumed: the same weights, byte for byte.
+    let out = glassbox()
+        .args([
+            "train",
+            model.to_str().unwrap(),
+            "--iterations",
+            "4",
+            "--stop-after",
+            "2",
+            "--out",
+        ])
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = glassbox()
+        .args(["train", model.to_str().unwrap(), "--resume"])
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(a.join("weights.safetensors")).unwrap(),
+        std::fs::read(b.join("weights.safetensors")).unwrap()
+    );
+
+    let csv = dir.join("pred.csv");
+    let out = glassbox()
+        .args(["predict", model.to_str().unwrap(), "--weights"])
+        .arg(&a)
+        .args(["--at", "0:1:11", "-o"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().next(), Some("t,y[0],y[1]"));
+    assert_eq!(text.lines().count(), 12);
+}
+
+#[test]
+fn a_killed_run_leaves_a_readable_checkpoint() {
+    let dir = tmp("kill");
+    let path = write_model(&dir, NET, &example_data("spiral.csv"));
+    let out = dir.join("run");
+    let mut child = glassbox()
+        .args([
+            "train",
+            path.to_str().unwrap(),
+            "--iterations",
+            "100000",
+            "--checkpoint-every",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ck = out.join("checkpoint.json");
+    let start = std::time::Instant::now();
+    while !ck.exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let state = io::state_from_json(&std::fs::read(&ck).unwrap()).unwrap();
+    assert!(state.iteration >= 1);
+    assert_eq!(state.theta.len(), state.opt.buffers[0].len());
+    let (model, _) = load(&path);
+    let p = io::weights_from_safetensors(
+        &model,
+        &std::fs::read(out.join("weights.safetensors")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(p.len(), model.param_size);
+    assert!(p.iter().all(|x| x.is_finite()));
+}
+
+fn train_err(src: &str, data: &str) -> String {
+    let dir = tmp(&format!("err{}", src.len() + data.len()));
+    let path = write_model(&dir, src, data);
+    let out = glassbox()
+        .args([
+            "train",
+            path.to_str().unwrap(),
+            "--iterations",
+            "1",
+            "--out",
+        ])
+        .arg(dir.join("run"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn bad_data_and_unsupported_terms_are_diagnostics() {
+    let dir = tmp("bad");
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "t,y1,y2\n0,2,0\n0.1,abc,0.3\n0.2,1.9,0.5\n").unwrap();
+    let e = train_err(NET, bad.to_str().unwrap());
+    assert!(e.contains("glassbox::data_"), "{e}");
+
+    let short = dir.join("short.csv");
+    std::fs::write(&short, "t,y1,y2\n0,2,0\n0.1,1.9,0.3\n0.2,1.9,0.5\n").unwrap();
+    let e = train_err(NET, short.to_str().unwrap());
+    assert!(e.contains("glassbox::data_window_too_long"), "{e}");
+
+    let e = train_err(
+        &LV.replace(
+            "minimize mse([x, y], obs)",
+            "minimize mse([x, y], obs) + 1e-3 * kinetic",
+        ),
+        &example_data("lv.csv"),
+    );
+    assert!(
+        e.contains("glassbox::train_unsupported") && e.contains("kinetic"),
+        "{e}"
+    );
+}
