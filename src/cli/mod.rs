@@ -3,11 +3,11 @@
 
 mod check;
 mod fmt;
-mod plot;
+pub(crate) mod plot;
 mod render;
 mod show;
-mod solve;
-mod solve_sde;
+pub(crate) mod solve;
+pub(crate) mod solve_sde;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -42,6 +42,9 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Solve a model (compiled with the JIT) and write its trajectory, a plot and statistics.
     Solve(Box<solve::SolveArgs>),
+    /// An interactive session: enter declarations and expressions, show, differentiate and
+    /// solve the model as it grows. With piped input, runs it as a script.
+    Repl(crate::repl::ReplArgs),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Show(args) => show::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Solve(args) => solve::run(&args),
+        Command::Repl(args) => crate::repl::run(&args),
     }
 }
 
