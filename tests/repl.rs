@@ -80,7 +80,9 @@ fn transcripts() {
         let want_err = std::fs::read_to_string(&err_path).ok();
         let name = input.file_stem().unwrap_or_default().to_string_lossy();
         if stdout != want_out {
-            failures.push(format!("{name}: stdout differs\n--- want\n{want_out}--- got\n{stdout}"));
+            failures.push(format!(
+                "{name}: stdout differs\n--- want\n{want_out}--- got\n{stdout}"
+            ));
         }
         match &want_err {
             Some(_) if ok => failures.push(format!("{name}: expected failure, got success")),

@@ -451,7 +451,12 @@ fn to_json(model: &Model, names: &[String], sol: &Solution, timing: Timing) -> S
     s
 }
 
-pub(crate) fn stats_text(sol: &Solution, compile: Duration, solve: Duration, repeat: usize) -> String {
+pub(crate) fn stats_text(
+    sol: &Solution,
+    compile: Duration,
+    solve: Duration,
+    repeat: usize,
+) -> String {
     let s = &sol.stats;
     let sum_e: f64 = sol
         .steps

@@ -98,8 +98,11 @@ impl Repl {
             "reload" | "r" => {
                 let Some(path) = self.session.path.clone() else {
                     return Err(vec![
-                        Diag::error("glassbox::repl_nothing_loaded", "there is no file to reload")
-                            .help("load one first with `:load FILE`"),
+                        Diag::error(
+                            "glassbox::repl_nothing_loaded",
+                            "there is no file to reload",
+                        )
+                        .help("load one first with `:load FILE`"),
                     ]);
                 };
                 self.load(&path)
@@ -115,7 +118,10 @@ impl Repl {
             "jacobian" => self.jacobian(),
             "type" => {
                 if rest.is_empty() {
-                    return Err(usage(":type EXPR", "give an expression, e.g. `:type [x, y]`"));
+                    return Err(usage(
+                        ":type EXPR",
+                        "give an expression, e.g. `:type [x, y]`",
+                    ));
                 }
                 let file = SourceFile::new("<input>", rest.to_string());
                 let (model, index) = self.session.with_expr(&file)?;

@@ -11,8 +11,21 @@ use rustyline::{Context, Helper};
 
 /// The commands, for `:help` and completion.
 pub const COMMANDS: [&str; 15] = [
-    ":help", ":quit", ":load", ":reload", ":list", ":show", ":diff", ":jacobian", ":type",
-    ":solve", ":stats", ":train", ":save", ":clear", ":exit",
+    ":help",
+    ":quit",
+    ":load",
+    ":reload",
+    ":list",
+    ":show",
+    ":diff",
+    ":jacobian",
+    ":type",
+    ":solve",
+    ":stats",
+    ":train",
+    ":save",
+    ":clear",
+    ":exit",
 ];
 
 const ITEM_KEYWORDS: [&str; 14] = [
@@ -22,8 +35,8 @@ const ITEM_KEYWORDS: [&str; 14] = [
 
 /// Words worth completing besides the session's names.
 const BUILTINS: [&str; 18] = [
-    "exp", "log", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "softplus", "sqrt", "abs",
-    "sum", "mean", "norm", "dot", "jacobian", "mlp", "linear",
+    "exp", "log", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "softplus", "sqrt", "abs", "sum",
+    "mean", "norm", "dot", "jacobian", "mlp", "linear",
 ];
 
 /// Whether `text` still has an open bracket (so the next line continues it). Brackets inside
@@ -207,7 +220,15 @@ mod tests {
         ] {
             assert!(is_item(item), "{item}");
         }
-        for expr in ["x + 1", "dot(a, b)", "d", "dx", "dx == 1", "sum([1, 2])", "x"] {
+        for expr in [
+            "x + 1",
+            "dot(a, b)",
+            "d",
+            "dx",
+            "dx == 1",
+            "sum([1, 2])",
+            "x",
+        ] {
             assert!(!is_item(expr), "{expr}");
         }
     }
@@ -218,7 +239,10 @@ mod tests {
             names: vec!["sigma".into(), "state_x".into()],
         };
         assert_eq!(h.candidates(":so", 0, ":so"), vec![":solve"]);
-        assert_eq!(h.candidates("1 + si", 4, "si"), vec!["sigma", "sigmoid", "sin"]);
+        assert_eq!(
+            h.candidates("1 + si", 4, "si"),
+            vec!["sigma", "sigmoid", "sin"]
+        );
         assert!(h.candidates("x + ", 4, "").is_empty());
     }
 }

@@ -56,9 +56,10 @@ fn model_function(model: &Model) -> Function {
 /// Output `output` of the model (an expression the session appended) as a simplified function
 /// with one output called `name`.
 pub fn output_function(model: &Model, output: usize, name: &str) -> Result<Function, Diag> {
-    let out = model.outputs.get(output).ok_or_else(|| {
-        internal(crate::ir::IrError::Invalid("no such output".into()))
-    })?;
+    let out = model
+        .outputs
+        .get(output)
+        .ok_or_else(|| internal(crate::ir::IrError::Invalid("no such output".into())))?;
     let mut f = model_function(model);
     let node = lower_expr(model, &mut f, &out.value)?;
     f.push_output(name, node);
@@ -84,20 +85,30 @@ pub fn derivative(f: &Function, wrt: &str) -> Result<Function, Diag> {
         let names: Vec<&str> = f.slots.iter().map(|s| s.name.as_str()).collect();
         let mut d = Diag::error(
             "glassbox::repl_bad_wrt",
-            format!("cannot differentiate with respect to `{wrt}`: it is not a state, parameter or input"),
+            format!(
+                "cannot differentiate with respect to `{wrt}`: it is not a state, parameter or input"
+            ),
         );
-        d = d.help(match crate::diag::did_you_mean(wrt, names.iter().copied()) {
-            Some(m) => format!("did you mean `{m}`?"),
-            None => format!("differentiate with respect to one of: {}", names.join(", ")),
-        });
+        d = d.help(
+            match crate::diag::did_you_mean(wrt, names.iter().copied()) {
+                Some(m) => format!("did you mean `{m}`?"),
+                None => format!("differentiate with respect to one of: {}", names.join(", ")),
+            },
+        );
         return Err(d);
     };
-    let arg = f.args.get(slot.arg).map(|a| a.name.clone()).unwrap_or_default();
+    let arg = f
+        .args
+        .get(slot.arg)
+        .map(|a| a.name.clone())
+        .unwrap_or_default();
     let n = f.args.get(slot.arg).map_or(0, |a| a.len);
     let m = f.output_len();
     let mut j = jacobian(f, &arg).map_err(internal)?;
     let Some(out) = j.outputs.first().map(|o| o.node) else {
-        return Err(internal(crate::ir::IrError::Invalid("empty jacobian".into())));
+        return Err(internal(crate::ir::IrError::Invalid(
+            "empty jacobian".into(),
+        )));
     };
     let k = slot.shape.len();
     let flat = j.graph.flatten(out);

@@ -92,7 +92,14 @@ impl Session {
                 .unwrap_or_default()
                 .to_string();
             let keys = keys_of(item);
-            let replaced = replace(&mut entries, &keys, Entry { keys: keys.clone(), text });
+            let replaced = replace(
+                &mut entries,
+                &keys,
+                Entry {
+                    keys: keys.clone(),
+                    text,
+                },
+            );
             spans.push(item.span);
             let shown: Vec<String> = keys.iter().filter_map(|k| shown_key(k)).collect();
             changes.push(if replaced {
@@ -189,11 +196,13 @@ impl Session {
             .iter()
             .position(|o| o.name == VALUE)
             .ok_or_else(|| {
-                vec![Diag::error(
-                    "glassbox::internal",
-                    "the expression's output is missing from the checked model",
-                )
-                .help("this is a bug in glassbox; please report it with the session")]
+                vec![
+                    Diag::error(
+                        "glassbox::internal",
+                        "the expression's output is missing from the checked model",
+                    )
+                    .help("this is a bug in glassbox; please report it with the session"),
+                ]
             })?;
         Ok((model, index))
     }

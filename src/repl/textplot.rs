@@ -20,7 +20,11 @@ pub fn plot(names: &[String], ts: &[f64], us: &[f64], width: usize, height: usiz
     if !lo.is_finite() || width < 2 || height < 2 || dim == 0 {
         return String::new();
     }
-    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 1.0, hi + 1.0) };
+    let (lo, hi) = if hi > lo {
+        (lo, hi)
+    } else {
+        (lo - 1.0, hi + 1.0)
+    };
     let span_t = if t1 != t0 { t1 - t0 } else { 1.0 };
     let mut grid = vec![vec![' '; width]; height];
     for (i, &t) in ts.iter().enumerate() {
