@@ -14,6 +14,7 @@ pub mod ir;
 // The one exception to `deny(unsafe_code)`: calling JIT-compiled code (see `src/jit/mod.rs`).
 #[allow(unsafe_code)]
 pub mod jit;
+pub mod repl;
 pub mod sema;
 pub mod solve;
 pub mod source;

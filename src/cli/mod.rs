@@ -3,12 +3,12 @@
 
 mod check;
 mod fmt;
-mod plot;
+pub(crate) mod plot;
 mod predict;
 mod render;
 mod show;
-mod solve;
-mod solve_sde;
+pub(crate) mod solve;
+pub(crate) mod solve_sde;
 mod train;
 
 use std::path::Path;
@@ -49,6 +49,9 @@ pub enum Command {
     Train(Box<train::TrainArgs>),
     /// Solve a model with trained weights and write the trajectory as CSV.
     Predict(predict::PredictArgs),
+    /// An interactive session: enter declarations and expressions, show, differentiate and
+    /// solve the model as it grows. With piped input, runs it as a script.
+    Repl(crate::repl::ReplArgs),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Solve(args) => solve::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Repl(args) => crate::repl::run(&args),
     }
 }
 

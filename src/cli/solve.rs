@@ -81,11 +81,11 @@ pub(super) fn bad_arg(msg: String, help: &str) -> Vec<Diag> {
 }
 
 /// The solve this run does, after flags and the model's `solve` clause are combined.
-struct Plan {
-    method: Method,
-    t0: f64,
-    t1: f64,
-    opts: SolveOptions,
+pub(crate) struct Plan {
+    pub method: Method,
+    pub t0: f64,
+    pub t1: f64,
+    pub opts: SolveOptions,
 }
 
 pub(super) fn parse_floats(s: &str, flag: &str, want: usize) -> Result<Vec<f64>, Vec<Diag>> {
@@ -204,7 +204,7 @@ pub(super) fn check_repeat(args: &SolveArgs) -> Result<(), Vec<Diag>> {
 
 pub(super) const MAX_REPEAT: usize = 100_000;
 
-fn plan(args: &SolveArgs, model: &Model) -> Result<Plan, Vec<Diag>> {
+pub(crate) fn plan(args: &SolveArgs, model: &Model) -> Result<Plan, Vec<Diag>> {
     let spec = model.solve.as_ref();
     let o = spec.map(|s| s.options.clone()).unwrap_or_default();
     let rtol = args.rtol.or(o.rtol).unwrap_or(1e-6);
@@ -373,7 +373,7 @@ fn solve_file(args: &SolveArgs) -> Result<(), Vec<Diag>> {
 }
 
 /// Column names: scalar states by name, vector states `name[i]`, matrices `name[i,j]`.
-pub(super) fn state_names(model: &Model) -> Vec<String> {
+pub(crate) fn state_names(model: &Model) -> Vec<String> {
     let mut names = Vec::with_capacity(model.state_size);
     for s in &model.states {
         let len = s.shape.size();
@@ -388,7 +388,7 @@ pub(super) fn state_names(model: &Model) -> Vec<String> {
     names
 }
 
-pub(super) fn to_csv(names: &[String], sol: &Solution) -> String {
+pub(crate) fn to_csv(names: &[String], sol: &Solution) -> String {
     let mut out = String::from("t");
     for n in names {
         out.push(',');
@@ -451,7 +451,12 @@ fn to_json(model: &Model, names: &[String], sol: &Solution, timing: Timing) -> S
     s
 }
 
-fn stats_text(sol: &Solution, compile: Duration, solve: Duration, repeat: usize) -> String {
+pub(crate) fn stats_text(
+    sol: &Solution,
+    compile: Duration,
+    solve: Duration,
+    repeat: usize,
+) -> String {
     let s = &sol.stats;
     let sum_e: f64 = sol
         .steps
@@ -504,7 +509,7 @@ pub(crate) fn temp_path(path: &Path, ext: &str) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}.{ext}", std::process::id()))
 }
 
-pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diag> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diag> {
     let tmp = temp_path(path, "tmp");
     let fail = |e: std::io::Error| {
         let _ = std::fs::remove_file(&tmp);

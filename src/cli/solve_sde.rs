@@ -141,7 +141,7 @@ fn plan(args: &SolveArgs, model: &Model) -> Result<Plan, Vec<Diag>> {
     })
 }
 
-pub(super) fn solve_sde(args: &SolveArgs, model: &Model) -> Result<(), Vec<Diag>> {
+pub(crate) fn solve_sde(args: &SolveArgs, model: &Model) -> Result<(), Vec<Diag>> {
     let plan = plan(args, model)?;
     let compile_start = Instant::now();
     let mut field = JitSde::new(model, &[]).map_err(|d| vec![d])?;

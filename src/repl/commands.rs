@@ -1,0 +1,374 @@
+//! The REPL's commands and the dispatch of one input: command, items, or expression.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Parser;
+
+use super::input::{COMMANDS, is_item};
+use super::math;
+use super::session::{Change, Session};
+use super::textplot;
+use crate::cli::solve::{SolveArgs, plan, state_names, stats_text, to_csv, write_atomic};
+use crate::diag::{Diag, did_you_mean};
+use crate::ir::print_text;
+use crate::sema::ModelKind;
+use crate::source::SourceFile;
+
+type Outcome = Result<String, Vec<Diag>>;
+
+#[derive(Default)]
+pub struct Repl {
+    pub session: Session,
+    /// The last `:solve`'s statistics, for `:stats`.
+    pub last_stats: Option<String>,
+    pub quit: bool,
+}
+
+const HELP: &str = "\
+Enter declarations and equations one at a time (`state x = 1`, `dx/dt = -k * x`); entering a
+name again replaces its declaration and rechecks the model. An expression prints its value and
+shape at the initial state, the current parameters and t = 0.
+
+  :load FILE          start over from a model file
+  :reload             read that file again
+  :list               the session's program
+  :show [NAME]        the simplified vector field, or one state's equation / one declaration
+  :diff EXPR wrt X    d(EXPR)/dX, simplified, and its value (X: a state, parameter or t)
+  :jacobian           the Jacobian of the vector field, simplified, and its value
+  :type EXPR          the shape of EXPR
+  :solve [OPTIONS]    solve and plot (--over T0:T1, --at T0:T1:N, --method M, --rtol R,
+                      --atol A, --dt DT, --plot FILE.png, -o FILE.csv)
+  :stats              the last solve's statistics and heuristics
+  :clear              forget every declaration
+  :train N, :save DIR not available yet (training arrives with the trainer)
+  :help               this text
+  :quit               leave (also Ctrl-D)
+";
+
+/// A clap parser for `:solve`'s options: the CLI's own flags.
+#[derive(Debug, Parser)]
+#[command(name = ":solve", no_binary_name = true, disable_version_flag = true)]
+struct SolveCmd {
+    #[command(flatten)]
+    args: SolveArgs,
+}
+
+impl Repl {
+    pub fn names(&self) -> Vec<String> {
+        self.session.names()
+    }
+
+    /// One complete input.
+    pub fn handle(&mut self, text: &str) -> Outcome {
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("//") {
+            return Ok(String::new());
+        }
+        if let Some(cmd) = trimmed.strip_prefix(':') {
+            let (name, rest) = match cmd.find(char::is_whitespace) {
+                Some(i) => (&cmd[..i], cmd[i..].trim()),
+                None => (cmd, ""),
+            };
+            return self.command(name, rest);
+        }
+        let file = SourceFile::new("<input>", text.trim_end().to_string());
+        if is_item(text) {
+            self.enter(&file)
+        } else {
+            self.value(&file)
+        }
+    }
+
+    fn command(&mut self, name: &str, rest: &str) -> Outcome {
+        match name {
+            "help" | "h" | "?" => Ok(HELP.to_string()),
+            "quit" | "q" | "exit" => {
+                self.quit = true;
+                Ok(String::new())
+            }
+            "load" | "l" => {
+                if rest.is_empty() {
+                    return Err(usage(":load FILE", "give the path of a model file"));
+                }
+                self.load(Path::new(rest))
+            }
+            "reload" | "r" => {
+                let Some(path) = self.session.path.clone() else {
+                    return Err(vec![
+                        Diag::error(
+                            "glassbox::repl_nothing_loaded",
+                            "there is no file to reload",
+                        )
+                        .help("load one first with `:load FILE`"),
+                    ]);
+                };
+                self.load(&path)
+            }
+            "list" => Ok(self.session.text()),
+            "clear" => {
+                self.session = Session::default();
+                self.last_stats = None;
+                Ok("session cleared".into())
+            }
+            "show" => self.show(rest),
+            "diff" => self.diff(rest),
+            "jacobian" => self.jacobian(),
+            "type" => {
+                if rest.is_empty() {
+                    return Err(usage(
+                        ":type EXPR",
+                        "give an expression, e.g. `:type [x, y]`",
+                    ));
+                }
+                let file = SourceFile::new("<input>", rest.to_string());
+                let (model, index) = self.session.with_expr(&file)?;
+                let shape = model.outputs.get(index).map(|o| o.value.shape);
+                Ok(shape.map(math::shape_text).unwrap_or_default())
+            }
+            "solve" => self.solve(rest),
+            "stats" => match &self.last_stats {
+                Some(s) => Ok(s.clone()),
+                None => Err(vec![
+                    Diag::error("glassbox::repl_no_solve", "nothing solved yet")
+                        .help("run `:solve` first; `:stats` shows that solve's statistics"),
+                ]),
+            },
+            "train" | "save" => Err(not_available(name)),
+            _ => {
+                let word = format!(":{name}");
+                let help = match did_you_mean(&word, COMMANDS.iter().copied()) {
+                    Some(m) => format!("did you mean `{m}`? (`:help` lists the commands)"),
+                    None => "`:help` lists the commands".to_string(),
+                };
+                Err(vec![
+                    Diag::error(
+                        "glassbox::repl_unknown_command",
+                        format!("there is no command `{word}`"),
+                    )
+                    .help(help),
+                ])
+            }
+        }
+    }
+
+    pub fn load(&mut self, path: &Path) -> Outcome {
+        let file = crate::cli::load_source(path).map_err(|d| vec![d])?;
+        let n = self
+            .session
+            .load(PathBuf::from(path), &file)
+            .map_err(|d| d.into_iter().collect::<Vec<_>>())?;
+        self.last_stats = None;
+        let mut out = format!("loaded {} ({n} items)", path.display());
+        if let Ok((_, model)) = self.session.model() {
+            let s = crate::sema::summary(&model);
+            let states: Vec<String> = s.states.iter().map(|st| st.name.clone()).collect();
+            let _ = write!(
+                out,
+                ": model {}, states {}, {} parameters",
+                s.name,
+                states.join(", "),
+                model.param_size
+            );
+        }
+        Ok(out)
+    }
+
+    fn enter(&mut self, file: &Arc<SourceFile>) -> Outcome {
+        let changes = self.session.enter(file)?;
+        let mut out = String::new();
+        for c in changes {
+            let line = match c {
+                Change::Defined(names) => format!("defined {}", names.join(", ")),
+                Change::Replaced(names) => format!("redefined {}", names.join(", ")),
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+        Ok(out)
+    }
+
+    fn value(&self, file: &Arc<SourceFile>) -> Outcome {
+        let (model, index) = self.session.with_expr(file)?;
+        let f = math::output_function(&model, index, "value").map_err(|d| vec![d])?;
+        let at = math::point(&model).map_err(|d| vec![d])?;
+        let shape = model.outputs.get(index).map(|o| o.value.shape);
+        let shape = shape.unwrap_or(crate::sema::Shape::Scalar);
+        math::value_line(&f, &at, shape).map_err(|d| vec![d])
+    }
+
+    fn show(&self, name: &str) -> Outcome {
+        let (_, model) = self.session.model()?;
+        if name.is_empty() {
+            return math::field_text(&model, None).map_err(|d| vec![d]);
+        }
+        if model.states.iter().any(|s| s.name == name) {
+            return math::field_text(&model, Some(name)).map_err(|d| vec![d]);
+        }
+        if let Some(p) = model.params.iter().find(|p| p.name == name) {
+            let ir = crate::ir::lower::ir_shape(p.shape);
+            return Ok(format!(
+                "{} = {} : {}{}\n",
+                p.name,
+                math::format_value(&p.init, ir),
+                p.shape,
+                if p.learn { " (learned)" } else { "" }
+            ));
+        }
+        if let Some(e) = self
+            .session
+            .entries
+            .iter()
+            .find(|e| e.keys.iter().any(|k| k == name))
+        {
+            return Ok(format!("{}\n", e.text));
+        }
+        let names = self.session.names();
+        let help = match did_you_mean(name, names.iter().map(String::as_str)) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None => "`:list` shows every declaration".into(),
+        };
+        Err(vec![
+            Diag::error(
+                "glassbox::undefined_name",
+                format!("the session declares no `{name}`"),
+            )
+            .help(help),
+        ])
+    }
+
+    fn diff(&self, rest: &str) -> Outcome {
+        let Some(i) = rest.rfind(" wrt ") else {
+            return Err(usage(
+                ":diff EXPR wrt X",
+                "e.g. `:diff x^2 * y wrt x`; X is a state, a parameter or t",
+            ));
+        };
+        let (expr, wrt) = (&rest[..i], rest[i + 5..].trim());
+        let file = SourceFile::new("<input>", expr.to_string());
+        let (model, index) = self.session.with_expr(&file)?;
+        let f = math::output_function(&model, index, expr.trim()).map_err(|d| vec![d])?;
+        let d = math::derivative(&f, wrt).map_err(|d| vec![d])?;
+        let at = math::point(&model).map_err(|d| vec![d])?;
+        let values = math::evaluate(&d, &at).map_err(|d| vec![d])?;
+        let shape = d
+            .outputs
+            .first()
+            .map_or(crate::ir::Shape::Scalar, |o| d.graph.shape(o.node));
+        Ok(format!(
+            "{}at the initial state: {}\n",
+            print_text(&d),
+            math::format_value(&values, shape)
+        ))
+    }
+
+    fn jacobian(&self) -> Outcome {
+        let (_, model) = self.session.model()?;
+        let j = math::field_jacobian(&model).map_err(|d| vec![d])?;
+        let at = math::point(&model).map_err(|d| vec![d])?;
+        let values = math::evaluate(&j, &at).map_err(|d| vec![d])?;
+        let names = state_names(&model);
+        let n = names.len();
+        Ok(format!(
+            "# Jacobian ∂f/∂u, u = [{}], row-major\n{}at the initial state: {}\n",
+            names.join(", "),
+            print_text(&j),
+            math::format_value(&values, crate::ir::Shape::Matrix(n, n))
+        ))
+    }
+
+    fn solve(&mut self, rest: &str) -> Outcome {
+        let tokens = std::iter::once("session").chain(rest.split_whitespace());
+        let cmd = SolveCmd::try_parse_from(tokens).map_err(|e| {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("bad options").to_string();
+            let first = first.trim_start_matches("error: ").to_string();
+            vec![
+                Diag::error("glassbox::bad_argument", format!(":solve: {first}")).help(
+                    "options: --over T0:T1, --at T0:T1:N, --method M, --rtol R, --atol A, \
+                     --dt DT, --plot FILE.png, -o FILE.csv, --stats",
+                ),
+            ]
+        })?;
+        let args = cmd.args;
+        let (_, model) = self.session.model()?;
+        if model.kind == ModelKind::Sde {
+            crate::cli::solve_sde::solve_sde(&args, &model)?;
+            return Ok(String::new());
+        }
+        let plan = plan(&args, &model)?;
+        let compile_start = Instant::now();
+        let mut field = crate::solve::JitField::new(&model, &[]).map_err(|d| vec![d])?;
+        if plan.method.parts().1.is_some() {
+            field.prepare_jacobian().map_err(|d| vec![d])?;
+        }
+        let compile = compile_start.elapsed().max(field.compile_time());
+        let p = crate::solve::param_values(&model);
+        let u0 = crate::solve::initial_state(&model, &p, &[], plan.t0).map_err(|d| vec![d])?;
+        let start = Instant::now();
+        let sol =
+            crate::solve::solve_with(plan.method, &mut field, plan.t0, plan.t1, &u0, &plan.opts)
+                .map_err(|e| vec![Diag::from(e)])?;
+        let took = start.elapsed();
+        let names = state_names(&model);
+        let stats = stats_text(&sol, compile, took, 1);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{}: t = {} → {}, {} steps ({} rejected), {} evaluations",
+            sol.method,
+            math::format_number(plan.t0),
+            math::format_number(plan.t1),
+            sol.stats.accepted,
+            sol.stats.rejected,
+            sol.stats.nfe
+        );
+        if let Some(last) = sol.last() {
+            let finals: Vec<String> = names
+                .iter()
+                .zip(last)
+                .map(|(n, x)| format!("{n} = {}", math::format_number(*x)))
+                .collect();
+            let _ = writeln!(out, "final: {}", finals.join(", "));
+        }
+        out.push_str(&textplot::plot(&names, &sol.ts, &sol.us, 64, 14));
+        if let Some(path) = &args.output {
+            write_atomic(path, to_csv(&names, &sol).as_bytes()).map_err(|d| vec![d])?;
+            let _ = writeln!(out, "wrote {}", path.display());
+        }
+        if let Some(path) = &args.plot {
+            let title = format!("{}: {} (rtol {:e})", model.name, sol.method, plan.opts.rtol);
+            let tr = crate::cli::plot::Trajectories {
+                title: &title,
+                names: &names,
+                ts: &sol.ts,
+                us: &sol.us,
+                sd: None,
+            };
+            crate::cli::plot::plot(path, &tr).map_err(|d| vec![d])?;
+            let _ = writeln!(out, "wrote {}", path.display());
+        }
+        if args.stats {
+            out.push_str(&stats);
+        }
+        self.last_stats = Some(stats);
+        Ok(out)
+    }
+}
+
+fn usage(form: &str, help: &str) -> Vec<Diag> {
+    vec![Diag::error("glassbox::repl_usage", format!("usage: {form}")).help(help.to_string())]
+}
+
+/// The hook where training will plug in (`:train N`, `:save DIR`): until then a diagnostic.
+fn not_available(name: &str) -> Vec<Diag> {
+    vec![
+        Diag::error(
+            "glassbox::repl_not_available",
+            format!("`:{name}` is not available yet"),
+        )
+        .help("training in the REPL arrives with the trainer; until then use the CLI"),
+    ]
+}

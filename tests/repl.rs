@@ -1,0 +1,100 @@
+//! REPL transcripts: every `tests/repl/NAME.in` is piped into `glassbox repl` (from the
+//! crate root, so `:load examples/...` works) and its stdout must equal `NAME.out`. When
+//! `NAME.err` exists, the run must fail (status 1) with exactly that on stderr; otherwise it
+//! must succeed with nothing on stderr. Timings vary, so `compile time` and `solve time`
+//! lines are compared by label only. `UPDATE_REPL=1 cargo test --test repl` rewrites the
+//! expected files from what the binary prints (review the diff before committing).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn normalise(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.starts_with("compile time") || l.starts_with("solve time") {
+                l.split("  ").next().unwrap_or(l).to_string() + " <elapsed>"
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+fn run(input: &Path, data_home: &Path) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .arg("repl")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env("XDG_DATA_HOME", data_home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run glassbox");
+    let text = std::fs::read(input).expect("read transcript input");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&text)
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn transcripts() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/repl");
+    let data_home = std::env::temp_dir().join(format!("glassbox-repl-test-{}", std::process::id()));
+    let update = std::env::var_os("UPDATE_REPL").is_some();
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/repl")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "in"))
+        .collect();
+    inputs.sort();
+    assert!(inputs.len() >= 5, "the transcripts are missing");
+    let mut failures = Vec::new();
+    for input in &inputs {
+        let (ok, stdout, stderr) = run(input, &data_home);
+        let (stdout, stderr) = (normalise(&stdout), normalise(&stderr));
+        let out_path = input.with_extension("out");
+        let err_path = input.with_extension("err");
+        if update {
+            std::fs::write(&out_path, &stdout).expect("write .out");
+            if ok {
+                let _ = std::fs::remove_file(&err_path);
+            } else {
+                std::fs::write(&err_path, &stderr).expect("write .err");
+            }
+            continue;
+        }
+        let want_out = std::fs::read_to_string(&out_path).unwrap_or_default();
+        let want_err = std::fs::read_to_string(&err_path).ok();
+        let name = input.file_stem().unwrap_or_default().to_string_lossy();
+        if stdout != want_out {
+            failures.push(format!(
+                "{name}: stdout differs\n--- want\n{want_out}--- got\n{stdout}"
+            ));
+        }
+        match &want_err {
+            Some(_) if ok => failures.push(format!("{name}: expected failure, got success")),
+            Some(want) if *want != stderr => failures.push(format!(
+                "{name}: stderr differs\n--- want\n{want}--- got\n{stderr}"
+            )),
+            None if !ok || stderr.trim() != "" => failures.push(format!(
+                "{name}: expected success with no diagnostics, got:\n{stderr}"
+            )),
+            _ => {}
+        }
+    }
+    let _ = std::fs::remove_dir_all(&data_home);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
