@@ -305,7 +305,9 @@ fn weak_order_of_euler_maruyama_on_ornstein_uhlenbeck_moments() {
 
 /// `du = dW` integrates to `W(t)` exactly (EM sums increments), so the states at the save
 /// times ARE the path: equal, to rounding, under grids of 0.1 (not dyadic: leaf bridging),
-/// 1/64 and an adaptive SRIW1 run; and equal to the tree queried directly.
+/// 1/64 and an adaptive SRIW1 run; and equal to the tree queried directly. The depth is
+/// given: by default a fixed-step solve picks its tree's depth from its `dt`
+/// (`sde::tree_depth`), and another depth is another path.
 #[test]
 fn the_same_seed_gives_the_same_path_whatever_the_steps() {
     let mut f = sde_from_fn(
@@ -331,6 +333,7 @@ fn the_same_seed_gives_the_same_path_whatever_the_steps() {
         let opts = SdeOptions {
             dt,
             save_at: save_at.clone(),
+            depth: Some(sde::brownian::DEFAULT_DEPTH),
             ..Default::default()
         };
         let sol =

@@ -73,7 +73,14 @@ pub(crate) fn rk_step<F: VectorField + ?Sized>(
             pair[n..].copy_from_slice(g);
         }
     }
-    combine(u, h, tab.b, k, n, u1);
+    if tab.fsal && tab.stages() > 1 {
+        // The last stage's argument is `u + h Σ a_(s−1)j k_j` with `a_(s−1) = b` and
+        // `b_(s−1) = 0` (tested in `tableau.rs`): `u_{n+1}` itself, the same operations in
+        // the same order, so copying it is bit-identical to combining again.
+        u1.copy_from_slice(g);
+    } else {
+        combine(u, h, tab.b, k, n, u1);
+    }
 
     let error = tab.btilde.map(|bt| {
         if n == 0 {
@@ -81,11 +88,12 @@ pub(crate) fn rk_step<F: VectorField + ?Sized>(
         }
         let mut sum = 0.0;
         for m in 0..n {
-            let e = h * bt
-                .iter()
-                .enumerate()
-                .map(|(j, b)| b * k[j * n + m])
-                .sum::<f64>();
+            // Summed from −0.0 in stage order, as `Iterator::sum` does: the same bits.
+            let mut acc = -0.0;
+            for (j, b) in bt.iter().enumerate() {
+                acc += b * k[j * n + m];
+            }
+            let e = h * acc;
             let scale = atol + u[m].abs().max(u1[m].abs()) * rtol;
             if e != 0.0 {
                 sum += (e / scale).powi(2);
@@ -110,15 +118,66 @@ pub(crate) fn rk_step<F: VectorField + ?Sized>(
     }
 }
 
-/// `out = u + h Σ_j w_j k_j` over the first `w.len()` stages.
+/// `out = u + h Σ_j w_j k_j` over the first `w.len()` stages, zero weights skipped.
+///
+/// Component by component with the sum in a register: each component still adds its terms
+/// in stage order, one rounding each (`h·w_j` rounds the same for every component), so the
+/// result equals accumulating stage by stage in `out` bit for bit, without a store and reload
+/// per term (the hot loop of small states).
 fn combine(u: &[f64], h: f64, w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
-    out.copy_from_slice(u);
-    for (j, wj) in w.iter().enumerate() {
-        if *wj != 0.0 {
-            let hw = h * wj;
-            for (o, kj) in out.iter_mut().zip(&k[j * n..(j + 1) * n]) {
-                *o += hw * kj;
+    for (m, (o, ui)) in out.iter_mut().zip(u).enumerate() {
+        let mut acc = *ui;
+        for (j, wj) in w.iter().enumerate() {
+            if *wj != 0.0 {
+                acc += h * wj * k[j * n + m];
             }
+        }
+        *o = acc;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The accumulation stage by stage in `out` that `combine` replaces.
+    fn combine_by_stage(u: &[f64], h: f64, w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
+        out.copy_from_slice(u);
+        for (j, wj) in w.iter().enumerate() {
+            if *wj != 0.0 {
+                let hw = h * wj;
+                for (o, kj) in out.iter_mut().zip(&k[j * n..(j + 1) * n]) {
+                    *o += hw * kj;
+                }
+            }
+        }
+    }
+
+    /// Both forms give the same bits (the register form must not reorder sums), zero
+    /// weights included.
+    #[test]
+    fn combine_forms_agree_bit_for_bit() {
+        let n = 5;
+        let stages = 19;
+        let k: Vec<f64> = (0..stages * n)
+            .map(|i| ((i * 7919) % 1000) as f64 / 37.0 - 13.0)
+            .collect();
+        let u: Vec<f64> = (0..n).map(|i| 1.0 / (i as f64 + 3.0)).collect();
+        for len in [0, 1, 4, 7, 16, stages] {
+            let w: Vec<f64> = (0..len)
+                .map(|j| {
+                    if j % 3 == 2 {
+                        0.0
+                    } else {
+                        0.1 * j as f64 - 0.37
+                    }
+                })
+                .collect();
+            let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+            combine(&u, 0.013, &w, &k, n, &mut a);
+            combine_by_stage(&u, 0.013, &w, &k, n, &mut b);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "{len} weights");
         }
     }
 }

@@ -17,9 +17,12 @@
 //! times were queried before or in what order (rejected steps and the backward pass see the
 //! same path). Dyadic times `t0 + k·(t1 − t0)/2^d` (d ≤ `depth`) are nodes of the tree and
 //! exact samples of Brownian motion jointly with every other node. A time strictly inside a
-//! leaf (width `(t1 − t0)/2^depth`) is bridged from the leaf's ends with normals keyed by the
-//! leaf and the time itself: exact in law on its own, but two such times in one leaf are
-//! not jointly exact (an error below `2^-depth` of the span).
+//! leaf (width `(t1 − t0)/2^depth`) is bridged from the leaf's ends with the leaf's own two
+//! normals (those its midpoint split would draw in a deeper tree): exact in law on its own,
+//! and continuous in `t` (a time and its rounding neighbour, `k/100` and `k·0.01`, get
+//! nearly equal values, not independent draws — what a shallow tree needs), but two times in
+//! one leaf are not jointly exact. Solves choose the depth so that their step ends never
+//! share a leaf (`integrate::tree_depth`).
 
 /// Default tree depth: leaves are `2^-40` of the span.
 pub const DEFAULT_DEPTH: u32 = 40;
@@ -34,6 +37,28 @@ pub struct BrownianTree {
     depth: u32,
     /// `(W, I)` over the whole span, per process.
     root: Vec<(f64, f64)>,
+    /// The conditional law of a midpoint split (every level above the leaves), worked out once.
+    half: Split,
+}
+
+/// Memoised splits of the nodes a query passed through, so the next query (usually in the
+/// same or a neighbouring leaf) reuses the levels it shares with the last one instead of
+/// drawing them again. A split is a pure function of `(seed, path, node, process)`, so a
+/// cached value equals a fresh one bit for bit: the cache changes costs, never values.
+///
+/// Invariant: `slots[k·depth + level]` holds `(node, W_l, I_l)` of the last node of that level
+/// process `k` split; heap indices are unique per level and never 0, so a slot whose node
+/// differs (0 when empty) is a miss. A cache filled by another tree is reset on first use.
+#[derive(Clone, Debug, Default)]
+pub struct BrownianCache {
+    owner: Option<(u64, u64, u64, u64, usize, u32)>,
+    slots: Vec<(u64, f64, f64)>,
+}
+
+impl BrownianCache {
+    pub fn new() -> BrownianCache {
+        BrownianCache::default()
+    }
 }
 
 /// `W(t)` and `J(t) = ∫_{t0}^t W dr` of every process at one time.
@@ -84,7 +109,7 @@ impl BrownianTree {
         let span = t1 - t0;
         let root = (0..m)
             .map(|k| {
-                let (z1, z2) = normals(seed, path, 0, k as u64, 0);
+                let (z1, z2) = normals(seed, path, 0, k as u64);
                 // Unit interval: Var W = 1, Cov(W, I) = 1/2, Var I = 1/3; Cholesky factor.
                 let w = z1;
                 let i = 0.5 * z1 + (1.0f64 / 12.0).sqrt() * z2;
@@ -99,7 +124,13 @@ impl BrownianTree {
             m,
             depth,
             root,
+            half: Split::new(0.5),
         }
+    }
+
+    /// The depth of the tree (leaves are `2^-depth` of the span).
+    pub fn depth(&self) -> u32 {
+        self.depth
     }
 
     pub fn processes(&self) -> usize {
@@ -112,6 +143,32 @@ impl BrownianTree {
 
     /// `W(t)` and `J(t)` of every process; `t` is clamped into the span (NaN gives NaN).
     pub fn point(&self, t: f64, out: &mut BrownianPoint) {
+        self.query(t, &mut [], out);
+    }
+
+    /// [`BrownianTree::point`], reusing the splits an earlier query through `cache` drew: the
+    /// same values, at a fraction of the cost when queries come in order (a solve's steps).
+    pub fn point_cached(&self, t: f64, cache: &mut BrownianCache, out: &mut BrownianPoint) {
+        let owner = (
+            self.seed,
+            self.path,
+            self.t0.to_bits(),
+            self.t1.to_bits(),
+            self.m,
+            self.depth,
+        );
+        if cache.owner != Some(owner) {
+            cache.owner = Some(owner);
+            cache.slots.clear();
+            cache
+                .slots
+                .resize(self.m * self.depth as usize, (0, 0.0, 0.0));
+        }
+        self.query(t, &mut cache.slots, out);
+    }
+
+    /// `slots`: the cache (`m · depth` entries) or empty for none.
+    fn query(&self, t: f64, slots: &mut [(u64, f64, f64)], out: &mut BrownianPoint) {
         let t = t.clamp(self.t0, self.t1);
         out.t = t;
         out.w.resize(self.m, 0.0);
@@ -121,14 +178,16 @@ impl BrownianTree {
             out.j.fill(f64::NAN);
             return;
         }
+        let depth = self.depth as usize;
         for k in 0..self.m {
-            let (w, j) = self.point_of(k, t);
+            let cache = slots.get_mut(k * depth..(k + 1) * depth).unwrap_or(&mut []);
+            let (w, j) = self.point_of(k, t, cache);
             out.w[k] = w;
             out.j[k] = j;
         }
     }
 
-    fn point_of(&self, k: usize, t: f64) -> (f64, f64) {
+    fn point_of(&self, k: usize, t: f64, cache: &mut [(u64, f64, f64)]) -> (f64, f64) {
         let (mut a, mut b) = (self.t0, self.t1);
         // Cumulative values at `a` and increments over `[a, b]`.
         let (mut wa, mut ja) = (0.0, 0.0);
@@ -143,15 +202,33 @@ impl BrownianTree {
                 return (wa + dw, ja + di + (b - a) * wa);
             }
             let len = b - a;
-            let (split, key, salt) = if level < self.depth {
-                (a + 0.5 * len, node, 0)
+            let (split, (wl, il)) = if level < self.depth {
+                let split = a + 0.5 * len;
+                let slot = cache.get_mut(level as usize);
+                match slot {
+                    Some(&mut (key, wl, il)) if key == node => (split, (wl, il)),
+                    _ => {
+                        let z = normals(self.seed, self.path, node, k as u64);
+                        // The rounded midpoint's fraction is 0.5 but for the last bit or so;
+                        // the law for the fraction actually used keeps values as they were.
+                        let r = (split - a) / len;
+                        let (wl, il) = if r == 0.5 {
+                            self.half.left(len, dw, di, z)
+                        } else {
+                            Split::new(r).left(len, dw, di, z)
+                        };
+                        if let Some(s) = slot {
+                            *s = (node, wl, il);
+                        }
+                        (split, (wl, il))
+                    }
+                }
             } else {
-                // Inside a leaf: bridge to `t` itself, keyed by the leaf and `t`.
-                (t, node, t.to_bits())
+                // Inside a leaf: bridge to `t` itself with the leaf's normals, so the value
+                // is continuous in `t` (and at the leaf's midpoint equals a deeper tree's).
+                let z = normals(self.seed, self.path, node, k as u64);
+                (t, Split::new((t - a) / len).left(len, dw, di, z))
             };
-            let r = (split - a) / len;
-            let z = normals(self.seed, self.path, key, k as u64, salt);
-            let (wl, il) = split_left(r, len, dw, di, z);
             let (wr, ir) = (dw - wl, di - il - (b - split) * wl);
             if t == split {
                 return (wa + wl, ja + il + (split - a) * wa);
@@ -174,46 +251,63 @@ impl BrownianTree {
     }
 }
 
-/// Samples `(W, I)` of `[a, a + r·len]` given `(W, I)` of `[a, a + len]`: the Gaussian
-/// conditional law, worked in unit time (`w = W/√len`, `i = I/len^{3/2}`) where the
-/// covariances depend on `r` alone.
-fn split_left(r: f64, len: f64, dw: f64, di: f64, (z1, z2): (f64, f64)) -> (f64, f64) {
-    let s = 1.0 - r;
-    let (sq, sq3) = (len.sqrt(), len * len.sqrt());
-    let (y1, y2) = (dw / sq, di / sq3);
-    // X = (w_l, i_l): Var X = A; Cov(X, Y) = C with Y = (w, i) = (w_l + w_r, i_l + i_r + s·w_l).
-    let a = [[r, r * r / 2.0], [r * r / 2.0, r * r * r / 3.0]];
-    let c = [
-        [r, r * r / 2.0 + s * r],
-        [r * r / 2.0, r * r * r / 3.0 + s * r * r / 2.0],
-    ];
-    // (Var Y)^{-1} for the unit interval: [[1, 1/2], [1/2, 1/3]]^{-1} = [[4, -6], [-6, 12]].
-    let inv = [[4.0, -6.0], [-6.0, 12.0]];
-    let mut kk = [[0.0; 2]; 2];
-    for i in 0..2 {
-        for j in 0..2 {
-            kk[i][j] = c[i][0] * inv[0][j] + c[i][1] * inv[1][j];
+/// The conditional law of `(W, I)` over `[a, a + r·len]` given `(W, I)` over `[a, a + len]`,
+/// worked in unit time (`w = W/√len`, `i = I/len^{3/2}`) where it depends on `r` alone: the
+/// mean's gain `kk` and the Cholesky factor of the covariance.
+#[derive(Clone, Copy, Debug)]
+struct Split {
+    kk: [[f64; 2]; 2],
+    l11: f64,
+    l21: f64,
+    l22: f64,
+}
+
+impl Split {
+    fn new(r: f64) -> Split {
+        let s = 1.0 - r;
+        // X = (w_l, i_l): Var X = A; Cov(X, Y) = C with Y = (w, i) = (w_l + w_r, i_l + i_r + s·w_l).
+        let a = [[r, r * r / 2.0], [r * r / 2.0, r * r * r / 3.0]];
+        let c = [
+            [r, r * r / 2.0 + s * r],
+            [r * r / 2.0, r * r * r / 3.0 + s * r * r / 2.0],
+        ];
+        // (Var Y)^{-1} for the unit interval: [[1, 1/2], [1/2, 1/3]]^{-1} = [[4, -6], [-6, 12]].
+        let inv = [[4.0, -6.0], [-6.0, 12.0]];
+        let mut kk = [[0.0; 2]; 2];
+        for i in 0..2 {
+            for j in 0..2 {
+                kk[i][j] = c[i][0] * inv[0][j] + c[i][1] * inv[1][j];
+            }
         }
-    }
-    let mean = [kk[0][0] * y1 + kk[0][1] * y2, kk[1][0] * y1 + kk[1][1] * y2];
-    let mut cov = [[0.0; 2]; 2];
-    for i in 0..2 {
-        for j in 0..2 {
-            cov[i][j] = a[i][j] - (kk[i][0] * c[j][0] + kk[i][1] * c[j][1]);
+        let mut cov = [[0.0; 2]; 2];
+        for i in 0..2 {
+            for j in 0..2 {
+                cov[i][j] = a[i][j] - (kk[i][0] * c[j][0] + kk[i][1] * c[j][1]);
+            }
         }
+        let l11 = cov[0][0].max(0.0).sqrt();
+        let l21 = if l11 > 0.0 { cov[1][0] / l11 } else { 0.0 };
+        let l22 = (cov[1][1] - l21 * l21).max(0.0).sqrt();
+        Split { kk, l11, l21, l22 }
     }
-    let l11 = cov[0][0].max(0.0).sqrt();
-    let l21 = if l11 > 0.0 { cov[1][0] / l11 } else { 0.0 };
-    let l22 = (cov[1][1] - l21 * l21).max(0.0).sqrt();
-    let w = mean[0] + l11 * z1;
-    let i = mean[1] + l21 * z1 + l22 * z2;
-    (w * sq, i * sq3)
+
+    /// Samples the left part's `(W, I)` given the whole's `(dw, di)` over `len`.
+    fn left(&self, len: f64, dw: f64, di: f64, (z1, z2): (f64, f64)) -> (f64, f64) {
+        let (sq, sq3) = (len.sqrt(), len * len.sqrt());
+        let (y1, y2) = (dw / sq, di / sq3);
+        let kk = &self.kk;
+        let mean = [kk[0][0] * y1 + kk[0][1] * y2, kk[1][0] * y1 + kk[1][1] * y2];
+        let w = mean[0] + self.l11 * z1;
+        let i = mean[1] + self.l21 * z1 + self.l22 * z2;
+        (w * sq, i * sq3)
+    }
 }
 
 /// Two independent standard normals, a pure function of the key (Box–Muller over two
 /// uniforms hashed from it).
-fn normals(seed: u64, path: u64, node: u64, comp: u64, salt: u64) -> (f64, f64) {
-    let h = mix(seed ^ mix(path ^ mix(node ^ mix(comp ^ mix(salt)))));
+fn normals(seed: u64, path: u64, node: u64, comp: u64) -> (f64, f64) {
+    // `mix(0)`: a salt that once keyed bridges by time; kept so the draws stay as they were.
+    let h = mix(seed ^ mix(path ^ mix(node ^ mix(comp ^ mix(0)))));
     let h2 = mix(h ^ 0x9e37_79b9_7f4a_7c15);
     // 53-bit uniforms; u1 in (0, 1] so the log is finite.
     let u1 = ((h >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
@@ -285,6 +379,57 @@ mod tests {
         assert!(close(vdw, h), "Var ΔW = {} vs {h}", vdw / n);
         assert!(close(vi, h.powi(3) / 3.0), "Var I = {}", vi / n);
         assert!(close(cwi, h * h / 2.0), "Cov(ΔW, I) = {}", cwi / n);
+    }
+
+    /// The cache changes costs, never values: any query sequence through one cache (in
+    /// order, backwards, repeated, dyadic or not, the span's ends, shared with another tree)
+    /// gives the uncached values bit for bit, at every depth.
+    #[test]
+    fn cached_queries_equal_fresh_ones_in_any_order() {
+        let mut times: Vec<f64> = (0..=200).map(|k| 0.3 + 1.7 * k as f64 / 200.0).collect();
+        times.extend([0.3, 2.0, 1.15, 1.15, 0.3 + 1.7 / 1024.0]);
+        // A scrambled order as well: a fixed stride through the list.
+        let scrambled: Vec<f64> = (0..times.len())
+            .map(|i| times[(i * 37) % times.len()])
+            .collect();
+        let backwards: Vec<f64> = times.iter().rev().copied().collect();
+        let mut cache = BrownianCache::new();
+        for depth in [0, 1, 5, 11, DEFAULT_DEPTH] {
+            let tree = BrownianTree::with_depth(3, 1, 0.3, 2.0, 2, depth);
+            let other = BrownianTree::with_depth(4, 1, 0.3, 2.0, 2, depth);
+            for seq in [&times, &scrambled, &backwards] {
+                for &t in seq {
+                    let mut got = BrownianPoint::default();
+                    tree.point_cached(t, &mut cache, &mut got);
+                    let mut want = BrownianPoint::default();
+                    tree.point(t, &mut want);
+                    assert_eq!(got, want, "depth {depth}, t = {t}");
+                    // Interleaving another tree resets the cache, never mixes the two.
+                    other.point_cached(t, &mut cache, &mut got);
+                    other.point(t, &mut want);
+                    assert_eq!(got, want, "other tree, depth {depth}, t = {t}");
+                }
+            }
+        }
+    }
+
+    /// Nodes of the levels both trees have are the same: a dyadic time of level ≤ d has one
+    /// value in every tree of depth ≥ d (so dyadic grids share their path across depths).
+    #[test]
+    fn dyadic_times_agree_across_depths() {
+        let deep = BrownianTree::with_depth(2, 0, 0.0, 1.0, 1, DEFAULT_DEPTH);
+        let shallow = BrownianTree::with_depth(2, 0, 0.0, 1.0, 1, 6);
+        for k in 0..=64 {
+            let t = k as f64 / 64.0;
+            assert_eq!(at(&deep, t), at(&shallow, t), "t = {t}");
+        }
+        // Off the dyadic grid the shallow tree bridges inside a leaf: another sample.
+        assert_ne!(at(&deep, 0.3), at(&shallow, 0.3));
+        // The bridge uses the leaf's normals: at the leaf's midpoint it is the deeper
+        // tree's node, and it is continuous in t (a rounding neighbour is no new draw).
+        assert_eq!(at(&shallow, 1.0 / 128.0), at(&deep, 1.0 / 128.0));
+        let (p, q) = (at(&shallow, 0.3), at(&shallow, 0.3f64.next_up()));
+        assert!((p.w[0] - q.w[0]).abs() < 1e-12 && (p.j[0] - q.j[0]).abs() < 1e-12);
     }
 
     /// The halves of an interval add up to the whole exactly: W and I are consistent.

@@ -8,7 +8,7 @@
 //! shortened to land on it; nothing is interpolated); the Brownian path of a solve depends
 //! only on `(seed, path)`, never on the steps taken.
 
-use super::brownian::{BrownianPoint, BrownianTree, DEFAULT_DEPTH, increments};
+use super::brownian::{BrownianCache, BrownianPoint, BrownianTree, DEFAULT_DEPTH, increments};
 use super::field::SdeField;
 use super::method::SdeMethod;
 use super::step::{Work, sde_step};
@@ -30,8 +30,11 @@ pub struct SdeOptions {
     pub save_at: Vec<f64>,
     /// Weight of the drift part in the error estimate, `E = RMS((δ|E1| + |E2|)/sc)`.
     pub delta: f64,
-    /// Depth of the Brownian tree (leaves are `2^-depth` of the span).
-    pub depth: u32,
+    /// Depth of the Brownian tree (leaves are `2^-depth` of the span). `None`: see
+    /// [`tree_depth`] — shallow enough to be cheap, deep enough that no two step ends of the
+    /// solve share a leaf. The path drawn depends on `(seed, path, depth)`: give the depth to
+    /// compare solves with different `dt` on one and the same path.
+    pub depth: Option<u32>,
 }
 
 impl Default for SdeOptions {
@@ -45,7 +48,7 @@ impl Default for SdeOptions {
             save_at: Vec::new(),
             // StochasticDiffEq.jl's default.
             delta: 1.0 / 6.0,
-            depth: DEFAULT_DEPTH,
+            depth: None,
         }
     }
 }
@@ -72,12 +75,13 @@ pub fn solve_sde<S: SdeField + ?Sized>(
 ) -> Result<SdeSolution, SolveError> {
     check_inputs(method, field, t0, t1, u0, opts)?;
     let m = field.noise().processes();
+    let depth = tree_depth(t0, t1, opts);
     let mut out = SdeSolution {
         paths: Vec::with_capacity(paths),
         stats: Stats::default(),
     };
     for path in 0..paths {
-        let tree = BrownianTree::with_depth(seed, path as u64, t0, t1, m, opts.depth);
+        let tree = BrownianTree::with_depth(seed, path as u64, t0, t1, m, depth);
         let sol = solve_path(method, field, u0, opts, &tree)?;
         out.stats.nfe += sol.stats.nfe;
         out.stats.accepted += sol.stats.accepted;
@@ -120,6 +124,14 @@ pub fn solve_path<S: SdeField + ?Sized>(
         stats,
         dense: None,
     };
+    if let Some(dt) = opts.dt {
+        // The grid's steps and those save times add: no regrowth of the step records.
+        let grid = ((t1 - t0) / dt).ceil();
+        let steps = if grid.is_finite() { grid as usize } else { 0 };
+        // Capped: a huge grid (or max_steps) must not reserve memory it may never use.
+        let steps = steps.saturating_add(opts.save_at.len());
+        sol.steps.reserve(steps.min(opts.max_steps).min(1 << 20));
+    }
     let mut u = u0.to_vec();
     let mut t = t0;
     let (mut f0, mut g0) = (vec![0.0; n], vec![0.0; n]);
@@ -142,6 +154,7 @@ pub fn solve_path<S: SdeField + ?Sized>(
 
     let mut w = Work::new(n);
     let (mut dw, mut i10) = (vec![0.0; m], vec![0.0; m]);
+    let mut cache = BrownianCache::new();
     let mut here = BrownianPoint::origin(t0, m);
     let mut there = BrownianPoint::origin(t0, m);
     let mut h = match (opts.dt, opts.h0) {
@@ -191,7 +204,7 @@ pub fn solve_path<S: SdeField + ?Sized>(
             }));
         }
 
-        tree.point(t_next, &mut there);
+        tree.point_cached(t_next, &mut cache, &mut there);
         increments(&here, &there, &mut dw, &mut i10);
         for i in 0..n {
             w.dw[i] = dw[of[i]];
@@ -267,6 +280,49 @@ pub fn solve_path<S: SdeField + ?Sized>(
     // totals agree: 2 at t0 + Σ_j nfe_j.
     sol.stats = stats;
     Ok(sol)
+}
+
+/// The tree depth of a solve on `[t0, t1]`: `opts.depth` when given; on a fixed grid the
+/// shallowest tree whose leaves are at most half the solve's smallest step (diffrax's
+/// `tol = dt/2`: 11 levels for 1 000 steps), the steps being the grid's, the last one to `t1`
+/// and those that save times off the grid cut; adaptively [`DEFAULT_DEPTH`] (the steps are
+/// not known ahead). Never deeper than [`DEFAULT_DEPTH`].
+///
+/// Why that suffices: step ends at least `h_min` apart never fall into one leaf, so every
+/// value the solve reads is bridged from exact tree nodes on its own, and the values are
+/// jointly exact samples of Brownian motion, as with the deepest tree.
+pub fn tree_depth(t0: f64, t1: f64, opts: &SdeOptions) -> u32 {
+    if let Some(d) = opts.depth {
+        return d;
+    }
+    let span = t1 - t0;
+    let Some(dt) = opts.dt.filter(|_| span > 0.0) else {
+        return DEFAULT_DEPTH;
+    };
+    // Within this of a grid point a time is that grid point (the driver's rule).
+    let snap = 1e-12 * span;
+    let mut h_min = dt.min(span);
+    let last = span - (span / dt).floor() * dt;
+    if last > snap {
+        h_min = h_min.min(last);
+    }
+    let mut prev = t0;
+    for &s in &opts.save_at {
+        let x = (s - t0) / dt;
+        let off = (x - x.floor()).min(x.ceil() - x) * dt;
+        if off > snap {
+            h_min = h_min.min(off);
+        }
+        if s > prev {
+            h_min = h_min.min(s - prev);
+        }
+        prev = s;
+    }
+    let mut depth = 0;
+    while depth < DEFAULT_DEPTH && span * 0.5f64.powi(depth as i32) > 0.5 * h_min {
+        depth += 1;
+    }
+    depth
 }
 
 /// `E = RMS_i((δ|E1_i| + |E2_i|) / (atol + max(|u_n,i|, |u_{n+1},i|)·rtol))`.
@@ -413,4 +469,77 @@ fn check_inputs<S: SdeField + ?Sized>(
         prev = s;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::solve::sde::{NoiseMap, SdeMethod, sde_from_fn};
+
+    fn opts(dt: Option<f64>, save_at: Vec<f64>) -> SdeOptions {
+        SdeOptions {
+            dt,
+            save_at,
+            ..Default::default()
+        }
+    }
+
+    /// Leaves at most half the smallest step: 2^-11 ≤ 1e-3/2 < 2^-10 on [0, 1].
+    #[test]
+    fn the_depth_follows_the_smallest_step() {
+        assert_eq!(tree_depth(0.0, 1.0, &opts(Some(1e-3), vec![])), 11);
+        assert_eq!(tree_depth(0.0, 2.0, &opts(Some(1e-3), vec![])), 12);
+        assert_eq!(tree_depth(0.0, 1.0, &opts(Some(0.25), vec![])), 3);
+        // Save times on the grid (within rounding: k/100 against k·0.01) cut no steps.
+        let on_grid = (0..=100).map(|k| k as f64 / 100.0).collect();
+        assert_eq!(tree_depth(0.0, 1.0, &opts(Some(0.01), on_grid)), 8);
+        // One off the grid cuts a step of 1e-4 (2^-15 ≤ 5e-5 < 2^-14).
+        assert_eq!(tree_depth(0.0, 1.0, &opts(Some(0.01), vec![0.0101])), 15);
+        // The last step to t1 is short: 1 − 3·0.3 = 0.1.
+        assert_eq!(tree_depth(0.0, 1.0, &opts(Some(0.3), vec![])), 5);
+        // Adaptive: the steps are not known, the deepest tree.
+        assert_eq!(tree_depth(0.0, 1.0, &opts(None, vec![])), DEFAULT_DEPTH);
+        let given = SdeOptions {
+            depth: Some(7),
+            ..opts(Some(1e-3), vec![])
+        };
+        assert_eq!(tree_depth(0.0, 1.0, &given), 7);
+    }
+
+    /// `du = dW` sums the increments, so the saved states are the path the solve drew: on
+    /// the automatic depth, equal to that tree queried directly (every step end bridged
+    /// from exact nodes, save times off the grid included).
+    #[test]
+    fn a_solve_reads_the_tree_of_its_depth() {
+        let mut f = sde_from_fn(
+            NoiseMap::diagonal(2),
+            |_t, _u: &[f64], du: &mut [f64]| du.fill(0.0),
+            |_t, _u: &[f64], g: &mut [f64]| g.fill(1.0),
+        );
+        let save_at = vec![0.3, 0.5, 0.71, 1.0];
+        let o = opts(Some(0.1), save_at.clone());
+        let depth = tree_depth(0.0, 1.0, &o);
+        let sol = solve_sde(
+            SdeMethod::EulerMaruyama,
+            &mut f,
+            0.0,
+            1.0,
+            &[0.0; 2],
+            &o,
+            4,
+            3,
+        )
+        .expect("ok");
+        let tree = BrownianTree::with_depth(4, 2, 0.0, 1.0, 2, depth);
+        let mut want = Vec::new();
+        for &t in &save_at {
+            let mut p = BrownianPoint::origin(0.0, 2);
+            tree.point(t, &mut p);
+            want.extend(p.w);
+        }
+        assert_eq!(sol.paths[2].ts, save_at);
+        for (a, b) in sol.paths[2].us.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-13, "{a} vs {b}");
+        }
+    }
 }

@@ -21,8 +21,8 @@ mod jit;
 pub mod method;
 mod step;
 
-pub use brownian::{BrownianPoint, BrownianTree, increments};
+pub use brownian::{BrownianCache, BrownianPoint, BrownianTree, increments};
 pub use field::{FnSde, IrSde, NoiseMap, SdeField, sde_from_fn};
-pub use integrate::{SdeOptions, SdeSolution, solve_path, solve_sde};
+pub use integrate::{SdeOptions, SdeSolution, solve_path, solve_sde, tree_depth};
 pub use jit::JitSde;
 pub use method::{Calculus, SDE_METHODS, SdeMethod, sde_method};
