@@ -35,7 +35,7 @@ pub fn ir_shape(s: Shape) -> IrShape {
 
 /// The arguments every model function takes: time, flat state, flat parameters, and the flat
 /// per-sample inputs when the model declares any.
-fn model_function(model: &Model) -> Function {
+pub fn model_function(model: &Model) -> Function {
     use crate::ir::ArgSpec;
     let mut args = vec![
         ArgSpec::new("t", 1, true),

@@ -8,8 +8,8 @@
 use std::fmt::Write as _;
 
 use crate::diag::Diag;
-use crate::ir::lower::{Part, internal, ir_shape, lower, lower_expr};
-use crate::ir::{ArgSpec, Function, Shape as IrShape, eval, jacobian, print_text, simplify};
+use crate::ir::lower::{Part, internal, lower, lower_expr, model_function};
+use crate::ir::{Function, Shape as IrShape, eval, jacobian, print_text, simplify};
 use crate::sema::{Model, Shape};
 
 /// The point every value is shown at: `(t, u, p, x)`.
@@ -25,32 +25,6 @@ pub fn point(model: &Model) -> Result<Point, Diag> {
     let x = vec![0.0; model.inputs.iter().map(|i| i.shape.size()).sum()];
     let u = crate::solve::initial_state(model, &p, &x, 0.0)?;
     Ok(Point { t: 0.0, u, p, x })
-}
-
-/// The arguments of every model function (as `ir::lower` builds them), with every state,
-/// parameter and input a named slot.
-fn model_function(model: &Model) -> Function {
-    let mut args = vec![
-        ArgSpec::new("t", 1, true),
-        ArgSpec::new("u", model.state_size, true),
-        ArgSpec::new("p", model.param_size, false),
-    ];
-    let input_len: usize = model.inputs.iter().map(|i| i.shape.size()).sum();
-    if input_len > 0 {
-        args.push(ArgSpec::new("x", input_len, true));
-    }
-    let mut f = Function::new(args);
-    let _ = f.slot("t", "t", 0, IrShape::Scalar);
-    for s in &model.states {
-        let _ = f.slot(&s.name, "u", s.offset, ir_shape(s.shape));
-    }
-    for p in &model.params {
-        let _ = f.slot(&p.name, "p", p.offset, ir_shape(p.shape));
-    }
-    for i in &model.inputs {
-        let _ = f.slot(&i.name, "x", i.offset, ir_shape(i.shape));
-    }
-    f
 }
 
 /// Output `output` of the model (an expression the session appended) as a simplified function
