@@ -311,20 +311,13 @@ fn solve_file(args: &SolveArgs) -> Result<(), Vec<Diag>> {
     let p = solve::param_values(&model);
     let u0 = solve::initial_state(&model, &p, &[], plan.t0).map_err(|d| vec![d])?;
 
-    let mut times = Vec::with_capacity(args.repeat);
-    let mut sol = None;
-    for _ in 0..args.repeat {
-        let start = Instant::now();
-        let s = solve::solve_with(plan.method, &mut field, plan.t0, plan.t1, &u0, &plan.opts)
-            .map_err(|e| vec![Diag::from(e)])?;
-        times.push(start.elapsed());
-        sol = Some(s);
-    }
-    let Some(sol) = sol else {
+    let Some((sol, median)) = repeat_median(args.repeat, || {
+        solve::solve_with(plan.method, &mut field, plan.t0, plan.t1, &u0, &plan.opts)
+            .map_err(|e| vec![Diag::from(e)])
+    })?
+    else {
         return Ok(());
     };
-    times.sort();
-    let median = times[times.len() / 2];
     let names = state_names(&model);
 
     let csv_to_stdout = args.output.is_none() && args.plot.is_none();
@@ -363,13 +356,35 @@ fn solve_file(args: &SolveArgs) -> Result<(), Vec<Diag>> {
             median,
             args.repeat,
         );
-        if csv_to_stdout {
-            eprint!("{text}");
-        } else {
-            print!("{text}");
-        }
+        print_stats(&text, csv_to_stdout);
     }
     Ok(())
+}
+
+/// Solve `repeat` times; the last result and the median wall time (`None` for zero repeats).
+pub(crate) fn repeat_median<T>(
+    repeat: usize,
+    mut solve_once: impl FnMut() -> Result<T, Vec<Diag>>,
+) -> Result<Option<(T, Duration)>, Vec<Diag>> {
+    let mut times = Vec::with_capacity(repeat);
+    let mut last = None;
+    for _ in 0..repeat {
+        let start = Instant::now();
+        last = Some(solve_once()?);
+        times.push(start.elapsed());
+    }
+    times.sort();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    Ok(last.map(|sol| (sol, median)))
+}
+
+/// Statistics go to stderr when the CSV itself goes to stdout, so the two never mix.
+pub(crate) fn print_stats(text: &str, csv_to_stdout: bool) {
+    if csv_to_stdout {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
 }
 
 /// Column names: scalar states by name, vector states `name[i]`, matrices `name[i,j]`.

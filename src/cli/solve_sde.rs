@@ -15,7 +15,8 @@ use serde::Serialize;
 
 use super::plot::{Trajectories, plot};
 use super::solve::{
-    SolveArgs, Timing, bad_arg, dt_flag, grid, state_names, time_span, write_atomic,
+    SolveArgs, Timing, bad_arg, dt_flag, grid, print_stats, repeat_median, state_names, time_span,
+    write_atomic,
 };
 use crate::diag::{Diag, did_you_mean};
 use crate::sema::Model;
@@ -153,11 +154,8 @@ pub(crate) fn solve_sde(args: &SolveArgs, model: &Model) -> Result<(), Vec<Diag>
     let p = solve::param_values(model);
     let u0 = solve::initial_state(model, &p, &[], plan.t0).map_err(|d| vec![d])?;
 
-    let mut times = Vec::with_capacity(args.repeat);
-    let mut sol = None;
-    for _ in 0..args.repeat {
-        let start = Instant::now();
-        let s = solve::sde::solve_sde(
+    let Some((sol, median)) = repeat_median(args.repeat, || {
+        solve::sde::solve_sde(
             plan.method,
             &mut field,
             plan.t0,
@@ -167,15 +165,11 @@ pub(crate) fn solve_sde(args: &SolveArgs, model: &Model) -> Result<(), Vec<Diag>
             plan.seed,
             plan.paths,
         )
-        .map_err(|e| vec![Diag::from(e)])?;
-        times.push(start.elapsed());
-        sol = Some(s);
-    }
-    let Some(sol) = sol else {
+        .map_err(|e| vec![Diag::from(e)])
+    })?
+    else {
         return Ok(());
     };
-    times.sort();
-    let median = times.get(times.len() / 2).copied().unwrap_or_default();
     let names = state_names(model);
     let ts = plan.opts.save_at.as_slice();
 
@@ -220,11 +214,7 @@ pub(crate) fn solve_sde(args: &SolveArgs, model: &Model) -> Result<(), Vec<Diag>
             median,
             args.repeat,
         );
-        if csv_to_stdout {
-            eprint!("{text}");
-        } else {
-            print!("{text}");
-        }
+        print_stats(&text, csv_to_stdout);
     }
     Ok(())
 }
