@@ -522,19 +522,7 @@ fn check_inputs(
     if !t0.is_finite() || !t1.is_finite() {
         return invalid(format!("the time span [{t0}, {t1}] is not finite"));
     }
-    if !(opts.rtol > 0.0 && opts.rtol.is_finite()) {
-        return invalid(format!("rtol = {} must be positive", opts.rtol));
-    }
-    if !(opts.atol >= 0.0 && opts.atol.is_finite()) {
-        return invalid(format!("atol = {} must not be negative", opts.atol));
-    }
-    for (name, v) in [("dt", opts.dt), ("h0", opts.h0)] {
-        if let Some(v) = v
-            && !(v > 0.0 && v.is_finite())
-        {
-            return invalid(format!("{name} = {v} must be positive"));
-        }
-    }
+    check_step_options(opts.rtol, opts.atol, opts.dt, opts.h0)?;
     if opts.dt.is_none() && !method.is_adaptive() {
         return Err(SolveError::MissingDt {
             method: method.name(),
@@ -552,6 +540,31 @@ fn check_inputs(
             ));
         }
         prev = s;
+    }
+    Ok(())
+}
+
+/// The tolerance and step options every solver (ODE and SDE) shares: positive finite `rtol`,
+/// non-negative finite `atol`, positive finite `dt` and `h0` when given.
+pub(crate) fn check_step_options(
+    rtol: f64,
+    atol: f64,
+    dt: Option<f64>,
+    h0: Option<f64>,
+) -> Result<(), SolveError> {
+    let invalid = |s: String| Err(SolveError::InvalidOption(s));
+    if !(rtol > 0.0 && rtol.is_finite()) {
+        return invalid(format!("rtol = {rtol} must be positive"));
+    }
+    if !(atol >= 0.0 && atol.is_finite()) {
+        return invalid(format!("atol = {atol} must not be negative"));
+    }
+    for (name, v) in [("dt", dt), ("h0", h0)] {
+        if let Some(v) = v
+            && !(v > 0.0 && v.is_finite())
+        {
+            return invalid(format!("{name} = {v} must be positive"));
+        }
     }
     Ok(())
 }

@@ -438,21 +438,9 @@ fn check_inputs<S: SdeField + ?Sized>(
             "the time span [{t0}, {t1}] runs backwards; SDE solves run forward in time"
         ));
     }
-    if !(opts.rtol > 0.0 && opts.rtol.is_finite()) {
-        return invalid(format!("rtol = {} must be positive", opts.rtol));
-    }
-    if !(opts.atol >= 0.0 && opts.atol.is_finite()) {
-        return invalid(format!("atol = {} must not be negative", opts.atol));
-    }
+    crate::solve::integrate::check_step_options(opts.rtol, opts.atol, opts.dt, opts.h0)?;
     if !(opts.delta >= 0.0 && opts.delta.is_finite()) {
         return invalid(format!("delta = {} must not be negative", opts.delta));
-    }
-    for (name, v) in [("dt", opts.dt), ("h0", opts.h0)] {
-        if let Some(v) = v
-            && !(v > 0.0 && v.is_finite())
-        {
-            return invalid(format!("{name} = {v} must be positive"));
-        }
     }
     if opts.dt.is_none() && !method.is_adaptive() {
         return Err(SolveError::MissingDt {
