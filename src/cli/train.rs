@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -234,14 +233,22 @@ fn first_path(t: &Trainer, full: &[Dataset]) -> Option<(Vec<f64>, Vec<f64>)> {
     }
 }
 
+/// Prediction solves timed for the report (median).
+const PREDICTION_REPEAT: usize = 7;
+
 fn final_report(t: &Trainer, full: &[Dataset]) -> Result<Report, Diag> {
     let s = t.state();
     let training_time_s = s.metrics.iter().map(|m| m.time_s).sum();
     let (nfe, ms, loss) = match first_path(t, full) {
         Some((ts, y)) => {
-            let start = Instant::now();
-            let sol = t.predict_on(&ts)?;
-            let ms = start.elapsed().as_secs_f64() * 1e3;
+            // One solve is too noisy to compare trained models by; the median of a few is not.
+            let internal = || Diag::error("glassbox::train_internal", "no prediction solve ran");
+            let (sol, median) = super::solve::repeat_median(PREDICTION_REPEAT, || {
+                t.predict_on(&ts).map_err(|d| vec![d])
+            })
+            .map_err(|ds| ds.into_iter().next().unwrap_or_else(internal))?
+            .ok_or_else(internal)?;
+            let ms = median.as_secs_f64() * 1e3;
             (sol.stats.nfe, ms, train::data_loss(&t.plan, &sol, &y))
         }
         None => (0, 0.0, f64::NAN),
