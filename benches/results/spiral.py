@@ -29,12 +29,13 @@ EXAMPLE = os.path.join(ROOT, "examples", "spiral.gbx")
 DATA = os.path.join(ROOT, "examples", "data", "spiral.csv")
 
 # The objective of each variant; everything else is the example's model file, unchanged.
+# `{ernode}` etc. are the coefficient schedules, flags of this script.
 VARIANTS = [
     ("vanilla", "l1(y, obs)"),
-    ("ERNODE", "l1(y, obs) + decay(100 -> 10) * error_estimate"),
-    ("SRNODE", "l1(y, obs) + decay(SRNODE_FROM -> SRNODE_TO) * stiffness"),
-    ("local, unbiased", "l1(y, obs) + decay(100 -> 10) * error_estimate(sample = unbiased)"),
-    ("local, biased", "l1(y, obs) + decay(100 -> 10) * error_estimate(sample = biased)"),
+    ("ERNODE", "l1(y, obs) + decay({ernode}) * error_estimate"),
+    ("SRNODE", "l1(y, obs) + decay({srnode}) * stiffness"),
+    ("local, unbiased", "l1(y, obs) + decay({local}) * error_estimate(sample = unbiased)"),
+    ("local, biased", "l1(y, obs) + decay({local}) * error_estimate(sample = biased)"),
 ]
 
 
@@ -47,12 +48,15 @@ def model_text(objective):
     return "\n".join(lines) + "\n"
 
 
+def slug(name):
+    return name.replace(", ", "_").replace(" ", "_").lower()
+
+
 def train(work, name, objective, seed, iterations):
-    slug = name.replace(", ", "_").replace(" ", "_").lower()
-    model = os.path.join(work, f"{slug}.gbx")
+    model = os.path.join(work, f"{slug(name)}.gbx")
     with open(model, "w") as f:
         f.write(model_text(objective))
-    out = os.path.join(work, "runs", f"{slug}_s{seed}")
+    out = os.path.join(work, "runs", f"{slug(name)}_s{seed}")
     cmd = [BINARY, "train", model, "--seed", str(seed), "--out", out,
            "--iterations", str(iterations)]
     started = time.time()
@@ -77,24 +81,36 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iterations", type=int, default=2000)
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--srnode", default="1 -> 0.1",
-                    help="the SRNODE coefficient schedule, `a -> b`")
+    ap.add_argument("--ernode", default="100 -> 10", help="ERNODE's schedule, `a -> b`")
+    ap.add_argument("--srnode", default="0.3 -> 0.03", help="SRNODE's schedule, `a -> b`")
+    ap.add_argument("--local", default="10000 -> 1000", help="the local terms' schedule, `a -> b`")
+    ap.add_argument("--sweep", default="1,3,10",
+                    help="constant ERNODE coefficients for the strength sweep ('' for none)")
+    ap.add_argument("--only", default="",
+                    help="variants to run, by slug: vanilla,ernode,srnode,local_unbiased,local_biased")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "results.md"))
     args = ap.parse_args()
     if not os.path.exists(BINARY):
         sys.exit("build the release binary first: cargo build --release")
     seeds = [int(s) for s in args.seeds.split(",")]
-    sr_from, sr_to = (x.strip() for x in args.srnode.split("->"))
 
     work = tempfile.mkdtemp(prefix="glassbox-spiral-study-")
     os.makedirs(os.path.join(work, "data"))
     shutil.copy(DATA, os.path.join(work, "data", "spiral.csv"))
     rows = []
     try:
+        only = [v.strip() for v in args.only.split(",") if v.strip()]
         for name, objective in VARIANTS:
-            objective = objective.replace("SRNODE_FROM", sr_from).replace("SRNODE_TO", sr_to)
+            if only and slug(name) not in only:
+                continue
+            objective = objective.format(ernode=args.ernode, srnode=args.srnode, local=args.local)
             reports = [train(work, name, objective, s, args.iterations) for s in seeds]
             rows.append((name, objective, reports))
+        sweep = []
+        for c in [x.strip() for x in args.sweep.split(",") if x.strip()]:
+            objective = f"l1(y, obs) + {c} * error_estimate"
+            reports = [train(work, f"ERNODE {c}", objective, s, args.iterations) for s in seeds]
+            sweep.append((c, reports))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -115,7 +131,7 @@ def main():
         out.append(
             f"| {name} | {mean_sd(loss, '{:.4f}')} | {mean_sd(nfe, '{:.0f}')} | "
             f"{statistics.mean(nfe) / base_nfe:.2f}x | {mean_sd(pred, '{:.3f}')} | "
-            f"{statistics.mean(pred) / base_pred:.2f}x | {mean_sd(tr, '{:.1f}')} | "
+            f"{statistics.mean(pred) / base_pred:.2f}x | {mean_sd(tr, '{:.2f}')} | "
             f"{statistics.mean(tr) / base_train:.2f}x |")
     per_seed = ["| variant | seed | final loss | prediction NFE | prediction ms | training s |",
                 "| --- | --- | --- | --- | --- | --- |"]
@@ -123,11 +139,21 @@ def main():
         for s, r in zip(seeds, reps):
             per_seed.append(f"| {name} | {s} | {r['final_loss']:.4f} | {r['prediction_nfe']} | "
                             f"{r['prediction_time_ms']:.3f} | {r['training_time_s']:.1f} |")
+    sweep_rows = ["| ERNODE coefficient (constant) | final loss | prediction NFE | NFE vs vanilla |",
+                  "| --- | --- | --- | --- |"]
+    for c, reps in sweep:
+        loss = [r["final_loss"] for r in reps]
+        nfe = [r["prediction_nfe"] for r in reps]
+        sweep_rows.append(f"| {c} | {mean_sd(loss, '{:.4f}')} | {mean_sd(nfe, '{:.0f}')} | "
+                          f"{statistics.mean(nfe) / base_nfe:.2f}x |")
     objectives = "\n".join(f"- {name}: `minimize {obj}`" for name, obj, _ in rows)
     table = "\n".join(out)
+    flags = (f"--iterations {args.iterations} --seeds {args.seeds} --ernode '{args.ernode}' "
+             f"--srnode '{args.srnode}' --local '{args.local}' --sweep '{args.sweep}'")
     seeds_table = "\n".join(per_seed)
     doc = TEMPLATE.format(iterations=args.iterations, seeds=args.seeds, table=table,
                           per_seed=seeds_table, objectives=objectives,
+                          sweep="\n".join(sweep_rows), flags=flags,
                           cores=os.cpu_count(), date=time.strftime("%Y-%m-%d"))
     with open(args.out, "w") as f:
         f.write(doc)
@@ -157,8 +183,14 @@ Regenerate (about a minute per run on a 2-core machine; {date}, {cores} cores):
 
 ```sh
 cargo build --release
-python3 benches/results/spiral.py --iterations {iterations} --seeds {seeds}
+python3 benches/results/spiral.py {flags}
 ```
+
+## Regularizer strength
+
+ERNODE with a constant coefficient, same seeds and iterations:
+
+{sweep}
 
 ## Per seed
 
