@@ -88,7 +88,8 @@ pub fn train(
     if let Some(m) = last {
         let _ = writeln!(
             out,
-            "trained {n} iterations ({} in this session): loss {:.4e}, regularizer {:.4e}, {} evaluations",
+            "trained {n} iteration{} ({} in this session): loss {:.4e}, regularizer {:.4e}, {} evaluations",
+            if n == 1 { "" } else { "s" },
             trainer.state().iteration,
             m.loss,
             m.reg,
