@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use glassbox::data;
-use glassbox::grad::{self, AdjointOptions, Integrand, JitIntegrand, JitVjpField, VjpField};
+use glassbox::grad::{self, AdjointOptions, JitIntegrand, JitVjpField};
 use glassbox::ir::lower::{self, Integrand as Which};
 use glassbox::sema::Model;
 use glassbox::solve::{self, SolveOptions, VectorField, tableau};
