@@ -98,3 +98,39 @@ fn transcripts() {
     let _ = std::fs::remove_dir_all(&data_home);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// `:train 3` then `:train 2` continues one run: the saved weights equal those of `:train 5`,
+/// byte for byte, and differ from the untrained values.
+#[test]
+fn train_in_steps_equals_one_run() {
+    let tmp = std::env::temp_dir().join(format!("glassbox-repl-steps-{}", std::process::id()));
+    let program = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/repl/train.in"),
+    )
+    .expect("train.in");
+    let items: Vec<&str> = program
+        .lines()
+        .filter(|l| !l.starts_with(':') && !l.starts_with('#'))
+        .collect();
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/lv.csv");
+    let weights = |steps: &[&str], name: &str| {
+        let mut repl = glassbox::repl::Repl::default();
+        for item in &items {
+            let item = item.replace("examples/data/lv.csv", &data.display().to_string());
+            repl.handle(&item).expect("item");
+        }
+        for s in steps {
+            repl.handle(s).expect("train");
+        }
+        let dir = tmp.join(name);
+        repl.handle(&format!(":save {}", dir.display()))
+            .expect("save");
+        std::fs::read(dir.join("weights.safetensors")).expect("weights")
+    };
+    let split = weights(&[":train 3", ":train 2"], "split");
+    let whole = weights(&[":train 5"], "whole");
+    let short = weights(&[":train 1"], "short");
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert_eq!(split, whole);
+    assert_ne!(split, short);
+}
