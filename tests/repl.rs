@@ -2,7 +2,8 @@
 //! crate root, so `:load examples/...` works) and its stdout must equal `NAME.out`. When
 //! `NAME.err` exists, the run must fail (status 1) with exactly that on stderr; otherwise it
 //! must succeed with nothing on stderr. Timings vary, so `compile time` and `solve time`
-//! lines are compared by label only. `UPDATE_REPL=1 cargo test --test repl` rewrites the
+//! lines are compared by label only. `$TMP` in an input names a fresh temporary directory (for
+//! `:save`), and that directory's path reads `$TMP` again in the output. `UPDATE_REPL=1 cargo test --test repl` rewrites the
 //! expected files from what the binary prints (review the diff before committing).
 
 use std::io::Write;
@@ -23,7 +24,7 @@ fn normalise(text: &str) -> String {
         + "\n"
 }
 
-fn run(input: &Path, data_home: &Path) -> (bool, String, String) {
+fn run(input: &Path, data_home: &Path, tmp: &Path) -> (bool, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_glassbox"))
         .arg("repl")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -34,19 +35,17 @@ fn run(input: &Path, data_home: &Path) -> (bool, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run glassbox");
-    let text = std::fs::read(input).expect("read transcript input");
+    let text = std::fs::read_to_string(input).expect("read transcript input");
+    let tmp = tmp.display().to_string();
     child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(&text)
+        .write_all(text.replace("$TMP", &tmp).as_bytes())
         .expect("write stdin");
     let out = child.wait_with_output().expect("wait");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let back = |b: &[u8]| String::from_utf8_lossy(b).replace(&tmp, "$TMP");
+    (out.status.success(), back(&out.stdout), back(&out.stderr))
 }
 
 #[test]
@@ -63,7 +62,8 @@ fn transcripts() {
     assert!(inputs.len() >= 5, "the transcripts are missing");
     let mut failures = Vec::new();
     for input in &inputs {
-        let (ok, stdout, stderr) = run(input, &data_home);
+        let tmp = data_home.join("tmp");
+        let (ok, stdout, stderr) = run(input, &data_home, &tmp);
         let (stdout, stderr) = (normalise(&stdout), normalise(&stderr));
         let out_path = input.with_extension("out");
         let err_path = input.with_extension("err");
@@ -97,4 +97,40 @@ fn transcripts() {
     }
     let _ = std::fs::remove_dir_all(&data_home);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// `:train 3` then `:train 2` continues one run: the saved weights equal those of `:train 5`,
+/// byte for byte, and differ from the untrained values.
+#[test]
+fn train_in_steps_equals_one_run() {
+    let tmp = std::env::temp_dir().join(format!("glassbox-repl-steps-{}", std::process::id()));
+    let program = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/repl/train.in"),
+    )
+    .expect("train.in");
+    let items: Vec<&str> = program
+        .lines()
+        .filter(|l| !l.starts_with(':') && !l.starts_with('#'))
+        .collect();
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/lv.csv");
+    let weights = |steps: &[&str], name: &str| {
+        let mut repl = glassbox::repl::Repl::default();
+        for item in &items {
+            let item = item.replace("examples/data/lv.csv", &data.display().to_string());
+            repl.handle(&item).expect("item");
+        }
+        for s in steps {
+            repl.handle(s).expect("train");
+        }
+        let dir = tmp.join(name);
+        repl.handle(&format!(":save {}", dir.display()))
+            .expect("save");
+        std::fs::read(dir.join("weights.safetensors")).expect("weights")
+    };
+    let split = weights(&[":train 3", ":train 2"], "split");
+    let whole = weights(&[":train 5"], "whole");
+    let short = weights(&[":train 1"], "short");
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert_eq!(split, whole);
+    assert_ne!(split, short);
 }

@@ -357,12 +357,12 @@ fn bad_data_and_unsupported_terms_are_diagnostics() {
     let e = train_err(
         &LV.replace(
             "minimize mse([x, y], obs)",
-            "minimize mse([x, y], obs) + 1e-3 * kinetic",
+            "minimize mse([x, y], obs) + 1e-3 * nfe",
         ),
         &example_data("lv.csv"),
     );
     assert!(
-        e.contains("glassbox::train_unsupported") && e.contains("kinetic"),
+        e.contains("glassbox::train_not_differentiable") && e.contains("nfe"),
         "{e}"
     );
 }

@@ -9,7 +9,7 @@ mod render;
 mod show;
 pub(crate) mod solve;
 pub(crate) mod solve_sde;
-mod train;
+pub(crate) mod train;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -66,7 +66,7 @@ pub fn run(args: &TrainArgs) -> ExitCode {
 }
 
 /// Attach the model file to diagnostics that point into it.
-fn located(file: &Arc<SourceFile>) -> impl Fn(Diag) -> Vec<Diag> + '_ {
+pub(crate) fn located(file: &Arc<SourceFile>) -> impl Fn(Diag) -> Vec<Diag> + '_ {
     move |d: Diag| {
         if d.file.is_none() && !d.labels.is_empty() {
             vec![d.in_file(file)]
@@ -76,7 +76,7 @@ fn located(file: &Arc<SourceFile>) -> impl Fn(Diag) -> Vec<Diag> + '_ {
     }
 }
 
-fn io_err(path: &Path, e: std::io::Error) -> Vec<Diag> {
+pub(crate) fn io_err(path: &Path, e: std::io::Error) -> Vec<Diag> {
     vec![
         Diag::error(
             "glassbox::io_error",
@@ -105,13 +105,13 @@ struct RunJson<'a> {
     metrics: &'a [Metric],
 }
 
-fn save_checkpoint(dir: &Path, model: &Model, t: &Trainer) -> Result<(), Vec<Diag>> {
+pub(crate) fn save_checkpoint(dir: &Path, model: &Model, t: &Trainer) -> Result<(), Vec<Diag>> {
     let w = io::weights_to_safetensors(model, &t.params()).map_err(|d| vec![d])?;
     write_atomic(&dir.join("weights.safetensors"), &w).map_err(|d| vec![d])?;
     write_atomic(&dir.join("checkpoint.json"), &io::state_to_json(t.state())).map_err(|d| vec![d])
 }
 
-fn save_run(dir: &Path, t: &Trainer, report: Option<&Report>) -> Result<(), Vec<Diag>> {
+pub(crate) fn save_run(dir: &Path, t: &Trainer, report: Option<&Report>) -> Result<(), Vec<Diag>> {
     let s = t.state();
     let json = RunJson {
         model: &s.model,
@@ -123,6 +123,26 @@ fn save_run(dir: &Path, t: &Trainer, report: Option<&Report>) -> Result<(), Vec<
     let mut text = serde_json::to_vec_pretty(&json).unwrap_or_default();
     text.push(b'\n');
     write_atomic(&dir.join("run.json"), &text).map_err(|d| vec![d])
+}
+
+/// The training progress bar: drawn on stderr when it is a terminal, hidden otherwise.
+pub(crate) fn progress_bar(total: u64) -> ProgressBar {
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(total), target);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} {per_sec} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// The bar's message after an iteration.
+pub(crate) fn progress_message(m: &Metric) -> String {
+    format!("loss {:.4e} reg {:.3e} nfe {}", m.loss, m.reg, m.nfe)
 }
 
 fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
@@ -165,26 +185,14 @@ fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
     let total = trainer.state().total;
-    let target = if std::io::stderr().is_terminal() {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let bar = ProgressBar::with_draw_target(Some(total), target);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} {per_sec} ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(total);
     bar.set_position(trainer.state().iteration);
     let every = trainer.plan.checkpoint_every.filter(|&n| n > 0);
     while !trainer.done() {
         let m = trainer.step().map_err(&loc)?;
         let done = trainer.state().iteration;
         bar.set_position(done);
-        bar.set_message(format!(
-            "loss {:.4e} reg {:.3e} nfe {}",
-            m.loss, m.reg, m.nfe
-        ));
+        bar.set_message(progress_message(&m));
         if every.is_some_and(|n| done % n == 0) {
             save_checkpoint(&dir, &model, &trainer)?;
         }

@@ -22,6 +22,7 @@
 use crate::solve::{Interpolant, Solution, SolveError, Tableau, Work, rk_step};
 
 use super::field::VjpField;
+use super::integral::Integrand;
 use super::regularize::{error_estimate_adjoint, stiffness_adjoint};
 use super::saves::{SaveAt, locate, step_end};
 
@@ -68,6 +69,20 @@ pub fn adjoint<F: VjpField + ?Sized>(
     sol: &Solution,
     dl_du: &[f64],
     opts: &AdjointOptions,
+) -> Result<Gradients, SolveError> {
+    adjoint_with(tab, f, sol, dl_du, opts, None)
+}
+
+/// [`adjoint`] of the loss plus `∫ r dt` computed by [`integral`](super::integral): each stage
+/// argument `g_i` of each step also receives `h b_i ∇r(t_i, g_i)` (the augmented system's
+/// quadrature state has the constant cotangent 1; weights live in `r`).
+pub fn adjoint_with<F: VjpField + ?Sized>(
+    tab: &Tableau,
+    f: &mut F,
+    sol: &Solution,
+    dl_du: &[f64],
+    opts: &AdjointOptions,
+    mut integrand: Option<&mut dyn Integrand>,
 ) -> Result<Gradients, SolveError> {
     let invalid = |s: String| Err(SolveError::InvalidOption(s));
     let n = sol.dim;
@@ -236,6 +251,12 @@ pub fn adjoint<F: VjpField + ?Sized>(
                 f.vjp(t + tab.c[i] * h, &b.g, lk, &mut b.wu, &mut b.wp);
                 add(&mut grads.dp, &b.wp);
                 b.lam_g.copy_from_slice(&b.wu);
+            }
+            if let Some(r) = integrand.as_deref_mut().filter(|_| tab.b[i] != 0.0) {
+                stage_arg(tab, u0, h, k, i, &mut b.g);
+                r.vjp(t + tab.c[i] * h, &b.g, h * tab.b[i], &mut b.wu, &mut b.wp);
+                add(&mut b.lam_g, &b.wu);
+                add(&mut grads.dp, &b.wp);
             }
             match pair {
                 Some((p, _)) if p == i => add(&mut b.lam_g, &b.lam_gp),

@@ -11,14 +11,16 @@
 mod adjoint;
 mod field;
 mod init;
+mod integral;
 mod local;
 mod regularize;
 mod replay;
 mod saves;
 
-pub use adjoint::{AdjointOptions, Gradients, adjoint};
+pub use adjoint::{AdjointOptions, Gradients, adjoint, adjoint_with};
 pub use field::{FnVjpField, JitVjpField, VjpField, vjp_from_fn};
 pub use init::initial_state_vjp;
+pub use integral::{Integrand, JitIntegrand, integral};
 pub use local::{LocalTerm, Sampling, local_step, local_term, sample};
 pub use regularize::{error_estimate, stiffness_estimate};
 pub use replay::{replay, step_sequence};

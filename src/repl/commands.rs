@@ -11,6 +11,7 @@ use super::input::{COMMANDS, is_item};
 use super::math;
 use super::session::{Change, Session};
 use super::textplot;
+use super::training::{self, Trained};
 use crate::cli::solve::{SolveArgs, plan, state_names, stats_text, to_csv, write_atomic};
 use crate::diag::{Diag, did_you_mean};
 use crate::ir::print_text;
@@ -24,6 +25,8 @@ pub struct Repl {
     pub session: Session,
     /// The last `:solve`'s statistics, for `:stats`.
     pub last_stats: Option<String>,
+    /// The session's training run (`:train`), while the program is unchanged.
+    pub trained: Option<Trained>,
     pub quit: bool,
 }
 
@@ -43,7 +46,9 @@ shape at the initial state, the current parameters and t = 0.
                       --atol A, --dt DT, --plot FILE.png, -o FILE.csv)
   :stats              the last solve's statistics and heuristics
   :clear              forget every declaration
-  :train N, :save DIR not available yet (training arrives with the trainer)
+  :train N            train the model for N more iterations (its `train` clause, data and
+                      objective); `:solve` then uses the trained parameters
+  :save DIR           write weights.safetensors, checkpoint.json and run.json into DIR
   :help               this text
   :quit               leave (also Ctrl-D)
 ";
@@ -111,6 +116,7 @@ impl Repl {
             "clear" => {
                 self.session = Session::default();
                 self.last_stats = None;
+                self.trained = None;
                 Ok("session cleared".into())
             }
             "show" => self.show(rest),
@@ -136,7 +142,8 @@ impl Repl {
                         .help("run `:solve` first; `:stats` shows that solve's statistics"),
                 ]),
             },
-            "train" | "save" => Err(not_available(name)),
+            "train" => training::train(&mut self.trained, &self.session, rest),
+            "save" => training::save(&self.trained, &self.session, rest),
             _ => {
                 let word = format!(":{name}");
                 let help = match did_you_mean(&word, COMMANDS.iter().copied()) {
@@ -161,6 +168,7 @@ impl Repl {
             .load(PathBuf::from(path), &file)
             .map_err(|d| d.into_iter().collect::<Vec<_>>())?;
         self.last_stats = None;
+        self.trained = None;
         let mut out = format!("loaded {} ({n} items)", path.display());
         if let Ok((_, model)) = self.session.model() {
             let s = crate::sema::summary(&model);
@@ -300,12 +308,16 @@ impl Repl {
         }
         let plan = plan(&args, &model)?;
         let compile_start = Instant::now();
-        let mut field = crate::solve::JitField::new(&model, &[]).map_err(|d| vec![d])?;
+        // Trained parameters when the session has trained this very program.
+        let p = (self.trained.as_ref())
+            .and_then(|t| t.params_for(&self.session))
+            .unwrap_or_else(|| crate::solve::param_values(&model));
+        let mut field =
+            crate::solve::JitField::with_params(&model, &p, &[]).map_err(|d| vec![d])?;
         if plan.method.parts().1.is_some() {
             field.prepare_jacobian().map_err(|d| vec![d])?;
         }
         let compile = compile_start.elapsed().max(field.compile_time());
-        let p = crate::solve::param_values(&model);
         let u0 = crate::solve::initial_state(&model, &p, &[], plan.t0).map_err(|d| vec![d])?;
         let start = Instant::now();
         let sol =
@@ -358,17 +370,6 @@ impl Repl {
     }
 }
 
-fn usage(form: &str, help: &str) -> Vec<Diag> {
+pub(super) fn usage(form: &str, help: &str) -> Vec<Diag> {
     vec![Diag::error("glassbox::repl_usage", format!("usage: {form}")).help(help.to_string())]
-}
-
-/// The hook where training will plug in (`:train N`, `:save DIR`): until then a diagnostic.
-fn not_available(name: &str) -> Vec<Diag> {
-    vec![
-        Diag::error(
-            "glassbox::repl_not_available",
-            format!("`:{name}` is not available yet"),
-        )
-        .help("training in the REPL arrives with the trainer; until then use the CLI"),
-    ]
 }

@@ -12,6 +12,7 @@ mod input;
 mod math;
 mod session;
 mod textplot;
+mod training;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;

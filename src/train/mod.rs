@@ -1,19 +1,22 @@
 //! Stage 7: training. dfdx owns the learned values (one tensor `θ`), the losses and the
 //! optimiser kernels; the solve is one custom node of dfdx's graph whose backward is the
 //! discrete adjoint (`grad::adjoint`), with the solver regularizers (ERNODE's `R_E`, SRNODE's
-//! `R_S`, global or locally sampled) folded into the same sweep. See `docs/training.md`.
+//! `R_S`, global or locally sampled) and the integral terms (`kinetic`, `jacobian_frobenius`,
+//! `taylor(K)`) folded into the same sweep; `steer(b)` moves each solve's end time. See `docs/training.md`.
 //!
 //! Invariants: fixed parameters never change (θ holds only the learned values); one seed
 //! drives every random choice, so the same model, data, seed and iteration count give
 //! bit-identical weights, and a resumed run equals the uninterrupted one. The core does no IO:
 //! [`io`] turns weights and checkpoints into bytes, the CLI writes them.
 
+mod integrals;
 pub mod io;
 mod op;
 mod optim;
 mod plan;
 mod trainer;
 
+pub use integrals::{IntegralKind, IntegralTerm, STEER_STREAM, Steer, steer};
 pub use op::{Forward, LocalWeight, Segment, Weights};
 pub use optim::OptState;
 pub use plan::{DataLoss, Overrides, Plan, Regularizer, coef_at, plan};

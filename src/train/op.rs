@@ -3,7 +3,8 @@
 //! saving at the segment's observation times, and return the observed components as a
 //! `[rows, columns]` tensor. Backward: the discrete adjoint (`grad::adjoint`) of each
 //! segment's solve with `dL/du` read from dfdx's gradient of that tensor, the solver
-//! regularizers (`R_E`, `R_S`, global and local) folded into the same sweep, and the result
+//! regularizers (`R_E`, `R_S`, global and local) and the integral terms (`kinetic`, ...)
+//! folded into the same sweep, and the result
 //! gathered back onto `θ`.
 //!
 //! Invariant: the node's backward is exact for the forward it recorded (the accepted steps are
@@ -19,7 +20,7 @@ use dfdx::tensor::Tape as _;
 use rand::Rng;
 
 use crate::diag::Diag;
-use crate::grad::{self, AdjointOptions, JitVjpField};
+use crate::grad::{self, AdjointOptions, Integrand, JitIntegrand, JitVjpField};
 use crate::sema::{Observable, Sampling};
 use crate::solve::{self, Solution, SolveOptions, Tableau};
 
@@ -48,6 +49,8 @@ pub struct SolveCtx {
     pub opts: SolveOptions,
     /// Observed state index per output column.
     pub columns: Vec<usize>,
+    /// The integral regularizers' integrands (`kinetic`, ...), weighted per forward pass.
+    pub integrand: Option<JitIntegrand>,
     pub backward_error: Option<Diag>,
 }
 
@@ -57,6 +60,8 @@ pub struct Weights {
     pub error: f64,
     pub stiffness: f64,
     pub local: Vec<LocalWeight>,
+    /// Weights of the integral terms, in the plan's order.
+    pub integrals: Vec<f64>,
 }
 
 /// What the forward pass measured.
@@ -79,6 +84,9 @@ fn scatter(ctx: &mut SolveCtx, theta: &[f64]) -> Result<(), Diag> {
         }
     }
     let p = ctx.p.clone();
+    if let Some(r) = &mut ctx.integrand {
+        r.set_params(&p);
+    }
     ctx.field.set_params(&p)
 }
 
@@ -106,6 +114,12 @@ pub fn solve_op(
     let mut out = Vec::new();
     let mut fwd = Forward::default();
     let nseg = segments.len().max(1) as f64;
+    // Integral terms: mean over the segments, like the global regularizers.
+    let integrals = weights.integrals.iter().any(|w| *w != 0.0) && c.integrand.is_some();
+    if let Some(r) = c.integrand.as_mut() {
+        let w: Vec<f64> = weights.integrals.iter().map(|w| w / nseg).collect();
+        r.set_weights(&w);
+    }
     for seg in segments {
         let (Some(&t0), Some(&t1)) = (seg.t.first(), seg.t.last()) else {
             continue;
@@ -124,6 +138,9 @@ pub fn solve_op(
         let (re, rs) = grad::recorded_regularizers(&sol);
         fwd.reg += (weights.error * re + weights.stiffness * rs) / nseg;
         fwd.nfe += sol.stats.nfe;
+        if let Some(r) = c.integrand.as_mut().filter(|_| integrals) {
+            fwd.reg += grad::integral(tab, r, &sol).map_err(Diag::from)?;
+        }
         sols.push(sol);
     }
     // Local terms: one sampled step of one sampled segment, differentiated w.r.t. p.
@@ -162,7 +179,8 @@ pub fn solve_op(
         grads.try_alloc_for(&out_ref)?;
         let g_out = grads.get(&out_ref).as_vec();
         let mut c = ctx.borrow_mut();
-        match backward(&mut c, &sols, &g_out, (ew, sw), local_dp.as_deref()) {
+        let regs = (ew, sw, integrals);
+        match backward(&mut c, &sols, &g_out, regs, local_dp.as_deref()) {
             Ok(dtheta) => {
                 let g = grads.get_or_alloc_mut(&theta_ref)?;
                 for (a, d) in g.iter_mut().zip(&dtheta) {
@@ -181,7 +199,7 @@ fn backward(
     c: &mut SolveCtx,
     sols: &[Solution],
     g_out: &[f64],
-    (ew, sw): (f64, f64),
+    (ew, sw, integrals): (f64, f64, bool),
     local_dp: Option<&[f64]>,
 ) -> Result<Vec<f64>, Diag> {
     let mut dp = vec![0.0; c.p.len()];
@@ -207,7 +225,12 @@ fn backward(
         }
         row += sol.ts.len();
         let tab = c.tab;
-        let g = grad::adjoint(tab, &mut c.field, sol, &dl_du, &aopts).map_err(Diag::from)?;
+        let r = match &mut c.integrand {
+            Some(r) if integrals => Some(r as &mut dyn Integrand),
+            _ => None,
+        };
+        let g =
+            grad::adjoint_with(tab, &mut c.field, sol, &dl_du, &aopts, r).map_err(Diag::from)?;
         for (a, d) in dp.iter_mut().zip(&g.dp) {
             *a += d;
         }

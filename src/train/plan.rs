@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::integrals::{IntegralKind, IntegralTerm, Steer, check_taylor};
 use crate::diag::Diag;
 use crate::sema::{
     Batch, Coef, IndexSel, Loss, Model, ModelKind, Observable, Optimizer, Sampling, Shape, Stop,
@@ -46,6 +47,10 @@ pub struct Plan {
     pub regularizers: Vec<Regularizer>,
     /// `weight_decay` terms: `coef · ‖θ‖²` over the learned values.
     pub weight_decay: Vec<Coef>,
+    /// `kinetic`, `jacobian_frobenius`, `taylor(K)`: integrals along each segment's solve.
+    pub integrals: Vec<IntegralTerm>,
+    /// `steer(b)`: end times drawn from `U[T − b, T + b]`.
+    pub steer: Option<Steer>,
     pub optimizer: Optimizer,
     pub stop: Stop,
     pub batch: Option<Batch>,
@@ -143,6 +148,8 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
     let mut loss = None;
     let mut regularizers = Vec::new();
     let mut weight_decay = Vec::new();
+    let mut integrals = Vec::new();
+    let mut steer = None;
     for term in &objective.terms {
         match &term.kind {
             TermKind::Loss {
@@ -188,17 +195,41 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
             }),
             TermKind::WeightDecay => weight_decay.push(term.coef),
             TermKind::Observable { .. } => {
-                return Err(unsupported(
-                    term.span,
-                    "`nfe` as a loss term (it has no gradient)",
-                    "use `error_estimate` or `stiffness`, which make solves cheaper and are differentiable",
-                ));
+                // NFE is piecewise constant in the parameters: its gradient is zero almost
+                // everywhere, so training on it would silently do nothing.
+                return Err(Diag::error(
+                    "glassbox::train_not_differentiable",
+                    "`nfe` cannot be a training term: it has no gradient",
+                )
+                .label(term.span, "piecewise constant in the parameters")
+                .help("penalise `error_estimate` (ERNODE) or `stiffness` (SRNODE) to make solves cheaper; the NFE of every iteration is reported anyway"));
             }
-            _ => {
+            TermKind::Kinetic => integrals.push(IntegralTerm {
+                kind: IntegralKind::Kinetic,
+                coef: term.coef,
+            }),
+            TermKind::JacobianFrobenius => integrals.push(IntegralTerm {
+                kind: IntegralKind::JacobianFrobenius,
+                coef: term.coef,
+            }),
+            TermKind::Taylor { order } => {
+                check_taylor(*order, term.span)?;
+                integrals.push(IntegralTerm {
+                    kind: IntegralKind::Taylor { order: *order },
+                    coef: term.coef,
+                });
+            }
+            TermKind::Steer { b } => {
+                steer = Some(Steer {
+                    b: *b,
+                    span: term.span,
+                })
+            }
+            TermKind::Moments { .. } => {
                 return Err(unsupported(
                     term.span,
-                    "this term (kinetic, jacobian_frobenius, taylor, steer, moments)",
-                    "use the solver regularizers `error_estimate` / `stiffness` (global or `sample = ...`), or remove the term",
+                    "`moments` (SDE training)",
+                    "train an ODE model with `mse` or `l1`",
                 ));
             }
         }
@@ -279,6 +310,8 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
         loss,
         regularizers,
         weight_decay,
+        integrals,
+        steer,
         optimizer: train.optimizer,
         stop: ov.stop.unwrap_or(train.stop),
         batch: train.batch,

@@ -5,7 +5,7 @@
 //!
 //! Reproducibility: every random draw comes from the run's seed — the split from
 //! `SPLIT_STREAM`, batches from `BATCH_STREAM` (one `Sampler`), local regularizer samples from
-//! stream `LOCAL_STREAM + iteration` — so a run is a pure function of (model, data, seed,
+//! stream `LOCAL_STREAM + iteration`, STEER's end times from `STEER_STREAM + iteration` — so a run is a pure function of (model, data, seed,
 //! iterations), and [`Trainer::resume`] rebuilds the exact state of iteration `k` from a
 //! [`TrainState`] by replaying the sampler's `k` draws.
 
@@ -17,6 +17,7 @@ use dfdx::losses::{mae_loss, mse_loss};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::integrals;
 use super::op::{self, LocalWeight, Segment, SolveCtx, Weights};
 use super::optim::{self, OptState};
 use super::plan::{Overrides, Plan, coef_at, plan};
@@ -167,6 +168,9 @@ impl Trainer {
             None => data,
         };
 
+        if let Some(s) = plan.steer {
+            integrals::check_steer(s.b, s.span, &data)?;
+        }
         let p = solve::param_values(model);
         let field = JitVjpField::new(model, &p, &[])?;
         let theta0: Vec<f64> = plan.learned.iter().map(|&i| p[i]).collect();
@@ -185,6 +189,7 @@ impl Trainer {
             theta: theta0,
             metrics: Vec::new(),
         };
+        let integrand = integrals::compile(model, &plan.integrals, &p)?;
         let ctx = SolveCtx {
             field,
             p,
@@ -192,6 +197,7 @@ impl Trainer {
             tab: plan.tab,
             opts: plan.solve.clone(),
             columns: plan.loss.columns.clone(),
+            integrand,
             backward_error: None,
         };
         Ok(Trainer {
@@ -280,6 +286,9 @@ impl Trainer {
                 }),
             }
         }
+        w.integrals = (self.plan.integrals.iter())
+            .map(|r| coef_at(r.coef, i, self.state.total))
+            .collect();
         w
     }
 
@@ -385,7 +394,11 @@ impl Trainer {
             .sampler
             .next(&self.data)
             .map_err(|d| train_diag(&self.model, d))?;
-        let (segs, target) = self.segments(&draw)?;
+        let (mut segs, target) = self.segments(&draw)?;
+        if let Some(s) = self.plan.steer {
+            let mut rng = batch::rng(self.plan.seed, integrals::STEER_STREAM + i);
+            integrals::steer(&mut segs, s.b, &mut rng);
+        }
         let weights = self.weights(i);
         let theta = self.state.theta.clone();
         let ev = self.evaluate(&theta, &segs, target, &weights, i)?;

@@ -1,0 +1,129 @@
+//! The papers' baseline regularizers in the trainer: the integral terms (RNODE's `kinetic` and
+//! `jacobian_frobenius`, TayNODE's `taylor(K)`), integrated as a quadrature state of each
+//! segment's solve (`grad::integral`, see its docs for why the error control does not see
+//! it), and STEER's random end time.
+//!
+//! STEER (Ghosh et al. 2020): each training solve ends at `T' ~ U[T − b, T + b]` instead of at
+//! its last observation time `T`, and the prediction at `T'` is compared with the observation
+//! at `T`. `T'` is a constant of the backward pass. The draws of iteration `i` come from stream
+//! `STEER_STREAM + i` of the run's seed, so a run (and a resumed run) stays a pure function of
+//! the seed. `b` must stay below every gap between consecutive observations, so `T'` never
+//! passes the previous observation.
+
+use rand::Rng;
+use serde::Serialize;
+
+use super::op::Segment;
+use crate::data::Dataset;
+use crate::diag::Diag;
+use crate::grad::JitIntegrand;
+use crate::ir::lower::{self, Integrand};
+use crate::sema::{Coef, Model};
+use crate::source::Span;
+
+/// STEER's end times of iteration `i` come from stream `STEER_STREAM + i` (the local
+/// regularizers use `LOCAL_STREAM + i`, `1 << 32` onwards).
+pub const STEER_STREAM: u64 = 2 << 32;
+
+/// Highest `taylor(K)`: the symbolic K-th time derivative grows quickly with K (TayNODE
+/// trains with K ≤ 3).
+pub const MAX_TAYLOR: u32 = 4;
+
+/// Which integrand, as the plan (and `run.json`) names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegralKind {
+    Kinetic,
+    JacobianFrobenius,
+    Taylor { order: u32 },
+}
+
+/// `coef · ∫ r dt`, per segment, averaged over the batch's segments.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct IntegralTerm {
+    pub kind: IntegralKind,
+    pub coef: Coef,
+}
+
+/// `steer(b)`.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Steer {
+    pub b: f64,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+impl IntegralKind {
+    fn integrand(self) -> Integrand {
+        match self {
+            IntegralKind::Kinetic => Integrand::Kinetic,
+            IntegralKind::JacobianFrobenius => Integrand::JacobianFrobenius,
+            IntegralKind::Taylor { order } => Integrand::Taylor(order as usize),
+        }
+    }
+}
+
+/// `taylor(K)` beyond [`MAX_TAYLOR`] is refused at its term.
+pub fn check_taylor(order: u32, span: Span) -> Result<(), Diag> {
+    if order <= MAX_TAYLOR {
+        return Ok(());
+    }
+    Err(Diag::error(
+        "glassbox::train_unsupported",
+        format!("training supports `taylor(K)` up to K = {MAX_TAYLOR}, got {order}"),
+    )
+    .label(span, "order too high")
+    .help("TayNODE regularizes with K = 2 or 3; the K-th derivative's expression grows quickly with K"))
+}
+
+/// The compiled integrands of `terms`, in order (`None` without terms).
+pub fn compile(
+    model: &Model,
+    terms: &[IntegralTerm],
+    p: &[f64],
+) -> Result<Option<JitIntegrand>, Diag> {
+    if terms.is_empty() {
+        return Ok(None);
+    }
+    let fs = terms
+        .iter()
+        .map(|t| lower::lower_integrand(model, t.kind.integrand()))
+        .collect::<Result<Vec<_>, Diag>>()?;
+    JitIntegrand::new(&fs, &model.name, p, &[]).map(Some)
+}
+
+/// `steer(b)` needs `b` below every gap between consecutive observation times (so a window's
+/// or trajectory's end can move by `b` without passing the observation before it).
+pub fn check_steer(b: f64, span: Span, data: &Dataset) -> Result<(), Diag> {
+    let Dataset::Trajectories { paths, .. } = data else {
+        return Ok(());
+    };
+    let gap = paths
+        .iter()
+        .flat_map(|p| p.t.iter().zip(p.t.iter().skip(1)).map(|(a, b)| b - a))
+        .fold(f64::INFINITY, f64::min);
+    if b < gap {
+        return Ok(());
+    }
+    Err(Diag::error(
+        "glassbox::train_steer_span",
+        format!("`steer({b})` moves end times by up to {b}, but observations are {gap} apart"),
+    )
+    .label(span, "too wide for the data's time grid")
+    .help(format!(
+        "choose b below {gap} (STEER uses a fraction of the observation spacing)"
+    )))
+}
+
+/// Move each segment's end time to `T' ~ U[T − b, T + b]` (segments with one time stay).
+pub fn steer(segments: &mut [Segment], b: f64, rng: &mut impl Rng) {
+    for seg in segments {
+        if seg.t.len() < 2 {
+            continue;
+        }
+        if let Some(last) = seg.t.last_mut() {
+            let u: f64 = rng.random();
+            *last += b * (2.0 * u - 1.0);
+        }
+    }
+}
