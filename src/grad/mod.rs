@@ -15,6 +15,7 @@ mod local;
 mod regularize;
 mod replay;
 mod saves;
+mod sde;
 
 pub use adjoint::{AdjointOptions, Gradients, adjoint};
 pub use field::{FnVjpField, JitVjpField, VjpField, vjp_from_fn};
@@ -22,6 +23,7 @@ pub use init::initial_state_vjp;
 pub use local::{LocalTerm, Sampling, local_step, local_term, sample};
 pub use regularize::{error_estimate, stiffness_estimate};
 pub use replay::{replay, step_sequence};
+pub use sde::{JitSdeVjp, SdeVjpField, sde_adjoint};
 
 use crate::solve::{Solution, Tableau};
 
