@@ -435,6 +435,7 @@ impl Trainer {
 
 /// Solve `model` with parameters `p` from its initial state at `t[0]`, saved at `t`, with the
 /// plan's method and tolerances (JIT, no stages kept).
+/// SDE plans: the mean path over the plan's paths (`sde::predict_mean`).
 pub fn predict(model: &Model, p: &[f64], plan: &Plan, t: &[f64]) -> Result<Solution, Diag> {
     if let Some(s) = &plan.sde {
         return super::sde::predict_mean(model, p, plan, s, t);
