@@ -187,6 +187,29 @@ fn spiral_sde() -> String {
     s
 }
 
+/// Ornstein–Uhlenbeck dx = θ(μ − x) dt + σ dW, θ = 2, μ = 0.5, σ = 0.4, x0 = 2: 200 paths
+/// sampled with the exact Gaussian transition (no discretisation error), one seeded stream per
+/// path.
+fn ou() -> String {
+    const PATHS: usize = 200;
+    let (theta, mu, sigma) = (2.0_f64, 0.5_f64, 0.4_f64);
+    let times = linspace(0.0, 2.0, 21);
+    let mut s = String::from("path,t,x\n");
+    for path in 0..PATHS {
+        let mut rng = ChaCha8Rng::seed_from_u64(0x0c0_0000 + path as u64);
+        let mut x = 2.0_f64;
+        let _ = writeln!(s, "{path},{:.6},{x:.6}", times[0]);
+        for w in times.windows(2) {
+            let decay = (-theta * (w[1] - w[0])).exp();
+            let sd = sigma * ((1.0 - decay * decay) / (2.0 * theta)).sqrt();
+            let z: f64 = StandardNormal.sample(&mut rng);
+            x = mu + (x - mu) * decay + sd * z;
+            let _ = writeln!(s, "{path},{:.6},{x:.6}", w[1]);
+        }
+    }
+    s
+}
+
 /// A data file: its name under `examples/data/` and the function that makes its text.
 type DataFile = (&'static str, fn() -> String);
 
@@ -200,12 +223,13 @@ fn main() -> ExitCode {
             dir = PathBuf::from(arg);
         }
     }
-    let files: [DataFile; 5] = [
+    let files: [DataFile; 6] = [
         ("spiral.csv", spiral),
         ("lv.csv", lotka_volterra),
         ("lorenz.csv", lorenz),
         ("van_der_pol.csv", van_der_pol),
         ("spiral_sde.csv", spiral_sde),
+        ("ou.csv", ou),
     ];
     let mut ok = true;
     for (name, make) in files {

@@ -261,6 +261,42 @@ fn spiral_sde_paths_are_complete_sorted_and_spread_as_documented() {
     );
 }
 
+/// OU paths (exact transitions): complete, on the grid, and with the exact mean
+/// `μ + (x0 − μ)e^(−θt)` and variance `σ²(1 − e^(−2θt))/(2θ)` at every time, within 4.5
+/// standard errors over the 200 paths (variance s.e. ≈ var·√(2/199)).
+#[test]
+fn ou_paths_have_the_documented_moments() {
+    let table = load("ou.csv", true);
+    assert_eq!(table.header, ["path", "t", "x"]);
+    assert_eq!(table.rows.len(), 200 * 21);
+    let (path, t, x) = (table.col("path"), table.col("t"), table.col("x"));
+    let (theta, mu, sigma, x0) = (2.0_f64, 0.5_f64, 0.4_f64, 2.0_f64);
+    for k in 0..21 {
+        let ti = 0.1 * k as f64;
+        let xs: Vec<f64> = (0..200)
+            .map(|p| {
+                assert_eq!(path[p * 21 + k], p as f64);
+                assert!((t[p * 21 + k] - ti).abs() < 1e-9, "path {p} time {k}");
+                x[p * 21 + k]
+            })
+            .collect();
+        let mean = xs.iter().sum::<f64>() / 200.0;
+        let var = xs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 199.0;
+        let (m, v) = (
+            mu + (x0 - mu) * (-theta * ti).exp(),
+            sigma * sigma * (1.0 - (-2.0 * theta * ti).exp()) / (2.0 * theta),
+        );
+        assert!(
+            (mean - m).abs() <= 4.5 * (v / 200.0).sqrt() + 1e-6,
+            "t = {ti}: mean {mean} vs {m}"
+        );
+        assert!(
+            (var - v).abs() <= 4.5 * v * (2.0f64 / 199.0).sqrt() + 1e-9,
+            "t = {ti}: var {var} vs {v}"
+        );
+    }
+}
+
 #[test]
 fn digits_are_8x8_images_with_labels() {
     let table = load("digits.csv", false);

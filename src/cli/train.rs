@@ -230,9 +230,14 @@ fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The loss's data, first trajectory: times and row-major observations.
+/// The loss's data, first trajectory (SDE: the mean path): times and row-major observations.
 fn first_path(t: &Trainer, full: &[Dataset]) -> Option<(Vec<f64>, Vec<f64>)> {
-    match full.get(t.plan.loss.data)? {
+    let data = full.get(t.plan.loss.data)?;
+    // An SDE's prediction is its mean path: compare it with the data's.
+    if t.plan.sde.is_some() {
+        return train::data_mean(data);
+    }
+    match data {
         Dataset::Trajectories { paths, .. } => {
             let p = paths.first()?;
             Some((p.t.to_vec(), p.y.iter().copied().collect()))

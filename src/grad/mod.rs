@@ -16,6 +16,7 @@ mod local;
 mod regularize;
 mod replay;
 mod saves;
+mod sde;
 
 pub use adjoint::{AdjointOptions, Gradients, adjoint, adjoint_with};
 pub use field::{FnVjpField, JitVjpField, VjpField, vjp_from_fn};
@@ -24,6 +25,7 @@ pub use integral::{Integrand, JitIntegrand, integral};
 pub use local::{LocalTerm, Sampling, local_step, local_term, sample};
 pub use regularize::{error_estimate, stiffness_estimate};
 pub use replay::{replay, step_sequence};
+pub use sde::{JitSdeVjp, SdeVjpField, sde_adjoint};
 
 use crate::solve::{Solution, Tableau};
 

@@ -14,10 +14,12 @@ pub mod io;
 mod op;
 mod optim;
 mod plan;
+mod sde;
 mod trainer;
 
 pub use integrals::{IntegralKind, IntegralTerm, STEER_STREAM, Steer, steer};
 pub use op::{Forward, LocalWeight, Segment, Weights};
 pub use optim::OptState;
 pub use plan::{DataLoss, Overrides, Plan, Regularizer, coef_at, plan};
+pub use sde::{SDE_STREAM, SdePlan, brownian_seed, data_mean};
 pub use trainer::{Evaluation, Metric, TrainState, Trainer, data_loss, predict};

@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::integrals::{IntegralKind, IntegralTerm, Steer, check_taylor};
 use crate::diag::Diag;
 use crate::sema::{
-    Batch, Coef, IndexSel, Loss, Model, ModelKind, Observable, Optimizer, Sampling, Shape, Stop,
-    TExpr, TExprKind, Target, TermKind,
+    Batch, Coef, IndexSel, Loss, Model, Observable, Optimizer, Sampling, Shape, Stop, TExpr,
+    TExprKind, Target, TermKind,
 };
 use crate::solve::{Method, SolveOptions, Tableau};
 
@@ -34,6 +34,7 @@ pub struct Regularizer {
 #[derive(Clone, Debug, Serialize)]
 pub struct Plan {
     pub model: String,
+    /// The explicit method of an ODE plan (unused by SDE plans, which hold `euler`'s).
     #[serde(skip)]
     pub tab: &'static Tableau,
     pub method: &'static str,
@@ -57,6 +58,8 @@ pub struct Plan {
     pub split: Option<f64>,
     pub seed: u64,
     pub checkpoint_every: Option<u64>,
+    /// SDE models: method, options, paths per iteration (`train/sde.rs`).
+    pub sde: Option<super::sde::SdePlan>,
 }
 
 /// Flags that override the model's `train` clause.
@@ -67,7 +70,7 @@ pub struct Overrides {
     pub checkpoint_every: Option<u64>,
 }
 
-fn unsupported(span: crate::source::Span, what: &str, help: &str) -> Diag {
+pub(super) fn unsupported(span: crate::source::Span, what: &str, help: &str) -> Diag {
     Diag::error(
         "glassbox::train_unsupported",
         format!("training does not support {what} yet"),
@@ -90,7 +93,7 @@ pub fn coef_at(c: Coef, e: u64, total: u64) -> f64 {
 
 /// The state index of each element `e` denotes (a state, an element of a state, a vector or
 /// concatenation of those); `None` for anything computed.
-fn state_elements(model: &Model, e: &TExpr) -> Option<Vec<usize>> {
+pub(super) fn state_elements(model: &Model, e: &TExpr) -> Option<Vec<usize>> {
     match &e.kind {
         TExprKind::State { state } => {
             let s = model.states.get(*state)?;
@@ -122,16 +125,6 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
         )
         .help(help.to_string())
     };
-    if model.kind == ModelKind::Sde {
-        return Err(Diag::error(
-            "glassbox::train_unsupported",
-            format!(
-                "`{}` is an SDE model; training SDEs is not supported yet",
-                model.name
-            ),
-        )
-        .help("train an ODE model (dX/dt = ...)"));
-    }
     let Some(train) = &model.train else {
         return Err(no_clause(
             "`train` clause",
@@ -177,6 +170,9 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
                     data: *data,
                     columns,
                 });
+            }
+            TermKind::Moments { .. } => {
+                loss = Some(super::sde::moments_loss(model, term, loss.is_some())?);
             }
             TermKind::Loss { .. } => {
                 return Err(unsupported(
@@ -225,13 +221,6 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
                     span: term.span,
                 })
             }
-            TermKind::Moments { .. } => {
-                return Err(unsupported(
-                    term.span,
-                    "`moments` (SDE training)",
-                    "train an ODE model with `mse` or `l1`",
-                ));
-            }
         }
     }
     let Some(loss) = loss else {
@@ -241,13 +230,20 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
         ));
     };
 
+    let sde = super::sde::plan_sde(model, objective, train)?;
     let spec = model.solve.as_ref();
     let o = spec.map(|s| s.options.clone()).unwrap_or_default();
-    let rtol = o.rtol.unwrap_or(1e-6);
-    let atol = o.atol.unwrap_or(1e-9);
-    let method_name = spec.map(|s| s.method.name()).unwrap_or("tsit5");
-    let tab = match Method::from_name(method_name, rtol) {
-        Some(Method::Explicit(t)) => t,
+    let (rtol, atol) = match &sde {
+        Some(s) => (s.opts.rtol, s.opts.atol),
+        None => (o.rtol.unwrap_or(1e-6), o.atol.unwrap_or(1e-9)),
+    };
+    let method_name = match &sde {
+        Some(s) => s.method.name(),
+        None => spec.map(|s| s.method.name()).unwrap_or("tsit5"),
+    };
+    let tab = match (&sde, Method::from_name(method_name, rtol)) {
+        (Some(_), _) => &crate::solve::tableau::EULER,
+        (None, Some(Method::Explicit(t))) => t,
         _ => {
             let span = spec.map(|s| s.span).unwrap_or(train.span);
             return Err(Diag::error(
@@ -273,7 +269,7 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
     if let Some(m) = o.max_steps {
         solve.max_steps = usize::try_from(m).unwrap_or(usize::MAX);
     }
-    if tab.btilde.is_none() && solve.dt.is_none() {
+    if sde.is_none() && tab.btilde.is_none() && solve.dt.is_none() {
         return Err(Diag::error(
             "glassbox::train_unsupported",
             format!("`{method_name}` is a fixed-step method and the solve clause gives no `dt`"),
@@ -318,5 +314,6 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
         split: train.split,
         seed: ov.seed.or(train.seed).unwrap_or(0),
         checkpoint_every: ov.checkpoint_every.or(train.checkpoint_every),
+        sde,
     })
 }

@@ -77,6 +77,8 @@ pub struct Trainer {
     theta: Tensor<(usize,), f64, Cpu>,
     sampler: Sampler,
     state: TrainState,
+    /// SDE models: the paths node and the data's moments (`train/sde.rs`).
+    sde: Option<super::sde::SdeTrainer>,
 }
 
 fn train_diag(model: &Model, d: Diag) -> Diag {
@@ -171,6 +173,8 @@ impl Trainer {
         if let Some(s) = plan.steer {
             integrals::check_steer(s.b, s.span, &data)?;
         }
+        let sde =
+            super::sde::SdeTrainer::new(model, &plan, &data).map_err(|d| train_diag(model, d))?;
         let p = solve::param_values(model);
         let field = JitVjpField::new(model, &p, &[])?;
         let theta0: Vec<f64> = plan.learned.iter().map(|&i| p[i]).collect();
@@ -208,6 +212,7 @@ impl Trainer {
             ctx: Rc::new(RefCell::new(ctx)),
             theta,
             state,
+            sde,
         })
     }
 
@@ -345,6 +350,9 @@ impl Trainer {
         weights: &Weights,
         iteration: u64,
     ) -> Result<Evaluation, Diag> {
+        if let Some(s) = &self.sde {
+            return s.evaluate(theta, &self.plan, iteration, self.state.total);
+        }
         let dev = self.theta.device().clone();
         let theta_t = dev.tensor_from_vec(theta.to_vec(), (theta.len(),));
         let mut rng = batch::rng(self.plan.seed, LOCAL_STREAM + iteration);
@@ -440,7 +448,11 @@ impl Trainer {
 
 /// Solve `model` with parameters `p` from its initial state at `t[0]`, saved at `t`, with the
 /// plan's method and tolerances (JIT, no stages kept).
+/// SDE plans: the mean path over the plan's paths (`sde::predict_mean`).
 pub fn predict(model: &Model, p: &[f64], plan: &Plan, t: &[f64]) -> Result<Solution, Diag> {
+    if let Some(s) = &plan.sde {
+        return super::sde::predict_mean(model, p, plan, s, t);
+    }
     let (Some(&t0), Some(&t1)) = (t.first(), t.last()) else {
         return Err(Diag::error("glassbox::bad_argument", "no prediction times")
             .help("give at least two times"));

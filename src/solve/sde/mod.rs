@@ -26,3 +26,4 @@ pub use field::{FnSde, IrSde, NoiseMap, SdeField, sde_from_fn};
 pub use integrate::{SdeOptions, SdeSolution, solve_path, solve_sde, tree_depth};
 pub use jit::JitSde;
 pub use method::{Calculus, SDE_METHODS, SdeMethod, sde_method};
+pub(crate) use step::{Work, sde_step};

@@ -16,12 +16,15 @@ pub(crate) struct Work {
     /// Per component: `ΔW`, `I_(1,0)` of its process, and `χ1, χ2, χ3`.
     pub dw: Vec<f64>,
     pub i10: Vec<f64>,
-    chi: [Vec<f64>; 3],
+    pub chi: [Vec<f64>; 3],
     /// Stage values, stage-major (4 stages at most).
-    fs: Vec<f64>,
-    gs: Vec<f64>,
-    h0: Vec<f64>,
-    h1: Vec<f64>,
+    pub fs: Vec<f64>,
+    pub gs: Vec<f64>,
+    /// Stage arguments `H0_s`, `H1_s`, stage-major: kept so the SDE adjoint
+    /// (`grad::sde`) can take the VJPs where the step evaluated (Euler–Heun: `H0 = u + g ΔW`,
+    /// `H1 = g(t + h, H0)` in the first `n`).
+    pub h0: Vec<f64>,
+    pub h1: Vec<f64>,
     pub u1: Vec<f64>,
     pub e1: Vec<f64>,
     pub e2: Vec<f64>,
@@ -37,8 +40,8 @@ impl Work {
             chi: [v(), v(), v()],
             fs: vec![0.0; 4 * n],
             gs: vec![0.0; 4 * n],
-            h0: v(),
-            h1: v(),
+            h0: vec![0.0; 4 * n],
+            h1: vec![0.0; 4 * n],
             u1: v(),
             e1: v(),
             e2: v(),
@@ -71,14 +74,14 @@ pub(crate) fn sde_step<S: SdeField + ?Sized>(
             for i in 0..n {
                 w.h0[i] = u[i] + g0[i] * w.dw[i];
             }
-            field.diffusion(t + h, &w.h0, &mut w.h1);
+            field.diffusion(t + h, &w.h0[..n], &mut w.h1[..n]);
             for i in 0..n {
                 w.u1[i] = u[i] + h * f0[i] + 0.5 * (g0[i] + w.h1[i]) * w.dw[i];
             }
             1
         }
         SdeMethod::Milstein => {
-            field.diffusion_jvp(t, u, g0, &mut w.h1);
+            field.diffusion_jvp(t, u, g0, &mut w.h1[..n]);
             for i in 0..n {
                 let dw = w.dw[i];
                 w.u1[i] = u[i] + h * f0[i] + g0[i] * dw + 0.5 * w.h1[i] * (dw * dw - h);
@@ -119,8 +122,11 @@ fn sri_step<S: SdeField + ?Sized>(
         let (fs_done, fs_rest) = w.fs.split_at_mut(s * n);
         let (gs_done, gs_rest) = w.gs.split_at_mut(s * n);
         let at_u0 = tab.a0[s].iter().chain(&tab.b0[s]).all(|&x| x == 0.0);
+        let h0 = &mut w.h0[s * n..(s + 1) * n];
+        let h1 = &mut w.h1[s * n..(s + 1) * n];
         if at_u0 && tab.c0[s] == 0.0 {
             fs_rest[..n].copy_from_slice(f0);
+            h0.copy_from_slice(u);
         } else {
             for i in 0..n {
                 let (mut a, mut b) = (0.0, 0.0);
@@ -128,14 +134,15 @@ fn sri_step<S: SdeField + ?Sized>(
                     a += tab.a0[s][j] * fs_done[j * n + i];
                     b += tab.b0[s][j] * gs_done[j * n + i];
                 }
-                w.h0[i] = u[i] + h * a + w.chi[1][i] * b;
+                h0[i] = u[i] + h * a + w.chi[1][i] * b;
             }
-            field.drift(t + tab.c0[s] * h, &w.h0, &mut fs_rest[..n]);
+            field.drift(t + tab.c0[s] * h, h0, &mut fs_rest[..n]);
             nfe += 1;
         }
         let at_u1 = tab.a1[s].iter().chain(&tab.b1[s]).all(|&x| x == 0.0);
         if at_u1 && tab.c1[s] == 0.0 {
             gs_rest[..n].copy_from_slice(g0);
+            h1.copy_from_slice(u);
         } else {
             for i in 0..n {
                 let (mut a, mut b) = (0.0, 0.0);
@@ -143,9 +150,9 @@ fn sri_step<S: SdeField + ?Sized>(
                     a += tab.a1[s][j] * fs_done[j * n + i];
                     b += tab.b1[s][j] * gs_done[j * n + i];
                 }
-                w.h1[i] = u[i] + h * a + sq * b;
+                h1[i] = u[i] + h * a + sq * b;
             }
-            field.diffusion(t + tab.c1[s] * h, &w.h1, &mut gs_rest[..n]);
+            field.diffusion(t + tab.c1[s] * h, h1, &mut gs_rest[..n]);
             nfe += 1;
         }
     }
@@ -183,21 +190,22 @@ fn sra_step<S: SdeField + ?Sized>(
     for s in 0..tab.stages {
         let (fs_done, fs_rest) = w.fs.split_at_mut(s * n);
         let (gs_done, gs_rest) = w.gs.split_at_mut(s * n);
+        let h0 = &mut w.h0[s * n..(s + 1) * n];
         for i in 0..n {
             let (mut a, mut b) = (0.0, 0.0);
             for j in 0..s {
                 a += tab.a0[s][j] * fs_done[j * n + i];
                 b += tab.b0[s][j] * gs_done[j * n + i];
             }
-            w.h0[i] = u[i] + h * a + w.chi[1][i] * b;
+            h0[i] = u[i] + h * a + w.chi[1][i] * b;
         }
         if s == 0 && tab.c0[0] == 0.0 {
             fs_rest[..n].copy_from_slice(f0);
         } else {
-            field.drift(t + tab.c0[s] * h, &w.h0, &mut fs_rest[..n]);
+            field.drift(t + tab.c0[s] * h, h0, &mut fs_rest[..n]);
             nfe += 1;
         }
-        field.diffusion(t + tab.c1[s] * h, &w.h0, &mut gs_rest[..n]);
+        field.diffusion(t + tab.c1[s] * h, h0, &mut gs_rest[..n]);
         nfe += 1;
     }
     for i in 0..n {

@@ -1,0 +1,421 @@
+//! SDE training: the SDE discrete adjoint (`grad::sde_adjoint`) against central differences on
+//! a fixed Brownian path for every SDE method, the `moments` and mean-path losses through the
+//! whole dfdx path against differences, an Ornstein–Uhlenbeck fit recovering its parameters,
+//! determinism and resume, and the SDE trainer's diagnostics.
+//!
+//! Why central differences reach 1e-6 here: every solve is on a fixed grid (`dt`), so the
+//! perturbed solves take the same steps on the same Brownian path (the tree is a pure function
+//! of `(seed, path, t)`), and the loss is a smooth function of `(p, u0)`; with ε = 1e-6 the
+//! truncation error is O(ε²) ≈ 1e-12 and the rounding error ≈ 1e-16/ε = 1e-10, relative.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use glassbox::data;
+use glassbox::grad::{JitSdeVjp, sde_adjoint};
+use glassbox::sema::Model;
+use glassbox::solve::sde::{
+    BrownianTree, SdeField, SdeOptions, sde_method, solve_path, tree_depth,
+};
+use glassbox::solve::{Solution, param_values};
+use glassbox::source::{DiskLoader, SourceFile};
+use glassbox::train::{Overrides, Trainer, Weights};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gbx_sdetrain_{name}_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn check(path: &Path) -> (Model, std::sync::Arc<SourceFile>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let file = SourceFile::new(path.display().to_string(), text);
+    let checked = glassbox::check_source(&file, &DiskLoader);
+    let model = checked
+        .model
+        .unwrap_or_else(|| panic!("{:?}", checked.diags));
+    (model, file)
+}
+
+fn model_from(dir: &Path, src: &str) -> Model {
+    let path = dir.join("model.gbx");
+    std::fs::write(&path, src).unwrap();
+    check(&path).0
+}
+
+fn load(path: &Path) -> (Model, Vec<data::Dataset>) {
+    let (model, file) = check(path);
+    let ds = data::load_model(&model, Some(&file), &DiskLoader).unwrap();
+    (model, ds)
+}
+
+fn ou_data() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/data/ou.csv")
+        .display()
+        .to_string()
+}
+
+/// Nonlinear drift, state-dependent diagonal noise (the second component's also reads the
+/// first: non-commutative, which Milstein and SRI still compute, and the adjoint differentiates).
+const DIAGONAL: &str = r#"
+model g
+state x = 0.8, y = -0.4
+param a = 0.7, b = -0.3, s = 0.4, c = 0.25
+dx = (a * x - x^3 + b * y) dt + s * cos(x) dW
+dy = (-y + a * sin(x) + t) dt + (c * y + s * x * x) dW
+solve euler_maruyama(dt = 0.05) over [0, 1]
+"#;
+
+/// Additive (time-dependent) noise, for the SRA methods.
+const ADDITIVE: &str = r#"
+model ga
+state x = 0.8, y = -0.4
+param a = 0.7, b = -0.3, s = 0.4, c = 0.25
+dx = (a * x - x^3 + b * y) dt + s * (1 + t) dW
+dy = (-y + a * sin(x)) dt + c * s dW
+solve sra1 over [0, 1]
+"#;
+
+fn rel_err(got: &[f64], want: &[f64]) -> f64 {
+    let num: f64 = got.iter().zip(want).map(|(a, b)| (a - b).powi(2)).sum();
+    let den: f64 = want.iter().map(|b| b * b).sum();
+    (num / den.max(1e-300)).sqrt()
+}
+
+/// `L = Σ c · u(saves)` of one path; the adjoint and central differences in `p` (random
+/// direction and each coordinate) and in each `u0` component.
+fn check_method(model: &Model, method: &str, seed: u64) {
+    let m = sde_method(method).unwrap();
+    let milstein = method == "milstein";
+    let p0 = param_values(model);
+    let u0 = vec![0.8, -0.4];
+    let opts = SdeOptions {
+        dt: Some(0.05),
+        save_at: vec![0.0, 0.25, 0.5, 0.6, 1.0],
+        ..Default::default()
+    };
+    let mut f = JitSdeVjp::new(model, &p0, &[], milstein).unwrap();
+    let m_proc = f.noise().processes();
+    let tree = BrownianTree::with_depth(seed, 3, 0.0, 1.0, m_proc, tree_depth(0.0, 1.0, &opts));
+    let sol = solve_path(m, &mut f, &u0, &opts, &tree).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let c: Vec<f64> = (0..sol.us.len())
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let g = sde_adjoint(m, &mut f, &sol, &u0, &tree, &c).unwrap();
+    let loss = |f: &mut JitSdeVjp, p: &[f64], u0: &[f64]| -> f64 {
+        f.set_params(p).unwrap();
+        let s: Solution = solve_path(m, f, u0, &opts, &tree).unwrap();
+        s.us.iter().zip(&c).map(|(a, b)| a * b).sum()
+    };
+    let eps = 1e-6;
+    let mut dirs: Vec<Vec<f64>> = (0..p0.len())
+        .map(|i| (0..p0.len()).map(|j| f64::from(i == j)).collect())
+        .collect();
+    dirs.push((0..p0.len()).map(|_| rng.random_range(-1.0..1.0)).collect());
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    for d in &dirs {
+        let pp: Vec<f64> = p0.iter().zip(d).map(|(a, b)| a + eps * b).collect();
+        let pm: Vec<f64> = p0.iter().zip(d).map(|(a, b)| a - eps * b).collect();
+        want.push((loss(&mut f, &pp, &u0) - loss(&mut f, &pm, &u0)) / (2.0 * eps));
+        got.push(g.dp.iter().zip(d).map(|(a, b)| a * b).sum::<f64>());
+    }
+    for k in 0..u0.len() {
+        let mut up = u0.clone();
+        let mut um = u0.clone();
+        up[k] += eps;
+        um[k] -= eps;
+        want.push((loss(&mut f, &p0, &up) - loss(&mut f, &p0, &um)) / (2.0 * eps));
+        got.push(g.du0[k]);
+    }
+    let e = rel_err(&got, &want);
+    assert!(
+        e <= 1e-6,
+        "{method}: relative error {e:e}\n got {got:?}\nwant {want:?}"
+    );
+    assert!(
+        want.iter().all(|w| w.abs() > 1e-8),
+        "{method}: a vanishing derivative tests nothing: {want:?}"
+    );
+}
+
+#[test]
+fn sde_adjoint_matches_central_differences_for_every_method() {
+    let dir = tmp("adjoint");
+    let diag = model_from(&dir, DIAGONAL);
+    for method in ["euler_maruyama", "euler_heun", "milstein", "sriw1", "sosri"] {
+        check_method(&diag, method, 11);
+    }
+    let add = model_from(&dir, ADDITIVE);
+    for method in ["sra1", "sosra", "euler_maruyama"] {
+        check_method(&add, method, 12);
+    }
+}
+
+#[test]
+fn sde_adjoint_refuses_another_brownian_path() {
+    let dir = tmp("refuse");
+    let model = model_from(&dir, DIAGONAL);
+    let m = sde_method("euler_maruyama").unwrap();
+    let p = param_values(&model);
+    let mut f = JitSdeVjp::new(&model, &p, &[], false).unwrap();
+    let opts = SdeOptions {
+        dt: Some(0.1),
+        ..Default::default()
+    };
+    let depth = tree_depth(0.0, 1.0, &opts);
+    let tree = BrownianTree::with_depth(1, 0, 0.0, 1.0, 2, depth);
+    let other = BrownianTree::with_depth(2, 0, 0.0, 1.0, 2, depth);
+    let u0 = [0.8, -0.4];
+    let sol = solve_path(m, &mut f, &u0, &opts, &tree).unwrap();
+    let seeds = vec![1.0; sol.us.len()];
+    assert!(sde_adjoint(m, &mut f, &sol, &u0, &tree, &seeds).is_ok());
+    let e = sde_adjoint(m, &mut f, &sol, &u0, &other, &seeds).unwrap_err();
+    assert!(e.to_string().contains("does not reproduce"), "{e}");
+    let milstein = sde_method("milstein").unwrap();
+    assert!(sde_adjoint(milstein, &mut f, &sol, &u0, &tree, &seeds).is_err());
+    assert!(sde_adjoint(m, &mut f, &sol, &u0, &tree, &seeds[1..]).is_err());
+}
+
+/// A small OU model on the OU data: `LOSS` and `SAMPLES` replaced.
+const OU: &str = r#"
+model ou
+state x = 2.0
+param theta = 1.2 learn, mu = 0.2 learn, sigma = 0.3 learn
+dx = theta * (mu - x) dt + sigma * (1 + 0.1 * x * x) dW
+solve METHOD(dt = 0.1)
+data paths = csv("DATA", time = "t", columns = ["x"], group = "path")
+minimize LOSS
+train adam(lr = 0.05), iterations = ITERS
+"#;
+
+fn ou_model(dir: &Path, method: &str, loss: &str, iters: u64) -> (Model, Vec<data::Dataset>) {
+    let src = OU
+        .replace("METHOD", method)
+        .replace("LOSS", loss)
+        .replace("ITERS", &iters.to_string())
+        .replace("DATA", &ou_data());
+    let path = dir.join("ou.gbx");
+    std::fs::write(&path, src).unwrap();
+    load(&path)
+}
+
+/// The whole objective (paths node, moments or mean loss, weight decay) through dfdx against
+/// central differences of the objective itself at the same iteration (same Brownian paths).
+#[test]
+fn moments_and_mean_losses_match_central_differences() {
+    let dir = tmp("moments");
+    for (method, loss) in [
+        (
+            "euler_maruyama",
+            "moments(x, paths; samples = 6) + 1e-2 * weight_decay",
+        ),
+        ("euler_heun", "2 * moments(x, paths; samples = 5)"),
+        ("euler_maruyama", "mse(x, paths)"),
+        ("euler_heun", "l1(x, paths)"),
+    ] {
+        let (model, ds) = ou_model(&dir, method, loss, 3);
+        let mut t = Trainer::new(&model, ds, &Overrides::default()).unwrap();
+        let theta = t.state().theta.clone();
+        let w = Weights::default();
+        let ev = t.evaluate(&theta, &[], Vec::new(), &w, 1).unwrap();
+        let eps = 1e-6;
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut dirs: Vec<Vec<f64>> = (0..theta.len())
+            .map(|i| (0..theta.len()).map(|j| f64::from(i == j)).collect())
+            .collect();
+        dirs.push(
+            (0..theta.len())
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect(),
+        );
+        let (mut got, mut want) = (Vec::new(), Vec::new());
+        for d in &dirs {
+            let tp: Vec<f64> = theta.iter().zip(d).map(|(a, b)| a + eps * b).collect();
+            let tm: Vec<f64> = theta.iter().zip(d).map(|(a, b)| a - eps * b).collect();
+            let lp = t.evaluate(&tp, &[], Vec::new(), &w, 1).unwrap().loss;
+            let lm = t.evaluate(&tm, &[], Vec::new(), &w, 1).unwrap().loss;
+            want.push((lp - lm) / (2.0 * eps));
+            got.push(ev.grad.iter().zip(d).map(|(a, b)| a * b).sum::<f64>());
+        }
+        let e = rel_err(&got, &want);
+        assert!(
+            e <= 1e-6,
+            "{method} {loss}: {e:e}\n got {got:?}\nwant {want:?}"
+        );
+        // Another iteration draws other Brownian paths: another loss.
+        let other = t.evaluate(&theta, &[], Vec::new(), &w, 2).unwrap().loss;
+        assert_ne!(other, ev.loss, "{loss}");
+    }
+}
+
+/// OU with θ = 2, μ = 0.5, σ = 0.4 (the data, exact transitions, 200 paths), fitted from
+/// θ = 1, μ = 0, σ = 0.2 with Euler–Maruyama at dt = 0.05 and 100 model paths per iteration.
+///
+/// Tolerances (θ within 20 %, μ within 0.1, σ within 20 %): the data's own moments carry
+/// sampling error (variance ±10 % for 200 paths, so σ ±5 %; the mean ±0.03), the model's 100
+/// fresh paths per iteration make the last Adam steps jitter by about the learning rate, and
+/// Euler–Maruyama at dt = 0.05 decays the mean by (1 − θ dt)^k instead of e^(−θt), a bias of
+/// about 5 % in θ. The loss must also drop at least tenfold.
+#[test]
+fn ou_fit_recovers_its_parameters() {
+    let dir = tmp("oufit");
+    let src = r#"
+model ou
+state x = 2.0
+param theta = 1.0 learn, mu = 0.0 learn, sigma = 0.2 learn
+dx = theta * (mu - x) dt + sigma dW
+solve euler_maruyama(dt = 0.05)
+data paths = csv("DATA", time = "t", columns = ["x"], group = "path")
+minimize moments(x, paths; samples = 100)
+train adam(lr = 0.05), iterations = 150, seed = 3
+"#
+    .replace("DATA", &ou_data());
+    let path = dir.join("ou.gbx");
+    std::fs::write(&path, src).unwrap();
+    let (model, ds) = load(&path);
+    let mut t = Trainer::new(&model, ds, &Overrides::default()).unwrap();
+    while !t.done() {
+        t.step().unwrap();
+    }
+    let p = t.params();
+    let (theta, mu, sigma) = (p[0], p[1], p[2]);
+    let m = &t.state().metrics;
+    let first = m[0].loss;
+    let last: f64 = m[m.len() - 10..].iter().map(|x| x.loss).sum::<f64>() / 10.0;
+    assert!(last < first / 10.0, "loss {first} -> {last}");
+    assert!((theta - 2.0).abs() < 0.4, "theta {theta}");
+    assert!((mu - 0.5).abs() < 0.1, "mu {mu}");
+    assert!((sigma - 0.4).abs() < 0.08, "sigma {sigma}");
+}
+
+#[test]
+fn same_seed_same_weights_and_resume_equals_uninterrupted() {
+    let dir = tmp("seed");
+    let run = |seed: u64, n: u64| {
+        let (model, ds) = ou_model(&dir, "euler_maruyama", "moments(x, paths; samples = 8)", 4);
+        let ov = Overrides {
+            seed: Some(seed),
+            ..Default::default()
+        };
+        let mut t = Trainer::new(&model, ds, &ov).unwrap();
+        for _ in 0..n {
+            t.step().unwrap();
+        }
+        t
+    };
+    let a = run(7, 4).state().theta.clone();
+    let b = run(7, 4).state().theta.clone();
+    assert_eq!(a, b);
+    assert_ne!(a, run(8, 4).state().theta.clone());
+    let half = run(7, 2).state().clone();
+    let json = glassbox::train::io::state_to_json(&half);
+    let state = glassbox::train::io::state_from_json(&json).unwrap();
+    let (model, ds) = ou_model(&dir, "euler_maruyama", "moments(x, paths; samples = 8)", 4);
+    let ov = Overrides {
+        seed: Some(7),
+        ..Default::default()
+    };
+    let mut r = Trainer::resume(&model, ds, &ov, state).unwrap();
+    while !r.done() {
+        r.step().unwrap();
+    }
+    assert_eq!(r.state().theta, a);
+}
+
+fn train_err(dir: &Path, src: &str) -> String {
+    let path = dir.join("bad.gbx");
+    std::fs::write(&path, src.replace("DATA", &ou_data())).unwrap();
+    let (model, ds) = load(&path);
+    match Trainer::new(&model, ds, &Overrides::default()) {
+        Ok(_) => panic!("expected a diagnostic for\n{src}"),
+        Err(d) => format!("{} {}", d.code, d.message),
+    }
+}
+
+#[test]
+fn what_sde_training_cannot_do_is_a_diagnostic() {
+    let dir = tmp("diag");
+    let base = OU.replace("METHOD", "euler_maruyama").replace("ITERS", "2");
+    let e = train_err(
+        &dir,
+        &base
+            .replace("LOSS", "moments(x, paths) + 0.1 * error_estimate")
+            .replace("euler_maruyama(dt = 0.1)", "sosri"),
+    );
+    assert!(
+        e.contains("train_unsupported") && e.contains("regularizers"),
+        "{e}"
+    );
+    let e = train_err(
+        &dir,
+        &base.replace("LOSS", "moments(x, paths)").replace(
+            "iterations = 2",
+            "iterations = 2, batch = windows(2, length = 3)",
+        ),
+    );
+    assert!(
+        e.contains("train_unsupported") && e.contains("batches"),
+        "{e}"
+    );
+    let e = train_err(
+        &dir,
+        &base.replace("LOSS", "moments(x, paths; samples = 1)"),
+    );
+    assert!(e.contains("2 sample paths"), "{e}");
+    // The spiral SDE example's `error_estimate` term is an SDE regularizer.
+    let (model, ds) = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/spiral_sde.gbx"));
+    let e = Trainer::new(&model, ds, &Overrides::default())
+        .err()
+        .unwrap();
+    assert_eq!(e.code, "glassbox::train_unsupported", "{e:?}");
+    assert!(!e.labels.is_empty(), "no span: {e:?}");
+}
+
+/// `glassbox train` on the example: trains, writes weights and run.json; `predict` writes the
+/// mean path.
+#[test]
+fn cli_trains_the_ou_example_and_predicts() {
+    let dir = tmp("cli");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ou_fit.gbx");
+    let out = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args([
+            "train",
+            example.to_str().unwrap(),
+            "--iterations",
+            "2",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("final loss"), "{text}");
+    assert!(dir.join("weights.safetensors").exists());
+    let run = std::fs::read_to_string(dir.join("run.json")).unwrap();
+    assert!(run.contains("\"moments\": true"), "{run}");
+    let csv = dir.join("mean.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(["predict", example.to_str().unwrap(), "--weights"])
+        .arg(&dir)
+        .args(["--at", "0:2:5", "-o"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(csv.lines().count(), 6, "{csv}");
+}
