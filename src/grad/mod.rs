@@ -22,6 +22,7 @@ pub use init::initial_state_vjp;
 pub use local::{LocalTerm, Sampling, local_step, local_term, sample};
 pub use regularize::{error_estimate, stiffness_estimate};
 pub use replay::{replay, step_sequence};
+pub(crate) use saves::{SaveAt, locate, step_end};
 
 use crate::solve::{Solution, Tableau};
 

@@ -12,9 +12,11 @@ pub mod io;
 mod op;
 mod optim;
 mod plan;
+mod tape;
 mod trainer;
 
 pub use op::{Forward, LocalWeight, Segment, Weights};
 pub use optim::OptState;
 pub use plan::{DataLoss, Overrides, Plan, Regularizer, coef_at, plan};
+pub use tape::{Backend, DeviceKind, cuda_not_built};
 pub use trainer::{Evaluation, Metric, TrainState, Trainer, data_loss, predict};
