@@ -1,10 +1,15 @@
 //! The tape backend (`src/train/tape`): its gradient equals the discrete adjoint's on the same
 //! objective, and `--device cuda` without the `cuda` feature is a diagnostic.
 //!
-//! Why 1e-10: both differentiate the same replayed steps exactly, so they differ only by
-//! rounding — the tape sums stages in another order (`u + h·Σ a k` vs `u + Σ (h a) k`) and
-//! accumulates in dfdx's order, a few ulps per operation, amplified by the condition of the
-//! solve over a window (measured agreement ~1e-13).
+//! Why 1e-10: both differentiate the same replayed steps, and the forward passes round alike
+//! (the tape combines stages in the solver's order, and its mat-vecs sum left to right like
+//! the JIT kernels), so the losses and regularizers agree to a few ulps. The backward passes
+//! differ in order: dfdx's chain rule vs the adjoint's hand-derived partials. Without
+//! regularizers that costs ~1e-16; `E` and `S` divide cancelling differences of stages
+//! (`ũ = h Σ b̃ k` is ~rtol of `h k`; `g_p − g_q` is small), whose large, nearly cancelling
+//! cotangents amplify it: measured ~2e-13 with `R_E`, 1e-11–7e-11 with `R_S`. At rtol 1e-6
+//! the same cases reached 2–4e-10, so the regularized cases run at rtol 1e-4 (as
+//! `tests/grad.rs` does, for the same reason).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -99,6 +104,7 @@ fn compare(src: &str, name: &str) {
             a.loss,
             t.loss
         );
+        // The same stages: only the order of summing `E_j|h_j|` over steps and rows differs.
         assert!(
             (a.reg - t.reg).abs() <= 1e-12 * a.reg.abs().max(1e-300),
             "{name}: regularizer {} vs {}",
@@ -106,6 +112,7 @@ fn compare(src: &str, name: &str) {
             t.reg
         );
         let r = rel(&a.grad, &t.grad);
+        eprintln!("{name} round {round}: gradient relative difference {r:e}");
         assert!(
             r <= 1e-10,
             "{name} round {round}: relative difference {r:e}"
@@ -119,12 +126,13 @@ fn compare(src: &str, name: &str) {
 fn tape_equals_adjoint_tsit5_l1_with_and_without_error_estimate() {
     let solve = "tsit5(rtol = 1e-6, atol = 1e-8)";
     compare(&model(solve, "l1", "0.0 * error_estimate"), "plain");
+    let solve = "tsit5(rtol = 1e-4, atol = 1e-6)";
     compare(&model(solve, "l1", "0.5 * error_estimate"), "re");
 }
 
 #[test]
 fn tape_equals_adjoint_with_stiffness_and_weight_decay_mse() {
-    let solve = "tsit5(rtol = 1e-6, atol = 1e-8)";
+    let solve = "tsit5(rtol = 1e-4, atol = 1e-6)";
     compare(
         &model(
             solve,
@@ -138,18 +146,23 @@ fn tape_equals_adjoint_with_stiffness_and_weight_decay_mse() {
 #[test]
 fn tape_equals_adjoint_for_other_tableaux_and_interpolants() {
     // Dopri5 (free interpolant), BS3 (FSAL, Hermite), RK4 on a grid (Hermite, no FSAL).
-    for (solve, name) in [
-        ("dopri5(rtol = 1e-6, atol = 1e-8)", "dopri5"),
-        ("bs3(rtol = 1e-5, atol = 1e-7)", "bs3"),
-        ("rk4(dt = 0.07)", "rk4"),
+    for (solve, regs, name) in [
+        (
+            "dopri5(rtol = 1e-4, atol = 1e-6)",
+            "0.1 * stiffness",
+            "dopri5",
+        ),
+        ("bs3(rtol = 1e-4, atol = 1e-6)", "0.1 * stiffness", "bs3"),
+        // Fixed steps have no estimates to penalise.
+        ("rk4(dt = 0.07)", "1e-3 * weight_decay", "rk4"),
     ] {
-        compare(&model(solve, "l1", "0.1 * stiffness"), name);
+        compare(&model(solve, "l1", regs), name);
     }
 }
 
 #[test]
 fn tape_equals_adjoint_for_local_terms() {
-    let solve = "tsit5(rtol = 1e-6, atol = 1e-8)";
+    let solve = "tsit5(rtol = 1e-4, atol = 1e-6)";
     compare(
         &model(
             solve,

@@ -240,6 +240,24 @@ impl<D: Device<f64>> Rec<D> {
         Ok(self.keep(y, a.batched || b.batched, a.live || b.live))
     }
 
+    /// `W·x` per row: `x` `[R, n]`, a shared `W` `[m, n]` → `[R, m]`. As a broadcast product
+    /// summed over `n` rather than a GEMM: dfdx's CPU sum adds left to right like the JIT
+    /// kernels and the interpreter, so the field rounds as theirs does (a GEMM's blocked FMA
+    /// sums do not), which the regularizers' cancelling differences would amplify.
+    pub fn matvec(&mut self, w: &Val<D>, x: &Val<D>) -> Result<Val<D>, Diag> {
+        let ((m, n), (r, _)) = (w.dims(), x.dims());
+        let (wt, xt) = (self.tr(w), self.tr(x));
+        let y = wt
+            .try_broadcast_like::<_, Axis<0>>(&(r, m, n))
+            .and_then(|wb| {
+                xt.try_broadcast_like::<_, Axis<1>>(&(r, m, n))
+                    .and_then(|xb| wb.try_mul(xb))
+            })
+            .and_then(|p| p.try_sum::<(usize, usize), Axis<2>>())
+            .map_err(dev_err)?;
+        Ok(self.keep(y, x.batched, x.live || w.live))
+    }
+
     pub fn transpose(&mut self, a: &Val<D>) -> Result<Val<D>, Diag> {
         self.unary(a, |x| x.try_permute::<(usize, usize), Axes2<1, 0>>())
     }
@@ -454,8 +472,7 @@ impl<D: Device<f64>> Lowered<D> {
             Op::MatVec(w, x) => {
                 let w = v(w)?;
                 shared_only(&w, "a product")?;
-                let wt = rec.transpose(&w)?;
-                rec.matmul(&v(x)?, &wt)?
+                rec.matvec(&w, &v(x)?)?
             }
             Op::MatMul(a, b) => {
                 let (a, b) = (v(a)?, v(b)?);

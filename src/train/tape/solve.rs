@@ -69,6 +69,28 @@ fn weighted<D: Device<f64>>(
     Ok(acc)
 }
 
+/// `u + Σ_j (h w_j) k_j` over the nonzero weights, added to `u` in stage order with per-row
+/// `h w_j`: the solver's `combine`, operation for operation, so the stages round as the
+/// solver's do (their differences feed `E` and `S`, which amplify any rounding).
+fn combine<D: Device<f64>>(
+    rec: &mut Rec<D>,
+    u: &Val<D>,
+    h: &[f64],
+    w: &[f64],
+    k: &[Val<D>],
+) -> Result<Val<D>, Diag> {
+    let mut acc = u.clone();
+    for (wj, kj) in w.iter().zip(k) {
+        if *wj == 0.0 {
+            continue;
+        }
+        let hw = column(rec, h.iter().map(|h| h * wj).collect())?;
+        let term = rec.mul(&hw, kj)?;
+        acc = rec.add(&acc, &term)?;
+    }
+    Ok(acc)
+}
+
 /// One step of `tab` from `u` (`[B, n]`) at per-row times `t` and sizes `h`; `k0 = f(t, u)`.
 pub(crate) fn step<D: Device<f64>>(
     rec: &mut Rec<D>,
@@ -78,17 +100,10 @@ pub(crate) fn step<D: Device<f64>>(
     u: &Val<D>,
     k0: Val<D>,
 ) -> Result<Step<D>, Diag> {
-    let hcol = column(rec, h.to_vec())?;
     let mut k = vec![k0];
     let mut g = vec![u.clone()];
     for (i, row) in tab.a.iter().enumerate().skip(1) {
-        let gi = match weighted(rec, row, &k)? {
-            Some(acc) => {
-                let d = rec.mul(&hcol, &acc)?;
-                rec.add(u, &d)?
-            }
-            None => u.clone(),
-        };
+        let gi = combine(rec, u, h, row, &k)?;
         let ti: Vec<f64> = t.iter().zip(h).map(|(t, h)| t + tab.c[i] * h).collect();
         let tcol = column(rec, ti)?;
         k.push(f.eval(rec, &tcol, &gi)?);
@@ -97,13 +112,7 @@ pub(crate) fn step<D: Device<f64>>(
     // FSAL: the last stage's argument is u_{n+1} (its row of `a` is `b`).
     let u1 = match (tab.fsal, g.last()) {
         (true, Some(last)) if tab.stages() > 1 => last.clone(),
-        _ => match weighted(rec, tab.b, &k)? {
-            Some(acc) => {
-                let d = rec.mul(&hcol, &acc)?;
-                rec.add(u, &d)?
-            }
-            None => u.clone(),
-        },
+        _ => combine(rec, u, h, tab.b, &k)?,
     };
     Ok(Step { k, g, u1 })
 }
@@ -135,7 +144,7 @@ pub(crate) fn error_term<D: Device<f64>>(
     let q = rec.div(&e, &scale)?;
     let q2 = rec.unary(&q, |x| x.try_square())?;
     let sum = rec.row_sum(&q2)?;
-    let mean = rec.scale(&sum, 1.0 / n.max(1) as f64)?;
+    let mean = rec.unary(&sum, |x| x.try_div(n.max(1) as f64))?;
     let est = rec.safe_sqrt(&mean)?;
     weigh(rec, &est, h).map(Some)
 }
@@ -334,23 +343,33 @@ pub(crate) fn unroll<D: Device<f64>>(
                             v
                         }
                     };
-                    // The cubic Hermite form as weights on u_n, u_{n+1}, f_n, f_{n+1}.
-                    let coefs: [Box<dyn Fn(f64, f64) -> f64>; 4] = [
-                        Box::new(|th, _| (1.0 - th) - th * (th - 1.0) * (1.0 - 2.0 * th)),
-                        Box::new(|th, _| th + th * (th - 1.0) * (1.0 - 2.0 * th)),
-                        Box::new(|th, hh| th * (th - 1.0) * (th - 1.0) * hh),
-                        Box::new(|th, hh| th * (th - 1.0) * th * hh),
-                    ];
-                    let parts = [&u, &s.u1, &s.k[0], &f1v];
-                    let mut acc: Option<Val<D>> = None;
-                    for (c, part) in coefs.iter().zip(parts) {
-                        let cv: Vec<f64> =
-                            thetas.iter().zip(&rows_h).map(|(&t, &h)| c(t, h)).collect();
-                        let (x, cc) = (rec.rows(part, &idx)?, column(rec, cv)?);
-                        let term = rec.mul(&cc, &x)?;
-                        acc = add_opt(rec, acc, Some(term))?;
-                    }
-                    acc.ok_or_else(|| super::lower::unsupported("an empty interpolant"))?
+                    // The solver's cubic Hermite, operation for operation:
+                    // ((1−θ)u0 + θu1) + θ(θ−1)·(((1−2θ)(u1−u0) + ((θ−1)h) f0) + (θh) f1).
+                    let col = |rec: &mut Rec<D>, c: &dyn Fn(f64, f64) -> f64| {
+                        column(
+                            rec,
+                            thetas.iter().zip(&rows_h).map(|(&t, &h)| c(t, h)).collect(),
+                        )
+                    };
+                    let (u0r, u1r) = (rec.rows(&u, &idx)?, rec.rows(&s.u1, &idx)?);
+                    let (f0r, f1r) = (rec.rows(&s.k[0], &idx)?, rec.rows(&f1v, &idx)?);
+                    let du = rec.sub(&u1r, &u0r)?;
+                    let c = col(rec, &|t, _| 1.0 - 2.0 * t)?;
+                    let inner = rec.mul(&c, &du)?;
+                    let c = col(rec, &|t, h| (t - 1.0) * h)?;
+                    let term = rec.mul(&c, &f0r)?;
+                    let inner = rec.add(&inner, &term)?;
+                    let c = col(rec, &|t, h| t * h)?;
+                    let term = rec.mul(&c, &f1r)?;
+                    let inner = rec.add(&inner, &term)?;
+                    let c = col(rec, &|t, _| 1.0 - t)?;
+                    let a = rec.mul(&c, &u0r)?;
+                    let c = col(rec, &|t, _| t)?;
+                    let b = rec.mul(&c, &u1r)?;
+                    let ends = rec.add(&a, &b)?;
+                    let c = col(rec, &|t, _| t * (t - 1.0))?;
+                    let bend = rec.mul(&c, &inner)?;
+                    rec.add(&ends, &bend)?
                 }
             };
             pieces.push((value, inner.iter().map(|(s, _)| s.out).collect()));
