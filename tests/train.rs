@@ -367,7 +367,6 @@ fn bad_data_and_unsupported_terms_are_diagnostics() {
     );
 }
 
-/// The tape backend (`src/train/tape`) against the discrete adjoint, and its CLI flags.
 mod tape_backend {
     //! The tape backend (`src/train/tape`): its gradient equals the discrete adjoint's on the same
     //! objective, and `--device cuda` without the `cuda` feature is a diagnostic.
