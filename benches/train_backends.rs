@@ -5,7 +5,9 @@
 //! CPU), on the same batch and weights. The optimiser update (the same for both) is left out.
 //!
 //! Run: `cargo bench --bench train_backends`. Before timing, both gradients are checked to
-//! agree (relative 1e-9), so the rows measure the same computation.
+//! agree, so the rows measure the same computation: to 1e-6 here, because at rtol 1e-7 with
+//! `R_E` weighted 100 the two backward passes' rounding (amplified ~1/rtol by `R_E`'s
+//! cancelling cotangents) leaves ~1e-8 between them (measured 1.2e-8).
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -53,13 +55,14 @@ fn bench(c: &mut Criterion) {
         .zip(&t.grad)
         .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
     assert!(
-        diff <= 1e-9 * scale,
+        diff <= 1e-6 * scale,
         "the backends disagree: {diff:e} of {scale:e}"
     );
     println!(
-        "spiral batch: {} segments, forward nfe {}",
+        "spiral batch: {} segments, forward nfe {}, gradients differ by {:.1e} (relative)",
         segs.len(),
-        a.nfe
+        a.nfe,
+        diff / scale
     );
 
     let mut g = c.benchmark_group("spiral_evaluation");
