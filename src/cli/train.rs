@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
@@ -22,7 +22,7 @@ use crate::data::{self, Dataset};
 use crate::diag::Diag;
 use crate::sema::{Model, Stop};
 use crate::source::{DiskLoader, SourceFile};
-use crate::train::{self, Metric, Overrides, Plan, TrainState, Trainer, io};
+use crate::train::{self, Backend, DeviceKind, Metric, Overrides, Plan, TrainState, Trainer, io};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -50,9 +50,43 @@ pub struct TrainArgs {
     /// Write a checkpoint every N iterations (default: the model's `checkpoint_every`).
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<u64>,
+    /// The gradient path: `adjoint` (the discrete adjoint; default on the CPU) or `tape`
+    /// (the field as dfdx ops, backpropagated through the unrolled solver).
+    #[arg(long, value_enum, value_name = "PATH")]
+    pub backend: Option<BackendArg>,
+    /// Where to train: `cpu` or `cuda` (implies `--backend tape`; needs a build with
+    /// `--features cuda`).
+    #[arg(long, value_enum, value_name = "DEVICE", default_value = "cpu")]
+    pub device: DeviceArg,
     /// Stop (as Ctrl-C would, checkpoint written) after this iteration; for tests.
     #[arg(long, value_name = "K", hide = true)]
     pub stop_after: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    Adjoint,
+    Tape,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+/// The backend and device of the flags: `cuda` implies the tape.
+fn backend(args: &TrainArgs) -> (Backend, DeviceKind) {
+    let device = match args.device {
+        DeviceArg::Cpu => DeviceKind::Cpu,
+        DeviceArg::Cuda => DeviceKind::Cuda,
+    };
+    let backend = match (args.backend, device) {
+        (Some(BackendArg::Adjoint), _) => Backend::Adjoint,
+        (Some(BackendArg::Tape), _) | (None, DeviceKind::Cuda) => Backend::Tape,
+        (None, DeviceKind::Cpu) => Backend::Adjoint,
+    };
+    (backend, device)
 }
 
 pub fn run(args: &TrainArgs) -> ExitCode {
@@ -171,6 +205,8 @@ fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
         }
         None => Trainer::new(&model, datasets, &ov).map_err(&loc)?,
     };
+    let (b, d) = backend(args);
+    trainer.set_backend(b, d).map_err(&loc)?;
     let dir = args
         .out
         .clone()

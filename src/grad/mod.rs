@@ -26,6 +26,7 @@ pub use local::{LocalTerm, Sampling, local_step, local_term, sample};
 pub use regularize::{error_estimate, stiffness_estimate};
 pub use replay::{replay, step_sequence};
 pub use sde::{JitSdeVjp, SdeVjpField, sde_adjoint};
+pub(crate) use saves::{SaveAt, locate, step_end};
 
 use crate::solve::{Solution, Tableau};
 

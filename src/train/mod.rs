@@ -15,6 +15,7 @@ mod op;
 mod optim;
 mod plan;
 mod sde;
+mod tape;
 mod trainer;
 
 pub use integrals::{IntegralKind, IntegralTerm, STEER_STREAM, Steer, steer};
@@ -22,4 +23,5 @@ pub use op::{Forward, LocalWeight, Segment, Weights};
 pub use optim::OptState;
 pub use plan::{DataLoss, Overrides, Plan, Regularizer, coef_at, plan};
 pub use sde::{SDE_STREAM, SdePlan, brownian_seed, data_mean};
+pub use tape::{Backend, DeviceKind, cuda_not_built};
 pub use trainer::{Evaluation, Metric, TrainState, Trainer, data_loss, predict};

@@ -77,7 +77,7 @@ type Tape = OwnedTape<f64, Cpu>;
 /// The node's output: observed components, `[rows, columns]`, on the learned tensor's tape.
 pub type Observations = Tensor<(usize, usize), f64, Cpu, Tape>;
 
-fn scatter(ctx: &mut SolveCtx, theta: &[f64]) -> Result<(), Diag> {
+pub(super) fn scatter(ctx: &mut SolveCtx, theta: &[f64]) -> Result<(), Diag> {
     for (&i, &v) in ctx.learned.iter().zip(theta) {
         if let Some(x) = ctx.p.get_mut(i) {
             *x = v;
@@ -246,7 +246,7 @@ fn backward(
         .collect())
 }
 
-fn local_sampling(s: Sampling) -> grad::Sampling {
+pub(super) fn local_sampling(s: Sampling) -> grad::Sampling {
     match s {
         Sampling::Unbiased => grad::Sampling::Unbiased,
         Sampling::Biased => grad::Sampling::Biased,

@@ -21,6 +21,7 @@ use super::integrals;
 use super::op::{self, LocalWeight, Segment, SolveCtx, Weights};
 use super::optim::{self, OptState};
 use super::plan::{Overrides, Plan, coef_at, plan};
+use super::tape::{Backend, DeviceKind, TapeEngine, dev_err};
 use crate::data::Dataset;
 use crate::data::batch::{self, Draw, Sampler};
 use crate::diag::Diag;
@@ -79,6 +80,8 @@ pub struct Trainer {
     state: TrainState,
     /// SDE models: the paths node and the data's moments (`train/sde.rs`).
     sde: Option<super::sde::SdeTrainer>,
+    /// The tape backend, when chosen ([`Trainer::set_backend`]); the adjoint otherwise.
+    tape: Option<TapeEngine>,
 }
 
 fn train_diag(model: &Model, d: Diag) -> Diag {
@@ -213,7 +216,25 @@ impl Trainer {
             theta,
             state,
             sde,
+            tape: None,
         })
+    }
+
+    /// Train with `backend` on `device` (CUDA only with the tape backend and the `cuda`
+    /// feature); the default is the adjoint on the CPU.
+    pub fn set_backend(&mut self, backend: Backend, device: DeviceKind) -> Result<(), Diag> {
+        self.tape = match (backend, device) {
+            (Backend::Adjoint, DeviceKind::Cpu) => None,
+            (Backend::Adjoint, DeviceKind::Cuda) => {
+                return Err(Diag::error(
+                    "glassbox::train_backend",
+                    "the adjoint backend runs on the CPU only",
+                )
+                .help("`--device cuda` trains with the tape backend: drop `--backend adjoint`"));
+            }
+            (Backend::Tape, d) => Some(TapeEngine::new(&self.model, d, self.plan.seed)?),
+        };
+        Ok(())
     }
 
     /// Continue a run from `state` (a checkpoint of the same model, seed and data): the result
@@ -358,29 +379,20 @@ impl Trainer {
         let mut rng = batch::rng(self.plan.seed, LOCAL_STREAM + iteration);
         // The plan's solve options are public (a test freezes the steps with `dt`).
         self.ctx.borrow_mut().opts = self.plan.solve.clone();
+        if let Some(engine) = &self.tape {
+            let run = (iteration, self.state.total);
+            let c = &mut self.ctx.borrow_mut();
+            return engine.evaluate(c, &self.plan, theta, segs, target, weights, run, &mut rng);
+        }
         let (pred, fwd) = op::solve_op(theta_t.leaky_trace(), &self.ctx, segs, weights, &mut rng)?;
-        let shape = *pred.shape();
-        if target.len() != shape.0 * shape.1 {
-            return Err(Diag::error(
-                "glassbox::train_shape",
-                format!(
-                    "{} target values for a prediction of {}",
-                    target.len(),
-                    shape.0 * shape.1
-                ),
-            )
-            .help("this is a bug in the trainer; please report it"));
-        }
-        let targ = dev.tensor_from_vec(target, shape);
-        let coef = coef_at(self.plan.loss.coef, iteration, self.state.total);
-        let mut loss = match self.plan.loss.loss {
-            Loss::L1 => mae_loss(pred, targ),
-            _ => mse_loss(pred, targ),
-        } * coef;
-        for &c in &self.plan.weight_decay {
-            let w = coef_at(c, iteration, self.state.total);
-            loss = loss + theta_t.leaky_trace().square().sum() * w;
-        }
+        let loss = objective(
+            &self.plan,
+            pred,
+            target,
+            &theta_t,
+            iteration,
+            self.state.total,
+        )?;
         let value = loss.array();
         let grads = loss.backward();
         if let Some(d) = self.ctx.borrow_mut().backward_error.take() {
@@ -444,6 +456,52 @@ impl Trainer {
     pub fn predict_on(&self, t: &[f64]) -> Result<Solution, Diag> {
         predict(&self.model, &self.params(), &self.plan, t)
     }
+}
+
+/// The data loss of `pred` against `target` (row-major like `pred`) times its coefficient,
+/// plus the weight decay terms on `theta`: the objective of both backends, on any device.
+pub(crate) fn objective<S: Shape, D: Device<f64>>(
+    plan: &Plan,
+    pred: Tensor<(usize, usize), f64, D, OwnedTape<f64, D>>,
+    target: Vec<f64>,
+    theta: &Tensor<S, f64, D>,
+    iteration: u64,
+    total: u64,
+) -> Result<Tensor<Rank0, f64, D, OwnedTape<f64, D>>, Diag> {
+    let shape = *pred.shape();
+    if target.len() != shape.0 * shape.1 {
+        return Err(Diag::error(
+            "glassbox::train_shape",
+            format!(
+                "{} target values for a prediction of {}",
+                target.len(),
+                shape.0 * shape.1
+            ),
+        )
+        .help("this is a bug in the trainer; please report it"));
+    }
+    let targ = pred
+        .device()
+        .try_tensor_from_vec(target, shape)
+        .map_err(dev_err)?;
+    let coef = coef_at(plan.loss.coef, iteration, total);
+    let mut loss = match plan.loss.loss {
+        Loss::L1 => mae_loss(pred, targ),
+        _ => mse_loss(pred, targ),
+    }
+    .try_mul(coef)
+    .map_err(dev_err)?;
+    for &c in &plan.weight_decay {
+        let w = coef_at(c, iteration, total);
+        let wd = theta
+            .leaky_trace()
+            .try_square()
+            .and_then(|x| x.try_sum::<Rank0, _>())
+            .and_then(|x| x.try_mul(w))
+            .map_err(dev_err)?;
+        loss = loss.try_add(wd).map_err(dev_err)?;
+    }
+    Ok(loss)
 }
 
 /// Solve `model` with parameters `p` from its initial state at `t[0]`, saved at `t`, with the
