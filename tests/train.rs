@@ -550,5 +550,23 @@ mod tape_backend {
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(err.contains("glassbox::train_backend"), "{err}");
+        // Terms the tape does not unroll are refused, never silently dropped.
+        let kinetic = write(
+            &dir,
+            &model("tsit5(rtol = 1e-6, atol = 1e-8)", "l1", "0.1 * kinetic"),
+        );
+        let out = glassbox()
+            .args(["train", kinetic.to_str().unwrap(), "--iterations", "1"])
+            .args(["--backend", "tape", "--out"])
+            .arg(dir.join("run_kinetic"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("glassbox::train_backend") && err.contains("kinetic"),
+            "{err}"
+        );
     }
 }

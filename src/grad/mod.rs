@@ -25,8 +25,8 @@ pub use integral::{Integrand, JitIntegrand, integral};
 pub use local::{LocalTerm, Sampling, local_step, local_term, sample};
 pub use regularize::{error_estimate, stiffness_estimate};
 pub use replay::{replay, step_sequence};
-pub use sde::{JitSdeVjp, SdeVjpField, sde_adjoint};
 pub(crate) use saves::{SaveAt, locate, step_end};
+pub use sde::{JitSdeVjp, SdeVjpField, sde_adjoint};
 
 use crate::solve::{Solution, Tableau};
 

@@ -232,6 +232,20 @@ impl Trainer {
                 )
                 .help("`--device cuda` trains with the tape backend: drop `--backend adjoint`"));
             }
+            (Backend::Tape, _) if self.sde.is_some() => {
+                return Err(Diag::error(
+                    "glassbox::train_backend",
+                    "the tape backend trains ODE models only",
+                )
+                .help("train SDE models with the default adjoint backend"));
+            }
+            (Backend::Tape, _) if !self.plan.integrals.is_empty() || self.plan.steer.is_some() => {
+                return Err(Diag::error(
+                    "glassbox::train_backend",
+                    "the tape backend does not unroll `kinetic`, `jacobian_frobenius`, `taylor` or `steer`",
+                )
+                .help("train with the default adjoint backend, or drop those terms"));
+            }
             (Backend::Tape, d) => Some(TapeEngine::new(&self.model, d, self.plan.seed)?),
         };
         Ok(())
