@@ -8,13 +8,16 @@
 //! bit-identical weights, and a resumed run equals the uninterrupted one. The core does no IO:
 //! [`io`] turns weights and checkpoints into bytes, the CLI writes them.
 
+mod classify;
 pub mod io;
 mod op;
 mod optim;
 mod plan;
 mod trainer;
+mod validate;
 
+pub use classify::{ClassReport, argmax, predict_table, score};
 pub use op::{Forward, LocalWeight, Segment, Weights};
 pub use optim::OptState;
 pub use plan::{DataLoss, Overrides, Plan, Regularizer, coef_at, plan};
-pub use trainer::{Evaluation, Metric, TrainState, Trainer, data_loss, predict};
+pub use trainer::{Evaluation, LOCAL_STREAM, Metric, TrainState, Trainer, data_loss, predict};

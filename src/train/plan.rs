@@ -171,11 +171,16 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
                     columns,
                 });
             }
+            TermKind::Loss {
+                loss: Loss::CrossEntropy,
+                target: Target::Label { .. },
+                ..
+            } if loss.is_none() => loss = Some(super::classify::data_loss(model, term)?),
             TermKind::Loss { .. } => {
                 return Err(unsupported(
                     term.span,
-                    "classification losses",
-                    "cross_entropy needs the classifier trainer (not built yet)",
+                    "a second loss, or this loss against this target",
+                    "use one data loss: `mse`/`l1` against trajectory data, or `cross_entropy(logits, label)`",
                 ));
             }
             TermKind::Observable {

@@ -13,11 +13,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Instant;
 
-use dfdx::losses::{mae_loss, mse_loss};
+use dfdx::losses::{cross_entropy_with_logits_loss, mae_loss, mse_loss};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::op::{self, LocalWeight, Segment, SolveCtx, Weights};
+use super::classify::Classify;
+use super::op::{self, Forward, LocalWeight, Observations, Segment, SolveCtx, Weights};
 use super::optim::{self, OptState};
 use super::plan::{Overrides, Plan, coef_at, plan};
 use crate::data::Dataset;
@@ -42,6 +43,15 @@ pub struct Metric {
     pub nfe: u64,
     /// Wall time of the iteration, seconds.
     pub time_s: f64,
+    /// Classifiers: the batch's accuracy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    /// The data loss on the `split`'s validation part (no coefficient, no regularizers), at
+    /// the end of each epoch (`validate.rs` says when).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f64>,
 }
 
 /// Everything a resumed run needs: the learned values, the optimiser state, the iteration
@@ -66,13 +76,19 @@ pub struct Evaluation {
     pub reg: f64,
     pub nfe: u64,
     pub grad: Vec<f64>,
+    /// Classifiers: the batch's accuracy.
+    pub accuracy: Option<f64>,
 }
 
 pub struct Trainer {
     pub plan: Plan,
-    model: Model,
-    data: Dataset,
-    ctx: Rc<RefCell<SolveCtx>>,
+    pub(super) model: Model,
+    /// The training part of the data.
+    pub(super) data: Dataset,
+    /// The validation part (`split`).
+    pub(super) valid: Option<Dataset>,
+    pub(super) classify: Option<Rc<Classify>>,
+    pub(super) ctx: Rc<RefCell<SolveCtx>>,
     theta: Tensor<(usize,), f64, Cpu>,
     sampler: Sampler,
     state: TrainState,
@@ -87,7 +103,7 @@ fn train_diag(model: &Model, d: Diag) -> Diag {
 
 /// Iterations per epoch for `stop = epochs`: batches of N → ⌈len/N⌉; full batches and
 /// windows → 1.
-fn per_epoch(batch: Option<Batch>, len: usize) -> u64 {
+pub(super) fn per_epoch(batch: Option<Batch>, len: usize) -> u64 {
     match batch {
         Some(Batch::Size { n }) if n > 0 => (len as u64).div_ceil(n),
         _ => 1,
@@ -105,15 +121,26 @@ impl Trainer {
             )
             .help("load every data source of the model (`data::load_model`)"));
         };
-        let Dataset::Trajectories { paths, .. } = &data else {
-            return Err(train_diag(
+        let classify = match plan.loss.loss {
+            Loss::CrossEntropy => Some(Rc::new(
+                Classify::new(model).map_err(|d| train_diag(model, d))?,
+            )),
+            _ => None,
+        };
+        let paths: &[crate::data::Trajectory] = match (&data, &classify) {
+            (Dataset::Trajectories { paths, .. }, _) => paths,
+            (Dataset::Table { .. }, Some(c)) => c
+                .table(model, &data)
+                .map(|_| &[][..])
+                .map_err(|d| train_diag(model, d))?,
+            _ => return Err(train_diag(
                 model,
                 Diag::error(
                     "glassbox::train_unsupported",
                     "the loss's data is a table; the trajectory trainer needs time series",
                 )
-                .help("classification (tables with labels) is not supported yet"),
-            ));
+                .help("compare states with time-series data, or use `cross_entropy(logits, label)` with a table"),
+            )),
         };
         if let Some(p) = paths
             .iter()
@@ -146,10 +173,11 @@ impl Trainer {
                     .help("observe every state once, or train on whole trajectories (no `batch = windows(...)`)"),
                 ));
             }
-        } else if let Some(s) = model
-            .states
-            .iter()
-            .find(|s| !matches!(s.init.kind, TExprKind::Const { .. }))
+        } else if classify.is_none()
+            && let Some(s) = model
+                .states
+                .iter()
+                .find(|s| !matches!(s.init.kind, TExprKind::Const { .. }))
         {
             return Err(Diag::error(
                 "glassbox::train_unsupported",
@@ -158,17 +186,18 @@ impl Trainer {
             .label(s.span, "computed initial state")
             .help("give a constant initial value, or use `batch = windows(...)` to start from the data"));
         }
-        let data = match plan.split {
+        let (data, valid) = match plan.split {
             Some(f) => {
-                batch::split(&data, f, &mut batch::rng(plan.seed, batch::SPLIT_STREAM))
-                    .map_err(|d| train_diag(model, d))?
-                    .train
+                let s = batch::split(&data, f, &mut batch::rng(plan.seed, batch::SPLIT_STREAM))
+                    .map_err(|d| train_diag(model, d))?;
+                (s.train, Some(s.valid))
             }
-            None => data,
+            None => (data, None),
         };
 
         let p = solve::param_values(model);
-        let field = JitVjpField::new(model, &p, &[])?;
+        let inputs: usize = model.inputs.iter().map(|i| i.shape.size()).sum();
+        let field = JitVjpField::new(model, &p, &vec![0.0; inputs])?;
         let theta0: Vec<f64> = plan.learned.iter().map(|&i| p[i]).collect();
         let dev = Cpu::seed_from_u64(plan.seed);
         let theta = dev.tensor_from_vec(theta0.clone(), (theta0.len(),));
@@ -199,6 +228,8 @@ impl Trainer {
             plan,
             model: model.clone(),
             data,
+            valid,
+            classify,
             ctx: Rc::new(RefCell::new(ctx)),
             theta,
             state,
@@ -336,12 +367,31 @@ impl Trainer {
         weights: &Weights,
         iteration: u64,
     ) -> Result<Evaluation, Diag> {
-        let dev = self.theta.device().clone();
-        let theta_t = dev.tensor_from_vec(theta.to_vec(), (theta.len(),));
+        let theta_t = self.tensor(theta);
         let mut rng = batch::rng(self.plan.seed, LOCAL_STREAM + iteration);
         // The plan's solve options are public (a test freezes the steps with `dt`).
         self.ctx.borrow_mut().opts = self.plan.solve.clone();
         let (pred, fwd) = op::solve_op(theta_t.leaky_trace(), &self.ctx, segs, weights, &mut rng)?;
+        self.finish(&theta_t, pred, fwd, target, iteration)
+    }
+
+    pub(super) fn tensor(&self, theta: &[f64]) -> Tensor<(usize,), f64, Cpu> {
+        self.theta
+            .device()
+            .tensor_from_vec(theta.to_vec(), (theta.len(),))
+    }
+
+    /// The plan's loss of a prediction node against `target` (row-major like it), plus weight
+    /// decay, and its gradient w.r.t. `θ` (the node's backward runs inside `backward()`).
+    pub(super) fn finish(
+        &mut self,
+        theta_t: &Tensor<(usize,), f64, Cpu>,
+        pred: Observations,
+        fwd: Forward,
+        target: Vec<f64>,
+        iteration: u64,
+    ) -> Result<Evaluation, Diag> {
+        let dev = theta_t.device().clone();
         let shape = *pred.shape();
         if target.len() != shape.0 * shape.1 {
             return Err(Diag::error(
@@ -358,6 +408,7 @@ impl Trainer {
         let coef = coef_at(self.plan.loss.coef, iteration, self.state.total);
         let mut loss = match self.plan.loss.loss {
             Loss::L1 => mae_loss(pred, targ),
+            Loss::CrossEntropy => cross_entropy_with_logits_loss(pred, targ),
             _ => mse_loss(pred, targ),
         } * coef;
         for &c in &self.plan.weight_decay {
@@ -373,7 +424,8 @@ impl Trainer {
             loss: value,
             reg: fwd.reg,
             nfe: fwd.nfe,
-            grad: grads.get(&theta_t).as_vec(),
+            grad: grads.get(theta_t).as_vec(),
+            accuracy: None,
         })
     }
 
@@ -385,10 +437,15 @@ impl Trainer {
             .sampler
             .next(&self.data)
             .map_err(|d| train_diag(&self.model, d))?;
-        let (segs, target) = self.segments(&draw)?;
         let weights = self.weights(i);
         let theta = self.state.theta.clone();
-        let ev = self.evaluate(&theta, &segs, target, &weights, i)?;
+        let ev = match (&self.classify, &draw) {
+            (Some(_), Draw::Samples(rows)) => self.evaluate_rows(&theta, rows, &weights, i)?,
+            _ => {
+                let (segs, target) = self.segments(&draw)?;
+                self.evaluate(&theta, &segs, target, &weights, i)?
+            }
+        };
         if !(ev.loss.is_finite() && ev.reg.is_finite() && ev.grad.iter().all(|g| g.is_finite())) {
             return Err(train_diag(
                 &self.model,
@@ -407,12 +464,18 @@ impl Trainer {
         )?;
         self.state.theta = self.theta.as_vec();
         self.state.iteration += 1;
+        // Validation is not training time.
+        let time_s = start.elapsed().as_secs_f64();
+        let (val_loss, val_accuracy) = self.validate_now()?;
         let m = Metric {
             iteration: i,
             loss: ev.loss,
             reg: ev.reg,
             nfe: ev.nfe,
-            time_s: start.elapsed().as_secs_f64(),
+            time_s,
+            accuracy: ev.accuracy,
+            val_loss,
+            val_accuracy,
         };
         self.state.metrics.push(m.clone());
         Ok(m)
