@@ -302,3 +302,57 @@ fn classifier_mistakes_are_diagnostics() {
         "{e}"
     );
 }
+
+const LV: &str = r#"
+model lv
+state x = 1.0, y = 1.0
+param alpha = 1.0 learn, beta = 0.9, gamma = 0.8, delta = 1.8
+dx/dt = alpha * x - beta * x * y
+dy/dt = gamma * x * y - delta * y
+data obs = csv("DATA", time = "t", columns = ["x", "y"])
+solve tsit5(rtol = 1e-8, atol = 1e-10)
+minimize mse([x, y], obs)
+train adam(lr = 0.05), iterations = 3, split = 0.75
+"#;
+
+/// A trajectory model validates too: one trajectory split by time, the held-out tail scored
+/// by a solve from the initial state; checked against `predict` over the whole span.
+#[test]
+fn trajectory_models_validate_on_the_held_out_tail() {
+    let dir = tmp("lv");
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/lv.csv");
+    let path = dir.join("lv.gbx");
+    std::fs::write(&path, LV.replace("DATA", csv.to_str().unwrap())).unwrap();
+    let file = SourceFile::new(
+        path.display().to_string(),
+        std::fs::read_to_string(&path).unwrap(),
+    );
+    let model = glassbox::check_source(&file, &DiskLoader).model.unwrap();
+    let ds = data::load_model(&model, Some(&file), &DiskLoader).unwrap();
+    let Dataset::Trajectories { paths, .. } = &ds[0] else {
+        panic!("a trajectory")
+    };
+    let (t_all, y_all) = (paths[0].t.to_vec(), paths[0].y.clone());
+    let mut t = Trainer::new(&model, ds, &Overrides::default()).unwrap();
+    while !t.done() {
+        t.step().unwrap();
+    }
+    let metrics = &t.state().metrics;
+    assert!(metrics.iter().all(|m| m.val_loss.is_some()));
+    let val = metrics.last().unwrap().val_loss.unwrap();
+    // Independently: predict the whole span, mse over the last quarter of the observations.
+    let n = t_all.len();
+    let k = (0.75 * n as f64).round() as usize;
+    let sol = glassbox::train::predict(&model, &t.params(), &t.plan, &t_all).unwrap();
+    let mut sum = 0.0;
+    for i in k..n {
+        for j in 0..2 {
+            sum += (sol.u(i).unwrap()[j] - y_all[[i, j]]).powi(2);
+        }
+    }
+    let want = sum / (2 * (n - k)) as f64;
+    assert!(
+        val > 0.0 && (val - want).abs() <= 1e-6 * want,
+        "{val} vs {want}"
+    );
+}

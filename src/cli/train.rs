@@ -239,7 +239,7 @@ fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
 fn progress(m: &Metric, all: &[Metric]) -> String {
     let mut msg = format!("loss {:.4e} reg {:.3e} nfe {}", m.loss, m.reg, m.nfe);
     if let Some(a) = m.accuracy {
-        msg += &format!(" acc {:.3}", a);
+        msg += &format!(" acc {a:.3}");
     }
     if let Some(v) = all.iter().rev().find(|m| m.val_loss.is_some()) {
         msg += &format!(" val {:.4e}", v.val_loss.unwrap_or(f64::NAN));

@@ -203,7 +203,7 @@ impl Classify {
                 "read every state at one end time, e.g. `dec(h(1))`",
             ));
         }
-        if !(t1 > t0) {
+        if t1 <= t0 || !t1.is_finite() {
             return Err(unsupported(
                 pred.span,
                 format!("the prediction is read at t = {t1}, not after the start {t0}"),

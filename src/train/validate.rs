@@ -26,7 +26,7 @@ impl Trainer {
         };
         let s = self.state();
         let every = per_epoch(self.plan.batch, self.data.len()).max(s.total.div_ceil(100));
-        if s.iteration % every.max(1) != 0 && s.iteration != s.total {
+        if !s.iteration.is_multiple_of(every.max(1)) && s.iteration != s.total {
             return Ok((None, None));
         }
         self.validation(valid)
