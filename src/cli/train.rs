@@ -318,10 +318,25 @@ fn curves(path: &Path, title: &str, names: &[String], its: &[f64], us: &[f64]) -
     )
 }
 
+/// A validation series at every iteration: each value held until the next validation (and
+/// the first one before it), since the plot draws one line through all iterations.
+fn held(v: impl Iterator<Item = Option<f64>>) -> Vec<f64> {
+    let v: Vec<Option<f64>> = v.collect();
+    let mut last = v.iter().flatten().next().copied().unwrap_or(f64::NAN);
+    v.iter()
+        .map(|x| {
+            last = x.unwrap_or(last);
+            last
+        })
+        .collect()
+}
+
 fn plots(dir: &Path, t: &Trainer, full: &[Dataset]) -> Result<(), Diag> {
     let s = t.state();
     let its: Vec<f64> = s.metrics.iter().map(|m| m.iteration as f64).collect();
     let nan = f64::NAN;
+    let val_loss = held(s.metrics.iter().map(|m| m.val_loss));
+    let val_acc = held(s.metrics.iter().map(|m| m.val_accuracy));
     if its.len() >= 2 {
         let val = s.metrics.iter().any(|m| m.val_loss.is_some());
         let mut names = vec!["loss".to_string(), "regularizer".to_string()];
@@ -331,7 +346,8 @@ fn plots(dir: &Path, t: &Trainer, full: &[Dataset]) -> Result<(), Diag> {
         let loss: Vec<f64> = s
             .metrics
             .iter()
-            .flat_map(|m| [m.loss, m.reg, m.val_loss.unwrap_or(nan)])
+            .zip(&val_loss)
+            .flat_map(|(m, &v)| [m.loss, m.reg, v])
             .enumerate()
             .filter(|(i, _)| val || i % 3 != 2)
             .map(|(_, v)| v)
@@ -346,7 +362,8 @@ fn plots(dir: &Path, t: &Trainer, full: &[Dataset]) -> Result<(), Diag> {
             let acc: Vec<f64> = s
                 .metrics
                 .iter()
-                .flat_map(|m| [m.accuracy.unwrap_or(nan), m.val_accuracy.unwrap_or(nan)])
+                .zip(&val_acc)
+                .flat_map(|(m, &v)| [m.accuracy.unwrap_or(nan), v])
                 .collect();
             let names = [
                 "batch accuracy".to_string(),
