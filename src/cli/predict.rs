@@ -1,9 +1,13 @@
 //! `glassbox predict FILE --weights DIR`: solve a model with trained weights
 //! (`DIR/weights.safetensors`, or the file itself) and write the trajectory as CSV
-//! (`t,<states>`), to `-o FILE` atomically or to stdout.
+//! (`t,<states>`), to `-o FILE` atomically or to stdout. A classifier (`cross_entropy`)
+//! instead predicts table rows: `--input FILE` (a CSV laid out like the model's data; only
+//! its feature columns are read), else the model's own data with its labels (accuracy on
+//! stderr); CSV `class[,label],logit_0,...`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 
@@ -11,8 +15,8 @@ use super::render::emit;
 use super::solve::{bad_arg, grid, parse_floats, state_names, to_csv, write_atomic};
 use crate::data::{self, Dataset};
 use crate::diag::Diag;
-use crate::sema::SolveTimes;
-use crate::source::DiskLoader;
+use crate::sema::{DataLayout, Loss, Model, SolveTimes};
+use crate::source::{DiskLoader, SourceFile};
 use crate::train::{self, Overrides, io};
 
 #[derive(Debug, Args)]
@@ -27,6 +31,10 @@ pub struct PredictArgs {
     /// model's solve clause).
     #[arg(long, value_name = "T0:T1:N")]
     pub at: Option<String>,
+    /// Classifiers: the samples to classify, a CSV laid out like the model's data (default:
+    /// the model's data, all of it).
+    #[arg(long, value_name = "FILE", conflicts_with = "at")]
+    pub input: Option<PathBuf>,
     /// Write the CSV here instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -73,6 +81,10 @@ fn predict_file(args: &PredictArgs) -> Result<(), Vec<Diag>> {
         ]
     })?;
     let p = io::weights_from_safetensors(&model, &bytes).map_err(|d| vec![d])?;
+    if plan.loss.loss == Loss::CrossEntropy {
+        let text = classify(&model, &plan, &p, args.input.as_deref(), &file).map_err(loc)?;
+        return write_out(args, &text);
+    }
     let times = if let Some(s) = &args.at {
         let v = parse_floats(s, "at", 3)?;
         let n = v[2];
@@ -102,10 +114,75 @@ fn predict_file(args: &PredictArgs) -> Result<(), Vec<Diag>> {
         }
     };
     let sol = train::predict(&model, &p, &plan, &times).map_err(loc)?;
-    let text = to_csv(&state_names(&model), &sol);
+    write_out(args, &to_csv(&state_names(&model), &sol))
+}
+
+fn write_out(args: &PredictArgs, text: &str) -> Result<(), Vec<Diag>> {
     match &args.output {
         Some(out) => write_atomic(out, text.as_bytes()).map_err(|d| vec![d])?,
         None => print!("{text}"),
     }
     Ok(())
+}
+
+/// A classifier's predictions as CSV: `class[,label],logit_0,...` per row of `input` (its
+/// feature columns), else of the model's data (with its labels; accuracy on stderr).
+fn classify(
+    model: &Model,
+    plan: &train::Plan,
+    p: &[f64],
+    input: Option<&Path>,
+    file: &Arc<SourceFile>,
+) -> Result<String, Diag> {
+    let Some(source) = model.data.get(plan.loss.data) else {
+        return Err(
+            Diag::error("glassbox::train_missing", "the model has no data source")
+                .help("declare the data the classifier was trained on"),
+        );
+    };
+    let mut source = source.clone();
+    if let Some(path) = input {
+        source.path = path.to_path_buf();
+        if let DataLayout::Table { label, .. } = &mut source.layout {
+            *label = None;
+        }
+    }
+    let classes = model.labels.first().map(|l| l.classes);
+    let opts = data::LoadOptions {
+        model_file: Some(file),
+        classes,
+    };
+    let Dataset::Table { x, labels } = data::load_with(&source, &DiskLoader, opts)? else {
+        return Err(
+            Diag::error("glassbox::bad_argument", "a classifier predicts table rows")
+                .help("give --input with one sample per row"),
+        );
+    };
+    let (logits, _, k) = train::predict_table(model, plan, p, &x)?;
+    let mut text = String::from("class");
+    if labels.is_some() {
+        text += ",label";
+    }
+    for i in 0..k {
+        text += &format!(",logit_{i}");
+    }
+    text.push('\n');
+    for (i, z) in logits.chunks(k.max(1)).enumerate() {
+        text += &train::argmax(z).to_string();
+        if let Some(l) = labels.as_ref().and_then(|l| l.get(i)) {
+            text += &format!(",{l}");
+        }
+        for v in z {
+            text += &format!(",{v}");
+        }
+        text.push('\n');
+    }
+    if let Some(l) = &labels {
+        let (ce, acc) = train::score(&logits, l, k);
+        eprintln!(
+            "accuracy {acc:.4} over {} samples (cross-entropy {ce:.4e})",
+            l.len()
+        );
+    }
+    Ok(text)
 }

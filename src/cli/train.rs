@@ -22,7 +22,9 @@ use crate::data::{self, Dataset};
 use crate::diag::Diag;
 use crate::sema::{Model, Stop};
 use crate::source::{DiskLoader, SourceFile};
-use crate::train::{self, Backend, DeviceKind, Metric, Overrides, Plan, TrainState, Trainer, io};
+use crate::train::{
+    self, Backend, ClassReport, DeviceKind, Metric, Overrides, Plan, TrainState, Trainer, io,
+};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -128,6 +130,13 @@ pub struct Report {
     pub final_loss: f64,
     pub prediction_nfe: u64,
     pub prediction_time_ms: f64,
+    /// The last validation loss (the `split`'s held-out part), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    /// Classifiers: accuracies and losses on both parts; prediction NFE and time are then those
+    /// of predicting every sample.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classification: Option<ClassReport>,
 }
 
 #[derive(Serialize)]
@@ -175,10 +184,6 @@ pub(crate) fn progress_bar(total: u64) -> ProgressBar {
 }
 
 /// The bar's message after an iteration.
-pub(crate) fn progress_message(m: &Metric) -> String {
-    format!("loss {:.4e} reg {:.3e} nfe {}", m.loss, m.reg, m.nfe)
-}
-
 fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
     let file = super::load_source(&args.file).map_err(|d| vec![d])?;
     let checked = crate::check_source(&file, &DiskLoader);
@@ -228,7 +233,7 @@ fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
         let m = trainer.step().map_err(&loc)?;
         let done = trainer.state().iteration;
         bar.set_position(done);
-        bar.set_message(progress_message(&m));
+        bar.set_message(progress_message(&m, trainer.state().metrics.as_slice()));
         if every.is_some_and(|n| done % n == 0) {
             save_checkpoint(&dir, &model, &trainer)?;
         }
@@ -256,14 +261,54 @@ fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
     println!("model             {}", model.name);
     println!("iterations        {}", report.iterations);
     println!("training time     {:.3} s", report.training_time_s);
-    println!(
-        "final loss        {:.6e} (full data span)",
-        report.final_loss
-    );
-    println!("prediction nfe    {}", report.prediction_nfe);
-    println!("prediction time   {:.3} ms", report.prediction_time_ms);
+    match &report.classification {
+        Some(c) => print_classification(c),
+        None => {
+            println!(
+                "final loss        {:.6e} (full data span)",
+                report.final_loss
+            );
+            if let Some(v) = report.val_loss {
+                println!("validation loss   {v:.6e}");
+            }
+            println!("prediction nfe    {}", report.prediction_nfe);
+            println!("prediction time   {:.3} ms", report.prediction_time_ms);
+        }
+    }
     println!("run directory     {}", dir.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The progress bar's message: the iteration's numbers and the latest validation.
+pub(crate) fn progress_message(m: &Metric, all: &[Metric]) -> String {
+    let mut msg = format!("loss {:.4e} reg {:.3e} nfe {}", m.loss, m.reg, m.nfe);
+    if let Some(a) = m.accuracy {
+        msg += &format!(" acc {a:.3}");
+    }
+    if let Some(v) = all.iter().rev().find(|m| m.val_loss.is_some()) {
+        msg += &format!(" val {:.4e}", v.val_loss.unwrap_or(f64::NAN));
+        if let Some(a) = v.val_accuracy {
+            msg += &format!(" val acc {a:.3}");
+        }
+    }
+    msg
+}
+
+fn print_classification(c: &ClassReport) {
+    println!(
+        "train             accuracy {:.4}, cross-entropy {:.4e}",
+        c.train_accuracy, c.train_loss
+    );
+    if let (Some(a), Some(l)) = (c.val_accuracy, c.val_loss) {
+        println!("validation        accuracy {a:.4}, cross-entropy {l:.4e}");
+    }
+    println!(
+        "prediction nfe    {} ({:.1} per sample, {} samples)",
+        c.prediction_nfe,
+        c.prediction_nfe as f64 / c.samples.max(1) as f64,
+        c.samples
+    );
+    println!("prediction time   {:.3} ms", c.prediction_time_ms);
 }
 
 /// The loss's data, first trajectory (SDE: the mean path): times and row-major observations.
@@ -288,8 +333,10 @@ const PREDICTION_REPEAT: usize = 7;
 fn final_report(t: &Trainer, full: &[Dataset]) -> Result<Report, Diag> {
     let s = t.state();
     let training_time_s = s.metrics.iter().map(|m| m.time_s).sum();
-    let (nfe, ms, loss) = match first_path(t, full) {
-        Some((ts, y)) => {
+    let classification = t.class_report()?;
+    let (nfe, ms, loss) = match (first_path(t, full), &classification) {
+        (_, Some(c)) => (c.prediction_nfe, c.prediction_time_ms, c.train_loss),
+        (Some((ts, y)), None) => {
             // One solve is too noisy to compare trained models by; the median of a few is not.
             let internal = || Diag::error("glassbox::train_internal", "no prediction solve ran");
             let (sol, median) = super::solve::repeat_median(PREDICTION_REPEAT, || {
@@ -300,47 +347,88 @@ fn final_report(t: &Trainer, full: &[Dataset]) -> Result<Report, Diag> {
             let ms = median.as_secs_f64() * 1e3;
             (sol.stats.nfe, ms, train::data_loss(&t.plan, &sol, &y))
         }
-        None => (0, 0.0, f64::NAN),
+        (None, None) => (0, 0.0, f64::NAN),
     };
+    let val_loss = s.metrics.iter().rev().find_map(|m| m.val_loss);
     Ok(Report {
         iterations: s.iteration,
         training_time_s,
         final_loss: loss,
         prediction_nfe: nfe,
         prediction_time_ms: ms,
+        val_loss,
+        classification,
     })
+}
+
+/// One PNG of curves over the iterations (`us`: row-major, one column per name).
+fn curves(path: &Path, title: &str, names: &[String], its: &[f64], us: &[f64]) -> Result<(), Diag> {
+    plot(
+        path,
+        &Trajectories {
+            title,
+            names,
+            ts: its,
+            us,
+            sd: None,
+        },
+    )
+}
+
+/// A validation series at every iteration: each value held until the next validation (and
+/// the first one before it), since the plot draws one line through all iterations.
+fn held(v: impl Iterator<Item = Option<f64>>) -> Vec<f64> {
+    let v: Vec<Option<f64>> = v.collect();
+    let mut last = v.iter().flatten().next().copied().unwrap_or(f64::NAN);
+    v.iter()
+        .map(|x| {
+            last = x.unwrap_or(last);
+            last
+        })
+        .collect()
 }
 
 fn plots(dir: &Path, t: &Trainer, full: &[Dataset]) -> Result<(), Diag> {
     let s = t.state();
     let its: Vec<f64> = s.metrics.iter().map(|m| m.iteration as f64).collect();
+    let nan = f64::NAN;
+    let val_loss = held(s.metrics.iter().map(|m| m.val_loss));
+    let val_acc = held(s.metrics.iter().map(|m| m.val_accuracy));
     if its.len() >= 2 {
-        let loss: Vec<f64> = s.metrics.iter().flat_map(|m| [m.loss, m.reg]).collect();
-        let names = ["loss".to_string(), "regularizer".to_string()];
+        let val = s.metrics.iter().any(|m| m.val_loss.is_some());
+        let mut names = vec!["loss".to_string(), "regularizer".to_string()];
+        if val {
+            names.push("validation loss".to_string());
+        }
+        let loss: Vec<f64> = s
+            .metrics
+            .iter()
+            .zip(&val_loss)
+            .flat_map(|(m, &v)| [m.loss, m.reg, v])
+            .enumerate()
+            .filter(|(i, _)| val || i % 3 != 2)
+            .map(|(_, v)| v)
+            .collect();
         let title = format!("{}: training loss", s.model);
-        plot(
-            &dir.join("loss.png"),
-            &Trajectories {
-                title: &title,
-                names: &names,
-                ts: &its,
-                us: &loss,
-                sd: None,
-            },
-        )?;
+        curves(&dir.join("loss.png"), &title, &names, &its, &loss)?;
         let nfe: Vec<f64> = s.metrics.iter().map(|m| m.nfe as f64).collect();
         let names = ["nfe per iteration".to_string()];
         let title = format!("{}: forward NFE per iteration", s.model);
-        plot(
-            &dir.join("nfe.png"),
-            &Trajectories {
-                title: &title,
-                names: &names,
-                ts: &its,
-                us: &nfe,
-                sd: None,
-            },
-        )?;
+        curves(&dir.join("nfe.png"), &title, &names, &its, &nfe)?;
+        if s.metrics.iter().any(|m| m.accuracy.is_some()) {
+            let acc: Vec<f64> = s
+                .metrics
+                .iter()
+                .zip(&val_acc)
+                .flat_map(|(m, &v)| [m.accuracy.unwrap_or(nan), v])
+                .collect();
+            let names = [
+                "batch accuracy".to_string(),
+                "validation accuracy".to_string(),
+            ];
+            let title = format!("{}: accuracy", s.model);
+            curves(&dir.join("accuracy.png"), &title, &names, &its, &acc)?;
+        }
     }
     if let Some((ts, y)) = first_path(t, full) {
         let sol = t.predict_on(&ts)?;
@@ -362,16 +450,7 @@ fn plots(dir: &Path, t: &Trainer, full: &[Dataset]) -> Result<(), Diag> {
             us.extend(y.iter().skip(i * cols.len()).take(cols.len()));
         }
         let title = format!("{}: fitted trajectories vs data", s.model);
-        plot(
-            &dir.join("fit.png"),
-            &Trajectories {
-                title: &title,
-                names: &names,
-                ts: &sol.ts,
-                us: &us,
-                sd: None,
-            },
-        )?;
+        curves(&dir.join("fit.png"), &title, &names, &sol.ts, &us)?;
     }
     Ok(())
 }

@@ -89,6 +89,7 @@ pub struct JitVjpField {
     t_arg: usize,
     u_arg: usize,
     p_arg: usize,
+    x_arg: Option<usize>,
     /// The VJP kernel's flat output `[vᵀ∂f/∂u, vᵀ∂f/∂p]`.
     out: Vec<f64>,
 }
@@ -158,6 +159,7 @@ impl JitVjpField {
             t_arg,
             u_arg,
             p_arg,
+            x_arg: f.arg_index("x"),
             out,
         })
     }
@@ -177,6 +179,24 @@ impl JitVjpField {
             .help("pass the full flat parameter vector"));
         }
         dst.copy_from_slice(p);
+        Ok(())
+    }
+
+    /// Replaces the per-sample inputs `x` (one sample after another in a classifier's batch);
+    /// a field without inputs takes an empty `x`.
+    pub fn set_inputs(&mut self, x: &[f64]) -> Result<(), Diag> {
+        match self.x_arg.map(|i| &mut self.bufs[i]) {
+            Some(dst) if dst.len() == x.len() => dst.copy_from_slice(x),
+            None if x.is_empty() => {}
+            dst => {
+                let want = dst.map_or(0, |d| d.len());
+                return Err(Diag::error(
+                    "glassbox::input_size",
+                    format!("the field has {want} inputs, got {}", x.len()),
+                )
+                .help("give one value per declared input element"));
+            }
+        }
         Ok(())
     }
 

@@ -75,7 +75,7 @@ pub fn train(
             }
         };
         bar.set_position(k);
-        bar.set_message(progress_message(&m));
+        bar.set_message(progress_message(&m, &trainer.state().metrics));
         if !terminal && (k % every == 0 || k == n) {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "iteration {}: loss {:.4e}", m.iteration + 1, m.loss);

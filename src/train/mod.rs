@@ -9,6 +9,7 @@
 //! bit-identical weights, and a resumed run equals the uninterrupted one. The core does no IO:
 //! [`io`] turns weights and checkpoints into bytes, the CLI writes them.
 
+mod classify;
 mod integrals;
 pub mod io;
 mod op;
@@ -17,11 +18,13 @@ mod plan;
 mod sde;
 mod tape;
 mod trainer;
+mod validate;
 
+pub use classify::{ClassReport, argmax, predict_table, score};
 pub use integrals::{IntegralKind, IntegralTerm, STEER_STREAM, Steer, steer};
 pub use op::{Forward, LocalWeight, Segment, Weights};
 pub use optim::OptState;
 pub use plan::{DataLoss, Overrides, Plan, Regularizer, coef_at, plan};
 pub use sde::{SDE_STREAM, SdePlan, brownian_seed, data_mean};
 pub use tape::{Backend, DeviceKind, cuda_not_built};
-pub use trainer::{Evaluation, Metric, TrainState, Trainer, data_loss, predict};
+pub use trainer::{Evaluation, LOCAL_STREAM, Metric, TrainState, Trainer, data_loss, predict};

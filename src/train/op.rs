@@ -73,7 +73,7 @@ pub struct Forward {
     pub nfe: u64,
 }
 
-type Tape = OwnedTape<f64, Cpu>;
+pub(super) type Tape = OwnedTape<f64, Cpu>;
 /// The node's output: observed components, `[rows, columns]`, on the learned tensor's tape.
 pub type Observations = Tensor<(usize, usize), f64, Cpu, Tape>;
 
@@ -98,8 +98,7 @@ pub fn solve_op(
     weights: &Weights,
     rng: &mut impl Rng,
 ) -> Result<(Observations, Forward), Diag> {
-    let (theta, mut tape) = theta.split_tape();
-    let dev = theta.device().clone();
+    let (theta, tape) = theta.split_tape();
     let mut c = ctx.borrow_mut();
     scatter(&mut c, &theta.as_vec())?;
     let mut opts = c.opts.clone();
@@ -143,7 +142,61 @@ pub fn solve_op(
         }
         sols.push(sol);
     }
-    // Local terms: one sampled step of one sampled segment, differentiated w.r.t. p.
+    let (reg, local_dp) = local_terms(&mut c, &sols, weights, &opts, rng, |_, _| Ok(()))?;
+    fwd.reg += reg;
+    drop(c);
+
+    let rows = out.len() / ncols.max(1);
+    let (ew, sw) = (weights.error / nseg, weights.stiffness / nseg);
+    let node = custom_node(theta, tape, out, (rows, ncols), ctx, move |c, g_out| {
+        backward(c, &sols, g_out, (ew, sw, integrals), local_dp.as_deref())
+    });
+    Ok((node, fwd))
+}
+
+/// Puts `out` (`[rows, cols]`, row-major) on `θ`'s tape as one node whose backward maps the
+/// output's cotangent to `dL/dθ` with `backward` (errors parked in the context).
+pub(super) fn custom_node(
+    theta: Tensor<(usize,), f64, Cpu>,
+    mut tape: Tape,
+    out: Vec<f64>,
+    shape: (usize, usize),
+    ctx: &Rc<RefCell<SolveCtx>>,
+    backward: impl FnOnce(&mut SolveCtx, &[f64]) -> Result<Vec<f64>, Diag> + 'static,
+) -> Observations {
+    let result: Tensor<(usize, usize), f64, Cpu> = theta.device().tensor_from_vec(out, shape);
+    let out_ref = result.clone();
+    let ctx = Rc::clone(ctx);
+    tape.add_backward_op(move |grads| {
+        grads.try_alloc_for(&out_ref)?;
+        let g_out = grads.get(&out_ref).as_vec();
+        let mut c = ctx.borrow_mut();
+        match backward(&mut c, &g_out) {
+            Ok(dtheta) => {
+                let g = grads.get_or_alloc_mut(&theta)?;
+                for (a, d) in g.iter_mut().zip(&dtheta) {
+                    *a += d;
+                }
+            }
+            Err(d) => c.backward_error = Some(d),
+        }
+        Ok(())
+    });
+    result.put_tape(tape)
+}
+
+/// The local terms: for each, one sampled step of one sampled solve (`prepare` readies the
+/// field for that solve's sample, e.g. its inputs), differentiated w.r.t. `p`. Returns the
+/// weighted value and `dp` (`None` when no term is active).
+pub(super) fn local_terms(
+    c: &mut SolveCtx,
+    sols: &[Solution],
+    weights: &Weights,
+    opts: &SolveOptions,
+    rng: &mut impl Rng,
+    mut prepare: impl FnMut(&mut SolveCtx, usize) -> Result<(), Diag>,
+) -> Result<(f64, Option<Vec<f64>>), Diag> {
+    let mut reg = 0.0;
     let mut local_dp: Option<Vec<f64>> = None;
     for lw in &weights.local {
         if sols.is_empty() || lw.weight == 0.0 {
@@ -151,6 +204,7 @@ pub fn solve_op(
         }
         let j = rng.random_range(0..sols.len());
         let sol = &sols[j];
+        prepare(c, j)?;
         let (t_r, u_r) = grad::sample(sol, local_sampling(lw.sampling), rng).map_err(Diag::from)?;
         let t1 = sol.ts.last().copied().unwrap_or(t_r);
         let mut aopts = AdjointOptions::new(opts.rtol, opts.atol);
@@ -161,37 +215,13 @@ pub fn solve_op(
         let tab = c.tab;
         let term =
             grad::local_term(tab, &mut c.field, t_r, &u_r, t1, &aopts).map_err(Diag::from)?;
-        fwd.reg += term.value;
+        reg += term.value;
         let acc = local_dp.get_or_insert_with(|| vec![0.0; term.dp.len()]);
         for (a, d) in acc.iter_mut().zip(&term.dp) {
             *a += d;
         }
     }
-    drop(c);
-
-    let rows = out.len() / ncols.max(1);
-    let result: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(out, (rows, ncols));
-    let out_ref = result.clone();
-    let theta_ref = theta.clone();
-    let ctx = Rc::clone(ctx);
-    let (ew, sw) = (weights.error / nseg, weights.stiffness / nseg);
-    tape.add_backward_op(move |grads| {
-        grads.try_alloc_for(&out_ref)?;
-        let g_out = grads.get(&out_ref).as_vec();
-        let mut c = ctx.borrow_mut();
-        let regs = (ew, sw, integrals);
-        match backward(&mut c, &sols, &g_out, regs, local_dp.as_deref()) {
-            Ok(dtheta) => {
-                let g = grads.get_or_alloc_mut(&theta_ref)?;
-                for (a, d) in g.iter_mut().zip(&dtheta) {
-                    *a += d;
-                }
-            }
-            Err(d) => c.backward_error = Some(d),
-        }
-        Ok(())
-    });
-    Ok((result.put_tape(tape), fwd))
+    Ok((reg, local_dp))
 }
 
 /// `dL/dθ` from the output cotangent `g_out` (row-major like the forward's output).
@@ -240,10 +270,15 @@ fn backward(
             *a += d;
         }
     }
-    Ok(c.learned
+    Ok(gather(&c.learned, &dp))
+}
+
+/// The learned entries of a full `dL/dp`, in `θ` order.
+pub(super) fn gather(learned: &[usize], dp: &[f64]) -> Vec<f64> {
+    learned
         .iter()
         .map(|&i| dp.get(i).copied().unwrap_or(0.0))
-        .collect())
+        .collect()
 }
 
 pub(super) fn local_sampling(s: Sampling) -> grad::Sampling {

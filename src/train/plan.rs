@@ -174,11 +174,16 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
             TermKind::Moments { .. } => {
                 loss = Some(super::sde::moments_loss(model, term, loss.is_some())?);
             }
+            TermKind::Loss {
+                loss: Loss::CrossEntropy,
+                target: Target::Label { .. },
+                ..
+            } if loss.is_none() => loss = Some(super::classify::data_loss(model, term)?),
             TermKind::Loss { .. } => {
                 return Err(unsupported(
                     term.span,
-                    "classification losses",
-                    "cross_entropy needs the classifier trainer (not built yet)",
+                    "a second loss, or this loss against this target",
+                    "use one data loss: `mse`/`l1` against trajectory data, or `cross_entropy(logits, label)`",
                 ));
             }
             TermKind::Observable {

@@ -321,6 +321,7 @@ impl SdeTrainer {
             reg: 0.0,
             nfe,
             grad: grads.get(&theta_t).as_vec(),
+            accuracy: None,
         })
     }
 }

@@ -13,12 +13,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Instant;
 
-use dfdx::losses::{mae_loss, mse_loss};
+use dfdx::losses::{cross_entropy_with_logits_loss, mae_loss, mse_loss};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::classify::Classify;
 use super::integrals;
-use super::op::{self, LocalWeight, Segment, SolveCtx, Weights};
+use super::op::{self, Forward, LocalWeight, Observations, Segment, SolveCtx, Weights};
 use super::optim::{self, OptState};
 use super::plan::{Overrides, Plan, coef_at, plan};
 use super::tape::{Backend, DeviceKind, TapeEngine, dev_err};
@@ -44,6 +45,15 @@ pub struct Metric {
     pub nfe: u64,
     /// Wall time of the iteration, seconds.
     pub time_s: f64,
+    /// Classifiers: the batch's accuracy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    /// The data loss on the `split`'s validation part (no coefficient, no regularizers), at
+    /// the end of each epoch (`validate.rs` says when).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f64>,
 }
 
 /// Everything a resumed run needs: the learned values, the optimiser state, the iteration
@@ -68,13 +78,19 @@ pub struct Evaluation {
     pub reg: f64,
     pub nfe: u64,
     pub grad: Vec<f64>,
+    /// Classifiers: the batch's accuracy.
+    pub accuracy: Option<f64>,
 }
 
 pub struct Trainer {
     pub plan: Plan,
-    model: Model,
-    data: Dataset,
-    ctx: Rc<RefCell<SolveCtx>>,
+    pub(super) model: Model,
+    /// The training part of the data.
+    pub(super) data: Dataset,
+    /// The validation part (`split`).
+    pub(super) valid: Option<Dataset>,
+    pub(super) classify: Option<Rc<Classify>>,
+    pub(super) ctx: Rc<RefCell<SolveCtx>>,
     theta: Tensor<(usize,), f64, Cpu>,
     sampler: Sampler,
     state: TrainState,
@@ -93,7 +109,7 @@ fn train_diag(model: &Model, d: Diag) -> Diag {
 
 /// Iterations per epoch for `stop = epochs`: batches of N → ⌈len/N⌉; full batches and
 /// windows → 1.
-fn per_epoch(batch: Option<Batch>, len: usize) -> u64 {
+pub(super) fn per_epoch(batch: Option<Batch>, len: usize) -> u64 {
     match batch {
         Some(Batch::Size { n }) if n > 0 => (len as u64).div_ceil(n),
         _ => 1,
@@ -111,15 +127,35 @@ impl Trainer {
             )
             .help("load every data source of the model (`data::load_model`)"));
         };
-        let Dataset::Trajectories { paths, .. } = &data else {
-            return Err(train_diag(
+        if plan.loss.loss == Loss::CrossEntropy
+            && (!plan.integrals.is_empty() || plan.steer.is_some())
+        {
+            return Err(Diag::error(
+                "glassbox::train_unsupported",
+                "a classifier cannot train with `kinetic`, `jacobian_frobenius`, `taylor` or `steer` yet",
+            )
+            .help("use `error_estimate` or `stiffness` (global or sampled) to regularize a classifier"));
+        }
+        let classify = match plan.loss.loss {
+            Loss::CrossEntropy => Some(Rc::new(
+                Classify::new(model).map_err(|d| train_diag(model, d))?,
+            )),
+            _ => None,
+        };
+        let paths: &[crate::data::Trajectory] = match (&data, &classify) {
+            (Dataset::Trajectories { paths, .. }, _) => paths,
+            (Dataset::Table { .. }, Some(c)) => c
+                .table(model, &data)
+                .map(|_| &[][..])
+                .map_err(|d| train_diag(model, d))?,
+            _ => return Err(train_diag(
                 model,
                 Diag::error(
                     "glassbox::train_unsupported",
                     "the loss's data is a table; the trajectory trainer needs time series",
                 )
-                .help("classification (tables with labels) is not supported yet"),
-            ));
+                .help("compare states with time-series data, or use `cross_entropy(logits, label)` with a table"),
+            )),
         };
         if let Some(p) = paths
             .iter()
@@ -152,10 +188,11 @@ impl Trainer {
                     .help("observe every state once, or train on whole trajectories (no `batch = windows(...)`)"),
                 ));
             }
-        } else if let Some(s) = model
-            .states
-            .iter()
-            .find(|s| !matches!(s.init.kind, TExprKind::Const { .. }))
+        } else if classify.is_none()
+            && let Some(s) = model
+                .states
+                .iter()
+                .find(|s| !matches!(s.init.kind, TExprKind::Const { .. }))
         {
             return Err(Diag::error(
                 "glassbox::train_unsupported",
@@ -164,13 +201,13 @@ impl Trainer {
             .label(s.span, "computed initial state")
             .help("give a constant initial value, or use `batch = windows(...)` to start from the data"));
         }
-        let data = match plan.split {
+        let (data, valid) = match plan.split {
             Some(f) => {
-                batch::split(&data, f, &mut batch::rng(plan.seed, batch::SPLIT_STREAM))
-                    .map_err(|d| train_diag(model, d))?
-                    .train
+                let s = batch::split(&data, f, &mut batch::rng(plan.seed, batch::SPLIT_STREAM))
+                    .map_err(|d| train_diag(model, d))?;
+                (s.train, Some(s.valid))
             }
-            None => data,
+            None => (data, None),
         };
 
         if let Some(s) = plan.steer {
@@ -179,7 +216,8 @@ impl Trainer {
         let sde =
             super::sde::SdeTrainer::new(model, &plan, &data).map_err(|d| train_diag(model, d))?;
         let p = solve::param_values(model);
-        let field = JitVjpField::new(model, &p, &[])?;
+        let inputs: usize = model.inputs.iter().map(|i| i.shape.size()).sum();
+        let field = JitVjpField::new(model, &p, &vec![0.0; inputs])?;
         let theta0: Vec<f64> = plan.learned.iter().map(|&i| p[i]).collect();
         let dev = Cpu::seed_from_u64(plan.seed);
         let theta = dev.tensor_from_vec(theta0.clone(), (theta0.len(),));
@@ -212,6 +250,8 @@ impl Trainer {
             plan,
             model: model.clone(),
             data,
+            valid,
+            classify,
             ctx: Rc::new(RefCell::new(ctx)),
             theta,
             state,
@@ -231,6 +271,13 @@ impl Trainer {
                     "the adjoint backend runs on the CPU only",
                 )
                 .help("`--device cuda` trains with the tape backend: drop `--backend adjoint`"));
+            }
+            (Backend::Tape, _) if self.classify.is_some() => {
+                return Err(Diag::error(
+                    "glassbox::train_backend",
+                    "the tape backend trains trajectory models only, not classifiers",
+                )
+                .help("train classifiers with the default adjoint backend"));
             }
             (Backend::Tape, _) if self.sde.is_some() => {
                 return Err(Diag::error(
@@ -388,8 +435,7 @@ impl Trainer {
         if let Some(s) = &self.sde {
             return s.evaluate(theta, &self.plan, iteration, self.state.total);
         }
-        let dev = self.theta.device().clone();
-        let theta_t = dev.tensor_from_vec(theta.to_vec(), (theta.len(),));
+        let theta_t = self.tensor(theta);
         let mut rng = batch::rng(self.plan.seed, LOCAL_STREAM + iteration);
         // The plan's solve options are public (a test freezes the steps with `dt`).
         self.ctx.borrow_mut().opts = self.plan.solve.clone();
@@ -399,11 +445,30 @@ impl Trainer {
             return engine.evaluate(c, &self.plan, theta, segs, target, weights, run, &mut rng);
         }
         let (pred, fwd) = op::solve_op(theta_t.leaky_trace(), &self.ctx, segs, weights, &mut rng)?;
+        self.finish(&theta_t, pred, fwd, target, iteration)
+    }
+
+    pub(super) fn tensor(&self, theta: &[f64]) -> Tensor<(usize,), f64, Cpu> {
+        self.theta
+            .device()
+            .tensor_from_vec(theta.to_vec(), (theta.len(),))
+    }
+
+    /// The plan's loss of a prediction node against `target` (row-major like it), plus weight
+    /// decay, and its gradient w.r.t. `θ` (the node's backward runs inside `backward()`).
+    pub(super) fn finish(
+        &mut self,
+        theta_t: &Tensor<(usize,), f64, Cpu>,
+        pred: Observations,
+        fwd: Forward,
+        target: Vec<f64>,
+        iteration: u64,
+    ) -> Result<Evaluation, Diag> {
         let loss = objective(
             &self.plan,
             pred,
             target,
-            &theta_t,
+            theta_t,
             iteration,
             self.state.total,
         )?;
@@ -416,7 +481,8 @@ impl Trainer {
             loss: value,
             reg: fwd.reg,
             nfe: fwd.nfe,
-            grad: grads.get(&theta_t).as_vec(),
+            grad: grads.get(theta_t).as_vec(),
+            accuracy: None,
         })
     }
 
@@ -428,14 +494,19 @@ impl Trainer {
             .sampler
             .next(&self.data)
             .map_err(|d| train_diag(&self.model, d))?;
-        let (mut segs, target) = self.segments(&draw)?;
-        if let Some(s) = self.plan.steer {
-            let mut rng = batch::rng(self.plan.seed, integrals::STEER_STREAM + i);
-            integrals::steer(&mut segs, s.b, &mut rng);
-        }
         let weights = self.weights(i);
         let theta = self.state.theta.clone();
-        let ev = self.evaluate(&theta, &segs, target, &weights, i)?;
+        let ev = match (&self.classify, &draw) {
+            (Some(_), Draw::Samples(rows)) => self.evaluate_rows(&theta, rows, &weights, i)?,
+            _ => {
+                let (mut segs, target) = self.segments(&draw)?;
+                if let Some(s) = self.plan.steer {
+                    let mut rng = batch::rng(self.plan.seed, integrals::STEER_STREAM + i);
+                    integrals::steer(&mut segs, s.b, &mut rng);
+                }
+                self.evaluate(&theta, &segs, target, &weights, i)?
+            }
+        };
         if !(ev.loss.is_finite() && ev.reg.is_finite() && ev.grad.iter().all(|g| g.is_finite())) {
             return Err(train_diag(
                 &self.model,
@@ -454,12 +525,18 @@ impl Trainer {
         )?;
         self.state.theta = self.theta.as_vec();
         self.state.iteration += 1;
+        // Validation is not training time.
+        let time_s = start.elapsed().as_secs_f64();
+        let (val_loss, val_accuracy) = self.validate_now()?;
         let m = Metric {
             iteration: i,
             loss: ev.loss,
             reg: ev.reg,
             nfe: ev.nfe,
-            time_s: start.elapsed().as_secs_f64(),
+            time_s,
+            accuracy: ev.accuracy,
+            val_loss,
+            val_accuracy,
         };
         self.state.metrics.push(m.clone());
         Ok(m)
@@ -501,6 +578,7 @@ pub(crate) fn objective<S: Shape, D: Device<f64>>(
     let coef = coef_at(plan.loss.coef, iteration, total);
     let mut loss = match plan.loss.loss {
         Loss::L1 => mae_loss(pred, targ),
+        Loss::CrossEntropy => cross_entropy_with_logits_loss(pred, targ),
         _ => mse_loss(pred, targ),
     }
     .try_mul(coef)

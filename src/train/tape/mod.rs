@@ -252,6 +252,7 @@ impl Job<'_> {
             reg: reg_value,
             nfe,
             grad: grads.get(&theta_t).as_vec(),
+            accuracy: None,
         })
     }
 }
