@@ -22,8 +22,7 @@ N=$N python3 - "$GB" "$WORK" <<'PY'
 import subprocess, sys, time, statistics, os
 gb, work = sys.argv[1], sys.argv[2]
 N = int(os.environ.get("N", "21"))
-cases = [("spiral", "0:25:501"), ("lorenz", "0:10:1001"), ("van_der_pol", "0:40:401"),
-         ("lotka_volterra_ude", "0:10:101")]
+cases = [("spiral", "0:25:501"), ("lorenz", "0:10:1001"), ("van_der_pol", "0:40:401")]
 print(f"| model | --at | predict (ms) | binary (ms) | predict/binary | binary size |")
 print(f"|---|---|---|---|---|---|")
 for name, at in cases:
