@@ -20,8 +20,21 @@ use crate::diag::Diag;
 use crate::jit::Linked;
 use crate::solve::{JitField, Method, Solution, SolveOptions, Stats, solve_with};
 
-/// Runs the binary with the process's arguments; returns the exit status.
+/// Runs the binary with the process's arguments; returns the exit status. A panic (a bug:
+/// user input never causes one) is reported as such, with status 101, instead of aborting
+/// at the C boundary.
 pub fn main(meta: &Meta, weights: &[f64], kernels: Linked) -> i32 {
+    let run = std::panic::AssertUnwindSafe(|| main_inner(meta, weights, &kernels));
+    std::panic::catch_unwind(run).unwrap_or_else(|_| {
+        eprintln!(
+            "{}: internal error (this is a bug in glassbox; please report it with the model)",
+            meta.model
+        );
+        101
+    })
+}
+
+fn main_inner(meta: &Meta, weights: &[f64], kernels: &Linked) -> i32 {
     let matches = match command(meta).try_get_matches() {
         Ok(m) => m,
         Err(e) => {
@@ -29,7 +42,7 @@ pub fn main(meta: &Meta, weights: &[f64], kernels: Linked) -> i32 {
             return e.exit_code();
         }
     };
-    match run(meta, weights, &kernels, &matches) {
+    match run(meta, weights, kernels, &matches) {
         Ok(()) => 0,
         Err(diags) => {
             for d in &diags {
@@ -155,7 +168,13 @@ fn run(meta: &Meta, weights: &[f64], k: &Linked, m: &ArgMatches) -> Result<(), V
     let (t0, t1, save_at) = match m.get_one::<String>("at") {
         Some(s) => {
             let times = at_grid(s)?;
-            (times[0], times[times.len() - 1], times)
+            let (Some(&a), Some(&b)) = (times.first(), times.last()) else {
+                return Err(bad_arg(
+                    format!("`--at {s}` gives no times"),
+                    "e.g. --at 0:10:101",
+                ));
+            };
+            (a, b, times)
         }
         None => match meta.span.as_slice() {
             &[a, b] => (a, b, meta.times.clone()),
@@ -198,7 +217,7 @@ fn run(meta: &Meta, weights: &[f64], k: &Linked, m: &ArgMatches) -> Result<(), V
     let settings = Settings::new(meta, save_at)?;
     let derivs = k.derivs.as_ref().map(|(j, d)| (j, d));
     let mut sols = Vec::with_capacity(samples.len());
-    let mut solve_time = Duration::ZERO;
+    let mut solve_times = Vec::with_capacity(samples.len());
     for x in &samples {
         let u0 = match &y0 {
             Some(y) => y.clone(),
@@ -208,7 +227,7 @@ fn run(meta: &Meta, weights: &[f64], k: &Linked, m: &ArgMatches) -> Result<(), V
         let start = Instant::now();
         let sol = solve_with(settings.method, &mut field, t0, t1, &u0, &settings.opts)
             .map_err(|e| vec![Diag::from(e)])?;
-        solve_time += start.elapsed();
+        solve_times.push(start.elapsed());
         sols.push(sol);
     }
 
@@ -222,8 +241,9 @@ fn run(meta: &Meta, weights: &[f64], k: &Linked, m: &ArgMatches) -> Result<(), V
         None => print!("{text}"),
     }
     if m.get_flag("stats") {
-        for (i, sol) in sols.iter().enumerate() {
-            let mut s = stats_text(sol, Duration::ZERO, solve_time, 1);
+        for (i, (sol, took)) in sols.iter().zip(solve_times).enumerate() {
+            // Compiled ahead of time: no compile time.
+            let mut s = stats_text(sol, Duration::ZERO, took, 1);
             if sols.len() > 1 {
                 s = format!("sample {i}\n{s}");
             }
