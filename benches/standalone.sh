@@ -4,6 +4,7 @@
 # size. Results: docs/benchmarks.md ("Standalone binaries").
 #
 #   bash benches/standalone.sh [N]      # N runs each (default 21)
+#   PROFILE=debug bash benches/standalone.sh 11   # the dev profile (both sides debug)
 #
 # Builds glassbox in release (the runtime library target/release/libglassbox.a with it), writes
 # weights for each trainable example (its initial values, perturbed: what `predict` needs) and
@@ -11,9 +12,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${1:-21}
-cargo build --release --quiet
+PROFILE=${PROFILE:-release}
+if [ "$PROFILE" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
 TARGET=${CARGO_TARGET_DIR:-target}
-GB="$TARGET/release/glassbox"
+GB="$TARGET/$PROFILE/glassbox"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
