@@ -124,8 +124,21 @@ fn matches_predict(name: &str, at: &str) {
     ));
     assert_close(&got, &want);
     // The embedded weights are the given ones: the initial values give other numbers.
-    let plain = build(&dir, &file, &[]);
-    assert_ne!(ok(&run_in(&dir, &plain, &["--at", at])), want);
+    let initial = dir.join("w0.safetensors");
+    let p0 = solve::param_values(&model);
+    std::fs::write(&initial, io::weights_to_safetensors(&model, &p0).unwrap()).unwrap();
+    let other = ok(&glassbox(
+        &dir,
+        &[
+            "predict",
+            &file,
+            "--weights",
+            initial.to_str().unwrap(),
+            "--at",
+            at,
+        ],
+    ));
+    assert_ne!(got, other);
 }
 
 #[test]
