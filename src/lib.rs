@@ -5,6 +5,7 @@
 //! `solve`, `grad`, `train`. Front ends: `cli`.
 #![deny(unsafe_code)]
 
+pub mod aot;
 pub mod cli;
 pub mod data;
 pub mod diag;

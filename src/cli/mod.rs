@@ -1,10 +1,11 @@
 //! The command-line front end (clap). It does the IO the core does not: reading files,
 //! printing, rendering diagnostics. Each subcommand lives in its own module.
 
+mod build;
 mod check;
 mod fmt;
 pub(crate) mod plot;
-mod predict;
+pub(crate) mod predict;
 mod render;
 mod show;
 pub(crate) mod solve;
@@ -52,6 +53,9 @@ pub enum Command {
     /// An interactive session: enter declarations and expressions, show, differentiate and
     /// solve the model as it grows. With piped input, runs it as a script.
     Repl(crate::repl::ReplArgs),
+    /// Compile a model (with trained weights) ahead of time into a standalone executable that
+    /// needs only the C library and libm; links with the system C compiler.
+    Build(build::BuildArgs),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -88,6 +92,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Repl(args) => crate::repl::run(&args),
+        Command::Build(args) => build::run(&args),
     }
 }
 

@@ -17,7 +17,7 @@ use crate::data::{self, Dataset};
 use crate::diag::Diag;
 use crate::sema::{DataLayout, Loss, Model, SolveTimes};
 use crate::source::{DiskLoader, SourceFile};
-use crate::train::{self, Overrides, io};
+use crate::train::{self, Overrides, Plan, io};
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
@@ -56,18 +56,77 @@ fn predict_file(args: &PredictArgs) -> Result<(), Vec<Diag>> {
     let Some(model) = checked.model else {
         return Err(checked.diags);
     };
-    let loc = |d: Diag| {
-        if d.file.is_none() && !d.labels.is_empty() {
-            vec![d.in_file(&file)]
-        } else {
-            vec![d]
-        }
-    };
+    let loc = |d: Diag| in_file(d, &file);
     let plan = train::plan(&model, &Overrides::default()).map_err(loc)?;
-    let path = if args.weights.is_dir() {
-        args.weights.join("weights.safetensors")
+    let p = load_weights(&model, &args.weights)?;
+    if plan.loss.loss == Loss::CrossEntropy {
+        let text = classify(&model, &plan, &p, args.input.as_deref(), &file).map_err(loc)?;
+        return write_out(args, &text);
+    }
+    let times = match &args.at {
+        Some(s) => at_grid(s)?,
+        None => default_times(&model, &file, &plan)?.ok_or_else(|| {
+            bad_arg(
+                "no prediction times: give --at T0:T1:N".into(),
+                "e.g. --at 0:10:101",
+            )
+        })?,
+    };
+    let sol = train::predict(&model, &p, &plan, &times).map_err(loc)?;
+    write_out(args, &to_csv(&state_names(&model), &sol))
+}
+
+/// `--at T0:T1:N` as its grid.
+pub(crate) fn at_grid(s: &str) -> Result<Vec<f64>, Vec<Diag>> {
+    let v = parse_floats(s, "at", 3)?;
+    let n = v[2];
+    if !(n >= 2.0 && n.fract() == 0.0 && n <= 1e7) || v[0] == v[1] {
+        return Err(bad_arg(
+            format!(
+                "`--at {s}`: N = {n} must be a whole number from 2 to 10 000 000 over a non-empty span"
+            ),
+            "N counts the output times, both ends included",
+        ));
+    }
+    Ok(grid(v[0], v[1], n as usize))
+}
+
+/// The times a prediction is saved at without `--at`: the first trajectory of the loss's
+/// data, else the model's solve clause (101 points over its span); `None` when neither gives
+/// any.
+pub(crate) fn default_times(
+    model: &Model,
+    file: &Arc<SourceFile>,
+    plan: &Plan,
+) -> Result<Option<Vec<f64>>, Vec<Diag>> {
+    let datasets =
+        data::load_model(model, Some(file), &DiskLoader).map_err(|d| in_file(d, file))?;
+    Ok(match datasets.get(plan.loss.data) {
+        Some(Dataset::Trajectories { paths, .. }) if !paths.is_empty() => Some(paths[0].t.to_vec()),
+        _ => match model.solve.as_ref().and_then(|s| s.times.clone()) {
+            Some(SolveTimes::At { times }) => Some(times),
+            Some(SolveTimes::Over { t0, t1 }) => Some(grid(t0, t1, 101)),
+            None => None,
+        },
+    })
+}
+
+/// A diagnostic with labels but no file gets the model file (checker and planner
+/// diagnostics point into it).
+pub(crate) fn in_file(d: Diag, file: &Arc<SourceFile>) -> Vec<Diag> {
+    if d.file.is_none() && !d.labels.is_empty() {
+        vec![d.in_file(file)]
     } else {
-        args.weights.clone()
+        vec![d]
+    }
+}
+
+/// The weights in `path`: a run directory (its `weights.safetensors`) or the file itself.
+pub(crate) fn load_weights(model: &Model, path: &Path) -> Result<Vec<f64>, Vec<Diag>> {
+    let path = if path.is_dir() {
+        path.join("weights.safetensors")
+    } else {
+        path.to_path_buf()
     };
     let bytes = std::fs::read(&path).map_err(|e| {
         vec![
@@ -80,41 +139,7 @@ fn predict_file(args: &PredictArgs) -> Result<(), Vec<Diag>> {
             ),
         ]
     })?;
-    let p = io::weights_from_safetensors(&model, &bytes).map_err(|d| vec![d])?;
-    if plan.loss.loss == Loss::CrossEntropy {
-        let text = classify(&model, &plan, &p, args.input.as_deref(), &file).map_err(loc)?;
-        return write_out(args, &text);
-    }
-    let times = if let Some(s) = &args.at {
-        let v = parse_floats(s, "at", 3)?;
-        let n = v[2];
-        if !(n >= 2.0 && n.fract() == 0.0 && n <= 1e7) || v[0] == v[1] {
-            return Err(bad_arg(
-                format!(
-                    "`--at {s}`: N = {n} must be a whole number from 2 to 10 000 000 over a non-empty span"
-                ),
-                "N counts the output times, both ends included",
-            ));
-        }
-        grid(v[0], v[1], n as usize)
-    } else {
-        let datasets = data::load_model(&model, Some(&file), &DiskLoader).map_err(loc)?;
-        match datasets.get(plan.loss.data) {
-            Some(Dataset::Trajectories { paths, .. }) if !paths.is_empty() => paths[0].t.to_vec(),
-            _ => match model.solve.as_ref().and_then(|s| s.times.clone()) {
-                Some(SolveTimes::At { times }) => times,
-                Some(SolveTimes::Over { t0, t1 }) => grid(t0, t1, 101),
-                None => {
-                    return Err(bad_arg(
-                        "no prediction times: give --at T0:T1:N".into(),
-                        "e.g. --at 0:10:101",
-                    ));
-                }
-            },
-        }
-    };
-    let sol = train::predict(&model, &p, &plan, &times).map_err(loc)?;
-    write_out(args, &to_csv(&state_names(&model), &sol))
+    io::weights_from_safetensors(model, &bytes).map_err(|d| vec![d])
 }
 
 fn write_out(args: &PredictArgs, text: &str) -> Result<(), Vec<Diag>> {

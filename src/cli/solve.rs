@@ -76,7 +76,7 @@ pub fn run(args: &SolveArgs) -> ExitCode {
     }
 }
 
-pub(super) fn bad_arg(msg: String, help: &str) -> Vec<Diag> {
+pub(crate) fn bad_arg(msg: String, help: &str) -> Vec<Diag> {
     vec![Diag::error("glassbox::bad_argument", msg).help(help.to_string())]
 }
 
@@ -88,7 +88,7 @@ pub(crate) struct Plan {
     pub opts: SolveOptions,
 }
 
-pub(super) fn parse_floats(s: &str, flag: &str, want: usize) -> Result<Vec<f64>, Vec<Diag>> {
+pub(crate) fn parse_floats(s: &str, flag: &str, want: usize) -> Result<Vec<f64>, Vec<Diag>> {
     let parts: Vec<&str> = s.split(':').collect();
     let help = if want == 2 {
         "write the span as T0:T1, e.g. --over 0:1e5"
@@ -168,7 +168,7 @@ pub(super) fn time_span(
 }
 
 /// `n ≥ 2` equally spaced times from `t0` to `t1`, both included exactly.
-pub(super) fn grid(t0: f64, t1: f64, n: usize) -> Vec<f64> {
+pub(crate) fn grid(t0: f64, t1: f64, n: usize) -> Vec<f64> {
     (0..n)
         .map(|k| {
             if k + 1 == n {
@@ -205,6 +205,22 @@ pub(super) fn check_repeat(args: &SolveArgs) -> Result<(), Vec<Diag>> {
 pub(super) const MAX_REPEAT: usize = 100_000;
 
 pub(crate) fn plan(args: &SolveArgs, model: &Model) -> Result<Plan, Vec<Diag>> {
+    let (method, mut opts) = method_options(args, model)?;
+    let (t0, t1, save_at) = time_span(args, model)?;
+    opts.save_at = save_at;
+    Ok(Plan {
+        method,
+        t0,
+        t1,
+        opts,
+    })
+}
+
+/// The method and options from the flags and the model's `solve` clause (no save times).
+pub(crate) fn method_options(
+    args: &SolveArgs,
+    model: &Model,
+) -> Result<(Method, SolveOptions), Vec<Diag>> {
     let spec = model.solve.as_ref();
     let o = spec.map(|s| s.options.clone()).unwrap_or_default();
     let rtol = args.rtol.or(o.rtol).unwrap_or(1e-6);
@@ -271,14 +287,7 @@ pub(crate) fn plan(args: &SolveArgs, model: &Model) -> Result<Plan, Vec<Diag>> {
         }
         opts.dt = Some(dt);
     }
-    let (t0, t1, save_at) = time_span(args, model)?;
-    opts.save_at = save_at;
-    Ok(Plan {
-        method,
-        t0,
-        t1,
-        opts,
-    })
+    Ok((method, opts))
 }
 
 fn solve_file(args: &SolveArgs) -> Result<(), Vec<Diag>> {

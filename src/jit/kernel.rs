@@ -16,17 +16,19 @@ use std::time::{Duration, Instant};
 
 use cranelift_codegen::ir::types::{F64, I64};
 use cranelift_codegen::ir::{AbiParam, FuncRef, UserFuncName};
+use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{Linkage, Module, default_libcall_names};
+use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use super::{Options, batch, codegen, internal, runtime};
+use crate::aot::{KernelSpec, Meta};
 use crate::diag::Diag;
 use crate::ir::{ArgSpec, Function};
 
 /// `fn(args, out, scratch)`: see `codegen.rs` for the layout.
-type Entry = unsafe extern "C" fn(*const *const f64, *mut f64, *mut f64);
+pub(super) type Entry = unsafe extern "C" fn(*const *const f64, *mut f64, *mut f64);
 
 /// `fn(args, out, sums, scratch, buffers, batch)`: see `batch.rs`.
 type BatchEntry =
@@ -139,22 +141,18 @@ struct Built {
 
 /// The body emitter: given the builder (its entry block holds the parameters) and the imported
 /// symbols, emits the code and returns the scratch length.
-type Body<'x> = dyn FnOnce(&mut FunctionBuilder<'_>, &HashMap<&'static str, FuncRef>) -> Result<usize, String>
+pub(super) type Body<'x> = dyn FnOnce(&mut FunctionBuilder<'_>, &HashMap<&'static str, FuncRef>) -> Result<usize, String>
     + 'x;
 
-/// Builds a one-function module: `params` pointer-sized parameters, no results, importing
-/// `symbols` (runtime math symbols of `f64`s, and the GEMM).
-fn build_module(
-    name: &str,
-    params: usize,
-    symbols: &[&'static str],
-    body: Box<Body<'_>>,
-) -> Result<Built, Diag> {
+/// The host's Cranelift target: the JIT's, and the object files' of `glassbox build` (`pic`:
+/// position-independent code, for executables the system linker makes position-independent).
+/// The same ISA flags for both, so AOT and JIT kernels are the same instructions.
+pub(super) fn host_isa(name: &str, pic: bool) -> Result<OwnedTargetIsa, Diag> {
     let err = |what: &str, detail: &dyn std::fmt::Display| internal(name, what, detail);
     let mut flags = settings::builder();
     for (key, value) in [
         ("opt_level", "speed"),
-        ("is_pic", "false"),
+        ("is_pic", if pic { "true" } else { "false" }),
         ("use_colocated_libcalls", "false"),
         ("enable_verifier", "true"),
     ] {
@@ -162,28 +160,32 @@ fn build_module(
             .set(key, value)
             .map_err(|e| err("Cranelift setting", &e))?;
     }
-    let isa = cranelift_native::builder()
+    cranelift_native::builder()
         .map_err(|e| err("host not supported by Cranelift", &e))?
         .finish(settings::Flags::new(flags))
-        .map_err(|e| err("Cranelift target", &e))?;
-    let mut jit = JITBuilder::with_isa(isa, default_libcall_names());
-    for (symbol, address, _) in runtime::symbols() {
-        jit.symbol(symbol, address);
-    }
-    jit.symbol(batch::GEMM, glassbox_dgemm as GemmFn as *const u8);
-    let mut owned = Owned::new(JITModule::new(jit));
-    let Some(module) = owned.0.get_mut().ok().and_then(Option::as_mut) else {
-        return Err(err("module", &"missing"));
-    };
+        .map_err(|e| err("Cranelift target", &e))
+}
+
+/// Declares and defines one function `symbol` in `module`: `params` pointer-sized parameters,
+/// no results, importing `symbols` (runtime math symbols of `f64`s, and the GEMM). Returns its
+/// id, its CLIF text and the scratch length the body reported.
+pub(super) fn define_kernel<M: Module>(
+    module: &mut M,
+    name: &str,
+    (symbol, linkage): (&str, Linkage),
+    params: usize,
+    symbols: &[&'static str],
+    body: Box<Body<'_>>,
+) -> Result<(FuncId, String, usize), Diag> {
+    let err = |what: &str, detail: &dyn std::fmt::Display| internal(name, what, detail);
     if module.target_config().pointer_type() != I64 {
         return Err(err("target", &"only 64-bit targets are supported"));
     }
-
     let mut sig = module.make_signature();
     sig.params
         .extend(std::iter::repeat_n(AbiParam::new(I64), params));
     let id = module
-        .declare_function("kernel", Linkage::Local, &sig)
+        .declare_function(symbol, linkage, &sig)
         .map_err(|e| err("declaring the kernel", &e))?;
     let mut ctx = module.make_context();
     ctx.func.signature = sig;
@@ -217,6 +219,34 @@ fn build_module(
     module
         .define_function(id, &mut ctx)
         .map_err(|e| err("Cranelift rejected the code", &format!("{e:?}")))?;
+    Ok((id, clif, scratch_len))
+}
+
+/// Builds a one-function JIT module (see [`define_kernel`]).
+fn build_module(
+    name: &str,
+    params: usize,
+    symbols: &[&'static str],
+    body: Box<Body<'_>>,
+) -> Result<Built, Diag> {
+    let err = |what: &str, detail: &dyn std::fmt::Display| internal(name, what, detail);
+    let mut jit = JITBuilder::with_isa(host_isa(name, false)?, default_libcall_names());
+    for (symbol, address, _) in runtime::symbols() {
+        jit.symbol(symbol, address);
+    }
+    jit.symbol(batch::GEMM, glassbox_dgemm as GemmFn as *const u8);
+    let mut owned = Owned::new(JITModule::new(jit));
+    let Some(module) = owned.0.get_mut().ok().and_then(Option::as_mut) else {
+        return Err(err("module", &"missing"));
+    };
+    let (id, clif, scratch_len) = define_kernel(
+        module,
+        name,
+        ("kernel", Linkage::Local),
+        params,
+        symbols,
+        body,
+    )?;
     module
         .finalize_definitions()
         .map_err(|e| err("linking", &e))?;
@@ -804,4 +834,82 @@ fn check(
         )));
     }
     Ok(())
+}
+
+/// The kernels linked into a standalone binary (`glassbox build`), as its entry point hands
+/// them to the runtime: the field, `(∂f/∂u, ∂f/∂t)` for implicit methods, the initial state.
+pub struct Linked {
+    pub field: Kernel,
+    pub derivs: Option<(Kernel, Kernel)>,
+    pub init: Kernel,
+}
+
+impl Kernel {
+    /// A kernel around code linked into this executable, described by `spec`. Private: only
+    /// [`glassbox_aot_main`] can vouch that `spec` is what `entry` was generated for.
+    fn linked(entry: Entry, spec: &KernelSpec) -> Kernel {
+        Kernel {
+            name: spec.name.clone(),
+            args: spec.arg_specs(),
+            out_len: spec.out_len,
+            scratch_len: spec.scratch_len,
+            scratch: RefCell::new(vec![0.0; spec.scratch_len]),
+            entry,
+            clif: String::new(),
+            compile_time: Duration::ZERO,
+            // Linked code lives as long as the process: nothing to free.
+            module: Arc::new(Owned(Mutex::new(None))),
+        }
+    }
+}
+
+/// The entry point of a standalone binary: the `main` that `jit::object::emit` generates calls
+/// it with its read-only data (the metadata and the weights) and its kernels (null when
+/// absent), and returns its exit status.
+#[allow(clippy::too_many_arguments)]
+#[unsafe(no_mangle)]
+pub extern "C" fn glassbox_aot_main(
+    meta: *const u8,
+    meta_len: usize,
+    weights: *const f64,
+    weights_len: usize,
+    field: Option<Entry>,
+    jacobian: Option<Entry>,
+    dfdt: Option<Entry>,
+    init: Option<Entry>,
+) -> i32 {
+    // SAFETY: only the generated `main` calls this symbol, with the address and length of its
+    // own data objects: `meta_len` bytes of metadata and `weights_len` little-endian `f64`s,
+    // 8-byte aligned, never empty (so never null), read-only for the life of the process.
+    let (meta, weights) = unsafe {
+        (
+            std::slice::from_raw_parts(meta, meta_len),
+            std::slice::from_raw_parts(weights, weights_len),
+        )
+    };
+    let Some(meta) = Meta::from_bytes(meta) else {
+        eprintln!(
+            "error: this binary's model description is damaged; rebuild it with `glassbox build`"
+        );
+        return 101;
+    };
+    // The metadata and the kernels were written together from the same IR functions
+    // (`aot` module invariant), so each spec describes its kernel's code: the calls `Kernel`
+    // makes with buffers checked against it are sound as for JIT kernels.
+    let derivs = match (jacobian, dfdt, &meta.jacobian, &meta.dfdt) {
+        (Some(j), Some(d), Some(js), Some(ds)) => {
+            Some((Kernel::linked(j, js), Kernel::linked(d, ds)))
+        }
+        _ => None,
+    };
+    let (Some(field), Some(init)) = (field, init) else {
+        eprintln!("error: this binary has no vector field; rebuild it with `glassbox build`");
+        return 101;
+    };
+    let linked = Linked {
+        field: Kernel::linked(field, &meta.field),
+        derivs,
+        init: Kernel::linked(init, &meta.init),
+    };
+    crate::aot::runtime::main(&meta, weights, linked)
 }

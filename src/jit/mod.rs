@@ -21,13 +21,14 @@
 mod batch;
 mod codegen;
 mod kernel;
+pub mod object;
 mod runtime;
 
 pub use codegen::DEFAULT_UNROLL;
 
 /// Mat-vecs of at least this many multiply-adds become GEMMs in batched kernels.
 pub const DEFAULT_GEMM_MIN: usize = 512;
-pub use kernel::{BatchKernel, Bound, Kernel};
+pub use kernel::{BatchKernel, Bound, Kernel, Linked};
 
 use crate::diag::Diag;
 use crate::ir::Function;

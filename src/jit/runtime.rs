@@ -3,15 +3,17 @@
 //! [`Binary::apply`]), so a JIT kernel and `ir::eval` agree bit for bit by construction.
 //!
 //! Invariant: every symbol here is a plain `extern "C"` function of `f64`s with no side effects;
-//! `kernel.rs` registers them with `JITBuilder::symbol` under the names `codegen.rs` calls.
-
-#![deny(unsafe_code)]
+//! `kernel.rs` registers them with `JITBuilder::symbol` under the names `codegen.rs` calls. They
+//! are also exported unmangled (the only "unsafe" here: a symbol name must be unique in a
+//! link), so the kernels of a standalone binary (`jit::object`) resolve the same names to the
+//! same functions in the runtime library.
 
 use crate::ir::{Binary, Unary};
 
 macro_rules! unary_symbols {
     ($($fn_name:ident => $op:ident),* $(,)?) => {
-        $(extern "C" fn $fn_name(x: f64) -> f64 {
+        $(#[unsafe(no_mangle)]
+        pub extern "C" fn $fn_name(x: f64) -> f64 {
             Unary::$op.apply(x)
         })*
 
@@ -42,7 +44,8 @@ unary_symbols! {
 }
 
 /// `pow` keeps the interpreter's definition `x^2 = x·x` (see [`Binary::apply`]).
-extern "C" fn glassbox_pow(a: f64, b: f64) -> f64 {
+#[unsafe(no_mangle)]
+pub extern "C" fn glassbox_pow(a: f64, b: f64) -> f64 {
     Binary::Pow.apply(a, b)
 }
 

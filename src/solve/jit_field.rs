@@ -17,14 +17,16 @@
 use std::time::Duration;
 
 use crate::diag::Diag;
-use crate::ir::{self, Function, lower};
+use crate::ir::{self, ArgSpec, Function, lower};
 use crate::jit::{self, Bound, Kernel};
 use crate::sema::Model;
 
 use super::field::VectorField;
 
 pub struct JitField {
-    field: Function,
+    /// The IR the derivatives are compiled from; `None` for kernels linked ahead of time
+    /// (`JitField::linked`), which come with theirs.
+    field: Option<Function>,
     name: String,
     /// The field `f(t, u, p, x)`, bound with `p` and `x` set.
     kernel: Bound,
@@ -35,6 +37,7 @@ pub struct JitField {
     /// `ir::jacobian` derives with the field's argument list).
     t_arg: usize,
     u_arg: usize,
+    p_arg: Option<usize>,
     compile_time: Duration,
 }
 
@@ -52,7 +55,7 @@ pub fn param_values(model: &Model) -> Vec<f64> {
 /// The model's initial state `u0(p, x)` at `t0`, by the interpreter.
 pub fn initial_state(model: &Model, p: &[f64], x: &[f64], t0: f64) -> Result<Vec<f64>, Diag> {
     let f = lower::lower_init(model)?;
-    let bufs = arg_buffers(&f, p, x, "initial state")?;
+    let bufs = arg_buffers(&f.args, p, x, "initial state")?;
     let t = [t0];
     let u = vec![0.0; model.state_size];
     let refs: Vec<&[f64]> = f
@@ -69,9 +72,9 @@ pub fn initial_state(model: &Model, p: &[f64], x: &[f64], t0: f64) -> Result<Vec
 }
 
 /// Buffers for `p` and `x` (empty for `t`, `u`), checked against the function's arguments.
-fn arg_buffers(f: &Function, p: &[f64], x: &[f64], what: &str) -> Result<Vec<Vec<f64>>, Diag> {
-    let mut out = Vec::with_capacity(f.args.len());
-    for spec in &f.args {
+fn arg_buffers(args: &[ArgSpec], p: &[f64], x: &[f64], what: &str) -> Result<Vec<Vec<f64>>, Diag> {
+    let mut out = Vec::with_capacity(args.len());
+    for spec in args {
         let buf = match spec.name.as_str() {
             "t" | "u" => Vec::new(),
             "p" => p.to_vec(),
@@ -113,7 +116,7 @@ impl JitField {
 
     pub fn with_params(model: &Model, p: &[f64], x: &[f64]) -> Result<JitField, Diag> {
         let field = lower::lower(model, lower::Part::Field)?;
-        let fixed = arg_buffers(&field, p, x, "vector field")?;
+        let fixed = arg_buffers(&field.args, p, x, "vector field")?;
         let (Some(t_arg), Some(u_arg)) = (field.arg_index("t"), field.arg_index("u")) else {
             return Err(internal("the vector field takes no `t` or no `u`".into()));
         };
@@ -126,9 +129,10 @@ impl JitField {
         }
         let kernel = jit::compile(&field, &format!("{}.field", model.name))?;
         let compile_time = kernel.compile_time();
-        let bound = bind_fixed(&kernel, &field, &fixed)?;
+        let bound = bind_fixed(&kernel, &fixed)?;
         Ok(JitField {
-            field,
+            p_arg: field.arg_index("p"),
+            field: Some(field),
             name: model.name.clone(),
             kernel: bound,
             derivs: None,
@@ -136,6 +140,41 @@ impl JitField {
             t_arg,
             u_arg,
             compile_time,
+        })
+    }
+
+    /// The field of kernels compiled ahead of time (a standalone binary's), with parameters
+    /// `p` and inputs `x`; `derivs` are `(∂f/∂u, ∂f/∂t)` when linked (without them implicit
+    /// methods use finite differences).
+    pub fn linked(
+        field: &Kernel,
+        derivs: Option<(&Kernel, &Kernel)>,
+        p: &[f64],
+        x: &[f64],
+    ) -> Result<JitField, Diag> {
+        let arg = |name: &str| field.args().iter().position(|a| a.name == name);
+        let (Some(t_arg), Some(u_arg)) = (arg("t"), arg("u")) else {
+            return Err(internal("the vector field takes no `t` or no `u`".into()));
+        };
+        let fixed = arg_buffers(field.args(), p, x, "vector field")?;
+        let bound = bind_fixed(field, &fixed)?;
+        let derivs = match derivs {
+            Some((j, d)) => Ok((bind_fixed(j, &fixed)?, bind_fixed(d, &fixed)?)),
+            None => Err(internal(format!(
+                "`{}` has no linked Jacobian",
+                field.name()
+            ))),
+        };
+        Ok(JitField {
+            field: None,
+            name: field.name().to_string(),
+            kernel: bound,
+            derivs: Some(derivs),
+            dim: field.args()[u_arg].len,
+            t_arg,
+            u_arg,
+            p_arg: arg("p"),
+            compile_time: Duration::ZERO,
         })
     }
 
@@ -157,8 +196,14 @@ impl JitField {
 
     /// The two bound kernels and their compile time.
     fn compile_derivs(&self) -> Result<(Bound, Bound, Duration), Diag> {
-        let j = ir::jacobian(&self.field, "u").map_err(lower::internal)?;
-        let dt = ir::jacobian(&self.field, "t").map_err(lower::internal)?;
+        let Some(field) = &self.field else {
+            return Err(internal(format!(
+                "`{}` has no IR to differentiate",
+                self.name
+            )));
+        };
+        let j = ir::jacobian(field, "u").map_err(lower::internal)?;
+        let dt = ir::jacobian(field, "t").map_err(lower::internal)?;
         let name = &self.name;
         let kj = jit::compile(&j, &format!("{name}.jacobian"))?;
         let kd = jit::compile(&dt, &format!("{name}.dfdt"))?;
@@ -167,8 +212,8 @@ impl JitField {
             .map(|i| self.kernel.arg(i).map_or_else(Vec::new, <[f64]>::to_vec))
             .collect();
         Ok((
-            bind_fixed(&kj, &j, &fixed)?,
-            bind_fixed(&kd, &dt, &fixed)?,
+            bind_fixed(&kj, &fixed)?,
+            bind_fixed(&kd, &fixed)?,
             kj.compile_time() + kd.compile_time(),
         ))
     }
@@ -180,18 +225,15 @@ impl JitField {
 
     /// The parameter vector `p` the field uses.
     pub fn params(&self) -> &[f64] {
-        self.field
-            .arg_index("p")
-            .and_then(|i| self.kernel.arg(i))
-            .unwrap_or(&[])
+        self.p_arg.and_then(|i| self.kernel.arg(i)).unwrap_or(&[])
     }
 }
 
-/// Binds `kernel` (compiled from `f`) with the fixed arguments `p`, `x` from `fixed` (by
-/// position; `t` and `u` stay zero until a call sets them).
-fn bind_fixed(kernel: &Kernel, f: &Function, fixed: &[Vec<f64>]) -> Result<Bound, Diag> {
+/// Binds `kernel` with the fixed arguments `p`, `x` from `fixed` (by position; `t` and `u`
+/// stay zero until a call sets them).
+fn bind_fixed(kernel: &Kernel, fixed: &[Vec<f64>]) -> Result<Bound, Diag> {
     let mut bound = kernel.bind();
-    for (i, spec) in f.args.iter().enumerate() {
+    for (i, spec) in kernel.args().iter().enumerate() {
         if matches!(spec.name.as_str(), "t" | "u") {
             continue;
         }

@@ -1,0 +1,107 @@
+//! Linking a standalone binary: the object file `jit::object` wrote, glassbox's runtime library
+//! (`libglassbox.a`, which cargo builds next to the `glassbox` executable: the crate is also a
+//! `staticlib`), and the C library, by the system C compiler.
+//!
+//! Only the C library and libm are linked dynamically: the Rust runtime comes from the
+//! archive, and `-static-libgcc` takes the unwinder from libgcc's static part rather than
+//! `libgcc_s.so`. Unused code is dropped (`--gc-sections`), symbols stripped (`-s`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::diag::Diag;
+
+/// The runtime library's file name, and the variable that overrides where it is looked for.
+pub const RUNTIME: &str = "libglassbox.a";
+pub const RUNTIME_ENV: &str = "GLASSBOX_RUNTIME";
+
+/// Finds `libglassbox.a`: `$GLASSBOX_RUNTIME`, else beside the running `glassbox` (cargo puts
+/// both in `target/<profile>/`), else one directory up (a test binary in `deps/`).
+pub fn runtime_library() -> Result<PathBuf, Diag> {
+    if let Some(path) = std::env::var_os(RUNTIME_ENV) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(Diag::error(
+                "glassbox::runtime_missing",
+                format!(
+                    "{RUNTIME_ENV} names `{}`, which is not a file",
+                    path.display()
+                ),
+            )
+            .help(format!(
+                "point {RUNTIME_ENV} at the {RUNTIME} cargo built, or unset it"
+            )))
+        };
+    }
+    let exe = std::env::current_exe().ok();
+    let dir = exe.as_deref().and_then(Path::parent);
+    let candidates: Vec<PathBuf> = dir
+        .into_iter()
+        .flat_map(|d| [d.join(RUNTIME), d.join("..").join(RUNTIME)])
+        .collect();
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        Diag::error(
+            "glassbox::runtime_missing",
+            format!(
+                "glassbox's runtime library `{RUNTIME}` is not next to this glassbox ({})",
+                dir.map_or("unknown".into(), |d| d.display().to_string())
+            ),
+        )
+        .help(format!(
+            "`cargo build --release` builds it into target/release/ beside glassbox; or set {RUNTIME_ENV} to its path"
+        ))
+    })
+}
+
+/// Links `object` with `runtime` into the executable `out` with `$CC` (default `cc`).
+pub fn link(object: &Path, runtime: &Path, out: &Path) -> Result<(), Diag> {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let mut cmd = Command::new(&cc);
+    cmd.arg("-o").arg(out).arg(object).arg(runtime);
+    let gc = if cfg!(target_os = "macos") {
+        "-Wl,-dead_strip"
+    } else {
+        "-Wl,--gc-sections"
+    };
+    cmd.args(["-static-libgcc", gc, "-s"]);
+    if !cfg!(target_os = "macos") {
+        // glibc ≥ 2.34 has pthread, dl and rt in libc; --as-needed drops the empty stubs.
+        cmd.args(["-Wl,--as-needed", "-lm", "-lpthread", "-ldl", "-lrt", "-lc"]);
+    }
+    let output = cmd.output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Diag::error(
+                "glassbox::linker_missing",
+                format!("the C compiler `{cc}` that links standalone binaries was not found"),
+            )
+            .help(
+                "install one (Debian/Ubuntu: `sudo apt install gcc`; Fedora: `sudo dnf install gcc`; macOS: `xcode-select --install`), or set CC to a C compiler",
+            )
+        } else {
+            Diag::error(
+                "glassbox::linker_missing",
+                format!("cannot run the C compiler `{cc}`: {e}"),
+            )
+            .help("check that CC names an executable C compiler (default `cc`)")
+        }
+    })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(Diag::error(
+            "glassbox::link_failed",
+            format!(
+                "`{cc}` could not link `{}` ({}):\n{}",
+                out.display(),
+                output.status,
+                stderr.trim_end()
+            ),
+        )
+        .help(format!(
+            "check that `{}` was built by this version of glassbox, and that the output directory is writable",
+            runtime.display()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! What a standalone binary does, decided at build time: the IR functions it runs, its weights,
+//! and its solver settings, taken from the same code `glassbox predict` (for a model with a
+//! `train` clause) or `glassbox solve` (for any other ODE model) uses, so the binary's numbers
+//! are theirs.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{KernelSpec, Meta};
+use crate::cli::predict::{default_times, in_file, load_weights};
+use crate::cli::solve::{SolveArgs, method_options, state_names};
+use crate::diag::Diag;
+use crate::ir::{Function, jacobian, lower};
+use crate::sema::{Model, ModelKind, Shape, SolveTimes};
+use crate::solve::{self, Method, SolveOptions};
+use crate::source::SourceFile;
+use crate::train::{self, Overrides};
+
+/// The functions to compile, the weights to embed and the description of the binary (its
+/// kernel specs still without scratch lengths, which code generation reports).
+pub struct Parts {
+    pub field: Function,
+    pub derivs: Option<(Function, Function)>,
+    pub init: Function,
+    pub p: Vec<f64>,
+    pub meta: Meta,
+}
+
+/// Plans the binary for `model` (from `file`), with the weights in `weights` or the model's
+/// initial values.
+pub fn plan(
+    model: &Model,
+    file: &Arc<SourceFile>,
+    weights: Option<&Path>,
+) -> Result<Parts, Vec<Diag>> {
+    if model.kind == ModelKind::Sde {
+        let mut d = Diag::error(
+            "glassbox::build_unsupported",
+            format!(
+                "`{}` is an SDE model; standalone binaries of SDE models are not supported yet",
+                model.name
+            ),
+        )
+        .help("solve it with `glassbox solve FILE --seed S --paths N` instead");
+        if let Some(s) = &model.solve {
+            d = d.label(s.span, "an SDE solve");
+        }
+        return Err(in_file(d, file));
+    }
+    let p = match weights {
+        Some(path) => load_weights(model, path)?,
+        None => solve::param_values(model),
+    };
+    // A trainable model runs as `glassbox predict` runs it; any other as `glassbox solve`.
+    let (method, opts, span, times, same_as) = match train::plan(model, &Overrides::default()) {
+        Ok(plan) => {
+            let times = default_times(model, file, &plan)?.unwrap_or_default();
+            let span = match (times.first(), times.last()) {
+                (Some(&a), Some(&b)) => vec![a, b],
+                _ => Vec::new(),
+            };
+            let opts = SolveOptions {
+                keep_stages: false,
+                ..plan.solve.clone()
+            };
+            (Method::Explicit(plan.tab), opts, span, times, "predict")
+        }
+        Err(_) => {
+            let (method, opts) = method_options(&no_flags(), model)?;
+            let (span, times) = match model.solve.as_ref().and_then(|s| s.times.clone()) {
+                Some(SolveTimes::Over { t0, t1 }) => (vec![t0, t1], Vec::new()),
+                Some(SolveTimes::At { times }) => match (times.first(), times.last()) {
+                    (Some(&a), Some(&b)) => (vec![a, b], times.clone()),
+                    _ => (Vec::new(), Vec::new()),
+                },
+                None => (Vec::new(), Vec::new()),
+            };
+            (method, opts, span, times, "solve")
+        }
+    };
+
+    let loc = |d: Diag| in_file(d, file);
+    let field = lower::lower(model, lower::Part::Field).map_err(loc)?;
+    let init = lower::lower_init(model).map_err(loc)?;
+    let derivs = if method.parts().1.is_some() {
+        let j = jacobian(&field, "u").map_err(|e| vec![lower::internal(e)])?;
+        let d = jacobian(&field, "t").map_err(|e| vec![lower::internal(e)])?;
+        Some((j, d))
+    } else {
+        None
+    };
+    let name = &model.name;
+    let spec = |what: &str, f: &Function| KernelSpec::new(format!("{name}.{what}"), f, 0);
+    let meta = Meta {
+        model: model.name.clone(),
+        source: file.name.clone(),
+        weights: weights.map_or_else(
+            || "the model's initial values".to_string(),
+            |w| w.display().to_string(),
+        ),
+        columns: state_names(model),
+        states: model
+            .states
+            .iter()
+            .map(|s| declared(&s.name, s.shape))
+            .collect(),
+        outputs: model
+            .outputs
+            .iter()
+            .map(|o| declared(&o.name, o.value.shape))
+            .collect(),
+        inputs: model
+            .inputs
+            .iter()
+            .map(|i| declared(&i.name, i.shape))
+            .collect(),
+        input_len: model.inputs.iter().map(|i| i.shape.size()).sum(),
+        method: method.name().to_string(),
+        tolerances: vec![opts.rtol, opts.atol],
+        h0: opts.h0.into_iter().collect(),
+        dt: opts.dt.into_iter().collect(),
+        max_steps: opts.max_steps,
+        detect_stiffness: opts.detect_stiffness,
+        span,
+        times,
+        same_as: same_as.to_string(),
+        field: spec("field", &field),
+        jacobian: derivs.as_ref().map(|(j, _)| spec("jacobian", j)),
+        dfdt: derivs.as_ref().map(|(_, d)| spec("dfdt", d)),
+        init: spec("init", &init),
+    };
+    Ok(Parts {
+        field,
+        derivs,
+        init,
+        p,
+        meta,
+    })
+}
+
+/// `glassbox solve` with no flags: the model's own solve clause.
+fn no_flags() -> SolveArgs {
+    SolveArgs {
+        file: Default::default(),
+        over: None,
+        at: None,
+        method: None,
+        rtol: None,
+        atol: None,
+        dt: None,
+        seed: None,
+        paths: None,
+        output: None,
+        plot: None,
+        stats: false,
+        repeat: 1,
+    }
+}
+
+/// `y`, `y[2]`, `W[3, 4]`: a name as declared.
+fn declared(name: &str, shape: Shape) -> String {
+    match shape {
+        Shape::Vector { n } => format!("{name}[{n}]"),
+        Shape::Matrix { rows, cols } => format!("{name}[{rows}, {cols}]"),
+        Shape::Scalar | Shape::Error => name.to_string(),
+    }
+}

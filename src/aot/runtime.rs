@@ -1,0 +1,461 @@
+//! What runs inside a standalone binary (after `jit::kernel::glassbox_aot_main` has wrapped
+//! the linked kernels): its command line, the solve, and the output. The solve is the crate's
+//! own `solve::solve_with` on the linked kernels with the settings `glassbox build` recorded,
+//! and the CSV is `glassbox predict`'s, so the numbers equal theirs.
+//!
+//! Invariant: bad input (flags, `--y0`, the `--input` file) is a diagnostic and exit status 1,
+//! never a panic; `--help` and `--version` exit 0, flag syntax errors 2 (clap's convention).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
+use serde::Serialize;
+
+use super::Meta;
+use crate::cli::predict::at_grid;
+use crate::cli::render_diag;
+use crate::cli::solve::{bad_arg, print_stats, stats_text, to_csv, write_atomic};
+use crate::diag::Diag;
+use crate::jit::Linked;
+use crate::solve::{JitField, Method, Solution, SolveOptions, Stats, solve_with};
+
+/// Runs the binary with the process's arguments; returns the exit status. A panic (a bug:
+/// user input never causes one) is reported as such, with status 101, instead of aborting
+/// at the C boundary.
+pub fn main(meta: &Meta, weights: &[f64], kernels: Linked) -> i32 {
+    let run = std::panic::AssertUnwindSafe(|| main_inner(meta, weights, &kernels));
+    std::panic::catch_unwind(run).unwrap_or_else(|_| {
+        eprintln!(
+            "{}: internal error (this is a bug in glassbox; please report it with the model)",
+            meta.model
+        );
+        101
+    })
+}
+
+fn main_inner(meta: &Meta, weights: &[f64], kernels: &Linked) -> i32 {
+    let matches = match command(meta).try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    match run(meta, weights, kernels, &matches) {
+        Ok(()) => 0,
+        Err(diags) => {
+            for d in &diags {
+                eprint!("{}", render_diag(d));
+            }
+            1
+        }
+    }
+}
+
+/// The command line, with the model described in `--help`.
+pub fn command(meta: &Meta) -> Command {
+    // clap names commands with `&'static str`; one name for the life of the process.
+    let name: &'static str = meta.model.clone().leak();
+    Command::new(name)
+        .about(format!(
+            "The model `{}`, compiled by glassbox: solves it and writes the trajectory as CSV.",
+            meta.model
+        ))
+        .long_about(describe(meta))
+        .version(env!("CARGO_PKG_VERSION"))
+        .arg(
+            Arg::new("at")
+                .long("at")
+                .value_name("T0:T1:N")
+                .help("N equally spaced output times from T0 to T1 (default: the model's)"),
+        )
+        .arg(
+            Arg::new("y0")
+                .long("y0")
+                .value_name("V,V,...")
+                .allow_hyphen_values(true)
+                .help("The initial state, one value per state column (default: the model's)"),
+        )
+        .arg(
+            Arg::new("input")
+                .long("input")
+                .value_name("FILE.csv")
+                .value_parser(value_parser!(PathBuf))
+                .help("Per-sample inputs, one row per sample (models with `input`s)"),
+        )
+        .arg(
+            Arg::new("output")
+                .short('o')
+                .long("output")
+                .value_name("FILE")
+                .value_parser(value_parser!(PathBuf))
+                .help("Write out.csv or out.json instead of CSV to stdout"),
+        )
+        .arg(
+            Arg::new("stats")
+                .long("stats")
+                .action(ArgAction::SetTrue)
+                .help("Print evaluations, steps, rejections and the solve time"),
+        )
+        .arg(
+            Arg::new("seed")
+                .long("seed")
+                .value_name("S")
+                .value_parser(value_parser!(u64))
+                .help("The seed of the Brownian paths (SDE models only)"),
+        )
+}
+
+/// The long `--help` text: states, inputs, outputs, solver, provenance.
+fn describe(meta: &Meta) -> String {
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let span = match meta.span.as_slice() {
+        [a, b] if meta.times.is_empty() => format!("over [{a}, {b}], every accepted step"),
+        [a, b] => format!("at {} times from {a} to {b}", meta.times.len()),
+        _ => "none: give --at".to_string(),
+    };
+    let mut s = format!(
+        "The model `{}`, compiled ahead of time by glassbox {}.\n\n\
+         states:   {} ({} columns: {})\n\
+         inputs:   {}\n\
+         outputs:  {} (declared; the binary writes the states)\n\
+         solver:   {} (rtol {:e}, atol {:e})\n\
+         times:    {span}\n\
+         source:   {}\n\
+         weights:  {}\n\n\
+         The numbers equal `glassbox {}` on the same model and weights.",
+        meta.model,
+        env!("CARGO_PKG_VERSION"),
+        list(&meta.states),
+        meta.columns.len(),
+        meta.columns.join(","),
+        list(&meta.inputs),
+        list(&meta.outputs),
+        meta.method,
+        meta.tolerances.first().copied().unwrap_or(0.0),
+        meta.tolerances.get(1).copied().unwrap_or(0.0),
+        meta.source,
+        meta.weights,
+        meta.same_as,
+    );
+    if meta.input_len > 0 {
+        s.push_str(&format!(
+            "\n\nGive --input FILE.csv with {} values per row (one sample a row, an optional \
+             header); the output then starts with a `sample` column.",
+            meta.input_len
+        ));
+    }
+    s
+}
+
+fn run(meta: &Meta, weights: &[f64], k: &Linked, m: &ArgMatches) -> Result<(), Vec<Diag>> {
+    if let Some(seed) = m.get_one::<u64>("seed") {
+        return Err(bad_arg(
+            format!(
+                "`--seed {seed}`: `{}` is an ODE model, which has no random paths",
+                meta.model
+            ),
+            "remove --seed",
+        ));
+    }
+    let (t0, t1, save_at) = match m.get_one::<String>("at") {
+        Some(s) => {
+            let times = at_grid(s)?;
+            let (Some(&a), Some(&b)) = (times.first(), times.last()) else {
+                return Err(bad_arg(
+                    format!("`--at {s}` gives no times"),
+                    "e.g. --at 0:10:101",
+                ));
+            };
+            (a, b, times)
+        }
+        None => match meta.span.as_slice() {
+            &[a, b] => (a, b, meta.times.clone()),
+            _ => {
+                return Err(bad_arg(
+                    "no output times: the model gives none".into(),
+                    "give --at T0:T1:N, e.g. --at 0:10:101",
+                ));
+            }
+        },
+    };
+    let y0 = match m.get_one::<String>("y0") {
+        Some(s) => Some(parse_y0(s, meta.columns.len())?),
+        None => None,
+    };
+    let samples = match (m.get_one::<PathBuf>("input"), meta.input_len) {
+        (None, 0) => vec![Vec::new()],
+        (Some(path), 0) => {
+            return Err(bad_arg(
+                format!(
+                    "`--input {}`: `{}` declares no `input`",
+                    path.display(),
+                    meta.model
+                ),
+                "remove --input",
+            ));
+        }
+        (None, n) => {
+            return Err(bad_arg(
+                format!(
+                    "`{}` needs per-sample inputs ({n} values a sample)",
+                    meta.model
+                ),
+                "give --input FILE.csv with one sample a row",
+            ));
+        }
+        (Some(path), n) => read_inputs(path, n)?,
+    };
+
+    let settings = Settings::new(meta, save_at)?;
+    let derivs = k.derivs.as_ref().map(|(j, d)| (j, d));
+    let mut sols = Vec::with_capacity(samples.len());
+    let mut solve_times = Vec::with_capacity(samples.len());
+    for x in &samples {
+        let u0 = match &y0 {
+            Some(y) => y.clone(),
+            None => initial_state(k, weights, x, t0, meta.columns.len())?,
+        };
+        let mut field = JitField::linked(&k.field, derivs, weights, x).map_err(|d| vec![d])?;
+        let start = Instant::now();
+        let sol = solve_with(settings.method, &mut field, t0, t1, &u0, &settings.opts)
+            .map_err(|e| vec![Diag::from(e)])?;
+        solve_times.push(start.elapsed());
+        sols.push(sol);
+    }
+
+    let output = m.get_one::<PathBuf>("output");
+    let text = match output {
+        Some(path) if path.extension().is_some_and(|e| e == "json") => to_json(meta, &sols),
+        _ => csv(&meta.columns, &sols, meta.input_len > 0),
+    };
+    match output {
+        Some(path) => write_atomic(path, text.as_bytes()).map_err(|d| vec![d])?,
+        None => print!("{text}"),
+    }
+    if m.get_flag("stats") {
+        for (i, (sol, took)) in sols.iter().zip(solve_times).enumerate() {
+            // Compiled ahead of time: no compile time.
+            let mut s = stats_text(sol, Duration::ZERO, took, 1);
+            if sols.len() > 1 {
+                s = format!("sample {i}\n{s}");
+            }
+            print_stats(&s, output.is_none());
+        }
+    }
+    Ok(())
+}
+
+/// The method and options `glassbox build` recorded.
+struct Settings {
+    method: Method,
+    opts: SolveOptions,
+}
+
+impl Settings {
+    fn new(meta: &Meta, save_at: Vec<f64>) -> Result<Settings, Vec<Diag>> {
+        let damaged = || {
+            vec![
+                Diag::error(
+                    "glassbox::internal",
+                    "this binary's solver settings are damaged",
+                )
+                .help("rebuild it with `glassbox build`"),
+            ]
+        };
+        let &[rtol, atol] = meta.tolerances.as_slice() else {
+            return Err(damaged());
+        };
+        let method = Method::from_name(&meta.method, rtol).ok_or_else(damaged)?;
+        Ok(Settings {
+            method,
+            opts: SolveOptions {
+                rtol,
+                atol,
+                h0: meta.h0.first().copied(),
+                dt: meta.dt.first().copied(),
+                max_steps: meta.max_steps,
+                detect_stiffness: meta.detect_stiffness,
+                save_at,
+                ..SolveOptions::default()
+            },
+        })
+    }
+}
+
+/// `u0(p, x)` at `t0` from the linked initial-state kernel (equal to the interpreter's, which
+/// `glassbox predict` uses).
+fn initial_state(
+    k: &Linked,
+    p: &[f64],
+    x: &[f64],
+    t0: f64,
+    dim: usize,
+) -> Result<Vec<f64>, Vec<Diag>> {
+    let t = [t0];
+    let u = vec![0.0; dim];
+    let args: Vec<&[f64]> = k
+        .init
+        .args()
+        .iter()
+        .map(|a| match a.name.as_str() {
+            "t" => &t[..],
+            "u" => &u[..],
+            "p" => p,
+            _ => x,
+        })
+        .collect();
+    let mut out = vec![0.0; k.init.output_len()];
+    k.init.call(&args, &mut out).map_err(|d| vec![d])?;
+    Ok(out)
+}
+
+/// `--y0 1,0.5,-2`: exactly one finite value per state column.
+fn parse_y0(s: &str, dim: usize) -> Result<Vec<f64>, Vec<Diag>> {
+    let help = format!("give {dim} comma-separated numbers, e.g. --y0 {}", {
+        vec!["0"; dim].join(",")
+    });
+    let values: Vec<f64> = s
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| {
+                    bad_arg(format!("`{v}` in `--y0 {s}` is not a finite number"), &help)
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    if values.len() != dim {
+        return Err(bad_arg(
+            format!(
+                "`--y0 {s}` has {} values for {dim} state columns",
+                values.len()
+            ),
+            &help,
+        ));
+    }
+    Ok(values)
+}
+
+/// The rows of an input CSV: `n` finite numbers each; a first line that is not numbers is a
+/// header.
+fn read_inputs(path: &Path, n: usize) -> Result<Vec<Vec<f64>>, Vec<Diag>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![
+            Diag::error(
+                "glassbox::io_error",
+                format!("cannot read `{}`: {e}", path.display()),
+            )
+            .help("check the path: it is relative to the current directory"),
+        ]
+    })?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: Option<Vec<f64>> = line
+            .split(',')
+            .map(|v| v.trim().parse::<f64>().ok().filter(|x| x.is_finite()))
+            .collect();
+        let Some(row) = parsed else {
+            if rows.is_empty() && i == 0 {
+                continue; // a header
+            }
+            return Err(bad_arg(
+                format!(
+                    "`{}` line {}: not all fields are finite numbers",
+                    path.display(),
+                    i + 1
+                ),
+                "write one sample a row: numbers separated by commas",
+            ));
+        };
+        if row.len() != n {
+            return Err(bad_arg(
+                format!(
+                    "`{}` line {}: {} values, the model's inputs take {n}",
+                    path.display(),
+                    i + 1,
+                    row.len()
+                ),
+                "write one sample a row, its input values in declaration order",
+            ));
+        }
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Err(bad_arg(
+            format!("`{}` holds no samples", path.display()),
+            "write one sample a row",
+        ));
+    }
+    Ok(rows)
+}
+
+/// `glassbox predict`'s CSV; with several samples, a leading `sample` column.
+fn csv(columns: &[String], sols: &[Solution], per_sample: bool) -> String {
+    if !per_sample {
+        return sols
+            .first()
+            .map_or_else(String::new, |s| to_csv(columns, s));
+    }
+    let mut out = String::new();
+    for (i, sol) in sols.iter().enumerate() {
+        let text = to_csv(columns, sol);
+        for (j, line) in text.lines().enumerate() {
+            match (i, j) {
+                (0, 0) => out.push_str("sample,"),
+                (_, 0) => continue,
+                _ => out.push_str(&format!("{i},")),
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonSolve<'a> {
+    method: &'a str,
+    t: &'a [f64],
+    u: Vec<&'a [f64]>,
+    stats: Stats,
+}
+
+#[derive(Serialize)]
+struct JsonOut<'a> {
+    model: &'a str,
+    names: &'a [String],
+    /// One per sample (one for a model without inputs).
+    samples: Vec<JsonSolve<'a>>,
+}
+
+fn to_json(meta: &Meta, sols: &[Solution]) -> String {
+    let out = JsonOut {
+        model: &meta.model,
+        names: &meta.columns,
+        samples: sols
+            .iter()
+            .map(|s| JsonSolve {
+                method: s.method,
+                t: &s.ts,
+                u: (0..s.ts.len()).filter_map(|i| s.u(i)).collect(),
+                stats: s.stats,
+            })
+            .collect(),
+    };
+    let mut s = serde_json::to_string_pretty(&out).unwrap_or_else(|_| "{}".into());
+    s.push('\n');
+    s
+}

@@ -1,0 +1,97 @@
+//! `glassbox build FILE [--weights DIR] -o BIN`: compile a model ahead of time into a
+//! standalone executable (`src/aot`, `docs/build.md`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::render::emit;
+use crate::aot::{self, link};
+use crate::diag::Diag;
+use crate::jit::object;
+use crate::source::DiskLoader;
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The model file (`*.gbx`).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Trained weights: a run directory (with weights.safetensors) or a safetensors file.
+    /// Default: the model's initial values.
+    #[arg(long, value_name = "DIR")]
+    pub weights: Option<PathBuf>,
+    /// The executable to write (default: the model's name, in the current directory).
+    #[arg(short = 'o', long = "output", value_name = "BIN")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(args: &BuildArgs) -> ExitCode {
+    match build(args) {
+        Ok(out) => {
+            eprintln!("built {}", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(diags) => {
+            emit(&diags);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn build(args: &BuildArgs) -> Result<PathBuf, Vec<Diag>> {
+    let file = super::load_source(&args.file).map_err(|d| vec![d])?;
+    let checked = crate::check_source(&file, &DiskLoader);
+    let Some(model) = checked.model else {
+        return Err(checked.diags);
+    };
+    // Before compiling: a missing runtime is the user's setup, not the model's.
+    let runtime = link::runtime_library().map_err(|d| vec![d])?;
+    let mut parts = aot::plan::plan(&model, &file, args.weights.as_deref())?;
+    let kernels = object::Kernels {
+        field: &parts.field,
+        derivs: parts.derivs.as_ref().map(|(j, d)| (j, d)),
+        init: &parts.init,
+    };
+    let meta = &mut parts.meta;
+    let bytes = object::emit(
+        &model.name,
+        &kernels,
+        |[field, jacobian, dfdt, init]| {
+            meta.field.scratch_len = field;
+            if let Some(j) = meta.jacobian.as_mut() {
+                j.scratch_len = jacobian;
+            }
+            if let Some(d) = meta.dfdt.as_mut() {
+                d.scratch_len = dfdt;
+            }
+            meta.init.scratch_len = init;
+            meta.to_bytes()
+        },
+        &parts.p,
+    )
+    .map_err(|d| vec![d])?;
+
+    let out = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&model.name));
+    let dir = std::env::temp_dir().join(format!(
+        "glassbox-build-{}-{}",
+        std::process::id(),
+        model.name
+    ));
+    let io = |what: &str, e: std::io::Error| {
+        vec![
+            Diag::error("glassbox::io_error", format!("cannot write {what}: {e}"))
+                .help("check that the temporary directory (TMPDIR) is writable"),
+        ]
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| io("a temporary directory", e))?;
+    let obj = dir.join(format!("{}.o", model.name));
+    let linked = std::fs::write(&obj, bytes)
+        .map_err(|e| io("the object file", e))
+        .and_then(|()| link::link(&obj, &runtime, &out).map_err(|d| vec![d]));
+    let _ = std::fs::remove_dir_all(&dir);
+    linked.map(|()| out)
+}

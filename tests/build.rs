@@ -1,0 +1,373 @@
+//! Standalone binaries (`glassbox build`, `src/aot`): every example is built into a temporary
+//! directory outside the project, run there, and its numbers compared with `glassbox predict`
+//! (trainable models, with perturbed weights so the embedded weights are what is used),
+//! `glassbox solve` (plain ODEs), or the JIT solve through the library (the classifier with
+//! inputs). Also: `--help`, bad input, JSON output, dynamic dependencies, and the diagnostics
+//! of `build` itself (SDE models, a missing C compiler).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use glassbox::solve::{self, JitField, Method, SolveOptions};
+use glassbox::source::{DiskLoader, SourceFile};
+use glassbox::train::io;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn example(name: &str) -> String {
+    root().join("examples").join(name).display().to_string()
+}
+
+/// A fresh directory under the system's temporary directory: no project files in reach.
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gbx_build_{name}_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run_in(dir: &Path, exe: &Path, args: &[&str]) -> Output {
+    Command::new(exe)
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("{} runs: {e}", exe.display()))
+}
+
+fn glassbox(dir: &Path, args: &[&str]) -> Output {
+    run_in(dir, Path::new(env!("CARGO_BIN_EXE_glassbox")), args)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
+
+/// `glassbox build FILE [extra] -o dir/NAME`; the executable's path.
+fn build(dir: &Path, file: &str, extra: &[&str]) -> PathBuf {
+    let exe = dir.join("model-bin");
+    let mut args = vec!["build", file];
+    args.extend_from_slice(extra);
+    args.extend(["-o", exe.to_str().unwrap()]);
+    ok(&glassbox(dir, &args));
+    assert!(exe.is_file());
+    exe
+}
+
+/// A CSV's header and rows of numbers.
+fn parse_csv(s: &str) -> (String, Vec<Vec<f64>>) {
+    let mut lines = s.lines();
+    let header = lines.next().unwrap_or_default().to_string();
+    let rows = lines
+        .map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect())
+        .collect();
+    (header, rows)
+}
+
+/// Same header, same shape, every value equal to relative 1e-12.
+fn assert_close(got: &str, want: &str) {
+    let (hg, g) = parse_csv(got);
+    let (hw, w) = parse_csv(want);
+    assert_eq!(hg, hw);
+    assert_eq!(g.len(), w.len(), "rows");
+    assert!(g.len() >= 2);
+    for (rg, rw) in g.iter().zip(&w) {
+        assert_eq!(rg.len(), rw.len());
+        for (a, b) in rg.iter().zip(rw) {
+            assert!(
+                (a - b).abs() <= 1e-12 * a.abs().max(b.abs()) + 1e-300,
+                "{a} vs {b}"
+            );
+        }
+    }
+}
+
+fn load(path: &str) -> glassbox::sema::Model {
+    let file = SourceFile::new(path.to_string(), std::fs::read_to_string(path).unwrap());
+    let checked = glassbox::check_source(&file, &DiskLoader);
+    checked
+        .model
+        .unwrap_or_else(|| panic!("{:?}", checked.diags))
+}
+
+/// Trainable examples: built with weights that differ from the initial ones, equal to
+/// `glassbox predict` with the same weights.
+fn matches_predict(name: &str, at: &str) {
+    let dir = tmp(name);
+    let file = example(&format!("{name}.gbx"));
+    let model = load(&file);
+    let p: Vec<f64> = solve::param_values(&model)
+        .iter()
+        .map(|v| v * 1.01 + 1e-3)
+        .collect();
+    let weights = dir.join("w.safetensors");
+    std::fs::write(&weights, io::weights_to_safetensors(&model, &p).unwrap()).unwrap();
+    let w = weights.to_str().unwrap();
+    let exe = build(&dir, &file, &["--weights", w]);
+    let got = ok(&run_in(&dir, &exe, &["--at", at]));
+    let want = ok(&glassbox(
+        &dir,
+        &["predict", &file, "--weights", w, "--at", at],
+    ));
+    assert_close(&got, &want);
+    // The embedded weights are the given ones: the initial values give other numbers.
+    let initial = dir.join("w0.safetensors");
+    let p0 = solve::param_values(&model);
+    std::fs::write(&initial, io::weights_to_safetensors(&model, &p0).unwrap()).unwrap();
+    let other = ok(&glassbox(
+        &dir,
+        &[
+            "predict",
+            &file,
+            "--weights",
+            initial.to_str().unwrap(),
+            "--at",
+            at,
+        ],
+    ));
+    assert_ne!(got, other);
+}
+
+#[test]
+fn spiral_equals_predict() {
+    matches_predict("spiral", "0:2:21");
+}
+
+#[test]
+fn lorenz_equals_predict() {
+    matches_predict("lorenz", "0:1:11");
+}
+
+#[test]
+fn van_der_pol_equals_predict() {
+    matches_predict("van_der_pol", "0:1:11");
+}
+
+/// Models `predict` cannot run (no `train` clause; a term the trainer lacks): equal to
+/// `glassbox solve` with the model's solver, also `auto` with its Rosenbrock half (linked
+/// Jacobian kernels) on the stiff Robertson problem.
+#[test]
+fn other_odes_equal_solve() {
+    for (name, at) in [
+        ("robertson", "0:100:6"),
+        ("reaction_diffusion", "0:1:5"),
+        ("lotka_volterra_ude", "0:2:11"),
+    ] {
+        let dir = tmp(name);
+        let file = example(&format!("{name}.gbx"));
+        let exe = build(&dir, &file, &[]);
+        let got = ok(&run_in(&dir, &exe, &["--at", at]));
+        let want = ok(&glassbox(&dir, &["solve", &file, "--at", at]));
+        assert_close(&got, &want);
+        if name == "robertson" {
+            // The stiff half ran, on the linked Jacobian kernel.
+            let o = run_in(&dir, &exe, &["--at", at, "--stats", "-o", "r.csv"]);
+            let stats = ok(&o);
+            let jacobians = stats
+                .lines()
+                .find_map(|l| l.strip_prefix("jacobians"))
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            assert!(jacobians.is_some_and(|j| j > 0), "{stats}");
+        }
+    }
+}
+
+/// The classifier with `input x[64]`: one solve per `--input` row, equal to the JIT solve of
+/// the same field with the same inputs through the library.
+#[test]
+fn digits_solves_each_input_row() {
+    let dir = tmp("digits");
+    let file = example("digits.gbx");
+    let exe = build(&dir, &file, &[]);
+    let rows: Vec<Vec<f64>> = std::fs::read_to_string(root().join("examples/data/digits.csv"))
+        .unwrap()
+        .lines()
+        .take(2)
+        .map(|l| l.split(',').take(64).map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let csv: String = rows
+        .iter()
+        .map(|r| {
+            let s: Vec<String> = r.iter().map(f64::to_string).collect();
+            s.join(",") + "\n"
+        })
+        .collect();
+    std::fs::write(dir.join("x.csv"), csv).unwrap();
+    let got = ok(&run_in(&dir, &exe, &["--input", "x.csv", "--at", "0:1:5"]));
+
+    let model = load(&file);
+    let p = solve::param_values(&model);
+    let times: Vec<f64> = (0..5).map(|k| k as f64 / 4.0).collect();
+    let mut want = String::from("sample,t");
+    for i in 0..32 {
+        want.push_str(&format!(",h[{i}]"));
+    }
+    want.push('\n');
+    for (s, x) in rows.iter().enumerate() {
+        let mut field = JitField::with_params(&model, &p, x).unwrap();
+        let u0 = solve::initial_state(&model, &p, x, 0.0).unwrap();
+        let opts = SolveOptions {
+            rtol: 1e-5,
+            atol: 1e-5,
+            save_at: times.clone(),
+            ..SolveOptions::default()
+        };
+        let method = Method::from_name("tsit5", 1e-5).unwrap();
+        let sol = solve::solve_with(method, &mut field, 0.0, 1.0, &u0, &opts).unwrap();
+        for (i, t) in sol.ts.iter().enumerate() {
+            want.push_str(&format!("{s},{t:e}"));
+            for v in sol.u(i).unwrap() {
+                want.push_str(&format!(",{v:e}"));
+            }
+            want.push('\n');
+        }
+    }
+    assert_close(&got, &want);
+
+    // Without --input there is nothing to solve: a diagnostic, not a panic.
+    let o = run_in(&dir, &exe, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("--input"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn sde_models_are_refused_at_build_time() {
+    let dir = tmp("sde");
+    let o = glassbox(&dir, &["build", &example("spiral_sde.gbx"), "-o", "x"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("glassbox::build_unsupported"), "{err}");
+    assert!(err.contains("SDE"), "{err}");
+    assert!(!dir.join("x").exists());
+}
+
+#[test]
+fn a_missing_c_compiler_is_named() {
+    let dir = tmp("nocc");
+    let o = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(["build", &example("lorenz.gbx"), "-o", "x"])
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .env("CC", "/nonexistent/cc")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("glassbox::linker_missing"), "{err}");
+    assert!(err.contains("/nonexistent/cc"), "{err}");
+    assert!(err.contains("apt install gcc"), "{err}");
+}
+
+/// `--help`, bad input, JSON, `--y0`, `--stats` and the dynamic libraries of one binary.
+#[test]
+fn the_binary_explains_itself_and_refuses_bad_input() {
+    let dir = tmp("cli");
+    let file = example("lorenz.gbx");
+    let exe = build(&dir, &file, &[]);
+
+    let help = ok(&run_in(&dir, &exe, &["--help"]));
+    for want in [
+        "lorenz",
+        "x, y, z",
+        "tsit5",
+        "rtol 1e-6",
+        "lorenz.gbx",
+        "--y0",
+    ] {
+        assert!(help.contains(want), "`{want}` missing from:\n{help}");
+    }
+
+    for (args, code, want) in [
+        (&["--y0", "1,2"][..], 1, "has 2 values for 3 state columns"),
+        (&["--y0", "1,x,3"][..], 1, "is not a finite number"),
+        (&["--at", "0:1:zz"][..], 1, "is not a finite number"),
+        (&["--at", "0:1:1"][..], 1, "whole number"),
+        (&["--seed", "3"][..], 1, "ODE model"),
+        (&["--input", "x.csv"][..], 1, "declares no `input`"),
+        (&["--bogus"][..], 2, "--bogus"),
+    ] {
+        let o = run_in(&dir, &exe, args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let o = run_in(&dir, &exe, &["-o", "/nonexistent/dir/out.csv"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("glassbox::io_error"));
+
+    // --y0 replaces the model's initial state: equal to solve from that state.
+    let got = ok(&run_in(&dir, &exe, &["--at", "0:1:6", "--y0", "2,1,0.5"]));
+    let edited = dir.join("lorenz_y0.gbx");
+    let src = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace(
+            "state x = 1.0, y = 0.0, z = 0.0",
+            "state x = 2, y = 1, z = 0.5",
+        )
+        .replace(
+            "data/lorenz.csv",
+            &root()
+                .join("examples/data/lorenz.csv")
+                .display()
+                .to_string(),
+        );
+    std::fs::write(&edited, src).unwrap();
+    let want = ok(&glassbox(
+        &dir,
+        &["solve", edited.to_str().unwrap(), "--at", "0:1:6"],
+    ));
+    assert_close(&got, &want);
+
+    // JSON has the CSV's numbers and the solver's statistics.
+    let csv = ok(&run_in(&dir, &exe, &["--at", "0:1:6"]));
+    ok(&run_in(
+        &dir,
+        &exe,
+        &["--at", "0:1:6", "-o", "out.json", "--stats"],
+    ));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out.json")).unwrap()).unwrap();
+    let (_, rows) = parse_csv(&csv);
+    let sample = &json["samples"][0];
+    assert_eq!(sample["method"], "tsit5");
+    assert!(sample["stats"]["nfe"].as_u64().unwrap() > 0);
+    // (serde_json's default float parsing may be one ulp off.)
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-15 * a.abs().max(b.abs());
+    for (i, row) in rows.iter().enumerate() {
+        assert!(close(sample["t"][i].as_f64().unwrap(), row[0]));
+        for (j, v) in row[1..].iter().enumerate() {
+            assert!(close(sample["u"][i][j].as_f64().unwrap(), *v));
+        }
+    }
+
+    // Only the C library, libm and the dynamic loader at run time.
+    if let Ok(o) = Command::new("ldd").arg(&exe).output()
+        && o.status.success()
+    {
+        for line in text(&o.stdout).lines() {
+            let lib = line.trim();
+            assert!(
+                ["linux-vdso", "libc.so", "libm.so", "ld-linux"]
+                    .iter()
+                    .any(|ok| lib.starts_with(ok)
+                        || lib.starts_with(&format!("/lib64/{ok}"))
+                        || lib.contains(&format!("/{ok}"))),
+                "unexpected dependency `{lib}`"
+            );
+        }
+    }
+}
