@@ -30,6 +30,7 @@ mod graph;
 mod jacobian;
 pub mod lower;
 mod print;
+pub mod tanh;
 mod tensor;
 
 pub use diff::{jvp, time_derivatives, vjp};

@@ -22,6 +22,7 @@ mod batch;
 mod codegen;
 mod kernel;
 mod runtime;
+mod tanh;
 
 pub use codegen::DEFAULT_UNROLL;
 
