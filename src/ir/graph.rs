@@ -89,7 +89,7 @@ impl Unary {
             Unary::Sin => x.sin(),
             Unary::Cos => x.cos(),
             Unary::Tan => x.tan(),
-            Unary::Tanh => super::tanh::tanh(x),
+            Unary::Tanh => x.tanh(),
             Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             Unary::Relu => {
                 if x > 0.0 || x.is_nan() {

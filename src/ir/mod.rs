@@ -30,7 +30,6 @@ mod graph;
 mod jacobian;
 pub mod lower;
 mod print;
-pub mod tanh;
 mod tensor;
 
 pub use diff::{jvp, time_derivatives, vjp};

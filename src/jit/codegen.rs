@@ -12,10 +12,9 @@
 //! cached. Slices, reshapes and inputs in memory are address arithmetic, never copies.
 //!
 //! Invariant: every reduction adds in the interpreter's order (left to right, starting from the
-//! first term; an empty sum is −0, like `Iterator::sum`), every operation without a
-//! Cranelift instruction calls the interpreter's own scalar function (`runtime.rs`) except
-//! `tanh`, emitted inline from the interpreter's own operation sequence (`tanh.rs`), so
-//! kernels agree with `ir::eval` bit for bit.
+//! first term; an empty sum is −0, like `Iterator::sum`), and every operation without a
+//! Cranelift instruction calls the interpreter's own scalar function (`runtime.rs`), so kernels
+//! agree with `ir::eval` bit for bit.
 
 #![deny(unsafe_code)]
 
@@ -432,7 +431,6 @@ impl<'a, 'b> Lower<'a, 'b> {
                 let rest = self.b.ins().select(nan, x, zero);
                 self.b.ins().select(pos, one, rest)
             }
-            Unary::Tanh => super::tanh::tanh_values(self.b, &[x])[0],
             Unary::Sign => {
                 // x > 0 → 1, x < 0 → −1, ±0 and NaN → x.
                 let (zero, one) = (self.b.ins().f64const(0.0), self.b.ins().f64const(1.0));
@@ -490,11 +488,6 @@ impl<'a, 'b> Lower<'a, 'b> {
                     .ok_or_else(|| format!("input reads missing argument #{arg}"))?;
                 let m = self.addr(base, offset);
                 self.set_mem(id, m);
-            }
-            Op::Unary(Unary::Tanh, x) if small => {
-                let xs = self.regs(x)?;
-                let r = super::tanh::tanh_values(self.b, &xs);
-                self.set_regs(id, r);
             }
             Op::Unary(op, x) if small => {
                 let xs = self.regs(x)?;

@@ -22,7 +22,6 @@ mod batch;
 mod codegen;
 mod kernel;
 mod runtime;
-mod tanh;
 
 pub use codegen::DEFAULT_UNROLL;
 

@@ -36,6 +36,7 @@ unary_symbols! {
     glassbox_sin => Sin,
     glassbox_cos => Cos,
     glassbox_tan => Tan,
+    glassbox_tanh => Tanh,
     glassbox_sigmoid => Sigmoid,
     glassbox_softplus => Softplus,
 }

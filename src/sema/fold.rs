@@ -154,7 +154,7 @@ pub(super) fn elementwise(f: Builtin, x: f64) -> f64 {
         Builtin::Sin => x.sin(),
         Builtin::Cos => x.cos(),
         Builtin::Tan => x.tan(),
-        Builtin::Tanh => crate::ir::tanh::tanh(x),
+        Builtin::Tanh => x.tanh(),
         Builtin::Sigmoid => 1.0 / (1.0 + (-x).exp()),
         Builtin::Relu => x.max(0.0),
         Builtin::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
