@@ -86,6 +86,28 @@ dy2/dt = k1 * y1 - k3 * y2 * y3 - k2 * y2^2
 dy3/dt = k2 * y2^2
 solve rodas4(rtol = 1e-6, atol = 1e-10) over [0, 1e5]
 """)
+    # The training benchmark: the same MLP from the same weights, every weight learned, on the
+    # spiral data every tool reads (examples/data/spiral.csv), 20 windows of 10 points per
+    # iteration, RMSprop lr 1e-3 (decay 0.99, eps 1e-8), L1 loss; vanilla and with ERNODE.
+    learned = mlp_params(w).replace("\n", " learn\n") + " learn"
+    losses = {"spiral_train": "l1(y, obs)",
+              "spiral_train_ernode": "l1(y, obs) + decay(100 -> 10) * error_estimate"}
+    for name, loss in losses.items():
+        (OUT / f"{name}.gbx").write_text(header + f"""
+# The spiral training benchmark ({name}): run.py times `glassbox train` per iteration.
+model {name}
+
+state y[2] = [2.0, 0.0]
+{learned}
+
+dy/dt = W2 @ tanh(W1 @ y^3 + b1) + b2
+
+data obs = csv("../../../examples/data/spiral.csv", time = "t", columns = ["y1", "y2"])
+solve tsit5(rtol = 1e-7, atol = 1e-9)
+
+minimize {loss}
+train rmsprop(lr = 1e-3, decay = 0.99, eps = 1e-8), iterations = 60, batch = windows(20, length = 10)
+""")
 
 
 if __name__ == "__main__":

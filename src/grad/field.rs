@@ -11,7 +11,7 @@
 
 use crate::diag::Diag;
 use crate::ir::{self, Function, lower};
-use crate::jit::{self, Kernel};
+use crate::jit::{self, Bound};
 use crate::sema::Model;
 use crate::solve::VectorField;
 
@@ -79,17 +79,19 @@ where
     }
 }
 
-/// A lowered field `f(t, u, p[, x])` and its VJP, both compiled; `p` and `x` held here.
+/// A lowered field `f(t, u, p[, x])` and its VJP, both compiled and held as bound calls
+/// ([`jit::Bound`]: `p` and `x` written once, each call writes `t` (and the cotangent) into
+/// its buffer and runs on the caller's `u` in place, no per-call argument list or checks).
 pub struct JitVjpField {
-    field: Kernel,
-    vjp: Kernel,
+    field: Bound,
+    vjp: Bound,
     dim: usize,
-    /// Buffers by the field's argument position (`t`, `u` unused: passed per call).
-    bufs: Vec<Vec<f64>>,
     t_arg: usize,
     u_arg: usize,
     p_arg: usize,
     x_arg: Option<usize>,
+    /// The VJP's cotangent argument (after the field's arguments).
+    v_arg: usize,
     /// The VJP kernel's flat output `[vᵀ∂f/∂u, vᵀ∂f/∂p]`.
     out: Vec<f64>,
 }
@@ -125,95 +127,86 @@ impl JitVjpField {
                 f.output_len()
             )));
         }
-        let mut bufs = Vec::with_capacity(f.args.len());
-        for spec in &f.args {
-            let buf = match spec.name.as_str() {
-                "t" | "u" => vec![0.0; spec.len],
-                "p" => p.to_vec(),
-                "x" => x.to_vec(),
+        let v = ir::vjp(f, &["u", "p"], "v").map_err(lower::internal)?;
+        let field_k = jit::compile(f, &format!("{name}.field"))?;
+        let vjp_k = jit::compile(&v, &format!("{name}.vjp"))?;
+        let (mut field, mut vjp) = (field_k.bind(), vjp_k.bind());
+        for (i, spec) in f.args.iter().enumerate() {
+            let values = match spec.name.as_str() {
+                "t" | "u" => continue,
+                "p" => p,
+                "x" => x,
                 other => return Err(bad(format!("unexpected argument `{other}`"))),
             };
-            if buf.len() != spec.len {
+            if values.len() != spec.len {
                 return Err(Diag::error(
                     "glassbox::input_size",
                     format!(
                         "the vector field needs {} values for `{}`, got {}",
                         spec.len,
                         spec.name,
-                        buf.len()
+                        values.len()
                     ),
                 )
                 .help("give one value per declared element (parameters come from the model)"));
             }
-            bufs.push(buf);
+            field.set_arg(i, values)?;
+            vjp.set_arg(i, values)?;
         }
-        let v = ir::vjp(f, &["u", "p"], "v").map_err(lower::internal)?;
-        let field = jit::compile(f, &format!("{name}.field"))?;
-        let vjp = jit::compile(&v, &format!("{name}.vjp"))?;
-        let out = vec![0.0; vjp.output_len()];
+        let out = vec![0.0; vjp_k.output_len()];
         Ok(JitVjpField {
             field,
             vjp,
             dim,
-            bufs,
             t_arg,
             u_arg,
             p_arg,
             x_arg: f.arg_index("x"),
+            v_arg: f.args.len(),
             out,
         })
     }
 
     pub fn params(&self) -> &[f64] {
-        &self.bufs[self.p_arg]
+        self.field.arg(self.p_arg).unwrap_or(&[])
     }
 
     /// Replaces the parameters (no recompilation); `p` must be as long as before.
     pub fn set_params(&mut self, p: &[f64]) -> Result<(), Diag> {
-        let dst = &mut self.bufs[self.p_arg];
-        if dst.len() != p.len() {
+        let len = self.params().len();
+        if len != p.len() {
             return Err(Diag::error(
                 "glassbox::input_size",
-                format!("the field has {} parameters, got {}", dst.len(), p.len()),
+                format!("the field has {len} parameters, got {}", p.len()),
             )
             .help("pass the full flat parameter vector"));
         }
-        dst.copy_from_slice(p);
-        Ok(())
+        self.field.set_arg(self.p_arg, p)?;
+        self.vjp.set_arg(self.p_arg, p)
     }
 
     /// Replaces the per-sample inputs `x` (one sample after another in a classifier's batch);
     /// a field without inputs takes an empty `x`.
     pub fn set_inputs(&mut self, x: &[f64]) -> Result<(), Diag> {
-        match self.x_arg.map(|i| &mut self.bufs[i]) {
-            Some(dst) if dst.len() == x.len() => dst.copy_from_slice(x),
-            None if x.is_empty() => {}
-            dst => {
-                let want = dst.map_or(0, |d| d.len());
-                return Err(Diag::error(
-                    "glassbox::input_size",
-                    format!("the field has {want} inputs, got {}", x.len()),
-                )
-                .help("give one value per declared input element"));
+        match self.x_arg {
+            Some(i) => {
+                self.field.set_arg(i, x)?;
+                self.vjp.set_arg(i, x)
             }
+            None if x.is_empty() => Ok(()),
+            None => Err(Diag::error(
+                "glassbox::input_size",
+                format!("the field has no inputs, got {}", x.len()),
+            )
+            .help("give one value per declared input element")),
         }
-        Ok(())
     }
+}
 
-    /// The argument list for one call: `t`, `u` substituted, then `extra` (the cotangent).
-    fn args<'a>(&'a self, t: &'a [f64], u: &'a [f64], extra: Option<&'a [f64]>) -> Vec<&'a [f64]> {
-        let mut refs: Vec<&[f64]> = Vec::with_capacity(self.bufs.len() + 1);
-        for (i, b) in self.bufs.iter().enumerate() {
-            refs.push(if i == self.t_arg {
-                t
-            } else if i == self.u_arg {
-                u
-            } else {
-                b
-            });
-        }
-        refs.extend(extra);
-        refs
+/// Writes `t` into a bound kernel's time argument.
+fn set_t(k: &mut Bound, t_arg: usize, t: f64) {
+    if let Some(slot) = k.arg_mut(t_arg).and_then(|a| a.first_mut()) {
+        *slot = t;
     }
 }
 
@@ -223,9 +216,8 @@ impl VectorField for JitVjpField {
     }
 
     fn eval(&mut self, t: f64, u: &[f64], du: &mut [f64]) {
-        let tt = [t];
-        let args = self.args(&tt, u, None);
-        if self.field.call(&args, du).is_err() {
+        set_t(&mut self.field, self.t_arg, t);
+        if self.field.run_with(self.u_arg, u, du).is_err() {
             du.fill(f64::NAN);
         }
     }
@@ -233,24 +225,25 @@ impl VectorField for JitVjpField {
 
 impl VjpField for JitVjpField {
     fn n_params(&self) -> usize {
-        self.bufs[self.p_arg].len()
+        self.params().len()
     }
 
     fn vjp(&mut self, t: f64, u: &[f64], v: &[f64], out_u: &mut [f64], out_p: &mut [f64]) {
-        let tt = [t];
-        let mut out = std::mem::take(&mut self.out);
-        let ok = {
-            let args = self.args(&tt, u, Some(v));
-            self.vjp.call(&args, &mut out).is_ok()
+        set_t(&mut self.vjp, self.t_arg, t);
+        let ok = match self.vjp.arg_mut(self.v_arg) {
+            Some(dst) if dst.len() == v.len() => {
+                dst.copy_from_slice(v);
+                self.vjp.run_with(self.u_arg, u, &mut self.out).is_ok()
+            }
+            _ => false,
         };
         let n = self.dim;
-        if ok && out.len() == n + out_p.len() && out_u.len() == n {
-            out_u.copy_from_slice(&out[..n]);
-            out_p.copy_from_slice(&out[n..]);
+        if ok && self.out.len() == n + out_p.len() && out_u.len() == n {
+            out_u.copy_from_slice(&self.out[..n]);
+            out_p.copy_from_slice(&self.out[n..]);
         } else {
             out_u.fill(f64::NAN);
             out_p.fill(f64::NAN);
         }
-        self.out = out;
     }
 }

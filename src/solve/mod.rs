@@ -18,6 +18,7 @@ mod error;
 mod field;
 mod integrate;
 mod jit_field;
+mod lu;
 mod method;
 pub mod rosenbrock;
 pub mod sde;

@@ -2,7 +2,8 @@
 //!
 //! Both solve with one matrix `W = I − hγJ` per step, `J = ∂f/∂u` at the step's start
 //! (analytic from the field when it offers one, else forward differences), factorised once
-//! by nalgebra's LU with partial pivoting and reused for every stage.
+//! by an LU with partial pivoting in the solve's own buffers (`lu.rs`) and reused for every
+//! stage.
 //!
 //! - **Rosenbrock23** (Shampine & Reichelt 1997, MATLAB's `ode23s`; OrdinaryDiffEq's
 //!   `Rosenbrock23`): order 2, L-stable, `d = 1/(2 + √2)`; the error estimate
@@ -21,9 +22,8 @@
 // Stage formulas are written index by index, as the papers write them.
 #![allow(clippy::needless_range_loop)]
 
-use nalgebra::{DMatrix, DVectorViewMut, Dyn, LU};
-
 use super::field::VectorField;
+use super::lu::Lu;
 
 /// Which scheme a [`Rosenbrock`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,7 +126,7 @@ const H3: [f64; 5] = [
     -6.594_389_125_716_872,
 ];
 
-/// Scratch of one Rosenbrock solve; the hot path allocates only inside the LU.
+/// Scratch of one Rosenbrock solve; the hot path does not allocate.
 pub(crate) struct RosWork {
     n: usize,
     /// `J`, row-major, valid for the current step start while `jac_valid`.
@@ -146,7 +146,10 @@ pub(crate) struct RosWork {
     pub f1: Vec<f64>,
     /// The two dense-output vectors of the step.
     pub dense: Vec<f64>,
-    lu: Option<LU<f64, Dyn, Dyn>>,
+    /// `W`'s factors, valid after a successful `factor`.
+    lu: Lu,
+    /// The LU solve's scratch.
+    lu_tmp: Vec<f64>,
 }
 
 impl RosWork {
@@ -164,7 +167,8 @@ impl RosWork {
             u1: vec![0.0; n],
             f1: vec![0.0; n],
             dense: vec![0.0; 2 * n],
-            lu: None,
+            lu: Lu::new(n),
+            lu_tmp: vec![0.0; n],
         }
     }
 
@@ -231,10 +235,15 @@ fn evaluate_jacobian<F: VectorField + ?Sized>(
     nfe
 }
 
-/// Power-iteration estimate of the spectral radius: `(‖J^k v‖ / ‖v‖)^(1/k)` with `k` =
+/// Power-iteration estimate of the spectral radius: `(‖J^k v‖₂ / ‖v‖₂)^(1/k)` with `k` =
 /// [`POWER_STEPS`] from a fixed vector with distinct entries (so no eigenvector of a
 /// structured `J` is missed by symmetry). Converges to ρ(J) also for complex dominant pairs;
 /// capped by `‖J‖∞`, an upper bound. Uses `a`, `b` as scratch.
+///
+/// `J^i v` is kept rescaled by its largest entry (a max and a division per iteration; the
+/// scales' product is kept and its `ln` taken once), and only the end vector's 2-norm is
+/// taken: the same quotient as normalising every iterate, without a square root and a `ln`
+/// per iteration (once per Rosenbrock step, this was most of a small system's step).
 fn spectral_radius(jac: &[f64], n: usize, a: &mut [f64], b: &mut [f64]) -> f64 {
     let inf_norm = (0..n)
         .map(|i| jac[i * n..(i + 1) * n].iter().map(|x| x.abs()).sum::<f64>())
@@ -245,9 +254,12 @@ fn spectral_radius(jac: &[f64], n: usize, a: &mut [f64], b: &mut [f64]) -> f64 {
     for (i, x) in a.iter_mut().enumerate() {
         *x = 1.0 + 1.0 / (1.0 + i as f64);
     }
-    let mut log_growth = 0.0;
+    let norm2 = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let start = norm2(a);
+    // J^i v = a · scale · e^log_scale; `scale` is folded into `log_scale` before it can
+    // overflow or underflow.
+    let (mut log_scale, mut scale) = (0.0, 1.0);
     for _ in 0..POWER_STEPS {
-        let before = a.iter().map(|x| x * x).sum::<f64>().sqrt();
         for i in 0..n {
             b[i] = jac[i * n..(i + 1) * n]
                 .iter()
@@ -255,16 +267,25 @@ fn spectral_radius(jac: &[f64], n: usize, a: &mut [f64], b: &mut [f64]) -> f64 {
                 .map(|(j, x)| j * x)
                 .sum();
         }
-        let after = b.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if after == 0.0 || !after.is_finite() {
-            return if after == 0.0 { 0.0 } else { inf_norm };
+        if b.iter().any(|x| !x.is_finite()) {
+            return inf_norm;
         }
-        log_growth += (after / before).ln();
+        let m = b.iter().fold(0.0, |m: f64, x| m.max(x.abs()));
+        if m == 0.0 {
+            return 0.0;
+        }
+        scale *= m;
+        if !(1e-100..=1e100).contains(&scale) {
+            log_scale += scale.ln();
+            scale = 1.0;
+        }
         for (x, y) in a.iter_mut().zip(b.iter()) {
-            *x = y / after;
+            *x = y / m;
         }
     }
-    (log_growth / POWER_STEPS as f64).exp().min(inf_norm)
+    ((log_scale + scale.ln() + (norm2(a) / start).ln()) / POWER_STEPS as f64)
+        .exp()
+        .min(inf_norm)
 }
 
 const POWER_STEPS: usize = 12;
@@ -284,26 +305,11 @@ pub(crate) fn probe_stiffness<F: VectorField + ?Sized>(
 
 /// Factorises `W = I − hγJ`; `false` when it is singular or not finite.
 fn factor(w: &mut RosWork, hgamma: f64) -> bool {
-    let n = w.n;
-    let m = DMatrix::from_fn(n, n, |i, j| {
+    let (n, jac) = (w.n, &w.jac);
+    w.lu.factor(|i, j| {
         let delta = if i == j { 1.0 } else { 0.0 };
-        delta - hgamma * w.jac[i * n + j]
-    });
-    if m.iter().any(|x| !x.is_finite()) {
-        w.lu = None;
-        return false;
-    }
-    let lu = m.lu();
-    let ok = lu.is_invertible();
-    w.lu = Some(lu);
-    ok
-}
-
-/// Solves `W x = rhs` in place.
-fn solve_in_place(lu: &LU<f64, Dyn, Dyn>, x: &mut [f64]) -> bool {
-    let n = x.len();
-    let mut v = DVectorViewMut::from_slice(x, n);
-    lu.solve_mut(&mut v)
+        delta - hgamma * jac[i * n + j]
+    })
 }
 
 /// `out = u + Σ_j w_j k_j`.
@@ -364,12 +370,9 @@ pub(crate) fn ros_step<F: VectorField + ?Sized>(
     if !factor(w, h * gamma) {
         return r;
     }
-    let ok = match m.scheme {
+    match m.scheme {
         Scheme::Rosenbrock23 => r23_stages(f, t, u, h, f0, w, &mut r.nfe),
         Scheme::Rodas4 => rodas4_stages(f, t, u, h, f0, w, &mut r.nfe),
-    };
-    if !ok {
-        return r;
     }
     // The error vector was left in `rhs`.
     let e = rms_error(&w.rhs, u, &w.u1, tol);
@@ -385,21 +388,17 @@ fn r23_stages<F: VectorField + ?Sized>(
     f0: &[f64],
     w: &mut RosWork,
     nfe: &mut u32,
-) -> bool {
+) {
     let n = w.n;
     let hd = h * R23_D;
-    let Some(lu) = w.lu.as_ref() else {
-        return false;
-    };
+    let lu = &w.lu;
     let (k1, rest) = w.k.split_at_mut(n);
     let (k2, rest) = rest.split_at_mut(n);
     let k3 = &mut rest[..n];
     for i in 0..n {
         k1[i] = f0[i] + hd * w.dfdt[i];
     }
-    if !solve_in_place(lu, k1) {
-        return false;
-    }
+    lu.solve(k1, &mut w.lu_tmp);
     for i in 0..n {
         w.g[i] = u[i] + 0.5 * h * k1[i];
     }
@@ -408,9 +407,7 @@ fn r23_stages<F: VectorField + ?Sized>(
     for i in 0..n {
         k2[i] = w.fk[i] - k1[i];
     }
-    if !solve_in_place(lu, k2) {
-        return false;
-    }
+    lu.solve(k2, &mut w.lu_tmp);
     for i in 0..n {
         k2[i] += k1[i];
         w.u1[i] = u[i] + h * k2[i];
@@ -420,16 +417,13 @@ fn r23_stages<F: VectorField + ?Sized>(
     for i in 0..n {
         k3[i] = w.f1[i] - R23_E32 * (k2[i] - w.fk[i]) - 2.0 * (k1[i] - f0[i]) + hd * w.dfdt[i];
     }
-    if !solve_in_place(lu, k3) {
-        return false;
-    }
+    lu.solve(k3, &mut w.lu_tmp);
     let s = h / (1.0 - 2.0 * R23_D);
     for i in 0..n {
         w.rhs[i] = h / 6.0 * (k1[i] - 2.0 * k2[i] + k3[i]);
         w.dense[i] = s * k1[i];
         w.dense[n + i] = s * k2[i];
     }
-    true
 }
 
 fn rodas4_stages<F: VectorField + ?Sized>(
@@ -440,12 +434,10 @@ fn rodas4_stages<F: VectorField + ?Sized>(
     f0: &[f64],
     w: &mut RosWork,
     nfe: &mut u32,
-) -> bool {
+) {
     let n = w.n;
     let hg = h * GAMMA;
-    let Some(lu) = w.lu.as_ref() else {
-        return false;
-    };
+    let lu = &w.lu;
     for s in 0..6 {
         // Stage argument and its derivative.
         if s == 0 {
@@ -465,20 +457,22 @@ fn rodas4_stages<F: VectorField + ?Sized>(
         }
         // rhs = hγ (F + h d_s f_t + Σ_j C_sj/h k_j)
         let ds = D.get(s).copied().unwrap_or(0.0);
+        // C_sj/h once per stage, not per component (the same quotients).
+        let mut ch = [0.0; 5];
+        let cs = if s > 0 { CC[s - 1] } else { &[] };
+        for (q, c) in ch.iter_mut().zip(cs) {
+            *q = c / h;
+        }
         for i in 0..n {
             let mut acc = w.fk[i] + h * ds * w.dfdt[i];
-            if s > 0 {
-                for (j, c) in CC[s - 1].iter().enumerate() {
-                    acc += c / h * w.k[j * n + i];
-                }
+            for (j, q) in ch[..cs.len()].iter().enumerate() {
+                acc += q * w.k[j * n + i];
             }
             w.rhs[i] = hg * acc;
         }
         let ks = &mut w.k[s * n..(s + 1) * n];
         ks.copy_from_slice(&w.rhs);
-        if !solve_in_place(lu, ks) {
-            return false;
-        }
+        lu.solve(ks, &mut w.lu_tmp);
     }
     for i in 0..n {
         let k6 = w.k[5 * n + i];
@@ -492,7 +486,6 @@ fn rodas4_stages<F: VectorField + ?Sized>(
         w.dense[i] = d1;
         w.dense[n + i] = d2;
     }
-    true
 }
 
 /// Dense output of a Rosenbrock step at `t_n + θh` from `u0`, `u1` and the step's two dense
