@@ -15,7 +15,7 @@ use super::training::{self, Trained};
 use crate::cli::solve::{SolveArgs, plan, state_names, stats_text, to_csv, write_atomic};
 use crate::diag::{Diag, did_you_mean};
 use crate::ir::print_text;
-use crate::sema::ModelKind;
+use crate::sema::{Model, ModelKind};
 use crate::source::SourceFile;
 
 type Outcome = Result<String, Vec<Diag>>;
@@ -47,7 +47,7 @@ shape at the initial state, the current parameters and t = 0.
   :stats              the last solve's statistics and heuristics
   :clear              forget every declaration
   :train N            train the model for N more iterations (its `train` clause, data and
-                      objective); `:solve` then uses the trained parameters
+                      objective); values, `:diff`, `:jacobian` and `:solve` then use the trained parameters
   :save DIR           write weights.safetensors, checkpoint.json and run.json into DIR
   :help               this text
   :quit               leave (also Ctrl-D)
@@ -198,10 +198,18 @@ impl Repl {
         Ok(out)
     }
 
+    /// The parameters values are shown and solved at: trained when the session has trained
+    /// this very program, else the declared ones.
+    fn params(&self, model: &Model) -> Vec<f64> {
+        (self.trained.as_ref())
+            .and_then(|t| t.params_for(&self.session))
+            .unwrap_or_else(|| crate::solve::param_values(model))
+    }
+
     fn value(&self, file: &Arc<SourceFile>) -> Outcome {
         let (model, index) = self.session.with_expr(file)?;
         let f = math::output_function(&model, index, "value").map_err(|d| vec![d])?;
-        let at = math::point(&model).map_err(|d| vec![d])?;
+        let at = math::point(&model, self.params(&model)).map_err(|d| vec![d])?;
         let shape = model.outputs.get(index).map(|o| o.value.shape);
         let shape = shape.unwrap_or(crate::sema::Shape::Scalar);
         math::value_line(&f, &at, shape).map_err(|d| vec![d])
@@ -259,7 +267,7 @@ impl Repl {
         let (model, index) = self.session.with_expr(&file)?;
         let f = math::output_function(&model, index, expr.trim()).map_err(|d| vec![d])?;
         let d = math::derivative(&f, wrt).map_err(|d| vec![d])?;
-        let at = math::point(&model).map_err(|d| vec![d])?;
+        let at = math::point(&model, self.params(&model)).map_err(|d| vec![d])?;
         let values = math::evaluate(&d, &at).map_err(|d| vec![d])?;
         let shape = d
             .outputs
@@ -275,7 +283,7 @@ impl Repl {
     fn jacobian(&self) -> Outcome {
         let (_, model) = self.session.model()?;
         let j = math::field_jacobian(&model).map_err(|d| vec![d])?;
-        let at = math::point(&model).map_err(|d| vec![d])?;
+        let at = math::point(&model, self.params(&model)).map_err(|d| vec![d])?;
         let values = math::evaluate(&j, &at).map_err(|d| vec![d])?;
         let names = state_names(&model);
         let n = names.len();
@@ -308,10 +316,7 @@ impl Repl {
         }
         let plan = plan(&args, &model)?;
         let compile_start = Instant::now();
-        // Trained parameters when the session has trained this very program.
-        let p = (self.trained.as_ref())
-            .and_then(|t| t.params_for(&self.session))
-            .unwrap_or_else(|| crate::solve::param_values(&model));
+        let p = self.params(&model);
         let mut field =
             crate::solve::JitField::with_params(&model, &p, &[]).map_err(|d| vec![d])?;
         if plan.method.parts().1.is_some() {

@@ -2,8 +2,9 @@
 //! (`:diff`, `:jacobian`) and the simplified equations (`:show`).
 //!
 //! Everything goes through the compiler's own stages — checker, `ir::lower_expr`,
-//! `ir::simplify`, `ir::eval` — at the model's current parameters, its initial state and
-//! `t = 0` (inputs, if the model declares any, are zero). Nothing here reads the AST.
+//! `ir::simplify`, `ir::eval` — at the model's current parameters (trained, after `:train`),
+//! its initial state and `t = 0` (inputs, if the model declares any, are zero). Nothing here
+//! reads the AST.
 
 use std::fmt::Write as _;
 
@@ -20,8 +21,8 @@ pub struct Point {
     pub x: Vec<f64>,
 }
 
-pub fn point(model: &Model) -> Result<Point, Diag> {
-    let p = crate::solve::param_values(model);
+/// `p`: the parameters to show values at (the session's trained ones, else the declared).
+pub fn point(model: &Model, p: Vec<f64>) -> Result<Point, Diag> {
     let x = vec![0.0; model.inputs.iter().map(|i| i.shape.size()).sum()];
     let u = crate::solve::initial_state(model, &p, &x, 0.0)?;
     Ok(Point { t: 0.0, u, p, x })
