@@ -9,7 +9,7 @@ use super::integrals::{IntegralKind, IntegralTerm, Steer, check_taylor};
 use crate::diag::Diag;
 use crate::sema::{
     Batch, Coef, IndexSel, Loss, Model, Observable, Optimizer, Sampling, Shape, Stop, TExpr,
-    TExprKind, Target, TermKind,
+    TExprKind, Target, Term, TermKind,
 };
 use crate::solve::{Method, SolveOptions, Tableau};
 
@@ -91,6 +91,38 @@ pub fn coef_at(c: Coef, e: u64, total: u64) -> f64 {
     }
 }
 
+/// A data loss comparing `pred` (states or elements of states) with data source `data`;
+/// `second` when the objective already has one (one data source per model).
+pub(super) fn data_loss(
+    model: &Model,
+    term: &Term,
+    pred: &TExpr,
+    data: usize,
+    loss: Loss,
+    second: bool,
+) -> Result<DataLoss, Diag> {
+    if second {
+        return Err(unsupported(
+            term.span,
+            "a second data loss",
+            "fit one data source per model for now",
+        ));
+    }
+    let Some(columns) = state_elements(model, pred) else {
+        return Err(unsupported(
+            pred.span,
+            "a loss on a computed prediction",
+            "compare states (or elements of states) with the data, e.g. `mse([x, y], obs)`",
+        ));
+    };
+    Ok(DataLoss {
+        loss,
+        coef: term.coef,
+        data,
+        columns,
+    })
+}
+
 /// The state index of each element `e` denotes (a state, an element of a state, a vector or
 /// concatenation of those); `None` for anything computed.
 pub(super) fn state_elements(model: &Model, e: &TExpr) -> Option<Vec<usize>> {
@@ -150,26 +182,8 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
                 pred,
                 target: Target::Data { data },
             } => {
-                if loss.is_some() {
-                    return Err(unsupported(
-                        term.span,
-                        "a second data loss",
-                        "fit one data source per model for now",
-                    ));
-                }
-                let Some(columns) = state_elements(model, pred) else {
-                    return Err(unsupported(
-                        pred.span,
-                        "a loss on a computed prediction",
-                        "compare states (or elements of states) with the data, e.g. `mse([x, y], obs)`",
-                    ));
-                };
-                loss = Some(DataLoss {
-                    loss: *kind,
-                    coef: term.coef,
-                    data: *data,
-                    columns,
-                });
+                let second = loss.is_some();
+                loss = Some(data_loss(model, term, pred, *data, *kind, second)?);
             }
             TermKind::Moments { .. } => {
                 loss = Some(super::sde::moments_loss(model, term, loss.is_some())?);

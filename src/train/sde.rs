@@ -25,7 +25,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use super::op::Observations;
-use super::plan::{DataLoss, Plan, coef_at, state_elements, unsupported};
+use super::plan::{DataLoss, Plan, coef_at, data_loss, unsupported};
 use super::trainer::Evaluation;
 use crate::data::{Dataset, batch};
 use crate::diag::Diag;
@@ -63,26 +63,8 @@ pub(super) fn moments_loss(model: &Model, term: &Term, second: bool) -> Result<D
             "use `moments(u, data)`",
         ));
     };
-    if second {
-        return Err(unsupported(
-            term.span,
-            "a second data loss",
-            "fit one data source per model for now",
-        ));
-    }
-    let Some(columns) = state_elements(model, pred) else {
-        return Err(unsupported(
-            pred.span,
-            "moments of a computed prediction",
-            "compare states (or elements of states) with the data, e.g. `moments(u, paths)`",
-        ));
-    };
-    Ok(DataLoss {
-        loss: Loss::Mse,
-        coef: term.coef,
-        data: *data,
-        columns,
-    })
+    // Recorded as `mse`: the SDE plan says `moments`.
+    data_loss(model, term, pred, *data, Loss::Mse, second)
 }
 
 /// The SDE plan of an SDE model (`None` for an ODE model): method, options, paths per
