@@ -39,6 +39,9 @@ pub struct Trajectories<'a> {
     pub ts: &'a [f64],
     pub us: &'a [f64],
     pub sd: Option<&'a [f64]>,
+    /// Axis titles: the abscissa (`t`, `iteration`), and the ordinate of a panel with several
+    /// series (a panel with one series is titled by its name).
+    pub axes: (&'a str, &'a str),
 }
 
 fn plot_error(path: &Path, e: impl std::fmt::Display) -> Diag {
@@ -178,11 +181,15 @@ fn draw(tmp: &Path, tr: &Trajectories) -> Result<(), Box<dyn std::error::Error>>
             .x_label_area_size(if last_panel { 45 } else { 25 })
             .y_label_area_size(90)
             .build_cartesian_2d(x0..x1, (lo - pad)..(hi + pad))?;
-        let x_desc = if log_t { "t (log scale)" } else { "t" };
+        let x_desc = if log_t {
+            format!("{} (log scale)", tr.axes.0)
+        } else {
+            tr.axes.0.to_string()
+        };
         let y_desc = if group.len() == 1 {
             tr.names[group[0]].clone()
         } else {
-            "state".to_string()
+            tr.axes.1.to_string()
         };
         let x_fmt = |v: &f64| {
             if log_t {
@@ -195,7 +202,7 @@ fn draw(tmp: &Path, tr: &Trajectories) -> Result<(), Box<dyn std::error::Error>>
         let y_fmt = move |v: &f64| tick(*v, span);
         chart
             .configure_mesh()
-            .x_desc(if last_panel { x_desc } else { "" })
+            .x_desc(if last_panel { x_desc.as_str() } else { "" })
             .y_desc(y_desc)
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&y_fmt)

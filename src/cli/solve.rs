@@ -351,6 +351,7 @@ fn solve_file(args: &SolveArgs) -> Result<(), Vec<Diag>> {
             names: &names,
             ts: &sol.ts,
             us: &sol.us,
+            axes: ("t", "state"),
             sd: None,
         };
         plot(path, &tr).map_err(|d| vec![d])?;

@@ -199,6 +199,7 @@ pub(crate) fn solve_sde(args: &SolveArgs, model: &Model) -> Result<(), Vec<Diag>
             names: &names,
             ts,
             us: &mean,
+            axes: ("t", "state"),
             sd: Some(&sd),
         };
         plot(path, &tr).map_err(|d| vec![d])?;

@@ -362,15 +362,22 @@ fn final_report(t: &Trainer, full: &[Dataset]) -> Result<Report, Diag> {
 }
 
 /// One PNG of curves over the iterations (`us`: row-major, one column per name).
-fn curves(path: &Path, title: &str, names: &[String], its: &[f64], us: &[f64]) -> Result<(), Diag> {
+fn curves(
+    path: &Path,
+    (title, y_label): (&str, &str),
+    names: &[String],
+    (x_label, xs): (&str, &[f64]),
+    us: &[f64],
+) -> Result<(), Diag> {
     plot(
         path,
         &Trajectories {
             title,
             names,
-            ts: its,
+            ts: xs,
             us,
             sd: None,
+            axes: (x_label, y_label),
         },
     )
 }
@@ -410,11 +417,23 @@ fn plots(dir: &Path, t: &Trainer, full: &[Dataset]) -> Result<(), Diag> {
             .map(|(_, v)| v)
             .collect();
         let title = format!("{}: training loss", s.model);
-        curves(&dir.join("loss.png"), &title, &names, &its, &loss)?;
+        curves(
+            &dir.join("loss.png"),
+            (&title, "loss"),
+            &names,
+            ("iteration", &its),
+            &loss,
+        )?;
         let nfe: Vec<f64> = s.metrics.iter().map(|m| m.nfe as f64).collect();
         let names = ["nfe per iteration".to_string()];
         let title = format!("{}: forward NFE per iteration", s.model);
-        curves(&dir.join("nfe.png"), &title, &names, &its, &nfe)?;
+        curves(
+            &dir.join("nfe.png"),
+            (&title, "nfe"),
+            &names,
+            ("iteration", &its),
+            &nfe,
+        )?;
         if s.metrics.iter().any(|m| m.accuracy.is_some()) {
             let acc: Vec<f64> = s
                 .metrics
@@ -427,7 +446,14 @@ fn plots(dir: &Path, t: &Trainer, full: &[Dataset]) -> Result<(), Diag> {
                 "validation accuracy".to_string(),
             ];
             let title = format!("{}: accuracy", s.model);
-            curves(&dir.join("accuracy.png"), &title, &names, &its, &acc)?;
+            let acc_png = dir.join("accuracy.png");
+            curves(
+                &acc_png,
+                (&title, "accuracy"),
+                &names,
+                ("iteration", &its),
+                &acc,
+            )?;
         }
     }
     if let Some((ts, y)) = first_path(t, full) {
@@ -450,7 +476,13 @@ fn plots(dir: &Path, t: &Trainer, full: &[Dataset]) -> Result<(), Diag> {
             us.extend(y.iter().skip(i * cols.len()).take(cols.len()));
         }
         let title = format!("{}: fitted trajectories vs data", s.model);
-        curves(&dir.join("fit.png"), &title, &names, &sol.ts, &us)?;
+        curves(
+            &dir.join("fit.png"),
+            (&title, "state"),
+            &names,
+            ("t", &sol.ts),
+            &us,
+        )?;
     }
     Ok(())
 }

@@ -362,6 +362,7 @@ impl Repl {
                 names: &names,
                 ts: &sol.ts,
                 us: &sol.us,
+                axes: ("t", "state"),
                 sd: None,
             };
             crate::cli::plot::plot(path, &tr).map_err(|d| vec![d])?;
