@@ -47,7 +47,8 @@ shape at the initial state, the current parameters and t = 0.
   :stats              the last solve's statistics and heuristics
   :clear              forget every declaration
   :train N            train the model for N more iterations (its `train` clause, data and
-                      objective); values, `:diff`, `:jacobian` and `:solve` then use the trained parameters
+                      objective); values, `:diff`, `:jacobian` and `:solve` then use the
+                      trained parameters
   :save DIR           write weights.safetensors, checkpoint.json and run.json into DIR
   :help               this text
   :quit               leave (also Ctrl-D)
