@@ -16,6 +16,8 @@
 
 pub mod link;
 pub mod plan;
+mod plan_sde;
+mod run_sde;
 pub mod runtime;
 
 use serde::{Deserialize, Serialize};
@@ -59,6 +61,25 @@ pub struct Meta {
     pub jacobian: Option<KernelSpec>,
     pub dfdt: Option<KernelSpec>,
     pub init: KernelSpec,
+    /// SDE models: the diffusion and how to sample; `field` is then the drift.
+    pub sde: Option<SdeMeta>,
+}
+
+/// An SDE model's part of [`Meta`]. The diffusion and its JVP take the object's second and
+/// third kernel slots (an ODE model's `∂f/∂u` and `∂f/∂t`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SdeMeta {
+    pub diffusion: KernelSpec,
+    /// Milstein's `J_g·v`; absent for every other method.
+    pub jvp: Option<KernelSpec>,
+    /// The Brownian process of each state component (`NoiseMap::of`).
+    pub noise: Vec<usize>,
+    /// Default `--seed` and `--paths`.
+    pub seed: u64,
+    pub paths: usize,
+    /// Write the mean over the paths (`glassbox predict` of a trained SDE model) rather than
+    /// every path (`glassbox solve`).
+    pub mean: bool,
 }
 
 /// What calling one linked kernel needs: its arguments, output length and scratch length.
