@@ -317,6 +317,26 @@ fn ou_fit_equals_predict() {
     matches_predict("ou_fit", "0:1:6");
 }
 
+/// An SDE model with `input`s is refused at build time, pointing at the input; nothing is
+/// written.
+#[test]
+fn sde_models_with_inputs_are_refused() {
+    let dir = tmp("sde_input");
+    let file = dir.join("noisy.gbx");
+    std::fs::write(
+        &file,
+        "model noisy\ninput a\nstate x = 1.0\ndx = -a * x dt + 0.1 * dW\n\
+         solve euler_maruyama(dt = 0.01) over [0, 1]\n",
+    )
+    .unwrap();
+    let o = glassbox(&dir, &["build", file.to_str().unwrap(), "-o", "x"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("glassbox::build_unsupported"), "{err}");
+    assert!(err.contains("an input"), "{err}");
+    assert!(!dir.join("x").exists());
+}
+
 #[test]
 fn a_missing_c_compiler_is_named() {
     let dir = tmp("nocc");

@@ -3,11 +3,13 @@
 //!
 //! - `plan.rs`: what the binary will do, decided at build time from the checked model exactly as
 //!   `glassbox predict` (trainable models) or `glassbox solve` decides it: method, tolerances,
-//!   default output times; the weights.
+//!   default output times; the weights. `plan_sde.rs`: the same for SDE models (`solve` or,
+//!   trainable, `predict`'s mean path; seed and paths).
 //! - `jit::object` emits the object file (kernels, [`Meta`], weights, `main`).
 //! - `link.rs` finds the runtime library and the C compiler and links.
 //! - `runtime.rs` is what runs inside the binary: its command line, the solve (the crate's own
-//!   `solve::solve_with` on the linked kernels), CSV/JSON output.
+//!   `solve::solve_with` on the linked kernels), CSV/JSON output; `run_sde.rs` the SDE solve
+//!   (`solve::sde::solve_sde` on the linked drift, diffusion and JVP).
 //!
 //! Invariant: [`Meta`] and the kernels in one object are written together by `build` from the
 //! same IR functions, so the argument specs and scratch lengths in `Meta` are those the code was

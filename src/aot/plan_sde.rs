@@ -39,7 +39,7 @@ pub(super) fn plan(model: &Model, file: &Arc<SourceFile>) -> Result<SdeParts, Ve
                 ),
             )
             .label(input.span, "an input")
-            .help("solve it with `glassbox solve`, or build an SDE model without `input`s"),
+            .help("build an SDE model without `input`s (a fixed value can be a `param`)"),
             file,
         ));
     }
