@@ -271,12 +271,27 @@ fn spiral_sde_equals_solve() {
         ok(&run_in(&dir, &exe, &[])),
         ok(&glassbox(&dir, &["solve", &file]))
     );
+    // JSON: `solve`'s, but for the timings.
+    let json = |dir: &Path, exe: &Path, args: &[&str]| {
+        ok(&run_in(dir, exe, args));
+        std::fs::read_to_string(dir.join("p.json"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.contains("_ms\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let flags = [
+        "--seed", "2", "--paths", "2", "--at", "0:1:3", "-o", "p.json",
+    ];
+    let got = json(&dir, &exe, &flags);
+    let solve = Path::new(env!("CARGO_BIN_EXE_glassbox"));
+    let mut args = vec!["solve", file.as_str()];
+    args.extend(flags);
+    assert_eq!(got, json(&dir, solve, &args));
+    assert!(got.contains("\"seed\": 2"), "{got}");
     // Bad input is a diagnostic.
-    for bad in [
-        &["--paths", "0"][..],
-        &["-o", "x.json"],
-        &["--input", "x.csv"],
-    ] {
+    for bad in [&["--paths", "0"][..], &["--input", "x.csv"]] {
         let o = run_in(&dir, &exe, bad);
         assert_eq!(o.status.code(), Some(1), "{bad:?}");
         assert!(

@@ -1,8 +1,8 @@
 //! A standalone binary of an SDE model: the crate's own `solve::sde::solve_sde` on the linked
 //! drift, diffusion (and Milstein's JVP), with the settings `glassbox build` recorded and the
 //! Brownian tree of `--seed` (default: the model's). Writes every path as `glassbox solve`
-//! does (CSV `path,t,<states>`), or, for a trained model, the mean path as `glassbox predict`
-//! does (CSV `t,<states>`).
+//! does (CSV `path,t,<states>`, or its JSON), or, for a trained model, the mean path as
+//! `glassbox predict` does (CSV `t,<states>`, or the ODE binary's JSON).
 //!
 //! Invariant: as in `runtime.rs`, bad input is a diagnostic and exit status 1, never a panic.
 
@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use clap::ArgMatches;
 
-use super::runtime::{csv, initial_state, output_times, parse_y0};
+use super::runtime::{csv, initial_state, output_times, parse_y0, to_json};
 use super::{Meta, SdeMeta};
-use crate::cli::solve::{bad_arg, print_stats, write_atomic};
+use crate::cli::solve::{Timing, bad_arg, print_stats, write_atomic};
 use crate::cli::solve_sde::{self, MAX_PATHS, mean_sd};
 use crate::diag::Diag;
 use crate::jit::Linked;
@@ -38,15 +38,6 @@ pub(super) fn run(
         ));
     }
     let output = m.get_one::<PathBuf>("output");
-    if let Some(path) = output.filter(|p| p.extension().is_some_and(|e| e == "json")) {
-        return Err(bad_arg(
-            format!(
-                "`-o {}`: binaries of SDE models write CSV only",
-                path.display()
-            ),
-            "write to a .csv file, or run `glassbox solve FILE -o out.json` for JSON",
-        ));
-    }
     let seed = m.get_one::<u64>("seed").copied().unwrap_or(sde.seed);
     let paths = m.get_one::<usize>("paths").copied().unwrap_or(sde.paths);
     if paths == 0 || paths > MAX_PATHS {
@@ -104,19 +95,37 @@ pub(super) fn run(
         .map_err(|e| vec![Diag::from(e)])?;
     let took = start.elapsed();
 
+    let json = output.is_some_and(|p| p.extension().is_some_and(|e| e == "json"));
+    let plan = solve_sde::Plan {
+        method,
+        t0,
+        t1,
+        opts,
+        seed,
+        paths,
+    };
     let text = if sde.mean {
         // `glassbox predict`: the mean path (`train::predict`).
-        let (us, _) = mean_sd(&sol, opts.save_at.len(), n);
+        let ts = plan.opts.save_at.clone();
+        let (us, _) = mean_sd(&sol, ts.len(), n);
         let mean = Solution {
             method: method.name(),
             dim: n,
-            ts: opts.save_at.clone(),
+            ts,
             us,
             steps: Vec::new(),
             stats: sol.stats,
             dense: None,
         };
-        csv(&meta.columns, &[mean], false)
+        if json {
+            to_json(meta, &[mean])
+        } else {
+            csv(&meta.columns, &[mean], false)
+        }
+    } else if json {
+        // Compiled ahead of time: no compile time.
+        let timing = Timing::new(Duration::ZERO, took, 1);
+        solve_sde::to_json(&meta.model, &meta.columns, &plan, &sol, timing)
     } else {
         solve_sde::to_csv(&meta.columns, &sol)
     };
@@ -125,14 +134,6 @@ pub(super) fn run(
         None => print!("{text}"),
     }
     if m.get_flag("stats") {
-        let plan = solve_sde::Plan {
-            method,
-            t0,
-            t1,
-            opts,
-            seed,
-            paths,
-        };
         // Compiled ahead of time: no compile time.
         let s = solve_sde::stats_text(&plan, &sol, Duration::ZERO, took, 1);
         print_stats(&s, output.is_none());

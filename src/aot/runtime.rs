@@ -472,7 +472,7 @@ struct JsonOut<'a> {
     samples: Vec<JsonSolve<'a>>,
 }
 
-fn to_json(meta: &Meta, sols: &[Solution]) -> String {
+pub(super) fn to_json(meta: &Meta, sols: &[Solution]) -> String {
     let out = JsonOut {
         model: &meta.model,
         names: &meta.columns,

@@ -179,7 +179,7 @@ pub(crate) fn solve_sde(args: &SolveArgs, model: &Model) -> Result<(), Vec<Diag>
         let text = if path.extension().is_some_and(|e| e == "json") {
             let compile = compile_wall.max(field.compile_time());
             let timing = Timing::new(compile, median, args.repeat);
-            to_json(model, &names, &plan, &sol, timing)
+            to_json(&model.name, &names, &plan, &sol, timing)
         } else {
             to_csv(&names, &sol)
         };
@@ -284,15 +284,15 @@ struct JsonOut<'a> {
     timing: Timing,
 }
 
-fn to_json(
-    model: &Model,
+pub(crate) fn to_json(
+    model: &str,
     names: &[String],
     plan: &Plan,
     sol: &SdeSolution,
     timing: Timing,
 ) -> String {
     let out = JsonOut {
-        model: &model.name,
+        model,
         method: plan.method.name(),
         seed: plan.seed,
         names,
