@@ -2,8 +2,9 @@
 //! directory outside the project, run there, and its numbers compared with `glassbox predict`
 //! (trainable models, with perturbed weights so the embedded weights are what is used),
 //! `glassbox solve` (plain ODEs), or the JIT solve through the library (the classifier with
-//! inputs). Also: `--help`, bad input, JSON output, dynamic dependencies, and the diagnostics
-//! of `build` itself (SDE models, a missing C compiler).
+//! inputs), or `glassbox solve` with the same `--seed`/`--paths` (SDE models). Also: `--help`,
+//! bad input, JSON output, dynamic dependencies, and the diagnostics of `build` itself (a
+//! missing C compiler).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -243,14 +244,111 @@ fn digits_solves_each_input_row() {
     assert!(text(&o.stderr).contains("--input"), "{}", text(&o.stderr));
 }
 
+/// SDE models without a usable `train` clause: every path equals `glassbox solve` with the
+/// same `--seed` and `--paths` (bit for bit: the same kernels and solver), another seed gives
+/// other paths, and the defaults are `solve`'s.
 #[test]
-fn sde_models_are_refused_at_build_time() {
-    let dir = tmp("sde");
-    let o = glassbox(&dir, &["build", &example("spiral_sde.gbx"), "-o", "x"]);
+fn spiral_sde_equals_solve() {
+    let dir = tmp("spiral_sde");
+    let file = example("spiral_sde.gbx");
+    let exe = build(&dir, &file, &[]);
+    let flags = ["--seed", "7", "--paths", "3", "--at", "0:1:11"];
+    let got = ok(&run_in(&dir, &exe, &flags));
+    let mut args = vec!["solve", file.as_str()];
+    args.extend(flags);
+    let want = ok(&glassbox(&dir, &args));
+    assert_close(&got, &want);
+    assert_eq!(got, want);
+    assert!(got.starts_with("path,t,u[0],u[1]\n"), "{got}");
+    assert_eq!(got.lines().filter(|l| l.starts_with("2,")).count(), 11);
+    let other = ok(&run_in(
+        &dir,
+        &exe,
+        &["--seed", "8", "--paths", "3", "--at", "0:1:11"],
+    ));
+    assert_ne!(got, other);
+    assert_eq!(
+        ok(&run_in(&dir, &exe, &[])),
+        ok(&glassbox(&dir, &["solve", &file]))
+    );
+    // JSON: `solve`'s, but for the timings.
+    let json = |dir: &Path, exe: &Path, args: &[&str]| {
+        ok(&run_in(dir, exe, args));
+        std::fs::read_to_string(dir.join("p.json"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.contains("_ms\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let flags = [
+        "--seed", "2", "--paths", "2", "--at", "0:1:3", "-o", "p.json",
+    ];
+    let got = json(&dir, &exe, &flags);
+    let solve = Path::new(env!("CARGO_BIN_EXE_glassbox"));
+    let mut args = vec!["solve", file.as_str()];
+    args.extend(flags);
+    assert_eq!(got, json(&dir, solve, &args));
+    assert!(got.contains("\"seed\": 2"), "{got}");
+    // Bad input is a diagnostic.
+    for bad in [&["--paths", "0"][..], &["--input", "x.csv"]] {
+        let o = run_in(&dir, &exe, bad);
+        assert_eq!(o.status.code(), Some(1), "{bad:?}");
+        assert!(
+            text(&o.stderr).contains("glassbox::bad_argument"),
+            "{bad:?}"
+        );
+    }
+}
+
+/// Milstein needs the diffusion's JVP: linked as a third kernel, it is called (3 evaluations
+/// a step: drift, diffusion, JVP) and the paths equal `glassbox solve`'s.
+#[test]
+fn milstein_links_the_diffusion_jvp() {
+    let dir = tmp("milstein");
+    let file = dir.join("gbm.gbx");
+    std::fs::write(
+        &file,
+        "model gbm\nstate x = 1.0, y = 0.5\nparam mu = 0.3, sigma = 0.8\n\
+         dx = mu * x dt + sigma * x * dW\ndy = -y dt + sigma * sin(y) * dW\n\
+         solve milstein(dt = 0.01) over [0, 1]\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let exe = build(&dir, file, &[]);
+    let flags = ["--seed", "3", "--paths", "2"];
+    let got = ok(&run_in(&dir, &exe, &flags));
+    let mut args = vec!["solve", file];
+    args.extend(flags);
+    assert_eq!(got, ok(&glassbox(&dir, &args)));
+    let stats = ok(&run_in(&dir, &exe, &["--stats", "-o", "p.csv"]));
+    assert!(stats.contains("nfe               300"), "{stats}");
+}
+
+/// A trained SDE model (`ou_fit`) runs as `glassbox predict` runs it: the mean over the train
+/// plan's paths, with the weights given.
+#[test]
+fn ou_fit_equals_predict() {
+    matches_predict("ou_fit", "0:1:6");
+}
+
+/// An SDE model with `input`s is refused at build time, pointing at the input; nothing is
+/// written.
+#[test]
+fn sde_models_with_inputs_are_refused() {
+    let dir = tmp("sde_input");
+    let file = dir.join("noisy.gbx");
+    std::fs::write(
+        &file,
+        "model noisy\ninput a\nstate x = 1.0\ndx = -a * x dt + 0.1 * dW\n\
+         solve euler_maruyama(dt = 0.01) over [0, 1]\n",
+    )
+    .unwrap();
+    let o = glassbox(&dir, &["build", file.to_str().unwrap(), "-o", "x"]);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
     assert!(err.contains("glassbox::build_unsupported"), "{err}");
-    assert!(err.contains("SDE"), "{err}");
+    assert!(err.contains("an input"), "{err}");
     assert!(!dir.join("x").exists());
 }
 
@@ -296,6 +394,7 @@ fn the_binary_explains_itself_and_refuses_bad_input() {
         (&["--at", "0:1:zz"][..], 1, "is not a finite number"),
         (&["--at", "0:1:1"][..], 1, "whole number"),
         (&["--seed", "3"][..], 1, "ODE model"),
+        (&["--paths", "3"][..], 1, "ODE model"),
         (&["--input", "x.csv"][..], 1, "declares no `input`"),
         (&["--bogus"][..], 2, "--bogus"),
     ] {

@@ -3,11 +3,13 @@
 //!
 //! - `plan.rs`: what the binary will do, decided at build time from the checked model exactly as
 //!   `glassbox predict` (trainable models) or `glassbox solve` decides it: method, tolerances,
-//!   default output times; the weights.
+//!   default output times; the weights. `plan_sde.rs`: the same for SDE models (`solve` or,
+//!   trainable, `predict`'s mean path; seed and paths).
 //! - `jit::object` emits the object file (kernels, [`Meta`], weights, `main`).
 //! - `link.rs` finds the runtime library and the C compiler and links.
 //! - `runtime.rs` is what runs inside the binary: its command line, the solve (the crate's own
-//!   `solve::solve_with` on the linked kernels), CSV/JSON output.
+//!   `solve::solve_with` on the linked kernels), CSV/JSON output; `run_sde.rs` the SDE solve
+//!   (`solve::sde::solve_sde` on the linked drift, diffusion and JVP).
 //!
 //! Invariant: [`Meta`] and the kernels in one object are written together by `build` from the
 //! same IR functions, so the argument specs and scratch lengths in `Meta` are those the code was
@@ -16,6 +18,8 @@
 
 pub mod link;
 pub mod plan;
+mod plan_sde;
+mod run_sde;
 pub mod runtime;
 
 use serde::{Deserialize, Serialize};
@@ -59,6 +63,25 @@ pub struct Meta {
     pub jacobian: Option<KernelSpec>,
     pub dfdt: Option<KernelSpec>,
     pub init: KernelSpec,
+    /// SDE models: the diffusion and how to sample; `field` is then the drift.
+    pub sde: Option<SdeMeta>,
+}
+
+/// An SDE model's part of [`Meta`]. The diffusion and its JVP take the object's second and
+/// third kernel slots (an ODE model's `∂f/∂u` and `∂f/∂t`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SdeMeta {
+    pub diffusion: KernelSpec,
+    /// Milstein's `J_g·v`; absent for every other method.
+    pub jvp: Option<KernelSpec>,
+    /// The Brownian process of each state component (`NoiseMap::of`).
+    pub noise: Vec<usize>,
+    /// Default `--seed` and `--paths`.
+    pub seed: u64,
+    pub paths: usize,
+    /// Write the mean over the paths (`glassbox predict` of a trained SDE model) rather than
+    /// every path (`glassbox solve`).
+    pub mean: bool,
 }
 
 /// What calling one linked kernel needs: its arguments, output length and scratch length.

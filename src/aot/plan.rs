@@ -1,12 +1,12 @@
 //! What a standalone binary does, decided at build time: the IR functions it runs, its weights,
 //! and its solver settings, taken from the same code `glassbox predict` (for a model with a
-//! `train` clause) or `glassbox solve` (for any other ODE model) uses, so the binary's numbers
-//! are theirs.
+//! `train` clause) or `glassbox solve` (for any other model) uses, so the binary's numbers
+//! are theirs. SDE models: `plan_sde.rs`.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{KernelSpec, Meta};
+use super::{KernelSpec, Meta, plan_sde};
 use crate::cli::predict::{default_times, in_file, load_weights};
 use crate::cli::solve::{SolveArgs, method_options, state_names};
 use crate::diag::Diag;
@@ -21,6 +21,8 @@ use crate::train::{self, Overrides};
 pub struct Parts {
     pub field: Function,
     pub derivs: Option<(Function, Function)>,
+    /// SDE models: the diffusion and (Milstein) its JVP; `field` is the drift.
+    pub sde: Option<(Function, Option<Function>)>,
     pub init: Function,
     pub p: Vec<f64>,
     pub meta: Meta,
@@ -33,62 +35,28 @@ pub fn plan(
     file: &Arc<SourceFile>,
     weights: Option<&Path>,
 ) -> Result<Parts, Vec<Diag>> {
-    if model.kind == ModelKind::Sde {
-        let mut d = Diag::error(
-            "glassbox::build_unsupported",
-            format!(
-                "`{}` is an SDE model; standalone binaries of SDE models are not supported yet",
-                model.name
-            ),
-        )
-        .help("solve it with `glassbox solve FILE --seed S --paths N` instead");
-        if let Some(s) = &model.solve {
-            d = d.label(s.span, "an SDE solve");
-        }
-        return Err(in_file(d, file));
-    }
     let p = match weights {
         Some(path) => load_weights(model, path)?,
         None => solve::param_values(model),
     };
-    // A trainable model runs as `glassbox predict` runs it; any other as `glassbox solve`.
-    let (method, opts, span, times, same_as) = match train::plan(model, &Overrides::default()) {
-        Ok(plan) => {
-            let times = default_times(model, file, &plan)?.unwrap_or_default();
-            let span = match (times.first(), times.last()) {
-                (Some(&a), Some(&b)) => vec![a, b],
-                _ => Vec::new(),
-            };
-            let opts = SolveOptions {
-                keep_stages: false,
-                ..plan.solve.clone()
-            };
-            (Method::Explicit(plan.tab), opts, span, times, "predict")
-        }
-        Err(_) => {
-            let (method, opts) = method_options(&no_flags(), model)?;
-            let (span, times) = match model.solve.as_ref().and_then(|s| s.times.clone()) {
-                Some(SolveTimes::Over { t0, t1 }) => (vec![t0, t1], Vec::new()),
-                Some(SolveTimes::At { times }) => match (times.first(), times.last()) {
-                    (Some(&a), Some(&b)) => (vec![a, b], times.clone()),
-                    _ => (Vec::new(), Vec::new()),
-                },
-                None => (Vec::new(), Vec::new()),
-            };
-            (method, opts, span, times, "solve")
-        }
-    };
-
     let loc = |d: Diag| in_file(d, file);
     let field = lower::lower(model, lower::Part::Field).map_err(loc)?;
     let init = lower::lower_init(model).map_err(loc)?;
-    let derivs = if method.parts().1.is_some() {
-        let j = jacobian(&field, "u").map_err(|e| vec![lower::internal(e)])?;
-        let d = jacobian(&field, "t").map_err(|e| vec![lower::internal(e)])?;
-        Some((j, d))
+    let (solver, derivs, sde) = if model.kind == ModelKind::Sde {
+        let sde = plan_sde::plan(model, file)?;
+        (sde.solver.clone(), None, Some(sde))
     } else {
-        None
+        let (method, solver) = ode_solver(model, file)?;
+        let derivs = if method.parts().1.is_some() {
+            let j = jacobian(&field, "u").map_err(|e| vec![lower::internal(e)])?;
+            let d = jacobian(&field, "t").map_err(|e| vec![lower::internal(e)])?;
+            Some((j, d))
+        } else {
+            None
+        };
+        (solver, derivs, None)
     };
+
     let name = &model.name;
     let spec = |what: &str, f: &Function| KernelSpec::new(format!("{name}.{what}"), f, 0);
     let meta = Meta {
@@ -115,6 +83,75 @@ pub fn plan(
             .map(|i| declared(&i.name, i.shape))
             .collect(),
         input_len: model.inputs.iter().map(|i| i.shape.size()).sum(),
+        method: solver.method,
+        tolerances: solver.tolerances,
+        h0: solver.h0,
+        dt: solver.dt,
+        max_steps: solver.max_steps,
+        detect_stiffness: solver.detect_stiffness,
+        span: solver.span,
+        times: solver.times,
+        same_as: solver.same_as,
+        field: spec("field", &field),
+        jacobian: derivs.as_ref().map(|(j, _)| spec("jacobian", j)),
+        dfdt: derivs.as_ref().map(|(_, d)| spec("dfdt", d)),
+        init: spec("init", &init),
+        sde: sde.as_ref().map(|s| s.meta(spec)),
+    };
+    Ok(Parts {
+        field,
+        derivs,
+        sde: sde.map(|s| (s.diffusion, s.jvp)),
+        init,
+        p,
+        meta,
+    })
+}
+
+/// The solver settings a binary records (the fields of [`Meta`] of the same names).
+#[derive(Clone)]
+pub(super) struct Solver {
+    pub method: String,
+    pub tolerances: Vec<f64>,
+    pub h0: Vec<f64>,
+    pub dt: Vec<f64>,
+    pub max_steps: usize,
+    pub detect_stiffness: bool,
+    pub span: Vec<f64>,
+    pub times: Vec<f64>,
+    pub same_as: String,
+}
+
+/// An ODE model's method and settings: a trainable model runs as `glassbox predict` runs it;
+/// any other as `glassbox solve`.
+fn ode_solver(model: &Model, file: &Arc<SourceFile>) -> Result<(Method, Solver), Vec<Diag>> {
+    let (method, opts, span, times, same_as) = match train::plan(model, &Overrides::default()) {
+        Ok(plan) => {
+            let times = default_times(model, file, &plan)?.unwrap_or_default();
+            let span = match (times.first(), times.last()) {
+                (Some(&a), Some(&b)) => vec![a, b],
+                _ => Vec::new(),
+            };
+            let opts = SolveOptions {
+                keep_stages: false,
+                ..plan.solve.clone()
+            };
+            (Method::Explicit(plan.tab), opts, span, times, "predict")
+        }
+        Err(_) => {
+            let (method, opts) = method_options(&no_flags(), model)?;
+            let (span, times) = match model.solve.as_ref().and_then(|s| s.times.clone()) {
+                Some(SolveTimes::Over { t0, t1 }) => (vec![t0, t1], Vec::new()),
+                Some(SolveTimes::At { times }) => match (times.first(), times.last()) {
+                    (Some(&a), Some(&b)) => (vec![a, b], times.clone()),
+                    _ => (Vec::new(), Vec::new()),
+                },
+                None => (Vec::new(), Vec::new()),
+            };
+            (method, opts, span, times, "solve")
+        }
+    };
+    let solver = Solver {
         method: method.name().to_string(),
         tolerances: vec![opts.rtol, opts.atol],
         h0: opts.h0.into_iter().collect(),
@@ -124,22 +161,12 @@ pub fn plan(
         span,
         times,
         same_as: same_as.to_string(),
-        field: spec("field", &field),
-        jacobian: derivs.as_ref().map(|(j, _)| spec("jacobian", j)),
-        dfdt: derivs.as_ref().map(|(_, d)| spec("dfdt", d)),
-        init: spec("init", &init),
     };
-    Ok(Parts {
-        field,
-        derivs,
-        init,
-        p,
-        meta,
-    })
+    Ok((method, solver))
 }
 
 /// `glassbox solve` with no flags: the model's own solve clause.
-fn no_flags() -> SolveArgs {
+pub(super) fn no_flags() -> SolveArgs {
     SolveArgs {
         file: Default::default(),
         over: None,

@@ -24,7 +24,7 @@ use crate::solve::{JitField, Method, Solution, SolveOptions, Stats, solve_with};
 /// user input never causes one) is reported as such, with status 101, instead of aborting
 /// at the C boundary.
 pub fn main(meta: &Meta, weights: &[f64], kernels: Linked) -> i32 {
-    let run = std::panic::AssertUnwindSafe(|| main_inner(meta, weights, &kernels));
+    let run = std::panic::AssertUnwindSafe(move || main_inner(meta, weights, kernels));
     std::panic::catch_unwind(run).unwrap_or_else(|_| {
         eprintln!(
             "{}: internal error (this is a bug in glassbox; please report it with the model)",
@@ -34,7 +34,7 @@ pub fn main(meta: &Meta, weights: &[f64], kernels: Linked) -> i32 {
     })
 }
 
-fn main_inner(meta: &Meta, weights: &[f64], kernels: &Linked) -> i32 {
+fn main_inner(meta: &Meta, weights: &[f64], kernels: Linked) -> i32 {
     let matches = match command(meta).try_get_matches() {
         Ok(m) => m,
         Err(e) => {
@@ -103,7 +103,14 @@ pub fn command(meta: &Meta) -> Command {
                 .long("seed")
                 .value_name("S")
                 .value_parser(value_parser!(u64))
-                .help("The seed of the Brownian paths (SDE models only)"),
+                .help("The seed of the Brownian paths (SDE models only; default: the model's)"),
+        )
+        .arg(
+            Arg::new("paths")
+                .long("paths")
+                .value_name("N")
+                .value_parser(value_parser!(usize))
+                .help("The number of Brownian paths (SDE models only; default: the model's)"),
         )
 }
 
@@ -145,6 +152,18 @@ fn describe(meta: &Meta) -> String {
         meta.weights,
         meta.same_as,
     );
+    if let Some(sde) = &meta.sde {
+        let what = if sde.mean {
+            "their mean path (CSV `t,...`)"
+        } else {
+            "every path (CSV `path,t,...`)"
+        };
+        s.push_str(&format!(
+            "\n\nAn SDE model: solves --paths N Brownian paths (default {}) of the generator \
+             --seed S (default {}) and writes {what}.",
+            sde.paths, sde.seed
+        ));
+    }
     if meta.input_len > 0 {
         s.push_str(&format!(
             "\n\nGive --input FILE.csv with {} values per row (one sample a row, an optional \
@@ -155,37 +174,23 @@ fn describe(meta: &Meta) -> String {
     s
 }
 
-fn run(meta: &Meta, weights: &[f64], k: &Linked, m: &ArgMatches) -> Result<(), Vec<Diag>> {
-    if let Some(seed) = m.get_one::<u64>("seed") {
-        return Err(bad_arg(
-            format!(
-                "`--seed {seed}`: `{}` is an ODE model, which has no random paths",
-                meta.model
-            ),
-            "remove --seed",
-        ));
+fn run(meta: &Meta, weights: &[f64], k: Linked, m: &ArgMatches) -> Result<(), Vec<Diag>> {
+    if let Some(sde) = &meta.sde {
+        return super::run_sde::run(meta, sde, weights, k, m);
     }
-    let (t0, t1, save_at) = match m.get_one::<String>("at") {
-        Some(s) => {
-            let times = at_grid(s)?;
-            let (Some(&a), Some(&b)) = (times.first(), times.last()) else {
-                return Err(bad_arg(
-                    format!("`--at {s}` gives no times"),
-                    "e.g. --at 0:10:101",
-                ));
-            };
-            (a, b, times)
+    for flag in ["seed", "paths"] {
+        if let Some(v) = m.get_raw(flag).and_then(|mut v| v.next()) {
+            return Err(bad_arg(
+                format!(
+                    "`--{flag} {}`: `{}` is an ODE model, which has no random paths",
+                    v.to_string_lossy(),
+                    meta.model
+                ),
+                &format!("remove --{flag}"),
+            ));
         }
-        None => match meta.span.as_slice() {
-            &[a, b] => (a, b, meta.times.clone()),
-            _ => {
-                return Err(bad_arg(
-                    "no output times: the model gives none".into(),
-                    "give --at T0:T1:N, e.g. --at 0:10:101",
-                ));
-            }
-        },
-    };
+    }
+    let (t0, t1, save_at) = output_times(meta, m)?;
     let y0 = match m.get_one::<String>("y0") {
         Some(s) => Some(parse_y0(s, meta.columns.len())?),
         None => None,
@@ -216,6 +221,7 @@ fn run(meta: &Meta, weights: &[f64], k: &Linked, m: &ArgMatches) -> Result<(), V
 
     let settings = Settings::new(meta, save_at)?;
     let derivs = k.derivs.as_ref().map(|(j, d)| (j, d));
+    let k = &k;
     let mut sols = Vec::with_capacity(samples.len());
     let mut solve_times = Vec::with_capacity(samples.len());
     for x in &samples {
@@ -251,6 +257,31 @@ fn run(meta: &Meta, weights: &[f64], k: &Linked, m: &ArgMatches) -> Result<(), V
         }
     }
     Ok(())
+}
+
+/// `--at`, else the times the model gives (`[t0, t1]` and the save times).
+pub(super) fn output_times(meta: &Meta, m: &ArgMatches) -> Result<(f64, f64, Vec<f64>), Vec<Diag>> {
+    Ok(match m.get_one::<String>("at") {
+        Some(s) => {
+            let times = at_grid(s)?;
+            let (Some(&a), Some(&b)) = (times.first(), times.last()) else {
+                return Err(bad_arg(
+                    format!("`--at {s}` gives no times"),
+                    "e.g. --at 0:10:101",
+                ));
+            };
+            (a, b, times)
+        }
+        None => match meta.span.as_slice() {
+            &[a, b] => (a, b, meta.times.clone()),
+            _ => {
+                return Err(bad_arg(
+                    "no output times: the model gives none".into(),
+                    "give --at T0:T1:N, e.g. --at 0:10:101",
+                ));
+            }
+        },
+    })
 }
 
 /// The method and options `glassbox build` recorded.
@@ -292,7 +323,7 @@ impl Settings {
 
 /// `u0(p, x)` at `t0` from the linked initial-state kernel (equal to the interpreter's, which
 /// `glassbox predict` uses).
-fn initial_state(
+pub(super) fn initial_state(
     k: &Linked,
     p: &[f64],
     x: &[f64],
@@ -318,7 +349,7 @@ fn initial_state(
 }
 
 /// `--y0 1,0.5,-2`: exactly one finite value per state column.
-fn parse_y0(s: &str, dim: usize) -> Result<Vec<f64>, Vec<Diag>> {
+pub(super) fn parse_y0(s: &str, dim: usize) -> Result<Vec<f64>, Vec<Diag>> {
     let help = format!("give {dim} comma-separated numbers, e.g. --y0 {}", {
         vec!["0"; dim].join(",")
     });
@@ -403,7 +434,7 @@ fn read_inputs(path: &Path, n: usize) -> Result<Vec<Vec<f64>>, Vec<Diag>> {
 }
 
 /// `glassbox predict`'s CSV; with several samples, a leading `sample` column.
-fn csv(columns: &[String], sols: &[Solution], per_sample: bool) -> String {
+pub(super) fn csv(columns: &[String], sols: &[Solution], per_sample: bool) -> String {
     if !per_sample {
         return sols
             .first()
@@ -441,7 +472,7 @@ struct JsonOut<'a> {
     samples: Vec<JsonSolve<'a>>,
 }
 
-fn to_json(meta: &Meta, sols: &[Solution]) -> String {
+pub(super) fn to_json(meta: &Meta, sols: &[Solution]) -> String {
     let out = JsonOut {
         model: &meta.model,
         names: &meta.columns,

@@ -51,6 +51,7 @@ fn build(args: &BuildArgs) -> Result<PathBuf, Vec<Diag>> {
     let kernels = object::Kernels {
         field: &parts.field,
         derivs: parts.derivs.as_ref().map(|(j, d)| (j, d)),
+        sde: parts.sde.as_ref().map(|(g, jvp)| (g, jvp.as_ref())),
         init: &parts.init,
     };
     let meta = &mut parts.meta;
@@ -64,6 +65,13 @@ fn build(args: &BuildArgs) -> Result<PathBuf, Vec<Diag>> {
             }
             if let Some(d) = meta.dfdt.as_mut() {
                 d.scratch_len = dfdt;
+            }
+            // An SDE's diffusion and JVP take the same slots (`object::Kernels`).
+            if let Some(s) = meta.sde.as_mut() {
+                s.diffusion.scratch_len = jacobian;
+                if let Some(j) = s.jvp.as_mut() {
+                    j.scratch_len = dfdt;
+                }
             }
             meta.init.scratch_len = init;
             meta.to_bytes()

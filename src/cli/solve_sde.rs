@@ -33,13 +33,14 @@ pub const MAX_PATHS: usize = 1_000_000;
 /// stability-optimised SRI (StochasticDiffEq.jl's choice for diagonal noise).
 pub const DEFAULT_METHOD: &str = "sosri";
 
-struct Plan {
-    method: SdeMethod,
-    t0: f64,
-    t1: f64,
-    opts: SdeOptions,
-    seed: u64,
-    paths: usize,
+/// What a solve does: also what `glassbox build` records for an SDE model (`aot::plan`).
+pub(crate) struct Plan {
+    pub(crate) method: SdeMethod,
+    pub(crate) t0: f64,
+    pub(crate) t1: f64,
+    pub(crate) opts: SdeOptions,
+    pub(crate) seed: u64,
+    pub(crate) paths: usize,
 }
 
 fn method(args: &SolveArgs, model: &Model) -> Result<SdeMethod, Vec<Diag>> {
@@ -77,7 +78,7 @@ fn method(args: &SolveArgs, model: &Model) -> Result<SdeMethod, Vec<Diag>> {
     ])
 }
 
-fn plan(args: &SolveArgs, model: &Model) -> Result<Plan, Vec<Diag>> {
+pub(crate) fn plan(args: &SolveArgs, model: &Model) -> Result<Plan, Vec<Diag>> {
     let method = method(args, model)?;
     let o = model
         .solve
@@ -178,7 +179,7 @@ pub(crate) fn solve_sde(args: &SolveArgs, model: &Model) -> Result<(), Vec<Diag>
         let text = if path.extension().is_some_and(|e| e == "json") {
             let compile = compile_wall.max(field.compile_time());
             let timing = Timing::new(compile, median, args.repeat);
-            to_json(model, &names, &plan, &sol, timing)
+            to_json(&model.name, &names, &plan, &sol, timing)
         } else {
             to_csv(&names, &sol)
         };
@@ -222,7 +223,7 @@ pub(crate) fn solve_sde(args: &SolveArgs, model: &Model) -> Result<(), Vec<Diag>
 
 /// Mean and sample standard deviation (`n − 1`; 0 for one path) over paths, per saved time
 /// and state, row-major `[times, states]`.
-fn mean_sd(sol: &SdeSolution, times: usize, n: usize) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn mean_sd(sol: &SdeSolution, times: usize, n: usize) -> (Vec<f64>, Vec<f64>) {
     let len = times * n;
     let mut mean = vec![0.0; len];
     let mut m2 = vec![0.0; len];
@@ -250,7 +251,7 @@ fn mean_sd(sol: &SdeSolution, times: usize, n: usize) -> (Vec<f64>, Vec<f64>) {
 
 /// `path,t,<states>`, paths in order, each at every saved time. The path column is always
 /// there for SDE models, so the file's shape does not depend on `--paths`.
-fn to_csv(names: &[String], sol: &SdeSolution) -> String {
+pub(crate) fn to_csv(names: &[String], sol: &SdeSolution) -> String {
     let mut out = String::from("path,t");
     for n in names {
         out.push(',');
@@ -284,15 +285,15 @@ struct JsonOut<'a> {
     timing: Timing,
 }
 
-fn to_json(
-    model: &Model,
+pub(crate) fn to_json(
+    model: &str,
     names: &[String],
     plan: &Plan,
     sol: &SdeSolution,
     timing: Timing,
 ) -> String {
     let out = JsonOut {
-        model: &model.name,
+        model,
         method: plan.method.name(),
         seed: plan.seed,
         names,
@@ -310,7 +311,7 @@ fn to_json(
     s
 }
 
-fn stats_text(
+pub(crate) fn stats_text(
     plan: &Plan,
     sol: &SdeSolution,
     compile: Duration,

@@ -837,10 +837,12 @@ fn check(
 }
 
 /// The kernels linked into a standalone binary (`glassbox build`), as its entry point hands
-/// them to the runtime: the field, `(∂f/∂u, ∂f/∂t)` for implicit methods, the initial state.
+/// them to the runtime: the field, `(∂f/∂u, ∂f/∂t)` for implicit methods, the initial state;
+/// for an SDE, `field` is the drift and `sde` the diffusion and (Milstein) its JVP.
 pub struct Linked {
     pub field: Kernel,
     pub derivs: Option<(Kernel, Kernel)>,
+    pub sde: Option<(Kernel, Option<Kernel>)>,
     pub init: Kernel,
 }
 
@@ -902,6 +904,15 @@ pub extern "C" fn glassbox_aot_main(
         }
         _ => None,
     };
+    // An SDE's diffusion and JVP take the middle slots (`object::Kernels`).
+    let sde = match (jacobian, &meta.sde) {
+        (Some(g), Some(s)) => Some((
+            Kernel::linked(g, &s.diffusion),
+            dfdt.zip(s.jvp.as_ref())
+                .map(|(e, js)| Kernel::linked(e, js)),
+        )),
+        _ => None,
+    };
     let (Some(field), Some(init)) = (field, init) else {
         eprintln!("error: this binary has no vector field; rebuild it with `glassbox build`");
         return 101;
@@ -909,6 +920,7 @@ pub extern "C" fn glassbox_aot_main(
     let linked = Linked {
         field: Kernel::linked(field, &meta.field),
         derivs,
+        sde,
         init: Kernel::linked(init, &meta.init),
     };
     crate::aot::runtime::main(&meta, weights, linked)

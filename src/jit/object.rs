@@ -23,19 +23,22 @@ use crate::diag::Diag;
 use crate::ir::Function;
 
 /// The runtime's entry point, which the generated `main` calls: `(meta, meta_len, weights,
-/// weights_len, field, jacobian, dfdt, init) -> exit status`; absent kernels are null.
+/// weights_len, field, jacobian, dfdt, init) -> exit status` (for an SDE: drift, diffusion,
+/// diffusion JVP, init); absent kernels are null.
 pub const ENTRY: &str = "glassbox_aot_main";
 
-/// The kernels an object holds, in the entry point's order: the vector field and the initial
-/// state are always there, `∂f/∂u` and `∂f/∂t` when the method is implicit.
+/// The kernels an object holds, in the entry point's order: the vector field (an SDE's drift)
+/// and the initial state are always there; the two middle slots hold `∂f/∂u` and `∂f/∂t` when
+/// an ODE method is implicit, or an SDE's diffusion and (Milstein) its JVP.
 pub struct Kernels<'a> {
     pub field: &'a Function,
     pub derivs: Option<(&'a Function, &'a Function)>,
+    pub sde: Option<(&'a Function, Option<&'a Function>)>,
     pub init: &'a Function,
 }
 
 /// Emits the object file: the kernels, `meta` (built from the kernels' scratch lengths, in the
-/// order field, jacobian, dfdt, init; 0 for an absent kernel) and `weights` as read-only data,
+/// entry point's slot order; 0 for an absent kernel) and `weights` as read-only data,
 /// and `main`. `name` names the model in diagnostics.
 pub fn emit(
     name: &str,
@@ -66,15 +69,19 @@ pub fn emit(
         Ok((id, scratch))
     };
     let field = define(kernels.field, "field")?;
-    let derivs = match kernels.derivs {
-        Some((j, d)) => Some((define(j, "jacobian")?, define(d, "dfdt")?)),
-        None => None,
+    let (second, third) = match (kernels.derivs, kernels.sde) {
+        (Some((j, d)), _) => (Some(define(j, "jacobian")?), Some(define(d, "dfdt")?)),
+        (None, Some((g, jvp))) => (
+            Some(define(g, "diffusion")?),
+            jvp.map(|f| define(f, "diffusion_jvp")).transpose()?,
+        ),
+        (None, None) => (None, None),
     };
     let init = define(kernels.init, "init")?;
     let scratch = [
         field.1,
-        derivs.map_or(0, |d| d.0.1),
-        derivs.map_or(0, |d| d.1.1),
+        second.map_or(0, |k| k.1),
+        third.map_or(0, |k| k.1),
         init.1,
     ];
     let meta = meta(scratch);
@@ -123,8 +130,8 @@ pub fn emit(
     let weights_gv = module.declare_data_in_func(weights_id, &mut ctx.func);
     let kernel_ids = [
         Some(field.0),
-        derivs.map(|d| d.0.0),
-        derivs.map(|d| d.1.0),
+        second.map(|k| k.0),
+        third.map(|k| k.0),
         Some(init.0),
     ];
     let kernel_refs: Vec<_> = kernel_ids

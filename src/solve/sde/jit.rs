@@ -33,8 +33,15 @@ struct Compiled {
 
 impl Compiled {
     fn new(f: &Function, name: &str, p: &[f64], x: &[f64]) -> Result<Compiled, Diag> {
-        let mut fixed = Vec::with_capacity(f.args.len());
-        for spec in &f.args {
+        Compiled::wrap(jit::compile(f, name)?, p, x)
+    }
+
+    /// Binds `p` and `x` to a kernel, compiled now or linked into a standalone binary.
+    fn wrap(kernel: Kernel, p: &[f64], x: &[f64]) -> Result<Compiled, Diag> {
+        let name = kernel.name().to_string();
+        let specs = kernel.args().to_vec();
+        let mut fixed = Vec::with_capacity(specs.len());
+        for spec in &specs {
             let buf = match spec.name.as_str() {
                 "t" | "u" | "v" => Vec::new(),
                 "p" => p.to_vec(),
@@ -63,12 +70,13 @@ impl Compiled {
                 fixed.len()
             )));
         }
+        let arg = |n: &str| specs.iter().position(|a| a.name == n);
         Ok(Compiled {
-            kernel: jit::compile(f, name)?,
+            t: arg("t"),
+            u: arg("u"),
+            v: arg("v"),
+            kernel,
             fixed,
-            t: f.arg_index("t"),
-            u: f.arg_index("u"),
-            v: f.arg_index("v"),
         })
     }
 
@@ -99,8 +107,8 @@ impl Compiled {
 pub struct JitSde {
     drift: Compiled,
     diffusion: Compiled,
-    /// The diffusion IR, kept to build its JVP on first use.
-    diffusion_ir: Function,
+    /// The diffusion IR, kept to build its JVP on first use (`None` when linked).
+    diffusion_ir: Option<Function>,
     /// `None` until first used; `Err` after a failed build (then the JVP answers NaN).
     jvp: Option<Result<Compiled, Diag>>,
     p: Vec<f64>,
@@ -140,7 +148,7 @@ impl JitSde {
         Ok(JitSde {
             drift,
             diffusion,
-            diffusion_ir,
+            diffusion_ir: Some(diffusion_ir),
             jvp: None,
             p: p.to_vec(),
             x: x.to_vec(),
@@ -150,11 +158,35 @@ impl JitSde {
         })
     }
 
+    /// The SDE of kernels compiled ahead of time (a standalone binary's): drift, diffusion and,
+    /// when linked (Milstein), the diffusion's JVP, with parameters `p` and no inputs.
+    pub fn linked(
+        drift: Kernel,
+        diffusion: Kernel,
+        jvp: Option<Kernel>,
+        noise: NoiseMap,
+        p: &[f64],
+    ) -> Result<JitSde, Diag> {
+        let name = drift.name().to_string();
+        let missing = || internal(format!("`{name}` has no linked diffusion JVP"));
+        Ok(JitSde {
+            drift: Compiled::wrap(drift, p, &[])?,
+            diffusion: Compiled::wrap(diffusion, p, &[])?,
+            diffusion_ir: None,
+            jvp: Some(jvp.map_or_else(|| Err(missing()), |k| Compiled::wrap(k, p, &[]))),
+            p: p.to_vec(),
+            x: Vec::new(),
+            noise,
+            name,
+            compile_time: Duration::ZERO,
+        })
+    }
+
     /// Compiles the diffusion's JVP now (it is otherwise compiled on first use), so its
     /// compile time is not counted as solve time.
     pub fn prepare_jvp(&mut self) -> Result<(), Diag> {
-        if self.jvp.is_none() {
-            let built = ir::jvp(&self.diffusion_ir, "u", "v")
+        if let (None, Some(diffusion)) = (&self.jvp, &self.diffusion_ir) {
+            let built = ir::jvp(diffusion, "u", "v")
                 .map_err(lower::internal)
                 .and_then(|f| {
                     Compiled::new(
