@@ -15,8 +15,11 @@ use crate::diag::Diag;
 pub const RUNTIME: &str = "libglassbox.a";
 pub const RUNTIME_ENV: &str = "GLASSBOX_RUNTIME";
 
-/// Finds `libglassbox.a`: `$GLASSBOX_RUNTIME`, else beside the running `glassbox` (cargo puts
-/// both in `target/<profile>/`), else one directory up (a test binary in `deps/`).
+/// Finds `libglassbox.a`: `$GLASSBOX_RUNTIME`, else the newest of the runtime archives cargo
+/// left around the running `glassbox`: `target/<profile>/libglassbox.a` (written by `cargo
+/// build`) and `target/<profile>/deps/libglassbox-<hash>.a` (what `cargo run` and `cargo test`
+/// build: they compile the library as a dependency and do not copy it up, so the copy beside
+/// the executable can be older than the code that is running).
 pub fn runtime_library() -> Result<PathBuf, Diag> {
     if let Some(path) = std::env::var_os(RUNTIME_ENV) {
         let path = PathBuf::from(path);
@@ -37,11 +40,20 @@ pub fn runtime_library() -> Result<PathBuf, Diag> {
     }
     let exe = std::env::current_exe().ok();
     let dir = exe.as_deref().and_then(Path::parent);
-    let candidates: Vec<PathBuf> = dir
+    // The executable's directory, its parent (a test binary lives in `deps/`) and `deps/`.
+    let dirs: Vec<PathBuf> = dir
         .into_iter()
-        .flat_map(|d| [d.join(RUNTIME), d.join("..").join(RUNTIME)])
+        .flat_map(|d| [d.to_path_buf(), d.join(".."), d.join("deps")])
         .collect();
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+    let newest = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| is_runtime_archive(&e.file_name().to_string_lossy()))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max_by_key(|(modified, _)| *modified);
+    newest.map(|(_, path)| path).ok_or_else(|| {
         Diag::error(
             "glassbox::runtime_missing",
             format!(
@@ -53,6 +65,15 @@ pub fn runtime_library() -> Result<PathBuf, Diag> {
             "`cargo build --release` builds it into target/release/ beside glassbox; or set {RUNTIME_ENV} to its path"
         ))
     })
+}
+
+/// `libglassbox.a`, or cargo's `libglassbox-<hash>.a` in `deps/`.
+fn is_runtime_archive(name: &str) -> bool {
+    name == RUNTIME
+        || name
+            .strip_prefix("libglassbox-")
+            .and_then(|rest| rest.strip_suffix(".a"))
+            .is_some_and(|hash| !hash.is_empty() && hash.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Links `object` with `runtime` into the executable `out` with `$CC` (default `cc`).
@@ -104,4 +125,19 @@ pub fn link(object: &Path, runtime: &Path, out: &Path) -> Result<(), Diag> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_runtime_archive;
+
+    #[test]
+    fn runtime_archive_names() {
+        assert!(is_runtime_archive("libglassbox.a"));
+        assert!(is_runtime_archive("libglassbox-5d9f1e003358447c.a"));
+        assert!(!is_runtime_archive("libglassbox-.a"));
+        assert!(!is_runtime_archive("libglassbox-5d9f.rlib"));
+        assert!(!is_runtime_archive("libglassbox_other-5d9f.a"));
+        assert!(!is_runtime_archive("libglassbox-notahash.a"));
+    }
 }
