@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use glassbox::solve::{self, JitField, Method, SolveOptions};
+use glassbox::solve;
 use glassbox::source::{DiskLoader, SourceFile};
 use glassbox::train::io;
 
@@ -188,57 +188,44 @@ fn other_odes_equal_solve() {
 
 /// The classifier with `input x[64]`: one solve per `--input` row, equal to the JIT solve of
 /// the same field with the same inputs through the library.
+/// A classifier: each `--input` row's class and logits, exactly `glassbox predict --input`'s
+/// CSV (same weights, perturbed from the initial ones so that no class is a tie).
 #[test]
-fn digits_solves_each_input_row() {
+fn digits_classifies_each_input_row() {
     let dir = tmp("digits");
     let file = example("digits.gbx");
-    let exe = build(&dir, &file, &[]);
-    let rows: Vec<Vec<f64>> = std::fs::read_to_string(root().join("examples/data/digits.csv"))
+    let model = load(&file);
+    let p: Vec<f64> = solve::param_values(&model)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * 1.01 + 1e-3 * ((i % 7) as f64 - 3.0))
+        .collect();
+    let weights = dir.join("w.safetensors");
+    std::fs::write(&weights, io::weights_to_safetensors(&model, &p).unwrap()).unwrap();
+    let w = weights.to_str().unwrap();
+    let exe = build(&dir, &file, &["--weights", w]);
+    let csv: String = std::fs::read_to_string(root().join("examples/data/digits.csv"))
         .unwrap()
         .lines()
-        .take(2)
-        .map(|l| l.split(',').take(64).map(|v| v.parse().unwrap()).collect())
-        .collect();
-    let csv: String = rows
-        .iter()
-        .map(|r| {
-            let s: Vec<String> = r.iter().map(f64::to_string).collect();
-            s.join(",") + "\n"
-        })
+        .take(3)
+        .map(|l| l.split(',').take(64).collect::<Vec<_>>().join(",") + "\n")
         .collect();
     std::fs::write(dir.join("x.csv"), csv).unwrap();
-    let got = ok(&run_in(&dir, &exe, &["--input", "x.csv", "--at", "0:1:5"]));
+    let got = ok(&run_in(&dir, &exe, &["--input", "x.csv"]));
+    let want = ok(&glassbox(
+        &dir,
+        &["predict", &file, "--weights", w, "--input", "x.csv"],
+    ));
+    assert!(got.starts_with("class,logit_0,"), "{got}");
+    assert_eq!(got.lines().count(), 4, "{got}");
+    // The same kernels' code, solver and CSV writer: the same bytes.
+    assert_eq!(got, want);
 
-    let model = load(&file);
-    let p = solve::param_values(&model);
-    let times: Vec<f64> = (0..5).map(|k| k as f64 / 4.0).collect();
-    let mut want = String::from("sample,t");
-    for i in 0..32 {
-        want.push_str(&format!(",h[{i}]"));
-    }
-    want.push('\n');
-    for (s, x) in rows.iter().enumerate() {
-        let mut field = JitField::with_params(&model, &p, x).unwrap();
-        let u0 = solve::initial_state(&model, &p, x, 0.0).unwrap();
-        let opts = SolveOptions {
-            rtol: 1e-5,
-            atol: 1e-5,
-            save_at: times.clone(),
-            ..SolveOptions::default()
-        };
-        let method = Method::from_name("tsit5", 1e-5).unwrap();
-        let sol = solve::solve_with(method, &mut field, 0.0, 1.0, &u0, &opts).unwrap();
-        for (i, t) in sol.ts.iter().enumerate() {
-            want.push_str(&format!("{s},{t:e}"));
-            for v in sol.u(i).unwrap() {
-                want.push_str(&format!(",{v:e}"));
-            }
-            want.push('\n');
-        }
-    }
-    assert_close(&got, &want);
-
-    // Without --input there is nothing to solve: a diagnostic, not a panic.
+    // The logits are read at the end of the solve: --at is refused, not ignored.
+    let o = run_in(&dir, &exe, &["--input", "x.csv", "--at", "0:1:5"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("--at"), "{}", text(&o.stderr));
+    // Without --input there is nothing to classify: a diagnostic, not a panic.
     let o = run_in(&dir, &exe, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("--input"), "{}", text(&o.stderr));

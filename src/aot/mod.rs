@@ -65,6 +65,9 @@ pub struct Meta {
     pub init: KernelSpec,
     /// SDE models: the diffusion and how to sample; `field` is then the drift.
     pub sde: Option<SdeMeta>,
+    /// Classifiers (`cross_entropy`): the head `logits(t, u, p, x)`, run on each row's final
+    /// state; it takes the object's second kernel slot (an explicit method needs no `∂f/∂u`).
+    pub head: Option<KernelSpec>,
 }
 
 /// An SDE model's part of [`Meta`]. The diffusion and its JVP take the object's second and

@@ -11,7 +11,7 @@ use crate::cli::predict::{default_times, in_file, load_weights};
 use crate::cli::solve::{SolveArgs, method_options, state_names};
 use crate::diag::Diag;
 use crate::ir::{Function, jacobian, lower};
-use crate::sema::{Model, ModelKind, Shape, SolveTimes};
+use crate::sema::{Loss, Model, ModelKind, Shape, SolveTimes};
 use crate::solve::{self, Method, SolveOptions};
 use crate::source::SourceFile;
 use crate::train::{self, Overrides};
@@ -24,6 +24,8 @@ pub struct Parts {
     /// SDE models: the diffusion and (Milstein) its JVP; `field` is the drift.
     pub sde: Option<(Function, Option<Function>)>,
     pub init: Function,
+    /// Classifiers: the head, run on each row's final state.
+    pub head: Option<Function>,
     pub p: Vec<f64>,
     pub meta: Meta,
 }
@@ -42,11 +44,18 @@ pub fn plan(
     let loc = |d: Diag| in_file(d, file);
     let field = lower::lower(model, lower::Part::Field).map_err(loc)?;
     let init = lower::lower_init(model).map_err(loc)?;
+    let mut head = None;
     let (solver, derivs, sde) = if model.kind == ModelKind::Sde {
         let sde = plan_sde::plan(model, file)?;
         (sde.solver.clone(), None, Some(sde))
     } else {
-        let (method, solver) = ode_solver(model, file)?;
+        let (method, mut solver) = ode_solver(model, file)?;
+        if let Some(h) = classifier_head(model).map_err(loc)? {
+            // `glassbox predict`'s solve: from t0 to the time the head reads, saving only it.
+            solver.span = vec![h.t0, h.t1];
+            solver.times = vec![h.t1];
+            head = Some(h.head);
+        }
         let derivs = if method.parts().1.is_some() {
             let j = jacobian(&field, "u").map_err(|e| vec![lower::internal(e)])?;
             let d = jacobian(&field, "t").map_err(|e| vec![lower::internal(e)])?;
@@ -97,15 +106,26 @@ pub fn plan(
         dfdt: derivs.as_ref().map(|(_, d)| spec("dfdt", d)),
         init: spec("init", &init),
         sde: sde.as_ref().map(|s| s.meta(spec)),
+        head: head.as_ref().map(|h| spec("head", h)),
     };
     Ok(Parts {
         field,
         derivs,
         sde: sde.map(|s| (s.diffusion, s.jvp)),
         init,
+        head,
         p,
         meta,
     })
+}
+
+/// The head of a model that trains as a classifier (`cross_entropy`), as `glassbox predict`
+/// lowers it; `None` for every other model.
+fn classifier_head(model: &Model) -> Result<Option<train::Head>, Diag> {
+    match train::plan(model, &Overrides::default()) {
+        Ok(plan) if plan.loss.loss == Loss::CrossEntropy => train::classifier_head(model).map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// The solver settings a binary records (the fields of [`Meta`] of the same names).

@@ -13,12 +13,13 @@ use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 use serde::Serialize;
 
 use super::Meta;
-use crate::cli::predict::at_grid;
+use crate::cli::predict::{at_grid, logits_csv};
 use crate::cli::render_diag;
 use crate::cli::solve::{bad_arg, print_stats, stats_text, to_csv, write_atomic};
 use crate::diag::Diag;
 use crate::jit::Linked;
 use crate::solve::{JitField, Method, Solution, SolveOptions, Stats, solve_with};
+use crate::train::call_kernel;
 
 /// Runs the binary with the process's arguments; returns the exit status. A panic (a bug:
 /// user input never causes one) is reported as such, with status 101, instead of aborting
@@ -132,7 +133,7 @@ fn describe(meta: &Meta) -> String {
         "The model `{}`, compiled ahead of time by glassbox {}.\n\n\
          states:   {} ({} columns: {})\n\
          inputs:   {}\n\
-         outputs:  {} (declared; the binary writes the states)\n\
+         outputs:  {} ({})\n\
          solver:   {} (rtol {:e}, atol {:e})\n\
          times:    {span}\n\
          source:   {}\n\
@@ -145,6 +146,11 @@ fn describe(meta: &Meta) -> String {
         meta.columns.join(","),
         list(&meta.inputs),
         list(&meta.outputs),
+        if meta.head.is_some() {
+            "a classifier: the binary writes each row's class and logits"
+        } else {
+            "declared; the binary writes the states"
+        },
         meta.method,
         meta.tolerances.first().copied().unwrap_or(0.0),
         meta.tolerances.get(1).copied().unwrap_or(0.0),
@@ -167,8 +173,13 @@ fn describe(meta: &Meta) -> String {
     if meta.input_len > 0 {
         s.push_str(&format!(
             "\n\nGive --input FILE.csv with {} values per row (one sample a row, an optional \
-             header); the output then starts with a `sample` column.",
-            meta.input_len
+             header); the output then {}.",
+            meta.input_len,
+            if meta.head.is_some() {
+                "has one row per sample: `class,logit_0,...`"
+            } else {
+                "starts with a `sample` column"
+            }
         ));
     }
     s
@@ -189,6 +200,15 @@ fn run(meta: &Meta, weights: &[f64], k: Linked, m: &ArgMatches) -> Result<(), Ve
                 &format!("remove --{flag}"),
             ));
         }
+    }
+    if let (Some(at), Some(_)) = (m.get_one::<String>("at"), &meta.head) {
+        return Err(bad_arg(
+            format!(
+                "`--at {at}`: `{}` is a classifier, read at the end of its solve",
+                meta.model
+            ),
+            "remove --at: the binary writes each row's class and logits",
+        ));
     }
     let (t0, t1, save_at) = output_times(meta, m)?;
     let y0 = match m.get_one::<String>("y0") {
@@ -238,8 +258,9 @@ fn run(meta: &Meta, weights: &[f64], k: Linked, m: &ArgMatches) -> Result<(), Ve
     }
 
     let output = m.get_one::<PathBuf>("output");
-    let text = match output {
-        Some(path) if path.extension().is_some_and(|e| e == "json") => to_json(meta, &sols),
+    let text = match (&k.head, output) {
+        (Some(head), _) => logits(head, weights, &samples, &sols, t1)?,
+        (None, Some(path)) if path.extension().is_some_and(|e| e == "json") => to_json(meta, &sols),
         _ => csv(&meta.columns, &sols, meta.input_len > 0),
     };
     match output {
@@ -257,6 +278,23 @@ fn run(meta: &Meta, weights: &[f64], k: Linked, m: &ArgMatches) -> Result<(), Ve
         }
     }
     Ok(())
+}
+
+/// A classifier's output: `glassbox predict --input`'s CSV (`class,logit_0,...`), the head
+/// evaluated on each row's state at `t1`.
+fn logits(
+    head: &crate::jit::Kernel,
+    p: &[f64],
+    samples: &[Vec<f64>],
+    sols: &[Solution],
+    t1: f64,
+) -> Result<String, Vec<Diag>> {
+    let mut z = Vec::with_capacity(samples.len() * head.output_len());
+    for (x, sol) in samples.iter().zip(sols) {
+        let u1 = sol.last().unwrap_or(&[]);
+        z.extend(call_kernel(head, t1, u1, p, x, &[]).map_err(|d| vec![d])?);
+    }
+    Ok(logits_csv(&z, head.output_len(), None))
 }
 
 /// `--at`, else the times the model gives (`[t0, t1]` and the save times).

@@ -53,6 +53,7 @@ fn build(args: &BuildArgs) -> Result<PathBuf, Vec<Diag>> {
         derivs: parts.derivs.as_ref().map(|(j, d)| (j, d)),
         sde: parts.sde.as_ref().map(|(g, jvp)| (g, jvp.as_ref())),
         init: &parts.init,
+        head: parts.head.as_ref(),
     };
     let meta = &mut parts.meta;
     let bytes = object::emit(
@@ -72,6 +73,9 @@ fn build(args: &BuildArgs) -> Result<PathBuf, Vec<Diag>> {
                 if let Some(j) = s.jvp.as_mut() {
                     j.scratch_len = dfdt;
                 }
+            }
+            if let Some(h) = meta.head.as_mut() {
+                h.scratch_len = jacobian;
             }
             meta.init.scratch_len = init;
             meta.to_bytes()

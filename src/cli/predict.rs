@@ -150,6 +150,30 @@ fn write_out(args: &PredictArgs, text: &str) -> Result<(), Vec<Diag>> {
     Ok(())
 }
 
+/// Logits (`[rows, k]`) as CSV `class[,label],logit_0,...` (shared with the binaries of
+/// `glassbox build`, so both write the same bytes).
+pub(crate) fn logits_csv(logits: &[f64], k: usize, labels: Option<&[usize]>) -> String {
+    let mut text = String::from("class");
+    if labels.is_some() {
+        text += ",label";
+    }
+    for i in 0..k {
+        text += &format!(",logit_{i}");
+    }
+    text.push('\n');
+    for (i, z) in logits.chunks(k.max(1)).enumerate() {
+        text += &train::argmax(z).to_string();
+        if let Some(l) = labels.and_then(|l| l.get(i)) {
+            text += &format!(",{l}");
+        }
+        for v in z {
+            text += &format!(",{v}");
+        }
+        text.push('\n');
+    }
+    text
+}
+
 /// A classifier's predictions as CSV: `class[,label],logit_0,...` per row of `input` (its
 /// feature columns), else of the model's data (with its labels; accuracy on stderr).
 fn classify(
@@ -184,24 +208,7 @@ fn classify(
         );
     };
     let (logits, _, k) = train::predict_table(model, plan, p, &x)?;
-    let mut text = String::from("class");
-    if labels.is_some() {
-        text += ",label";
-    }
-    for i in 0..k {
-        text += &format!(",logit_{i}");
-    }
-    text.push('\n');
-    for (i, z) in logits.chunks(k.max(1)).enumerate() {
-        text += &train::argmax(z).to_string();
-        if let Some(l) = labels.as_ref().and_then(|l| l.get(i)) {
-            text += &format!(",{l}");
-        }
-        for v in z {
-            text += &format!(",{v}");
-        }
-        text.push('\n');
-    }
+    let text = logits_csv(&logits, k, labels.as_deref());
     if let Some(l) = &labels {
         let (ce, acc) = train::score(&logits, l, k);
         eprintln!(

@@ -844,6 +844,8 @@ pub struct Linked {
     pub derivs: Option<(Kernel, Kernel)>,
     pub sde: Option<(Kernel, Option<Kernel>)>,
     pub init: Kernel,
+    /// A classifier's head (`aot::Meta::head`).
+    pub head: Option<Kernel>,
 }
 
 impl Kernel {
@@ -913,6 +915,11 @@ pub extern "C" fn glassbox_aot_main(
         )),
         _ => None,
     };
+    // So does a classifier's head (the second slot).
+    let head = match (jacobian, &meta.head) {
+        (Some(h), Some(s)) => Some(Kernel::linked(h, s)),
+        _ => None,
+    };
     let (Some(field), Some(init)) = (field, init) else {
         eprintln!("error: this binary has no vector field; rebuild it with `glassbox build`");
         return 101;
@@ -922,6 +929,7 @@ pub extern "C" fn glassbox_aot_main(
         derivs,
         sde,
         init: Kernel::linked(init, &meta.init),
+        head,
     };
     crate::aot::runtime::main(&meta, weights, linked)
 }

@@ -35,6 +35,8 @@ pub struct Kernels<'a> {
     pub derivs: Option<(&'a Function, &'a Function)>,
     pub sde: Option<(&'a Function, Option<&'a Function>)>,
     pub init: &'a Function,
+    /// A classifier's head, in the second slot (its method is explicit: no `∂f/∂u`).
+    pub head: Option<&'a Function>,
 }
 
 /// Emits the object file: the kernels, `meta` (built from the kernels' scratch lengths, in the
@@ -75,7 +77,7 @@ pub fn emit(
             Some(define(g, "diffusion")?),
             jvp.map(|f| define(f, "diffusion_jvp")).transpose()?,
         ),
-        (None, None) => (None, None),
+        (None, None) => (kernels.head.map(|h| define(h, "head")).transpose()?, None),
     };
     let init = define(kernels.init, "init")?;
     let scratch = [

@@ -139,7 +139,14 @@ fn compile_pair(f: &Function, wrt: &[&str], name: &str) -> Result<(Kernel, Kerne
 }
 
 /// Calls a model function kernel with its arguments by name (`v`: the cotangent).
-fn call(k: &Kernel, t: f64, u: &[f64], p: &[f64], x: &[f64], v: &[f64]) -> Result<Vec<f64>, Diag> {
+pub fn call(
+    k: &Kernel,
+    t: f64,
+    u: &[f64],
+    p: &[f64],
+    x: &[f64],
+    v: &[f64],
+) -> Result<Vec<f64>, Diag> {
     let tt = [t];
     let args: Vec<&[f64]> = k
         .args()
@@ -157,76 +164,102 @@ fn call(k: &Kernel, t: f64, u: &[f64], p: &[f64], x: &[f64], v: &[f64]) -> Resul
     Ok(out)
 }
 
+/// A classifier's head, lowered (see [`head`]).
+pub struct Head {
+    pub head: Function,
+    pub t0: f64,
+    pub t1: f64,
+    pub classes: usize,
+}
+
+/// The head of `model`'s `cross_entropy` term as an IR function of the final state
+/// (`logits(t, u, p, x)`), and the solve's span: from the solve clause's start (else 0) to the
+/// time the head reads (`h(1)`). Shared with `glassbox build`, whose binaries run it too.
+pub fn head(model: &Model) -> Result<Head, Diag> {
+    let Some((term, pred, label)) =
+        model
+            .objective
+            .iter()
+            .flat_map(|o| &o.terms)
+            .find_map(|t| match &t.kind {
+                TermKind::Loss {
+                    loss: Loss::CrossEntropy,
+                    pred,
+                    target: Target::Label { label },
+                } => Some((t, pred, *label)),
+                _ => None,
+            })
+    else {
+        return Err(Diag::error(
+            "glassbox::train_missing",
+            "the model has no `cross_entropy(logits, label)` term",
+        )
+        .help("add e.g. `minimize cross_entropy(logits, c)`"));
+    };
+    let classes = model.labels.get(label).map_or(0, |l| l.classes);
+    let mut times = Vec::new();
+    let head_expr = at_end(model, pred, &mut times);
+    let span_times = model.solve.as_ref().and_then(|s| s.times.clone());
+    let t0 = match &span_times {
+        Some(SolveTimes::Over { t0, .. }) => *t0,
+        Some(SolveTimes::At { times }) => times.first().copied().unwrap_or(0.0),
+        None => 0.0,
+    };
+    let t1 = match (times.first(), &span_times) {
+        (Some((t, _)), _) => *t,
+        (None, Some(SolveTimes::Over { t1, .. })) => *t1,
+        (None, Some(SolveTimes::At { times })) => times.last().copied().unwrap_or(t0),
+        (None, None) => t0,
+    };
+    if let Some((_, e)) = times.iter().find(|(t, _)| *t != t1) {
+        return Err(unsupported(
+            e.span,
+            format!("the prediction reads the state at two times ({t1} and another)"),
+            "read every state at one end time, e.g. `dec(h(1))`",
+        ));
+    }
+    if t1 <= t0 || !t1.is_finite() {
+        return Err(unsupported(
+            pred.span,
+            format!("the prediction is read at t = {t1}, not after the start {t0}"),
+            "read the state at a time after the solve's start, e.g. `dec(h(1))` with `solve ... over [0, 1]`",
+        ));
+    }
+    if head_expr.shape.size() != classes {
+        return Err(Diag::error(
+            "glassbox::train_shape",
+            format!(
+                "the prediction has {} values for {classes} classes",
+                head_expr.shape.size()
+            ),
+        )
+        .label(term.span, "one logit per class")
+        .help("make the head return one value per class"));
+    }
+    let mut head = lower::model_function(model);
+    let node = lower::lower_expr(model, &mut head, &head_expr)?;
+    let node = head.graph.flatten(node);
+    head.push_output("logits", node);
+    let head = ir::simplify(&head);
+    head.validate().map_err(lower::internal)?;
+    Ok(Head {
+        head,
+        t0,
+        t1,
+        classes,
+    })
+}
+
 impl Classify {
     /// Encoder and head of `model`'s `cross_entropy` term, compiled, and the solve's span:
     /// from the solve clause's start (else 0) to the time the head reads (`h(1)`).
     pub fn new(model: &Model) -> Result<Classify, Diag> {
-        let Some((term, pred, label)) =
-            model
-                .objective
-                .iter()
-                .flat_map(|o| &o.terms)
-                .find_map(|t| match &t.kind {
-                    TermKind::Loss {
-                        loss: Loss::CrossEntropy,
-                        pred,
-                        target: Target::Label { label },
-                    } => Some((t, pred, *label)),
-                    _ => None,
-                })
-        else {
-            return Err(Diag::error(
-                "glassbox::train_missing",
-                "the model has no `cross_entropy(logits, label)` term",
-            )
-            .help("add e.g. `minimize cross_entropy(logits, c)`"));
-        };
-        let classes = model.labels.get(label).map_or(0, |l| l.classes);
-        let mut times = Vec::new();
-        let head_expr = at_end(model, pred, &mut times);
-        let span_times = model.solve.as_ref().and_then(|s| s.times.clone());
-        let t0 = match &span_times {
-            Some(SolveTimes::Over { t0, .. }) => *t0,
-            Some(SolveTimes::At { times }) => times.first().copied().unwrap_or(0.0),
-            None => 0.0,
-        };
-        let t1 = match (times.first(), &span_times) {
-            (Some((t, _)), _) => *t,
-            (None, Some(SolveTimes::Over { t1, .. })) => *t1,
-            (None, Some(SolveTimes::At { times })) => times.last().copied().unwrap_or(t0),
-            (None, None) => t0,
-        };
-        if let Some((_, e)) = times.iter().find(|(t, _)| *t != t1) {
-            return Err(unsupported(
-                e.span,
-                format!("the prediction reads the state at two times ({t1} and another)"),
-                "read every state at one end time, e.g. `dec(h(1))`",
-            ));
-        }
-        if t1 <= t0 || !t1.is_finite() {
-            return Err(unsupported(
-                pred.span,
-                format!("the prediction is read at t = {t1}, not after the start {t0}"),
-                "read the state at a time after the solve's start, e.g. `dec(h(1))` with `solve ... over [0, 1]`",
-            ));
-        }
-        if head_expr.shape.size() != classes {
-            return Err(Diag::error(
-                "glassbox::train_shape",
-                format!(
-                    "the prediction has {} values for {classes} classes",
-                    head_expr.shape.size()
-                ),
-            )
-            .label(term.span, "one logit per class")
-            .help("make the head return one value per class"));
-        }
-        let mut head = lower::model_function(model);
-        let node = lower::lower_expr(model, &mut head, &head_expr)?;
-        let node = head.graph.flatten(node);
-        head.push_output("logits", node);
-        let head = ir::simplify(&head);
-        head.validate().map_err(lower::internal)?;
+        let Head {
+            head,
+            t0,
+            t1,
+            classes,
+        } = head(model)?;
         let (head, head_vjp) = compile_pair(&head, &["u", "p"], &format!("{}.head", model.name))?;
         let init = lower::lower_init(model)?;
         let (enc, enc_vjp) = compile_pair(&init, &["p"], &format!("{}.init", model.name))?;

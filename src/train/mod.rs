@@ -20,7 +20,9 @@ mod tape;
 mod trainer;
 mod validate;
 
-pub use classify::{ClassReport, argmax, predict_table, score};
+pub use classify::{
+    ClassReport, Head, argmax, call as call_kernel, head as classifier_head, predict_table, score,
+};
 pub use integrals::{IntegralKind, IntegralTerm, STEER_STREAM, Steer, steer};
 pub use op::{Forward, LocalWeight, Segment, Weights};
 pub use optim::OptState;
