@@ -28,14 +28,7 @@ pub(super) fn run(
     m: &ArgMatches,
 ) -> Result<(), Vec<Diag>> {
     if let Some(path) = m.get_one::<PathBuf>("input") {
-        return Err(bad_arg(
-            format!(
-                "`--input {}`: `{}` declares no `input`",
-                path.display(),
-                meta.model
-            ),
-            "remove --input",
-        ));
+        return Err(super::runtime::no_inputs(path, &meta.model));
     }
     let output = m.get_one::<PathBuf>("output");
     let seed = m.get_one::<u64>("seed").copied().unwrap_or(sde.seed);

@@ -217,16 +217,7 @@ fn run(meta: &Meta, weights: &[f64], k: Linked, m: &ArgMatches) -> Result<(), Ve
     };
     let samples = match (m.get_one::<PathBuf>("input"), meta.input_len) {
         (None, 0) => vec![Vec::new()],
-        (Some(path), 0) => {
-            return Err(bad_arg(
-                format!(
-                    "`--input {}`: `{}` declares no `input`",
-                    path.display(),
-                    meta.model
-                ),
-                "remove --input",
-            ));
-        }
+        (Some(path), 0) => return Err(no_inputs(path, &meta.model)),
         (None, n) => {
             return Err(bad_arg(
                 format!(
@@ -527,4 +518,15 @@ pub(super) fn to_json(meta: &Meta, sols: &[Solution]) -> String {
     let mut s = serde_json::to_string_pretty(&out).unwrap_or_else(|_| "{}".into());
     s.push('\n');
     s
+}
+
+/// `--input` given to a binary whose model declares no `input`.
+pub(super) fn no_inputs(path: &std::path::Path, model: &str) -> Vec<Diag> {
+    bad_arg(
+        format!(
+            "`--input {}`: `{model}` declares no `input`",
+            path.display()
+        ),
+        "remove --input",
+    )
 }
