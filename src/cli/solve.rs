@@ -414,20 +414,32 @@ pub(crate) fn state_names(model: &Model) -> Vec<String> {
 }
 
 pub(crate) fn to_csv(names: &[String], sol: &Solution) -> String {
-    let mut out = String::from("t");
+    let mut out = csv_header("t", names);
+    for (i, &t) in sol.ts.iter().enumerate() {
+        push_csv_row(&mut out, "", t, sol.u(i).unwrap_or(&[]));
+    }
+    out
+}
+
+/// `lead,<names>` and a newline.
+pub(crate) fn csv_header(lead: &str, names: &[String]) -> String {
+    let mut out = String::from(lead);
     for n in names {
         out.push(',');
         out.push_str(n);
     }
     out.push('\n');
-    for (i, t) in sol.ts.iter().enumerate() {
-        let _ = write!(out, "{t:e}");
-        for x in sol.u(i).unwrap_or(&[]) {
-            let _ = write!(out, ",{x:e}");
-        }
-        out.push('\n');
-    }
     out
+}
+
+/// One row `<prefix>t,u...` (`prefix` ends in a comma or is empty), numbers in `{:e}` form so
+/// they round-trip exactly.
+pub(crate) fn push_csv_row(out: &mut String, prefix: &str, t: f64, u: &[f64]) {
+    let _ = write!(out, "{prefix}{t:e}");
+    for x in u {
+        let _ = write!(out, ",{x:e}");
+    }
+    out.push('\n');
 }
 
 /// How long compiling and solving took, in the JSON output (what the side-by-side benchmarks

@@ -252,19 +252,11 @@ pub(crate) fn mean_sd(sol: &SdeSolution, times: usize, n: usize) -> (Vec<f64>, V
 /// `path,t,<states>`, paths in order, each at every saved time. The path column is always
 /// there for SDE models, so the file's shape does not depend on `--paths`.
 pub(crate) fn to_csv(names: &[String], sol: &SdeSolution) -> String {
-    let mut out = String::from("path,t");
-    for n in names {
-        out.push(',');
-        out.push_str(n);
-    }
-    out.push('\n');
+    let mut out = super::solve::csv_header("path,t", names);
     for (k, path) in sol.paths.iter().enumerate() {
-        for (i, t) in path.ts.iter().enumerate() {
-            let _ = write!(out, "{k},{t:e}");
-            for x in path.u(i).unwrap_or(&[]) {
-                let _ = write!(out, ",{x:e}");
-            }
-            out.push('\n');
+        let prefix = format!("{k},");
+        for (i, &t) in path.ts.iter().enumerate() {
+            super::solve::push_csv_row(&mut out, &prefix, t, path.u(i).unwrap_or(&[]));
         }
     }
     out

@@ -316,39 +316,22 @@ fn without(e: &Entry, keys: &[String]) -> Option<Entry> {
     let (program, _) = crate::syntax::parse(&file);
     let mut item = program.items.into_iter().next()?;
     let keep = |name: &str| !keys.iter().any(|k| k == name);
+    // Each declaration list has its own type; the same pruning for each.
+    macro_rules! drop_named {
+        ($v:expr) => {{
+            $v.retain(|d| keep(&d.name.name));
+            $v.is_empty()
+        }};
+    }
     let empty = match &mut item.kind {
-        ItemKind::State(v) => {
-            v.retain(|d| keep(&d.name.name));
-            v.is_empty()
-        }
-        ItemKind::Param(v) => {
-            v.retain(|d| keep(&d.name.name));
-            v.is_empty()
-        }
-        ItemKind::Const(v) => {
-            v.retain(|d| keep(&d.name.name));
-            v.is_empty()
-        }
-        ItemKind::Input(v) => {
-            v.retain(|d| keep(&d.name.name));
-            v.is_empty()
-        }
-        ItemKind::Label(v) => {
-            v.retain(|d| keep(&d.name.name));
-            v.is_empty()
-        }
-        ItemKind::Net(v) => {
-            v.retain(|d| keep(&d.name.name));
-            v.is_empty()
-        }
-        ItemKind::Data(v) => {
-            v.retain(|d| keep(&d.name.name));
-            v.is_empty()
-        }
-        ItemKind::Output(v) => {
-            v.retain(|d| keep(&d.name.name));
-            v.is_empty()
-        }
+        ItemKind::State(v) => drop_named!(v),
+        ItemKind::Param(v) => drop_named!(v),
+        ItemKind::Const(v) => drop_named!(v),
+        ItemKind::Input(v) => drop_named!(v),
+        ItemKind::Label(v) => drop_named!(v),
+        ItemKind::Net(v) => drop_named!(v),
+        ItemKind::Data(v) => drop_named!(v),
+        ItemKind::Output(v) => drop_named!(v),
         _ => true,
     };
     if empty {
