@@ -182,6 +182,7 @@ fn integral_term_gradients_match_finite_differences() {
     for (i, term) in [
         "0.1 * kinetic",
         "0.05 * jacobian_frobenius",
+        "0.05 * jacobian_frobenius(estimator = hutchinson)",
         "0.01 * taylor(2)",
         "decay(0.2 -> 0.02) * kinetic + 0.01 * taylor(3) + 0.02 * jacobian_frobenius + 0.1 * error_estimate",
     ]
@@ -338,4 +339,178 @@ fn nfe_and_high_taylor_orders_are_diagnostics() {
     )
     .err();
     assert_eq!(e.as_deref(), Some("glassbox::train_unsupported"));
+}
+
+/// A 4-state linear field `y' = A y`: Hutchinson's integrand is the constant `‖A ε‖²`, so its
+/// integral over `[0, T]` is `T ‖A ε‖²` for every probe, and over Rademacher probes its mean is
+/// `T ‖A‖_F²` with variance `σ² = T² · 2 Σ_{i≠j} M_ij²`, `M = AᵀA` (the diagonal of `εεᵀ` is
+/// always 1, the off-diagonal entries are independent ±1). The mean of N = 4000 draws is then
+/// within `4σ/√N` of `T ‖A‖_F²` except with probability below 1e-4 (Chebyshev would give
+/// 1/16; the sum of bounded independent terms is close to normal); the draws are seeded, so
+/// the test is deterministic.
+#[test]
+fn hutchinson_estimate_is_unbiased_on_a_linear_field() {
+    let a = [
+        [-0.5, 1.0, 0.2, 0.0],
+        [-2.0, 0.25, 0.0, 0.7],
+        [0.3, -0.1, -1.0, 0.4],
+        [0.0, 0.6, -0.8, -0.2],
+    ];
+    let flat: Vec<String> = a
+        .iter()
+        .map(|r| r.iter().map(f64::to_string).collect::<Vec<_>>().join(", "))
+        .collect();
+    let src = format!(
+        "model lin4\nstate y[4] = [1.0, -0.5, 0.3, 0.8]\nparam A[4, 4] = [{}] learn\ndy/dt = A @ y\n",
+        flat.join("; ")
+    );
+    let (_, model) = check("lin4.gbx", src);
+    let p = solve::param_values(&model);
+    let tab = tableau("dopri5").unwrap();
+    let mut f = JitVjpField::new(&model, &p, &[]).unwrap();
+    let t1 = 2.0;
+    let sol = solve::solve(tab, &mut f, 0.0, t1, &[1.0, -0.5, 0.3, 0.8], &tight()).unwrap();
+    let mut r = integrand(&model, Which::JacobianFrobeniusHutchinson);
+    assert!(r.has_probe());
+    let n = 4;
+    let mut m = [[0.0; 4]; 4];
+    for i in 0..n {
+        for j in 0..n {
+            m[i][j] = (0..n).map(|k| a[k][i] * a[k][j]).sum();
+        }
+    }
+    let exact = t1 * a.iter().flatten().map(|x| x * x).sum::<f64>();
+    let off: f64 = (0..n)
+        .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+        .map(|(i, j)| m[i][j] * m[i][j])
+        .sum();
+    let sigma = t1 * (2.0 * off).sqrt();
+    let draws = 4000;
+    let mut rng = data::batch::rng(3, 0);
+    let mut sum = 0.0;
+    for _ in 0..draws {
+        let eps = grad::rademacher(&mut rng, n);
+        assert!(eps.iter().all(|e| e.abs() == 1.0));
+        r.set_probe(&eps);
+        let got = grad::integral(tab, &mut r, &sol).unwrap();
+        // Each draw: T ‖A ε‖² exactly (the quadrature of a constant).
+        let ae: f64 = (0..n)
+            .map(|i| (0..n).map(|j| a[i][j] * eps[j]).sum::<f64>().powi(2))
+            .sum();
+        assert!(rel(got, t1 * ae) < 1e-12, "{got} vs {}", t1 * ae);
+        sum += got;
+    }
+    let mean = sum / draws as f64;
+    let tol = 4.0 * sigma / (draws as f64).sqrt();
+    assert!(
+        (mean - exact).abs() <= tol,
+        "mean {mean} vs exact {exact} (4σ/√N = {tol})"
+    );
+    // The exact integrand agrees with the estimate's expectation.
+    let mut ex = integrand(&model, Which::JacobianFrobenius);
+    assert!(rel(grad::integral(tab, &mut ex, &sol).unwrap(), exact) < 1e-12);
+}
+
+/// With the probe fixed, the estimate's gradient (JVP inside the VJP) matches central
+/// differences of the quadrature on a fixed grid, for a nonlinear field.
+#[test]
+fn hutchinson_gradient_with_a_fixed_probe_matches_finite_differences() {
+    let src = "model nl\nstate y[3] = [0.5, -0.2, 0.8]\nparam k[3] = [0.7, -0.3, 1.1] learn\ndy/dt = [sin(k[0] * y[1]) - y[0]^2, k[1] * y[0] * y[2], tanh(k[2] * y[0] + y[1])]\n";
+    let (_, model) = check("nl.gbx", src.into());
+    let p0 = solve::param_values(&model);
+    let tab = tableau("rk4").unwrap();
+    let opts = SolveOptions {
+        dt: Some(0.05),
+        keep_stages: true,
+        ..Default::default()
+    };
+    let u0 = [0.5, -0.2, 0.8];
+    let eps = [1.0, -1.0, -1.0];
+    let value = |p: &[f64], u0: &[f64]| {
+        let mut f = JitVjpField::new(&model, p, &[]).unwrap();
+        let sol = solve::solve(tab, &mut f, 0.0, 1.0, u0, &opts).unwrap();
+        let mut r = integrand(&model, Which::JacobianFrobeniusHutchinson);
+        r.set_params(p);
+        r.set_probe(&eps);
+        grad::integral(tab, &mut r, &sol).unwrap()
+    };
+    let mut f = JitVjpField::new(&model, &p0, &[]).unwrap();
+    let sol = solve::solve(tab, &mut f, 0.0, 1.0, &u0, &opts).unwrap();
+    let mut r = integrand(&model, Which::JacobianFrobeniusHutchinson);
+    r.set_probe(&eps);
+    let dl_du = vec![0.0; sol.us.len()];
+    let g = grad::adjoint_with(
+        tab,
+        &mut f,
+        &sol,
+        &dl_du,
+        &AdjointOptions::new(1e-6, 1e-9),
+        Some(&mut r),
+    )
+    .unwrap();
+    let h = 1e-6;
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    for i in 0..p0.len() {
+        let (mut a, mut b) = (p0.clone(), p0.clone());
+        a[i] += h;
+        b[i] -= h;
+        want.push((value(&a, &u0) - value(&b, &u0)) / (2.0 * h));
+        got.push(g.dp[i]);
+    }
+    for i in 0..u0.len() {
+        let (mut a, mut b) = (u0, u0);
+        a[i] += h;
+        b[i] -= h;
+        want.push((value(&p0, &a) - value(&p0, &b)) / (2.0 * h));
+        got.push(g.du0[i]);
+    }
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            (g - w).abs() <= 1e-6 * w.abs().max(1e-2),
+            "adjoint {got:?}\ndifferences {want:?}"
+        );
+    }
+    assert!(want.iter().all(|w| w.abs() > 1e-4), "{want:?}");
+    // Another probe is another estimate.
+    r.set_probe(&[1.0, 1.0, -1.0]);
+    assert_ne!(grad::integral(tab, &mut r, &sol).unwrap(), value(&p0, &u0));
+}
+
+/// The probes come from the run's seed: a rerun gives bit-identical weights, another seed
+/// other ones, and successive iterations draw new probes.
+#[test]
+fn hutchinson_probes_follow_the_seed() {
+    let run = |seed: u64| {
+        let (mut t, _) = trainer(
+            &format!("hutch{seed}"),
+            "mse(y, obs) + 0.5 * jacobian_frobenius(estimator = hutchinson)",
+            &format!(
+                "adam(lr = 1e-2), iterations = 3, seed = {seed}, batch = windows(3, length = 4)"
+            ),
+        )
+        .unwrap();
+        while !t.done() {
+            t.step().unwrap();
+        }
+        t
+    };
+    let a = run(1);
+    assert_eq!(a.state().theta, run(1).state().theta);
+    assert_ne!(a.state().theta, run(2).state().theta);
+    assert!(a.state().metrics.iter().all(|m| m.reg > 0.0));
+    let seeds: Vec<u64> = (0..4).map(|i| a.weights(i).probe_seed).collect();
+    assert!(seeds.windows(2).all(|w| w[0] != w[1]), "{seeds:?}");
+    // The default for two states is the exact Jacobian.
+    let (t, _) = trainer(
+        "hutchdefault",
+        "mse(y, obs) + 0.5 * jacobian_frobenius",
+        "adam(lr = 1e-2), iterations = 1",
+    )
+    .unwrap();
+    assert!(matches!(
+        t.plan.integrals[0].kind,
+        glassbox::train::IntegralKind::JacobianFrobenius {
+            estimator: glassbox::sema::Estimator::Exact
+        }
+    ));
 }

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use glassbox::data;
-use glassbox::grad::{JitSdeVjp, sde_adjoint};
+use glassbox::grad::{
+    JitSdeVjp, SdeRegularizer, recorded_regularizers, sde_adjoint, sde_adjoint_with,
+};
 use glassbox::sema::Model;
 use glassbox::solve::sde::{
     BrownianTree, SdeField, SdeOptions, sde_method, solve_path, tree_depth,
@@ -343,16 +345,6 @@ fn what_sde_training_cannot_do_is_a_diagnostic() {
     let base = OU.replace("METHOD", "euler_maruyama").replace("ITERS", "2");
     let e = train_err(
         &dir,
-        &base
-            .replace("LOSS", "moments(x, paths) + 0.1 * error_estimate")
-            .replace("euler_maruyama(dt = 0.1)", "sosri"),
-    );
-    assert!(
-        e.contains("train_unsupported") && e.contains("regularizers"),
-        "{e}"
-    );
-    let e = train_err(
-        &dir,
         &base.replace("LOSS", "moments(x, paths)").replace(
             "iterations = 2",
             "iterations = 2, batch = windows(2, length = 3)",
@@ -367,13 +359,11 @@ fn what_sde_training_cannot_do_is_a_diagnostic() {
         &base.replace("LOSS", "moments(x, paths; samples = 1)"),
     );
     assert!(e.contains("2 sample paths"), "{e}");
-    // The spiral SDE example's `error_estimate` term is an SDE regularizer.
+    // The spiral SDE example's `error_estimate` term (sosri's R_E) trains.
     let (model, ds) = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/spiral_sde.gbx"));
-    let e = Trainer::new(&model, ds, &Overrides::default())
-        .err()
-        .unwrap();
-    assert_eq!(e.code, "glassbox::train_unsupported", "{e:?}");
-    assert!(!e.labels.is_empty(), "no span: {e:?}");
+    let plan = glassbox::train::plan(&model, &Overrides::default()).unwrap();
+    assert_eq!(plan.regularizers.len(), 1);
+    assert!(Trainer::new(&model, ds, &Overrides::default()).is_ok());
 }
 
 /// `glassbox train` on the example: trains, writes weights and run.json; `predict` writes the
@@ -418,4 +408,224 @@ fn cli_trains_the_ou_example_and_predicts() {
     );
     let csv = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(csv.lines().count(), 6, "{csv}");
+}
+
+/// `L = Σ c · u(saves) + w · R_E` on one adaptive path, `R_E = Σ_j E_j |h_j|` the adaptive SDE
+/// methods' error estimate (drift part δ·E1 plus diffusion part E2). The adaptive solve's
+/// accepted steps are then replayed as a fixed sequence (`dt` = the span, saved at every step
+/// end: the steps land on the saves) on the same Brownian tree: same steps and same recorded
+/// `E_j`, bit for bit, and a smooth function of `(p, u0)`, which central differences can
+/// check. `R_E` as the adjoint recomputes it equals the solver's per-step report.
+fn check_error_regularizer(model: &Model, method: &str, seed: u64, data_weight: f64) {
+    let m = sde_method(method).unwrap();
+    let p0 = param_values(model);
+    let u0 = vec![0.8, -0.4];
+    let adaptive = SdeOptions {
+        rtol: 1e-2,
+        atol: 1e-2,
+        save_at: vec![0.0, 0.5, 1.0],
+        ..Default::default()
+    };
+    let mut f = JitSdeVjp::new(model, &p0, &[], false).unwrap();
+    let procs = f.noise().processes();
+    let tree = BrownianTree::with_depth(seed, 1, 0.0, 1.0, procs, tree_depth(0.0, 1.0, &adaptive));
+    let sol = solve_path(m, &mut f, &u0, &adaptive, &tree).unwrap();
+    assert!(sol.steps.len() >= 5, "{method}: {} steps", sol.steps.len());
+    let ends: Vec<f64> = sol.steps.iter().map(|s| s.t + s.h).collect();
+    let fixed = SdeOptions {
+        dt: Some(1.0),
+        save_at: ends,
+        ..adaptive.clone()
+    };
+    let replay = solve_path(m, &mut f, &u0, &fixed, &tree).unwrap();
+    assert_eq!(replay.steps.len(), sol.steps.len(), "{method}");
+    for (a, b) in replay.steps.iter().zip(&sol.steps) {
+        assert_eq!(a.h.to_bits(), b.h.to_bits(), "{method}: step sizes");
+        assert_eq!(a.error_estimate, b.error_estimate, "{method}: E_j");
+    }
+    let recorded = recorded_regularizers(&sol).0;
+    assert!(recorded > 0.0, "{method}");
+
+    let w = 0.7;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let c: Vec<f64> = (0..replay.us.len())
+        .map(|_| data_weight * rng.random_range(-1.0..1.0))
+        .collect();
+    let reg = SdeRegularizer {
+        opts: &fixed,
+        error_weight: w,
+    };
+    let (g, r_e) = sde_adjoint_with(m, &mut f, &replay, &u0, &tree, &c, &reg).unwrap();
+    assert!(
+        (r_e - recorded).abs() <= 1e-13 * recorded,
+        "{method}: R_E {r_e} vs the solver's {recorded}"
+    );
+    let loss = |f: &mut JitSdeVjp, p: &[f64], u0: &[f64]| -> f64 {
+        f.set_params(p).unwrap();
+        let s: Solution = solve_path(m, f, u0, &fixed, &tree).unwrap();
+        let data: f64 = s.us.iter().zip(&c).map(|(a, b)| a * b).sum();
+        data + w * recorded_regularizers(&s).0
+    };
+    let eps = 1e-6;
+    let mut dirs: Vec<Vec<f64>> = (0..p0.len())
+        .map(|i| (0..p0.len()).map(|j| f64::from(i == j)).collect())
+        .collect();
+    dirs.push((0..p0.len()).map(|_| rng.random_range(-1.0..1.0)).collect());
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    for d in &dirs {
+        let pp: Vec<f64> = p0.iter().zip(d).map(|(a, b)| a + eps * b).collect();
+        let pm: Vec<f64> = p0.iter().zip(d).map(|(a, b)| a - eps * b).collect();
+        want.push((loss(&mut f, &pp, &u0) - loss(&mut f, &pm, &u0)) / (2.0 * eps));
+        got.push(g.dp.iter().zip(d).map(|(a, b)| a * b).sum::<f64>());
+    }
+    for k in 0..u0.len() {
+        let (mut up, mut um) = (u0.clone(), u0.clone());
+        up[k] += eps;
+        um[k] -= eps;
+        want.push((loss(&mut f, &p0, &up) - loss(&mut f, &p0, &um)) / (2.0 * eps));
+        got.push(g.du0[k]);
+    }
+    let e = rel_err(&got, &want);
+    assert!(
+        e <= 1e-6,
+        "{method} (data weight {data_weight}): relative error {e:e}\n got {got:?}\nwant {want:?}"
+    );
+    assert!(
+        want.iter().filter(|w| w.abs() > 1e-8).count() >= want.len() - 1,
+        "{method}: vanishing derivatives test nothing: {want:?}"
+    );
+    // Without the weight the regularizer's part is gone: the gradients differ.
+    let none = SdeRegularizer {
+        opts: &fixed,
+        error_weight: 0.0,
+    };
+    let (g0, _) = sde_adjoint_with(m, &mut f, &replay, &u0, &tree, &c, &none).unwrap();
+    assert!(rel_err(&g0.dp, &g.dp) > 1e-3, "{method}: R_E adds nothing");
+}
+
+#[test]
+fn error_regularizer_of_adaptive_sde_methods_matches_central_differences() {
+    let dir = tmp("sdereg");
+    let diag = model_from(&dir, DIAGONAL);
+    let add = model_from(&dir, ADDITIVE);
+    for (model, method, seed) in [
+        (&diag, "sriw1", 21),
+        (&diag, "sosri", 22),
+        (&add, "sra1", 23),
+        (&add, "sosra", 24),
+    ] {
+        // The regularizer alone, then with a data loss.
+        check_error_regularizer(model, method, seed, 0.0);
+        check_error_regularizer(model, method, seed, 1.0);
+    }
+}
+
+/// The whole objective with `error_estimate` through the SDE trainer (paths node, moments,
+/// `R_E` averaged over the paths) against central differences of `loss + reg` at the same
+/// iteration. The plan's options get `dt = 0.1` (the model file cannot give an adaptive
+/// method `dt`): sosri on a fixed grid still records `E_j`, on steps that do not move with θ.
+#[test]
+fn sde_trainer_error_estimate_matches_central_differences() {
+    let dir = tmp("sdereg_train");
+    let src = OU
+        .replace("METHOD(dt = 0.1)", "sosri(rtol = 1e-2, atol = 1e-2)")
+        .replace(
+            "LOSS",
+            "moments(x, paths; samples = 4) + 0.3 * error_estimate",
+        )
+        .replace("ITERS", "3")
+        .replace("DATA", &ou_data());
+    let path = dir.join("ou.gbx");
+    std::fs::write(&path, src).unwrap();
+    let (model, ds) = load(&path);
+    let mut t = Trainer::new(&model, ds, &Overrides::default()).unwrap();
+    t.plan.sde.as_mut().unwrap().opts.dt = Some(0.1);
+    let theta = t.state().theta.clone();
+    let w = t.weights(1);
+    assert_eq!(w.error, 0.3);
+    let ev = t.evaluate(&theta, &[], Vec::new(), &w, 1).unwrap();
+    assert!(ev.reg > 0.0, "R_E is reported: {}", ev.reg);
+    let no_reg = t
+        .evaluate(&theta, &[], Vec::new(), &Weights::default(), 1)
+        .unwrap();
+    assert_eq!(no_reg.reg, 0.0);
+    assert_eq!(no_reg.loss, ev.loss, "the data loss does not see R_E");
+    let eps = 1e-6;
+    let total = |t: &mut Trainer, th: &[f64]| {
+        let e = t.evaluate(th, &[], Vec::new(), &w, 1).unwrap();
+        e.loss + e.reg
+    };
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    for i in 0..theta.len() {
+        let (mut tp, mut tm) = (theta.clone(), theta.clone());
+        tp[i] += eps;
+        tm[i] -= eps;
+        want.push((total(&mut t, &tp) - total(&mut t, &tm)) / (2.0 * eps));
+        got.push(ev.grad[i]);
+    }
+    let e = rel_err(&got, &want);
+    assert!(e <= 1e-6, "{e:e}\n got {got:?}\nwant {want:?}");
+    assert!(
+        rel_err(&no_reg.grad, &ev.grad) > 1e-4,
+        "the regularizer changes the gradient"
+    );
+}
+
+fn check_errors(dir: &Path, src: &str) -> Vec<glassbox::diag::Diag> {
+    let path = dir.join("bad_check.gbx");
+    std::fs::write(&path, src.replace("DATA", &ou_data())).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let file = SourceFile::new(path.display().to_string(), text);
+    glassbox::check_source(&file, &DiskLoader).diags
+}
+
+#[test]
+fn sde_regularizers_the_trainer_cannot_take_are_diagnostics() {
+    let dir = tmp("sdereg_diag");
+    let base = OU
+        .replace("ITERS", "2")
+        .replace("METHOD(dt = 0.1)", "sosri");
+    for (loss, what) in [
+        (
+            "moments(x, paths) + 0.1 * stiffness",
+            "no stiffness estimate",
+        ),
+        (
+            "moments(x, paths) + 0.1 * error_estimate(sample = biased)",
+            "sampled (local)",
+        ),
+        ("moments(x, paths) + 0.1 * kinetic", "`kinetic`"),
+        ("moments(x, paths) + 0.1 * taylor(2)", "`taylor`"),
+    ] {
+        let src = base.replace("LOSS", loss);
+        let path = dir.join("bad.gbx");
+        std::fs::write(&path, src.replace("DATA", &ou_data())).unwrap();
+        let (model, ds) = load(&path);
+        let e = Trainer::new(&model, ds, &Overrides::default())
+            .err()
+            .unwrap_or_else(|| panic!("{loss} trains"));
+        assert_eq!(e.code, "glassbox::train_unsupported", "{e:?}");
+        assert!(e.message.contains(what), "{loss}: {e:?}");
+        let span = e.labels.first().expect("a span").span;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let term = format!("0.1 * {}", loss.split(" + 0.1 * ").nth(1).unwrap());
+        let at = text.find(&term).unwrap();
+        assert_eq!((span.start, span.end), (at, at + term.len()), "{loss}");
+        assert!(e.help.is_some(), "{e:?}");
+    }
+    // A fixed-step SDE method has no error estimate: refused by the checker, its help
+    // naming the adaptive SDE methods.
+    let src = OU
+        .replace("ITERS", "2")
+        .replace("METHOD", "euler_maruyama")
+        .replace("LOSS", "moments(x, paths) + 0.1 * error_estimate");
+    let diags = check_errors(&dir, &src);
+    let d = diags
+        .iter()
+        .find(|d| d.code == "glassbox::bad_objective")
+        .unwrap_or_else(|| panic!("{diags:?}"));
+    let help = d.help.clone().unwrap_or_default();
+    for m in ["sriw1", "sosri", "sra1", "sosra"] {
+        assert!(help.contains(m), "{help}");
+    }
 }

@@ -18,6 +18,7 @@
 //! gradient differentiate the same numbers.
 
 use crate::diag::Diag;
+use crate::ir::lower::PROBE;
 use crate::ir::{self, Function};
 use crate::jit::{self, Kernel};
 use crate::solve::{Solution, SolveError, Tableau};
@@ -31,10 +32,14 @@ pub trait Integrand {
 }
 
 /// `Σ_k w_k r_k(t, u, p)`: JIT kernels of several scalar functions of the model's arguments
-/// `(t, u, p[, x])` and of their VJPs, with weights that may change between solves.
+/// `(t, u, p[, x])` and of their VJPs, with weights that may change between solves. A term
+/// may also read the probe `ε` (a trailing argument [`PROBE`], as long as `u`: Hutchinson's
+/// `‖(∂f/∂u) ε‖²`), held fixed until [`JitIntegrand::set_probe`] replaces it.
 pub struct JitIntegrand {
-    terms: Vec<(Kernel, Kernel)>,
+    /// Value and VJP kernels, and whether the term reads the probe.
+    terms: Vec<(Kernel, Kernel, bool)>,
     weights: Vec<f64>,
+    probe: Vec<f64>,
     /// Buffers by argument position (`t`, `u` are replaced per call).
     bufs: Vec<Vec<f64>>,
     t_arg: usize,
@@ -62,9 +67,14 @@ impl JitIntegrand {
         ) else {
             return Err(bad("the integrand takes no `t`, `u` or `p`".into()));
         };
+        // The model's arguments, without a probe.
+        let common = &first.args[..first.args.len() - usize::from(has_probe(first))];
+        let n = first.args[u_arg].len;
         let mut terms = Vec::with_capacity(functions.len());
         for (i, f) in functions.iter().enumerate() {
-            if f.args != first.args || f.output_len() != 1 {
+            let probe = has_probe(f);
+            let own = &f.args[..f.args.len() - usize::from(probe)];
+            if own != common || f.output_len() != 1 || (probe && f.args[own.len()].len != n) {
                 return Err(bad(format!(
                     "integrand {i} is not a scalar of the model's arguments"
                 )));
@@ -73,10 +83,10 @@ impl JitIntegrand {
             terms.push((
                 jit::compile(f, &format!("{name}.integrand{i}"))?,
                 jit::compile(&v, &format!("{name}.integrand{i}.vjp"))?,
+                probe,
             ));
         }
-        let bufs = first
-            .args
+        let bufs = common
             .iter()
             .map(|a| match a.name.as_str() {
                 "p" => p.to_vec(),
@@ -84,9 +94,10 @@ impl JitIntegrand {
                 _ => vec![0.0; a.len],
             })
             .collect();
-        let (n, np) = (first.args[u_arg].len, first.args[p_arg].len);
+        let np = first.args[p_arg].len;
         Ok(JitIntegrand {
             weights: vec![1.0; terms.len()],
+            probe: vec![0.0; n],
             terms,
             bufs,
             t_arg,
@@ -108,6 +119,18 @@ impl JitIntegrand {
         }
     }
 
+    /// Whether a term reads the probe `ε`.
+    pub fn has_probe(&self) -> bool {
+        self.terms.iter().any(|t| t.2)
+    }
+
+    /// Replaces the probe `ε` (as long as the state; other lengths are ignored).
+    pub fn set_probe(&mut self, eps: &[f64]) {
+        if self.probe.len() == eps.len() {
+            self.probe.copy_from_slice(eps);
+        }
+    }
+
     pub fn set_params(&mut self, p: &[f64]) {
         let dst = &mut self.bufs[self.p_arg];
         if dst.len() == p.len() {
@@ -115,7 +138,13 @@ impl JitIntegrand {
         }
     }
 
-    fn args<'a>(&'a self, t: &'a [f64], u: &'a [f64], v: Option<&'a [f64]>) -> Vec<&'a [f64]> {
+    fn args<'a>(
+        &'a self,
+        t: &'a [f64],
+        u: &'a [f64],
+        probe: bool,
+        v: Option<&'a [f64]>,
+    ) -> Vec<&'a [f64]> {
         let mut refs: Vec<&[f64]> = self
             .bufs
             .iter()
@@ -126,6 +155,9 @@ impl JitIntegrand {
                 _ => b.as_slice(),
             })
             .collect();
+        if probe {
+            refs.push(&self.probe);
+        }
         refs.extend(v);
         refs
     }
@@ -136,12 +168,12 @@ impl Integrand for JitIntegrand {
         let tt = [t];
         let mut out = std::mem::take(&mut self.out);
         let mut sum = 0.0;
-        for (k, (f, _)) in self.terms.iter().enumerate() {
+        for (k, (f, _, probe)) in self.terms.iter().enumerate() {
             let w = self.weights[k];
             if w == 0.0 {
                 continue;
             }
-            sum += match f.call(&self.args(&tt, u, None), &mut out) {
+            sum += match f.call(&self.args(&tt, u, *probe, None), &mut out) {
                 Ok(()) => w * out[0],
                 Err(_) => f64::NAN,
             };
@@ -156,12 +188,14 @@ impl Integrand for JitIntegrand {
         let tt = [t];
         let n = out_u.len();
         let mut grad = std::mem::take(&mut self.grad);
-        for (k, (_, vjp)) in self.terms.iter().enumerate() {
+        for (k, (_, vjp, probe)) in self.terms.iter().enumerate() {
             let v = [w * self.weights[k]];
             if v[0] == 0.0 {
                 continue;
             }
-            let ok = vjp.call(&self.args(&tt, u, Some(&v)), &mut grad).is_ok();
+            let ok = vjp
+                .call(&self.args(&tt, u, *probe, Some(&v)), &mut grad)
+                .is_ok();
             if !ok || grad.len() != n + out_p.len() {
                 out_u.fill(f64::NAN);
                 out_p.fill(f64::NAN);
@@ -176,6 +210,18 @@ impl Integrand for JitIntegrand {
         }
         self.grad = grad;
     }
+}
+
+fn has_probe(f: &Function) -> bool {
+    f.args.last().is_some_and(|a| a.name == PROBE)
+}
+
+/// A Rademacher vector (±1, each with probability ½) of length `n`: Hutchinson's probe, for
+/// which `E[‖Jε‖²] = ‖J‖_F²` with variance `2 Σ_{i≠j} (JᵀJ)_ij²`.
+pub fn rademacher<R: rand::Rng + ?Sized>(rng: &mut R, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 })
+        .collect()
 }
 
 /// `∫ r dt` over `sol` by the solve's own quadrature: `Σ_j h_j Σ_i b_i r(t_j + c_i h_j, g_ij)`

@@ -17,16 +17,17 @@ mod regularize;
 mod replay;
 mod saves;
 mod sde;
+mod sde_reg;
 
 pub use adjoint::{AdjointOptions, Gradients, adjoint, adjoint_with};
 pub use field::{FnVjpField, JitVjpField, VjpField, vjp_from_fn};
 pub use init::initial_state_vjp;
-pub use integral::{Integrand, JitIntegrand, integral};
+pub use integral::{Integrand, JitIntegrand, integral, rademacher};
 pub use local::{LocalTerm, Sampling, local_step, local_term, sample};
 pub use regularize::{error_estimate, stiffness_estimate};
 pub use replay::{replay, step_sequence};
 pub(crate) use saves::{SaveAt, locate, step_end};
-pub use sde::{JitSdeVjp, SdeVjpField, sde_adjoint};
+pub use sde::{JitSdeVjp, SdeRegularizer, SdeVjpField, sde_adjoint, sde_adjoint_with};
 
 use crate::solve::{Solution, Tableau};
 

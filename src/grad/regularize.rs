@@ -131,7 +131,7 @@ pub(crate) fn stiffness_adjoint(
     }
 }
 
-fn sign(x: f64) -> f64 {
+pub(super) fn sign(x: f64) -> f64 {
     if x > 0.0 {
         1.0
     } else if x < 0.0 {

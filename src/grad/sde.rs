@@ -10,21 +10,28 @@
 //! gradient. Each step is then recomputed once more on the way back (it refills the stage
 //! values in `Work`) and differentiated.
 //!
+//! With a weight on `R_E = Σ_j E_j |h_j|` (the adaptive methods' error estimate,
+//! [`sde_adjoint_with`]), each step's `∂E_j/∂(u_n, u_{n+1}, E1, E2)` (`sde_reg.rs`) is added
+//! before the step is reversed: `E1`, `E2` are sums of the stage values, so their cotangents
+//! travel through the same stage sweep as the state's.
+//!
 //! Invariant: exact for the computation done; every method of `solve::sde` is covered
-//! (Euler–Maruyama, Euler–Heun, Milstein, SRI and SRA tableaux). The error estimate `E_j` of
-//! the adaptive methods is not differentiated (no SDE regularizer trains yet).
+//! (Euler–Maruyama, Euler–Heun, Milstein, SRI and SRA tableaux), and `R_E` for the adaptive
+//! ones.
 
 // The step formulas are component-wise over parallel buffers, as in `solve/sde/step.rs`.
 #![allow(clippy::needless_range_loop)]
 
 use super::adjoint::Gradients;
 use super::field::{JitVjpField, VjpField};
+use super::sde_reg::{ErrorSeeds, error_seeds, stage_seeds};
 use crate::diag::Diag;
 use crate::ir::{self, lower};
 use crate::jit::{self, Kernel};
 use crate::sema::Model;
 use crate::solve::sde::{
-    BrownianPoint, BrownianTree, NoiseMap, SdeField, SdeMethod, Work, increments, sde_step,
+    BrownianPoint, BrownianTree, NoiseMap, SdeField, SdeMethod, SdeOptions, Work, increments,
+    sde_step,
 };
 use crate::solve::{Solution, SolveError, VectorField};
 
@@ -303,6 +310,34 @@ pub fn sde_adjoint<F: SdeVjpField + ?Sized>(
     tree: &BrownianTree,
     dl_du: &[f64],
 ) -> Result<Gradients, SolveError> {
+    let reg = SdeRegularizer {
+        opts: &SdeOptions::default(),
+        error_weight: 0.0,
+    };
+    sde_adjoint_with(method, field, sol, u0, tree, dl_du, &reg).map(|(g, _)| g)
+}
+
+/// The error-estimate regularizer of an SDE solve: `error_weight · R_E`, `R_E = Σ_j E_j |h_j|`
+/// with `E_j` scaled by the solve's `rtol`, `atol` and `delta` (`opts`; pass the options the
+/// path was solved with, or `R_E` is another function than the recorded one).
+#[derive(Clone, Copy, Debug)]
+pub struct SdeRegularizer<'a> {
+    pub opts: &'a SdeOptions,
+    pub error_weight: f64,
+}
+
+/// [`sde_adjoint`] of the loss plus `reg.error_weight · R_E`; also returns `R_E` as the sweep
+/// recomputed it from the replayed steps (equal to the recorded `Σ_j E_j |h_j|`; 0 for the
+/// methods without an error estimate).
+pub fn sde_adjoint_with<F: SdeVjpField + ?Sized>(
+    method: SdeMethod,
+    field: &mut F,
+    sol: &Solution,
+    u0: &[f64],
+    tree: &BrownianTree,
+    dl_du: &[f64],
+    reg: &SdeRegularizer,
+) -> Result<(Gradients, f64), SolveError> {
     let n = field.dim();
     let np = field.n_params();
     let bad = |m: String| Err(SolveError::InvalidOption(m));
@@ -397,22 +432,48 @@ pub fn sde_adjoint<F: SdeVjpField + ?Sized>(
     let mut dp = vec![0.0; np];
     let mut lam = seeds[steps * n..].to_vec();
     let mut lu = vec![0.0; n];
+    let mut err = method.is_adaptive().then(|| ErrorSeeds::new(n));
+    let mut r_e = 0.0;
     for j in (0..steps).rev() {
         let u = &us[j * n..(j + 1) * n];
         let (dw, i10) = incs[2 * j * n..2 * (j + 1) * n].split_at(n);
         let (t, h) = (ts[j], sol.steps[j].h);
         redo_step(method, field, (t, h), u, (dw, i10), &mut s, &mut w);
+        if let Some(e) = &mut err {
+            r_e += error_seeds(u, &w, reg.opts, reg.error_weight * h.abs(), e) * h.abs();
+            for (a, b) in lam.iter_mut().zip(&e.u1) {
+                *a += b;
+            }
+        }
         lu.copy_from_slice(&lam);
-        step_vjp(method, field, (t, h), u, &w, &lam, &mut s, &mut lu, &mut dp);
+        let de = err.as_ref().filter(|_| reg.error_weight != 0.0);
+        step_vjp(
+            method,
+            field,
+            (t, h),
+            u,
+            &w,
+            &lam,
+            de,
+            &mut s,
+            &mut lu,
+            &mut dp,
+        );
+        if let Some(e) = de {
+            for (a, b) in lu.iter_mut().zip(&e.u0) {
+                *a += b;
+            }
+        }
         for i in 0..n {
             lam[i] = lu[i] + seeds[j * n + i];
         }
     }
-    Ok(Gradients { du0: lam, dp })
+    Ok((Gradients { du0: lam, dp }, r_e))
 }
 
 /// Adds step `(t, h)`'s `λᵀ∂u_{n+1}/∂(u_n, p)` to `lu` (which holds `λ` itself, the identity
-/// part) and `dp`; `w` holds the step as the solver took it.
+/// part) and `dp`, and with `de` the error parts' cotangents carried through the stages; `w`
+/// holds the step as the solver took it.
 #[allow(clippy::too_many_arguments)]
 fn step_vjp<F: SdeVjpField + ?Sized>(
     method: SdeMethod,
@@ -421,6 +482,7 @@ fn step_vjp<F: SdeVjpField + ?Sized>(
     u: &[f64],
     w: &Work,
     lam: &[f64],
+    de: Option<&ErrorSeeds>,
     s: &mut Sweep,
     lu: &mut [f64],
     dp: &mut [f64],
@@ -473,6 +535,9 @@ fn step_vjp<F: SdeVjpField + ?Sized>(
                         * lam[i];
                 }
             }
+            if let Some(e) = de {
+                stage_seeds(method, h, w, e, &mut s.lf, &mut s.lg);
+            }
             for st in (0..4).rev() {
                 let r = st * n..(st + 1) * n;
                 // g_s = g(t + c1 h, H1_s), H1_s = u + h Σ A1 f_j + √h Σ B1 g_j.
@@ -520,6 +585,9 @@ fn step_vjp<F: SdeVjpField + ?Sized>(
                     s.lg[st * n + i] =
                         (tab.beta1[st] * w.dw[i] + tab.beta2[st] * w.chi[1][i]) * lam[i];
                 }
+            }
+            if let Some(e) = de {
+                stage_seeds(method, h, w, e, &mut s.lf, &mut s.lg);
             }
             for st in (0..tab.stages).rev() {
                 let r = st * n..(st + 1) * n;

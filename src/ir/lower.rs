@@ -435,9 +435,15 @@ pub enum Integrand {
     Kinetic,
     /// RNODE's ‖∂f/∂u‖_F² (exact, symbolic: meant for small states).
     JacobianFrobenius,
+    /// Hutchinson's estimate of it, `‖(∂f/∂u) ε‖²`: one JVP (its cost does not grow with
+    /// n²), with the probe `ε` an extra trailing argument [`PROBE`] as long as `u`.
+    JacobianFrobeniusHutchinson,
     /// TayNODE's ‖dᴷu/dtᴷ‖², K ≥ 1 (K = 1 is the kinetic energy).
     Taylor(usize),
 }
+
+/// The probe argument of [`Integrand::JacobianFrobeniusHutchinson`].
+pub const PROBE: &str = "probe";
 
 /// Lower one regularizer integrand: the squared norm of the field, of its Jacobian, or of the
 /// K-th time derivative along the flow, as one scalar output.
@@ -448,6 +454,10 @@ pub fn lower_integrand(model: &Model, which: Integrand) -> Result<Function, Diag
         Integrand::JacobianFrobenius => (
             crate::ir::jacobian(&field, "u").map_err(internal)?,
             "jacobian_frobenius".to_string(),
+        ),
+        Integrand::JacobianFrobeniusHutchinson => (
+            crate::ir::jvp(&field, "u", PROBE).map_err(internal)?,
+            "jacobian_frobenius_hutchinson".to_string(),
         ),
         Integrand::Taylor(k) => {
             let k = k.max(1);

@@ -613,14 +613,24 @@ pub enum TermKind {
     },
     /// RNODE's ∫‖f‖² dt.
     Kinetic,
-    /// RNODE's ∫‖∂f/∂u‖_F² dt.
-    JacobianFrobenius,
+    /// RNODE's ∫‖∂f/∂u‖_F² dt; `estimator` as written (`None`: the trainer picks by the
+    /// state size, `train::integrals::EXACT_MAX_STATES`).
+    JacobianFrobenius { estimator: Option<Estimator> },
     /// TayNODE's ∫‖d^K u/dt^K‖² dt.
     Taylor { order: u32 },
     /// STEER: end time drawn from U(T − b, T + b).
     Steer { b: f64 },
     /// ‖p_learned‖².
     WeightDecay,
+}
+
+/// How `jacobian_frobenius` computes ‖∂f/∂u‖_F²: the symbolic Jacobian, or Hutchinson's
+/// `‖(∂f/∂u) ε‖²` with a Rademacher probe `ε` (one JVP, unbiased).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Estimator {
+    Exact,
+    Hutchinson,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

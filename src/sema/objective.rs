@@ -226,25 +226,45 @@ impl Checker<'_> {
                     && s.method.is_fixed_step()
                 {
                     let m = s.method.name();
+                    let help = if s.method.is_sde() {
+                        "solve with an SDE method that has an error estimate: sriw1, sosri (diagonal noise), sra1 or sosra (additive noise)"
+                    } else {
+                        "solve with an adaptive method such as `tsit5`"
+                    };
                     self.error(
                         "glassbox::bad_objective",
                         callee.span,
                         format!("`{name}` needs an adaptive solver, but `{m}` takes fixed steps"),
                         "no estimate to penalise",
-                        "solve with an adaptive method such as `tsit5` (or `sosri` for SDEs)",
+                        help,
                     );
                     return None;
                 }
                 Some(TermKind::Observable { observable, sample })
             }
-            "kinetic" | "jacobian_frobenius" | "weight_decay" => {
+            "jacobian_frobenius" => {
+                let (_, named) = self.named_options(args, 0, &["estimator"], name);
+                if args.len() != named.len() {
+                    return None;
+                }
+                let estimator = match named.get("estimator") {
+                    Some((n, e)) => Some(
+                        match self.option_word(&n.name, e, &["exact", "hutchinson"])? {
+                            "exact" => Estimator::Exact,
+                            _ => Estimator::Hutchinson,
+                        },
+                    ),
+                    None => None,
+                };
+                Some(TermKind::JacobianFrobenius { estimator })
+            }
+            "kinetic" | "weight_decay" => {
                 self.named_options(args, 0, &[], name);
                 if !args.is_empty() {
                     return None;
                 }
                 Some(match name {
                     "kinetic" => TermKind::Kinetic,
-                    "jacobian_frobenius" => TermKind::JacobianFrobenius,
                     _ => TermKind::WeightDecay,
                 })
             }

@@ -119,7 +119,14 @@ fn term_name(t: &Term) -> String {
             }
         }
         TermKind::Kinetic => "kinetic".to_string(),
-        TermKind::JacobianFrobenius => "jacobian_frobenius".to_string(),
+        TermKind::JacobianFrobenius { estimator: None } => "jacobian_frobenius".to_string(),
+        TermKind::JacobianFrobenius { estimator: Some(e) } => format!(
+            "jacobian_frobenius(estimator = {})",
+            match e {
+                Estimator::Exact => "exact",
+                Estimator::Hutchinson => "hutchinson",
+            }
+        ),
         TermKind::Taylor { order } => format!("taylor({order})"),
         TermKind::Steer { b } => format!("steer({b})"),
         TermKind::WeightDecay => "weight_decay".to_string(),

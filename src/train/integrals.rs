@@ -3,6 +3,12 @@
 //! segment's solve (`grad::integral`, see its docs for why the error control does not see
 //! it), and STEER's random end time.
 //!
+//! `jacobian_frobenius(estimator = hutchinson)` integrates `‖(∂f/∂u) ε‖²` with one Rademacher
+//! probe `ε` per segment solve, held fixed across it (FFJORD, RNODE): unbiased for
+//! `‖∂f/∂u‖_F²`, one JVP per stage instead of the n² Jacobian entries. `ε` is a constant of
+//! the backward pass (the same probe in the forward quadrature and the adjoint), drawn from
+//! the run's seed ([`probe_seed`]), so a rerun gives bit-identical weights.
+//!
 //! STEER (Ghosh et al. 2020): each training solve ends at `T' ~ U[T − b, T + b]` instead of at
 //! its last observation time `T`, and the prediction at `T'` is compared with the observation
 //! at `T`. `T'` is a constant of the backward pass. The draws of iteration `i` come from stream
@@ -14,16 +20,25 @@ use rand::Rng;
 use serde::Serialize;
 
 use super::op::Segment;
-use crate::data::Dataset;
+use crate::data::{Dataset, batch};
 use crate::diag::Diag;
-use crate::grad::JitIntegrand;
+use crate::grad::{JitIntegrand, rademacher};
 use crate::ir::lower::{self, Integrand};
-use crate::sema::{Coef, Model};
+use crate::sema::{Coef, Estimator, Model};
 use crate::source::Span;
 
 /// STEER's end times of iteration `i` come from stream `STEER_STREAM + i` (the local
 /// regularizers use `LOCAL_STREAM + i`, `1 << 32` onwards).
 pub const STEER_STREAM: u64 = 2 << 32;
+
+/// Hutchinson's probes of iteration `i` come from a seed drawn from stream `PROBE_STREAM + i`
+/// (see [`probe_seed`]).
+pub const PROBE_STREAM: u64 = 3 << 32;
+
+/// `jacobian_frobenius` without `estimator = ...` is exact up to this many states and
+/// Hutchinson's estimate beyond: the symbolic Jacobian has n² entries, the estimate costs one
+/// JVP.
+pub const EXACT_MAX_STATES: usize = 16;
 
 /// Highest `taylor(K)`: the symbolic K-th time derivative grows quickly with K (TayNODE
 /// trains with K ≤ 3).
@@ -34,7 +49,7 @@ pub const MAX_TAYLOR: u32 = 4;
 #[serde(rename_all = "snake_case")]
 pub enum IntegralKind {
     Kinetic,
-    JacobianFrobenius,
+    JacobianFrobenius { estimator: Estimator },
     Taylor { order: u32 },
 }
 
@@ -57,10 +72,37 @@ impl IntegralKind {
     fn integrand(self) -> Integrand {
         match self {
             IntegralKind::Kinetic => Integrand::Kinetic,
-            IntegralKind::JacobianFrobenius => Integrand::JacobianFrobenius,
+            IntegralKind::JacobianFrobenius {
+                estimator: Estimator::Exact,
+            } => Integrand::JacobianFrobenius,
+            IntegralKind::JacobianFrobenius {
+                estimator: Estimator::Hutchinson,
+            } => Integrand::JacobianFrobeniusHutchinson,
             IntegralKind::Taylor { order } => Integrand::Taylor(order as usize),
         }
     }
+}
+
+/// The estimator of a `jacobian_frobenius` term: as written, else by the state size.
+pub fn estimator(written: Option<Estimator>, states: usize) -> Estimator {
+    written.unwrap_or(if states <= EXACT_MAX_STATES {
+        Estimator::Exact
+    } else {
+        Estimator::Hutchinson
+    })
+}
+
+/// The seed of iteration `i`'s Hutchinson probes in a run with seed `seed`: one Rademacher
+/// `ε` per solve (FFJORD, RNODE), held fixed across that solve, drawn in segment order from
+/// `batch::rng(probe_seed, 0)` ([`probes`]).
+pub fn probe_seed(seed: u64, i: u64) -> u64 {
+    batch::rng(seed, PROBE_STREAM.wrapping_add(i)).random()
+}
+
+/// One probe of length `n` per segment.
+pub fn probes(probe_seed: u64, segments: usize, n: usize) -> Vec<Vec<f64>> {
+    let mut rng = batch::rng(probe_seed, 0);
+    (0..segments).map(|_| rademacher(&mut rng, n)).collect()
 }
 
 /// `taylor(K)` beyond [`MAX_TAYLOR`] is refused at its term.

@@ -16,6 +16,7 @@ mod op;
 mod optim;
 mod plan;
 mod sde;
+mod sde_reg;
 mod tape;
 mod trainer;
 mod validate;

@@ -62,6 +62,8 @@ pub struct Weights {
     pub local: Vec<LocalWeight>,
     /// Weights of the integral terms, in the plan's order.
     pub integrals: Vec<f64>,
+    /// Seed of this pass's Hutchinson probes (`integrals::probes`).
+    pub probe_seed: u64,
 }
 
 /// What the forward pass measured.
@@ -119,7 +121,17 @@ pub fn solve_op(
         let w: Vec<f64> = weights.integrals.iter().map(|w| w / nseg).collect();
         r.set_weights(&w);
     }
-    for seg in segments {
+    let probes = match &c.integrand {
+        Some(r) if integrals && r.has_probe() => super::integrals::probes(
+            weights.probe_seed,
+            segments.len(),
+            solve::VectorField::dim(&c.field),
+        ),
+        _ => Vec::new(),
+    };
+    // The probe of each kept solve, for the backward pass.
+    let mut sol_probes = Vec::with_capacity(probes.len());
+    for (k, seg) in segments.iter().enumerate() {
         let (Some(&t0), Some(&t1)) = (seg.t.first(), seg.t.last()) else {
             continue;
         };
@@ -138,9 +150,13 @@ pub fn solve_op(
         fwd.reg += (weights.error * re + weights.stiffness * rs) / nseg;
         fwd.nfe += sol.stats.nfe;
         if let Some(r) = c.integrand.as_mut().filter(|_| integrals) {
+            if let Some(eps) = probes.get(k) {
+                r.set_probe(eps);
+            }
             fwd.reg += grad::integral(tab, r, &sol).map_err(Diag::from)?;
         }
         sols.push(sol);
+        sol_probes.extend(probes.get(k).cloned());
     }
     let (reg, local_dp) = local_terms(&mut c, &sols, weights, &opts, rng, |_, _| Ok(()))?;
     fwd.reg += reg;
@@ -149,7 +165,14 @@ pub fn solve_op(
     let rows = out.len() / ncols.max(1);
     let (ew, sw) = (weights.error / nseg, weights.stiffness / nseg);
     let node = custom_node(theta, tape, out, (rows, ncols), ctx, move |c, g_out| {
-        backward(c, &sols, g_out, (ew, sw, integrals), local_dp.as_deref())
+        backward(
+            c,
+            &sols,
+            g_out,
+            (ew, sw, integrals),
+            &sol_probes,
+            local_dp.as_deref(),
+        )
     });
     Ok((node, fwd))
 }
@@ -230,6 +253,7 @@ fn backward(
     sols: &[Solution],
     g_out: &[f64],
     (ew, sw, integrals): (f64, f64, bool),
+    probes: &[Vec<f64>],
     local_dp: Option<&[f64]>,
 ) -> Result<Vec<f64>, Diag> {
     let mut dp = vec![0.0; c.p.len()];
@@ -241,7 +265,7 @@ fn backward(
     };
     let ncols = c.columns.len();
     let mut row = 0;
-    for sol in sols {
+    for (k, sol) in sols.iter().enumerate() {
         let n = sol.dim;
         let mut dl_du = vec![0.0; sol.us.len()];
         for i in 0..sol.ts.len() {
@@ -256,7 +280,12 @@ fn backward(
         row += sol.ts.len();
         let tab = c.tab;
         let r = match &mut c.integrand {
-            Some(r) if integrals => Some(r as &mut dyn Integrand),
+            Some(r) if integrals => {
+                if let Some(eps) = probes.get(k) {
+                    r.set_probe(eps);
+                }
+                Some(r as &mut dyn Integrand)
+            }
             _ => None,
         };
         let g =

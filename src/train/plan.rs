@@ -223,8 +223,10 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
                 kind: IntegralKind::Kinetic,
                 coef: term.coef,
             }),
-            TermKind::JacobianFrobenius => integrals.push(IntegralTerm {
-                kind: IntegralKind::JacobianFrobenius,
+            TermKind::JacobianFrobenius { estimator } => integrals.push(IntegralTerm {
+                kind: IntegralKind::JacobianFrobenius {
+                    estimator: super::integrals::estimator(*estimator, model.state_size),
+                },
                 coef: term.coef,
             }),
             TermKind::Taylor { order } => {

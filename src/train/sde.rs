@@ -11,8 +11,11 @@
 //! [`SDE_STREAM`] `+ i` of the run seed, so a rerun (or a resumed run) with the same seed draws
 //! the same paths and gives bit-identical weights.
 //!
+//! `error_estimate` (the adaptive methods' `R_E`, `sde_reg.rs`) adds `c · mean_N R_E` to the
+//! objective; the adjoint of each path differentiates it with the path's data loss.
+//!
 //! Invariant: every method `solve::sde` has is differentiated exactly on its recorded steps;
-//! what the SDE trainer cannot do (solver regularizers, windows, data without a common time
+//! what the SDE trainer cannot do (the other regularizers, windows, data without a common time
 //! grid) is a `glassbox::train_unsupported` diagnostic at plan time, never a silent skip.
 
 use std::cell::RefCell;
@@ -24,12 +27,12 @@ use dfdx::tensor::Tape as _;
 use rand::Rng;
 use serde::Serialize;
 
-use super::op::Observations;
+use super::op::{Observations, Weights};
 use super::plan::{DataLoss, Plan, coef_at, data_loss, unsupported};
 use super::trainer::Evaluation;
 use crate::data::{Dataset, batch};
 use crate::diag::Diag;
-use crate::grad::{JitSdeVjp, sde_adjoint};
+use crate::grad::{JitSdeVjp, SdeRegularizer, sde_adjoint_with};
 use crate::sema::{Loss, Model, Objective, Term, TermKind, TrainSpec};
 use crate::solve::sde::{BrownianTree, SdeMethod, SdeOptions, sde_method, solve_path, tree_depth};
 use crate::solve::{self, Solution};
@@ -78,17 +81,6 @@ pub(super) fn plan_sde(
         return Ok(None);
     }
     let spec = model.solve.as_ref();
-    if let Some(t) = objective
-        .terms
-        .iter()
-        .find(|t| matches!(t.kind, TermKind::Observable { .. }))
-    {
-        return Err(unsupported(
-            t.span,
-            "solver regularizers of SDE solves",
-            "train the SDE on its data loss alone (and `weight_decay`)",
-        ));
-    }
     if train.batch.is_some() {
         return Err(unsupported(
             train.span,
@@ -108,6 +100,7 @@ pub(super) fn plan_sde(
         )
         .help("use euler_maruyama, euler_heun, milstein, sriw1, sosri, sra1 or sosra"));
     };
+    super::sde_reg::check_terms(objective, method, spec.map(|s| s.span))?;
     let o = spec.map(|s| s.options.clone()).unwrap_or_default();
     let d = SdeOptions::default();
     let mut opts = SdeOptions {
@@ -186,6 +179,8 @@ struct PathsCtx {
     method: SdeMethod,
     opts: SdeOptions,
     u0: Vec<f64>,
+    /// Weight of `R_E` per path this forward pass (the term's coefficient over the paths).
+    error_weight: f64,
     backward_error: Option<Diag>,
 }
 
@@ -248,6 +243,7 @@ impl SdeTrainer {
             method: sp.method,
             opts,
             u0,
+            error_weight: 0.0,
             backward_error: None,
         };
         Ok(Some(SdeTrainer {
@@ -261,17 +257,28 @@ impl SdeTrainer {
     }
 
     /// The objective at learned values `theta` on iteration `iteration`'s Brownian paths,
-    /// and its gradient through dfdx (the node's backward is the SDE adjoint).
+    /// and its gradient through dfdx (the node's backward is the SDE adjoint). `weights.error`
+    /// weighs `R_E` averaged over the paths (the plan refuses the other solver regularizers).
     pub(super) fn evaluate(
         &self,
         theta: &[f64],
         plan: &Plan,
-        iteration: u64,
-        total: u64,
+        weights: &Weights,
+        (iteration, total): (u64, u64),
     ) -> Result<Evaluation, Diag> {
         let theta_t = self.dev.tensor_from_vec(theta.to_vec(), (theta.len(),));
         let seed = brownian_seed(plan.seed, iteration);
-        let (x, nfe) = paths_op(theta_t.leaky_trace(), &self.ctx, seed, self.samples)?;
+        if let Some(sp) = &plan.sde {
+            // The plan's options are public (a test freezes the steps with `dt`).
+            let mut c = self.ctx.borrow_mut();
+            let save_at = std::mem::take(&mut c.opts.save_at);
+            c.opts = SdeOptions {
+                save_at,
+                ..sp.opts.clone()
+            };
+            c.error_weight = weights.error / self.samples.max(1) as f64;
+        }
+        let (x, nfe, reg) = paths_op(theta_t.leaky_trace(), &self.ctx, seed, self.samples)?;
         let cols = self.mean.len();
         let mean_d = self.dev.tensor_from_vec(self.mean.clone(), (cols,));
         let coef = coef_at(plan.loss.coef, iteration, total);
@@ -300,7 +307,7 @@ impl SdeTrainer {
         }
         Ok(Evaluation {
             loss: value,
-            reg: 0.0,
+            reg,
             nfe,
             grad: grads.get(&theta_t).as_vec(),
             accuracy: None,
@@ -334,13 +341,13 @@ impl PathsCtx {
 }
 
 /// Paths `0..samples` of Brownian seed `seed` as a `[samples, times·columns]` tensor on
-/// `θ`'s tape, and the forward solves' NFE.
+/// `θ`'s tape, the forward solves' NFE and the weighted `R_E` (from the solver's records).
 fn paths_op(
     theta: Tensor<(usize,), f64, Cpu, Tape>,
     ctx: &Rc<RefCell<PathsCtx>>,
     seed: u64,
     samples: usize,
-) -> Result<(Observations, u64), Diag> {
+) -> Result<(Observations, u64, f64), Diag> {
     let (theta, mut tape) = theta.split_tape();
     let dev = theta.device().clone();
     let mut c = ctx.borrow_mut();
@@ -353,7 +360,7 @@ fn paths_op(
     c.field.set_params(&p)?;
     let mut out = Vec::new();
     let mut sols = Vec::with_capacity(samples);
-    let mut nfe = 0;
+    let (mut nfe, mut reg) = (0, 0.0);
     for k in 0..samples {
         let tr = tree(&c, seed, k);
         let (method, u0, opts) = (c.method, c.u0.clone(), c.opts.clone());
@@ -367,6 +374,7 @@ fn paths_op(
             );
         }
         nfe += sol.stats.nfe;
+        reg += c.error_weight * crate::grad::recorded_regularizers(&sol).0;
         sols.push(sol);
     }
     drop(c);
@@ -390,7 +398,7 @@ fn paths_op(
         }
         Ok(())
     });
-    Ok((result.put_tape(tape), nfe))
+    Ok((result.put_tape(tape), nfe, reg))
 }
 
 /// `dL/dθ` from the node's output cotangent (row `k`: path `k`, `[times, columns]`).
@@ -417,8 +425,13 @@ fn backward(
         }
         off += sol.ts.len() * ncols;
         let tr = tree(c, seed, k);
-        let (method, u0) = (c.method, c.u0.clone());
-        let g = sde_adjoint(method, &mut c.field, sol, &u0, &tr, &dl_du).map_err(Diag::from)?;
+        let (method, u0, opts) = (c.method, c.u0.clone(), c.opts.clone());
+        let reg = SdeRegularizer {
+            opts: &opts,
+            error_weight: c.error_weight,
+        };
+        let (g, _) = sde_adjoint_with(method, &mut c.field, sol, &u0, &tr, &dl_du, &reg)
+            .map_err(Diag::from)?;
         for (a, d) in dp.iter_mut().zip(&g.dp) {
             *a += d;
         }

@@ -376,6 +376,7 @@ impl Trainer {
         w.integrals = (self.plan.integrals.iter())
             .map(|r| coef_at(r.coef, i, self.state.total))
             .collect();
+        w.probe_seed = integrals::probe_seed(self.plan.seed, i);
         w
     }
 
@@ -433,7 +434,7 @@ impl Trainer {
         iteration: u64,
     ) -> Result<Evaluation, Diag> {
         if let Some(s) = &self.sde {
-            return s.evaluate(theta, &self.plan, iteration, self.state.total);
+            return s.evaluate(theta, &self.plan, weights, (iteration, self.state.total));
         }
         let theta_t = self.tensor(theta);
         let mut rng = batch::rng(self.plan.seed, LOCAL_STREAM + iteration);

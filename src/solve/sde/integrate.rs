@@ -325,8 +325,9 @@ pub fn tree_depth(t0: f64, t1: f64, opts: &SdeOptions) -> u32 {
     depth
 }
 
-/// `E = RMS_i((δ|E1_i| + |E2_i|) / (atol + max(|u_n,i|, |u_{n+1},i|)·rtol))`.
-fn error_estimate(u: &[f64], w: &Work, opts: &SdeOptions) -> f64 {
+/// `E = RMS_i((δ|E1_i| + |E2_i|) / (atol + max(|u_n,i|, |u_{n+1},i|)·rtol))`; also the value
+/// the SDE adjoint differentiates (`grad::sde_reg`).
+pub(crate) fn error_estimate(u: &[f64], w: &Work, opts: &SdeOptions) -> f64 {
     if u.is_empty() {
         return 0.0;
     }
