@@ -20,6 +20,9 @@
 //! Invariant: the value is the solver's own `error_estimate` (the same function, on the same
 //! replayed step), so `R_E` here equals the sum of the recorded `E_j |h_j|`.
 
+// The partials are component-wise over several parallel buffers, as in `solve/sde/step.rs`.
+#![allow(clippy::needless_range_loop)]
+
 use super::regularize::sign;
 use crate::solve::sde::{SdeMethod, SdeOptions, Work, error_estimate};
 

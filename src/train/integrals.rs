@@ -169,3 +169,27 @@ pub fn steer(segments: &mut [Segment], b: f64, rng: &mut impl Rng) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Written estimators win; unwritten ones are exact up to `EXACT_MAX_STATES` states.
+    #[test]
+    fn the_default_estimator_follows_the_state_size() {
+        assert_eq!(estimator(None, 2), Estimator::Exact);
+        assert_eq!(estimator(None, EXACT_MAX_STATES), Estimator::Exact);
+        assert_eq!(estimator(None, EXACT_MAX_STATES + 1), Estimator::Hutchinson);
+        assert_eq!(
+            estimator(Some(Estimator::Hutchinson), 2),
+            Estimator::Hutchinson
+        );
+        assert_eq!(estimator(Some(Estimator::Exact), 100), Estimator::Exact);
+        // One probe per segment, ±1, reproducible from the seed.
+        let a = probes(9, 3, 5);
+        assert_eq!(a, probes(9, 3, 5));
+        assert_ne!(a, probes(10, 3, 5));
+        assert!(a.iter().flatten().all(|x| x.abs() == 1.0) && a.len() == 3);
+        assert_ne!(probe_seed(1, 0), probe_seed(1, 1));
+    }
+}
