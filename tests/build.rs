@@ -231,13 +231,25 @@ fn digits_classifies_each_input_row() {
     assert!(text(&o.stderr).contains("--input"), "{}", text(&o.stderr));
 }
 
-/// SDE models without a usable `train` clause: every path equals `glassbox solve` with the
-/// same `--seed` and `--paths` (bit for bit: the same kernels and solver), another seed gives
-/// other paths, and the defaults are `solve`'s.
+/// SDE models without a usable `train` clause (the spiral SDE example without its data and
+/// training lines): every path equals `glassbox solve` with the same `--seed` and `--paths`
+/// (bit for bit: the same kernels and solver), another seed gives other paths, and the
+/// defaults are `solve`'s.
 #[test]
 fn spiral_sde_equals_solve() {
     let dir = tmp("spiral_sde");
-    let file = example("spiral_sde.gbx");
+    let src = std::fs::read_to_string(example("spiral_sde.gbx")).unwrap();
+    let untrained: String = src
+        .lines()
+        .filter(|l| {
+            !["data ", "minimize ", "train "]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let file = dir.join("spiral_sde.gbx").display().to_string();
+    std::fs::write(&file, untrained).unwrap();
     let exe = build(&dir, &file, &[]);
     let flags = ["--seed", "7", "--paths", "3", "--at", "0:1:11"];
     let got = ok(&run_in(&dir, &exe, &flags));
