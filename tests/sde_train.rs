@@ -13,7 +13,8 @@ use std::process::Command;
 
 use glassbox::data;
 use glassbox::grad::{
-    JitSdeVjp, SdeRegularizer, recorded_regularizers, sde_adjoint, sde_adjoint_with,
+    JitSdeVjp, Sampling, SdeRegularizer, recorded_regularizers, sde_adjoint, sde_adjoint_with,
+    sde_local_step, sde_local_term, sde_sample,
 };
 use glassbox::sema::Model;
 use glassbox::solve::sde::{
@@ -590,10 +591,6 @@ fn sde_regularizers_the_trainer_cannot_take_are_diagnostics() {
             "moments(x, paths) + 0.1 * stiffness",
             "no stiffness estimate",
         ),
-        (
-            "moments(x, paths) + 0.1 * error_estimate(sample = biased)",
-            "sampled (local)",
-        ),
         ("moments(x, paths) + 0.1 * kinetic", "`kinetic`"),
         ("moments(x, paths) + 0.1 * taylor(2)", "`taylor`"),
     ] {
@@ -627,5 +624,115 @@ fn sde_regularizers_the_trainer_cannot_take_are_diagnostics() {
     let help = d.help.clone().unwrap_or_default();
     for m in ["sriw1", "sosri", "sra1", "sosra"] {
         assert!(help.contains(m), "{help}");
+    }
+}
+
+/// The local SDE term: `t_r` drawn from an adaptive path (biased: a step start; unbiased:
+/// uniform on the span), one step with the automatic initial step size on the same Brownian
+/// path, `w·E·|h|`; with `u(t_r)` and `h` held (constants of the backward pass, as the
+/// gradient treats them), its `dp` against central differences of that step (1e-6).
+#[test]
+fn local_sde_error_term_matches_central_differences() {
+    let dir = tmp("sdelocal");
+    let diag = model_from(&dir, DIAGONAL);
+    let add = model_from(&dir, ADDITIVE);
+    for (model, method, seed) in [
+        (&diag, "sriw1", 31),
+        (&diag, "sosri", 32),
+        (&add, "sosra", 33),
+    ] {
+        let m = sde_method(method).unwrap();
+        let p0 = param_values(model);
+        let u0 = vec![0.8, -0.4];
+        let opts = SdeOptions {
+            rtol: 1e-2,
+            atol: 1e-2,
+            save_at: vec![0.0, 1.0],
+            ..Default::default()
+        };
+        let mut f = JitSdeVjp::new(model, &p0, &[], false).unwrap();
+        let procs = f.noise().processes();
+        let tree = BrownianTree::with_depth(seed, 2, 0.0, 1.0, procs, tree_depth(0.0, 1.0, &opts));
+        let sol = solve_path(m, &mut f, &u0, &opts, &tree).unwrap();
+        let starts: Vec<f64> = sol.steps.iter().map(|s| s.t).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for sampling in [Sampling::Biased, Sampling::Unbiased] {
+            let (t_r, u_r) = sde_sample(m, &mut f, &sol, &u0, &tree, sampling, &mut rng).unwrap();
+            let mut again = ChaCha8Rng::seed_from_u64(seed);
+            if sampling == Sampling::Biased {
+                assert!(starts.contains(&t_r), "{method}: {t_r} is no step start");
+                let (t2, u2) =
+                    sde_sample(m, &mut f, &sol, &u0, &tree, sampling, &mut again).unwrap();
+                assert_eq!(
+                    (t2, u2.clone()),
+                    (t_r, u_r.clone()),
+                    "same draw, same sample"
+                );
+            } else {
+                assert!((0.0..=1.0).contains(&t_r));
+            }
+            let w = 0.8;
+            let term = sde_local_term(m, &mut f, &tree, t_r, &u_r, 1.0, &opts, w).unwrap();
+            assert!(term.h > 0.0 && term.error > 0.0 && term.value == w * term.error * term.h);
+            let value = |f: &mut JitSdeVjp, p: &[f64]| {
+                f.set_params(p).unwrap();
+                let v = sde_local_step(m, f, &tree, (t_r, term.h), &u_r, &opts, w)
+                    .unwrap()
+                    .value;
+                f.set_params(&p0).unwrap();
+                v
+            };
+            let eps = 1e-6;
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            for i in 0..p0.len() {
+                let (mut a, mut b) = (p0.clone(), p0.clone());
+                a[i] += eps;
+                b[i] -= eps;
+                want.push((value(&mut f, &a) - value(&mut f, &b)) / (2.0 * eps));
+                got.push(term.dp[i]);
+            }
+            let e = rel_err(&got, &want);
+            assert!(
+                e <= 1e-6,
+                "{method} {sampling:?}: {e:e}\n got {got:?}\nwant {want:?}"
+            );
+            assert!(want.iter().any(|x| x.abs() > 1e-8), "{want:?}");
+        }
+    }
+}
+
+/// The local SDE terms in training: reported, reproducible per seed, another seed differs.
+#[test]
+fn local_sde_error_terms_train_deterministically() {
+    let dir = tmp("sdelocal_train");
+    let run = |sample: &str, seed: u64| {
+        let src = OU
+            .replace("METHOD(dt = 0.1)", "sosri(rtol = 1e-2, atol = 1e-2)")
+            .replace(
+                "LOSS",
+                &format!(
+                    "moments(x, paths; samples = 4) + 0.5 * error_estimate(sample = {sample})"
+                ),
+            )
+            .replace("ITERS", "2")
+            .replace("DATA", &ou_data());
+        let path = dir.join(format!("ou_{sample}.gbx"));
+        std::fs::write(&path, src).unwrap();
+        let (model, ds) = load(&path);
+        let ov = Overrides {
+            seed: Some(seed),
+            ..Default::default()
+        };
+        let mut t = Trainer::new(&model, ds, &ov).unwrap();
+        while !t.done() {
+            t.step().unwrap();
+        }
+        t.state().clone()
+    };
+    for sample in ["biased", "unbiased"] {
+        let a = run(sample, 3);
+        assert!(a.metrics.iter().all(|m| m.reg > 0.0), "{sample}");
+        assert_eq!(a.theta, run(sample, 3).theta, "{sample}");
+        assert_ne!(a.theta, run(sample, 4).theta, "{sample}");
     }
 }

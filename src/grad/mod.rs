@@ -17,6 +17,7 @@ mod regularize;
 mod replay;
 mod saves;
 mod sde;
+mod sde_local;
 mod sde_reg;
 
 pub use adjoint::{AdjointOptions, Gradients, adjoint, adjoint_with};
@@ -28,6 +29,7 @@ pub use regularize::{error_estimate, stiffness_estimate};
 pub use replay::{replay, step_sequence};
 pub(crate) use saves::{SaveAt, locate, step_end};
 pub use sde::{JitSdeVjp, SdeRegularizer, SdeVjpField, sde_adjoint, sde_adjoint_with};
+pub use sde_local::{SdeLocalTerm, sde_local_step, sde_local_term, sde_sample};
 
 use crate::solve::{Solution, Tableau};
 

@@ -252,7 +252,7 @@ fn step_times(sol: &Solution, tree: &BrownianTree) -> Vec<f64> {
 }
 
 /// Buffers of the backward sweep.
-struct Sweep {
+pub(super) struct Sweep {
     n: usize,
     f0: Vec<f64>,
     g0: Vec<f64>,
@@ -265,6 +265,19 @@ struct Sweep {
 }
 
 impl Sweep {
+    pub(super) fn new(n: usize, np: usize) -> Sweep {
+        Sweep {
+            n,
+            f0: vec![0.0; n],
+            g0: vec![0.0; n],
+            lf: vec![0.0; 4 * n],
+            lg: vec![0.0; 4 * n],
+            wu: vec![0.0; n],
+            wp: vec![0.0; np],
+            ww: vec![0.0; n],
+        }
+    }
+
     /// `dp += wp`, `λ_u += wu` after a VJP.
     fn gather(&self, lu: &mut [f64], dp: &mut [f64]) {
         for (a, b) in lu.iter_mut().zip(&self.wu) {
@@ -280,8 +293,8 @@ fn nonzero(v: &[f64]) -> bool {
     v.iter().any(|&x| x != 0.0)
 }
 
-/// Refills `w` (increments and stage values) for step `j` from `u` and returns its size.
-fn redo_step<F: SdeVjpField + ?Sized>(
+/// Refills `w` (increments and stage values) for step `(t, h)` from `u`.
+pub(super) fn redo_step<F: SdeVjpField + ?Sized>(
     method: SdeMethod,
     field: &mut F,
     (t, h): (f64, f64),
@@ -295,6 +308,71 @@ fn redo_step<F: SdeVjpField + ?Sized>(
     w.dw.copy_from_slice(dw);
     w.i10.copy_from_slice(i10);
     sde_step(method, field, t, u, h, &s.f0, &s.g0, w);
+}
+
+/// A replayed path: the step ends `T_0 … T_N`, the states at them (row-major) and each step's
+/// per-component increments (`ΔW` then `I_(1,0)`, `2n` values a step).
+pub(super) struct Replayed {
+    pub ts: Vec<f64>,
+    pub us: Vec<f64>,
+    pub incs: Vec<f64>,
+}
+
+/// Checks that `sol` is a solve of `method` on `tree` from `u0` and replays it with the
+/// solver's stepper.
+pub(super) fn replay<F: SdeVjpField + ?Sized>(
+    method: SdeMethod,
+    field: &mut F,
+    sol: &Solution,
+    u0: &[f64],
+    tree: &BrownianTree,
+    s: &mut Sweep,
+    w: &mut Work,
+) -> Result<Replayed, SolveError> {
+    let n = field.dim();
+    let bad = |m: String| Err(SolveError::InvalidOption(m));
+    if sol.method != method.name() {
+        return bad(format!(
+            "the solution is of `{}`, the adjoint was asked for `{}`",
+            sol.method,
+            method.name()
+        ));
+    }
+    if sol.dim != n || u0.len() != n {
+        return bad(format!(
+            "sizes disagree: {n} states, u0 of {}, a solution of dimension {}",
+            u0.len(),
+            sol.dim
+        ));
+    }
+    let m = tree.processes();
+    if m != field.noise().processes() || sol.steps.first().is_some_and(|s| s.t != tree.span().0) {
+        return bad("the Brownian tree does not belong to this solve".into());
+    }
+    let ts = step_times(sol, tree);
+    let steps = sol.steps.len();
+    let of = field.noise().of().to_vec();
+    let mut us = Vec::with_capacity((steps + 1) * n);
+    us.extend_from_slice(u0);
+    let mut incs = vec![0.0; 2 * steps * n];
+    let (mut dwm, mut i10m) = (vec![0.0; m], vec![0.0; m]);
+    let mut here = BrownianPoint::origin(ts[0], m);
+    let mut there = BrownianPoint::origin(ts[0], m);
+    for j in 0..steps {
+        tree.point(ts[j + 1], &mut there);
+        increments(&here, &there, &mut dwm, &mut i10m);
+        std::mem::swap(&mut here, &mut there);
+        let (dw, i10) = incs[2 * j * n..2 * (j + 1) * n].split_at_mut(n);
+        for i in 0..n {
+            dw[i] = dwm[of[i]];
+            i10[i] = i10m[of[i]];
+        }
+        let (dw, i10) = incs[2 * j * n..2 * (j + 1) * n].split_at(n);
+        let u = us[j * n..(j + 1) * n].to_vec();
+        redo_step(method, field, (ts[j], sol.steps[j].h), &u, (dw, i10), s, w);
+        us.extend_from_slice(&w.u1);
+    }
+    Ok(Replayed { ts, us, incs })
 }
 
 /// The gradient of `L = Σ_i ⟨dl_du_i, u(ts_i)⟩` (linearised at the solution: `dl_du` holds
@@ -341,69 +419,17 @@ pub fn sde_adjoint_with<F: SdeVjpField + ?Sized>(
     let n = field.dim();
     let np = field.n_params();
     let bad = |m: String| Err(SolveError::InvalidOption(m));
-    if sol.method != method.name() {
+    if dl_du.len() != sol.us.len() {
         return bad(format!(
-            "the solution is of `{}`, the adjoint was asked for `{}`",
-            sol.method,
-            method.name()
-        ));
-    }
-    if sol.dim != n || u0.len() != n || dl_du.len() != sol.us.len() {
-        return bad(format!(
-            "sizes disagree: {n} states, u0 of {}, {} saved values, {} seeds",
-            u0.len(),
+            "{} saved values but {} seeds",
             sol.us.len(),
             dl_du.len()
         ));
     }
-    let m = tree.processes();
-    if m != field.noise().processes() || sol.steps.first().is_some_and(|s| s.t != tree.span().0) {
-        return bad("the Brownian tree does not belong to this solve".into());
-    }
-    let ts = step_times(sol, tree);
-    let steps = sol.steps.len();
-    let of = field.noise().of().to_vec();
-
-    // Forward replay: states and per-component increments of every step.
-    let mut us = Vec::with_capacity((steps + 1) * n);
-    us.extend_from_slice(u0);
-    let mut incs = vec![0.0; 2 * steps * n];
     let mut w = Work::new(n);
-    let mut s = Sweep {
-        n,
-        f0: vec![0.0; n],
-        g0: vec![0.0; n],
-        lf: vec![0.0; 4 * n],
-        lg: vec![0.0; 4 * n],
-        wu: vec![0.0; n],
-        wp: vec![0.0; np],
-        ww: vec![0.0; n],
-    };
-    let (mut dwm, mut i10m) = (vec![0.0; m], vec![0.0; m]);
-    let mut here = BrownianPoint::origin(ts[0], m);
-    let mut there = BrownianPoint::origin(ts[0], m);
-    for j in 0..steps {
-        tree.point(ts[j + 1], &mut there);
-        increments(&here, &there, &mut dwm, &mut i10m);
-        std::mem::swap(&mut here, &mut there);
-        let (dw, i10) = incs[2 * j * n..2 * (j + 1) * n].split_at_mut(n);
-        for i in 0..n {
-            dw[i] = dwm[of[i]];
-            i10[i] = i10m[of[i]];
-        }
-        let (dw, i10) = incs[2 * j * n..2 * (j + 1) * n].split_at(n);
-        let u = us[j * n..(j + 1) * n].to_vec();
-        redo_step(
-            method,
-            field,
-            (ts[j], sol.steps[j].h),
-            &u,
-            (dw, i10),
-            &mut s,
-            &mut w,
-        );
-        us.extend_from_slice(&w.u1);
-    }
+    let mut s = Sweep::new(n, np);
+    let Replayed { ts, us, incs } = replay(method, field, sol, u0, tree, &mut s, &mut w)?;
+    let steps = sol.steps.len();
 
     // Seeds: each saved time is a step end (or t0); the replay must reproduce the save.
     let mut seeds = vec![0.0; (steps + 1) * n];
@@ -475,7 +501,7 @@ pub fn sde_adjoint_with<F: SdeVjpField + ?Sized>(
 /// part) and `dp`, and with `de` the error parts' cotangents carried through the stages; `w`
 /// holds the step as the solver took it.
 #[allow(clippy::too_many_arguments)]
-fn step_vjp<F: SdeVjpField + ?Sized>(
+pub(super) fn step_vjp<F: SdeVjpField + ?Sized>(
     method: SdeMethod,
     field: &mut F,
     (t, h): (f64, f64),

@@ -12,7 +12,9 @@
 //! the same paths and gives bit-identical weights.
 //!
 //! `error_estimate` (the adaptive methods' `R_E`, `sde_reg.rs`) adds `c · mean_N R_E` to the
-//! objective; the adjoint of each path differentiates it with the path's data loss.
+//! objective; the adjoint of each path differentiates it with the path's data loss. Its local
+//! variant (`sample = ...`, `grad::sde_local_term`) adds one step's `c·E·|h|` on one path
+//! drawn uniformly, the draws from stream `LOCAL_STREAM + i` like the ODE trainer's.
 //!
 //! Invariant: every method `solve::sde` has is differentiated exactly on its recorded steps;
 //! what the SDE trainer cannot do (the other regularizers, windows, data without a common time
@@ -27,12 +29,13 @@ use dfdx::tensor::Tape as _;
 use rand::Rng;
 use serde::Serialize;
 
-use super::op::{Observations, Weights};
+use super::op::{LocalWeight, Observations, Weights};
 use super::plan::{DataLoss, Plan, coef_at, data_loss, unsupported};
 use super::trainer::Evaluation;
+use super::trainer::LOCAL_STREAM;
 use crate::data::{Dataset, batch};
 use crate::diag::Diag;
-use crate::grad::{JitSdeVjp, SdeRegularizer, sde_adjoint_with};
+use crate::grad::{JitSdeVjp, SdeRegularizer, sde_adjoint_with, sde_local_term, sde_sample};
 use crate::sema::{Loss, Model, Objective, Term, TermKind, TrainSpec};
 use crate::solve::sde::{BrownianTree, SdeMethod, SdeOptions, sde_method, solve_path, tree_depth};
 use crate::solve::{self, Solution};
@@ -278,7 +281,12 @@ impl SdeTrainer {
             };
             c.error_weight = weights.error / self.samples.max(1) as f64;
         }
-        let (x, nfe, reg) = paths_op(theta_t.leaky_trace(), &self.ctx, seed, self.samples)?;
+        let mut rng = batch::rng(plan.seed, LOCAL_STREAM + iteration);
+        let local = Local {
+            weights: &weights.local,
+            rng: &mut rng,
+        };
+        let (x, nfe, reg) = paths_op(theta_t.leaky_trace(), &self.ctx, seed, self.samples, local)?;
         let cols = self.mean.len();
         let mean_d = self.dev.tensor_from_vec(self.mean.clone(), (cols,));
         let coef = coef_at(plan.loss.coef, iteration, total);
@@ -340,13 +348,21 @@ impl PathsCtx {
     }
 }
 
+/// The local terms of one forward pass and the stream their draws come from.
+struct Local<'a, R: Rng> {
+    weights: &'a [LocalWeight],
+    rng: &'a mut R,
+}
+
 /// Paths `0..samples` of Brownian seed `seed` as a `[samples, times·columns]` tensor on
-/// `θ`'s tape, the forward solves' NFE and the weighted `R_E` (from the solver's records).
-fn paths_op(
+/// `θ`'s tape, the forward solves' NFE and the weighted `R_E` (from the solver's records)
+/// plus the local terms (each on one path drawn uniformly).
+fn paths_op<R: Rng>(
     theta: Tensor<(usize,), f64, Cpu, Tape>,
     ctx: &Rc<RefCell<PathsCtx>>,
     seed: u64,
     samples: usize,
+    local: Local<R>,
 ) -> Result<(Observations, u64, f64), Diag> {
     let (theta, mut tape) = theta.split_tape();
     let dev = theta.device().clone();
@@ -377,6 +393,34 @@ fn paths_op(
         reg += c.error_weight * crate::grad::recorded_regularizers(&sol).0;
         sols.push(sol);
     }
+    let mut local_dp: Option<Vec<f64>> = None;
+    for lw in local.weights {
+        if sols.is_empty() || lw.weight == 0.0 {
+            continue;
+        }
+        let k = local.rng.random_range(0..sols.len());
+        let tr = tree(&c, seed, k);
+        let (method, u0, opts) = (c.method, c.u0.clone(), c.opts.clone());
+        let sampling = super::op::local_sampling(lw.sampling);
+        let (t_r, u_r) = sde_sample(
+            method,
+            &mut c.field,
+            &sols[k],
+            &u0,
+            &tr,
+            sampling,
+            local.rng,
+        )
+        .map_err(Diag::from)?;
+        let t1 = tr.span().1;
+        let term = sde_local_term(method, &mut c.field, &tr, t_r, &u_r, t1, &opts, lw.weight)
+            .map_err(Diag::from)?;
+        reg += term.value;
+        let acc = local_dp.get_or_insert_with(|| vec![0.0; term.dp.len()]);
+        for (a, d) in acc.iter_mut().zip(&term.dp) {
+            *a += d;
+        }
+    }
     drop(c);
     let width = out.len() / samples.max(1);
     let result: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(out, (samples, width));
@@ -387,7 +431,7 @@ fn paths_op(
         grads.try_alloc_for(&out_ref)?;
         let g_out = grads.get(&out_ref).as_vec();
         let mut c = ctx.borrow_mut();
-        match backward(&mut c, &sols, &g_out, seed) {
+        match backward(&mut c, &sols, &g_out, seed, local_dp.as_deref()) {
             Ok(dtheta) => {
                 let g = grads.get_or_alloc_mut(&theta_ref)?;
                 for (a, d) in g.iter_mut().zip(&dtheta) {
@@ -407,8 +451,9 @@ fn backward(
     sols: &[Solution],
     g_out: &[f64],
     seed: u64,
+    local_dp: Option<&[f64]>,
 ) -> Result<Vec<f64>, Diag> {
-    let mut dp = vec![0.0; c.p.len()];
+    let mut dp = local_dp.map_or_else(|| vec![0.0; c.p.len()], <[f64]>::to_vec);
     let ncols = c.columns.len();
     let mut off = 0;
     for (k, sol) in sols.iter().enumerate() {
@@ -436,10 +481,7 @@ fn backward(
             *a += d;
         }
     }
-    Ok(c.learned
-        .iter()
-        .map(|&i| dp.get(i).copied().unwrap_or(0.0))
-        .collect())
+    Ok(super::op::gather(&c.learned, &dp))
 }
 
 /// The model's mean path over the plan's `samples` paths (Brownian seed: the run seed's

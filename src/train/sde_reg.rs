@@ -1,14 +1,12 @@
 //! Which objective terms an SDE trains with, beyond its data loss and `weight_decay`:
-//! `error_estimate` (global) on the adaptive methods. Everything else is refused here, at
-//! plan time, on the term's span:
+//! `error_estimate` (global, or local with `sample = ...`) on the adaptive methods.
+//! Everything else is refused here, at plan time, on the term's span:
 //!
 //! - `error_estimate` on Euler–Maruyama, Euler–Heun or Milstein: they have no error estimate;
 //! - `stiffness`: the ODE definition compares two drift stages at one abscissa
 //!   (`‖k_p − k_q‖ / ‖g_p − g_q‖`), and no SDE tableau here has such a pair with distinct
 //!   arguments (SRIW1's drift stages at `c0 = 0` all read `u_n` itself; SOSRI's, SRA1's and
 //!   SOSRA's abscissae are all distinct), so there is no honest `S_j` to penalise;
-//! - `sample = ...`: the local variant needs a state at a sampled time, which the SDE solves
-//!   (no dense output, saved at the data's times) do not keep;
 //! - `kinetic`, `jacobian_frobenius`, `taylor(K)`, `steer(b)`: integrals along the drift and
 //!   STEER's end times are built on the ODE solves.
 
@@ -37,31 +35,21 @@ pub(super) fn check_terms(
         match &t.kind {
             TermKind::Observable {
                 observable: Observable::ErrorEstimate,
-                sample,
-            } => {
-                if !method.is_adaptive() {
-                    let mut d = refuse(
-                        t.span,
-                        format!(
-                            "`error_estimate` needs an adaptive SDE method, but `{}` has no error estimate",
-                            method.name()
-                        ),
-                        "no estimate to penalise",
-                        format!("solve with an SDE method that has one: {ADAPTIVE}"),
-                    );
-                    if let Some(s) = solve {
-                        d = d.label(s, "a fixed-step method");
-                    }
-                    return Err(d);
+                ..
+            } if !method.is_adaptive() => {
+                let mut d = refuse(
+                    t.span,
+                    format!(
+                        "`error_estimate` needs an adaptive SDE method, but `{}` has no error estimate",
+                        method.name()
+                    ),
+                    "no estimate to penalise",
+                    format!("solve with an SDE method that has one: {ADAPTIVE}"),
+                );
+                if let Some(s) = solve {
+                    d = d.label(s, "a fixed-step method");
                 }
-                if sample.is_some() {
-                    return Err(refuse(
-                        t.span,
-                        "training does not support the sampled (local) `error_estimate` of an SDE yet".into(),
-                        "local variant",
-                        "drop `sample = ...`: the global `error_estimate` (Σ_j E_j·|h_j| over every accepted step) trains SDEs".into(),
-                    ));
-                }
+                return Err(d);
             }
             TermKind::Observable {
                 observable: Observable::Stiffness,

@@ -365,7 +365,13 @@ fn reject_factor(e: f64) -> f64 {
 /// An adaptive solve's first step: with `sc = atol + |u0|·rtol` and RMS norms
 /// `d_f = ‖f0/sc‖`, `d_g = ‖g0/sc‖`, `h = min(0.01 / max(d_f, d_g), span)` (the span when
 /// both vanish). Deliberately cautious; the controller grows it tenfold per step.
-fn initial_step(u0: &[f64], f0: &[f64], g0: &[f64], span: f64, opts: &SdeOptions) -> f64 {
+pub(crate) fn initial_step(
+    u0: &[f64],
+    f0: &[f64],
+    g0: &[f64],
+    span: f64,
+    opts: &SdeOptions,
+) -> f64 {
     let rms = |v: &[f64]| {
         if v.is_empty() {
             return 0.0;

@@ -23,8 +23,8 @@ mod step;
 
 pub use brownian::{BrownianCache, BrownianPoint, BrownianTree, increments};
 pub use field::{FnSde, IrSde, NoiseMap, SdeField, sde_from_fn};
-pub(crate) use integrate::error_estimate;
 pub use integrate::{SdeOptions, SdeSolution, solve_path, solve_sde, tree_depth};
+pub(crate) use integrate::{error_estimate, initial_step};
 pub use jit::JitSde;
 pub use method::{Calculus, SDE_METHODS, SdeMethod, sde_method};
 pub(crate) use step::{Work, sde_step};
