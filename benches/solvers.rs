@@ -5,7 +5,7 @@
 //! Rows, each on its model file in `benches/peers/models/` with the settings `run.py` passes
 //! the release CLI:
 //! - `lorenz`: Tsit5, rtol 1e-6, atol 1e-9 over [0, 100] (≈5 000 steps, output every step);
-//! - `robertson`: Rodas4, rtol 1e-6, atol 1e-10 over [0, 1e5];
+//! - `robertson`: Rodas4 and Rodas5P, rtol 1e-6, atol 1e-10 over [0, 1e5];
 //! - `spiral_forward`: the spiral MLP, Tsit5, rtol 1e-7, atol 1e-9 over [0, 25], 1 000 save
 //!   points;
 //! - `neural_sde`: Euler–Maruyama, dt 1e-3 over [0, 1], 20 paths, seed 0, saved at 0 and 1.
@@ -57,7 +57,7 @@ struct Ode {
     save_points: usize,
 }
 
-const ODES: [Ode; 3] = [
+const ODES: [Ode; 4] = [
     Ode {
         name: "lorenz",
         method: "tsit5",
@@ -69,6 +69,14 @@ const ODES: [Ode; 3] = [
     Ode {
         name: "robertson",
         method: "rodas4",
+        t1: 1e5,
+        rtol: 1e-6,
+        atol: 1e-10,
+        save_points: 0,
+    },
+    Ode {
+        name: "robertson",
+        method: "rodas5p",
         t1: 1e5,
         rtol: 1e-6,
         atol: 1e-10,

@@ -6,8 +6,8 @@ use std::path::Path;
 use glassbox::ir::lower::{Part, lower};
 use glassbox::sema::Model;
 use glassbox::solve::{
-    self, IrField, JitField, Method, RODAS4, ROSENBROCK23, Rosenbrock, SolveOptions, VectorField,
-    from_fn, tableau,
+    self, IrField, JitField, Method, RODAS4, RODAS5P, ROSENBROCK23, Rosenbrock, SolveOptions,
+    VectorField, from_fn, tableau,
 };
 
 /// Robertson's y(40) and y(1e5): scipy 1.17.1 `solve_ivp(method="Radau", rtol=1e-13,
@@ -60,13 +60,17 @@ fn order_on(
     field: fn() -> Box<dyn VectorField>,
     exact: fn(f64) -> [f64; 2],
     u0: [f64; 2],
+    linear: bool,
 ) -> (f64, f64) {
     // Rodas4 approaches its order from above (ratios 27, 21, 18 at h = 0.2 … 0.025 on the
-    // nonlinear problem), so it is measured on smaller steps.
-    let hs = if m.order >= 4 {
-        [0.05, 0.025, 0.0125, 0.00625]
-    } else {
-        [0.2, 0.1, 0.05, 0.025]
+    // nonlinear problem), so it is measured on smaller steps. Rodas5P approaches its order
+    // from below on the nonlinear problem (ratios 23, 29, 31 at h = 0.4 … 0.05), and its
+    // order-6 linear errors reach round-off (1e-14) below h = 0.05.
+    let hs = match (m.order, linear) {
+        (5.., true) => [0.4, 0.2, 0.1, 0.05],
+        (5.., false) => [0.1, 0.05, 0.025, 0.0125],
+        (4, _) => [0.05, 0.025, 0.0125, 0.00625],
+        _ => [0.2, 0.1, 0.05, 0.025],
     };
     let (mut grid, mut dense) = (Vec::new(), Vec::new());
     for &h in &hs {
@@ -154,23 +158,41 @@ fn nonlinear_field() -> Box<dyn VectorField> {
 
 #[test]
 fn rosenbrock_methods_converge_at_their_orders() {
-    // (method, order, dense order)
-    for (m, p, pd) in [(&ROSENBROCK23, 2.0, 2.0), (&RODAS4, 4.0, 3.0)] {
-        for (name, field, exact, u0) in [
+    // (method, order on the linear problem, on the nonlinear one, dense order). On a linear
+    // constant-coefficient problem a Rosenbrock step is its stability function R(hλ), and
+    // Rodas5P's R matches exp to order 6 (R(z) − e^z = −1.3e-12, −8.6e-15 at z = 0.1, 0.05:
+    // a ratio of 148 ≈ 2^7.2, evaluated in 40-digit arithmetic from the stored coefficients),
+    // one order above the method's 5, which the nonlinear problem measures.
+    let mut failures = Vec::new();
+    for (m, p_lin, p_nonlin, pd) in [
+        (&ROSENBROCK23, 2.0, 2.0, 2.0),
+        (&RODAS4, 4.0, 4.0, 3.0),
+        (&RODAS5P, 6.0, 5.0, 4.0),
+    ] {
+        for (name, field, exact, u0, p) in [
             (
                 "linear",
                 damped_field as fn() -> _,
                 damped as fn(f64) -> _,
                 [1.0, 0.0],
+                p_lin,
             ),
-            ("nonlinear", nonlinear_field, nonlinear, [1.0, 0.5]),
+            (
+                "nonlinear",
+                nonlinear_field,
+                nonlinear,
+                [1.0, 0.5],
+                p_nonlin,
+            ),
         ] {
-            let (g, d) = order_on(m, field, exact, u0);
+            let (g, d) = order_on(m, field, exact, u0, name == "linear");
             eprintln!("{} {name}: grid {g:.2}, dense {d:.2}", m.name);
-            assert!((g - p).abs() <= 0.2, "{} {name}: grid order {g}", m.name);
-            assert!(d >= pd - 0.2, "{} {name}: dense order {d}", m.name);
+            if (g - p).abs() > 0.2 || d < pd - 0.2 {
+                failures.push(format!("{} {name}: grid order {g}, dense {d}", m.name));
+            }
         }
     }
+    assert!(failures.is_empty(), "{failures:?}");
 }
 
 fn robertson_jit() -> (JitField, Vec<f64>) {
@@ -185,6 +207,7 @@ fn robertson_matches_the_reference_with_rosenbrock_and_auto() {
     let (mut f, u0) = robertson_jit();
     for method in [
         Method::Rosenbrock(&RODAS4),
+        Method::Rosenbrock(&RODAS5P),
         Method::Rosenbrock(&ROSENBROCK23),
         Method::auto(1e-8),
     ] {

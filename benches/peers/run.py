@@ -86,7 +86,7 @@ def glassbox_rows(args, repeat):
     for rtol in sweep:
         add("lorenz.gbx", "tsit5", "lorenz_t10", c.LORENZ_WP_T_END, rtol, c.lorenz_atol(rtol),
             ["--over", f"0:{c.LORENZ_WP_T_END}"])
-    for method in ["rodas4", "rosenbrock23", "auto"]:
+    for method in ["rodas5p", "rodas4", "rosenbrock23", "auto"]:
         for rtol in sweep:
             add("robertson.gbx", method, "robertson", c.ROBERTSON_T_END, rtol, c.robertson_atol(rtol))
     for method in ["tsit5", "dopri5"]:

@@ -32,7 +32,7 @@ pub struct SolveArgs {
     #[arg(long, value_name = "T0:T1:N")]
     pub at: Option<String>,
     /// Solver (default: the model's). ODE: tsit5 dopri5 bs3 heun_euler euler midpoint rk4
-    /// rosenbrock23 rodas4 auto; SDE: euler_maruyama euler_heun milstein sriw1 sosri sra1 sosra.
+    /// rosenbrock23 rodas4 rodas5p auto; SDE: euler_maruyama euler_heun milstein sriw1 sosri sra1 sosra.
     #[arg(long, value_name = "M")]
     pub method: Option<String>,
     #[arg(long, value_name = "R")]
@@ -237,7 +237,7 @@ pub(crate) fn method_options(
                     "glassbox::method_mismatch",
                     format!("`{name}` is an SDE method but `{}` is an ODE model", model.name),
                 )
-                .help("ODE methods: tsit5 dopri5 bs3 heun_euler euler midpoint rk4 rosenbrock23 rodas4 auto"),
+                .help("ODE methods: tsit5 dopri5 bs3 heun_euler euler midpoint rk4 rosenbrock23 rodas4 rodas5p auto"),
             ]);
         }
         let names = [
@@ -250,10 +250,10 @@ pub(crate) fn method_options(
             "rk4",
         ]
         .into_iter()
-        .chain(["rosenbrock23", "rodas4", "auto"]);
+        .chain(["rosenbrock23", "rodas4", "rodas5p", "auto"]);
         let help = match did_you_mean(&name, names) {
             Some(m) => format!("did you mean `{m}`?"),
-            None => "ODE methods: tsit5 dopri5 bs3 heun_euler euler midpoint rk4 rosenbrock23 rodas4 auto".into(),
+            None => "ODE methods: tsit5 dopri5 bs3 heun_euler euler midpoint rk4 rosenbrock23 rodas4 rodas5p auto".into(),
         };
         return Err(vec![
             Diag::error(

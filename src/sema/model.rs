@@ -493,6 +493,7 @@ pub enum Method {
     Rk4,
     Rosenbrock23,
     Rodas4,
+    Rodas5p,
     Auto,
     EulerMaruyama,
     EulerHeun,
@@ -504,7 +505,7 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [(&'static str, Method); 17] = [
+    pub const ALL: [(&'static str, Method); 18] = [
         ("tsit5", Method::Tsit5),
         ("dopri5", Method::Dopri5),
         ("bs3", Method::Bs3),
@@ -514,6 +515,7 @@ impl Method {
         ("rk4", Method::Rk4),
         ("rosenbrock23", Method::Rosenbrock23),
         ("rodas4", Method::Rodas4),
+        ("rodas5p", Method::Rodas5p),
         ("auto", Method::Auto),
         ("euler_maruyama", Method::EulerMaruyama),
         ("euler_heun", Method::EulerHeun),

@@ -18,7 +18,7 @@ impl Checker<'_> {
             let names = Method::ALL.iter().map(|(n, _)| *n);
             let help = match did_you_mean(name, names) {
                 Some(m) => format!("did you mean `{m}`?"),
-                None => "ODE methods: tsit5 dopri5 bs3 heun_euler euler midpoint rk4 rosenbrock23 rodas4 auto; SDE methods: euler_maruyama euler_heun milstein sriw1 sosri sra1 sosra".into(),
+                None => "ODE methods: tsit5 dopri5 bs3 heun_euler euler midpoint rk4 rosenbrock23 rodas4 rodas5p auto; SDE methods: euler_maruyama euler_heun milstein sriw1 sosri sra1 sosra".into(),
             };
             self.error(
                 "glassbox::unknown_method",
@@ -40,7 +40,7 @@ impl Checker<'_> {
             } else {
                 (
                     "an ODE",
-                    "tsit5, dopri5, bs3, heun_euler, rk4, rosenbrock23, rodas4 or auto",
+                    "tsit5, dopri5, bs3, heun_euler, rk4, rosenbrock23, rodas4, rodas5p or auto",
                 )
             };
             self.error(

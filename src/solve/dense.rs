@@ -62,7 +62,7 @@ pub(crate) fn interpolate(tab: &Tableau, s: &StepData, theta: f64, out: &mut [f6
 enum StepKind {
     /// Block: `u0`, `u1`, `f1` (`3n`) and the stages (`s·n`).
     Rk(&'static Tableau),
-    /// Block: `u0`, `u1` and the two dense vectors (`4n`).
+    /// Block: `u0`, `u1` and the method's dense vectors (`(2 + dense_vectors)·n`).
     Ros(&'static Rosenbrock),
 }
 
@@ -110,7 +110,8 @@ impl Dense {
         self.start(t, h, StepKind::Ros(m));
         self.data.extend_from_slice(u0);
         self.data.extend_from_slice(u1);
-        self.data.extend_from_slice(d);
+        self.data
+            .extend_from_slice(&d[..m.dense_vectors() * u0.len()]);
     }
 
     fn start(&mut self, t: f64, h: f64, kind: StepKind) {
@@ -151,7 +152,7 @@ impl Dense {
                 interpolate(tab, &step, theta, &mut out);
             }
             StepKind::Ros(m) => {
-                let d = self.data.get(at..at + 4 * n)?;
+                let d = self.data.get(at..at + (2 + m.dense_vectors()) * n)?;
                 ros_interpolate(m, &d[..n], &d[n..2 * n], &d[2 * n..], theta, &mut out);
             }
         }

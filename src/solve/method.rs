@@ -12,7 +12,7 @@
 //! (the next step ÷2); a positive test clears that count. The counters are the hysteresis:
 //! one odd step never flips the method.
 
-use super::rosenbrock::{RODAS4, ROSENBROCK23, Rosenbrock, rosenbrock};
+use super::rosenbrock::{RODAS5P, ROSENBROCK23, Rosenbrock, rosenbrock};
 use super::tableau::{TSIT5, Tableau, tableau};
 
 #[derive(Clone, Copy, Debug)]
@@ -34,17 +34,19 @@ pub const NONSTIFF_RESET: i32 = 6;
 /// `|h|·S` above this fraction of the explicit method's stability size counts as stiff.
 pub const STIFF_FRACTION: f64 = 0.9;
 pub(crate) const SWITCH_DT_FACTOR: f64 = 2.0;
-/// `auto` pairs with Rodas4 below this rtol, with Rosenbrock23 at or above it.
-pub const AUTO_RODAS4_BELOW_RTOL: f64 = 1e-4;
+/// `auto` pairs with Rodas5P below this rtol, with Rosenbrock23 at or above it.
+pub const AUTO_RODAS_BELOW_RTOL: f64 = 1e-4;
 
 impl Method {
-    /// `auto` for a tolerance: Tsit5 with Rodas4 (order 4) for tight tolerances, with
-    /// Rosenbrock23 (order 2, cheaper steps) for loose ones.
+    /// `auto` for a tolerance: Tsit5 with Rodas5P (order 5) for tight tolerances, with
+    /// Rosenbrock23 (order 2, cheaper steps) for loose ones. Rodas5P rather than Rodas4:
+    /// measured on Robertson at rtol 1e-4 … 1e-10 it takes 26–81 % fewer steps and less
+    /// time at every tolerance (docs/solvers.md), as in OrdinaryDiffEq's default choice.
     pub fn auto(rtol: f64) -> Method {
         Method::Auto {
             explicit: &TSIT5,
-            stiff: if rtol < AUTO_RODAS4_BELOW_RTOL {
-                &RODAS4
+            stiff: if rtol < AUTO_RODAS_BELOW_RTOL {
+                &RODAS5P
             } else {
                 &ROSENBROCK23
             },
@@ -166,8 +168,12 @@ mod tests {
         );
         assert!(matches!(
             Method::from_name("auto", 1e-8),
-            Some(Method::Auto { stiff, .. }) if stiff.name == "rodas4"
+            Some(Method::Auto { stiff, .. }) if stiff.name == "rodas5p"
         ));
+        assert_eq!(
+            Method::from_name("rodas5p", 1e-6).map(|m| m.name()),
+            Some("rodas5p")
+        );
         assert!(matches!(
             Method::from_name("auto", 1e-3),
             Some(Method::Auto { stiff, .. }) if stiff.name == "rosenbrock23"

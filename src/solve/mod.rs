@@ -20,6 +20,7 @@ mod integrate;
 mod jit_field;
 mod lu;
 mod method;
+pub mod rodas;
 pub mod rosenbrock;
 pub mod sde;
 mod step;
@@ -31,7 +32,7 @@ pub use field::{FnField, IrField, VectorField, from_fn};
 pub use integrate::{Solution, SolveOptions, Stages, Stats, StepRecord, solve, solve_with};
 pub use jit_field::{JitField, initial_state, param_values};
 pub use method::Method;
-pub use rosenbrock::{RODAS4, ROSENBROCK23, Rosenbrock, rosenbrock};
+pub use rosenbrock::{RODAS4, RODAS5P, ROSENBROCK23, Rosenbrock, rosenbrock};
 pub use tableau::{Interpolant, Tableau, tableau};
 
 // For the discrete adjoint (`grad`): it replays steps with the solver's own stepper and

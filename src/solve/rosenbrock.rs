@@ -1,6 +1,7 @@
-//! Linearly implicit (Rosenbrock) methods for stiff problems: Rosenbrock23 and Rodas4.
+//! Linearly implicit (Rosenbrock) methods for stiff problems: Rosenbrock23, Rodas4 and
+//! Rodas5P.
 //!
-//! Both solve with one matrix `W = I − hγJ` per step, `J = ∂f/∂u` at the step's start
+//! All solve with one matrix `W = I − hγJ` per step, `J = ∂f/∂u` at the step's start
 //! (analytic from the field when it offers one, else forward differences), factorised once
 //! by an LU with partial pivoting in the solve's own buffers (`lu.rs`) and reused for every
 //! stage.
@@ -10,9 +11,9 @@
 //!   `h/6 (k1 − 2k2 + k3)` compares with a third-order W-method (so the controller's `q = 3`);
 //!   `f(t + h, u_{n+1})` is its third stage (FSAL); dense output
 //!   `u0 + h(θ(1−θ) k1 + θ(θ−2d) k2)/(1 − 2d)`, order 2.
-//! - **Rodas4** (Hairer & Wanner, `RODAS`, coefficient set 1): order 4, embedded order 3,
-//!   stiffly accurate, 6 stages (5 new evaluations, plus `f(t + h, u_{n+1})` after acceptance),
-//!   error estimate = the last stage; dense output of order 3 from the `h2j`, `h3j` weights.
+//! - **Rodas4** and **Rodas5P** (`rodas.rs`, one stepper for both tableaux): orders 4(3) and
+//!   5(4), stiffly accurate, 6 and 8 stages (5 and 7 new evaluations, plus `f(t + h, u_{n+1})`
+//!   after acceptance), error estimate = the last stage; dense output of order 3 and 4.
 //!
 //! Invariants: the Jacobian is evaluated at most once per accepted step (a rejected attempt
 //! refactorises `W` with its new `h` but keeps `J`); a singular `W` or a non-finite stage makes
@@ -23,13 +24,17 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::field::VectorField;
-use super::lu::Lu;
+use super::lu::{Lu, small_n};
+use super::rodas::{
+    MAX_DENSE, MAX_STAGES, RODAS4_TAB, RODAS5P_TAB, RodasBufs, RodasTableau, rodas_interpolate,
+    rodas_stages,
+};
 
 /// Which scheme a [`Rosenbrock`] runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum Scheme {
     Rosenbrock23,
-    Rodas4,
+    Rodas(&'static RodasTableau),
 }
 
 /// A Rosenbrock method as the driver sees it.
@@ -55,13 +60,32 @@ pub const ROSENBROCK23: Rosenbrock = Rosenbrock {
 
 pub const RODAS4: Rosenbrock = Rosenbrock {
     name: "rodas4",
-    scheme: Scheme::Rodas4,
+    scheme: Scheme::Rodas(&RODAS4_TAB),
     order: 4,
     embedded_order: 3,
     fsal: false,
 };
 
-pub const ROSENBROCK_METHODS: [&Rosenbrock; 2] = [&ROSENBROCK23, &RODAS4];
+pub const RODAS5P: Rosenbrock = Rosenbrock {
+    name: "rodas5p",
+    scheme: Scheme::Rodas(&RODAS5P_TAB),
+    order: 5,
+    embedded_order: 4,
+    fsal: false,
+};
+
+pub const ROSENBROCK_METHODS: [&Rosenbrock; 3] = [&ROSENBROCK23, &RODAS4, &RODAS5P];
+
+impl Rosenbrock {
+    /// How many vectors of length `dim` its dense output keeps per step (besides `u_n`,
+    /// `u_{n+1}`).
+    pub fn dense_vectors(&self) -> usize {
+        match self.scheme {
+            Scheme::Rosenbrock23 => 2,
+            Scheme::Rodas(tab) => tab.h.len(),
+        }
+    }
+}
 
 pub fn rosenbrock(name: &str) -> Option<&'static Rosenbrock> {
     ROSENBROCK_METHODS.iter().copied().find(|m| m.name == name)
@@ -69,62 +93,6 @@ pub fn rosenbrock(name: &str) -> Option<&'static Rosenbrock> {
 
 const R23_D: f64 = 0.292_893_218_813_452_5; // 1 / (2 + √2)
 const R23_E32: f64 = 7.414_213_562_373_095; // 6 + √2
-
-// Rodas4: Hairer & Wanner, RODAS (ROCOE, METH = 1).
-const GAMMA: f64 = 0.25;
-const C: [f64; 3] = [0.386, 0.21, 0.63];
-const D: [f64; 4] = [0.25, -0.1043, 0.1035, -0.036_200_000_000_000_23];
-const A: [&[f64]; 4] = [
-    &[1.544],
-    &[0.946_678_528_081_582_6, 0.255_701_169_898_328_4],
-    &[
-        3.314_825_187_068_521,
-        2.896_124_015_972_201,
-        0.998_641_913_997_781_7,
-    ],
-    &[
-        1.221_224_509_226_641,
-        6.019_134_481_288_629,
-        12.537_083_329_320_87,
-        -0.687_886_036_105_895,
-    ],
-];
-const CC: [&[f64]; 5] = [
-    &[-5.6688],
-    &[-2.430_093_356_833_875, -0.206_359_915_709_191_5],
-    &[
-        -0.107_352_905_815_137_5,
-        -9.594_562_251_023_355,
-        -20.470_286_148_096_16,
-    ],
-    &[
-        7.496_443_313_967_647,
-        -10.246_804_314_643_52,
-        -33.999_903_528_199_05,
-        11.708_908_932_061_6,
-    ],
-    &[
-        8.083_246_795_921_522,
-        -7.981_132_988_064_893,
-        -31.521_594_328_743_71,
-        16.319_305_431_231_36,
-        -6.058_818_238_834_054,
-    ],
-];
-const H2: [f64; 5] = [
-    10.126_235_083_445_86,
-    -7.487_995_877_610_167,
-    -34.800_918_615_557_47,
-    -7.992_771_707_568_823,
-    1.025_137_723_295_662,
-];
-const H3: [f64; 5] = [
-    -0.676_280_339_280_125_3,
-    6.087_714_651_680_015,
-    16.430_843_208_924_78,
-    24.767_225_114_183_86,
-    -6.594_389_125_716_872,
-];
 
 /// Scratch of one Rosenbrock solve; the hot path does not allocate.
 pub(crate) struct RosWork {
@@ -136,7 +104,7 @@ pub(crate) struct RosWork {
     pub jac_valid: bool,
     /// Spectral-radius estimate of the current `J`.
     jac_norm: f64,
-    /// Stages, stage-major (6 for Rodas4, 3 for Rosenbrock23).
+    /// Stages, stage-major (up to 8: Rodas5P).
     k: Vec<f64>,
     g: Vec<f64>,
     fk: Vec<f64>,
@@ -144,7 +112,7 @@ pub(crate) struct RosWork {
     pub u1: Vec<f64>,
     /// `f(t + h, u_{n+1})` for FSAL methods.
     pub f1: Vec<f64>,
-    /// The two dense-output vectors of the step.
+    /// The dense-output vectors of the step (2 or 3).
     pub dense: Vec<f64>,
     /// `W`'s factors, valid after a successful `factor`.
     lu: Lu,
@@ -160,13 +128,13 @@ impl RosWork {
             dfdt: vec![0.0; n],
             jac_valid: false,
             jac_norm: 0.0,
-            k: vec![0.0; 6 * n],
+            k: vec![0.0; MAX_STAGES * n],
             g: vec![0.0; n],
             fk: vec![0.0; n],
             rhs: vec![0.0; n],
             u1: vec![0.0; n],
             f1: vec![0.0; n],
-            dense: vec![0.0; 2 * n],
+            dense: vec![0.0; MAX_DENSE * n],
             lu: Lu::new(n),
             lu_tmp: vec![0.0; n],
         }
@@ -245,6 +213,12 @@ fn evaluate_jacobian<F: VectorField + ?Sized>(
 /// taken: the same quotient as normalising every iterate, without a square root and a `ln`
 /// per iteration (once per Rosenbrock step, this was most of a small system's step).
 fn spectral_radius(jac: &[f64], n: usize, a: &mut [f64], b: &mut [f64]) -> f64 {
+    small_n!(n => spectral_radius_n(jac, n, a, b))
+}
+
+#[inline(always)]
+fn spectral_radius_n(jac: &[f64], n: usize, a: &mut [f64], b: &mut [f64]) -> f64 {
+    let (jac, a, b) = (&jac[..n * n], &mut a[..n], &mut b[..n]);
     let inf_norm = (0..n)
         .map(|i| jac[i * n..(i + 1) * n].iter().map(|x| x.abs()).sum::<f64>())
         .fold(0.0, f64::max);
@@ -260,17 +234,18 @@ fn spectral_radius(jac: &[f64], n: usize, a: &mut [f64], b: &mut [f64]) -> f64 {
     // overflow or underflow.
     let (mut log_scale, mut scale) = (0.0, 1.0);
     for _ in 0..POWER_STEPS {
-        for i in 0..n {
-            b[i] = jac[i * n..(i + 1) * n]
-                .iter()
-                .zip(a.iter())
-                .map(|(j, x)| j * x)
-                .sum();
+        // One pass: the product, its largest entry, and whether it stayed finite (a NaN
+        // would slip past `max`).
+        let (mut m, mut finite) = (0.0f64, true);
+        for (bi, row) in b.iter_mut().zip(jac.chunks_exact(n)) {
+            let s: f64 = row.iter().zip(a.iter()).map(|(j, x)| j * x).sum();
+            finite &= s.is_finite();
+            m = m.max(s.abs());
+            *bi = s;
         }
-        if b.iter().any(|x| !x.is_finite()) {
+        if !finite {
             return inf_norm;
         }
-        let m = b.iter().fold(0.0, |m: f64, x| m.max(x.abs()));
         if m == 0.0 {
             return 0.0;
         }
@@ -279,8 +254,9 @@ fn spectral_radius(jac: &[f64], n: usize, a: &mut [f64], b: &mut [f64]) -> f64 {
             log_scale += scale.ln();
             scale = 1.0;
         }
+        let r = 1.0 / m;
         for (x, y) in a.iter_mut().zip(b.iter()) {
-            *x = y / m;
+            *x = y * r;
         }
     }
     ((log_scale + scale.ln() + (norm2(a) / start).ln()) / POWER_STEPS as f64)
@@ -310,16 +286,6 @@ fn factor(w: &mut RosWork, hgamma: f64) -> bool {
         let delta = if i == j { 1.0 } else { 0.0 };
         delta - hgamma * jac[i * n + j]
     })
-}
-
-/// `out = u + Σ_j w_j k_j`.
-fn combine(u: &[f64], w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
-    out.copy_from_slice(u);
-    for (j, wj) in w.iter().enumerate() {
-        for (o, kj) in out.iter_mut().zip(&k[j * n..(j + 1) * n]) {
-            *o += wj * kj;
-        }
-    }
 }
 
 fn rms_error(err: &[f64], u0: &[f64], u1: &[f64], (rtol, atol): (f64, f64)) -> f64 {
@@ -364,7 +330,7 @@ pub(crate) fn ros_step<F: VectorField + ?Sized>(
     r.stiffness = w.jac_norm;
     let gamma = match m.scheme {
         Scheme::Rosenbrock23 => R23_D,
-        Scheme::Rodas4 => GAMMA,
+        Scheme::Rodas(tab) => tab.gamma,
     };
     r.lu_factorizations = 1;
     if !factor(w, h * gamma) {
@@ -372,7 +338,20 @@ pub(crate) fn ros_step<F: VectorField + ?Sized>(
     }
     match m.scheme {
         Scheme::Rosenbrock23 => r23_stages(f, t, u, h, f0, w, &mut r.nfe),
-        Scheme::Rodas4 => rodas4_stages(f, t, u, h, f0, w, &mut r.nfe),
+        Scheme::Rodas(tab) => {
+            let bufs = RodasBufs {
+                lu: &w.lu,
+                lu_tmp: &mut w.lu_tmp,
+                dfdt: &w.dfdt,
+                k: &mut w.k,
+                g: &mut w.g,
+                fk: &mut w.fk,
+                err: &mut w.rhs,
+                u1: &mut w.u1,
+                dense: &mut w.dense,
+            };
+            r.nfe += rodas_stages(tab, f, t, u, h, f0, bufs);
+        }
     }
     // The error vector was left in `rhs`.
     let e = rms_error(&w.rhs, u, &w.u1, tol);
@@ -426,70 +405,8 @@ fn r23_stages<F: VectorField + ?Sized>(
     }
 }
 
-fn rodas4_stages<F: VectorField + ?Sized>(
-    f: &mut F,
-    t: f64,
-    u: &[f64],
-    h: f64,
-    f0: &[f64],
-    w: &mut RosWork,
-    nfe: &mut u32,
-) {
-    let n = w.n;
-    let hg = h * GAMMA;
-    let lu = &w.lu;
-    for s in 0..6 {
-        // Stage argument and its derivative.
-        if s == 0 {
-            w.fk.copy_from_slice(f0);
-        } else if s < 5 {
-            combine(u, A[s - 1], &w.k, n, &mut w.g);
-            let c = if s == 4 { 1.0 } else { C[s - 1] };
-            f.eval(t + c * h, &w.g, &mut w.fk);
-            *nfe += 1;
-        } else {
-            // Stage 6 starts from stage 5's argument plus k5 (stiffly accurate form).
-            for i in 0..n {
-                w.g[i] += w.k[4 * n + i];
-            }
-            f.eval(t + h, &w.g, &mut w.fk);
-            *nfe += 1;
-        }
-        // rhs = hγ (F + h d_s f_t + Σ_j C_sj/h k_j)
-        let ds = D.get(s).copied().unwrap_or(0.0);
-        // C_sj/h once per stage, not per component (the same quotients).
-        let mut ch = [0.0; 5];
-        let cs = if s > 0 { CC[s - 1] } else { &[] };
-        for (q, c) in ch.iter_mut().zip(cs) {
-            *q = c / h;
-        }
-        for i in 0..n {
-            let mut acc = w.fk[i] + h * ds * w.dfdt[i];
-            for (j, q) in ch[..cs.len()].iter().enumerate() {
-                acc += q * w.k[j * n + i];
-            }
-            w.rhs[i] = hg * acc;
-        }
-        let ks = &mut w.k[s * n..(s + 1) * n];
-        ks.copy_from_slice(&w.rhs);
-        lu.solve(ks, &mut w.lu_tmp);
-    }
-    for i in 0..n {
-        let k6 = w.k[5 * n + i];
-        w.u1[i] = w.g[i] + k6;
-        w.rhs[i] = k6;
-        let (mut d1, mut d2) = (0.0, 0.0);
-        for j in 0..5 {
-            d1 += H2[j] * w.k[j * n + i];
-            d2 += H3[j] * w.k[j * n + i];
-        }
-        w.dense[i] = d1;
-        w.dense[n + i] = d2;
-    }
-}
-
-/// Dense output of a Rosenbrock step at `t_n + θh` from `u0`, `u1` and the step's two dense
-/// vectors.
+/// Dense output of a Rosenbrock step at `t_n + θh` from `u0`, `u1` and the step's dense
+/// vectors (`dense_vectors()` of them).
 pub(crate) fn ros_interpolate(
     m: &Rosenbrock,
     u0: &[f64],
@@ -507,13 +424,14 @@ pub(crate) fn ros_interpolate(
         out.copy_from_slice(u1);
         return;
     }
-    let th = theta;
-    for i in 0..n {
-        let (d1, d2) = (d[i], d[n + i]);
-        out[i] = match m.scheme {
-            Scheme::Rosenbrock23 => u0[i] + th * (1.0 - th) * d1 + th * (th - 2.0 * R23_D) * d2,
-            Scheme::Rodas4 => u0[i] + th * (u1[i] - u0[i] + (1.0 - th) * (d1 + th * d2)),
-        };
+    match m.scheme {
+        Scheme::Rosenbrock23 => {
+            for i in 0..n {
+                let (d1, d2) = (d[i], d[n + i]);
+                out[i] = u0[i] + theta * (1.0 - theta) * d1 + theta * (theta - 2.0 * R23_D) * d2;
+            }
+        }
+        Scheme::Rodas(tab) => rodas_interpolate(tab, u0, u1, d, theta, out),
     }
 }
 
