@@ -3,19 +3,34 @@
 
 The torchdiffeq spiral (examples/spiral.gbx) trained five ways — vanilla, ERNODE (global error
 estimate), SRNODE (global stiffness estimate), and the 2023 paper's local error estimate with
-unbiased and biased sampling — three seeds each, all else equal. For every run it reads the
+unbiased and biased sampling — on the report seeds, all else equal. For every run it reads the
 report that `glassbox train` writes to run.json (final loss on the full trajectory, training
-time, prediction NFE and the median prediction time), and writes the table to docs/results.md.
+time, prediction NFE and the median prediction time) and the per-iteration window loss, and
+writes the tables to docs/results.md.
+
+The coefficients are tuned on other seeds (`--tune-seeds`): the sweep section trains every
+regularizer at every coefficient of the `--sweep-*` lists on those seeds, so the report seeds
+are never used to choose a coefficient. The set-up section trains vanilla and ERNODE with
+other window lengths and iteration counts (`--setups`) on the tuning seeds too.
 
 Usage (from the repository root; Python's standard library only):
 
     cargo build --release
-    python3 benches/results/spiral.py [--iterations N] [--seeds 0,1,2] [--out docs/results.md]
+    python3 benches/results/spiral.py [--iterations N] [--batch B] [--length L] [--seeds 0,1,2]
+        [--ernode C] [--srnode C] [--local C] [--local-biased C] [--tune-seeds 10,11]
+        [--sweep-ernode LIST] [--sweep-srnode LIST] [--sweep-local LIST] [--setups L:N,...]
+        [--out docs/results.md]
+
+A coefficient C is a constant (`5`) or a decay schedule (`'100 -> 10'`). The binary is
+$CARGO_TARGET_DIR/release/glassbox when that is set, else target/release/glassbox
+(`--binary` overrides).
 """
 
 import argparse
+import csv
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -24,137 +39,328 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINARY = os.path.join(ROOT, "target", "release", "glassbox")
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+BINARY = os.path.join(TARGET, "release", "glassbox")
 EXAMPLE = os.path.join(ROOT, "examples", "spiral.gbx")
 DATA = os.path.join(ROOT, "examples", "data", "spiral.csv")
 
-# The objective of each variant; everything else is the example's model file, unchanged.
-# `{ernode}` etc. are the coefficient schedules, flags of this script.
+# The pre-registered reading of "comparable loss" (docs/results.md states it above the table):
+# the mean full-span loss at most this many times vanilla's mean over the same seeds.
+COMPARABLE = 1.25
+# The issue's target: prediction NFE and training time against vanilla's, ratio of the means.
+NFE_TARGET = 0.75
+TRAIN_TARGET = 1.1
+
+# The regularized variants: (name, slug, term). Vanilla is `l1(y, obs)` alone; each variant
+# adds `C * term` with its coefficient C, everything else the example's model file.
 VARIANTS = [
-    ("vanilla", "l1(y, obs)"),
-    ("ERNODE", "l1(y, obs) + decay({ernode}) * error_estimate"),
-    ("SRNODE", "l1(y, obs) + decay({srnode}) * stiffness"),
-    ("local, unbiased", "l1(y, obs) + decay({local}) * error_estimate(sample = unbiased)"),
-    ("local, biased", "l1(y, obs) + decay({local}) * error_estimate(sample = biased)"),
+    ("ERNODE", "ernode", "error_estimate"),
+    ("SRNODE", "srnode", "stiffness"),
+    ("local, unbiased", "local_unbiased", "error_estimate(sample = unbiased)"),
+    ("local, biased", "local_biased", "error_estimate(sample = biased)"),
 ]
+DATA_LOSS = "l1(y, obs)"
+
+# The truth the data were generated from (examples/gen_data.rs): dy/dt = (y^3) A, written out
+# per component so `glassbox solve` can count its NFE at the example's tolerances.
+TRUTH = """model spiral_truth
+state a = 2.0
+state b = 0.0
+da/dt = -0.1 * a^3 - 2.0 * b^3
+db/dt = 2.0 * a^3 - 0.1 * b^3
+"""
 
 
-def model_text(objective):
+def coefficient(text):
+    """`a -> b` is a decay schedule, anything else a constant."""
+    return f"decay({text.strip()})" if "->" in text else text.strip()
+
+
+def objective(term, coef):
+    return DATA_LOSS if term is None else f"{DATA_LOSS} + {coefficient(coef)} * {term}"
+
+
+def model_text(objective, batch, length):
     lines = []
     for line in open(EXAMPLE).read().splitlines():
         if line.startswith("minimize "):
             line = "minimize " + objective
+        if line.startswith("train "):
+            line, n = re.subn(r"windows\(\d+, length = \d+\)",
+                              f"windows({batch}, length = {length})", line)
+            if n != 1:
+                sys.exit(f"examples/spiral.gbx: no `windows(B, length = L)` in `{line}`")
         lines.append(line)
     return "\n".join(lines) + "\n"
 
 
+def solve_line():
+    for line in open(EXAMPLE).read().splitlines():
+        if line.startswith("solve "):
+            return line
+    sys.exit("examples/spiral.gbx has no `solve` line")
+
+
 def slug(name):
-    return name.replace(", ", "_").replace(" ", "_").lower()
+    return re.sub(r"[^a-z0-9.]+", "_", name.lower()).strip("_")
 
 
-def train(work, name, objective, seed, iterations):
-    model = os.path.join(work, f"{slug(name)}.gbx")
+class Runner:
+    def __init__(self, binary, work, batch):
+        self.binary, self.work, self.batch = binary, work, batch
+
+    def train(self, label, objective, seed, length, iterations):
+        name = slug(f"{label} L{length} N{iterations}")
+        model = os.path.join(self.work, f"{name}.gbx")
+        with open(model, "w") as f:
+            f.write(model_text(objective, self.batch, length))
+        out = os.path.join(self.work, "runs", f"{name}_s{seed}")
+        cmd = [self.binary, "train", model, "--seed", str(seed), "--out", out,
+               "--iterations", str(iterations)]
+        started = time.time()
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr}")
+        with open(os.path.join(out, "run.json")) as f:
+            run = json.load(f)
+        report = run["report"]
+        # The data loss of the last tenth of the iterations: how well the windows are fitted,
+        # less noisy than the full-span loss (which compounds a small phase error over 25 s).
+        tail = run["metrics"][-max(1, len(run["metrics"]) // 10):]
+        report["window_loss"] = statistics.mean(m["loss"] for m in tail)
+        # The forward NFE of the whole training run: what the training time would be on an
+        # idle machine, without the load of a shared one.
+        report["training_nfe"] = sum(m["nfe"] for m in run["metrics"])
+        print(f"  {label:24s} L={length:<3d} N={iterations:<5d} seed {seed:2d}: loss {report['final_loss']:.4f}  "
+              f"window {report['window_loss']:.4f}  nfe {report['prediction_nfe']:5d}  "
+              f"train {report['training_time_s']:.1f} s  ({time.time() - started:.0f} s wall)",
+              flush=True)
+        shutil.rmtree(out, ignore_errors=True)
+        return report
+
+
+def truth_nfe(binary, work):
+    """NFE of the true field over the data's span, at the example's method and tolerances."""
+    model = os.path.join(work, "truth.gbx")
     with open(model, "w") as f:
-        f.write(model_text(objective))
-    out = os.path.join(work, "runs", f"{slug(name)}_s{seed}")
-    cmd = [BINARY, "train", model, "--seed", str(seed), "--out", out,
-           "--iterations", str(iterations)]
-    started = time.time()
-    done = subprocess.run(cmd, capture_output=True, text=True)
+        f.write(TRUTH + solve_line() + "\n")
+    done = subprocess.run([binary, "solve", model, "--over", "0:25", "--stats", "-o",
+                           os.path.join(work, "truth.csv")], capture_output=True, text=True)
     if done.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr}")
-    with open(os.path.join(out, "run.json")) as f:
-        report = json.load(f)["report"]
-    print(f"  {name:16s} seed {seed}: loss {report['final_loss']:.4f}  "
-          f"nfe {report['prediction_nfe']:5d}  train {report['training_time_s']:.1f} s  "
-          f"({time.time() - started:.0f} s wall)", flush=True)
-    return report
+        sys.exit(f"solving the true field failed:\n{done.stderr}")
+    for line in (done.stdout + done.stderr).splitlines():
+        if line.split()[:1] == ["nfe"]:
+            return int(line.split()[1])
+    sys.exit(f"no `nfe` line in `glassbox solve --stats`:\n{done.stdout}")
 
 
-def mean_sd(xs, fmt):
+def zero_loss():
+    """l1 of predicting 0 for every observation: the loss of a model that learned nothing."""
+    with open(DATA) as f:
+        rows = list(csv.DictReader(f))
+    return statistics.mean(abs(float(r[c])) for r in rows for c in ("y1", "y2"))
+
+
+def mean(reps, key):
+    return statistics.mean(r[key] for r in reps)
+
+
+def mean_sd(reps, key, fmt):
+    xs = [r[key] for r in reps]
     if len(xs) < 2:
         return fmt.format(xs[0])
     return (fmt + " ± " + fmt).format(statistics.mean(xs), statistics.stdev(xs))
 
 
+def verdict(reps, base, timed=True):
+    """Which parts of the target a variant misses (the ratios of the means), or `met`."""
+    missed = []
+    loss = mean(reps, "final_loss") / mean(base, "final_loss")
+    nfe = mean(reps, "prediction_nfe") / mean(base, "prediction_nfe")
+    if nfe > NFE_TARGET:
+        missed.append(f"NFE {nfe:.2f}x")
+    if loss > COMPARABLE:
+        missed.append(f"loss {loss:.2f}x")
+    if timed:
+        train = mean(reps, "training_time_s") / mean(base, "training_time_s")
+        if train > TRAIN_TARGET:
+            missed.append(f"training {train:.2f}x")
+    return "met" if not missed else "no: " + ", ".join(missed)
+
+
+FORMATS = {"final_loss": "{:.4f}", "window_loss": "{:.4f}", "prediction_nfe": "{:.0f}",
+           "prediction_time_ms": "{:.3f}", "training_time_s": "{:.2f}"}
+
+
+def cells(reps, base, keys):
+    """Table cells: `key` as mean ± sd over the seeds, `key/` as the ratio of its mean to
+    `base`'s."""
+    out = []
+    for key in keys:
+        if key.endswith("/"):
+            out.append(f"{mean(reps, key[:-1]) / mean(base, key[:-1]):.2f}x")
+        else:
+            out.append(mean_sd(reps, key, FORMATS[key]))
+    return " | ".join(out)
+
+
+def main_table(rows):
+    base = rows[0][2]
+    out = ["| variant | final loss (l1) | loss vs vanilla | window loss | prediction NFE | "
+           "NFE vs vanilla | prediction time (ms) | prediction vs vanilla | training time (s) | "
+           "training vs vanilla | training NFE vs vanilla | target |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    keys = ["final_loss", "final_loss/", "window_loss", "prediction_nfe", "prediction_nfe/",
+            "prediction_time_ms", "prediction_time_ms/", "training_time_s", "training_time_s/",
+            "training_nfe/"]
+    for name, _, reps in rows:
+        target = "—" if reps is base else verdict(reps, base)
+        out.append(f"| {name} | {cells(reps, base, keys)} | {target} |")
+    return "\n".join(out)
+
+
+def sweep_table(base, sweep):
+    out = ["| objective term | coefficient | final loss | loss vs vanilla | window loss | "
+           "prediction NFE | NFE vs vanilla | NFE ≤ 0.75x at comparable loss |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    keys = ["final_loss", "final_loss/", "window_loss", "prediction_nfe", "prediction_nfe/"]
+    for term, coef, reps in [("(vanilla)", "—", base)] + sweep:
+        target = "—" if reps is base else verdict(reps, base, timed=False)
+        out.append(f"| `{term}` | `{coefficient(coef)}` | {cells(reps, base, keys)} | {target} |")
+    return "\n".join(out)
+
+
+def setups_table(setups):
+    out = ["| window length | iterations | objective | final loss | window loss | prediction NFE | "
+           "NFE vs vanilla (same set-up) | training time (s) |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    keys = ["final_loss", "window_loss", "prediction_nfe", "prediction_nfe/", "training_time_s"]
+    for (length, iterations), runs in setups:
+        base = runs[0][1]
+        for obj, reps in runs:
+            out.append(f"| {length} | {iterations} | `{obj}` | {cells(reps, base, keys)} |")
+    return "\n".join(out)
+
+
+def choose(tried, base):
+    """The tuning rule for `auto`, fixed before the study: of the coefficients whose mean loss
+    on the tuning seeds is comparable to vanilla's there, the one with the fewest prediction
+    NFE; if none is comparable, the one with the lowest loss."""
+    ok = [(c, r) for c, r in tried
+          if mean(r, "final_loss") <= COMPARABLE * mean(base, "final_loss")]
+    if ok:
+        return min(ok, key=lambda cr: mean(cr[1], "prediction_nfe"))[0]
+    return min(tried, key=lambda cr: mean(cr[1], "final_loss"))[0]
+
+
+def split(text):
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iterations", type=int, default=2000)
-    ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--ernode", default="100 -> 10", help="ERNODE's schedule, `a -> b`")
-    ap.add_argument("--srnode", default="0.3 -> 0.03", help="SRNODE's schedule, `a -> b`")
-    ap.add_argument("--local", default="10000 -> 1000", help="the local terms' schedule, `a -> b`")
-    ap.add_argument("--sweep", default="1,3,10",
-                    help="constant ERNODE coefficients for the strength sweep ('' for none)")
-    ap.add_argument("--only", default="",
-                    help="variants to run, by slug: vanilla,ernode,srnode,local_unbiased,local_biased")
+    ap.add_argument("--batch", type=int, default=20, help="windows per iteration")
+    ap.add_argument("--length", type=int, default=10, help="observations per window")
+    ap.add_argument("--seeds", default="0,1,2", help="the report seeds")
+    # `auto`: the tuning rule (`choose`) picks the coefficient from the sweep on the tuning seeds.
+    ap.add_argument("--ernode", default="auto", help="ERNODE's coefficient, or `auto`")
+    ap.add_argument("--srnode", default="auto", help="SRNODE's coefficient, or `auto`")
+    ap.add_argument("--local", default="auto", help="the local unbiased term's coefficient")
+    ap.add_argument("--local-biased", default=None,
+                    help="the local biased term's coefficient (default: auto)")
+    ap.add_argument("--tune-seeds", default="10,11,12",
+                    help="seeds of the coefficient sweep and the window-length section")
+    ap.add_argument("--sweep-ernode", default="0.3,1,2,3,5,7,10,10 -> 0.01,100 -> 10")
+    ap.add_argument("--sweep-srnode", default="0.003,0.01,0.03,0.1,0.3 -> 0.03")
+    ap.add_argument("--sweep-local", default="300,1000,3000,10000,30000",
+                    help="coefficients of both local terms in the sweep")
+    ap.add_argument("--setups", default="10:4000,40:2000,40:4000",
+                    help="other set-ups `L:N` (window length, iterations) tried with vanilla "
+                    "and ERNODE on the tuning seeds ('' for none)")
+    ap.add_argument("--setup-ernode", default="0.3",
+                    help="ERNODE's coefficient in the set-up section")
+    ap.add_argument("--binary", default=BINARY)
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "results.md"))
     args = ap.parse_args()
-    if not os.path.exists(BINARY):
-        sys.exit("build the release binary first: cargo build --release")
-    seeds = [int(s) for s in args.seeds.split(",")]
+    if not os.path.exists(args.binary):
+        sys.exit(f"{args.binary} not found: build the release binary first (cargo build --release)")
+    seeds = [int(s) for s in split(args.seeds)]
+    tune_seeds = [int(s) for s in split(args.tune_seeds)]
+    coefs = {"ernode": args.ernode, "srnode": args.srnode, "local_unbiased": args.local,
+             "local_biased": args.local_biased or "auto"}
 
     work = tempfile.mkdtemp(prefix="glassbox-spiral-study-")
     os.makedirs(os.path.join(work, "data"))
     shutil.copy(DATA, os.path.join(work, "data", "spiral.csv"))
-    rows = []
+    runner = Runner(args.binary, work, args.batch)
+    load = [os.getloadavg()[0]]
+    started = time.time()
+    n, length = args.iterations, args.length
     try:
-        only = [v.strip() for v in args.only.split(",") if v.strip()]
-        for name, objective in VARIANTS:
-            if only and slug(name) not in only:
-                continue
-            objective = objective.format(ernode=args.ernode, srnode=args.srnode, local=args.local)
-            reports = [train(work, name, objective, s, args.iterations) for s in seeds]
-            rows.append((name, objective, reports))
+        truth = truth_nfe(args.binary, work)
+        # The tuning seeds first: every coefficient of the sweep lists.
+        print("tuning seeds:", flush=True)
+        base = [runner.train("vanilla", DATA_LOSS, s, length, n) for s in tune_seeds]
         sweep = []
-        for c in [x.strip() for x in args.sweep.split(",") if x.strip()]:
-            objective = f"l1(y, obs) + {c} * error_estimate"
-            reports = [train(work, f"ERNODE {c}", objective, s, args.iterations) for s in seeds]
-            sweep.append((c, reports))
+        lists = {"ernode": args.sweep_ernode, "srnode": args.sweep_srnode,
+                 "local_unbiased": args.sweep_local, "local_biased": args.sweep_local}
+        for name, key, term in VARIANTS:
+            tried = []
+            for c in split(lists[key]):
+                obj = objective(term, c)
+                tried.append((c, [runner.train(f"{name} {c}", obj, s, length, n)
+                                  for s in tune_seeds]))
+            sweep += [(term, c, reps) for c, reps in tried]
+            if coefs[key] == "auto":
+                coefs[key] = choose(tried, base)
+        # Report seeds, seed-major, so that a change of the machine's load during the study
+        # falls on every variant alike.
+        print("report seeds:", flush=True)
+        rows = [("vanilla", DATA_LOSS, [])]
+        rows += [(name, objective(term, coefs[key]), []) for name, key, term in VARIANTS]
+        for s in seeds:
+            for name, obj, reps in rows:
+                reps.append(runner.train(name, obj, s, length, n))
+        setups = []
+        for setup in split(args.setups):
+            sl, sn = (int(x) for x in setup.split(":"))
+            runs = []
+            for obj in (DATA_LOSS, objective("error_estimate", args.setup_ernode)):
+                label = "vanilla" if obj == DATA_LOSS else "ERNODE"
+                runs.append((obj, [runner.train(label, obj, s, sl, sn) for s in tune_seeds]))
+            setups.append(((sl, sn), runs))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    load.append(os.getloadavg()[0])
 
-    base = rows[0][2]
-    base_nfe = statistics.mean(r["prediction_nfe"] for r in base)
-    base_train = statistics.mean(r["training_time_s"] for r in base)
-    base_pred = statistics.mean(r["prediction_time_ms"] for r in base)
-    out = []
-    out.append("| variant | final loss (l1) | prediction NFE | NFE vs vanilla | "
-               "prediction time (ms) | prediction vs vanilla | training time (s) | "
-               "training vs vanilla |")
-    out.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, _, reps in rows:
-        loss = [r["final_loss"] for r in reps]
-        nfe = [r["prediction_nfe"] for r in reps]
-        pred = [r["prediction_time_ms"] for r in reps]
-        tr = [r["training_time_s"] for r in reps]
-        out.append(
-            f"| {name} | {mean_sd(loss, '{:.4f}')} | {mean_sd(nfe, '{:.0f}')} | "
-            f"{statistics.mean(nfe) / base_nfe:.2f}x | {mean_sd(pred, '{:.3f}')} | "
-            f"{statistics.mean(pred) / base_pred:.2f}x | {mean_sd(tr, '{:.2f}')} | "
-            f"{statistics.mean(tr) / base_train:.2f}x |")
-    per_seed = ["| variant | seed | final loss | prediction NFE | prediction ms | training s |",
-                "| --- | --- | --- | --- | --- | --- |"]
+    base_report = rows[0][2]
+    per_seed = ["| variant | seed | final loss | window loss | prediction NFE | prediction ms | "
+                "training s |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, _, reps in rows:
         for s, r in zip(seeds, reps):
-            per_seed.append(f"| {name} | {s} | {r['final_loss']:.4f} | {r['prediction_nfe']} | "
-                            f"{r['prediction_time_ms']:.3f} | {r['training_time_s']:.1f} |")
-    sweep_rows = ["| ERNODE coefficient (constant) | final loss | prediction NFE | NFE vs vanilla |",
-                  "| --- | --- | --- | --- |"]
-    for c, reps in sweep:
-        loss = [r["final_loss"] for r in reps]
-        nfe = [r["prediction_nfe"] for r in reps]
-        sweep_rows.append(f"| {c} | {mean_sd(loss, '{:.4f}')} | {mean_sd(nfe, '{:.0f}')} | "
-                          f"{statistics.mean(nfe) / base_nfe:.2f}x |")
+            per_seed.append(f"| {name} | {s} | {r['final_loss']:.4f} | {r['window_loss']:.4f} | "
+                            f"{r['prediction_nfe']} | {r['prediction_time_ms']:.3f} | "
+                            f"{r['training_time_s']:.1f} |")
     objectives = "\n".join(f"- {name}: `minimize {obj}`" for name, obj, _ in rows)
-    table = "\n".join(out)
-    flags = (f"--iterations {args.iterations} --seeds {args.seeds} --ernode '{args.ernode}' "
-             f"--srnode '{args.srnode}' --local '{args.local}' --sweep '{args.sweep}'")
-    seeds_table = "\n".join(per_seed)
-    doc = TEMPLATE.format(iterations=args.iterations, seeds=args.seeds, table=table,
-                          per_seed=seeds_table, objectives=objectives,
-                          sweep="\n".join(sweep_rows), flags=flags,
-                          cores=os.cpu_count(), date=time.strftime("%Y-%m-%d"))
+    flags = (f"--iterations {args.iterations} --batch {args.batch} --length {args.length} "
+             f"--seeds {args.seeds} --ernode '{args.ernode}' --srnode '{args.srnode}' "
+             f"--local '{args.local}' --local-biased '{args.local_biased or 'auto'}' "
+             f"--tune-seeds {args.tune_seeds} --sweep-ernode '{args.sweep_ernode}' "
+             f"--sweep-srnode '{args.sweep_srnode}' --sweep-local '{args.sweep_local}' "
+             f"--setups '{args.setups}' --setup-ernode '{args.setup_ernode}'")
+    runs = (len(seeds) * len(rows) + len(tune_seeds) * (1 + len(sweep))
+            + sum(len(tune_seeds) * len(r) for _, r in setups))
+    doc = TEMPLATE.format(
+        iterations=args.iterations, batch=args.batch, length=args.length,
+        span=f"{(args.length - 1) * 25 / 999:.3f}", seeds=args.seeds, tune_seeds=args.tune_seeds,
+        comparable=COMPARABLE, nfe_target=NFE_TARGET, train_target=TRAIN_TARGET,
+        table=main_table(rows), per_seed="\n".join(per_seed), objectives=objectives,
+        sweep=sweep_table(base, sweep), setups=setups_table(setups), flags=flags,
+        truth=truth, truth_ratio=f"{truth / mean(base_report, 'prediction_nfe'):.2f}",
+        zero=f"{zero_loss():.4f}", runs=runs, setup_ernode=args.setup_ernode,
+        minutes=f"{(time.time() - started) / 60:.0f}", cores=os.cpu_count(), load=" → ".join(f"{x:.1f}" for x in load),
+        date=time.strftime("%Y-%m-%d"))
     with open(args.out, "w") as f:
         f.write(doc)
     print(f"wrote {args.out}")
@@ -165,32 +371,58 @@ TEMPLATE = """# Results: the spiral, five ways
 <!-- Written by benches/results/spiral.py; edit the script's template, not this file. -->
 
 The torchdiffeq spiral (`examples/spiral.gbx`: a 2-50-2 tanh MLP on y³, l1 loss on windows of
-20 × 10 observations, RMSprop lr 1e-3, Tsit5 at rtol 1e-7 / atol 1e-9) trained {iterations}
-iterations with seeds {seeds}, five objectives, everything else equal. Mean ± standard
-deviation over the seeds; ratios are of the means against vanilla.
+{batch} × {length} observations ({span} time units each), RMSprop lr 1e-3, Tsit5 at rtol 1e-7 /
+atol 1e-9) trained {iterations} iterations with seeds {seeds}, five objectives, everything else
+equal. Mean ± standard deviation over the seeds; ratios are of the means against vanilla.
+
+**The target and the protocol, fixed before the report seeds were run:** prediction NFE ≤
+{nfe_target}x vanilla's, training time ≤ {train_target}x, and *comparable loss*, read as: the
+mean full-span loss at most {comparable}x vanilla's mean over the same seeds (ratios of the
+means, the last column). Each regularizer's coefficient is chosen by a rule on the tuning
+seeds {tune_seeds} (section "Tuning" below), never on the report seeds {seeds}: of the swept
+coefficients whose mean loss there is comparable to vanilla's, the one with the fewest
+prediction NFE; if none is comparable, the one with the lowest loss.
 
 {table}
 
 - **final loss**: l1 of a solve over the full trajectory (t ∈ [0, 25], 1 000 observations) from
-  the model's initial state, with the trained weights (`glassbox train`'s report).
-- **prediction NFE / time**: that solve's function evaluations and its median wall time over 7
-  solves. Training time is the sum of the iterations' wall times.
+  the model's initial state, with the trained weights (`glassbox train`'s report). For scale:
+  predicting 0 everywhere scores {zero}.
+- **window loss**: the training data loss (l1 over the batch's windows, each solved from its
+  first observation), mean of the last tenth of the iterations.
+- **prediction NFE / time**: the full-span solve's function evaluations and its median wall
+  time over 7 solves, at the training tolerances. Training time is the sum of the iterations'
+  wall times, on a machine shared with other work (load average {load} over the study); the
+  runs alternate variants seed by seed, so a change of load falls on all of them alike.
+  **training NFE**: the forward evaluations summed over the iterations, the load-free part of
+  the training cost.
+- **the true field** `dy/dt = (y³) A` that generated the data takes **{truth} NFE** over the
+  same span at the same method and tolerances ({truth_ratio}x vanilla's mean).
 
 Objectives:
 {objectives}
 
-Regenerate (a few seconds per run in release, 24 runs; last run {date} on {cores} cores):
+Regenerate ({runs} runs; the last, {date}, took {minutes} minutes on {cores} cores):
 
 ```sh
 cargo build --release
 python3 benches/results/spiral.py {flags}
 ```
 
-## Regularizer strength
+## Tuning: regularizer strength on seeds {tune_seeds}
 
-ERNODE with a constant coefficient, same seeds and iterations:
+Every regularizer at every coefficient of the sweep, on the tuning seeds, with vanilla on the
+same seeds as the reference (ratios against it; the last column applies the target's NFE and
+loss criteria to these seeds):
 
 {sweep}
+
+## Other set-ups, seeds {tune_seeds}
+
+Vanilla and ERNODE (coefficient {setup_ernode}) with other window lengths and iteration counts,
+all else as above; the NFE ratio is against vanilla of the same set-up:
+
+{setups}
 
 ## Per seed
 
@@ -203,27 +435,52 @@ prediction 1.3–2x faster with the local regularizers at equal accuracy, for no
 cost. The target set for glassbox is prediction NFE ≤ 0.75x vanilla at comparable loss, with
 training time ≤ 1.1x.
 
-Findings of the committed run (2026-11-28; the text below is not regenerated):
+Findings of the committed run (2026-11-28; the text below is not regenerated; losses and NFE
+are deterministic for a given binary and seed, the times are not):
 
-- **The target is not met on this set-up.** Every setting that cuts prediction NFE a lot —
-  ERNODE `decay(100 -> 10)` and constant 10, SRNODE `decay(0.3 -> 0.03)` on two of three
-  seeds — gets there by learning an over-damped, slowly decaying field: NFE falls to 0.1–0.2x
-  but the full-trajectory l1 rises to ~0.6 against vanilla's 0.24 (one ERNODE seed diverges
-  to 9.4). Weaker settings (ERNODE constant 1 and 3, the local terms at 10⁴ → 10³) leave NFE
-  within 0.9–1.0x of vanilla. The response to the coefficient is a switch, not a slope.
-- **Why, most likely:** the windows are 10 observations (0.24 time units) started from the
-  data, so the data loss barely sees the difference between the spiral and a slow decay, and
-  a regularizer of a few hundredths already outweighs it. One probe with 40-observation
-  windows (seed 0, constant ERNODE 3): full-span loss 0.80 against vanilla's 0.69 at NFE 164
-  against 2 870 — the regime the papers describe; it is not yet part of the table.
-- **Training cost:** regularized runs are cheaper, not dearer (ERNODE/SRNODE 0.6x, local
-  0.93–0.97x), because the regularized fields need fewer steps per iteration; the
-  regularizers themselves are folded into the same adjoint sweep.
-- Vanilla prediction NFE is ~2 500 here (Tsit5, rtol 1e-7) against the paper's 1 083
-  (dopri5 in torchdiffeq): the trained fields differ, and so does the loss reached.
-
-Next: a study over window lengths and schedules that keep the regularizer on to the end
-(`--sweep`, and the `length = ...` of the example's `batch`).
+- **The target is not met, and on this set-up no coefficient meets it.** The tuning rule
+  picked ERNODE 0.3, SRNODE 0.003 and local biased 1000 (the strongest comparable settings on
+  seeds 10–12, each at 0.98–1.00x vanilla's NFE there); no local unbiased coefficient was
+  comparable, so the rule took its lowest-loss one, 300. On the report seeds these give
+  prediction NFE 1.00–1.03x vanilla's at loss 1.19–1.69x.
+- **The trade-off (tuning table):** every swept setting with NFE ≤ 0.75x (ERNODE 7, 10 and
+  `decay(100 -> 10)`, SRNODE 0.1 and `decay(0.3 -> 0.03)`, local 30000) has a window loss of
+  0.045–0.054, 12–15x vanilla's 0.0037, and a full-span loss of 0.58–0.82 (3.69 for
+  `decay(100 -> 10)`, two of three seeds at 5.2), at or above the 0.53 of predicting 0: the field
+  is over-damped and no longer a spiral. The closest point in between, ERNODE 5, reaches 0.78x
+  NFE with 6x the window loss and 2.59x the full-span loss. Just below the switch the
+  full-span loss is worst (ERNODE 3: 0.93, local 10000: 0.84–0.89): a partly damped field
+  that turns at the wrong speed. The response to the coefficient is a switch, not a slope.
+- **Why:** vanilla is already as cheap as the truth. The true field takes 2 576 NFE over the
+  span at these tolerances, vanilla's fields 2 538 on average (0.99x). Tsit5's step size
+  scales as (tol/C)^(1/5), C the local error constant along the trajectory, so 0.75x NFE needs
+  C about 4.2x smaller (0.75⁻⁵); the trajectory that sets C is pinned by the data, so a field
+  that much cheaper has to leave the data. The papers' 1 083 → 676 suggests their
+  unregularized field cost more than it had to, an excess the regularizer could remove; here
+  there is no such excess.
+- **Longer windows (the previous analysis's suspect) do not give a fair case.** With
+  40-observation windows vanilla does not converge: full-span loss 0.73 (2 000 iterations) and
+  0.65 ± 0.39 (4 000), worse than predicting 0, at prediction NFE 3 824 and 4 216 ± 2 576
+  (1.5–1.6x the truth's; one seed 7 178). There ERNODE 0.3 does meet the NFE and loss parts of
+  the target against vanilla of the same set-up (0.65x NFE at 0.60x loss with 2 000
+  iterations, 0.73x at 1.09x with 4 000) by pulling a rough field back towards the truth's
+  cost, which is the papers' regime; but the baseline is far from the data, which the protocol
+  rules out, and the regularized models (0.44 and 0.71) are worse than vanilla with short
+  windows (0.21 on the same seeds). A one-off probe (seed 11, 8 000 iterations, L = 40):
+  vanilla 0.86 at NFE 2 798, ERNODE 0.3 0.35 at 2 306; vanilla is still not there.
+- **The reported set-up has converged:** doubling to 4 000 iterations lowers vanilla's window
+  loss (0.0037 → 0.0027) but not its full-span loss (0.212 → 0.249) or NFE (2 482 → 2 468).
+  The full-span loss is noisy between seeds (sd 0.08–0.14 at means near 0.22): l1 over 25
+  time units turns a small error in the rotation speed into a phase error, so a 1.25x band on
+  three seeds is within that noise. We kept the criterion as registered.
+- **Training cost:** with these coefficients the training NFE is 0.99–1.00x vanilla's (the
+  load-free measure) and the training time 0.94–1.11x (SRNODE's 1.11x is one run, seed 1, at
+  6.9 s against 4.8–5.9 s for its other seeds). The study ran at load average ~7 on 2 cores;
+  the times are as noisy as that.
+- Prediction NFE is measured at the training tolerance (rtol 1e-7 / atol 1e-9), as the papers
+  do. We do not reproduce the paper's vanilla 1 083 (dopri5 in torchdiffeq): here Tsit5 needs
+  ~2 500 for vanilla and for the truth alike, so the difference is not in the learned field's
+  roughness alone (span, sampling or counting may differ; we did not run their code).
 """
 
 if __name__ == "__main__":
