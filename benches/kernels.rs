@@ -745,9 +745,12 @@ fn tanh_args() -> Vec<f64> {
     (0..50).map(|i| (i as f64 - 24.5) * 0.17).collect()
 }
 
+/// A named timed closure.
+type Timed = (&'static str, Box<dyn FnMut()>);
+
 /// `tanh` of 50 values: glassbox's slice entry (what a kernel calls once per layer), its scalar
 /// version in a loop, and libm's.
-fn tanh_versions() -> Vec<(&'static str, Box<dyn FnMut()>)> {
+fn tanh_versions() -> Vec<Timed> {
     let x = tanh_args();
     let mut out = vec![0.0; x.len()];
     let (x2, mut out2, x3, mut out3) = (x.clone(), out.clone(), x.clone(), out.clone());

@@ -13,22 +13,14 @@
 //! `tanh(±∞) = ±1`, NaN stays NaN.
 
 /// Cephes' rational for `|x| < 0.625`: `tanh x = x + x·z·P(z)/Q(z)`, `z = x²`.
-const P: [f64; 3] = [
-    -9.643_991_794_250_522_386_28e-1,
-    -9.928_772_310_019_185_865_64e1,
-    -1.614_687_684_417_084_479_52e3,
-];
-const Q: [f64; 3] = [
-    1.128_116_784_916_329_314_02e2,
-    2.235_488_390_601_004_485_83e3,
-    4.844_063_053_251_254_860_48e3,
-];
+const P: [f64; 3] = [-0.9643991794250523, -99.28772310019185, -1614.6876844170845];
+const Q: [f64; 3] = [112.81167849163293, 2235.4883906010045, 4844.063053251255];
 const SMALL: f64 = 0.625;
 /// Above this `tanh` rounds to 1 (it does from 19.1 on); clamping keeps `e^{2|x|}` finite.
 const BIG: f64 = 22.0;
 /// `ln 2` split so that `k·LN2_HI` is exact for the `k ≤ 64` used here (Cody–Waite).
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LN2_HI: f64 = 0.6931471803691238;
+const LN2_LO: f64 = 1.9082149292705877e-10;
 /// `1.5·2^52`: adding it rounds to an integer, which then sits in the low mantissa bits.
 const SHIFT: f64 = 6_755_399_441_055_744.0;
 /// `1/n!` for n = 0..=13: Taylor's `e^r` on `|r| ≤ ln2/2` (the remainder `r^14/14!` is below

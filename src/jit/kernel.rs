@@ -111,11 +111,13 @@ pub fn tanh_slice(x: &[f64], out: &mut [f64]) {
     math::tanh_into(x, out)
 }
 
+/// `out[i] = op(x[i])` on slices.
+pub type SliceMap = fn(&[f64], &mut [f64]);
+
 /// Every version of [`tanh_slice`] this CPU can run, by name (for tests and benchmarks: each
 /// must give the scalar bits).
-pub fn tanh_slice_versions() -> Vec<(&'static str, fn(&[f64], &mut [f64]))> {
-    let mut all: Vec<(&'static str, fn(&[f64], &mut [f64]))> =
-        vec![("baseline", math::tanh_into as fn(&[f64], &mut [f64]))];
+pub fn tanh_slice_versions() -> Vec<(&'static str, SliceMap)> {
+    let mut all: Vec<(&'static str, SliceMap)> = vec![("baseline", math::tanh_into as SliceMap)];
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
