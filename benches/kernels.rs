@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use glassbox::ir::lower::{Part, lower};
+use glassbox::ir::math::tanh;
 use glassbox::ir::{Function, vjp};
 use glassbox::jit::{compile, compile_batch, unbatched_gradients};
 use glassbox::sema::Model;
@@ -83,6 +84,8 @@ fn assert_close(what: &str, a: &[f64], b: &[f64]) {
 }
 
 // ---- hand-written functions ----------------------------------------------------------------
+// `tanh` is glassbox's own (`ir::math`, what the kernels call), so both sides do the same math;
+// rustc may vectorise its loops over it (baseline SSE2), the JIT calls `glassbox_tanh_n`.
 
 /// `dy/dt = W2·tanh(W1·y³ + b1) + b2`, a 2-50-2 net.
 #[inline(never)]
@@ -93,7 +96,7 @@ fn spiral_f(u: &[f64], p: &[f64], out: &mut [f64]) {
     let y3 = [u[0].powi(3), u[1].powi(3)];
     let mut h = [0.0; 50];
     for (r, h) in h.iter_mut().enumerate() {
-        *h = (w1[2 * r] * y3[0] + w1[2 * r + 1] * y3[1] + b1[r]).tanh();
+        *h = tanh(w1[2 * r] * y3[0] + w1[2 * r + 1] * y3[1] + b1[r]);
     }
     for (i, o) in out.iter_mut().enumerate() {
         let row = &w2[50 * i..50 * (i + 1)];
@@ -110,7 +113,7 @@ fn spiral_vjp(u: &[f64], p: &[f64], v: &[f64], out: &mut [f64]) {
     let y3 = [u[0].powi(3), u[1].powi(3)];
     let mut h = [0.0; 50];
     for (r, h) in h.iter_mut().enumerate() {
-        *h = (w1[2 * r] * y3[0] + w1[2 * r + 1] * y3[1] + b1[r]).tanh();
+        *h = tanh(w1[2 * r] * y3[0] + w1[2 * r + 1] * y3[1] + b1[r]);
     }
     let (gu, gp) = out.split_at_mut(2);
     let (gw1, rest) = gp.split_at_mut(100);
@@ -297,7 +300,7 @@ fn digits_hidden(o: &Digits, t: &[f64], u: &[f64], p: &[f64], s: &mut DigitsScra
     let b1 = &p[o.b1..o.b1 + 64];
     for row in s.h.chunks_mut(64) {
         for (h, b) in row.iter_mut().zip(b1) {
-            *h = (*h + b).tanh();
+            *h = tanh(*h + b);
         }
     }
 }
@@ -737,15 +740,79 @@ fn config() -> Criterion {
         .configure_from_args()
 }
 
+/// 50 arguments spread over the range a hidden layer sees (both branches of `ir::math::tanh`).
+fn tanh_args() -> Vec<f64> {
+    (0..50).map(|i| (i as f64 - 24.5) * 0.17).collect()
+}
+
+/// A named timed closure.
+type Timed = (&'static str, Box<dyn FnMut()>);
+
+/// `tanh` of 50 values: glassbox's slice entry (what a kernel calls once per layer), its scalar
+/// version in a loop, and libm's.
+fn tanh_versions() -> Vec<Timed> {
+    let x = tanh_args();
+    let mut out = vec![0.0; x.len()];
+    let (x2, mut out2, x3, mut out3) = (x.clone(), out.clone(), x.clone(), out.clone());
+    vec![
+        (
+            "tanh_slice (glassbox_tanh_n)",
+            Box::new(move || glassbox::jit::tanh_slice(black_box(&x), black_box(&mut out))),
+        ),
+        (
+            "ir::math::tanh, scalar loop",
+            Box::new(move || {
+                for (o, v) in black_box(&mut out2).iter_mut().zip(black_box(&x2)) {
+                    *o = tanh(*v);
+                }
+            }),
+        ),
+        (
+            "libm tanh, scalar loop",
+            Box::new(move || {
+                for (o, v) in black_box(&mut out3).iter_mut().zip(black_box(&x3)) {
+                    *o = v.tanh();
+                }
+            }),
+        ),
+    ]
+}
+
+fn bench_tanh(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tanh x50");
+    for (name, mut f) in tanh_versions() {
+        group.bench_function(name, |b| b.iter(&mut f));
+    }
+    group.finish();
+}
+
+/// The `tanh` versions interleaved (15 rounds of about 10 ms each), median per call of 50.
+fn tanh_table() {
+    println!("\n| tanh of 50 values | per call | per value |");
+    println!("|---|---|---|");
+    let mut versions = tanh_versions();
+    let mut times = vec![Vec::new(); versions.len()];
+    for _ in 0..15 {
+        for ((_, f), t) in versions.iter_mut().zip(&mut times) {
+            t.push(per_call(f.as_mut(), 20_000));
+        }
+    }
+    for ((name, _), t) in versions.iter().zip(times) {
+        let m = median(t);
+        println!("| {name} | {} | {} |", human(m), human(m / 50.0));
+    }
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_kernels
+    targets = bench_kernels, bench_tanh
 }
 
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
     ratio_table();
+    tanh_table();
     compile_times();
 }

@@ -54,9 +54,21 @@ def parse_args(description: str) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="headline tolerances only, few runs")
     p.add_argument("--budget-s", type=float, default=3.0,
                    help="cap on timed seconds per row: slow rows get fewer runs (at least 3)")
+    p.add_argument("--only", nargs="*", default=[], choices=GROUPS,
+                   help="run only these groups of rows (default: all)")
     args = p.parse_args()
     args.ref = json.loads(args.reference.read_text()) if args.reference else {}
     return args
+
+
+# Groups of rows, for --only: the stiff/non-stiff ODEs (Lorenz, Robertson), the spiral forward
+# solve, the neural SDE, spiral training.
+GROUPS = ["ode", "spiral", "sde", "train"]
+
+
+def wants(args, group: str) -> bool:
+    """Whether `--only` (empty: everything) selects this group of rows."""
+    return not args.only or group in args.only
 
 
 def sweep(args) -> list:

@@ -210,10 +210,14 @@ def train_rows(args, p):
 def main():
     args = c.parse_args(__doc__)
     p, g = weights()
-    ode_rows(args)
-    spiral_rows(args, p)
-    sde_rows(args, p, g)
-    train_rows(args, p)
+    if c.wants(args, "ode"):
+        ode_rows(args)
+    if c.wants(args, "spiral"):
+        spiral_rows(args, p)
+    if c.wants(args, "sde"):
+        sde_rows(args, p, g)
+    if c.wants(args, "train"):
+        train_rows(args, p)
 
 
 if __name__ == "__main__":

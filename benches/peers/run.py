@@ -3,7 +3,9 @@ Markdown fragment results/peers.md and the work-precision plots results/wp_loren
 results/wp_robertson.png.
 
 Usage (from anywhere): benches/peers/.venv/bin/python benches/peers/run.py [--quick] [--repeat N]
-    [--skip TOOL ...]
+    [--skip TOOL ...] [--only GROUP ...]
+With --only (groups: ode, spiral, sde, train) only those rows run, diffsol (whose binary runs
+every row) is skipped, and the table is printed, not written over results/.
 A missing peer (torch not installed, diffsol not built) is skipped with a note, never an error.
 """
 
@@ -17,6 +19,7 @@ import platform
 import subprocess
 import sys
 
+import common as c
 import reference
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -70,7 +73,6 @@ def glassbox_rows(args, repeat):
     peers: the median of `repeat` solves after compiling once (compile time reported apart)."""
     if not GLASSBOX_BIN.exists():
         return [], ["glassbox: target/release/glassbox missing (cargo build --release)"]
-    import common as c
     rows, skipped = [], []
 
     def add(model, method, problem, t_end, rtol, atol, extra=()):
@@ -81,26 +83,30 @@ def glassbox_rows(args, repeat):
         else:
             rows.append(glassbox_row(data, method, problem, t_end, rtol, atol))
 
-    add("lorenz.gbx", "tsit5", "lorenz", c.LORENZ_T_END, 1e-6, 1e-9)
     sweep = c.QUICK_SWEEP if args.quick else c.SWEEP
-    for rtol in sweep:
-        add("lorenz.gbx", "tsit5", "lorenz_t10", c.LORENZ_WP_T_END, rtol, c.lorenz_atol(rtol),
-            ["--over", f"0:{c.LORENZ_WP_T_END}"])
-    for method in ["rodas5p", "rodas4", "rosenbrock23", "auto"]:
+    if c.wants(args, "ode"):
+        add("lorenz.gbx", "tsit5", "lorenz", c.LORENZ_T_END, 1e-6, 1e-9)
         for rtol in sweep:
-            add("robertson.gbx", method, "robertson", c.ROBERTSON_T_END, rtol, c.robertson_atol(rtol))
-    for method in ["tsit5", "dopri5"]:
-        add("spiral_fixed.gbx", method, "spiral_forward", c.SPIRAL_T_END, c.SPIRAL_RTOL, c.SPIRAL_ATOL,
-            ["--at", f"0:{c.SPIRAL_T_END}:{c.SPIRAL_POINTS}"])
-    data = glassbox_solve([MODELS / "neural_sde.gbx", "--paths", c.SDE_BATCH, "--seed", 0,
-                           "--at", f"0:{c.SDE_T_END}:2"], repeat)
-    if data is None:
-        skipped.append("glassbox sde_forward: failed")
-    else:
-        rows.append(glassbox_row(data, "euler_maruyama", "sde_forward", c.SDE_T_END, None, None, sde=True))
-    skipped.append("glassbox sde_grad: SDE gradients are not built yet")
-    for model, method in [("spiral_train.gbx", "tsit5, rmsprop, vanilla"),
-                          ("spiral_train_ernode.gbx", "tsit5, rmsprop, ERNODE")]:
+            add("lorenz.gbx", "tsit5", "lorenz_t10", c.LORENZ_WP_T_END, rtol, c.lorenz_atol(rtol),
+                ["--over", f"0:{c.LORENZ_WP_T_END}"])
+        for method in ["rodas5p", "rodas4", "rosenbrock23", "auto"]:
+            for rtol in sweep:
+                add("robertson.gbx", method, "robertson", c.ROBERTSON_T_END, rtol, c.robertson_atol(rtol))
+    if c.wants(args, "spiral"):
+        for method in ["tsit5", "dopri5"]:
+            add("spiral_fixed.gbx", method, "spiral_forward", c.SPIRAL_T_END, c.SPIRAL_RTOL, c.SPIRAL_ATOL,
+                ["--at", f"0:{c.SPIRAL_T_END}:{c.SPIRAL_POINTS}"])
+    if c.wants(args, "sde"):
+        data = glassbox_solve([MODELS / "neural_sde.gbx", "--paths", c.SDE_BATCH, "--seed", 0,
+                               "--at", f"0:{c.SDE_T_END}:2"], repeat)
+        if data is None:
+            skipped.append("glassbox sde_forward: failed")
+        else:
+            rows.append(glassbox_row(data, "euler_maruyama", "sde_forward", c.SDE_T_END, None, None, sde=True))
+        skipped.append("glassbox sde_grad: not measured (no gradient-only command; SDE gradients run inside `glassbox train`)")
+    train_models = [("spiral_train.gbx", "tsit5, rmsprop, vanilla"),
+                    ("spiral_train_ernode.gbx", "tsit5, rmsprop, ERNODE")]
+    for model, method in train_models if c.wants(args, "train") else []:
         row = glassbox_train(MODELS / model, method, 15 if args.quick else 60)
         if row is None:
             skipped.append(f"glassbox spiral_train {model}: failed")
@@ -253,6 +259,7 @@ def main():
     p.add_argument("--quick", action="store_true", help="headline tolerances only, 3 runs")
     p.add_argument("--repeat", type=int, default=20)
     p.add_argument("--skip", nargs="*", default=[], choices=["scipy", "diffrax", "torch", "diffsol", "glassbox"])
+    p.add_argument("--only", nargs="*", default=[], choices=c.GROUPS)
     args = p.parse_args()
     repeat = 3 if args.quick else args.repeat
     RESULTS.mkdir(exist_ok=True)
@@ -263,6 +270,9 @@ def main():
     ref_path = RESULTS / "reference.json"
     ref_path.write_text(json.dumps(ref, indent=1) + "\n")
     common_args = ["--repeat", str(repeat), "--reference", str(ref_path)] + (["--quick"] if args.quick else [])
+    if args.only:
+        common_args += ["--only", *args.only]
+        args.skip.append("diffsol")
 
     rows, skipped = [], []
     py = sys.executable
@@ -292,6 +302,9 @@ def main():
         skipped.extend(g_skipped)
     score(rows, ref)
 
+    if args.only:
+        print(markdown(meta, rows, skipped, ref_info))
+        return
     meta.update({"reference": ref, "reference_checks": ref_info, "skipped": skipped,
                  "note": "shared 2-core machine, other engineers compiling: absolute times are "
                          "noisy, ratios within this run matter", "rows": rows})

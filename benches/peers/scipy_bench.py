@@ -44,6 +44,8 @@ def run(args, problem, f, t_end, y0, method, rtol, atol, jac=None):
 
 def main():
     args = c.parse_args(__doc__)
+    if not c.wants(args, "ode"):
+        return
     for method in ["RK45", "DOP853"]:
         run(args, "lorenz", lorenz, c.LORENZ_T_END, [1.0, 0.0, 0.0], method, 1e-6, 1e-9)
         for rtol in c.sweep(args):

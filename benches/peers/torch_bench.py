@@ -128,9 +128,12 @@ def train(args, w):
 def main():
     args = c.parse_args(__doc__)
     w = c.load_weights()
-    spiral_forward(args, w)
-    sde(args, w)
-    train(args, w)
+    if c.wants(args, "spiral"):
+        spiral_forward(args, w)
+    if c.wants(args, "sde"):
+        sde(args, w)
+    if c.wants(args, "train"):
+        train(args, w)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@
 
 use crate::solve::{Interpolant, Solution, SolveError, Tableau, Work, rk_step};
 
-use super::field::VjpField;
+use super::field::{VjpField, add_into as add};
 use super::integral::Integrand;
 use super::regularize::{error_estimate_adjoint, stiffness_adjoint};
 use super::saves::{SaveAt, locate, step_end};
@@ -248,8 +248,8 @@ pub fn adjoint_with<F: VjpField + ?Sized>(
                 carry = Some(lk.to_vec());
             } else if lk.iter().any(|x| *x != 0.0) {
                 stage_arg(tab, u0, h, k, i, &mut b.g);
-                f.vjp(t + tab.c[i] * h, &b.g, lk, &mut b.wu, &mut b.wp);
-                add(&mut grads.dp, &b.wp);
+                let ti = t + tab.c[i] * h;
+                f.vjp_add_p(ti, (&b.g, lk), &mut b.wu, &mut b.wp, &mut grads.dp);
                 b.lam_g.copy_from_slice(&b.wu);
             }
             if let Some(r) = integrand.as_deref_mut().filter(|_| tab.b[i] != 0.0) {
@@ -409,12 +409,6 @@ pub(crate) fn combine(u: &[f64], h: f64, w: &[f64], k: &[f64], n: usize, out: &m
 /// The argument `g_i` of stage `i`.
 fn stage_arg(tab: &Tableau, u0: &[f64], h: f64, k: &[f64], i: usize, out: &mut [f64]) {
     combine(u0, h, tab.a[i], k, u0.len(), out);
-}
-
-fn add(dst: &mut [f64], src: &[f64]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d += s;
-    }
 }
 
 fn axpy(dst: &mut [f64], a: f64, x: &[f64]) {

@@ -20,6 +20,27 @@ pub trait VjpField: VectorField {
     fn n_params(&self) -> usize;
     /// Writes `vᵀ ∂f/∂u` into `out_u` and `vᵀ ∂f/∂p` into `out_p`, at `(t, u)`.
     fn vjp(&mut self, t: f64, u: &[f64], v: &[f64], out_u: &mut [f64], out_p: &mut [f64]);
+
+    /// [`vjp`](Self::vjp), with `vᵀ ∂f/∂p` added into `acc_p` (`out_p` is scratch of its length):
+    /// the adjoint's accumulation, which a field may do from its own buffer without a copy.
+    fn vjp_add_p(
+        &mut self,
+        t: f64,
+        (u, v): (&[f64], &[f64]),
+        out_u: &mut [f64],
+        out_p: &mut [f64],
+        acc_p: &mut [f64],
+    ) {
+        self.vjp(t, u, v, out_u, out_p);
+        add_into(acc_p, out_p);
+    }
+}
+
+/// `acc += x`, element by element.
+pub(crate) fn add_into(acc: &mut [f64], x: &[f64]) {
+    for (a, x) in acc.iter_mut().zip(x) {
+        *a += x;
+    }
 }
 
 impl<V: VjpField + ?Sized> VjpField for &mut V {
@@ -28,6 +49,16 @@ impl<V: VjpField + ?Sized> VjpField for &mut V {
     }
     fn vjp(&mut self, t: f64, u: &[f64], v: &[f64], out_u: &mut [f64], out_p: &mut [f64]) {
         (**self).vjp(t, u, v, out_u, out_p)
+    }
+    fn vjp_add_p(
+        &mut self,
+        t: f64,
+        uv: (&[f64], &[f64]),
+        out_u: &mut [f64],
+        out_p: &mut [f64],
+        acc_p: &mut [f64],
+    ) {
+        (**self).vjp_add_p(t, uv, out_u, out_p, acc_p)
     }
 }
 
@@ -229,6 +260,38 @@ impl VjpField for JitVjpField {
     }
 
     fn vjp(&mut self, t: f64, u: &[f64], v: &[f64], out_u: &mut [f64], out_p: &mut [f64]) {
+        match self.run_vjp(t, u, v, out_u, out_p.len()) {
+            Some(p) => out_p.copy_from_slice(p),
+            None => out_p.fill(f64::NAN),
+        }
+    }
+
+    fn vjp_add_p(
+        &mut self,
+        t: f64,
+        (u, v): (&[f64], &[f64]),
+        out_u: &mut [f64],
+        _out_p: &mut [f64],
+        acc_p: &mut [f64],
+    ) {
+        match self.run_vjp(t, u, v, out_u, acc_p.len()) {
+            Some(p) => add_into(acc_p, p),
+            None => acc_p.fill(f64::NAN),
+        }
+    }
+}
+
+impl JitVjpField {
+    /// Runs the VJP kernel, writes `vᵀ ∂f/∂u` into `out_u` and returns `vᵀ ∂f/∂p` (in the
+    /// kernel's output buffer); `None` (and `out_u` NaN) when a length does not fit.
+    fn run_vjp(
+        &mut self,
+        t: f64,
+        u: &[f64],
+        v: &[f64],
+        out_u: &mut [f64],
+        np: usize,
+    ) -> Option<&[f64]> {
         set_t(&mut self.vjp, self.t_arg, t);
         let ok = match self.vjp.arg_mut(self.v_arg) {
             Some(dst) if dst.len() == v.len() => {
@@ -238,12 +301,12 @@ impl VjpField for JitVjpField {
             _ => false,
         };
         let n = self.dim;
-        if ok && self.out.len() == n + out_p.len() && out_u.len() == n {
+        if ok && self.out.len() == n + np && out_u.len() == n {
             out_u.copy_from_slice(&self.out[..n]);
-            out_p.copy_from_slice(&self.out[n..]);
+            Some(&self.out[n..])
         } else {
             out_u.fill(f64::NAN);
-            out_p.fill(f64::NAN);
+            None
         }
     }
 }

@@ -89,7 +89,7 @@ impl Unary {
             Unary::Sin => x.sin(),
             Unary::Cos => x.cos(),
             Unary::Tan => x.tan(),
-            Unary::Tanh => x.tanh(),
+            Unary::Tanh => super::math::tanh(x),
             Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             Unary::Relu => {
                 if x > 0.0 || x.is_nan() {
@@ -168,8 +168,17 @@ impl Binary {
             Binary::Div => a / b,
             Binary::Pow => {
                 // `x^2` is defined as `x * x` (the constructor rewrites to `square`); keep
-                // folding consistent with that definition.
-                if b == 2.0 { a * a } else { a.powf(b) }
+                // folding consistent with that definition. `x^3` is `(x * x) * x` (as jax's
+                // `integer_pow` and torch compute it; the JIT inlines it for a constant 3): a
+                // cubed state is common in fields, and libm's `pow` costs as much as the rest
+                // of a small one.
+                if b == 2.0 {
+                    a * a
+                } else if b == 3.0 {
+                    a * a * a
+                } else {
+                    a.powf(b)
+                }
             }
             Binary::Max => {
                 if a >= b || b.is_nan() {

@@ -29,6 +29,7 @@ mod function;
 mod graph;
 mod jacobian;
 pub mod lower;
+pub mod math;
 mod print;
 mod tensor;
 

@@ -59,7 +59,9 @@ pub(super) fn needed_symbols(f: &Function) -> Vec<&'static str> {
             continue;
         }
         let name = match node.op {
-            Op::Unary(u, _) => runtime::unary_symbol(u),
+            Op::Unary(u, _) => {
+                runtime::slice_symbol(u, node.shape.len()).or_else(|| runtime::unary_symbol(u))
+            }
             Op::Binary(Binary::Pow, _, _) => Some(runtime::POW),
             _ => None,
         };
@@ -489,6 +491,16 @@ impl<'a, 'b> Lower<'a, 'b> {
                 let m = self.addr(base, offset);
                 self.set_mem(id, m);
             }
+            Op::Unary(op, x) if runtime::slice_symbol(op, len).is_some() => {
+                // One vectorised call for the tensor (its argument stored once if it lives in
+                // registers) instead of one call per element, each spilling the live values.
+                let name = runtime::slice_symbol(op, len).ok_or("slice symbol")?;
+                let src = self.mem(x)?;
+                let dst = self.alloc(len);
+                let n = self.b.ins().iconst(I64, len as i64);
+                self.call_void(name, &[src, dst, n])?;
+                self.set_mem(id, dst);
+            }
             Op::Unary(op, x) if small => {
                 let xs = self.regs(x)?;
                 let r = xs
@@ -509,6 +521,20 @@ impl<'a, 'b> Lower<'a, 'b> {
                     Ok(())
                 })?;
                 self.set_mem(id, dst);
+            }
+            Op::Binary(Binary::Pow, a, b)
+                if small && self.len(a) == len && self.f.graph.const_value(b) == Some(3.0) =>
+            {
+                // `x^3` is `(x·x)·x` (`Binary::apply`): two multiplies, not a `pow` call.
+                let xs = self.regs(a)?;
+                let r = xs
+                    .iter()
+                    .map(|&x| {
+                        let x2 = self.b.ins().fmul(x, x);
+                        self.b.ins().fmul(x2, x)
+                    })
+                    .collect();
+                self.set_regs(id, r);
             }
             Op::Binary(op, a, b) if small => {
                 let (xa, xb) = (self.regs(a)?, self.regs(b)?);

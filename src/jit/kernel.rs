@@ -25,7 +25,7 @@ use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 use super::{Options, batch, codegen, internal, runtime};
 use crate::aot::{KernelSpec, Meta};
 use crate::diag::Diag;
-use crate::ir::{ArgSpec, Function};
+use crate::ir::{ArgSpec, Function, math};
 
 /// `fn(args, out, scratch)`: see `codegen.rs` for the layout.
 pub(super) type Entry = unsafe extern "C" fn(*const *const f64, *mut f64, *mut f64);
@@ -72,6 +72,76 @@ extern "C" fn glassbox_dgemm(
     // extent from the same plan the Rust side sized them from. `C` never overlaps `A` or `B`
     // (a GEMM result is a buffer or sums region of its own).
     unsafe { matrixmultiply::dgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, rsc, csc) }
+}
+
+type SliceFn = unsafe extern "C" fn(*const f64, *mut f64, usize);
+
+/// `out[i] = tanh(x[i])` for `i < n`: the slice symbol kernels call for a tensor `tanh`
+/// (`runtime::TANH_N`), exported unmangled like the scalar symbols for standalone binaries.
+///
+/// # Safety
+/// `x` must be valid for reading and `out` for writing `n` `f64`s, and they must not overlap:
+/// the kernels pass a node's address (an argument or scratch) and a fresh scratch region.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn glassbox_tanh_n(x: *const f64, out: *mut f64, n: usize) {
+    // SAFETY: the caller's contract above.
+    let (x, out) = unsafe {
+        (
+            std::slice::from_raw_parts(x, n),
+            std::slice::from_raw_parts_mut(out, n),
+        )
+    };
+    tanh_slice(x, out);
+}
+
+/// `out[i] = ir::math::tanh(x[i])`, with the widest vector unit the CPU has (the same bits
+/// whatever the width: see `ir::math`).
+pub fn tanh_slice(x: &[f64], out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { tanh_avx512(x, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { tanh_avx2(x, out) };
+        }
+    }
+    math::tanh_into(x, out)
+}
+
+/// `out[i] = op(x[i])` on slices.
+pub type SliceMap = fn(&[f64], &mut [f64]);
+
+/// Every version of [`tanh_slice`] this CPU can run, by name (for tests and benchmarks: each
+/// must give the scalar bits).
+pub fn tanh_slice_versions() -> Vec<(&'static str, SliceMap)> {
+    let mut all: Vec<(&'static str, SliceMap)> = vec![("baseline", math::tanh_into as SliceMap)];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: listed only when the CPU has AVX2.
+            all.push(("avx2", |x, out| unsafe { tanh_avx2(x, out) }));
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: listed only when the CPU has AVX-512F.
+            all.push(("avx512f", |x, out| unsafe { tanh_avx512(x, out) }));
+        }
+    }
+    all
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn tanh_avx2(x: &[f64], out: &mut [f64]) {
+    math::tanh_into(x, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn tanh_avx512(x: &[f64], out: &mut [f64]) {
+    math::tanh_into(x, out)
 }
 
 /// Most functions have at most six arguments (`t, u, p, x, v, w`); their pointers go in an
@@ -200,6 +270,8 @@ pub(super) fn define_kernel<M: Module>(
         let mut s = module.make_signature();
         if symbol == batch::GEMM {
             s.params.extend(std::iter::repeat_n(AbiParam::new(I64), 12));
+        } else if symbol == runtime::TANH_N {
+            s.params.extend(std::iter::repeat_n(AbiParam::new(I64), 3));
         } else {
             let n = arity.get(symbol).copied().unwrap_or(1);
             s.params.extend(std::iter::repeat_n(AbiParam::new(F64), n));
@@ -235,6 +307,7 @@ fn build_module(
         jit.symbol(symbol, address);
     }
     jit.symbol(batch::GEMM, glassbox_dgemm as GemmFn as *const u8);
+    jit.symbol(runtime::TANH_N, glassbox_tanh_n as SliceFn as *const u8);
     let mut owned = Owned::new(JITModule::new(jit));
     let Some(module) = owned.0.get_mut().ok().and_then(Option::as_mut) else {
         return Err(err("module", &"missing"));

@@ -28,7 +28,7 @@ pub use codegen::DEFAULT_UNROLL;
 
 /// Mat-vecs of at least this many multiply-adds become GEMMs in batched kernels.
 pub const DEFAULT_GEMM_MIN: usize = 512;
-pub use kernel::{BatchKernel, Bound, Kernel, Linked};
+pub use kernel::{BatchKernel, Bound, Kernel, Linked, tanh_slice, tanh_slice_versions};
 
 use crate::diag::Diag;
 use crate::ir::Function;

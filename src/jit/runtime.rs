@@ -2,6 +2,9 @@
 //! instruction for. Each wraps the interpreter's own scalar semantics ([`Unary::apply`],
 //! [`Binary::apply`]), so a JIT kernel and `ir::eval` agree bit for bit by construction.
 //!
+//! A `tanh` of a tensor is one call of a slice symbol (`TANH_N`, defined in `kernel.rs` since it
+//! reads raw pointers) that gives each element the scalar symbol's bits, vectorised.
+//!
 //! Invariant: every symbol here is a plain `extern "C"` function of `f64`s with no side effects;
 //! `kernel.rs` registers them with `JITBuilder::symbol` under the names `codegen.rs` calls. They
 //! are also exported unmangled (the only "unsafe" here: a symbol name must be unique in a
@@ -50,6 +53,19 @@ pub extern "C" fn glassbox_pow(a: f64, b: f64) -> f64 {
 }
 
 pub(super) const POW: &str = "glassbox_pow";
+
+/// Slice symbols, `fn(x: *const f64, out: *mut f64, n: usize)` with `out[i] = op(x[i])`: one
+/// call per tensor node instead of one per element, vectorised, each element bit for bit the
+/// scalar symbol's (`kernel.rs` defines them: they read raw pointers).
+pub(super) const TANH_N: &str = "glassbox_tanh_n";
+
+/// The slice symbol for `op` applied to a tensor of `len` elements, if it has one.
+pub(super) fn slice_symbol(op: Unary, len: usize) -> Option<&'static str> {
+    match op {
+        Unary::Tanh if len > 1 => Some(TANH_N),
+        _ => None,
+    }
+}
 
 /// Every runtime symbol with its address and arity.
 pub(super) fn symbols() -> Vec<(&'static str, *const u8, usize)> {

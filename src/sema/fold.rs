@@ -70,7 +70,7 @@ pub(super) fn fold(e: &TExpr) -> Option<Value> {
                         BinOp::Sub => x - y,
                         BinOp::Mul => x * y,
                         BinOp::Div => x / y,
-                        BinOp::Pow => x.powf(y),
+                        BinOp::Pow => crate::ir::Binary::Pow.apply(x, y),
                         BinOp::MatMul => f64::NAN,
                     }
                 })
@@ -154,7 +154,7 @@ pub(super) fn elementwise(f: Builtin, x: f64) -> f64 {
         Builtin::Sin => x.sin(),
         Builtin::Cos => x.cos(),
         Builtin::Tan => x.tan(),
-        Builtin::Tanh => x.tanh(),
+        Builtin::Tanh => crate::ir::math::tanh(x),
         Builtin::Sigmoid => 1.0 / (1.0 + (-x).exp()),
         Builtin::Relu => x.max(0.0),
         Builtin::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),

@@ -5,6 +5,7 @@ mod diff;
 mod eval;
 mod examples;
 mod graph;
+mod math;
 mod models;
 mod print;
 mod prop;

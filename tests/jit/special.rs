@@ -183,3 +183,48 @@ fn bound_calls_check_once_and_outlive_their_kernel() {
     .expect("thread ran");
     assert_eq!(out, vec![3.0, -4.0]);
 }
+
+#[test]
+fn every_vector_tanh_gives_the_scalar_bits() {
+    use glassbox::ir::math::tanh;
+    use glassbox::jit::tanh_slice_versions;
+    let mut rng = crate::check::rng(3);
+    let mut xs = crate::check::random(&mut rng, 4000, -25.0, 25.0);
+    xs.extend(crate::check::random(&mut rng, 4000, -0.7, 0.7));
+    xs.extend(SPECIAL);
+    xs.extend(SPECIAL.map(|x| -x));
+    let versions = tanh_slice_versions();
+    assert!(versions.iter().any(|(name, _)| *name == "baseline"));
+    // Every length up to two AVX-512 vectors (the remainder loops) and the whole set.
+    let lens: Vec<usize> = (1..=17).chain([xs.len()]).collect();
+    for (name, f) in versions {
+        for &n in &lens {
+            let mut out = vec![0.0; n];
+            f(&xs[..n], &mut out);
+            for (x, t) in xs.iter().zip(&out) {
+                assert_eq!(
+                    t.to_bits(),
+                    tanh(*x).to_bits(),
+                    "{name}, n = {n}, x = {x:e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_vector_tanh_kernel_matches_the_interpreter() {
+    // A tensor tanh is one call of the slice symbol (`glassbox_tanh_n`); scalars keep theirs.
+    let n = SPECIAL.len();
+    let mut f = Function::new(vec![ArgSpec::new("x", n, true)]);
+    let x = f.input("x", 0, Shape::Vector(n)).unwrap();
+    let t = f.graph.unary(Unary::Tanh, x);
+    let two = f.graph.constant(2.0);
+    let x2 = f.graph.mul(x, two);
+    let t2 = f.graph.unary(Unary::Tanh, x2);
+    let s = f.graph.add(t, t2);
+    f.push_output("s", s);
+    agree("tanh of the special values", &f, &[&SPECIAL], 1);
+    let reversed: Vec<f64> = SPECIAL.iter().rev().map(|v| -v).collect();
+    agree("tanh of their negatives", &f, &[&reversed], 3);
+}

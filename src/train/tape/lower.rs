@@ -16,6 +16,7 @@ use dfdx::prelude::*;
 use dfdx::tensor::{Merge, OwnedTape};
 
 use crate::diag::Diag;
+use crate::ir::math::tanh;
 use crate::ir::{Binary, Function, NodeId, Op, Shape, Unary, operands};
 
 pub(crate) type TapeOf<D> = OwnedTape<f64, D>;
@@ -540,7 +541,20 @@ fn unary<D: Device<f64>>(rec: &mut Rec<D>, u: Unary, a: &Val<D>) -> Result<Val<D
             );
             rec.div(&s, &c)
         }
-        Unary::Tanh => rec.unary(a, |x| x.try_tanh()),
+        Unary::Tanh => {
+            // dfdx's tanh is libm's (or CUDA's); the IR's is `ir::math::tanh`, up to 2 ulp
+            // away, and `E`/`S` amplify stage rounding by ~1/rtol. So the difference is added
+            // as a constant: exact (Sterbenz), giving the IR's bits and dfdx's `1 − t²`.
+            let t = rec.unary(a, |x| x.try_tanh())?;
+            let diff =
+                a.x.as_vec()
+                    .iter()
+                    .zip(t.x.as_vec())
+                    .map(|(x, lib)| tanh(*x) - lib)
+                    .collect();
+            let d = rec.constant(diff, t.dims(), t.batched)?;
+            rec.add(&t, &d)
+        }
         Unary::Sigmoid => rec.unary(a, |x| x.try_sigmoid()),
         Unary::Relu => rec.unary(a, |x| x.try_relu()),
         // Piecewise constant: no gradient, so a mask computed on the device.
@@ -585,6 +599,11 @@ fn binary<D: Device<f64>>(
             Op::Broadcast(s) => g.const_value(s),
             _ => None,
         }) {
+            // `x^3` is `(x·x)·x` in the IR (`Binary::apply`): the same rounding here.
+            Some(3.0) => {
+                let x2 = rec.unary(a, |x| x.try_square())?;
+                rec.mul(&x2, a)
+            }
             Some(c) => rec.unary(a, |x| x.try_powf(c)),
             None => Err(unsupported("`pow` with a computed exponent")),
         },
