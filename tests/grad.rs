@@ -425,7 +425,11 @@ fn misuse_is_an_error_not_a_panic() {
 }
 
 fn spiral_model() -> Model {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/spiral.gbx");
+    example_model("spiral")
+}
+
+fn example_model(name: &str) -> Model {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.gbx"));
     let text = std::fs::read_to_string(&path).expect("example readable");
     let file = glassbox::source::SourceFile::new(path.display().to_string(), text);
     let checked = glassbox::check_source(&file, &glassbox::source::DiskLoader);
@@ -544,4 +548,64 @@ fn gradient_flows_into_the_initial_state_encoder() {
         })
         .collect();
     assert!(rel_err(&total, &fd) < 1e-6, "{total:?} vs {fd:?}");
+}
+
+/// Training's activation sharing (`JitVjpField::share_activations`): the VJPs read the forward
+/// stages' `tanh` values instead of recomputing them, and the solution and the gradients stay
+/// the same bit for bit (the recorded values are the recomputation's values), with the
+/// regularizers' extra VJPs and the checkpointed recomputation included.
+#[test]
+fn shared_activations_leave_gradients_bit_identical() {
+    let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for (name, scale, u0) in [
+        ("spiral", 3.0, [2.0, 0.0]),
+        ("lotka_volterra_ude", 1.0, [1.0, 1.0]),
+    ] {
+        let model = example_model(name);
+        let p: Vec<f64> = param_values(&model).iter().map(|x| scale * x).collect();
+        let mut plain = JitVjpField::new(&model, &p, &[]).expect("compiles");
+        let mut shared = JitVjpField::new(&model, &p, &[]).expect("compiles");
+        assert!(shared.share_activations().expect("compiles"), "{name}");
+        for tab in [
+            &solve::tableau::TSIT5,
+            &solve::tableau::DOPRI5,
+            &solve::tableau::BS3,
+        ] {
+            for every in [None, Some(3)] {
+                let fopts = SolveOptions {
+                    h0: Some(0.05),
+                    checkpoint_every: every,
+                    ..forward_opts(tab, vec![0.1, 0.25, 0.7, 1.0])
+                };
+                let c = weights(fopts.save_at.len() * 2, 4);
+                for o in reg_settings(tab, fopts.rtol, fopts.atol) {
+                    shared.set_params(&p).expect("same length");
+                    let a = solve::solve(tab, &mut plain, 0.0, 1.0, &u0, &fopts).expect("solves");
+                    let b = solve::solve(tab, &mut shared, 0.0, 1.0, &u0, &fopts).expect("solves");
+                    assert_eq!(bits(&a.us), bits(&b.us), "{name} {}", tab.name);
+                    let want = adjoint(tab, &mut plain, &a, &c, &o).expect("adjoint");
+                    let got = adjoint(tab, &mut shared, &b, &c, &o).expect("adjoint");
+                    let (recorded, reused) = shared.shared_activations();
+                    // Every step but the first reverses at least its non-FSAL stages from records.
+                    assert!(
+                        recorded > 0 && reused >= b.steps.len(),
+                        "{name} {}: {recorded} {reused}",
+                        tab.name
+                    );
+                    assert_eq!(
+                        bits(&got.dp),
+                        bits(&want.dp),
+                        "{name} {} {every:?}",
+                        tab.name
+                    );
+                    assert_eq!(
+                        bits(&got.du0),
+                        bits(&want.du0),
+                        "{name} {} {every:?}",
+                        tab.name
+                    );
+                }
+            }
+        }
+    }
 }

@@ -9,6 +9,7 @@
 //! Invariant: `vjp` overwrites both outputs (the adjoint accumulates); like `eval`, it never
 //! fails once constructed: a kernel call that cannot run writes NaN.
 
+use super::activations::Activations;
 use crate::diag::Diag;
 use crate::ir::{self, Function, lower};
 use crate::jit::{self, Bound};
@@ -125,6 +126,9 @@ pub struct JitVjpField {
     v_arg: usize,
     /// The VJP kernel's flat output `[vᵀ∂f/∂u, vᵀ∂f/∂p]`.
     out: Vec<f64>,
+    /// The field and its VJP, kept for [`JitVjpField::share_activations`].
+    source: Option<(Function, Function)>,
+    shared: Option<Activations>,
 }
 
 impl JitVjpField {
@@ -195,7 +199,33 @@ impl JitVjpField {
             x_arg: f.arg_index("x"),
             v_arg: f.args.len(),
             out,
+            source: Some((f.clone(), v)),
+            shared: None,
         })
+    }
+
+    /// From now on, records the `tanh` activations of every evaluation and lets a VJP at a
+    /// recorded point read them instead of recomputing them (module `activations`): for
+    /// training, where the adjoint's VJPs sit at the forward solve's stages. Same results bit for
+    /// bit; memory grows by the activations per evaluation until the parameters or inputs
+    /// change. Returns whether the field has activations to share.
+    pub fn share_activations(&mut self) -> Result<bool, Diag> {
+        if let Some((f, v)) = self.source.take() {
+            self.shared = Activations::compile(&f, &v, self.field.name())?;
+            if let Some(a) = &mut self.shared {
+                // The current parameters and inputs, as the plain kernels hold them.
+                for i in std::iter::once(self.p_arg).chain(self.x_arg) {
+                    a.set_arg(i, self.field.arg(i).unwrap_or(&[]))?;
+                }
+            }
+        }
+        Ok(self.shared.is_some())
+    }
+
+    /// Evaluations whose activations were recorded, and VJPs that reused them, since the
+    /// parameters or inputs last changed (`(0, 0)` without sharing).
+    pub fn shared_activations(&self) -> (usize, usize) {
+        self.shared.as_ref().map_or((0, 0), Activations::counts)
     }
 
     pub fn params(&self) -> &[f64] {
@@ -212,6 +242,9 @@ impl JitVjpField {
             )
             .help("pass the full flat parameter vector"));
         }
+        if let Some(a) = &mut self.shared {
+            a.set_arg(self.p_arg, p)?;
+        }
         self.field.set_arg(self.p_arg, p)?;
         self.vjp.set_arg(self.p_arg, p)
     }
@@ -221,6 +254,9 @@ impl JitVjpField {
     pub fn set_inputs(&mut self, x: &[f64]) -> Result<(), Diag> {
         match self.x_arg {
             Some(i) => {
+                if let Some(a) = &mut self.shared {
+                    a.set_arg(i, x)?;
+                }
                 self.field.set_arg(i, x)?;
                 self.vjp.set_arg(i, x)
             }
@@ -235,7 +271,7 @@ impl JitVjpField {
 }
 
 /// Writes `t` into a bound kernel's time argument.
-fn set_t(k: &mut Bound, t_arg: usize, t: f64) {
+pub(super) fn set_t(k: &mut Bound, t_arg: usize, t: f64) {
     if let Some(slot) = k.arg_mut(t_arg).and_then(|a| a.first_mut()) {
         *slot = t;
     }
@@ -247,6 +283,12 @@ impl VectorField for JitVjpField {
     }
 
     fn eval(&mut self, t: f64, u: &[f64], du: &mut [f64]) {
+        if let Some(a) = &mut self.shared {
+            if !a.eval((self.t_arg, self.u_arg), t, u, du) {
+                du.fill(f64::NAN);
+            }
+            return;
+        }
         set_t(&mut self.field, self.t_arg, t);
         if self.field.run_with(self.u_arg, u, du).is_err() {
             du.fill(f64::NAN);
@@ -292,11 +334,17 @@ impl JitVjpField {
         out_u: &mut [f64],
         np: usize,
     ) -> Option<&[f64]> {
-        set_t(&mut self.vjp, self.t_arg, t);
-        let ok = match self.vjp.arg_mut(self.v_arg) {
+        // The sharing VJP when this point's activations were recorded, else the plain one.
+        let hit = self.shared.as_mut().is_some_and(|a| a.load(t, u));
+        let kernel = match &mut self.shared {
+            Some(a) if hit => &mut a.vjp,
+            _ => &mut self.vjp,
+        };
+        set_t(kernel, self.t_arg, t);
+        let ok = match kernel.arg_mut(self.v_arg) {
             Some(dst) if dst.len() == v.len() => {
                 dst.copy_from_slice(v);
-                self.vjp.run_with(self.u_arg, u, &mut self.out).is_ok()
+                kernel.run_with(self.u_arg, u, &mut self.out).is_ok()
             }
             _ => false,
         };

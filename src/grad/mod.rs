@@ -8,6 +8,7 @@
 //! stage, including those forming `E_j` and `S_j`. [`replay`] re-runs a recorded step sequence,
 //! which is the function being differentiated. See `docs/gradients.md`.
 
+mod activations;
 mod adjoint;
 mod field;
 mod init;

@@ -169,6 +169,17 @@ impl Function {
         self.live().iter().filter(|&&l| l).count()
     }
 
+    /// The outputs with their nodes renumbered through `map` (old id → new id), for a rebuild.
+    pub(crate) fn renumbered_outputs(&self, map: &[NodeId]) -> Vec<Output> {
+        self.outputs
+            .iter()
+            .map(|o| Output {
+                name: o.name.clone(),
+                node: map[o.node.index()],
+            })
+            .collect()
+    }
+
     /// The function with the same metadata and a new graph and outputs.
     pub(crate) fn with_graph(&self, graph: Graph, outputs: Vec<Output>) -> Function {
         Function {
@@ -209,14 +220,7 @@ fn rebuild(f: &Function, through_constructors: bool) -> Function {
         };
         map.push(new);
     }
-    let outputs = f
-        .outputs
-        .iter()
-        .map(|o| Output {
-            name: o.name.clone(),
-            node: map[o.node.index()],
-        })
-        .collect();
+    let outputs = f.renumbered_outputs(&map);
     // A poisoned source stays poisoned: validation must still fail downstream.
     if let Some(e) = f.graph.error() {
         graph.inherit_error(e.clone());

@@ -349,6 +349,16 @@ impl Graph {
         id
     }
 
+    /// The node `op` of `shape` if this graph already holds it (hash-consing's lookup).
+    pub(crate) fn find(&self, op: &Op, shape: Shape) -> Option<NodeId> {
+        self.index
+            .get(&Node {
+                op: op.clone(),
+                shape,
+            })
+            .copied()
+    }
+
     pub(super) fn poison(&mut self, op: &'static str, detail: String) {
         if self.error.is_none() {
             self.error = Some(IrError::Shape { op, detail });

@@ -31,6 +31,7 @@ mod jacobian;
 pub mod lower;
 pub mod math;
 mod print;
+mod share;
 mod tensor;
 
 pub use diff::{jvp, time_derivatives, vjp};
@@ -40,3 +41,4 @@ pub use function::{ArgSpec, Function, Output, Slot, prune, simplify};
 pub use graph::{Binary, Graph, Node, NodeId, Op, Shape, Unary, map_operands, operands};
 pub use jacobian::jacobian;
 pub use print::{print_latex, print_text};
+pub use share::{SharedTanh, share_tanh};

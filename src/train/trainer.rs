@@ -217,7 +217,9 @@ impl Trainer {
             super::sde::SdeTrainer::new(model, &plan, &data).map_err(|d| train_diag(model, d))?;
         let p = solve::param_values(model);
         let inputs: usize = model.inputs.iter().map(|i| i.shape.size()).sum();
-        let field = JitVjpField::new(model, &p, &vec![0.0; inputs])?;
+        let mut field = JitVjpField::new(model, &p, &vec![0.0; inputs])?;
+        // The adjoint's VJPs sit at the forward stages: reuse their activations.
+        field.share_activations()?;
         let theta0: Vec<f64> = plan.learned.iter().map(|&i| p[i]).collect();
         let dev = Cpu::seed_from_u64(plan.seed);
         let theta = dev.tensor_from_vec(theta0.clone(), (theta0.len(),));
