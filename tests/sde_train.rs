@@ -115,26 +115,8 @@ fn check_method(model: &Model, method: &str, seed: u64) {
         let s: Solution = solve_path(m, f, u0, &opts, &tree).unwrap();
         s.us.iter().zip(&c).map(|(a, b)| a * b).sum()
     };
-    let eps = 1e-6;
-    let mut dirs: Vec<Vec<f64>> = (0..p0.len())
-        .map(|i| (0..p0.len()).map(|j| f64::from(i == j)).collect())
-        .collect();
-    dirs.push((0..p0.len()).map(|_| rng.random_range(-1.0..1.0)).collect());
-    let (mut got, mut want) = (Vec::new(), Vec::new());
-    for d in &dirs {
-        let pp: Vec<f64> = p0.iter().zip(d).map(|(a, b)| a + eps * b).collect();
-        let pm: Vec<f64> = p0.iter().zip(d).map(|(a, b)| a - eps * b).collect();
-        want.push((loss(&mut f, &pp, &u0) - loss(&mut f, &pm, &u0)) / (2.0 * eps));
-        got.push(g.dp.iter().zip(d).map(|(a, b)| a * b).sum::<f64>());
-    }
-    for k in 0..u0.len() {
-        let mut up = u0.clone();
-        let mut um = u0.clone();
-        up[k] += eps;
-        um[k] -= eps;
-        want.push((loss(&mut f, &p0, &up) - loss(&mut f, &p0, &um)) / (2.0 * eps));
-        got.push(g.du0[k]);
-    }
+    let (got, want) =
+        central_differences(|p, u| loss(&mut f, p, u), &p0, &u0, &g.dp, &g.du0, &mut rng);
     let e = rel_err(&got, &want);
     assert!(
         e <= 1e-6,
@@ -467,25 +449,8 @@ fn check_error_regularizer(model: &Model, method: &str, seed: u64, data_weight: 
         let data: f64 = s.us.iter().zip(&c).map(|(a, b)| a * b).sum();
         data + w * recorded_regularizers(&s).0
     };
-    let eps = 1e-6;
-    let mut dirs: Vec<Vec<f64>> = (0..p0.len())
-        .map(|i| (0..p0.len()).map(|j| f64::from(i == j)).collect())
-        .collect();
-    dirs.push((0..p0.len()).map(|_| rng.random_range(-1.0..1.0)).collect());
-    let (mut got, mut want) = (Vec::new(), Vec::new());
-    for d in &dirs {
-        let pp: Vec<f64> = p0.iter().zip(d).map(|(a, b)| a + eps * b).collect();
-        let pm: Vec<f64> = p0.iter().zip(d).map(|(a, b)| a - eps * b).collect();
-        want.push((loss(&mut f, &pp, &u0) - loss(&mut f, &pm, &u0)) / (2.0 * eps));
-        got.push(g.dp.iter().zip(d).map(|(a, b)| a * b).sum::<f64>());
-    }
-    for k in 0..u0.len() {
-        let (mut up, mut um) = (u0.clone(), u0.clone());
-        up[k] += eps;
-        um[k] -= eps;
-        want.push((loss(&mut f, &p0, &up) - loss(&mut f, &p0, &um)) / (2.0 * eps));
-        got.push(g.du0[k]);
-    }
+    let (got, want) =
+        central_differences(|p, u| loss(&mut f, p, u), &p0, &u0, &g.dp, &g.du0, &mut rng);
     let e = rel_err(&got, &want);
     assert!(
         e <= 1e-6,
@@ -735,4 +700,37 @@ fn local_sde_error_terms_train_deterministically() {
         assert_eq!(a.theta, run(sample, 3).theta, "{sample}");
         assert_ne!(a.theta, run(sample, 4).theta, "{sample}");
     }
+}
+
+/// Central differences (step 1e-6) of `loss(p, u0)` along every parameter axis, one random
+/// parameter direction and every initial-state axis, with the adjoint's directional
+/// derivatives (`dp`, `du0`) in the same order: `(got, want)`.
+fn central_differences(
+    mut loss: impl FnMut(&[f64], &[f64]) -> f64,
+    p0: &[f64],
+    u0: &[f64],
+    dp: &[f64],
+    du0: &[f64],
+    rng: &mut ChaCha8Rng,
+) -> (Vec<f64>, Vec<f64>) {
+    let eps = 1e-6;
+    let mut dirs: Vec<Vec<f64>> = (0..p0.len())
+        .map(|i| (0..p0.len()).map(|j| f64::from(i == j)).collect())
+        .collect();
+    dirs.push((0..p0.len()).map(|_| rng.random_range(-1.0..1.0)).collect());
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    for d in &dirs {
+        let pp: Vec<f64> = p0.iter().zip(d).map(|(a, b)| a + eps * b).collect();
+        let pm: Vec<f64> = p0.iter().zip(d).map(|(a, b)| a - eps * b).collect();
+        want.push((loss(&pp, u0) - loss(&pm, u0)) / (2.0 * eps));
+        got.push(dp.iter().zip(d).map(|(a, b)| a * b).sum::<f64>());
+    }
+    for k in 0..u0.len() {
+        let (mut up, mut um) = (u0.to_vec(), u0.to_vec());
+        up[k] += eps;
+        um[k] -= eps;
+        want.push((loss(p0, &up) - loss(p0, &um)) / (2.0 * eps));
+        got.push(du0[k]);
+    }
+    (got, want)
 }
