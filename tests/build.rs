@@ -225,6 +225,10 @@ fn digits_classifies_each_input_row() {
     let o = run_in(&dir, &exe, &["--input", "x.csv", "--at", "0:1:5"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("--at"), "{}", text(&o.stderr));
+    // The initial state is the encoder's output: --y0 is refused, not silently used.
+    let o = run_in(&dir, &exe, &["--input", "x.csv", "--y0", "1,2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("--y0"), "{}", text(&o.stderr));
     // Without --input there is nothing to classify: a diagnostic, not a panic.
     let o = run_in(&dir, &exe, &[]);
     assert_eq!(o.status.code(), Some(1));

@@ -210,6 +210,16 @@ fn run(meta: &Meta, weights: &[f64], k: Linked, m: &ArgMatches) -> Result<(), Ve
             "remove --at: the binary writes each row's class and logits",
         ));
     }
+    if let (Some(y0), Some(_)) = (m.get_one::<String>("y0"), &meta.head) {
+        return Err(bad_arg(
+            format!(
+                "`--y0 {y0}`: `{}` is a classifier, its initial state is the encoder's output \
+                 for each --input row",
+                meta.model
+            ),
+            "remove --y0: give the samples with --input",
+        ));
+    }
     let (t0, t1, save_at) = output_times(meta, m)?;
     let y0 = match m.get_one::<String>("y0") {
         Some(s) => Some(parse_y0(s, meta.columns.len())?),
