@@ -30,6 +30,18 @@ fn check(path: &str, text: String) -> (Arc<SourceFile>, Model) {
     (file, model)
 }
 
+/// Three Adam iterations of `objective` with `seed`, on `windows` windows of 4 points.
+fn trained(name: &str, objective: &str, seed: u64, windows: usize) -> Trainer {
+    let train = format!(
+        "adam(lr = 1e-2), iterations = 3, seed = {seed}, batch = windows({windows}, length = 4)"
+    );
+    let (mut t, _) = trainer(&format!("{name}{seed}"), objective, &train).unwrap();
+    while !t.done() {
+        t.step().unwrap();
+    }
+    t
+}
+
 /// A model file in its own directory, the spiral data beside the crate's examples.
 fn trainer(
     name: &str,
@@ -298,18 +310,10 @@ fn steer_draws_end_times_in_range_deterministically() {
 #[test]
 fn steer_trains_deterministically_and_checks_its_width() {
     let run = |seed: u64| {
-        let (mut t, _) = trainer(
-            &format!("steer{seed}"),
-            "mse(y, obs) + steer(0.01)",
-            &format!(
-                "adam(lr = 1e-2), iterations = 3, seed = {seed}, batch = windows(2, length = 4)"
-            ),
-        )
-        .unwrap();
-        while !t.done() {
-            t.step().unwrap();
-        }
-        t.state().theta.clone()
+        trained("steer", "mse(y, obs) + steer(0.01)", seed, 2)
+            .state()
+            .theta
+            .clone()
     };
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));
@@ -480,20 +484,8 @@ fn hutchinson_gradient_with_a_fixed_probe_matches_finite_differences() {
 /// other ones, and successive iterations draw new probes.
 #[test]
 fn hutchinson_probes_follow_the_seed() {
-    let run = |seed: u64| {
-        let (mut t, _) = trainer(
-            &format!("hutch{seed}"),
-            "mse(y, obs) + 0.5 * jacobian_frobenius(estimator = hutchinson)",
-            &format!(
-                "adam(lr = 1e-2), iterations = 3, seed = {seed}, batch = windows(3, length = 4)"
-            ),
-        )
-        .unwrap();
-        while !t.done() {
-            t.step().unwrap();
-        }
-        t
-    };
+    let objective = "mse(y, obs) + 0.5 * jacobian_frobenius(estimator = hutchinson)";
+    let run = |seed: u64| trained("hutch", objective, seed, 3);
     let a = run(1);
     assert_eq!(a.state().theta, run(1).state().theta);
     assert_ne!(a.state().theta, run(2).state().theta);
