@@ -262,6 +262,8 @@ pub(super) struct Sweep {
     wu: Vec<f64>,
     wp: Vec<f64>,
     ww: Vec<f64>,
+    /// SRA: the summed state cotangent of a stage's drift and diffusion VJPs.
+    wsum: Vec<f64>,
 }
 
 impl Sweep {
@@ -275,6 +277,7 @@ impl Sweep {
             wu: vec![0.0; n],
             wp: vec![0.0; np],
             ww: vec![0.0; n],
+            wsum: vec![0.0; n],
         }
     }
 
@@ -356,6 +359,7 @@ pub(super) fn replay<F: SdeVjpField + ?Sized>(
     us.extend_from_slice(u0);
     let mut incs = vec![0.0; 2 * steps * n];
     let (mut dwm, mut i10m) = (vec![0.0; m], vec![0.0; m]);
+    let mut u = vec![0.0; n];
     let mut here = BrownianPoint::origin(ts[0], m);
     let mut there = BrownianPoint::origin(ts[0], m);
     for j in 0..steps {
@@ -368,7 +372,7 @@ pub(super) fn replay<F: SdeVjpField + ?Sized>(
             i10[i] = i10m[of[i]];
         }
         let (dw, i10) = incs[2 * j * n..2 * (j + 1) * n].split_at(n);
-        let u = us[j * n..(j + 1) * n].to_vec();
+        u.copy_from_slice(&us[j * n..(j + 1) * n]);
         redo_step(method, field, (ts[j], sol.steps[j].h), &u, (dw, i10), s, w);
         us.extend_from_slice(&w.u1);
     }
@@ -568,11 +572,10 @@ pub(super) fn step_vjp<F: SdeVjpField + ?Sized>(
                 let r = st * n..(st + 1) * n;
                 // g_s = g(t + c1 h, H1_s), H1_s = u + h Σ A1 f_j + √h Σ B1 g_j.
                 if nonzero(&s.lg[r.clone()]) {
-                    let v = s.lg[r.clone()].to_vec();
                     field.diffusion_vjp(
                         t + tab.c1[st] * h,
                         &w.h1[r.clone()],
-                        &v,
+                        &s.lg[r.clone()],
                         &mut s.wu,
                         &mut s.wp,
                     );
@@ -586,11 +589,10 @@ pub(super) fn step_vjp<F: SdeVjpField + ?Sized>(
                 }
                 // f_s = f(t + c0 h, H0_s), H0_s = u + h Σ A0 f_j + χ2 Σ B0 g_j.
                 if nonzero(&s.lf[r.clone()]) {
-                    let v = s.lf[r.clone()].to_vec();
                     field.drift_vjp(
                         t + tab.c0[st] * h,
                         &w.h0[r.clone()],
-                        &v,
+                        &s.lf[r.clone()],
                         &mut s.wu,
                         &mut s.wp,
                     );
@@ -618,17 +620,24 @@ pub(super) fn step_vjp<F: SdeVjpField + ?Sized>(
             for st in (0..tab.stages).rev() {
                 let r = st * n..(st + 1) * n;
                 // f_s and g_s both at H0_s = u + h Σ A0 f_j + χ2 Σ B0 g_j.
-                let mut wsum = vec![0.0; n];
-                for (lv, c, is_drift) in [(&s.lg, tab.c1[st], false), (&s.lf, tab.c0[st], true)] {
-                    if !nonzero(&lv[r.clone()]) {
+                let Sweep {
+                    lf,
+                    lg,
+                    wu,
+                    wp,
+                    wsum,
+                    ..
+                } = &mut *s;
+                wsum.fill(0.0);
+                for (lv, c, is_drift) in [(&*lg, tab.c1[st], false), (&*lf, tab.c0[st], true)] {
+                    let v = &lv[r.clone()];
+                    if !nonzero(v) {
                         continue;
                     }
-                    let v = lv[r.clone()].to_vec();
-                    let (wu, wp) = (&mut s.wu, &mut s.wp);
                     if is_drift {
-                        field.drift_vjp(t + c * h, &w.h0[r.clone()], &v, wu, wp);
+                        field.drift_vjp(t + c * h, &w.h0[r.clone()], v, wu, wp);
                     } else {
-                        field.diffusion_vjp(t + c * h, &w.h0[r.clone()], &v, wu, wp);
+                        field.diffusion_vjp(t + c * h, &w.h0[r.clone()], v, wu, wp);
                     }
                     for (a, b) in wsum.iter_mut().zip(wu.iter()) {
                         *a += b;
@@ -642,8 +651,8 @@ pub(super) fn step_vjp<F: SdeVjpField + ?Sized>(
                 }
                 for jj in 0..st {
                     for i in 0..n {
-                        s.lf[jj * n + i] += h * tab.a0[st][jj] * wsum[i];
-                        s.lg[jj * n + i] += w.chi[1][i] * tab.b0[st][jj] * wsum[i];
+                        lf[jj * n + i] += h * tab.a0[st][jj] * wsum[i];
+                        lg[jj * n + i] += w.chi[1][i] * tab.b0[st][jj] * wsum[i];
                     }
                 }
             }
