@@ -136,10 +136,10 @@ pub fn local_step<F: VjpField + ?Sized>(
             error_estimate: r.error,
             stiffness_estimate: r.stiffness,
             nfe: r.nfe,
-            stages: Some(crate::solve::Stages {
+            stages: Some(Box::new(crate::solve::Stages {
                 u0: u_r.to_vec(),
                 k: w.k.clone(),
-            }),
+            })),
         }],
         stats: Default::default(),
         dense: None,

@@ -113,7 +113,7 @@ pub fn replay<F: VectorField + ?Sized>(
             error_estimate: r.error,
             stiffness_estimate: r.stiffness,
             nfe: step_nfe,
-            stages: keep.map(|k| Stages { u0: u.clone(), k }),
+            stages: keep.map(|k| Box::new(Stages { u0: u.clone(), k })),
         });
         u.copy_from_slice(&w.u1);
         std::mem::swap(&mut f_cur, &mut f_next);

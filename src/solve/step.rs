@@ -87,18 +87,13 @@ pub(crate) fn rk_step<F: VectorField + ?Sized>(
             return 0.0;
         }
         let mut sum = 0.0;
-        for m in 0..n {
-            // Summed from −0.0 in stage order, as `Iterator::sum` does: the same bits.
-            let mut acc = -0.0;
-            for (j, b) in bt.iter().enumerate() {
-                acc += b * k[j * n + m];
-            }
+        with_error_terms(bt, k, n, |m, acc| {
             let e = h * acc;
             let scale = atol + u[m].abs().max(u1[m].abs()) * rtol;
             if e != 0.0 {
                 sum += (e / scale).powi(2);
             }
-        }
+        });
         (sum / n as f64).sqrt()
     });
 
@@ -118,21 +113,81 @@ pub(crate) fn rk_step<F: VectorField + ?Sized>(
     }
 }
 
+/// The largest state whose step keeps one accumulator per component in registers.
+const SMALL: usize = 4;
+
 /// `out = u + h Σ_j w_j k_j` over the first `w.len()` stages, zero weights skipped.
 ///
-/// Component by component with the sum in a register: each component still adds its terms
-/// in stage order, one rounding each (`h·w_j` rounds the same for every component), so the
-/// result equals accumulating stage by stage in `out` bit for bit, without a store and reload
-/// per term (the hot loop of small states).
+/// Each component adds its terms in stage order, one rounding each (`h·w_j` rounds the same
+/// for every component), so every form below gives the same bits as accumulating stage by
+/// stage in `out`. Small states keep all components' sums in registers and run the stages
+/// outermost, so the components' dependency chains overlap (one serial chain of adds per
+/// component, component after component, cost Lorenz's step half its time); larger states
+/// keep the sum of one component in a register at a time.
 fn combine(u: &[f64], h: f64, w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
-    for (m, (o, ui)) in out.iter_mut().zip(u).enumerate() {
-        let mut acc = *ui;
-        for (j, wj) in w.iter().enumerate() {
-            if *wj != 0.0 {
-                acc += h * wj * k[j * n + m];
+    match n {
+        1 => combine_small::<1>(u, h, w, k, out),
+        2 => combine_small::<2>(u, h, w, k, out),
+        3 => combine_small::<3>(u, h, w, k, out),
+        SMALL => combine_small::<SMALL>(u, h, w, k, out),
+        _ => {
+            for (m, (o, ui)) in out.iter_mut().zip(u).enumerate() {
+                let mut acc = *ui;
+                for (j, wj) in w.iter().enumerate() {
+                    if *wj != 0.0 {
+                        acc += h * wj * k[j * n + m];
+                    }
+                }
+                *o = acc;
             }
         }
-        *o = acc;
+    }
+}
+
+fn combine_small<const N: usize>(u: &[f64], h: f64, w: &[f64], k: &[f64], out: &mut [f64]) {
+    let mut acc = [0.0; N];
+    acc.copy_from_slice(&u[..N]);
+    for (wj, kj) in w.iter().zip(k.chunks_exact(N)) {
+        if *wj != 0.0 {
+            let hw = h * wj;
+            for (a, x) in acc.iter_mut().zip(kj) {
+                *a += hw * x;
+            }
+        }
+    }
+    out[..N].copy_from_slice(&acc);
+}
+
+/// Calls `each(m, Σ_j bt_j k_j,m)` for every component `m` in order, each sum from −0.0 in
+/// stage order (as `Iterator::sum` adds: the same bits in every form), zero weights included.
+fn with_error_terms(bt: &[f64], k: &[f64], n: usize, each: impl FnMut(usize, f64)) {
+    match n {
+        1 => error_terms_small::<1>(bt, k, each),
+        2 => error_terms_small::<2>(bt, k, each),
+        3 => error_terms_small::<3>(bt, k, each),
+        SMALL => error_terms_small::<SMALL>(bt, k, each),
+        _ => {
+            let mut each = each;
+            for m in 0..n {
+                let mut acc = -0.0;
+                for (j, b) in bt.iter().enumerate() {
+                    acc += b * k[j * n + m];
+                }
+                each(m, acc);
+            }
+        }
+    }
+}
+
+fn error_terms_small<const N: usize>(bt: &[f64], k: &[f64], mut each: impl FnMut(usize, f64)) {
+    let mut acc = [-0.0; N];
+    for (b, kj) in bt.iter().zip(k.chunks_exact(N)) {
+        for (a, x) in acc.iter_mut().zip(kj) {
+            *a += b * x;
+        }
+    }
+    for (m, a) in acc.into_iter().enumerate() {
+        each(m, a);
     }
 }
 
@@ -153,31 +208,62 @@ mod tests {
         }
     }
 
-    /// Both forms give the same bits (the register form must not reorder sums), zero
-    /// weights included.
+    /// Every form (registers for 1–4 states, one component at a time above) gives the bits
+    /// of accumulating stage by stage: no sum is reordered, zero weights skipped alike.
     #[test]
     fn combine_forms_agree_bit_for_bit() {
-        let n = 5;
         let stages = 19;
-        let k: Vec<f64> = (0..stages * n)
-            .map(|i| ((i * 7919) % 1000) as f64 / 37.0 - 13.0)
-            .collect();
-        let u: Vec<f64> = (0..n).map(|i| 1.0 / (i as f64 + 3.0)).collect();
-        for len in [0, 1, 4, 7, 16, stages] {
-            let w: Vec<f64> = (0..len)
-                .map(|j| {
-                    if j % 3 == 2 {
-                        0.0
-                    } else {
-                        0.1 * j as f64 - 0.37
-                    }
+        for n in 1..=SMALL + 2 {
+            let k: Vec<f64> = (0..stages * n)
+                .map(|i| ((i * 7919) % 1000) as f64 / 37.0 - 13.0)
+                .collect();
+            let u: Vec<f64> = (0..n).map(|i| 1.0 / (i as f64 + 3.0)).collect();
+            for len in [0, 1, 4, 7, 16, stages] {
+                let w: Vec<f64> = (0..len)
+                    .map(|j| {
+                        if j % 3 == 2 {
+                            0.0
+                        } else {
+                            0.1 * j as f64 - 0.37
+                        }
+                    })
+                    .collect();
+                let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+                combine(&u, 0.013, &w, &k, n, &mut a);
+                combine_by_stage(&u, 0.013, &w, &k, n, &mut b);
+                assert_eq!(bits(&a), bits(&b), "{n} states, {len} weights");
+            }
+        }
+    }
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The error terms: each component's `Σ_j bt_j k_j` from −0.0 in stage order, as
+    /// `Iterator::sum` adds them, for the register and the general form.
+    #[test]
+    fn error_terms_agree_with_iterator_sum() {
+        let stages = 7;
+        let bt = [0.25, -0.0, 1e-3, 0.0, -0.5, 3.0, -1.0 / 3.0];
+        for n in 1..=SMALL + 2 {
+            let k: Vec<f64> = (0..stages * n)
+                .map(|i| ((i * 104_729) % 997) as f64 / 41.0 - 11.0)
+                .collect();
+            let mut got = Vec::new();
+            with_error_terms(&bt, &k, n, |m, acc| got.push((m, acc)));
+            let want: Vec<(usize, f64)> = (0..n)
+                .map(|m| {
+                    (
+                        m,
+                        bt.iter().enumerate().map(|(j, b)| b * k[j * n + m]).sum(),
+                    )
                 })
                 .collect();
-            let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
-            combine(&u, 0.013, &w, &k, n, &mut a);
-            combine_by_stage(&u, 0.013, &w, &k, n, &mut b);
-            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&a), bits(&b), "{len} weights");
+            assert_eq!(got.len(), n);
+            for ((gm, g), (wm, w)) in got.iter().zip(&want) {
+                assert_eq!((gm, g.to_bits()), (wm, w.to_bits()), "{n} states");
+            }
         }
     }
 }
