@@ -335,19 +335,19 @@ impl JitVjpField {
         np: usize,
     ) -> Option<&[f64]> {
         // The sharing VJP when this point's activations were recorded, else the plain one.
-        let hit = self.shared.as_mut().is_some_and(|a| a.load(t, u));
-        let kernel = match &mut self.shared {
-            Some(a) if hit => &mut a.vjp,
-            _ => &mut self.vjp,
-        };
-        set_t(kernel, self.t_arg, t);
-        let ok = match kernel.arg_mut(self.v_arg) {
-            Some(dst) if dst.len() == v.len() => {
-                dst.copy_from_slice(v);
-                kernel.run_with(self.u_arg, u, &mut self.out).is_ok()
+        let args = (self.t_arg, self.u_arg, self.v_arg);
+        let shared = (self.shared.as_mut()).and_then(|a| a.vjp(args, t, (u, v), &mut self.out));
+        let ok = shared.unwrap_or_else(|| {
+            let kernel = &mut self.vjp;
+            set_t(kernel, self.t_arg, t);
+            match kernel.arg_mut(self.v_arg) {
+                Some(dst) if dst.len() == v.len() => {
+                    dst.copy_from_slice(v);
+                    kernel.run_with(self.u_arg, u, &mut self.out).is_ok()
+                }
+                _ => false,
             }
-            _ => false,
-        };
+        });
         let n = self.dim;
         if ok && self.out.len() == n + np && out_u.len() == n {
             out_u.copy_from_slice(&self.out[..n]);
