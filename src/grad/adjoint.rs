@@ -251,6 +251,7 @@ pub fn adjoint_in<F: VjpField + ?Sized>(
                 // The solver evaluated it at the end state: a VJP there feeds u_{n+1}.
                 f.vjp(step_end(steps, j), &b.u1, &b.f1bar, &mut b.wu, &mut b.wp);
                 add(lam, &b.wu);
+                b.pending.flush(&mut grads.dp);
                 add(&mut grads.dp, &b.wp);
             }
         }
@@ -302,9 +303,9 @@ pub fn adjoint_in<F: VjpField + ?Sized>(
                 b.lam_g.fill(0.0);
             } else if lk.iter().any(|x| *x != 0.0) {
                 stage_arg(tab, u0, h, k, i, &mut b.g);
-                let ti = t + tab.c[i] * h;
-                // The VJP overwrites `λ_g_i` (`VjpField`'s contract).
-                f.vjp_add_p(ti, (&b.g, lk), &mut b.lam_g, &mut b.wp, &mut grads.dp);
+                let out = b.pending.slot(&mut grads.dp);
+                f.vjp_flat(t + tab.c[i] * h, (&b.g, lk), out);
+                b.lam_g.copy_from_slice(&out[..n]);
             } else {
                 b.lam_g.fill(0.0);
             }
@@ -312,6 +313,7 @@ pub fn adjoint_in<F: VjpField + ?Sized>(
                 stage_arg(tab, u0, h, k, i, &mut b.g);
                 r.vjp(t + tab.c[i] * h, &b.g, h * tab.b[i], &mut b.wu, &mut b.wp);
                 add(&mut b.lam_g, &b.wu);
+                b.pending.flush(&mut grads.dp);
                 add(&mut grads.dp, &b.wp);
             }
             match pair {
@@ -329,8 +331,67 @@ pub fn adjoint_in<F: VjpField + ?Sized>(
         }
         lam.copy_from_slice(&b.lam_u0);
     }
+    b.pending.flush(&mut grads.dp);
     add(&mut grads.du0, lam);
     Ok(())
+}
+
+/// VJP outputs whose `∂p` parts are not yet added into `dp`, at most [`Pending::SLOTS`].
+/// Adding them in one pass keeps each sum's order (`dp_m + g1_m + g2_m + …`, one rounding per
+/// term, as adding after every VJP did) with `dp` loaded and stored once per pass instead of
+/// once per VJP: the sweep's largest cost besides the kernels, for hundreds of parameters.
+#[derive(Default)]
+struct Pending {
+    buf: Vec<f64>,
+    /// Outputs held, and the state dimension `n` (each output is `[∂u (n), ∂p]`).
+    count: usize,
+    n: usize,
+}
+
+impl Pending {
+    const SLOTS: usize = 8;
+
+    fn reset(&mut self, n: usize, np: usize) {
+        (self.count, self.n) = (0, n);
+        zeroed(&mut self.buf, Self::SLOTS * (n + np));
+    }
+
+    /// A free output slot, after adding the held ones into `dp` if all are taken.
+    fn slot(&mut self, dp: &mut [f64]) -> &mut [f64] {
+        if self.count == Self::SLOTS {
+            self.flush(dp);
+        }
+        let w = self.n + dp.len();
+        self.count += 1;
+        &mut self.buf[(self.count - 1) * w..self.count * w]
+    }
+
+    /// `dp += ∂p` of every held output, in the order they were taken.
+    fn flush(&mut self, dp: &mut [f64]) {
+        const L: usize = 8;
+        let (n, w) = (self.n, self.n + dp.len());
+        if self.count == 0 || w == 0 {
+            return;
+        }
+        let held = &self.buf[..self.count * w];
+        let rest = dp.len() - dp.len() % L;
+        // L components at a time, their sums in registers across the outputs.
+        for (c, d) in dp.chunks_exact_mut(L).enumerate() {
+            let mut acc = [0.0; L];
+            acc.copy_from_slice(d);
+            for g in held.chunks_exact(w) {
+                let g = &g[n + c * L..n + (c + 1) * L];
+                for (a, x) in acc.iter_mut().zip(g) {
+                    *a += x;
+                }
+            }
+            d.copy_from_slice(&acc);
+        }
+        for g in held.chunks_exact(w) {
+            add(&mut dp[rest..], &g[n + rest..]);
+        }
+        self.count = 0;
+    }
 }
 
 /// `v` as `len` zeros, keeping its allocation.
@@ -356,6 +417,7 @@ struct Buffers {
     gq: Vec<f64>,
     wu: Vec<f64>,
     wp: Vec<f64>,
+    pending: Pending,
 }
 
 impl Buffers {
@@ -376,6 +438,7 @@ impl Buffers {
             gq,
             wu,
             wp,
+            pending,
         } = self;
         for v in [
             lam, carry, lam_u0, lam_g, lam_gp, lam_gq, f1bar, u1, g, gp, gq, wu,
@@ -384,6 +447,7 @@ impl Buffers {
         }
         zeroed(lam_k, s * n);
         zeroed(wp, np);
+        pending.reset(n, np);
     }
 }
 
