@@ -368,7 +368,8 @@ impl Pending {
 
     /// `dp += ∂p` of every held output, in the order they were taken.
     fn flush(&mut self, dp: &mut [f64]) {
-        const L: usize = 8;
+        // Eight two-wide sums in flight: enough to hide the adds' latency (SSE2).
+        const L: usize = 16;
         let (n, w) = (self.n, self.n + dp.len());
         if self.count == 0 || w == 0 {
             return;
