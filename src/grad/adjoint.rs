@@ -353,7 +353,11 @@ impl Pending {
 
     fn reset(&mut self, n: usize, np: usize) {
         (self.count, self.n) = (0, n);
-        zeroed(&mut self.buf, Self::SLOTS * (n + np));
+        // Not zeroed: a slot is written by its VJP before it is read.
+        let len = Self::SLOTS * (n + np);
+        if self.buf.len() < len {
+            self.buf.resize(len, 0.0);
+        }
     }
 
     /// A free output slot, after adding the held ones into `dp` if all are taken.
