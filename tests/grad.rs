@@ -641,7 +641,7 @@ fn reused_buffers_give_the_fresh_results() {
         stats: Stats::default(),
         dense: None,
     };
-    let mut sols = vec![empty(), empty()];
+    let mut sols = [empty(), empty()];
     let mut work = AdjointWork::default();
     for pass in [[&long, &short], [&short, &long]] {
         shared.set_params(&p).expect("same length");
