@@ -18,12 +18,13 @@
 use std::path::Path;
 
 use glassbox::grad::{
-    self, AdjointOptions, JitVjpField, Sampling, VjpField, adjoint, local_step, local_term,
-    recorded_regularizers, regularizers_from_stages, replay, step_sequence, vjp_from_fn,
+    self, AdjointOptions, AdjointWork, JitVjpField, Sampling, VjpField, adjoint, adjoint_in,
+    local_step, local_term, recorded_regularizers, regularizers_from_stages, replay, step_sequence,
+    vjp_from_fn,
 };
 use glassbox::sema::Model;
 use glassbox::solve::tableau::METHODS;
-use glassbox::solve::{self, Solution, SolveOptions, Tableau, param_values};
+use glassbox::solve::{self, Method, Solution, SolveOptions, Stats, Tableau, param_values};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -607,5 +608,63 @@ fn shared_activations_leave_gradients_bit_identical() {
                 }
             }
         }
+    }
+}
+
+/// The buffers the trainer keeps across windows and iterations (`solve_into`'s solutions and
+/// kept stages, `adjoint_in`'s sweep buffers, the shared activations' records) change nothing:
+/// solves of different lengths through the same buffers, differentiated last to first as the
+/// trainer does, equal fresh solves and adjoints bit for bit, on the second pass (every buffer
+/// holding a longer or a shorter solve's leftovers) as on the first.
+#[test]
+fn reused_buffers_give_the_fresh_results() {
+    let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let model = example_model("spiral");
+    let p: Vec<f64> = param_values(&model).iter().map(|x| 3.0 * x).collect();
+    let mut plain = JitVjpField::new(&model, &p, &[]).expect("compiles");
+    let mut shared = JitVjpField::new(&model, &p, &[]).expect("compiles");
+    assert!(shared.share_activations().expect("compiles"));
+    let tab = &solve::tableau::TSIT5;
+    let long = (vec![0.0, 0.5, 1.0, 1.5, 2.0], [2.0, 0.0]);
+    let short = (vec![0.2, 0.35, 0.7], [1.5, -0.5]);
+    let o = AdjointOptions {
+        error_weight: 0.7,
+        stiffness_weight: 0.4,
+        ..AdjointOptions::new(1e-4, 1e-7)
+    };
+    let empty = || Solution {
+        method: "",
+        dim: 0,
+        ts: Vec::new(),
+        us: Vec::new(),
+        steps: Vec::new(),
+        stats: Stats::default(),
+        dense: None,
+    };
+    let mut sols = [empty(), empty()];
+    let mut work = AdjointWork::default();
+    for pass in [[&long, &short], [&short, &long]] {
+        shared.set_params(&p).expect("same length");
+        for (sol, (ts, u0)) in sols.iter_mut().zip(pass) {
+            let opts = forward_opts(tab, ts.clone());
+            let (t0, t1) = (ts[0], ts[ts.len() - 1]);
+            let m = Method::Explicit(tab);
+            solve::solve_into(m, &mut shared, t0, t1, u0, &opts, sol).expect("solves");
+        }
+        for (sol, (ts, u0)) in sols.iter().zip(pass).rev() {
+            let opts = forward_opts(tab, ts.clone());
+            let (t0, t1) = (ts[0], ts[ts.len() - 1]);
+            let fresh = solve::solve(tab, &mut plain, t0, t1, u0, &opts).expect("solves");
+            assert_eq!(bits(&sol.us), bits(&fresh.us));
+            assert_eq!(sol.steps.len(), fresh.steps.len());
+            let c = weights(sol.us.len(), 5);
+            let want = adjoint(tab, &mut plain, &fresh, &c, &o).expect("adjoint");
+            adjoint_in(tab, &mut shared, sol, &c, &o, None, &mut work).expect("adjoint");
+            assert_eq!(bits(&work.grads().dp), bits(&want.dp));
+            assert_eq!(bits(&work.grads().du0), bits(&want.du0));
+        }
+        let (recorded, reused) = shared.shared_activations();
+        let steps: usize = sols.iter().map(|s| s.steps.len()).sum();
+        assert!(reused >= steps && recorded > reused, "{recorded} {reused}");
     }
 }

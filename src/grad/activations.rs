@@ -8,8 +8,15 @@
 //! a colliding hash) runs the ordinary VJP. The recorded values are the ones the VJP would have
 //! computed (same expression, same code), so gradients are unchanged bit for bit.
 //!
-//! Memory: per evaluation (rejected steps included) the activations plus `1 + dim` key words,
-//! until the parameters or inputs change (which clears the record).
+//! Lookup: the adjoint visits the stages of a solve in the reverse order of their evaluation,
+//! so a load first scans a few records below the previous hit (rejected attempts and the
+//! initial-step probe lie in between); only when that fails is a hash index over the records
+//! built (lazily, for the records not yet indexed) and consulted. A trainer that reverses its
+//! solves last to first therefore never hashes.
+//!
+//! Memory: per evaluation (rejected steps included) the kernel's output plus `1 + dim` key
+//! words, until the parameters or inputs change (which forgets the records but keeps the
+//! buffers, so a training loop does not allocate once they have grown).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -20,18 +27,29 @@ use crate::jit::{self, Bound};
 
 pub(super) struct Activations {
     forward: Bound,
-    pub(super) vjp: Bound,
+    vjp: Bound,
     h_arg: usize,
     dim: usize,
-    /// The forward kernel's output `[f, activations]`.
+    /// The forward kernel's output `[f, activations]` when it cannot go into a record.
     out: Vec<f64>,
-    /// Per record: `t` and `u` as bits (`1 + dim` words), and the activations.
+    /// Record `i`: `t` and `u` as bits at `keys[i * (1 + dim)..]`, the forward kernel's
+    /// output `[f, activations]` (written there by the kernel) at `values[i * out.len()..]`.
+    /// Both only grow; `count` says how many records are current.
     keys: Vec<u64>,
     values: Vec<f64>,
+    count: usize,
+    /// One past the record the next load expects (the previous hit); `usize::MAX`: the last.
+    cursor: usize,
+    /// Hash of the key → record, for the first `indexed` records.
     index: HashMap<u64, u32, BuildHasherDefault<Premixed>>,
+    indexed: usize,
     /// VJPs that read recorded activations since the last clear.
     reused: usize,
 }
+
+/// Records a load scans below the previous hit before it consults the hash index: enough for
+/// a few rejected attempts of the largest tableau in between.
+const SCAN: usize = 64;
 
 impl Activations {
     /// `None` when the VJP recomputes no `tanh` of the field.
@@ -54,7 +72,10 @@ impl Activations {
             dim,
             keys: Vec::new(),
             values: Vec::new(),
+            count: 0,
+            cursor: usize::MAX,
             index: HashMap::default(),
+            indexed: 0,
             reused: 0,
         }))
     }
@@ -67,15 +88,16 @@ impl Activations {
     }
 
     pub(super) fn clear(&mut self) {
-        self.keys.clear();
-        self.values.clear();
+        self.count = 0;
+        self.cursor = usize::MAX;
         self.index.clear();
+        self.indexed = 0;
         self.reused = 0;
     }
 
     /// Evaluations recorded and VJPs that reused them, since the last clear.
     pub(super) fn counts(&self) -> (usize, usize) {
-        (self.keys.len() / (1 + self.dim), self.reused)
+        (self.count, self.reused)
     }
 
     /// The field at `(t, u)` into `du`, its activations recorded; `false` if it could not run.
@@ -87,46 +109,99 @@ impl Activations {
         du: &mut [f64],
     ) -> bool {
         super::field::set_t(&mut self.forward, t_arg, t);
-        if self.forward.run_with(u_arg, u, &mut self.out).is_err() || du.len() != self.dim {
+        let (w, len, at) = (1 + self.dim, self.out.len(), self.count);
+        if u.len() != self.dim || du.len() != self.dim {
             return false;
         }
-        du.copy_from_slice(&self.out[..self.dim]);
-        // Records are appended (a repeated point gets a new one), so count them, not keys.
-        let Ok(at) = u32::try_from(self.keys.len() / (1 + self.dim)) else {
-            return true;
-        };
-        let key = hash(t, u);
-        self.keys.push(t.to_bits());
-        self.keys.extend(u.iter().map(|x| x.to_bits()));
-        self.values.extend_from_slice(&self.out[self.dim..]);
-        self.index.insert(key, at);
+        // Beyond u32 records the index cannot name them: evaluate without recording.
+        if u32::try_from(at).is_err() {
+            let ok = self.forward.run_with(u_arg, u, &mut self.out).is_ok();
+            du.copy_from_slice(&self.out[..self.dim]);
+            return ok;
+        }
+        if self.values.len() < (at + 1) * len {
+            self.values.resize((at + 1) * len, 0.0);
+            self.keys.resize((at + 1) * w, 0);
+        }
+        let rec = &mut self.values[at * len..(at + 1) * len];
+        if self.forward.run_with(u_arg, u, rec).is_err() {
+            return false;
+        }
+        du.copy_from_slice(&rec[..self.dim]);
+        // Records are appended (a repeated point gets a new one).
+        let key = &mut self.keys[at * w..(at + 1) * w];
+        key[0] = t.to_bits();
+        for (k, x) in key[1..].iter_mut().zip(u) {
+            *k = x.to_bits();
+        }
+        self.count += 1;
         true
     }
 
-    /// Writes the activations recorded at `(t, u)` into the VJP's argument; `false` if none.
-    pub(super) fn load(&mut self, t: f64, u: &[f64]) -> bool {
-        let Some(&at) = self.index.get(&hash(t, u)) else {
-            return false;
-        };
-        let (at, w) = (at as usize, 1 + self.dim);
+    /// Whether record `at` was taken at exactly `(t, u)`.
+    fn is_at(&self, at: usize, t: f64, u: &[f64]) -> bool {
+        let w = 1 + self.dim;
         let key = &self.keys[at * w..(at + 1) * w];
-        let same = key[0] == t.to_bits() && key[1..].iter().zip(u).all(|(k, x)| *k == x.to_bits());
-        let len = self.out.len() - self.dim;
-        match self.vjp.arg_mut(self.h_arg) {
-            Some(dst) if same && u.len() == self.dim && dst.len() == len => {
-                dst.copy_from_slice(&self.values[at * len..(at + 1) * len]);
-                self.reused += 1;
-                true
-            }
-            _ => false,
+        key[0] == t.to_bits() && key[1..].iter().zip(u).all(|(k, x)| *k == x.to_bits())
+    }
+
+    /// The record taken at `(t, u)`: scanned for below the previous hit, else from the index.
+    fn find(&mut self, t: f64, u: &[f64]) -> Option<usize> {
+        let top = self.cursor.min(self.count);
+        if let Some(at) = (top.saturating_sub(SCAN)..top)
+            .rev()
+            .find(|&at| self.is_at(at, t, u))
+        {
+            return Some(at);
         }
+        let w = 1 + self.dim;
+        for at in self.indexed..self.count {
+            let key = &self.keys[at * w..(at + 1) * w];
+            // `count` fits u32 (`eval`); a later record of the same key replaces an earlier.
+            self.index.insert(hash(key.iter().copied()), at as u32);
+        }
+        self.indexed = self.count;
+        let bits = std::iter::once(t.to_bits()).chain(u.iter().map(|x| x.to_bits()));
+        let at = *self.index.get(&hash(bits))? as usize;
+        self.is_at(at, t, u).then_some(at)
+    }
+
+    /// The sharing VJP at `(t, u)` with cotangent `v` into `out`, if `(t, u)` was recorded
+    /// (`None`: run the ordinary VJP); `Some(false)` if it could not run. The kernel reads the
+    /// activations in place in the record (the substituted argument) and `t`, `u`, `v` from
+    /// its own buffers.
+    pub(super) fn vjp(
+        &mut self,
+        (t_arg, u_arg, v_arg): (usize, usize, usize),
+        t: f64,
+        (u, v): (&[f64], &[f64]),
+        out: &mut [f64],
+    ) -> Option<bool> {
+        if u.len() != self.dim {
+            return None;
+        }
+        let at = self.find(t, u)?;
+        self.cursor = at;
+        super::field::set_t(&mut self.vjp, t_arg, t);
+        for (arg, x) in [(u_arg, u), (v_arg, v)] {
+            match self.vjp.arg_mut(arg) {
+                Some(dst) if dst.len() == x.len() => dst.copy_from_slice(x),
+                _ => return Some(false),
+            }
+        }
+        let (len, dim) = (self.out.len(), self.dim);
+        let h = &self.values[at * len + dim..(at + 1) * len];
+        let ok = self.vjp.run_with(self.h_arg, h, out).is_ok();
+        self.reused += usize::from(ok);
+        Some(ok)
     }
 }
 
-/// The bits of `(t, u)` mixed into one word (FxHash's step).
-fn hash(t: f64, u: &[f64]) -> u64 {
-    let mix = |h: u64, x: f64| (h.rotate_left(5) ^ x.to_bits()).wrapping_mul(0x517c_c1b7_2722_0a95);
-    u.iter().fold(mix(0, t), |h, &x| mix(h, x))
+/// A key's words (the bits of `t`, then of `u`) mixed into one (FxHash's step).
+fn hash(bits: impl Iterator<Item = u64>) -> u64 {
+    bits.fold(0, |h, x| {
+        (h.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95)
+    })
 }
 
 /// A hasher for keys that are already mixed ([`hash`]).

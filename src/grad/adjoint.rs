@@ -24,7 +24,7 @@ use crate::solve::{Interpolant, Solution, SolveError, Tableau, Work, rk_step};
 use super::field::{VjpField, add_into as add};
 use super::integral::Integrand;
 use super::regularize::{error_estimate_adjoint, stiffness_adjoint};
-use super::saves::{SaveAt, locate, step_end};
+use super::saves::{SaveAt, locate_into, step_end};
 
 /// Tolerances of the solve (they scale `E`) and the weights of `R_E` and `R_S` in the loss.
 #[derive(Clone, Copy, Debug)]
@@ -49,7 +49,7 @@ impl AdjointOptions {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Gradients {
     /// `dL/du0`: hand it on to whatever computed the initial state (an encoder).
     pub du0: Vec<f64>,
@@ -82,8 +82,43 @@ pub fn adjoint_with<F: VjpField + ?Sized>(
     sol: &Solution,
     dl_du: &[f64],
     opts: &AdjointOptions,
-    mut integrand: Option<&mut dyn Integrand>,
+    integrand: Option<&mut dyn Integrand>,
 ) -> Result<Gradients, SolveError> {
+    let mut work = AdjointWork::default();
+    adjoint_in(tab, f, sol, dl_du, opts, integrand, &mut work)?;
+    Ok(work.grads)
+}
+
+/// The buffers of one sweep, kept by a caller that differentiates many solves (the trainer:
+/// every window of every iteration), so that a sweep allocates nothing once they have grown.
+/// Reuse changes no result: every buffer is cleared or overwritten before it is read.
+#[derive(Default)]
+pub struct AdjointWork {
+    b: Buffers,
+    steps: Vec<(f64, f64)>,
+    locs: Vec<SaveAt>,
+    cache: Segment,
+    grads: Gradients,
+}
+
+impl AdjointWork {
+    /// The gradients of the last [`adjoint_in`].
+    pub fn grads(&self) -> &Gradients {
+        &self.grads
+    }
+}
+
+/// [`adjoint_with`] with the caller's buffers; the gradients are left in
+/// [`AdjointWork::grads`].
+pub fn adjoint_in<F: VjpField + ?Sized>(
+    tab: &Tableau,
+    f: &mut F,
+    sol: &Solution,
+    dl_du: &[f64],
+    opts: &AdjointOptions,
+    mut integrand: Option<&mut dyn Integrand>,
+    work: &mut AdjointWork,
+) -> Result<(), SolveError> {
     let invalid = |s: String| Err(SolveError::InvalidOption(s));
     let n = sol.dim;
     let s = tab.stages();
@@ -119,56 +154,71 @@ pub fn adjoint_with<F: VjpField + ?Sized>(
             None => {}
         }
     }
-    let steps: Vec<(f64, f64)> = sol.steps.iter().map(|s| (s.t, s.h)).collect();
+    let AdjointWork {
+        b,
+        steps,
+        locs,
+        cache,
+        grads,
+    } = work;
+    steps.clear();
+    steps.extend(sol.steps.iter().map(|s| (s.t, s.h)));
     let t0 = steps
         .first()
         .map(|s| s.0)
         .or(sol.ts.first().copied())
         .unwrap_or(0.0);
-    let locs = locate(&sol.ts, t0, &steps)?;
+    locate_into(&sol.ts, t0, steps, locs)?;
     let np = f.n_params();
-    let mut grads = Gradients {
-        du0: vec![0.0; n],
-        dp: vec![0.0; np],
-    };
-    let mut per_step: Vec<Vec<(usize, f64)>> = vec![Vec::new(); steps.len()];
+    zeroed(&mut grads.du0, n);
+    zeroed(&mut grads.dp, np);
+    // The saves of step j are the rows `lo..hi` (`locs` is ordered by step, starts first).
+    let mut hi = locs.len();
     for (row, loc) in locs.iter().enumerate() {
-        match *loc {
-            SaveAt::Start => add(&mut grads.du0, &dl_du[row * n..(row + 1) * n]),
-            SaveAt::Step { step, theta } => per_step[step].push((row, theta)),
+        if *loc == SaveAt::Start {
+            add(&mut grads.du0, &dl_du[row * n..(row + 1) * n]);
         }
     }
 
     let tol = (opts.rtol, opts.atol);
-    let mut b = Buffers::new(s, n, np);
-    let mut cache = Segment::default();
+    b.reset(s, n, np);
+    cache.first = 0;
+    cache.u0.clear();
+    cache.k.clear();
     // dL/du_{n+1} on entry to step n's reversal, dL/du_n after it.
-    let mut lam = vec![0.0; n];
-    // FSAL: the cotangent of step n+1's first stage, owed to step n's last stage.
-    let mut carry: Option<Vec<f64>> = None;
+    let lam = &mut b.lam;
+    // FSAL: the cotangent of step n+1's first stage (in `b.carry`), owed to step n's last stage.
+    let mut carried = false;
     for j in (0..steps.len()).rev() {
         let (t, h) = steps[j];
-        cache.ensure(tab, f, sol, &steps, j, tol)?;
+        cache.ensure(tab, f, sol, steps, j, tol)?;
         let (u0, k) = match sol.steps[j].stages.as_ref() {
             Some(g) if !g.k.is_empty() => (g.u0.as_slice(), g.k.as_slice()),
             _ => cache.get(j)?,
         };
         b.lam_k.fill(0.0);
-        b.lam_gp.fill(0.0);
-        b.lam_gq.fill(0.0);
-        if let Some(c) = carry.take() {
-            add(&mut b.lam_k[(s - 1) * n..], &c);
+        if std::mem::take(&mut carried) {
+            add(&mut b.lam_k[(s - 1) * n..], &b.carry);
         }
         combine(u0, h, tab.b, k, n, &mut b.u1);
 
         // Saved states of this step: its end state, or its interpolant.
         b.lam_u0.fill(0.0);
-        b.f1bar.fill(0.0);
         let mut f1_used = false;
-        for &(row, theta) in &per_step[j] {
+        let mut lo = hi;
+        while lo > 0 && matches!(locs[lo - 1], SaveAt::Step { step, .. } if step == j) {
+            lo -= 1;
+        }
+        if lo < hi {
+            b.f1bar.fill(0.0);
+        }
+        for (row, loc) in locs.iter().enumerate().take(hi).skip(lo) {
+            let SaveAt::Step { theta, .. } = *loc else {
+                continue;
+            };
             let d = &dl_du[row * n..(row + 1) * n];
             if theta == 1.0 {
-                add(&mut lam, d);
+                add(lam, d);
             } else if theta == 0.0 {
                 add(&mut b.lam_u0, d);
             } else {
@@ -184,7 +234,7 @@ pub fn adjoint_with<F: VjpField + ?Sized>(
                     Interpolant::Hermite => {
                         let c = theta * (theta - 1.0);
                         axpy(&mut b.lam_u0, (1.0 - theta) - c * (1.0 - 2.0 * theta), d);
-                        axpy(&mut lam, theta + c * (1.0 - 2.0 * theta), d);
+                        axpy(lam, theta + c * (1.0 - 2.0 * theta), d);
                         axpy(&mut b.lam_k[..n], c * (theta - 1.0) * h, d);
                         axpy(&mut b.f1bar, c * theta * h, d);
                         f1_used = true;
@@ -192,14 +242,16 @@ pub fn adjoint_with<F: VjpField + ?Sized>(
                 }
             }
         }
+        hi = lo;
         if f1_used {
             if tab.fsal {
                 // f(t_{n+1}, u_{n+1}) is the last stage.
                 add(&mut b.lam_k[(s - 1) * n..], &b.f1bar);
             } else {
                 // The solver evaluated it at the end state: a VJP there feeds u_{n+1}.
-                f.vjp(step_end(&steps, j), &b.u1, &b.f1bar, &mut b.wu, &mut b.wp);
-                add(&mut lam, &b.wu);
+                f.vjp(step_end(steps, j), &b.u1, &b.f1bar, &mut b.wu, &mut b.wp);
+                add(lam, &b.wu);
+                b.pending.flush(&mut grads.dp);
                 add(&mut grads.dp, &b.wp);
             }
         }
@@ -214,13 +266,15 @@ pub fn adjoint_with<F: VjpField + ?Sized>(
                 k,
                 tol,
                 w_e,
-                (&mut b.lam_u0, &mut lam),
+                (&mut b.lam_u0, lam),
                 &mut b.lam_k,
             );
         }
         let w_s = opts.stiffness_weight * h.abs();
         let pair = tab.stiffness_pair.filter(|_| w_s != 0.0);
         if let Some((p, q)) = pair {
+            b.lam_gp.fill(0.0);
+            b.lam_gq.fill(0.0);
             stage_arg(tab, u0, h, k, p, &mut b.gp);
             stage_arg(tab, u0, h, k, q, &mut b.gq);
             stiffness_adjoint(
@@ -236,26 +290,30 @@ pub fn adjoint_with<F: VjpField + ?Sized>(
         // u_{n+1} = u_n + h Σ b_i k_i.
         for (i, bi) in tab.b.iter().enumerate() {
             if *bi != 0.0 {
-                axpy(&mut b.lam_k[i * n..(i + 1) * n], h * bi, &lam);
+                axpy(&mut b.lam_k[i * n..(i + 1) * n], h * bi, lam);
             }
         }
-        add(&mut b.lam_u0, &lam);
+        add(&mut b.lam_u0, lam);
 
         for i in (0..s).rev() {
             let lk = &b.lam_k[i * n..(i + 1) * n];
-            b.lam_g.fill(0.0);
             if i == 0 && tab.fsal && j > 0 {
-                carry = Some(lk.to_vec());
+                b.carry.copy_from_slice(lk);
+                carried = true;
+                b.lam_g.fill(0.0);
             } else if lk.iter().any(|x| *x != 0.0) {
                 stage_arg(tab, u0, h, k, i, &mut b.g);
-                let ti = t + tab.c[i] * h;
-                f.vjp_add_p(ti, (&b.g, lk), &mut b.wu, &mut b.wp, &mut grads.dp);
-                b.lam_g.copy_from_slice(&b.wu);
+                let out = b.pending.slot(&mut grads.dp);
+                f.vjp_flat(t + tab.c[i] * h, (&b.g, lk), out);
+                b.lam_g.copy_from_slice(&out[..n]);
+            } else {
+                b.lam_g.fill(0.0);
             }
             if let Some(r) = integrand.as_deref_mut().filter(|_| tab.b[i] != 0.0) {
                 stage_arg(tab, u0, h, k, i, &mut b.g);
                 r.vjp(t + tab.c[i] * h, &b.g, h * tab.b[i], &mut b.wu, &mut b.wp);
                 add(&mut b.lam_g, &b.wu);
+                b.pending.flush(&mut grads.dp);
                 add(&mut grads.dp, &b.wp);
             }
             match pair {
@@ -273,12 +331,85 @@ pub fn adjoint_with<F: VjpField + ?Sized>(
         }
         lam.copy_from_slice(&b.lam_u0);
     }
-    add(&mut grads.du0, &lam);
-    Ok(grads)
+    b.pending.flush(&mut grads.dp);
+    add(&mut grads.du0, lam);
+    Ok(())
+}
+
+/// VJP outputs whose `∂p` parts are not yet added into `dp`, at most [`Pending::SLOTS`].
+/// Adding them in one pass keeps each sum's order (`dp_m + g1_m + g2_m + …`, one rounding per
+/// term, as adding after every VJP did) with `dp` loaded and stored once per pass instead of
+/// once per VJP: the sweep's largest cost besides the kernels, for hundreds of parameters.
+#[derive(Default)]
+struct Pending {
+    buf: Vec<f64>,
+    /// Outputs held, and the state dimension `n` (each output is `[∂u (n), ∂p]`).
+    count: usize,
+    n: usize,
+}
+
+impl Pending {
+    const SLOTS: usize = 8;
+
+    fn reset(&mut self, n: usize, np: usize) {
+        (self.count, self.n) = (0, n);
+        // Not zeroed: a slot is written by its VJP before it is read.
+        let len = Self::SLOTS * (n + np);
+        if self.buf.len() < len {
+            self.buf.resize(len, 0.0);
+        }
+    }
+
+    /// A free output slot, after adding the held ones into `dp` if all are taken.
+    fn slot(&mut self, dp: &mut [f64]) -> &mut [f64] {
+        if self.count == Self::SLOTS {
+            self.flush(dp);
+        }
+        let w = self.n + dp.len();
+        self.count += 1;
+        &mut self.buf[(self.count - 1) * w..self.count * w]
+    }
+
+    /// `dp += ∂p` of every held output, in the order they were taken.
+    fn flush(&mut self, dp: &mut [f64]) {
+        // Eight two-wide sums in flight: enough to hide the adds' latency (SSE2).
+        const L: usize = 16;
+        let (n, w) = (self.n, self.n + dp.len());
+        if self.count == 0 || w == 0 {
+            return;
+        }
+        let held = &self.buf[..self.count * w];
+        let rest = dp.len() - dp.len() % L;
+        // L components at a time, their sums in registers across the outputs.
+        for (c, d) in dp.chunks_exact_mut(L).enumerate() {
+            let mut acc = [0.0; L];
+            acc.copy_from_slice(d);
+            for g in held.chunks_exact(w) {
+                let g = &g[n + c * L..n + (c + 1) * L];
+                for (a, x) in acc.iter_mut().zip(g) {
+                    *a += x;
+                }
+            }
+            d.copy_from_slice(&acc);
+        }
+        for g in held.chunks_exact(w) {
+            add(&mut dp[rest..], &g[n + rest..]);
+        }
+        self.count = 0;
+    }
+}
+
+/// `v` as `len` zeros, keeping its allocation.
+fn zeroed(v: &mut Vec<f64>, len: usize) {
+    v.clear();
+    v.resize(len, 0.0);
 }
 
 /// Scratch of the sweep.
+#[derive(Default)]
 struct Buffers {
+    lam: Vec<f64>,
+    carry: Vec<f64>,
     lam_k: Vec<f64>,
     lam_u0: Vec<f64>,
     lam_g: Vec<f64>,
@@ -291,25 +422,37 @@ struct Buffers {
     gq: Vec<f64>,
     wu: Vec<f64>,
     wp: Vec<f64>,
+    pending: Pending,
 }
 
 impl Buffers {
-    fn new(s: usize, n: usize, np: usize) -> Buffers {
-        let v = || vec![0.0; n];
-        Buffers {
-            lam_k: vec![0.0; s * n],
-            lam_u0: v(),
-            lam_g: v(),
-            lam_gp: v(),
-            lam_gq: v(),
-            f1bar: v(),
-            u1: v(),
-            g: v(),
-            gp: v(),
-            gq: v(),
-            wu: v(),
-            wp: vec![0.0; np],
+    /// Zeros of the sizes of a sweep with `s` stages, `n` states and `np` parameters.
+    fn reset(&mut self, s: usize, n: usize, np: usize) {
+        let Buffers {
+            lam,
+            carry,
+            lam_k,
+            lam_u0,
+            lam_g,
+            lam_gp,
+            lam_gq,
+            f1bar,
+            u1,
+            g,
+            gp,
+            gq,
+            wu,
+            wp,
+            pending,
+        } = self;
+        for v in [
+            lam, carry, lam_u0, lam_g, lam_gp, lam_gq, f1bar, u1, g, gp, gq, wu,
+        ] {
+            zeroed(v, n);
         }
+        zeroed(lam_k, s * n);
+        zeroed(wp, np);
+        pending.reset(n, np);
     }
 }
 
@@ -393,16 +536,18 @@ impl Segment {
     }
 }
 
-/// `out = u + h Σ_j w_j k_j` with the solver's operation order (`solve/step.rs`).
+/// `out = u + h Σ_j w_j k_j` with the solver's operations (`solve/step.rs`): per component,
+/// the terms added in stage order to a sum held in a register, which rounds exactly like
+/// adding stage by stage into `out` (tested there), without a store and reload per term.
 pub(crate) fn combine(u: &[f64], h: f64, w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
-    out.copy_from_slice(u);
-    for (j, wj) in w.iter().enumerate() {
-        if *wj != 0.0 {
-            let hw = h * wj;
-            for (o, kj) in out.iter_mut().zip(&k[j * n..(j + 1) * n]) {
-                *o += hw * kj;
+    for (m, (o, ui)) in out.iter_mut().zip(u).enumerate() {
+        let mut acc = *ui;
+        for (j, wj) in w.iter().enumerate() {
+            if *wj != 0.0 {
+                acc += h * wj * k[j * n + m];
             }
         }
+        *o = acc;
     }
 }
 

@@ -22,18 +22,12 @@ pub trait VjpField: VectorField {
     /// Writes `vᵀ ∂f/∂u` into `out_u` and `vᵀ ∂f/∂p` into `out_p`, at `(t, u)`.
     fn vjp(&mut self, t: f64, u: &[f64], v: &[f64], out_u: &mut [f64], out_p: &mut [f64]);
 
-    /// [`vjp`](Self::vjp), with `vᵀ ∂f/∂p` added into `acc_p` (`out_p` is scratch of its length):
-    /// the adjoint's accumulation, which a field may do from its own buffer without a copy.
-    fn vjp_add_p(
-        &mut self,
-        t: f64,
-        (u, v): (&[f64], &[f64]),
-        out_u: &mut [f64],
-        out_p: &mut [f64],
-        acc_p: &mut [f64],
-    ) {
+    /// [`vjp`](Self::vjp) into one buffer `out = [vᵀ ∂f/∂u, vᵀ ∂f/∂p]` (`dim + n_params`
+    /// values): the adjoint keeps several such outputs and sums their `∂p` parts in one pass,
+    /// and a field may write them there without a copy.
+    fn vjp_flat(&mut self, t: f64, (u, v): (&[f64], &[f64]), out: &mut [f64]) {
+        let (out_u, out_p) = out.split_at_mut(self.dim().min(out.len()));
         self.vjp(t, u, v, out_u, out_p);
-        add_into(acc_p, out_p);
     }
 }
 
@@ -51,15 +45,8 @@ impl<V: VjpField + ?Sized> VjpField for &mut V {
     fn vjp(&mut self, t: f64, u: &[f64], v: &[f64], out_u: &mut [f64], out_p: &mut [f64]) {
         (**self).vjp(t, u, v, out_u, out_p)
     }
-    fn vjp_add_p(
-        &mut self,
-        t: f64,
-        uv: (&[f64], &[f64]),
-        out_u: &mut [f64],
-        out_p: &mut [f64],
-        acc_p: &mut [f64],
-    ) {
-        (**self).vjp_add_p(t, uv, out_u, out_p, acc_p)
+    fn vjp_flat(&mut self, t: f64, uv: (&[f64], &[f64]), out: &mut [f64]) {
+        (**self).vjp_flat(t, uv, out)
     }
 }
 
@@ -124,7 +111,7 @@ pub struct JitVjpField {
     x_arg: Option<usize>,
     /// The VJP's cotangent argument (after the field's arguments).
     v_arg: usize,
-    /// The VJP kernel's flat output `[vᵀ∂f/∂u, vᵀ∂f/∂p]`.
+    /// The VJP kernel's flat output `[vᵀ∂f/∂u, vᵀ∂f/∂p]` for [`VjpField::vjp`].
     out: Vec<f64>,
     /// The field and its VJP, kept for [`JitVjpField::share_activations`].
     source: Option<(Function, Function)>,
@@ -302,59 +289,42 @@ impl VjpField for JitVjpField {
     }
 
     fn vjp(&mut self, t: f64, u: &[f64], v: &[f64], out_u: &mut [f64], out_p: &mut [f64]) {
-        match self.run_vjp(t, u, v, out_u, out_p.len()) {
-            Some(p) => out_p.copy_from_slice(p),
-            None => out_p.fill(f64::NAN),
+        let mut out = std::mem::take(&mut self.out);
+        let n = self.dim;
+        if self.run_vjp(t, (u, v), &mut out) && out.len() == n + out_p.len() && out_u.len() == n {
+            out_u.copy_from_slice(&out[..n]);
+            out_p.copy_from_slice(&out[n..]);
+        } else {
+            out_u.fill(f64::NAN);
+            out_p.fill(f64::NAN);
         }
+        self.out = out;
     }
 
-    fn vjp_add_p(
-        &mut self,
-        t: f64,
-        (u, v): (&[f64], &[f64]),
-        out_u: &mut [f64],
-        _out_p: &mut [f64],
-        acc_p: &mut [f64],
-    ) {
-        match self.run_vjp(t, u, v, out_u, acc_p.len()) {
-            Some(p) => add_into(acc_p, p),
-            None => acc_p.fill(f64::NAN),
+    fn vjp_flat(&mut self, t: f64, uv: (&[f64], &[f64]), out: &mut [f64]) {
+        if !self.run_vjp(t, uv, out) {
+            out.fill(f64::NAN);
         }
     }
 }
 
 impl JitVjpField {
-    /// Runs the VJP kernel, writes `vᵀ ∂f/∂u` into `out_u` and returns `vᵀ ∂f/∂p` (in the
-    /// kernel's output buffer); `None` (and `out_u` NaN) when a length does not fit.
-    fn run_vjp(
-        &mut self,
-        t: f64,
-        u: &[f64],
-        v: &[f64],
-        out_u: &mut [f64],
-        np: usize,
-    ) -> Option<&[f64]> {
+    /// Runs the VJP kernel into `out` (`[vᵀ ∂f/∂u, vᵀ ∂f/∂p]`); `false` when it could not
+    /// run (a length does not fit).
+    fn run_vjp(&mut self, t: f64, (u, v): (&[f64], &[f64]), out: &mut [f64]) -> bool {
         // The sharing VJP when this point's activations were recorded, else the plain one.
-        let hit = self.shared.as_mut().is_some_and(|a| a.load(t, u));
-        let kernel = match &mut self.shared {
-            Some(a) if hit => &mut a.vjp,
-            _ => &mut self.vjp,
-        };
-        set_t(kernel, self.t_arg, t);
-        let ok = match kernel.arg_mut(self.v_arg) {
-            Some(dst) if dst.len() == v.len() => {
-                dst.copy_from_slice(v);
-                kernel.run_with(self.u_arg, u, &mut self.out).is_ok()
+        let args = (self.t_arg, self.u_arg, self.v_arg);
+        let shared = (self.shared.as_mut()).and_then(|a| a.vjp(args, t, (u, v), out));
+        shared.unwrap_or_else(|| {
+            let kernel = &mut self.vjp;
+            set_t(kernel, self.t_arg, t);
+            match kernel.arg_mut(self.v_arg) {
+                Some(dst) if dst.len() == v.len() => {
+                    dst.copy_from_slice(v);
+                    kernel.run_with(self.u_arg, u, out).is_ok()
+                }
+                _ => false,
             }
-            _ => false,
-        };
-        let n = self.dim;
-        if ok && self.out.len() == n + np && out_u.len() == n {
-            out_u.copy_from_slice(&self.out[..n]);
-            Some(&self.out[n..])
-        } else {
-            out_u.fill(f64::NAN);
-            None
-        }
+        })
     }
 }

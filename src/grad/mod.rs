@@ -21,7 +21,7 @@ mod sde;
 mod sde_local;
 mod sde_reg;
 
-pub use adjoint::{AdjointOptions, Gradients, adjoint, adjoint_with};
+pub use adjoint::{AdjointOptions, AdjointWork, Gradients, adjoint, adjoint_in, adjoint_with};
 pub use field::{FnVjpField, JitVjpField, VjpField, vjp_from_fn};
 pub use init::initial_state_vjp;
 pub use integral::{Integrand, JitIntegrand, integral, rademacher};

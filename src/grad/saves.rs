@@ -17,6 +17,19 @@ pub(crate) enum SaveAt {
 /// The source of each of `ts` for a solve that took the steps `(t_j, h_j)` from `t0`.
 pub(crate) fn locate(ts: &[f64], t0: f64, steps: &[(f64, f64)]) -> Result<Vec<SaveAt>, SolveError> {
     let mut out = Vec::with_capacity(ts.len());
+    locate_into(ts, t0, steps, &mut out)?;
+    Ok(out)
+}
+
+/// [`locate`] into `out` (cleared first), for a caller that keeps the buffer. The steps of
+/// the entries never decrease, and `Start` entries come first.
+pub(crate) fn locate_into(
+    ts: &[f64],
+    t0: f64,
+    steps: &[(f64, f64)],
+    out: &mut Vec<SaveAt>,
+) -> Result<(), SolveError> {
+    out.clear();
     let mut i = 0;
     while i < ts.len() && ts[i] == t0 {
         out.push(SaveAt::Start);
@@ -41,7 +54,7 @@ pub(crate) fn locate(ts: &[f64], t0: f64, steps: &[(f64, f64)]) -> Result<Vec<Sa
         }
         out.push(SaveAt::Step { step: j, theta });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The end time of step `j` as the solver used it: the next step's start, or `t + h` for the

@@ -88,6 +88,23 @@ pub struct Stages {
     pub k: Vec<f64>,
 }
 
+impl Stages {
+    /// `(u0, k)` in a record from `pool` (its buffers reused) or a new one.
+    fn reuse(pool: &mut Vec<Box<Stages>>, u0: &[f64], k: &[f64]) -> Box<Stages> {
+        let Some(mut s) = pool.pop() else {
+            return Box::new(Stages {
+                u0: u0.to_vec(),
+                k: k.to_vec(),
+            });
+        };
+        s.u0.clear();
+        s.u0.extend_from_slice(u0);
+        s.k.clear();
+        s.k.extend_from_slice(k);
+        s
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     pub nfe: u64,
@@ -120,6 +137,18 @@ impl Solution {
     /// The saved state number `i`.
     pub fn u(&self, i: usize) -> Option<&[f64]> {
         self.us.get(i * self.dim..(i + 1) * self.dim)
+    }
+
+    /// Empties the solution for a new solve, keeping its buffers; returns the kept stages'
+    /// records for reuse.
+    fn reset(&mut self, method: &'static str, dim: usize, dense: bool) -> Vec<Box<Stages>> {
+        self.method = method;
+        self.dim = dim;
+        self.ts.clear();
+        self.us.clear();
+        self.stats = Stats::default();
+        self.dense = dense.then(|| Dense::new(dim));
+        self.steps.drain(..).filter_map(|s| s.stages).collect()
     }
 
     /// The final state (at `t1` unless `save_at` stops earlier).
@@ -162,6 +191,31 @@ pub fn solve_with<F: VectorField + ?Sized>(
     u0: &[f64],
     opts: &SolveOptions,
 ) -> Result<Solution, SolveError> {
+    let mut sol = Solution {
+        method: method.name(),
+        dim: f.dim(),
+        ts: Vec::new(),
+        us: Vec::new(),
+        steps: Vec::new(),
+        stats: Stats::default(),
+        dense: None,
+    };
+    solve_into(method, f, t0, t1, u0, opts, &mut sol)?;
+    Ok(sol)
+}
+
+/// [`solve_with`] into `sol`, replacing what it held but reusing its buffers (the kept stages
+/// included), for a caller that solves many times (the trainer). After an error `sol` holds
+/// a partial solve.
+pub fn solve_into<F: VectorField + ?Sized>(
+    method: Method,
+    f: &mut F,
+    t0: f64,
+    t1: f64,
+    u0: &[f64],
+    opts: &SolveOptions,
+    sol: &mut Solution,
+) -> Result<(), SolveError> {
     let n = f.dim();
     check_inputs(method, n, t0, t1, u0, opts)?;
     let fixed = opts.dt.is_some() || !method.is_adaptive();
@@ -175,15 +229,7 @@ pub fn solve_with<F: VectorField + ?Sized>(
     };
 
     let mut stats = Stats::default();
-    let mut sol = Solution {
-        method: method.name(),
-        dim: n,
-        ts: Vec::new(),
-        us: Vec::new(),
-        steps: Vec::new(),
-        stats,
-        dense: opts.dense.then(|| Dense::new(n)),
-    };
+    let mut pool = sol.reset(method.name(), n, opts.dense);
     let mut u = u0.to_vec();
     let mut t = t0;
     let mut f_cur = vec![0.0; n];
@@ -375,10 +421,7 @@ pub fn solve_with<F: VectorField + ?Sized>(
             // The discrete adjoint's stages are those of explicit steps.
             stages: match mode {
                 Mode::Rk(_) if opts.keep_stages => match opts.checkpoint_every {
-                    None => Some(Box::new(Stages {
-                        u0: u.clone(),
-                        k: w.k.clone(),
-                    })),
+                    None => Some(Stages::reuse(&mut pool, &u, &w.k)),
                     Some(every) if sol.steps.len().is_multiple_of(every.max(1)) => {
                         Some(Box::new(Stages {
                             u0: u.clone(),
@@ -472,7 +515,7 @@ pub fn solve_with<F: VectorField + ?Sized>(
         }
     }
     sol.stats = stats;
-    Ok(sol)
+    Ok(())
 }
 
 fn norm(u: &[f64]) -> f64 {

@@ -29,7 +29,9 @@ pub mod tableau;
 pub use dense::Dense;
 pub use error::SolveError;
 pub use field::{FnField, IrField, VectorField, from_fn};
-pub use integrate::{Solution, SolveOptions, Stages, Stats, StepRecord, solve, solve_with};
+pub use integrate::{
+    Solution, SolveOptions, Stages, Stats, StepRecord, solve, solve_into, solve_with,
+};
 pub use jit_field::{JitField, initial_state, param_values};
 pub use method::Method;
 pub use rosenbrock::{RODAS4, RODAS5P, ROSENBROCK23, Rosenbrock, rosenbrock};

@@ -19,10 +19,11 @@ use dfdx::prelude::*;
 use dfdx::tensor::Tape as _;
 use rand::Rng;
 
+use super::scratch::{Scratch, slot};
 use crate::diag::Diag;
 use crate::grad::{self, AdjointOptions, Integrand, JitIntegrand, JitVjpField};
 use crate::sema::{Observable, Sampling};
-use crate::solve::{self, Solution, SolveOptions, Tableau};
+use crate::solve::{self, Method, Solution, SolveOptions, Tableau};
 
 /// One solve: from `u0` at `t[0]`, saved at every `t`.
 #[derive(Clone, Debug)]
@@ -52,6 +53,8 @@ pub struct SolveCtx {
     /// The integral regularizers' integrands (`kinetic`, ...), weighted per forward pass.
     pub integrand: Option<JitIntegrand>,
     pub backward_error: Option<Diag>,
+    /// Buffers reused across windows and iterations.
+    pub scratch: Scratch,
 }
 
 /// Regularizer weights of one forward pass (already scheduled for this iteration).
@@ -111,7 +114,9 @@ pub fn solve_op(
         .any(|l| l.sampling == Sampling::Unbiased);
 
     let ncols = c.columns.len();
-    let mut sols: Vec<Solution> = Vec::with_capacity(segments.len());
+    // Last pass's solutions, overwritten in place; the list is cut to this pass's length.
+    let mut sols = std::mem::take(&mut c.scratch.sols);
+    let mut used = 0;
     let mut out = Vec::new();
     let mut fwd = Forward::default();
     let nseg = segments.len().max(1) as f64;
@@ -135,9 +140,21 @@ pub fn solve_op(
         let (Some(&t0), Some(&t1)) = (seg.t.first(), seg.t.last()) else {
             continue;
         };
-        opts.save_at = seg.t.clone();
+        opts.save_at.clear();
+        opts.save_at.extend_from_slice(&seg.t);
         let tab = c.tab;
-        let sol = solve::solve(tab, &mut c.field, t0, t1, &seg.u0, &opts).map_err(Diag::from)?;
+        let sol = slot(&mut sols, used);
+        used += 1;
+        solve::solve_into(
+            Method::Explicit(tab),
+            &mut c.field,
+            t0,
+            t1,
+            &seg.u0,
+            &opts,
+            sol,
+        )
+        .map_err(Diag::from)?;
         for i in 0..sol.ts.len() {
             let u = sol.u(i).unwrap_or(&[]);
             out.extend(
@@ -146,18 +163,18 @@ pub fn solve_op(
                     .map(|&k| u.get(k).copied().unwrap_or(f64::NAN)),
             );
         }
-        let (re, rs) = grad::recorded_regularizers(&sol);
+        let (re, rs) = grad::recorded_regularizers(sol);
         fwd.reg += (weights.error * re + weights.stiffness * rs) / nseg;
         fwd.nfe += sol.stats.nfe;
         if let Some(r) = c.integrand.as_mut().filter(|_| integrals) {
             if let Some(eps) = probes.get(k) {
                 r.set_probe(eps);
             }
-            fwd.reg += grad::integral(tab, r, &sol).map_err(Diag::from)?;
+            fwd.reg += grad::integral(tab, r, sol).map_err(Diag::from)?;
         }
-        sols.push(sol);
         sol_probes.extend(probes.get(k).cloned());
     }
+    sols.truncate(used);
     let (reg, local_dp) = local_terms(&mut c, &sols, weights, &opts, rng, |_, _| Ok(()))?;
     fwd.reg += reg;
     drop(c);
@@ -165,14 +182,16 @@ pub fn solve_op(
     let rows = out.len() / ncols.max(1);
     let (ew, sw) = (weights.error / nseg, weights.stiffness / nseg);
     let node = custom_node(theta, tape, out, (rows, ncols), ctx, move |c, g_out| {
-        backward(
+        let dtheta = backward(
             c,
             &sols,
             g_out,
             (ew, sw, integrals),
             &sol_probes,
             local_dp.as_deref(),
-        )
+        );
+        c.scratch.sols = sols;
+        dtheta
     });
     Ok((node, fwd))
 }
@@ -264,10 +283,20 @@ fn backward(
         stiffness_weight: sw,
     };
     let ncols = c.columns.len();
-    let mut row = 0;
-    for (k, sol) in sols.iter().enumerate() {
+    // Last solve first: the reverse of the evaluation order, in which the field finds its
+    // recorded activations by a short scan (`grad::activations`). Each solve's `dp` is kept
+    // and the sum taken first to last, as the gradient's bits depend on that order.
+    let np = dp.len();
+    let mut dps = std::mem::take(&mut c.scratch.dps);
+    dps.clear();
+    dps.resize(sols.len() * np, 0.0);
+    let mut row: usize = sols.iter().map(|s| s.ts.len()).sum();
+    for (k, sol) in sols.iter().enumerate().rev() {
         let n = sol.dim;
-        let mut dl_du = vec![0.0; sol.us.len()];
+        row -= sol.ts.len();
+        let dl_du = &mut c.scratch.dl_du;
+        dl_du.clear();
+        dl_du.resize(sol.us.len(), 0.0);
         for i in 0..sol.ts.len() {
             for (j, &k) in c.columns.iter().enumerate() {
                 if let (Some(d), Some(&g)) =
@@ -277,7 +306,6 @@ fn backward(
                 }
             }
         }
-        row += sol.ts.len();
         let tab = c.tab;
         let r = match &mut c.integrand {
             Some(r) if integrals => {
@@ -288,12 +316,18 @@ fn backward(
             }
             _ => None,
         };
-        let g =
-            grad::adjoint_with(tab, &mut c.field, sol, &dl_du, &aopts, r).map_err(Diag::from)?;
-        for (a, d) in dp.iter_mut().zip(&g.dp) {
+        let work = &mut c.scratch.adjoint;
+        grad::adjoint_in(tab, &mut c.field, sol, dl_du, &aopts, r, work).map_err(Diag::from)?;
+        for (a, d) in dps[k * np..(k + 1) * np].iter_mut().zip(&work.grads().dp) {
+            *a = *d;
+        }
+    }
+    for g in dps.chunks_exact(np.max(1)) {
+        for (a, d) in dp.iter_mut().zip(g) {
             *a += d;
         }
     }
+    c.scratch.dps = dps;
     if let Some(l) = local_dp {
         for (a, d) in dp.iter_mut().zip(l) {
             *a += d;

@@ -246,6 +246,7 @@ impl Trainer {
             columns: plan.loss.columns.clone(),
             integrand,
             backward_error: None,
+            scratch: Default::default(),
         };
         Ok(Trainer {
             sampler: Sampler::new(plan.seed, plan.batch),
