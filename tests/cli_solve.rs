@@ -383,3 +383,129 @@ fn ode_dt_flag_runs_a_fixed_grid() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("auto"));
 }
+
+/// `--grad` differentiates exactly the paths `solve` prints: its loss is their mean final
+/// value; JSON and CSV carry the same gradient, one value per parameter element. (The
+/// gradient's values are checked against central differences in tests/sde_train.rs.)
+#[test]
+fn sde_grad_differentiates_the_printed_paths() {
+    let d = tmpdir("sde-grad");
+    let common = [
+        "--method",
+        "euler_maruyama",
+        "--dt",
+        "0.01",
+        "--paths",
+        "4",
+        "--seed",
+        "3",
+        "--at",
+        "0:1:2",
+    ];
+    let paths: serde_json::Value =
+        serde_json::from_str(&sde_csv(&common, &d.join("x.json"))).expect("json");
+    let finals: Vec<f64> = paths["u"]
+        .as_array()
+        .expect("u")
+        .iter()
+        .flat_map(|p| p[1].as_array().expect("u(1)").clone())
+        .map(|x| x.as_f64().expect("number"))
+        .collect();
+    assert_eq!(finals.len(), 8);
+    let mean = finals.iter().sum::<f64>() / 8.0;
+
+    let out = d.join("g.json");
+    let o = solve_with(
+        "spiral_sde.gbx",
+        &common,
+        &["--grad", "--stats", "--repeat", "2", "-o"],
+        Some(&out),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stats = String::from_utf8_lossy(&o.stdout);
+    for field in [
+        "paths             4 (seed 3)",
+        "gradient time",
+        "(median of 2)",
+    ] {
+        assert!(stats.contains(field), "missing `{field}` in\n{stats}");
+    }
+    let g: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("written")).expect("json");
+    let loss = g["loss"].as_f64().expect("loss");
+    assert!(
+        (loss - mean).abs() <= 1e-14 * mean.abs(),
+        "{loss} vs {mean}"
+    );
+    assert_eq!(g["stats"]["accepted"], 400);
+    assert!(g["timing"]["median_solve_ms"].as_f64().expect("timing") > 0.0);
+    let mut flat = Vec::new();
+    for q in g["params"].as_array().expect("params") {
+        let size: u64 = q["shape"]
+            .as_array()
+            .expect("shape")
+            .iter()
+            .map(|x| x.as_u64().expect("dim"))
+            .product();
+        let grad = q["grad"].as_array().expect("grad");
+        assert_eq!(grad.len() as u64, size, "{q}");
+        flat.extend(grad.iter().map(|x| x.as_f64().expect("number")));
+    }
+    // drift: 50·2 + 50 + 2·50 + 2, noise: 2·2 + 2.
+    assert_eq!(flat.len(), 258);
+    assert!(flat.iter().all(|x| x.is_finite()) && flat.iter().any(|x| x.abs() > 1e-3));
+
+    // Without -o: CSV `param,gradient` on stdout, the same numbers.
+    let o = solve_with("spiral_sde.gbx", &common, &["--grad"], None);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("param,gradient"));
+    let rows: Vec<(String, f64)> = lines
+        .map(|l| {
+            let (name, v) = l.rsplit_once(',').expect("two fields");
+            (name.to_string(), v.parse().expect("number"))
+        })
+        .collect();
+    // serde_json parses floats to within an ulp (no `float_roundtrip`), Rust's parser exactly.
+    assert_eq!(rows.len(), flat.len());
+    for ((name, a), b) in rows.iter().zip(&flat) {
+        assert!((a - b).abs() <= 1e-15 * b.abs(), "{name}: {a} vs {b}");
+    }
+    assert_eq!(
+        rows[0].0,
+        format!("{}[0,0]", g["params"][0]["name"].as_str().expect("name"))
+    );
+
+    // ODE models and --plot refuse it.
+    let o = solve_with("lorenz.gbx", &[], &["--grad"], None);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad_argument") && err.contains("--grad"),
+        "{err}"
+    );
+    let o = solve_with(
+        "spiral_sde.gbx",
+        &["--grad", "--plot"],
+        &[],
+        Some(&d.join("x.png")),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!d.join("x.png").exists());
+}
+
+/// `glassbox solve MODEL ARGS MORE [LAST]`.
+fn solve_with(
+    model: &str,
+    args: &[&str],
+    more: &[&str],
+    last: Option<&Path>,
+) -> std::process::Output {
+    let mut c = bin();
+    c.arg("solve").arg(example(model)).args(args).args(more);
+    if let Some(p) = last {
+        c.arg(p);
+    }
+    c.output().expect("runs")
+}

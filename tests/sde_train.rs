@@ -734,3 +734,74 @@ fn central_differences(
     }
     (got, want)
 }
+
+/// A small neural SDE whose initial state depends on a parameter (`a`), so the gradient of
+/// the mean final value must also pass through the initial state's VJP.
+const FINAL_MEAN: &str = "model final_mean
+state u[2] = [a, 0.3]
+param a = 1.2
+param W1[3, 2] = [0.5, -0.3; 0.2, 0.4; -0.6, 0.1]
+param b1[3] = [0.1, -0.2, 0.05]
+param W2[2, 3] = [0.3, -0.5, 0.2; 0.4, 0.1, -0.3]
+param Wg[2, 2] = [0.2, -0.1; 0.05, 0.3]
+param bg[2] = [0.1, 0.2]
+du = (W2 @ tanh(W1 @ u^3 + b1)) dt + (Wg @ u + bg) * dW
+solve euler_maruyama(dt = 0.01) over [0, 1]
+";
+
+/// `glassbox solve --grad`'s gradient (`grad::final_mean_gradient`: the mean of `u(1)` over
+/// paths and state values) against central differences of that mean computed by the plain
+/// forward solver (`solve_sde`, the paths `glassbox solve` prints) on the same seed. Fixed
+/// grid, same Brownian paths: a smooth function of `p`, so 1e-6 holds (module comment).
+#[test]
+fn final_mean_gradient_matches_central_differences_of_the_solved_paths() {
+    use glassbox::grad::final_mean_gradient;
+    use glassbox::solve::initial_state;
+    use glassbox::solve::sde::solve_sde;
+    let dir = tmp("final_mean");
+    let model = model_from(&dir, FINAL_MEAN);
+    let p0 = param_values(&model);
+    let (seed, paths) = (7, 5);
+    for (method, dt) in [("euler_maruyama", 0.01), ("sosri", 0.05)] {
+        let m = sde_method(method).unwrap();
+        let opts = SdeOptions {
+            dt: Some(dt),
+            ..Default::default()
+        };
+        let mut f = JitSdeVjp::new(&model, &p0, &[], false).unwrap();
+        let g =
+            final_mean_gradient(&model, m, &mut f, &p0, (0.0, 1.0), &opts, seed, paths).unwrap();
+        let mut loss = |p: &[f64], _: &[f64]| -> f64 {
+            f.set_params(p).unwrap();
+            let u0 = initial_state(&model, p, &[], 0.0).unwrap();
+            let o = SdeOptions {
+                save_at: vec![0.0, 0.5, 1.0],
+                ..opts.clone()
+            };
+            let sol = solve_sde(m, &mut f, 0.0, 1.0, &u0, &o, seed, paths).unwrap();
+            let finals: Vec<f64> = sol
+                .paths
+                .iter()
+                .flat_map(|s| s.u(2).unwrap())
+                .copied()
+                .collect();
+            finals.iter().sum::<f64>() / finals.len() as f64
+        };
+        let want_loss = loss(&p0, &[]);
+        assert!(
+            (g.loss - want_loss).abs() <= 1e-14 * want_loss.abs(),
+            "{method}: the loss is the solved paths' mean: {} vs {want_loss}",
+            g.loss
+        );
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let (got, want) = central_differences(&mut loss, &p0, &[], &g.dp, &[], &mut rng);
+        let e = rel_err(&got, &want);
+        assert!(
+            e <= 1e-6,
+            "{method}: relative error {e:e}\n got {got:?}\nwant {want:?}"
+        );
+        // `a` only enters through the initial state.
+        assert!(want[0].abs() > 1e-3, "{method}: {want:?}");
+        assert_eq!(g.stats.accepted as f64, (paths as f64 / dt).round());
+    }
+}

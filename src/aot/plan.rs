@@ -201,6 +201,7 @@ pub(super) fn no_flags() -> SolveArgs {
         plot: None,
         stats: false,
         repeat: 1,
+        grad: false,
     }
 }
 

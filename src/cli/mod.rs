@@ -9,6 +9,7 @@ pub(crate) mod predict;
 mod render;
 mod show;
 pub(crate) mod solve;
+mod solve_grad;
 pub(crate) mod solve_sde;
 pub(crate) mod train;
 

@@ -64,6 +64,12 @@ pub struct SolveArgs {
     /// Solve this many times and report the median solve time.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub repeat: usize,
+    /// SDE models only: differentiate instead of printing paths. L = the mean of u(T1) over
+    /// the --paths paths and the state values; writes L's gradient with respect to every
+    /// parameter as CSV `param,gradient` (or JSON with `-o out.json`), by the discrete adjoint
+    /// on each path's own Brownian path. --repeat times forward + gradient.
+    #[arg(long, conflicts_with = "plot")]
+    pub grad: bool,
 }
 
 pub fn run(args: &SolveArgs) -> ExitCode {
@@ -300,6 +306,15 @@ fn solve_file(args: &SolveArgs) -> Result<(), Vec<Diag>> {
     if model.kind == ModelKind::Sde {
         return super::solve_sde::solve_sde(args, &model);
     }
+    if args.grad {
+        return Err(bad_arg(
+            format!(
+                "`{}` is an ODE model; --grad differentiates SDE models",
+                model.name
+            ),
+            "an ODE model's gradient runs inside `glassbox train` (discrete adjoint)",
+        ));
+    }
     if args.seed.is_some() || args.paths.is_some() {
         return Err(bad_arg(
             format!(
@@ -401,16 +416,21 @@ pub(crate) fn print_stats(text: &str, csv_to_stdout: bool) {
 pub(crate) fn state_names(model: &Model) -> Vec<String> {
     let mut names = Vec::with_capacity(model.state_size);
     for s in &model.states {
-        let len = s.shape.size();
-        if len == 1 && matches!(s.shape, crate::sema::Shape::Scalar) {
-            names.push(s.name.clone());
-        } else if let crate::sema::Shape::Matrix { cols, .. } = s.shape {
-            names.extend((0..len).map(|k| format!("{}[{},{}]", s.name, k / cols, k % cols)));
-        } else {
-            names.extend((0..len).map(|k| format!("{}[{k}]", s.name)));
-        }
+        names.extend(element_names(&s.name, &s.shape));
     }
     names
+}
+
+/// The elements of a declared value, row-major: `name`, `name[i]` or `name[i,j]`.
+pub(crate) fn element_names(name: &str, shape: &crate::sema::Shape) -> Vec<String> {
+    let len = shape.size();
+    match *shape {
+        crate::sema::Shape::Scalar if len == 1 => vec![name.to_string()],
+        crate::sema::Shape::Matrix { cols, .. } => (0..len)
+            .map(|k| format!("{name}[{},{}]", k / cols, k % cols))
+            .collect(),
+        _ => (0..len).map(|k| format!("{name}[{k}]")).collect(),
+    }
 }
 
 pub(crate) fn to_csv(names: &[String], sol: &Solution) -> String {

@@ -145,6 +145,9 @@ pub(crate) fn plan(args: &SolveArgs, model: &Model) -> Result<Plan, Vec<Diag>> {
 
 pub(crate) fn solve_sde(args: &SolveArgs, model: &Model) -> Result<(), Vec<Diag>> {
     let plan = plan(args, model)?;
+    if args.grad {
+        return super::solve_grad::solve_grad(args, model, &plan);
+    }
     let compile_start = Instant::now();
     let mut field = JitSde::new(model, &[]).map_err(|d| vec![d])?;
     if plan.method == SdeMethod::Milstein {

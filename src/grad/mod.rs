@@ -19,6 +19,7 @@ mod replay;
 mod saves;
 mod sde;
 mod sde_local;
+mod sde_mean;
 mod sde_reg;
 
 pub use adjoint::{AdjointOptions, AdjointWork, Gradients, adjoint, adjoint_in, adjoint_with};
@@ -31,6 +32,7 @@ pub use replay::{replay, step_sequence};
 pub(crate) use saves::{SaveAt, locate, step_end};
 pub use sde::{JitSdeVjp, SdeRegularizer, SdeVjpField, sde_adjoint, sde_adjoint_with};
 pub use sde_local::{SdeLocalTerm, sde_local_step, sde_local_term, sde_sample};
+pub use sde_mean::{FinalMean, final_mean_gradient};
 
 use crate::solve::{Solution, Tableau};
 

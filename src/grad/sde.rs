@@ -30,8 +30,8 @@ use crate::ir::{self, lower};
 use crate::jit::{self, Kernel};
 use crate::sema::Model;
 use crate::solve::sde::{
-    BrownianPoint, BrownianTree, NoiseMap, SdeField, SdeMethod, SdeOptions, Work, increments,
-    sde_step,
+    BrownianCache, BrownianPoint, BrownianTree, NoiseMap, SdeField, SdeMethod, SdeOptions, Work,
+    increments, sde_step,
 };
 use crate::solve::{Solution, SolveError, VectorField};
 
@@ -362,8 +362,11 @@ pub(super) fn replay<F: SdeVjpField + ?Sized>(
     let mut u = vec![0.0; n];
     let mut here = BrownianPoint::origin(ts[0], m);
     let mut there = BrownianPoint::origin(ts[0], m);
+    // The replay queries the step ends in order, as the solve did: the cache makes that cheap
+    // (its values equal uncached ones bit for bit).
+    let mut cache = BrownianCache::new();
     for j in 0..steps {
-        tree.point(ts[j + 1], &mut there);
+        tree.point_cached(ts[j + 1], &mut cache, &mut there);
         increments(&here, &there, &mut dwm, &mut i10m);
         std::mem::swap(&mut here, &mut there);
         let (dw, i10) = incs[2 * j * n..2 * (j + 1) * n].split_at_mut(n);

@@ -13,7 +13,8 @@ use super::trainer::TrainState;
 use crate::diag::Diag;
 use crate::sema::{Model, Shape};
 
-fn dims(shape: &Shape) -> Vec<usize> {
+/// `[]`, `[n]` or `[rows, cols]`.
+pub(crate) fn dims(shape: &Shape) -> Vec<usize> {
     match *shape {
         Shape::Scalar | Shape::Error => Vec::new(),
         Shape::Vector { n } => vec![n],
