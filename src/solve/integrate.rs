@@ -90,6 +90,8 @@ pub struct Stages {
 
 impl Stages {
     /// `(u0, k)` in a record from `pool` (its buffers reused) or a new one.
+    // The pool holds the records' own boxes, handed back as they are (no move out of the box).
+    #[allow(clippy::vec_box)]
     fn reuse(pool: &mut Vec<Box<Stages>>, u0: &[f64], k: &[f64]) -> Box<Stages> {
         let Some(mut s) = pool.pop() else {
             return Box::new(Stages {
@@ -141,6 +143,7 @@ impl Solution {
 
     /// Empties the solution for a new solve, keeping its buffers; returns the kept stages'
     /// records for reuse.
+    #[allow(clippy::vec_box)]
     fn reset(&mut self, method: &'static str, dim: usize, dense: bool) -> Vec<Box<Stages>> {
         self.method = method;
         self.dim = dim;
