@@ -25,8 +25,8 @@ use cranelift_codegen::ir::types::{F64, I64};
 use cranelift_codegen::ir::{FuncRef, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::{FunctionBuilder, Variable};
 
-use super::runtime;
-use crate::ir::{Binary, Function, NodeId, Op, Shape, Unary};
+use super::{Options, runtime};
+use crate::ir::{Binary, Function, NodeId, Op, Shape, Unary, operands};
 
 /// Up to this much work (elements or multiply-adds) a node is unrolled into registers.
 /// Measured (debug build of glassbox, Cranelift at opt-level 2): the spiral field (a 2-50-2
@@ -34,6 +34,10 @@ use crate::ir::{Binary, Function, NodeId, Op, Shape, Unary};
 /// digits net (33-64-32) unrolls its 64×33 layer, calls get slower (5.7 vs 3.5 µs) and its
 /// Jacobian takes 50 s to compile. Above 256 nothing got faster.
 pub const DEFAULT_UNROLL: usize = 256;
+
+/// Mat-vecs, transposed mat-vecs and outer products of at least this many multiplies call the
+/// vectorised runtime (`dense.rs`). Measured: see `docs/benchmarks.md`.
+pub const DEFAULT_CALL_MIN: usize = 64;
 
 /// Inner dimensions up to this size are unrolled inside a loop (a 50×2 layer's rows).
 const INNER_UNROLL: usize = 16;
@@ -51,7 +55,7 @@ pub(super) fn arg_ptr_flags() -> MemFlagsData {
 }
 
 /// The runtime symbols `f` calls (so only those are imported).
-pub(super) fn needed_symbols(f: &Function) -> Vec<&'static str> {
+pub(super) fn needed_symbols(f: &Function, options: Options) -> Vec<&'static str> {
     let live = f.live();
     let mut names = Vec::new();
     for (id, node) in f.graph.nodes() {
@@ -63,7 +67,7 @@ pub(super) fn needed_symbols(f: &Function) -> Vec<&'static str> {
                 runtime::slice_symbol(u, node.shape.len()).or_else(|| runtime::unary_symbol(u))
             }
             Op::Binary(Binary::Pow, _, _) => Some(runtime::POW),
-            _ => None,
+            _ => dense_call(f, id, options.call_min).map(|c| c.symbol()),
         };
         if let Some(n) = name
             && !names.contains(&n)
@@ -72,6 +76,77 @@ pub(super) fn needed_symbols(f: &Function) -> Vec<&'static str> {
         }
     }
     names
+}
+
+/// A product node lowered as a call of a dense runtime symbol: its operands as that symbol
+/// takes them.
+#[derive(Clone, Copy, Debug)]
+enum DenseCall {
+    /// `w·x`.
+    MatVec { w: NodeId, x: NodeId },
+    /// `wᵀ·x`: a mat-vec whose matrix is `transpose(w)`, read in place.
+    MatVecT { w: NodeId, x: NodeId },
+    /// `a ⊗ b`.
+    Outer { a: NodeId, b: NodeId },
+}
+
+impl DenseCall {
+    fn symbol(self) -> &'static str {
+        match self {
+            DenseCall::MatVec { .. } => runtime::MATVEC,
+            DenseCall::MatVecT { .. } => runtime::MATVEC_T,
+            DenseCall::Outer { .. } => runtime::OUTER,
+        }
+    }
+}
+
+/// The dense call for node `id`, if it is a product of at least `call_min` multiplies (below,
+/// the call and its stores cost more than inline code).
+fn dense_call(f: &Function, id: NodeId, call_min: usize) -> Option<DenseCall> {
+    let g = &f.graph;
+    let (call, work) = match g.node(id).op {
+        Op::MatVec(m, x) => {
+            let work = g.shape(m).len();
+            match g.node(m).op {
+                Op::Transpose(w) => (DenseCall::MatVecT { w, x }, work),
+                _ => (DenseCall::MatVec { w: m, x }, work),
+            }
+        }
+        Op::Outer(a, b) => (DenseCall::Outer { a, b }, g.shape(id).len()),
+        _ => return None,
+    };
+    (work >= call_min.max(1)).then_some(call)
+}
+
+/// Transposes that only feed dense `wᵀ·x` calls (which read the source in place): they are
+/// never lowered.
+fn read_in_place(f: &Function, call_min: usize) -> HashSet<NodeId> {
+    let live = f.live();
+    let mut other_use = HashSet::new();
+    for o in &f.outputs {
+        other_use.insert(o.node);
+    }
+    for (id, node) in f.graph.nodes() {
+        if !live[id.index()] {
+            continue;
+        }
+        let in_place = match dense_call(f, id, call_min) {
+            Some(DenseCall::MatVecT { .. }) => Some(operands(&node.op)[0]),
+            _ => None,
+        };
+        for x in operands(&node.op) {
+            if Some(x) != in_place {
+                other_use.insert(x);
+            }
+        }
+    }
+    f.graph
+        .nodes()
+        .filter(|(id, node)| {
+            matches!(node.op, Op::Transpose(_)) && live[id.index()] && !other_use.contains(id)
+        })
+        .map(|(id, _)| id)
+        .collect()
 }
 
 /// The lowering state: each node's value in registers and/or memory, cached per form.
@@ -87,6 +162,9 @@ pub(super) struct Lower<'a, 'b> {
     scratch: Value,
     pub(super) scratch_len: usize,
     unroll: usize,
+    call_min: usize,
+    /// Transposes never lowered (see [`read_in_place`]).
+    in_place: HashSet<NodeId>,
     /// Addresses inside argument buffers at fixed offsets from the entry's pointers: their
     /// loads are pure (`readonly`: nothing writes an argument during a call; `can_move`: valid
     /// from entry on), so Cranelift places each at its first use instead of keeping it live
@@ -100,7 +178,7 @@ pub(super) fn lower(
     b: &mut FunctionBuilder<'_>,
     f: &Function,
     funcs: &HashMap<&'static str, FuncRef>,
-    unroll: usize,
+    options: Options,
 ) -> Result<usize, String> {
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -115,7 +193,7 @@ pub(super) fn lower(
     let args = (0..f.args.len())
         .map(|k| b.ins().load(I64, arg_ptr_flags(), args_ptr, (8 * k) as i32))
         .collect();
-    let mut l = Lower::new(b, f, funcs, args, scratch, unroll);
+    let mut l = Lower::new(b, f, funcs, args, scratch, options);
     let live = f.live();
     for (id, _) in f.graph.nodes() {
         if live[id.index()] {
@@ -140,11 +218,12 @@ impl<'a, 'b> Lower<'a, 'b> {
         funcs: &'b HashMap<&'static str, FuncRef>,
         args: Vec<Value>,
         scratch: Value,
-        unroll: usize,
+        options: Options,
     ) -> Lower<'a, 'b> {
         let n = f.graph.len();
         let readonly = args.iter().copied().collect();
         Lower {
+            in_place: read_in_place(f, options.call_min),
             readonly,
             b,
             f,
@@ -154,7 +233,8 @@ impl<'a, 'b> Lower<'a, 'b> {
             args,
             scratch,
             scratch_len: 0,
-            unroll,
+            unroll: options.unroll,
+            call_min: options.call_min,
         }
     }
 
@@ -478,6 +558,12 @@ impl<'a, 'b> Lower<'a, 'b> {
         let node = self.f.graph.node(id).clone();
         let len = node.shape.len();
         let small = len <= self.unroll;
+        if let Some(call) = dense_call(self.f, id, self.call_min) {
+            return self.call_dense(id, call);
+        }
+        if self.in_place.contains(&id) {
+            return Ok(());
+        }
         match node.op {
             Op::Const(bits) => {
                 let c = self.b.ins().f64const(f64::from_bits(bits));
@@ -742,6 +828,23 @@ impl<'a, 'b> Lower<'a, 'b> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// One call of a dense runtime symbol into a fresh scratch region; the operands are stored
+    /// once if they live in registers (a transposed matrix is read in place).
+    fn call_dense(&mut self, id: NodeId, call: DenseCall) -> Result<(), String> {
+        let (a, b, m, n) = match call {
+            DenseCall::MatVec { w, x } => (w, x, self.len(id), self.len(x)),
+            DenseCall::MatVecT { w, x } => (w, x, self.len(x), self.len(id)),
+            DenseCall::Outer { a, b } => (a, b, self.len(a), self.len(b)),
+        };
+        let (pa, pb) = (self.mem(a)?, self.mem(b)?);
+        let dst = self.alloc(self.len(id));
+        let m = self.b.ins().iconst(I64, m as i64);
+        let n = self.b.ins().iconst(I64, n as i64);
+        self.call_void(call.symbol(), &[pa, pb, dst, m, n])?;
+        self.set_mem(id, dst);
         Ok(())
     }
 
