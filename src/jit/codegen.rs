@@ -36,8 +36,12 @@ use crate::ir::{Binary, Function, NodeId, Op, Shape, Unary, operands};
 pub const DEFAULT_UNROLL: usize = 256;
 
 /// Mat-vecs, transposed mat-vecs and outer products of at least this many multiplies call the
-/// vectorised runtime (`dense.rs`). Measured: see `docs/benchmarks.md`.
-pub const DEFAULT_CALL_MIN: usize = 64;
+/// vectorised runtime (`dense.rs`): those past the unroll limit, which would otherwise be
+/// scalar loops. Measured (`cargo bench --bench kernels`, docs/benchmarks.md): a call is 2–8x
+/// faster than those loops from 512 multiplies on; at 64–128 one product alone is faster as a
+/// call too, but inside the spiral's VJP (outer products of 100) the calls made the kernel
+/// slower than its unrolled registers, so unrolled products stay inline.
+pub const DEFAULT_CALL_MIN: usize = DEFAULT_UNROLL + 1;
 
 /// Inner dimensions up to this size are unrolled inside a loop (a 50×2 layer's rows).
 const INNER_UNROLL: usize = 16;
@@ -165,6 +169,12 @@ pub(super) struct Lower<'a, 'b> {
     call_min: usize,
     /// Transposes never lowered (see [`read_in_place`]).
     in_place: HashSet<NodeId>,
+    /// The output buffer and each output node's first offset in it (per-sample kernels only):
+    /// a runtime call writes such a node straight into its slot instead of scratch, which
+    /// saves the copy; `placed` lists the nodes written so.
+    out: Option<Value>,
+    out_slots: HashMap<NodeId, usize>,
+    placed: HashSet<NodeId>,
     /// Addresses inside argument buffers at fixed offsets from the entry's pointers: their
     /// loads are pure (`readonly`: nothing writes an argument during a call; `can_move`: valid
     /// from entry on), so Cranelift places each at its first use instead of keeping it live
@@ -194,6 +204,12 @@ pub(super) fn lower(
         .map(|k| b.ins().load(I64, arg_ptr_flags(), args_ptr, (8 * k) as i32))
         .collect();
     let mut l = Lower::new(b, f, funcs, args, scratch, options);
+    let mut at = 0;
+    for o in &f.outputs {
+        l.out_slots.entry(o.node).or_insert(at);
+        at += f.graph.shape(o.node).len();
+    }
+    l.out = Some(out);
     let live = f.live();
     for (id, _) in f.graph.nodes() {
         if live[id.index()] {
@@ -203,7 +219,9 @@ pub(super) fn lower(
     let mut at = 0;
     for o in &f.outputs {
         let len = f.graph.shape(o.node).len();
-        l.write(o.node, out, at, len)?;
+        if !(l.placed.contains(&o.node) && l.out_slots.get(&o.node) == Some(&at)) {
+            l.write(o.node, out, at, len)?;
+        }
         at += len;
     }
     l.b.ins().return_(&[]);
@@ -224,6 +242,9 @@ impl<'a, 'b> Lower<'a, 'b> {
         let readonly = args.iter().copied().collect();
         Lower {
             in_place: read_in_place(f, options.call_min),
+            out: None,
+            out_slots: HashMap::new(),
+            placed: HashSet::new(),
             readonly,
             b,
             f,
@@ -294,6 +315,17 @@ impl<'a, 'b> Lower<'a, 'b> {
         let scaled = self.b.ins().imul_imm_s(i, (8 * stride) as i64);
         let p = self.b.ins().iadd(base, scaled);
         self.addr(p, extra)
+    }
+
+    /// Where a runtime call writes node `id`: its output slot if it has one, else scratch.
+    fn destination(&mut self, id: NodeId) -> Value {
+        match (self.out, self.out_slots.get(&id).copied()) {
+            (Some(out), Some(at)) => {
+                self.placed.insert(id);
+                self.addr(out, at)
+            }
+            _ => self.alloc(self.len(id)),
+        }
     }
 
     fn alloc(&mut self, len: usize) -> Value {
@@ -582,7 +614,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                 // registers) instead of one call per element, each spilling the live values.
                 let name = runtime::slice_symbol(op, len).ok_or("slice symbol")?;
                 let src = self.mem(x)?;
-                let dst = self.alloc(len);
+                let dst = self.destination(id);
                 let n = self.b.ins().iconst(I64, len as i64);
                 self.call_void(name, &[src, dst, n])?;
                 self.set_mem(id, dst);
@@ -840,7 +872,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             DenseCall::Outer { a, b } => (a, b, self.len(a), self.len(b)),
         };
         let (pa, pb) = (self.mem(a)?, self.mem(b)?);
-        let dst = self.alloc(self.len(id));
+        let dst = self.destination(id);
         let m = self.b.ins().iconst(I64, m as i64);
         let n = self.b.ins().iconst(I64, n as i64);
         self.call_void(call.symbol(), &[pa, pb, dst, m, n])?;

@@ -10,12 +10,6 @@
 
 #![deny(unsafe_code)]
 
-/// Rows summed side by side in [`matvec`]: two AVX-512 vectors, or four AVX2 ones.
-const ROWS: usize = 16;
-
-/// Columns accumulated side by side in [`matvec_t`].
-const COLS: usize = 16;
-
 /// `out[r] = Σ_j w[r·n + j]·x[j]` for `w` of `out.len()` rows and `n = x.len()` columns.
 #[inline(always)]
 pub fn matvec(w: &[f64], x: &[f64], out: &mut [f64]) {
@@ -26,7 +20,25 @@ pub fn matvec(w: &[f64], x: &[f64], out: &mut [f64]) {
         2 => matvec_n::<2>(w, x, out),
         3 => matvec_n::<3>(w, x, out),
         4 => matvec_n::<4>(w, x, out),
-        _ => matvec_any(w, x, out),
+        _ => blocks(out.len(), |r, len| match len {
+            8 => rows::<8>(w, x, out, r),
+            4 => rows::<4>(w, x, out, r),
+            2 => rows::<2>(w, x, out, r),
+            _ => rows::<1>(w, x, out, r),
+        }),
+    }
+}
+
+/// Calls `block(start, len)` over `0..total` in blocks of 8, then 4, 2 and 1: wide blocks where
+/// they fit, and no scalar remainder loop (whose outputs would be summed one after another).
+#[inline(always)]
+fn blocks(total: usize, mut block: impl FnMut(usize, usize)) {
+    let mut at = 0;
+    for len in [8, 4, 2, 1] {
+        while total - at >= len {
+            block(at, len);
+            at += len;
+        }
     }
 }
 
@@ -44,80 +56,89 @@ fn matvec_n<const N: usize>(w: &[f64], x: &[f64], out: &mut [f64]) {
     }
 }
 
+/// Rows `r..r + B` of `w·x`: `B` independent sums side by side, in registers.
 #[inline(always)]
-fn matvec_any(w: &[f64], x: &[f64], out: &mut [f64]) {
+fn rows<const B: usize>(w: &[f64], x: &[f64], out: &mut [f64], r: usize) {
     let n = x.len();
-    let done = out.len() - out.len() % ROWS;
-    for (b, block) in out.chunks_exact_mut(ROWS).enumerate() {
-        let w = &w[b * ROWS * n..(b + 1) * ROWS * n];
-        let mut acc = [0.0; ROWS];
+    let w = &w[r * n..(r + B) * n];
+    let mut acc = [0.0; B];
+    for (k, a) in acc.iter_mut().enumerate() {
+        *a = w[k * n] * x[0];
+    }
+    for (j, &xj) in x.iter().enumerate().skip(1) {
         for (k, a) in acc.iter_mut().enumerate() {
-            *a = w[k * n] * x[0];
+            *a += w[k * n + j] * xj;
         }
-        for (j, &xj) in x.iter().enumerate().skip(1) {
-            for (k, a) in acc.iter_mut().enumerate() {
-                *a += w[k * n + j] * xj;
-            }
-        }
-        block.copy_from_slice(&acc);
     }
-    for (o, row) in out[done..].iter_mut().zip(w[done * n..].chunks_exact(n)) {
-        let mut s = row[0] * x[0];
-        for (p, q) in row.iter().zip(x).skip(1) {
-            s += p * q;
-        }
-        *o = s;
-    }
+    out[r..r + B].copy_from_slice(&acc);
 }
 
 /// `out[c] = Σ_r w[r·n + c]·x[r]` (`wᵀ·x`) for `w` of `x.len()` rows and `n = out.len()`
 /// columns: the rows of `w` are contiguous runs of outputs, so this vectorises directly.
 #[inline(always)]
 pub fn matvec_t(w: &[f64], x: &[f64], out: &mut [f64]) {
-    let n = out.len();
-    let Some((&x0, rest)) = x.split_first() else {
+    if x.is_empty() {
         out.fill(-0.0);
         return;
-    };
-    let mut c = 0;
-    // Accumulators stay in registers across the rows, block of columns by block.
-    while c + COLS <= n {
-        let mut acc = [0.0; COLS];
-        for (a, &p) in acc.iter_mut().zip(&w[c..c + COLS]) {
-            *a = p * x0;
-        }
-        for (r, &xr) in rest.iter().enumerate() {
-            let row = &w[(r + 1) * n + c..(r + 1) * n + c + COLS];
-            for (a, &p) in acc.iter_mut().zip(row) {
-                *a += p * xr;
-            }
-        }
-        out[c..c + COLS].copy_from_slice(&acc);
-        c += COLS;
     }
-    if c < n {
-        let tail = &mut out[c..];
-        for (o, &p) in tail.iter_mut().zip(&w[c..n]) {
-            *o = p * x0;
-        }
-        for (r, &xr) in rest.iter().enumerate() {
-            let row = &w[(r + 1) * n + c..(r + 2) * n];
-            for (o, &p) in tail.iter_mut().zip(row) {
-                *o += p * xr;
-            }
+    let n = out.len();
+    let mut at = 0;
+    while n - at >= 16 {
+        cols::<16>(w, x, out, at);
+        at += 16;
+    }
+    blocks(n - at, |c, len| match len {
+        8 => cols::<8>(w, x, out, at + c),
+        4 => cols::<4>(w, x, out, at + c),
+        2 => cols::<2>(w, x, out, at + c),
+        _ => cols::<1>(w, x, out, at + c),
+    });
+}
+
+/// Columns `c..c + B` of `wᵀ·x`: `B` sums side by side in registers, row after row.
+#[inline(always)]
+fn cols<const B: usize>(w: &[f64], x: &[f64], out: &mut [f64], c: usize) {
+    let n = out.len();
+    let mut acc = [0.0; B];
+    for (a, &p) in acc.iter_mut().zip(&w[c..c + B]) {
+        *a = p * x[0];
+    }
+    for (r, &xr) in x.iter().enumerate().skip(1) {
+        let row = &w[r * n + c..r * n + c + B];
+        for (a, &p) in acc.iter_mut().zip(row) {
+            *a += p * xr;
         }
     }
+    out[c..c + B].copy_from_slice(&acc);
 }
 
 /// `out[i·n + j] = a[i]·b[j]` for `n = b.len()`.
 #[inline(always)]
 pub fn outer(a: &[f64], b: &[f64], out: &mut [f64]) {
-    if b.is_empty() {
-        return;
+    match b.len() {
+        0 => {}
+        1 => outer_n::<1>(a, b, out),
+        2 => outer_n::<2>(a, b, out),
+        3 => outer_n::<3>(a, b, out),
+        4 => outer_n::<4>(a, b, out),
+        n => {
+            for (row, &p) in out.chunks_exact_mut(n).zip(a) {
+                for (o, &q) in row.iter_mut().zip(b) {
+                    *o = p * q;
+                }
+            }
+        }
     }
-    for (row, &p) in out.chunks_exact_mut(b.len()).zip(a) {
-        for (o, &q) in row.iter_mut().zip(b) {
-            *o = p * q;
+}
+
+#[inline(always)]
+fn outer_n<const N: usize>(a: &[f64], b: &[f64], out: &mut [f64]) {
+    let Ok(b) = <&[f64; N]>::try_from(b) else {
+        return;
+    };
+    for (row, &p) in out.chunks_exact_mut(N).zip(a) {
+        for j in 0..N {
+            row[j] = p * b[j];
         }
     }
 }
