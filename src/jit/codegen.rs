@@ -8,6 +8,10 @@
 //! - *registers*: one SSA value per element, straight-line code (small tensors, all scalars);
 //! - *memory*: an address in an argument or the scratch buffer, filled by loops (large tensors).
 //!
+//! Products past `Options::call_min` multiplies (mat-vecs, `Wᵀ·x` read from `W` in place, outer
+//! products) are instead one call of a dense runtime symbol (`dense.rs`) that writes memory —
+//! the node's slot of the output buffer when it is an output.
+//!
 //! A consumer asks for the form it needs; conversions (loads, stores) are emitted once and
 //! cached. Slices, reshapes and inputs in memory are address arithmetic, never copies.
 //!
