@@ -25,8 +25,10 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group};
 use glassbox::ir::lower::{Part, lower};
 use glassbox::ir::math::tanh;
-use glassbox::ir::{Function, vjp};
-use glassbox::jit::{compile, compile_batch, unbatched_gradients};
+use glassbox::ir::{ArgSpec, Function, Shape, vjp};
+use glassbox::jit::{
+    DEFAULT_CALL_MIN, Dense, Options, compile, compile_batch, compile_with, unbatched_gradients,
+};
 use glassbox::sema::Model;
 use glassbox::solve::{JitField, VectorField};
 use glassbox::source::{DiskLoader, SourceFile};
@@ -803,6 +805,122 @@ fn tanh_table() {
     }
 }
 
+/// A kernel of one product, `a` unbatched and `b` batched (as in `tests/jit/dense.rs`).
+fn product(op: Dense, m: usize, n: usize) -> Function {
+    let (la, lb) = match op {
+        Dense::MatVec | Dense::MatVecT => (m * n, n),
+        Dense::Outer => (m, n),
+    };
+    let mut f = Function::new(vec![
+        ArgSpec::new("a", la, false),
+        ArgSpec::new("b", lb, true),
+    ]);
+    let b = f.input("b", 0, Shape::Vector(lb)).expect("b");
+    let r = match op {
+        Dense::MatVec => {
+            let w = f.input("a", 0, Shape::Matrix(m, n)).expect("a");
+            f.graph.matvec(w, b)
+        }
+        Dense::MatVecT => {
+            let w = f.input("a", 0, Shape::Matrix(n, m)).expect("a");
+            let t = f.graph.transpose(w);
+            f.graph.matvec(t, b)
+        }
+        Dense::Outer => {
+            let a = f.input("a", 0, Shape::Vector(m)).expect("a");
+            f.graph.outer(a, b)
+        }
+    };
+    f.push_output("r", r);
+    f
+}
+
+/// Median time per bound call of `f` compiled with each of `options`, interleaved (15 rounds).
+fn interleaved(f: &Function, args: &[Vec<f64>], options: &[Options]) -> Vec<f64> {
+    let mut bound: Vec<_> = options
+        .iter()
+        .map(|&o| {
+            let k = compile_with(f, "dense", o).expect("compiles");
+            let mut b = k.bind();
+            for (i, a) in args.iter().enumerate() {
+                b.set_arg(i, a).expect("argument");
+            }
+            b
+        })
+        .collect();
+    let mut times = vec![Vec::new(); bound.len()];
+    for _ in 0..15 {
+        for (b, t) in bound.iter_mut().zip(&mut times) {
+            t.push(per_call(&mut || b.run(), 20_000));
+        }
+    }
+    times.into_iter().map(median).collect()
+}
+
+/// Where a dense runtime call pays: each product inline (`call_min: usize::MAX`) and as a call
+/// (`call_min: 1`), and the spiral's field and VJP with no calls and with the default
+/// threshold (`DEFAULT_CALL_MIN`).
+fn dense_table() {
+    let inline = Options {
+        call_min: usize::MAX,
+        ..Options::default()
+    };
+    let call = Options {
+        call_min: 1,
+        ..Options::default()
+    };
+    println!("\n| product | multiplies | inline | dense call | call/inline |");
+    println!("|---|---|---|---|---|");
+    for op in [Dense::MatVec, Dense::MatVecT, Dense::Outer] {
+        for (m, n) in [
+            (4, 4),
+            (8, 8),
+            (50, 2),
+            (2, 50),
+            (16, 32),
+            (64, 33),
+            (33, 64),
+        ] {
+            let f = product(op, m, n);
+            let args: Vec<Vec<f64>> = f
+                .args
+                .iter()
+                .enumerate()
+                .map(|(i, a)| values(a.len, -1.0, 1.0, i as f64))
+                .collect();
+            let t = interleaved(&f, &args, &[inline, call]);
+            println!(
+                "| {op:?} {m}×{n} | {} | {} | {} | {:.2} |",
+                m * n,
+                human(t[0]),
+                human(t[1]),
+                t[1] / t[0]
+            );
+        }
+    }
+    let m = model(&example("spiral"));
+    let p = params(&m);
+    let (f, g) = field_and_vjp(&m);
+    for (what, func) in [("spiral field", &f), ("spiral VJP", &g)] {
+        let args: Vec<Vec<f64>> = func
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| match a.name.as_str() {
+                "p" => p.clone(),
+                _ => values(a.len, -1.0, 1.0, i as f64),
+            })
+            .collect();
+        let t = interleaved(func, &args, &[inline, Options::default()]);
+        println!(
+            "| {what}: no calls vs default (≥ {DEFAULT_CALL_MIN}) | — | {} | {} | {:.2} |",
+            human(t[0]),
+            human(t[1]),
+            t[1] / t[0]
+        );
+    }
+}
+
 criterion_group! {
     name = benches;
     config = config();
@@ -814,5 +932,6 @@ fn main() {
     Criterion::default().configure_from_args().final_summary();
     ratio_table();
     tanh_table();
+    dense_table();
     compile_times();
 }

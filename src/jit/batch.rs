@@ -26,6 +26,7 @@ use cranelift_codegen::ir::types::I64;
 use cranelift_codegen::ir::{FuncRef, InstBuilder, Value};
 use cranelift_frontend::FunctionBuilder;
 
+use super::Options;
 use super::codegen::Lower;
 use crate::ir::{Function, NodeId, Op, operands};
 
@@ -413,7 +414,7 @@ pub(super) fn lower(
     f: &Function,
     plan: &Plan,
     funcs: &HashMap<&'static str, FuncRef>,
-    unroll: usize,
+    options: Options,
     p: &Params,
 ) -> Result<usize, String> {
     let bases: Vec<Value> = (0..f.args.len())
@@ -422,7 +423,7 @@ pub(super) fn lower(
                 .load(I64, super::codegen::arg_ptr_flags(), p.args, (8 * k) as i32)
         })
         .collect();
-    let mut l = Lower::new(b, f, funcs, bases.clone(), p.scratch, unroll);
+    let mut l = Lower::new(b, f, funcs, bases.clone(), p.scratch, options);
     for &id in &plan.prologue {
         l.node(id)?;
     }

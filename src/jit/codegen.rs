@@ -8,6 +8,10 @@
 //! - *registers*: one SSA value per element, straight-line code (small tensors, all scalars);
 //! - *memory*: an address in an argument or the scratch buffer, filled by loops (large tensors).
 //!
+//! Products past `Options::call_min` multiplies (mat-vecs, `Wᵀ·x` read from `W` in place, outer
+//! products) are instead one call of a dense runtime symbol (`dense.rs`) that writes memory —
+//! the node's slot of the output buffer when it is an output.
+//!
 //! A consumer asks for the form it needs; conversions (loads, stores) are emitted once and
 //! cached. Slices, reshapes and inputs in memory are address arithmetic, never copies.
 //!
@@ -25,8 +29,8 @@ use cranelift_codegen::ir::types::{F64, I64};
 use cranelift_codegen::ir::{FuncRef, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::{FunctionBuilder, Variable};
 
-use super::runtime;
-use crate::ir::{Binary, Function, NodeId, Op, Shape, Unary};
+use super::{Options, runtime};
+use crate::ir::{Binary, Function, NodeId, Op, Shape, Unary, operands};
 
 /// Up to this much work (elements or multiply-adds) a node is unrolled into registers.
 /// Measured (debug build of glassbox, Cranelift at opt-level 2): the spiral field (a 2-50-2
@@ -34,6 +38,14 @@ use crate::ir::{Binary, Function, NodeId, Op, Shape, Unary};
 /// digits net (33-64-32) unrolls its 64×33 layer, calls get slower (5.7 vs 3.5 µs) and its
 /// Jacobian takes 50 s to compile. Above 256 nothing got faster.
 pub const DEFAULT_UNROLL: usize = 256;
+
+/// Mat-vecs, transposed mat-vecs and outer products of at least this many multiplies call the
+/// vectorised runtime (`dense.rs`): those past the unroll limit, which would otherwise be
+/// scalar loops. Measured (`cargo bench --bench kernels`, docs/benchmarks.md): a call is 2–8x
+/// faster than those loops from 512 multiplies on; at 64–128 one product alone is faster as a
+/// call too, but inside the spiral's VJP (outer products of 100) the calls made the kernel
+/// slower than its unrolled registers, so unrolled products stay inline.
+pub const DEFAULT_CALL_MIN: usize = DEFAULT_UNROLL + 1;
 
 /// Inner dimensions up to this size are unrolled inside a loop (a 50×2 layer's rows).
 const INNER_UNROLL: usize = 16;
@@ -51,7 +63,7 @@ pub(super) fn arg_ptr_flags() -> MemFlagsData {
 }
 
 /// The runtime symbols `f` calls (so only those are imported).
-pub(super) fn needed_symbols(f: &Function) -> Vec<&'static str> {
+pub(super) fn needed_symbols(f: &Function, options: Options) -> Vec<&'static str> {
     let live = f.live();
     let mut names = Vec::new();
     for (id, node) in f.graph.nodes() {
@@ -63,7 +75,7 @@ pub(super) fn needed_symbols(f: &Function) -> Vec<&'static str> {
                 runtime::slice_symbol(u, node.shape.len()).or_else(|| runtime::unary_symbol(u))
             }
             Op::Binary(Binary::Pow, _, _) => Some(runtime::POW),
-            _ => None,
+            _ => dense_call(f, id, options.call_min).map(|c| c.symbol()),
         };
         if let Some(n) = name
             && !names.contains(&n)
@@ -72,6 +84,77 @@ pub(super) fn needed_symbols(f: &Function) -> Vec<&'static str> {
         }
     }
     names
+}
+
+/// A product node lowered as a call of a dense runtime symbol: its operands as that symbol
+/// takes them.
+#[derive(Clone, Copy, Debug)]
+enum DenseCall {
+    /// `w·x`.
+    MatVec { w: NodeId, x: NodeId },
+    /// `wᵀ·x`: a mat-vec whose matrix is `transpose(w)`, read in place.
+    MatVecT { w: NodeId, x: NodeId },
+    /// `a ⊗ b`.
+    Outer { a: NodeId, b: NodeId },
+}
+
+impl DenseCall {
+    fn symbol(self) -> &'static str {
+        match self {
+            DenseCall::MatVec { .. } => runtime::MATVEC,
+            DenseCall::MatVecT { .. } => runtime::MATVEC_T,
+            DenseCall::Outer { .. } => runtime::OUTER,
+        }
+    }
+}
+
+/// The dense call for node `id`, if it is a product of at least `call_min` multiplies (below,
+/// the call and its stores cost more than inline code).
+fn dense_call(f: &Function, id: NodeId, call_min: usize) -> Option<DenseCall> {
+    let g = &f.graph;
+    let (call, work) = match g.node(id).op {
+        Op::MatVec(m, x) => {
+            let work = g.shape(m).len();
+            match g.node(m).op {
+                Op::Transpose(w) => (DenseCall::MatVecT { w, x }, work),
+                _ => (DenseCall::MatVec { w: m, x }, work),
+            }
+        }
+        Op::Outer(a, b) => (DenseCall::Outer { a, b }, g.shape(id).len()),
+        _ => return None,
+    };
+    (work >= call_min.max(1)).then_some(call)
+}
+
+/// Transposes that only feed dense `wᵀ·x` calls (which read the source in place): they are
+/// never lowered.
+fn read_in_place(f: &Function, call_min: usize) -> HashSet<NodeId> {
+    let live = f.live();
+    let mut other_use = HashSet::new();
+    for o in &f.outputs {
+        other_use.insert(o.node);
+    }
+    for (id, node) in f.graph.nodes() {
+        if !live[id.index()] {
+            continue;
+        }
+        let in_place = match dense_call(f, id, call_min) {
+            Some(DenseCall::MatVecT { .. }) => Some(operands(&node.op)[0]),
+            _ => None,
+        };
+        for x in operands(&node.op) {
+            if Some(x) != in_place {
+                other_use.insert(x);
+            }
+        }
+    }
+    f.graph
+        .nodes()
+        .filter(|(id, node)| {
+            matches!(node.op, Op::Transpose(_)) && live[id.index()] && !other_use.contains(id)
+        })
+        .map(|(id, _)| id)
+        .collect()
 }
 
 /// The lowering state: each node's value in registers and/or memory, cached per form.
@@ -87,6 +170,15 @@ pub(super) struct Lower<'a, 'b> {
     scratch: Value,
     pub(super) scratch_len: usize,
     unroll: usize,
+    call_min: usize,
+    /// Transposes never lowered (see [`read_in_place`]).
+    in_place: HashSet<NodeId>,
+    /// The output buffer and each output node's first offset in it (per-sample kernels only):
+    /// a runtime call writes such a node straight into its slot instead of scratch, which
+    /// saves the copy; `placed` lists the nodes written so.
+    out: Option<Value>,
+    out_slots: HashMap<NodeId, usize>,
+    placed: HashSet<NodeId>,
     /// Addresses inside argument buffers at fixed offsets from the entry's pointers: their
     /// loads are pure (`readonly`: nothing writes an argument during a call; `can_move`: valid
     /// from entry on), so Cranelift places each at its first use instead of keeping it live
@@ -100,7 +192,7 @@ pub(super) fn lower(
     b: &mut FunctionBuilder<'_>,
     f: &Function,
     funcs: &HashMap<&'static str, FuncRef>,
-    unroll: usize,
+    options: Options,
 ) -> Result<usize, String> {
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -115,7 +207,13 @@ pub(super) fn lower(
     let args = (0..f.args.len())
         .map(|k| b.ins().load(I64, arg_ptr_flags(), args_ptr, (8 * k) as i32))
         .collect();
-    let mut l = Lower::new(b, f, funcs, args, scratch, unroll);
+    let mut l = Lower::new(b, f, funcs, args, scratch, options);
+    let mut at = 0;
+    for o in &f.outputs {
+        l.out_slots.entry(o.node).or_insert(at);
+        at += f.graph.shape(o.node).len();
+    }
+    l.out = Some(out);
     let live = f.live();
     for (id, _) in f.graph.nodes() {
         if live[id.index()] {
@@ -125,7 +223,9 @@ pub(super) fn lower(
     let mut at = 0;
     for o in &f.outputs {
         let len = f.graph.shape(o.node).len();
-        l.write(o.node, out, at, len)?;
+        if !(l.placed.contains(&o.node) && l.out_slots.get(&o.node) == Some(&at)) {
+            l.write(o.node, out, at, len)?;
+        }
         at += len;
     }
     l.b.ins().return_(&[]);
@@ -140,11 +240,15 @@ impl<'a, 'b> Lower<'a, 'b> {
         funcs: &'b HashMap<&'static str, FuncRef>,
         args: Vec<Value>,
         scratch: Value,
-        unroll: usize,
+        options: Options,
     ) -> Lower<'a, 'b> {
         let n = f.graph.len();
         let readonly = args.iter().copied().collect();
         Lower {
+            in_place: read_in_place(f, options.call_min),
+            out: None,
+            out_slots: HashMap::new(),
+            placed: HashSet::new(),
             readonly,
             b,
             f,
@@ -154,7 +258,8 @@ impl<'a, 'b> Lower<'a, 'b> {
             args,
             scratch,
             scratch_len: 0,
-            unroll,
+            unroll: options.unroll,
+            call_min: options.call_min,
         }
     }
 
@@ -214,6 +319,17 @@ impl<'a, 'b> Lower<'a, 'b> {
         let scaled = self.b.ins().imul_imm_s(i, (8 * stride) as i64);
         let p = self.b.ins().iadd(base, scaled);
         self.addr(p, extra)
+    }
+
+    /// Where a runtime call writes node `id`: its output slot if it has one, else scratch.
+    fn destination(&mut self, id: NodeId) -> Value {
+        match (self.out, self.out_slots.get(&id).copied()) {
+            (Some(out), Some(at)) => {
+                self.placed.insert(id);
+                self.addr(out, at)
+            }
+            _ => self.alloc(self.len(id)),
+        }
     }
 
     fn alloc(&mut self, len: usize) -> Value {
@@ -478,6 +594,12 @@ impl<'a, 'b> Lower<'a, 'b> {
         let node = self.f.graph.node(id).clone();
         let len = node.shape.len();
         let small = len <= self.unroll;
+        if let Some(call) = dense_call(self.f, id, self.call_min) {
+            return self.call_dense(id, call);
+        }
+        if self.in_place.contains(&id) {
+            return Ok(());
+        }
         match node.op {
             Op::Const(bits) => {
                 let c = self.b.ins().f64const(f64::from_bits(bits));
@@ -496,7 +618,7 @@ impl<'a, 'b> Lower<'a, 'b> {
                 // registers) instead of one call per element, each spilling the live values.
                 let name = runtime::slice_symbol(op, len).ok_or("slice symbol")?;
                 let src = self.mem(x)?;
-                let dst = self.alloc(len);
+                let dst = self.destination(id);
                 let n = self.b.ins().iconst(I64, len as i64);
                 self.call_void(name, &[src, dst, n])?;
                 self.set_mem(id, dst);
@@ -742,6 +864,23 @@ impl<'a, 'b> Lower<'a, 'b> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// One call of a dense runtime symbol into a fresh scratch region; the operands are stored
+    /// once if they live in registers (a transposed matrix is read in place).
+    fn call_dense(&mut self, id: NodeId, call: DenseCall) -> Result<(), String> {
+        let (a, b, m, n) = match call {
+            DenseCall::MatVec { w, x } => (w, x, self.len(id), self.len(x)),
+            DenseCall::MatVecT { w, x } => (w, x, self.len(x), self.len(id)),
+            DenseCall::Outer { a, b } => (a, b, self.len(a), self.len(b)),
+        };
+        let (pa, pb) = (self.mem(a)?, self.mem(b)?);
+        let dst = self.destination(id);
+        let m = self.b.ins().iconst(I64, m as i64);
+        let n = self.b.ins().iconst(I64, n as i64);
+        self.call_void(call.symbol(), &[pa, pb, dst, m, n])?;
+        self.set_mem(id, dst);
         Ok(())
     }
 

@@ -22,7 +22,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
-use super::{Options, batch, codegen, internal, runtime};
+use super::{Options, batch, codegen, dense, internal, runtime};
 use crate::aot::{KernelSpec, Meta};
 use crate::diag::Diag;
 use crate::ir::{ArgSpec, Function, math};
@@ -142,6 +142,163 @@ fn tanh_avx2(x: &[f64], out: &mut [f64]) {
 #[target_feature(enable = "avx512f")]
 fn tanh_avx512(x: &[f64], out: &mut [f64]) {
     math::tanh_into(x, out)
+}
+
+/// A dense product on slices (`dense.rs`): `(w, x, out)` for the mat-vecs, `(a, b, out)` for
+/// the outer product.
+pub type DenseFn = fn(&[f64], &[f64], &mut [f64]);
+
+/// The dense products kernels call (`runtime::MATVEC`, `MATVEC_T`, `OUTER`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dense {
+    /// `out = w·x`, `w` row-major with `out.len()` rows.
+    MatVec,
+    /// `out = wᵀ·x`, `w` row-major with `x.len()` rows.
+    MatVecT,
+    /// `out = a ⊗ b`, row-major.
+    Outer,
+}
+
+/// One dense product for every vector unit: the AVX2 and AVX-512 versions are the safe slice
+/// function of `dense.rs` inlined where the wider unit is enabled.
+macro_rules! dense_versions {
+    ($($op:ident => $f:path, $avx2:ident, $avx512:ident;)*) => {
+        $(#[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        fn $avx2(a: &[f64], b: &[f64], out: &mut [f64]) {
+            $f(a, b, out)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        fn $avx512(a: &[f64], b: &[f64], out: &mut [f64]) {
+            $f(a, b, out)
+        })*
+
+        /// Every version of `op` this CPU can run, by name (for tests and benchmarks: each must
+        /// give the baseline's bits), the widest last.
+        pub fn dense_versions(op: Dense) -> Vec<(&'static str, DenseFn)> {
+            match op {
+                $(Dense::$op => {
+                    let mut all: Vec<(&'static str, DenseFn)> = vec![("baseline", $f as DenseFn)];
+                    #[cfg(target_arch = "x86_64")]
+                    {
+                        if std::arch::is_x86_feature_detected!("avx2") {
+                            // SAFETY: listed only when the CPU has AVX2.
+                            all.push(("avx2", |a, b, out| unsafe { $avx2(a, b, out) }));
+                        }
+                        if std::arch::is_x86_feature_detected!("avx512f") {
+                            // SAFETY: listed only when the CPU has AVX-512F.
+                            all.push(("avx512f", |a, b, out| unsafe { $avx512(a, b, out) }));
+                        }
+                    }
+                    all
+                })*
+            }
+        }
+
+        /// `op` with the widest vector unit the CPU has (the same bits whatever the width).
+        pub fn dense_product(op: Dense, a: &[f64], b: &[f64], out: &mut [f64]) {
+            match op {
+                $(Dense::$op => {
+                    #[cfg(target_arch = "x86_64")]
+                    {
+                        if std::arch::is_x86_feature_detected!("avx512f") {
+                            // SAFETY: the CPU has AVX-512F (checked just above).
+                            return unsafe { $avx512(a, b, out) };
+                        }
+                        if std::arch::is_x86_feature_detected!("avx2") {
+                            // SAFETY: the CPU has AVX2 (checked just above).
+                            return unsafe { $avx2(a, b, out) };
+                        }
+                    }
+                    $f(a, b, out)
+                })*
+            }
+        }
+    };
+}
+
+dense_versions! {
+    MatVec => dense::matvec, matvec_avx2, matvec_avx512;
+    MatVecT => dense::matvec_t, matvec_t_avx2, matvec_t_avx512;
+    Outer => dense::outer, outer_avx2, outer_avx512;
+}
+
+/// `fn(a, b, out, m, n)`: the dense symbols' C signature.
+type DenseSym = unsafe extern "C" fn(*const f64, *const f64, *mut f64, usize, usize);
+
+/// `out[r] = Σ_j w[r·n + j]·x[j]`, `r < rows` (`runtime::MATVEC`).
+///
+/// # Safety
+/// `w` must be valid for reading `rows·n` `f64`s, `x` for `n`, `out` for writing `rows`, and
+/// `out` must overlap neither: the kernels pass node addresses (arguments or scratch) and a
+/// fresh scratch region.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn glassbox_matvec(
+    w: *const f64,
+    x: *const f64,
+    out: *mut f64,
+    rows: usize,
+    n: usize,
+) {
+    // SAFETY: the caller's contract above.
+    let (w, x, out) = unsafe {
+        (
+            std::slice::from_raw_parts(w, rows * n),
+            std::slice::from_raw_parts(x, n),
+            std::slice::from_raw_parts_mut(out, rows),
+        )
+    };
+    dense_product(Dense::MatVec, w, x, out);
+}
+
+/// `out[c] = Σ_r w[r·n + c]·x[r]`, `c < n` (`runtime::MATVEC_T`).
+///
+/// # Safety
+/// `w` must be valid for reading `rows·n` `f64`s, `x` for `rows`, `out` for writing `n`, and
+/// `out` must overlap neither (as for [`glassbox_matvec`]).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn glassbox_matvec_t(
+    w: *const f64,
+    x: *const f64,
+    out: *mut f64,
+    rows: usize,
+    n: usize,
+) {
+    // SAFETY: the caller's contract above.
+    let (w, x, out) = unsafe {
+        (
+            std::slice::from_raw_parts(w, rows * n),
+            std::slice::from_raw_parts(x, rows),
+            std::slice::from_raw_parts_mut(out, n),
+        )
+    };
+    dense_product(Dense::MatVecT, w, x, out);
+}
+
+/// `out[i·n + j] = a[i]·b[j]`, `i < m`, `j < n` (`runtime::OUTER`).
+///
+/// # Safety
+/// `a` must be valid for reading `m` `f64`s, `b` for `n`, `out` for writing `m·n`, and `out`
+/// must overlap neither (as for [`glassbox_matvec`]).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn glassbox_outer(
+    a: *const f64,
+    b: *const f64,
+    out: *mut f64,
+    m: usize,
+    n: usize,
+) {
+    // SAFETY: the caller's contract above.
+    let (a, b, out) = unsafe {
+        (
+            std::slice::from_raw_parts(a, m),
+            std::slice::from_raw_parts(b, n),
+            std::slice::from_raw_parts_mut(out, m * n),
+        )
+    };
+    dense_product(Dense::Outer, a, b, out);
 }
 
 /// Most functions have at most six arguments (`t, u, p, x, v, w`); their pointers go in an
@@ -270,8 +427,8 @@ pub(super) fn define_kernel<M: Module>(
         let mut s = module.make_signature();
         if symbol == batch::GEMM {
             s.params.extend(std::iter::repeat_n(AbiParam::new(I64), 12));
-        } else if symbol == runtime::TANH_N {
-            s.params.extend(std::iter::repeat_n(AbiParam::new(I64), 3));
+        } else if let Some(n) = runtime::pointer_arity(symbol) {
+            s.params.extend(std::iter::repeat_n(AbiParam::new(I64), n));
         } else {
             let n = arity.get(symbol).copied().unwrap_or(1);
             s.params.extend(std::iter::repeat_n(AbiParam::new(F64), n));
@@ -308,6 +465,13 @@ fn build_module(
     }
     jit.symbol(batch::GEMM, glassbox_dgemm as GemmFn as *const u8);
     jit.symbol(runtime::TANH_N, glassbox_tanh_n as SliceFn as *const u8);
+    for (symbol, address) in [
+        (runtime::MATVEC, glassbox_matvec as DenseSym),
+        (runtime::MATVEC_T, glassbox_matvec_t as DenseSym),
+        (runtime::OUTER, glassbox_outer as DenseSym),
+    ] {
+        jit.symbol(symbol, address as *const u8);
+    }
     let mut owned = Owned::new(JITModule::new(jit));
     let Some(module) = owned.0.get_mut().ok().and_then(Option::as_mut) else {
         return Err(err("module", &"missing"));
@@ -335,12 +499,12 @@ fn build_module(
 pub(super) fn build(f: &Function, name: &str, options: Options) -> Result<Kernel, Diag> {
     let start = Instant::now();
     f.validate().map_err(|e| internal(name, "invalid IR", e))?;
-    let symbols = codegen::needed_symbols(f);
+    let symbols = codegen::needed_symbols(f, options);
     let built = build_module(
         name,
         3,
         &symbols,
-        Box::new(|b, funcs| codegen::lower(b, f, funcs, options.unroll)),
+        Box::new(|b, funcs| codegen::lower(b, f, funcs, options)),
     )?;
     // SAFETY: `code` is the finalized address of the function just defined with exactly the
     // signature `Entry` describes (three pointer-sized parameters, no results, the platform's
@@ -709,7 +873,7 @@ pub(super) fn build_batch(
     f.validate().map_err(|e| internal(name, "invalid IR", e))?;
     let plan =
         batch::plan(f, summed, options.gemm_min).map_err(|e| internal(name, "batch plan", e))?;
-    let mut symbols = codegen::needed_symbols(f);
+    let mut symbols = codegen::needed_symbols(f, options);
     if plan.uses_gemm() {
         symbols.push(batch::GEMM);
     }
@@ -732,7 +896,7 @@ pub(super) fn build_batch(
                 bufs,
                 batch,
             };
-            batch::lower(b, f, &plan, funcs, options.unroll, &params)
+            batch::lower(b, f, &plan, funcs, options, &params)
         }),
     )?;
     // SAFETY: as in `build`: the finalized address of the function just defined with the six

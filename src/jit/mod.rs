@@ -20,15 +20,19 @@
 
 mod batch;
 mod codegen;
+mod dense;
 mod kernel;
 pub mod object;
 mod runtime;
 
-pub use codegen::DEFAULT_UNROLL;
+pub use codegen::{DEFAULT_CALL_MIN, DEFAULT_UNROLL};
 
 /// Mat-vecs of at least this many multiply-adds become GEMMs in batched kernels.
 pub const DEFAULT_GEMM_MIN: usize = 512;
-pub use kernel::{BatchKernel, Bound, Kernel, Linked, tanh_slice, tanh_slice_versions};
+pub use kernel::{
+    BatchKernel, Bound, Dense, DenseFn, Kernel, Linked, dense_product, dense_versions, tanh_slice,
+    tanh_slice_versions,
+};
 
 use crate::diag::Diag;
 use crate::ir::Function;
@@ -42,6 +46,9 @@ pub struct Options {
     /// In batched kernels, a mat-vec of an invariant matrix with at least this many
     /// multiply-adds per sample becomes one GEMM over the batch.
     pub gemm_min: usize,
+    /// Mat-vecs, transposed mat-vecs and outer products with at least this many multiplies
+    /// call the vectorised runtime (`dense.rs`) instead of being lowered inline.
+    pub call_min: usize,
 }
 
 impl Default for Options {
@@ -49,6 +56,7 @@ impl Default for Options {
         Options {
             unroll: DEFAULT_UNROLL,
             gemm_min: DEFAULT_GEMM_MIN,
+            call_min: DEFAULT_CALL_MIN,
         }
     }
 }

@@ -59,14 +59,14 @@ pub fn emit(
 
     let mut define = |f: &Function, what: &str| -> Result<(FuncId, usize), Diag> {
         f.validate().map_err(|e| internal(name, "invalid IR", e))?;
-        let symbols = codegen::needed_symbols(f);
+        let symbols = codegen::needed_symbols(f, super::Options::default());
         let (id, _clif, scratch) = kernel::define_kernel(
             &mut module,
             &format!("{name}.{what}"),
             (&format!("glassbox_kernel_{what}"), Linkage::Local),
             3,
             &symbols,
-            Box::new(|b, funcs| codegen::lower(b, f, funcs, super::DEFAULT_UNROLL)),
+            Box::new(|b, funcs| codegen::lower(b, f, funcs, super::Options::default())),
         )?;
         Ok((id, scratch))
     };

@@ -59,6 +59,24 @@ pub(super) const POW: &str = "glassbox_pow";
 /// scalar symbol's (`kernel.rs` defines them: they read raw pointers).
 pub(super) const TANH_N: &str = "glassbox_tanh_n";
 
+/// Dense products, `fn(a, b, out, m, n)` (`kernel.rs` defines them on `dense.rs`): a mat-vec
+/// of an `m×n` matrix, the transposed mat-vec `aᵀ·b` of an `m×n` matrix `a`, and the `m×n`
+/// outer product — each output element summed in the interpreter's order, vectorised across
+/// outputs.
+pub(super) const MATVEC: &str = "glassbox_matvec";
+pub(super) const MATVEC_T: &str = "glassbox_matvec_t";
+pub(super) const OUTER: &str = "glassbox_outer";
+
+/// The number of pointer-sized parameters of a symbol that takes no `f64`s (and returns
+/// nothing): the slice and dense symbols.
+pub(super) fn pointer_arity(symbol: &str) -> Option<usize> {
+    match symbol {
+        TANH_N => Some(3),
+        MATVEC | MATVEC_T | OUTER => Some(5),
+        _ => None,
+    }
+}
+
 /// The slice symbol for `op` applied to a tensor of `len` elements, if it has one.
 pub(super) fn slice_symbol(op: Unary, len: usize) -> Option<&'static str> {
     match op {

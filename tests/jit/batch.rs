@@ -138,12 +138,15 @@ fn batched_kernels_agree_with_the_interpreter() {
                         Options {
                             unroll: 0,
                             gemm_min: 1,
+                            call_min: usize::MAX,
                         },
                     ),
                     (
                         "no gemm",
+                        // Every other product a call of the dense runtime.
                         Options {
                             gemm_min: usize::MAX,
+                            call_min: 1,
                             ..Options::default()
                         },
                     ),

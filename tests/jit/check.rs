@@ -18,13 +18,19 @@ pub fn refs(args: &[Vec<f64>]) -> Vec<&[f64]> {
     args.iter().map(Vec::as_slice).collect()
 }
 
-/// Both code shapes: the default (small tensors unrolled) and everything as loops over memory
-/// (`unroll: 0`), so both halves of `codegen.rs` meet every function.
-pub fn options() -> [Options; 2] {
+/// Every code shape: the default (small tensors unrolled, large products calls of the dense
+/// runtime), everything inline as loops over memory (`unroll: 0`, no calls), and every product
+/// a dense call (`call_min: 1`), so each path of `codegen.rs` meets every function.
+pub fn options() -> [Options; 3] {
     [
         Options::default(),
         Options {
             unroll: 0,
+            call_min: usize::MAX,
+            ..Options::default()
+        },
+        Options {
+            call_min: 1,
             ..Options::default()
         },
     ]

@@ -3,6 +3,7 @@
 
 mod batch;
 mod check;
+mod dense;
 mod examples;
 mod prop;
 mod special;
