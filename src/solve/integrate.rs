@@ -14,7 +14,7 @@ use super::error::SolveError;
 use super::field::VectorField;
 use super::method::{AutoSwitch, Method, SWITCH_DT_FACTOR};
 use super::rosenbrock::{RosWork, Rosenbrock, probe_stiffness, ros_interpolate, ros_step};
-use super::step::{Work, rk_step};
+use super::step::{Work, copy_state, rk_step};
 use super::tableau::{TSIT5, Tableau};
 
 #[derive(Clone, Debug)]
@@ -373,7 +373,7 @@ pub fn solve_into<F: VectorField + ?Sized>(
         match mode {
             Mode::Rk(tab) if tab.fsal => {
                 let s = tab.stages();
-                f_next.copy_from_slice(&w.k[(s - 1) * n..s * n]);
+                copy_state(&mut f_next, &w.k[(s - 1) * n..s * n]);
             }
             Mode::Ros(m) if m.fsal => f_next.copy_from_slice(&rw.f1),
             _ if needs_f1 => {
@@ -469,7 +469,7 @@ pub fn solve_into<F: VectorField + ?Sized>(
         }
 
         t = t_next;
-        u.copy_from_slice(u1);
+        copy_state(&mut u, u1);
         std::mem::swap(&mut f_cur, &mut f_next);
         rw.jac_valid = false;
         // auto, while explicit: the stage-pair S_j can underestimate the stiff eigenvalue

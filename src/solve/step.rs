@@ -57,10 +57,10 @@ pub(crate) fn rk_step<F: VectorField + ?Sized>(
 ) -> StepResult {
     let n = u.len();
     let Work { k, g, pair, u1 } = w;
-    k[..n].copy_from_slice(f0);
+    copy_state(&mut k[..n], f0);
     let (p0, p1) = tab.stiffness_pair.unwrap_or((usize::MAX, usize::MAX));
     if p0 == 0 {
-        pair[..n].copy_from_slice(u);
+        copy_state(&mut pair[..n], u);
     }
     let mut nfe = 0;
     for (i, row) in tab.a.iter().enumerate().skip(1) {
@@ -68,16 +68,16 @@ pub(crate) fn rk_step<F: VectorField + ?Sized>(
         f.eval(t + tab.c[i] * h, g, &mut k[i * n..(i + 1) * n]);
         nfe += 1;
         if i == p0 {
-            pair[..n].copy_from_slice(g);
+            copy_state(&mut pair[..n], g);
         } else if i == p1 {
-            pair[n..].copy_from_slice(g);
+            copy_state(&mut pair[n..], g);
         }
     }
     if tab.fsal && tab.stages() > 1 {
         // The last stage's argument is `u + h Σ a_(s−1)j k_j` with `a_(s−1) = b` and
         // `b_(s−1) = 0` (tested in `tableau.rs`): `u_{n+1}` itself, the same operations in
         // the same order, so copying it is bit-identical to combining again.
-        u1.copy_from_slice(g);
+        copy_state(u1, g);
     } else {
         combine(u, h, tab.b, k, n, u1);
     }
@@ -113,6 +113,19 @@ pub(crate) fn rk_step<F: VectorField + ?Sized>(
     }
 }
 
+/// `dst.copy_from_slice(src)` that inlines for 1–4 states: the general form calls libc's
+/// `memmove`, and a step copies states six times (5 % of a Lorenz solve in the call alone).
+#[inline(always)]
+pub(crate) fn copy_state(dst: &mut [f64], src: &[f64]) {
+    match src.len() {
+        1 => dst[..1].copy_from_slice(&src[..1]),
+        2 => dst[..2].copy_from_slice(&src[..2]),
+        3 => dst[..3].copy_from_slice(&src[..3]),
+        4 => dst[..4].copy_from_slice(&src[..4]),
+        _ => dst.copy_from_slice(src),
+    }
+}
+
 /// The largest state whose step keeps one accumulator per component in registers.
 const SMALL: usize = 4;
 
@@ -124,6 +137,8 @@ const SMALL: usize = 4;
 /// outermost, so the components' dependency chains overlap (one serial chain of adds per
 /// component, component after component, cost Lorenz's step half its time); larger states
 /// keep the sum of one component in a register at a time.
+// Inlined into the stage loop: 3 % of a Lorenz solve was the call and the dispatch on `n`.
+#[inline(always)]
 fn combine(u: &[f64], h: f64, w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
     match n {
         1 => combine_small::<1>(u, h, w, k, out),
