@@ -228,6 +228,28 @@ dense_versions! {
 /// `fn(a, b, out, m, n)`: the dense symbols' C signature.
 type DenseSym = unsafe extern "C" fn(*const f64, *const f64, *mut f64, usize, usize);
 
+/// [`dense_product`] on raw operands `(pointer, length)`, for the three exported symbols.
+///
+/// # Safety
+/// Each pointer must be valid for its length (`out` for writing) and `out` must overlap
+/// neither input.
+unsafe fn dense_raw(
+    op: Dense,
+    (a, a_len): (*const f64, usize),
+    (b, b_len): (*const f64, usize),
+    (out, out_len): (*mut f64, usize),
+) {
+    // SAFETY: the caller's contract above.
+    let (a, b, out) = unsafe {
+        (
+            std::slice::from_raw_parts(a, a_len),
+            std::slice::from_raw_parts(b, b_len),
+            std::slice::from_raw_parts_mut(out, out_len),
+        )
+    };
+    dense_product(op, a, b, out);
+}
+
 /// `out[r] = Σ_j w[r·n + j]·x[j]`, `r < rows` (`runtime::MATVEC`).
 ///
 /// # Safety
@@ -243,14 +265,7 @@ pub unsafe extern "C" fn glassbox_matvec(
     n: usize,
 ) {
     // SAFETY: the caller's contract above.
-    let (w, x, out) = unsafe {
-        (
-            std::slice::from_raw_parts(w, rows * n),
-            std::slice::from_raw_parts(x, n),
-            std::slice::from_raw_parts_mut(out, rows),
-        )
-    };
-    dense_product(Dense::MatVec, w, x, out);
+    unsafe { dense_raw(Dense::MatVec, (w, rows * n), (x, n), (out, rows)) };
 }
 
 /// `out[c] = Σ_r w[r·n + c]·x[r]`, `c < n` (`runtime::MATVEC_T`).
@@ -267,14 +282,7 @@ pub unsafe extern "C" fn glassbox_matvec_t(
     n: usize,
 ) {
     // SAFETY: the caller's contract above.
-    let (w, x, out) = unsafe {
-        (
-            std::slice::from_raw_parts(w, rows * n),
-            std::slice::from_raw_parts(x, rows),
-            std::slice::from_raw_parts_mut(out, n),
-        )
-    };
-    dense_product(Dense::MatVecT, w, x, out);
+    unsafe { dense_raw(Dense::MatVecT, (w, rows * n), (x, rows), (out, n)) };
 }
 
 /// `out[i·n + j] = a[i]·b[j]`, `i < m`, `j < n` (`runtime::OUTER`).
@@ -291,14 +299,7 @@ pub unsafe extern "C" fn glassbox_outer(
     n: usize,
 ) {
     // SAFETY: the caller's contract above.
-    let (a, b, out) = unsafe {
-        (
-            std::slice::from_raw_parts(a, m),
-            std::slice::from_raw_parts(b, n),
-            std::slice::from_raw_parts_mut(out, m * n),
-        )
-    };
-    dense_product(Dense::Outer, a, b, out);
+    unsafe { dense_raw(Dense::Outer, (a, m), (b, n), (out, m * n)) };
 }
 
 /// Most functions have at most six arguments (`t, u, p, x, v, w`); their pointers go in an
