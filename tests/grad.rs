@@ -24,7 +24,7 @@ use glassbox::grad::{
 };
 use glassbox::sema::Model;
 use glassbox::solve::tableau::METHODS;
-use glassbox::solve::{self, Method, Solution, SolveOptions, Stats, Tableau, param_values};
+use glassbox::solve::{self, Method, Solution, SolveOptions, Tableau, param_values};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -632,16 +632,7 @@ fn reused_buffers_give_the_fresh_results() {
         stiffness_weight: 0.4,
         ..AdjointOptions::new(1e-4, 1e-7)
     };
-    let empty = || Solution {
-        method: "",
-        dim: 0,
-        ts: Vec::new(),
-        us: Vec::new(),
-        steps: Vec::new(),
-        stats: Stats::default(),
-        dense: None,
-    };
-    let mut sols = [empty(), empty()];
+    let mut sols = [Solution::default(), Solution::default()];
     let mut work = AdjointWork::default();
     for pass in [[&long, &short], [&short, &long]] {
         shared.set_params(&p).expect("same length");

@@ -123,7 +123,8 @@ pub struct Stats {
     pub switches: u64,
 }
 
-#[derive(Clone, Debug)]
+/// `Solution::default()` is empty: the buffer [`solve_into`] fills.
+#[derive(Clone, Debug, Default)]
 pub struct Solution {
     pub method: &'static str,
     pub dim: usize,
@@ -194,15 +195,7 @@ pub fn solve_with<F: VectorField + ?Sized>(
     u0: &[f64],
     opts: &SolveOptions,
 ) -> Result<Solution, SolveError> {
-    let mut sol = Solution {
-        method: method.name(),
-        dim: f.dim(),
-        ts: Vec::new(),
-        us: Vec::new(),
-        steps: Vec::new(),
-        stats: Stats::default(),
-        dense: None,
-    };
+    let mut sol = Solution::default();
     solve_into(method, f, t0, t1, u0, opts, &mut sol)?;
     Ok(sol)
 }

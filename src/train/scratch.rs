@@ -8,7 +8,7 @@
 //! previous one left behind.
 
 use crate::grad::AdjointWork;
-use crate::solve::{Solution, Stats};
+use crate::solve::Solution;
 
 #[derive(Default)]
 pub struct Scratch {
@@ -24,15 +24,7 @@ pub struct Scratch {
 /// Entry `i` of `sols`, appending an empty solution when the list is shorter.
 pub(super) fn slot(sols: &mut Vec<Solution>, i: usize) -> &mut Solution {
     if sols.len() <= i {
-        sols.push(Solution {
-            method: "",
-            dim: 0,
-            ts: Vec::new(),
-            us: Vec::new(),
-            steps: Vec::new(),
-            stats: Stats::default(),
-            dense: None,
-        });
+        sols.push(Solution::default());
     }
     &mut sols[i]
 }
