@@ -52,6 +52,9 @@ def parse_args(description: str) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=20, help="timed runs per row (median reported)")
     p.add_argument("--reference", type=pathlib.Path, help="reference.json from run.py")
     p.add_argument("--quick", action="store_true", help="headline tolerances only, few runs")
+    p.add_argument("--headline", action="store_true",
+                   help="headline tolerances only (no sweeps), runs and iterations as usual: "
+                        "run.py's later rounds")
     p.add_argument("--budget-s", type=float, default=3.0,
                    help="cap on timed seconds per row: slow rows get fewer runs (at least 3)")
     p.add_argument("--only", nargs="*", default=[], choices=GROUPS,
@@ -72,7 +75,7 @@ def wants(args, group: str) -> bool:
 
 
 def sweep(args) -> list:
-    return QUICK_SWEEP if args.quick else SWEEP
+    return QUICK_SWEEP if args.quick or args.headline else SWEEP
 
 
 def time_runs(fn, args) -> tuple:

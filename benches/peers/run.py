@@ -3,7 +3,12 @@ Markdown fragment results/peers.md and the work-precision plots results/wp_loren
 results/wp_robertson.png.
 
 Usage (from anywhere): benches/peers/.venv/bin/python benches/peers/run.py [--quick] [--repeat N]
-    [--skip TOOL ...] [--only GROUP ...]
+    [--rounds K] [--skip TOOL ...] [--only GROUP ...]
+The tools run in K interleaved rounds (default 5), each round in a rotated order: the first
+round runs every row, the later ones the headline rows only. A row's time is the median of its
+rounds' medians, and the table of per-round ratios shows how steady each headline ratio was.
+This machine has a slow mode lasting seconds to tens of seconds in which any process runs up
+to 1.6x slower; one tool's single pass can fall into it while its peer's does not.
 With --only (groups: ode, spiral, sde, train) only those rows run, diffsol (whose binary runs
 every row) is skipped, and the table is printed, not written over results/.
 A missing peer (torch not installed, diffsol not built) is skipped with a note, never an error.
@@ -16,6 +21,7 @@ import json
 import os
 import pathlib
 import platform
+import statistics
 import subprocess
 import sys
 
@@ -83,7 +89,7 @@ def glassbox_rows(args, repeat):
         else:
             rows.append(glassbox_row(data, method, problem, t_end, rtol, atol))
 
-    sweep = c.QUICK_SWEEP if args.quick else c.SWEEP
+    sweep = c.QUICK_SWEEP if args.quick or args.headline else c.SWEEP
     if c.wants(args, "ode"):
         add("lorenz.gbx", "tsit5", "lorenz", c.LORENZ_T_END, 1e-6, 1e-9)
         for rtol in sweep:
@@ -201,14 +207,14 @@ def markdown(meta, rows, skipped, ref_info) -> str:
                f"average at start {', '.join(f'{x:.1f}' for x in m['load_average_at_start'])}. "
                "The machine is shared with other engineers compiling, so absolute times are noisy: "
                "compare ratios within one run. Times are medians after warm-up (jax: after JIT "
-               "compile, reported separately).")
+               f"compile, reported separately), over {meta['rounds']} interleaved round(s): the "
+               "tools take turns in a rotated order each round, a row's time is the median of its "
+               "rounds' medians (the sweeps run in the first round only).")
     out.append("")
     out.append("| problem | tool | method | median ms | × fastest | steps | nfe | error | compile ms |")
     out.append("|---|---|---|---|---|---|---|---|---|")
     for prob, title in HEADLINE.items():
-        sel = [r for r in rows if r["problem"] == prob]
-        if prob == "robertson":
-            sel = [r for r in sel if abs(r["rtol"] - 1e-6) < 1e-12]
+        sel = headline(rows, prob)
         if not sel:
             continue
         best = min(r["median_ms"] for r in sel)
@@ -225,6 +231,7 @@ def markdown(meta, rows, skipped, ref_info) -> str:
                f"{ref_info['robertson_self_error']:.1e}, vs the classic 6-digit values "
                f"{ref_info['robertson_vs_classic']:.1e}).")
     out.append("")
+    out.extend(round_table(rows, meta["rounds"]))
     out.append("Work-precision: `wp_lorenz.png`, `wp_robertson.png` (error against median time, one "
                "line per tool and method, tolerances rtol 1e-4 … 1e-10).")
     if skipped:
@@ -232,6 +239,65 @@ def markdown(meta, rows, skipped, ref_info) -> str:
         out.append("Skipped: " + "; ".join(skipped))
     out.append("")
     return "\n".join(out)
+
+
+ROW_KEY = ("tool", "method", "problem", "t_end", "rtol", "atol")
+
+
+def merge_rounds(rounds):
+    """One row per (tool, method, problem, tolerances): `median_ms` the median of the rounds'
+    medians, `round_ms` each round's (None where the row did not run that round)."""
+    merged = {}
+    for i, rows in enumerate(rounds):
+        for r in rows:
+            k = tuple(r.get(f) for f in ROW_KEY)
+            if k not in merged:
+                merged[k] = dict(r, round_ms=[None] * len(rounds))
+            merged[k]["round_ms"][i] = r["median_ms"]
+    for m in merged.values():
+        times = [t for t in m["round_ms"] if t is not None]
+        m["median_ms"] = statistics.median(times)
+        m["rounds"] = len(times)
+    return list(merged.values())
+
+
+def headline(rows, prob):
+    sel = [r for r in rows if r["problem"] == prob]
+    if prob == "robertson":
+        sel = [r for r in sel if abs(r["rtol"] - 1e-6) < 1e-12]
+    return sel
+
+
+def round_table(rows, rounds):
+    """Per headline problem and peer: the peer's fastest method over glassbox's fastest, round
+    by round (both measured in the same round, minutes apart at most)."""
+    if rounds < 2:
+        return []
+    out = ["Ratios round by round (the peer's fastest method over glassbox's fastest in the same "
+           "round; above 1: glassbox ahead):", "",
+           "| problem | peer | " + " | ".join(f"round {i + 1}" for i in range(rounds)) + " | median | lowest |",
+           "|---|---|" + "---|" * rounds + "---|---|"]
+    for prob, title in HEADLINE.items():
+        sel = headline(rows, prob)
+        # Training: vanilla against the peers' (vanilla) loops, not the ERNODE row.
+        mine = [r for r in sel if r["tool"] == "glassbox" and
+                (prob != "spiral_train" or "vanilla" in r["method"])]
+        if not mine:
+            continue
+        for peer in sorted({r["tool"] for r in sel} - {"glassbox"}):
+            theirs = [r for r in sel if r["tool"] == peer]
+            ratios = []
+            for i in range(rounds):
+                g = [r["round_ms"][i] for r in mine if r["round_ms"][i] is not None]
+                p = [r["round_ms"][i] for r in theirs if r["round_ms"][i] is not None]
+                ratios.append(min(p) / min(g) if g and p else None)
+            got = [x for x in ratios if x is not None]
+            if len(got) < 2:
+                continue
+            cells = " | ".join("—" if x is None else f"{x:.2f}" for x in ratios)
+            out.append(f"| {title} | {peer} | {cells} | {statistics.median(got):.2f} | {min(got):.2f} |")
+    out.append("")
+    return out
 
 
 def plot(rows, problem, title, path):
@@ -266,13 +332,17 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="headline tolerances only, 3 runs")
     p.add_argument("--repeat", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=5,
+                   help="interleaved rounds (the first runs every row, the rest the headline rows)")
     p.add_argument("--skip", nargs="*", default=[], choices=["scipy", "diffrax", "torch", "diffsol", "glassbox"])
     p.add_argument("--only", nargs="*", default=[], choices=c.GROUPS)
     args = p.parse_args()
+    args.headline = False
     repeat = 3 if args.quick else args.repeat
+    rounds = max(1, args.rounds)
     RESULTS.mkdir(exist_ok=True)
 
-    meta = {"machine": machine()}
+    meta = {"machine": machine(), "rounds": rounds}
     ref = reference.compute()
     ref_info = ref.pop("_info")
     ref_path = RESULTS / "reference.json"
@@ -282,32 +352,51 @@ def main():
         common_args += ["--only", *args.only]
         args.skip.append("diffsol")
 
-    rows, skipped = [], []
+    skipped = []
     py = sys.executable
+    tools = []  # (name, run(rows, later_round)); a later round adds --headline (diffsol: --quick)
     if "scipy" not in args.skip:
-        run_peer("scipy", [py, "scipy_bench.py", *common_args], rows, skipped)
+        tools.append(("scipy", lambda rows, later: run_peer(
+            "scipy", [py, "scipy_bench.py", *common_args, *(["--headline"] if later else [])], rows, skipped)))
     if "diffrax" in args.skip:
         pass
     elif importlib.util.find_spec("diffrax") is None:
         skipped.append("diffrax: not installed (run setup.sh)")
     else:
-        run_peer("diffrax", [py, "diffrax_bench.py", *common_args], rows, skipped)
+        tools.append(("diffrax", lambda rows, later: run_peer(
+            "diffrax", [py, "diffrax_bench.py", *common_args, *(["--headline"] if later else [])], rows, skipped)))
     if "torch" in args.skip:
         pass
     elif importlib.util.find_spec("torchdiffeq") is None or importlib.util.find_spec("torchsde") is None:
         skipped.append("torchdiffeq/torchsde: not installed (setup.sh --with-torch, ~6 GB)")
     else:
-        run_peer("torch", [py, "torch_bench.py", *common_args], rows, skipped)
+        tools.append(("torch", lambda rows, later: run_peer(
+            "torch", [py, "torch_bench.py", *common_args, *(["--headline"] if later else [])], rows, skipped)))
     if "diffsol" in args.skip:
         pass
     elif not DIFFSOL_BIN.exists():
         skipped.append(f"diffsol: {DIFFSOL_BIN.relative_to(REPO)} not built (run setup.sh)")
     else:
-        run_peer("diffsol", [str(DIFFSOL_BIN), *common_args], rows, skipped)
+        tools.append(("diffsol", lambda rows, later: run_peer(
+            "diffsol", [str(DIFFSOL_BIN), *common_args, *(["--quick"] if later else [])], rows, skipped)))
     if "glassbox" not in args.skip:
-        g_rows, g_skipped = glassbox_rows(args, repeat)
-        rows.extend(g_rows)
-        skipped.extend(g_skipped)
+        def run_glassbox(rows, later):
+            args.headline = later
+            g_rows, g_skipped = glassbox_rows(args, repeat)
+            rows.extend(g_rows)
+            skipped.extend(g_skipped)
+        tools.append(("glassbox", run_glassbox))
+
+    per_round = []
+    for i in range(rounds):
+        order = tools[i % len(tools):] + tools[:i % len(tools)] if tools else []
+        print(f"[run] round {i + 1}/{rounds}: {', '.join(n for n, _ in order)}", file=sys.stderr, flush=True)
+        rows_i = []
+        for _, run in order:
+            run(rows_i, i > 0)
+        per_round.append(rows_i)
+    skipped = list(dict.fromkeys(skipped))
+    rows = merge_rounds(per_round)
     score(rows, ref)
 
     if args.only:
