@@ -116,6 +116,8 @@ pub struct JitSde {
     noise: NoiseMap,
     name: String,
     compile_time: Duration,
+    /// From the drift's IR; `true` (always safe) for kernels linked without one.
+    drift_reads_t: bool,
 }
 
 fn internal(msg: String) -> Diag {
@@ -155,6 +157,7 @@ impl JitSde {
             noise: NoiseMap::from_model(model),
             name: model.name.clone(),
             compile_time,
+            drift_reads_t: drift_ir.reads("t"),
         })
     }
 
@@ -179,6 +182,7 @@ impl JitSde {
             noise,
             name,
             compile_time: Duration::ZERO,
+            drift_reads_t: true,
         })
     }
 
@@ -232,5 +236,8 @@ impl SdeField for JitSde {
             Some(Ok(c)) => c.call(t, u, v, out),
             _ => out.fill(f64::NAN),
         }
+    }
+    fn drift_reads_t(&self) -> bool {
+        self.drift_reads_t
     }
 }
