@@ -701,7 +701,7 @@ fn save_times_within_rounding_of_the_grid_are_grid_points() {
 
 /// A checked model from source text (no data).
 fn model_of(src: &str) -> glassbox::sema::Model {
-    let file = glassbox::source::SourceFile::new("lin.gbx".into(), src.to_string());
+    let file = glassbox::source::SourceFile::new("lin.gbx", src);
     let checked = glassbox::check_source(&file, &glassbox::source::DiskLoader);
     assert!(checked.diags.is_empty(), "{:?}", checked.diags);
     checked.model.expect("checked model")

@@ -511,16 +511,22 @@ fn error_regularizer_of_adaptive_sde_methods_matches_central_differences() {
     }
 }
 
+/// DIAGONAL with a drift whose derivatives read `t` (`b·t·x`: a VJP at another time differs).
+fn diagonal_t() -> String {
+    DIAGONAL.replace(" + t) dt", " + b * t * x) dt")
+}
+
 /// `R_S` (SRNODE for SDEs) alone and with a data loss and `R_E`, for the SRI and SRA methods,
 /// each on a drift that reads `t` (the secant's second value is a drift evaluation of its own,
-/// differentiated through one more VJP) and on one that does not (it is a stage value).
+/// differentiated through one more VJP, at the pair's abscissa) and on one that does not (it
+/// is a stage value).
 #[test]
 fn stiffness_regularizer_of_adaptive_sde_methods_matches_central_differences() {
     let dir = tmp("sdestiff");
-    let diag_t = model_from(&dir, DIAGONAL);
+    let diag_t = model_from(&dir, &diagonal_t());
     let diag = model_from(&dir, &DIAGONAL.replace(" + t) dt", ") dt"));
     let add = model_from(&dir, ADDITIVE);
-    let add_t = model_from(&dir, &ADDITIVE.replace("a * sin(x))", "a * sin(x) + t)"));
+    let add_t = model_from(&dir, &ADDITIVE.replace("a * sin(x))", "a * sin(x) + a * t * y)"));
     for (model, method, seed) in [
         (&diag_t, "sriw1", 41),
         (&diag, "sriw1", 42),
@@ -671,7 +677,7 @@ fn sde_regularizers_the_trainer_cannot_take_are_diagnostics() {
 #[test]
 fn local_sde_error_term_matches_central_differences() {
     let dir = tmp("sdelocal");
-    let diag = model_from(&dir, DIAGONAL);
+    let diag = model_from(&dir, &diagonal_t());
     let add = model_from(&dir, ADDITIVE);
     for (model, method, seed) in [
         (&diag, "sriw1", 31),
