@@ -526,7 +526,10 @@ fn stiffness_regularizer_of_adaptive_sde_methods_matches_central_differences() {
     let diag_t = model_from(&dir, &diagonal_t());
     let diag = model_from(&dir, &DIAGONAL.replace(" + t) dt", ") dt"));
     let add = model_from(&dir, ADDITIVE);
-    let add_t = model_from(&dir, &ADDITIVE.replace("a * sin(x))", "a * sin(x) + a * t * y)"));
+    let add_t = model_from(
+        &dir,
+        &ADDITIVE.replace("a * sin(x))", "a * sin(x) + a * t * y)"),
+    );
     for (model, method, seed) in [
         (&diag_t, "sriw1", 41),
         (&diag, "sriw1", 42),

@@ -116,7 +116,7 @@ pub struct JitSde {
     noise: NoiseMap,
     name: String,
     compile_time: Duration,
-    /// From the drift's IR; `true` (always safe) for kernels linked without one.
+    /// From the drift's IR (for linked kernels, as recorded when they were compiled).
     drift_reads_t: bool,
 }
 
@@ -162,13 +162,15 @@ impl JitSde {
     }
 
     /// The SDE of kernels compiled ahead of time (a standalone binary's): drift, diffusion and,
-    /// when linked (Milstein), the diffusion's JVP, with parameters `p` and no inputs.
+    /// when linked (Milstein), the diffusion's JVP, with parameters `p` and no inputs;
+    /// `drift_reads_t` as the drift's IR said when it was compiled.
     pub fn linked(
         drift: Kernel,
         diffusion: Kernel,
         jvp: Option<Kernel>,
         noise: NoiseMap,
         p: &[f64],
+        drift_reads_t: bool,
     ) -> Result<JitSde, Diag> {
         let name = drift.name().to_string();
         let missing = || internal(format!("`{name}` has no linked diffusion JVP"));
@@ -182,7 +184,7 @@ impl JitSde {
             noise,
             name,
             compile_time: Duration::ZERO,
-            drift_reads_t: true,
+            drift_reads_t,
         })
     }
 
