@@ -473,6 +473,7 @@ fn check_regularizer(
     let (got, want) =
         central_differences(|p, u| loss(&mut f, p, u), &p0, &u0, &g.dp, &g.du0, &mut rng);
     let e = rel_err(&got, &want);
+    eprintln!("{method} (data {data_weight}, w_E {we}, w_S {ws}): relative error {e:.1e}");
     assert!(
         e <= 1e-6,
         "{method} (data weight {data_weight}): relative error {e:e}\n got {got:?}\nwant {want:?}"
