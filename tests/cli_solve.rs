@@ -276,6 +276,7 @@ fn sde_methods_dt_json_and_stats() {
         "nfe               450",
         "steps             150 accepted, 0 rejected",
         "steps per path    50.0",
+        "sum S_j*|h_j|     - (no stiffness estimate)",
         "compile time",
         "(median of 3)",
     ] {
@@ -291,7 +292,7 @@ fn sde_methods_dt_json_and_stats() {
     assert!(u.iter().all(|p| p.as_array().map(Vec::len) == Some(6)));
     assert_eq!(v["stats"]["accepted"], 150);
 
-    // The adaptive default records E_j.
+    // The adaptive default records E_j and S_j.
     let o = bin()
         .arg("solve")
         .arg(example("spiral_sde.gbx"))
@@ -302,6 +303,8 @@ fn sde_methods_dt_json_and_stats() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("method            sosri"), "{err}");
     assert!(!err.contains("no error estimate"), "{err}");
+    assert!(err.contains("sum S_j*|h_j|     "), "{err}");
+    assert!(!err.contains("no stiffness estimate"), "{err}");
 }
 
 #[test]

@@ -698,3 +698,89 @@ fn save_times_within_rounding_of_the_grid_are_grid_points() {
         assert!((x - y).abs() <= 1e-6 * y.abs(), "{x} vs {y}");
     }
 }
+
+/// A checked model from source text (no data).
+fn model_of(src: &str) -> glassbox::sema::Model {
+    let file = glassbox::source::SourceFile::new("lin.gbx", src);
+    let checked = glassbox::check_source(&file, &glassbox::source::DiskLoader);
+    assert!(checked.diags.is_empty(), "{:?}", checked.diags);
+    checked.model.expect("checked model")
+}
+
+/// The stiffness estimate on `dx = (λx + βt) dt + …`, λ = −3 (both components): the drift
+/// secant at one abscissa is `|λ|` on every accepted step of every adaptive method, up to the
+/// rounding of `λ(H_q − u)` (relative ≈ 1e-14; checked at 1e-9). With β ≠ 0 the drift reads
+/// `t`, the compiled field says so, and each accepted step spends one drift evaluation more
+/// than with `stiffness: false` (same states bit for bit); with β = 0 nothing more. Without
+/// the same-abscissa rule β = 40 would move the secant by `β·Δc·h/‖ΔH‖` = O(1) (the unit
+/// test in `solve/sde/stiffness.rs`).
+#[test]
+fn stiffness_estimate_is_the_slope_of_a_linear_drift() {
+    for (noise, methods) in [("s * x", ["sriw1", "sosri"]), ("s", ["sra1", "sosra"])] {
+        for (beta, reads_t) in [("0", false), ("40", true)] {
+            let drift = if reads_t {
+                "lam * x + b * t"
+            } else {
+                "lam * x"
+            };
+            let src = format!(
+                "model lin\nstate x = 1.0, y = -0.7\nparam lam = -3.0, s = 0.3, b = {beta}\n\
+                 dx = ({drift}) dt + {noise} dW\n\
+                 dy = ({}) dt + {} dW\nsolve sosri over [0, 1]\n",
+                drift.replace('x', "y"),
+                noise.replace('x', "y"),
+            );
+            let m = model_of(&src);
+            let mut field = sde::JitSde::new(&m, &[]).expect("compiles");
+            assert_eq!(field.drift_reads_t(), reads_t, "{drift}");
+            for name in methods {
+                let method = sde_method(name).expect("known");
+                let with = SdeOptions::default();
+                let without = SdeOptions {
+                    stiffness: false,
+                    ..Default::default()
+                };
+                let a = sde::solve_sde(method, &mut field, 0.0, 1.0, &[1.0, -0.7], &with, 5, 3)
+                    .expect("solves");
+                let b = sde::solve_sde(method, &mut field, 0.0, 1.0, &[1.0, -0.7], &without, 5, 3)
+                    .expect("solves");
+                for (pa, pb) in a.paths.iter().zip(&b.paths) {
+                    assert_eq!(pa.us, pb.us, "{name}: S_j does not move the path");
+                    assert!(pa.steps.len() > 3, "{name}");
+                    for r in &pa.steps {
+                        let s = r.stiffness_estimate.expect("recorded");
+                        assert!((s - 3.0).abs() <= 3e-9, "{name} ({drift}): S_j = {s}");
+                    }
+                    assert!(pb.steps.iter().all(|r| r.stiffness_estimate.is_none()));
+                    let extra = if reads_t { pa.steps.len() as u64 } else { 0 };
+                    assert_eq!(pa.stats.nfe, pb.stats.nfe + extra, "{name} ({drift})");
+                    let per_step: u64 = pa.steps.iter().map(|r| u64::from(r.nfe)).sum();
+                    assert_eq!(pa.stats.nfe, 2 + per_step, "{name}: records add up");
+                }
+            }
+        }
+    }
+    // The fixed-step methods have none.
+    let m = model_of(
+        "model em\nstate x = 1.0\nparam lam = -3.0\ndx = lam * x dt + 0.3 * x dW\n\
+         solve euler_maruyama(dt = 0.1) over [0, 1]\n",
+    );
+    let mut field = sde::JitSde::new(&m, &[]).expect("compiles");
+    let sol = sde::solve_sde(
+        SdeMethod::EulerMaruyama,
+        &mut field,
+        0.0,
+        1.0,
+        &[1.0],
+        &fixed(0.1),
+        1,
+        1,
+    )
+    .expect("solves");
+    assert!(
+        sol.paths[0]
+            .steps
+            .iter()
+            .all(|r| r.stiffness_estimate.is_none())
+    );
+}

@@ -393,13 +393,21 @@ fn cli_trains_the_ou_example_and_predicts() {
     assert_eq!(csv.lines().count(), 6, "{csv}");
 }
 
-/// `L = Σ c · u(saves) + w · R_E` on one adaptive path, `R_E = Σ_j E_j |h_j|` the adaptive SDE
-/// methods' error estimate (drift part δ·E1 plus diffusion part E2). The adaptive solve's
-/// accepted steps are then replayed as a fixed sequence (`dt` = the span, saved at every step
-/// end: the steps land on the saves) on the same Brownian tree: same steps and same recorded
-/// `E_j`, bit for bit, and a smooth function of `(p, u0)`, which central differences can
-/// check. `R_E` as the adjoint recomputes it equals the solver's per-step report.
-fn check_error_regularizer(model: &Model, method: &str, seed: u64, data_weight: f64) {
+/// `L = Σ c · u(saves) + w_E · R_E + w_S · R_S` on one adaptive path, `R_E = Σ_j E_j |h_j|`
+/// the adaptive SDE methods' error estimate (drift part δ·E1 plus diffusion part E2),
+/// `R_S = Σ_j S_j |h_j|` their stiffness estimate (the drift secant at one abscissa). The
+/// adaptive solve's accepted steps are then replayed as a fixed sequence (`dt` = the span,
+/// saved at every step end: the steps land on the saves) on the same Brownian tree: same steps
+/// and same recorded `E_j`, `S_j`, bit for bit, and a smooth function of `(p, u0)`, which
+/// central differences can check. `R_E`, `R_S` as the adjoint recomputes them equal the
+/// solver's per-step report.
+fn check_regularizer(
+    model: &Model,
+    method: &str,
+    seed: u64,
+    data_weight: f64,
+    (we, ws): (f64, f64),
+) {
     let m = sde_method(method).unwrap();
     let p0 = param_values(model);
     let u0 = vec![0.8, -0.4];
@@ -425,33 +433,47 @@ fn check_error_regularizer(model: &Model, method: &str, seed: u64, data_weight: 
     for (a, b) in replay.steps.iter().zip(&sol.steps) {
         assert_eq!(a.h.to_bits(), b.h.to_bits(), "{method}: step sizes");
         assert_eq!(a.error_estimate, b.error_estimate, "{method}: E_j");
+        assert_eq!(a.stiffness_estimate, b.stiffness_estimate, "{method}: S_j");
     }
-    let recorded = recorded_regularizers(&sol).0;
-    assert!(recorded > 0.0, "{method}");
+    let recorded = recorded_regularizers(&sol);
+    assert!(
+        recorded.0 > 0.0 && recorded.1 > 0.0,
+        "{method}: {recorded:?}"
+    );
 
-    let w = 0.7;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let c: Vec<f64> = (0..replay.us.len())
         .map(|_| data_weight * rng.random_range(-1.0..1.0))
         .collect();
     let reg = SdeRegularizer {
         opts: &fixed,
-        error_weight: w,
+        error_weight: we,
+        stiffness_weight: ws,
     };
-    let (g, r_e) = sde_adjoint_with(m, &mut f, &replay, &u0, &tree, &c, &reg).unwrap();
+    let (g, (r_e, r_s)) = sde_adjoint_with(m, &mut f, &replay, &u0, &tree, &c, &reg).unwrap();
     assert!(
-        (r_e - recorded).abs() <= 1e-13 * recorded,
-        "{method}: R_E {r_e} vs the solver's {recorded}"
+        (r_e - recorded.0).abs() <= 1e-13 * recorded.0,
+        "{method}: R_E {r_e} vs the solver's {}",
+        recorded.0
     );
+    if ws != 0.0 {
+        assert!(
+            (r_s - recorded.1).abs() <= 1e-13 * recorded.1,
+            "{method}: R_S {r_s} vs the solver's {}",
+            recorded.1
+        );
+    }
     let loss = |f: &mut JitSdeVjp, p: &[f64], u0: &[f64]| -> f64 {
         f.set_params(p).unwrap();
         let s: Solution = solve_path(m, f, u0, &fixed, &tree).unwrap();
         let data: f64 = s.us.iter().zip(&c).map(|(a, b)| a * b).sum();
-        data + w * recorded_regularizers(&s).0
+        let (r_e, r_s) = recorded_regularizers(&s);
+        data + we * r_e + ws * r_s
     };
     let (got, want) =
         central_differences(|p, u| loss(&mut f, p, u), &p0, &u0, &g.dp, &g.du0, &mut rng);
     let e = rel_err(&got, &want);
+    eprintln!("{method} (data {data_weight}, w_E {we}, w_S {ws}): relative error {e:.1e}");
     assert!(
         e <= 1e-6,
         "{method} (data weight {data_weight}): relative error {e:e}\n got {got:?}\nwant {want:?}"
@@ -464,9 +486,13 @@ fn check_error_regularizer(model: &Model, method: &str, seed: u64, data_weight: 
     let none = SdeRegularizer {
         opts: &fixed,
         error_weight: 0.0,
+        stiffness_weight: 0.0,
     };
     let (g0, _) = sde_adjoint_with(m, &mut f, &replay, &u0, &tree, &c, &none).unwrap();
-    assert!(rel_err(&g0.dp, &g.dp) > 1e-3, "{method}: R_E adds nothing");
+    assert!(
+        rel_err(&g0.dp, &g.dp) > 1e-3,
+        "{method}: the regularizer adds nothing"
+    );
 }
 
 #[test]
@@ -481,8 +507,42 @@ fn error_regularizer_of_adaptive_sde_methods_matches_central_differences() {
         (&add, "sosra", 24),
     ] {
         // The regularizer alone, then with a data loss.
-        check_error_regularizer(model, method, seed, 0.0);
-        check_error_regularizer(model, method, seed, 1.0);
+        check_regularizer(model, method, seed, 0.0, (0.7, 0.0));
+        check_regularizer(model, method, seed, 1.0, (0.7, 0.0));
+    }
+}
+
+/// DIAGONAL with a drift whose derivatives read `t` (`b·t·x`: a VJP at another time differs).
+fn diagonal_t() -> String {
+    DIAGONAL.replace(" + t) dt", " + b * t * x) dt")
+}
+
+/// `R_S` (SRNODE for SDEs) alone and with a data loss and `R_E`, for the SRI and SRA methods,
+/// each on a drift that reads `t` (the secant's second value is a drift evaluation of its own,
+/// differentiated through one more VJP, at the pair's abscissa) and on one that does not (it
+/// is a stage value).
+#[test]
+fn stiffness_regularizer_of_adaptive_sde_methods_matches_central_differences() {
+    let dir = tmp("sdestiff");
+    let diag_t = model_from(&dir, &diagonal_t());
+    let diag = model_from(&dir, &DIAGONAL.replace(" + t) dt", ") dt"));
+    let add = model_from(&dir, ADDITIVE);
+    let add_t = model_from(
+        &dir,
+        &ADDITIVE.replace("a * sin(x))", "a * sin(x) + a * t * y)"),
+    );
+    for (model, method, seed) in [
+        (&diag_t, "sriw1", 41),
+        (&diag, "sriw1", 42),
+        (&diag_t, "sosri", 43),
+        (&diag, "sosri", 44),
+        (&add, "sra1", 45),
+        (&add_t, "sra1", 46),
+        (&add, "sosra", 47),
+        (&add_t, "sosra", 48),
+    ] {
+        check_regularizer(model, method, seed, 0.0, (0.0, 0.4));
+        check_regularizer(model, method, seed, 1.0, (0.3, 0.4));
     }
 }
 
@@ -492,12 +552,20 @@ fn error_regularizer_of_adaptive_sde_methods_matches_central_differences() {
 /// method `dt`): sosri on a fixed grid still records `E_j`, on steps that do not move with θ.
 #[test]
 fn sde_trainer_error_estimate_matches_central_differences() {
-    let dir = tmp("sdereg_train");
+    for term in ["error_estimate", "stiffness"] {
+        check_trainer_regularizer(term);
+    }
+}
+
+/// The trainer test above for one term (`R_S` of the OU drift `θ(μ − x)` is `|θ|·T` exactly:
+/// the secant of a linear drift is its slope).
+fn check_trainer_regularizer(term: &str) {
+    let dir = tmp(&format!("sdereg_train_{term}"));
     let src = OU
         .replace("METHOD(dt = 0.1)", "sosri(rtol = 1e-2, atol = 1e-2)")
         .replace(
             "LOSS",
-            "moments(x, paths; samples = 4) + 0.3 * error_estimate",
+            &format!("moments(x, paths; samples = 4) + 0.3 * {term}"),
         )
         .replace("ITERS", "3")
         .replace("DATA", &ou_data());
@@ -505,12 +573,26 @@ fn sde_trainer_error_estimate_matches_central_differences() {
     std::fs::write(&path, src).unwrap();
     let (model, ds) = load(&path);
     let mut t = Trainer::new(&model, ds, &Overrides::default()).unwrap();
-    t.plan.sde.as_mut().unwrap().opts.dt = Some(0.1);
+    let sp = t.plan.sde.as_mut().unwrap();
+    assert_eq!(sp.opts.stiffness, term == "stiffness", "S_j only when read");
+    sp.opts.dt = Some(0.1);
     let theta = t.state().theta.clone();
     let w = t.weights(1);
-    assert_eq!(w.error, 0.3);
+    assert_eq!(
+        (w.error, w.stiffness),
+        if term == "stiffness" {
+            (0.0, 0.3)
+        } else {
+            (0.3, 0.0)
+        }
+    );
     let ev = t.evaluate(&theta, &[], Vec::new(), &w, 1).unwrap();
-    assert!(ev.reg > 0.0, "R_E is reported: {}", ev.reg);
+    assert!(ev.reg > 0.0, "{term} is reported: {}", ev.reg);
+    if term == "stiffness" {
+        // Mean over the paths of Σ_j |θ| h_j = |θ|·2 (θ = 1.2, the span [0, 2]).
+        let want = 0.3 * 1.2 * 2.0;
+        assert!((ev.reg - want).abs() <= 1e-12, "{} vs {want}", ev.reg);
+    }
     let no_reg = t
         .evaluate(&theta, &[], Vec::new(), &Weights::default(), 1)
         .unwrap();
@@ -530,10 +612,10 @@ fn sde_trainer_error_estimate_matches_central_differences() {
         got.push(ev.grad[i]);
     }
     let e = rel_err(&got, &want);
-    assert!(e <= 1e-6, "{e:e}\n got {got:?}\nwant {want:?}");
+    assert!(e <= 1e-6, "{term}: {e:e}\n got {got:?}\nwant {want:?}");
     assert!(
         rel_err(&no_reg.grad, &ev.grad) > 1e-4,
-        "the regularizer changes the gradient"
+        "{term}: the regularizer changes the gradient"
     );
 }
 
@@ -552,10 +634,6 @@ fn sde_regularizers_the_trainer_cannot_take_are_diagnostics() {
         .replace("ITERS", "2")
         .replace("METHOD(dt = 0.1)", "sosri");
     for (loss, what) in [
-        (
-            "moments(x, paths) + 0.1 * stiffness",
-            "no stiffness estimate",
-        ),
         ("moments(x, paths) + 0.1 * kinetic", "`kinetic`"),
         ("moments(x, paths) + 0.1 * taylor(2)", "`taylor`"),
     ] {
@@ -575,36 +653,41 @@ fn sde_regularizers_the_trainer_cannot_take_are_diagnostics() {
         assert_eq!((span.start, span.end), (at, at + term.len()), "{loss}");
         assert!(e.help.is_some(), "{e:?}");
     }
-    // A fixed-step SDE method has no error estimate: refused by the checker, its help
-    // naming the adaptive SDE methods.
-    let src = OU
-        .replace("ITERS", "2")
-        .replace("METHOD", "euler_maruyama")
-        .replace("LOSS", "moments(x, paths) + 0.1 * error_estimate");
-    let diags = check_errors(&dir, &src);
-    let d = diags
-        .iter()
-        .find(|d| d.code == "glassbox::bad_objective")
-        .unwrap_or_else(|| panic!("{diags:?}"));
-    let help = d.help.clone().unwrap_or_default();
-    for m in ["sriw1", "sosri", "sra1", "sosra"] {
-        assert!(help.contains(m), "{help}");
+    // A fixed-step SDE method has no error or stiffness estimate: refused by the checker, its
+    // help naming the adaptive SDE methods.
+    for term in ["error_estimate", "stiffness", "stiffness(sample = biased)"] {
+        let src = OU
+            .replace("ITERS", "2")
+            .replace("METHOD", "euler_maruyama")
+            .replace("LOSS", &format!("moments(x, paths) + 0.1 * {term}"));
+        let diags = check_errors(&dir, &src);
+        let d = diags
+            .iter()
+            .find(|d| d.code == "glassbox::bad_objective")
+            .unwrap_or_else(|| panic!("{term}: {diags:?}"));
+        let help = d.help.clone().unwrap_or_default();
+        for m in ["sriw1", "sosri", "sra1", "sosra"] {
+            assert!(help.contains(m), "{term}: {help}");
+        }
     }
 }
 
 /// The local SDE term: `t_r` drawn from an adaptive path (biased: a step start; unbiased:
 /// uniform on the span), one step with the automatic initial step size on the same Brownian
-/// path, `w·E·|h|`; with `u(t_r)` and `h` held (constants of the backward pass, as the
-/// gradient treats them), its `dp` against central differences of that step (1e-6).
+/// path, `w·E·|h|` or `w·S·|h|`; with `u(t_r)` and `h` held (constants of the backward pass, as
+/// the gradient treats them), its `dp` against central differences of that step (1e-6). The
+/// SRI cases' drift reads `t` (the secant's second value is an evaluation of its own), the
+/// SRA cases' does not.
 #[test]
 fn local_sde_error_term_matches_central_differences() {
     let dir = tmp("sdelocal");
-    let diag = model_from(&dir, DIAGONAL);
+    let diag = model_from(&dir, &diagonal_t());
     let add = model_from(&dir, ADDITIVE);
     for (model, method, seed) in [
         (&diag, "sriw1", 31),
         (&diag, "sosri", 32),
         (&add, "sosra", 33),
+        (&add, "sra1", 34),
     ] {
         let m = sde_method(method).unwrap();
         let p0 = param_values(model);
@@ -636,32 +719,41 @@ fn local_sde_error_term_matches_central_differences() {
             } else {
                 assert!((0.0..=1.0).contains(&t_r));
             }
-            let w = 0.8;
-            let term = sde_local_term(m, &mut f, &tree, t_r, &u_r, 1.0, &opts, w).unwrap();
-            assert!(term.h > 0.0 && term.error > 0.0 && term.value == w * term.error * term.h);
-            let value = |f: &mut JitSdeVjp, p: &[f64]| {
-                f.set_params(p).unwrap();
-                let v = sde_local_step(m, f, &tree, (t_r, term.h), &u_r, &opts, w)
-                    .unwrap()
-                    .value;
-                f.set_params(&p0).unwrap();
-                v
-            };
-            let eps = 1e-6;
-            let (mut got, mut want) = (Vec::new(), Vec::new());
-            for i in 0..p0.len() {
-                let (mut a, mut b) = (p0.clone(), p0.clone());
-                a[i] += eps;
-                b[i] -= eps;
-                want.push((value(&mut f, &a) - value(&mut f, &b)) / (2.0 * eps));
-                got.push(term.dp[i]);
+            for (we, ws) in [(0.8, 0.0), (0.0, 0.8)] {
+                let reg = SdeRegularizer {
+                    opts: &opts,
+                    error_weight: we,
+                    stiffness_weight: ws,
+                };
+                let term = sde_local_term(m, &mut f, &tree, (t_r, &u_r), 1.0, &reg).unwrap();
+                let s = term.stiffness.unwrap_or(0.0);
+                assert!(term.h > 0.0 && term.error > 0.0);
+                assert_eq!(term.stiffness.is_some(), ws != 0.0, "{method}");
+                assert_eq!(term.value, term.h * (we * term.error + ws * s));
+                let value = |f: &mut JitSdeVjp, p: &[f64]| {
+                    f.set_params(p).unwrap();
+                    let v = sde_local_step(m, f, &tree, (t_r, term.h), &u_r, &reg)
+                        .unwrap()
+                        .value;
+                    f.set_params(&p0).unwrap();
+                    v
+                };
+                let eps = 1e-6;
+                let (mut got, mut want) = (Vec::new(), Vec::new());
+                for i in 0..p0.len() {
+                    let (mut a, mut b) = (p0.clone(), p0.clone());
+                    a[i] += eps;
+                    b[i] -= eps;
+                    want.push((value(&mut f, &a) - value(&mut f, &b)) / (2.0 * eps));
+                    got.push(term.dp[i]);
+                }
+                let e = rel_err(&got, &want);
+                assert!(
+                    e <= 1e-6,
+                    "{method} {sampling:?} ({we}, {ws}): {e:e}\n got {got:?}\nwant {want:?}"
+                );
+                assert!(want.iter().any(|x| x.abs() > 1e-8), "{want:?}");
             }
-            let e = rel_err(&got, &want);
-            assert!(
-                e <= 1e-6,
-                "{method} {sampling:?}: {e:e}\n got {got:?}\nwant {want:?}"
-            );
-            assert!(want.iter().any(|x| x.abs() > 1e-8), "{want:?}");
         }
     }
 }
@@ -670,18 +762,16 @@ fn local_sde_error_term_matches_central_differences() {
 #[test]
 fn local_sde_error_terms_train_deterministically() {
     let dir = tmp("sdelocal_train");
-    let run = |sample: &str, seed: u64| {
+    let run = |(k, term): (usize, &str), seed: u64| {
         let src = OU
             .replace("METHOD(dt = 0.1)", "sosri(rtol = 1e-2, atol = 1e-2)")
             .replace(
                 "LOSS",
-                &format!(
-                    "moments(x, paths; samples = 4) + 0.5 * error_estimate(sample = {sample})"
-                ),
+                &format!("moments(x, paths; samples = 4) + 0.5 * {term}"),
             )
             .replace("ITERS", "2")
             .replace("DATA", &ou_data());
-        let path = dir.join(format!("ou_{sample}.gbx"));
+        let path = dir.join(format!("ou_{k}.gbx"));
         std::fs::write(&path, src).unwrap();
         let (model, ds) = load(&path);
         let ov = Overrides {
@@ -694,11 +784,19 @@ fn local_sde_error_terms_train_deterministically() {
         }
         t.state().clone()
     };
-    for sample in ["biased", "unbiased"] {
-        let a = run(sample, 3);
-        assert!(a.metrics.iter().all(|m| m.reg > 0.0), "{sample}");
-        assert_eq!(a.theta, run(sample, 3).theta, "{sample}");
-        assert_ne!(a.theta, run(sample, 4).theta, "{sample}");
+    for term in [
+        "error_estimate(sample = biased)",
+        "error_estimate(sample = unbiased)",
+        "stiffness(sample = biased)",
+        "stiffness(sample = unbiased)",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let a = run(term, 3);
+        assert!(a.metrics.iter().all(|m| m.reg > 0.0), "{term:?}");
+        assert_eq!(a.theta, run(term, 3).theta, "{term:?}");
+        assert_ne!(a.theta, run(term, 4).theta, "{term:?}");
     }
 }
 

@@ -85,6 +85,8 @@ pub struct SdeMeta {
     /// Write the mean over the paths (`glassbox predict` of a trained SDE model) rather than
     /// every path (`glassbox solve`).
     pub mean: bool,
+    /// Whether the drift reads `t` (`SdeField::drift_reads_t`: the stiffness estimate's cost).
+    pub drift_reads_t: bool,
 }
 
 /// What calling one linked kernel needs: its arguments, output length and scratch length.

@@ -26,6 +26,7 @@ pub(super) struct SdeParts {
     pub seed: u64,
     pub paths: usize,
     pub mean: bool,
+    pub drift_reads_t: bool,
 }
 
 pub(super) fn plan(model: &Model, file: &Arc<SourceFile>) -> Result<SdeParts, Vec<Diag>> {
@@ -67,6 +68,7 @@ pub(super) fn plan(model: &Model, file: &Arc<SourceFile>) -> Result<SdeParts, Ve
         }
     };
     let diffusion = lower::lower(model, lower::Part::Diffusion).map_err(|d| in_file(d, file))?;
+    let drift = lower::lower(model, lower::Part::Field).map_err(|d| in_file(d, file))?;
     let jvp = if method == SdeMethod::Milstein {
         Some(ir::jvp(&diffusion, "u", "v").map_err(|e| vec![lower::internal(e)])?)
     } else {
@@ -80,6 +82,7 @@ pub(super) fn plan(model: &Model, file: &Arc<SourceFile>) -> Result<SdeParts, Ve
         seed,
         paths,
         mean,
+        drift_reads_t: drift.reads("t"),
     })
 }
 
@@ -107,6 +110,7 @@ impl SdeParts {
             seed: self.seed,
             paths: self.paths,
             mean: self.mean,
+            drift_reads_t: self.drift_reads_t,
         }
     }
 }

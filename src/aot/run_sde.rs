@@ -79,10 +79,13 @@ pub(super) fn run(
         dt: meta.dt.first().copied(),
         max_steps: meta.max_steps,
         save_at,
+        // As `glassbox predict` (no `S_j`) and `glassbox solve` (`S_j`) run it.
+        stiffness: !sde.mean,
         ..SdeOptions::default()
     };
     let noise = NoiseMap::new(sde.noise.clone());
-    let mut field = JitSde::linked(drift, diffusion, jvp, noise, weights).map_err(|d| vec![d])?;
+    let mut field = JitSde::linked(drift, diffusion, jvp, noise, weights, sde.drift_reads_t)
+        .map_err(|d| vec![d])?;
     let start = Instant::now();
     let sol = solve_sde(method, &mut field, t0, t1, &u0, &opts, seed, paths)
         .map_err(|e| vec![Diag::from(e)])?;

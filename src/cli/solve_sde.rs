@@ -315,12 +315,11 @@ pub(crate) fn stats_text(
 ) -> String {
     let s = &sol.stats;
     let paths = sol.paths.len().max(1) as f64;
-    let sum_e: f64 = sol
+    let (sum_e, sum_s) = sol
         .paths
         .iter()
-        .flat_map(|p| &p.steps)
-        .map(|st| st.error_estimate.unwrap_or(0.0) * st.h.abs())
-        .sum();
+        .map(crate::grad::recorded_regularizers)
+        .fold((0.0, 0.0), |(e, s), (a, b)| (e + a, s + b));
     let mut out = String::new();
     let _ = writeln!(out, "method            {}", plan.method.name());
     let _ = writeln!(
@@ -349,6 +348,15 @@ pub(crate) fn stats_text(
         "- (no error estimate)".to_string()
     };
     let _ = writeln!(out, "sum E_j*|h_j|     {e}");
+    let s = if plan.method.is_adaptive() && plan.opts.stiffness {
+        format!(
+            "{sum_s:.6e} (summed over paths; {:.6e} per path)",
+            sum_s / paths
+        )
+    } else {
+        "- (no stiffness estimate)".to_string()
+    };
+    let _ = writeln!(out, "sum S_j*|h_j|     {s}");
     let _ = writeln!(
         out,
         "compile time      {:.3} ms",

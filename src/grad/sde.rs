@@ -13,18 +13,22 @@
 //! With a weight on `R_E = Σ_j E_j |h_j|` (the adaptive methods' error estimate,
 //! [`sde_adjoint_with`]), each step's `∂E_j/∂(u_n, u_{n+1}, E1, E2)` (`sde_reg.rs`) is added
 //! before the step is reversed: `E1`, `E2` are sums of the stage values, so their cotangents
-//! travel through the same stage sweep as the state's.
+//! travel through the same stage sweep as the state's. A weight on `R_S = Σ_j S_j |h_j|` (the
+//! stiffness estimate, `solve/sde/stiffness.rs`) seeds the stage values and stage arguments of
+//! the estimate's pair the same way.
 //!
 //! Invariant: exact for the computation done; every method of `solve::sde` is covered
-//! (Euler–Maruyama, Euler–Heun, Milstein, SRI and SRA tableaux), and `R_E` for the adaptive
-//! ones.
+//! (Euler–Maruyama, Euler–Heun, Milstein, SRI and SRA tableaux), and `R_E`, `R_S` for the
+//! adaptive ones.
 
 // The step formulas are component-wise over parallel buffers, as in `solve/sde/step.rs`.
 #![allow(clippy::needless_range_loop)]
 
 use super::adjoint::Gradients;
 use super::field::{JitVjpField, VjpField};
-use super::sde_reg::{ErrorSeeds, error_seeds, stage_seeds};
+use super::sde_reg::{
+    ErrorSeeds, StiffnessSeeds, error_seeds, stage_seeds, stiffness_seeds, stiffness_stage_seeds,
+};
 use crate::diag::Diag;
 use crate::ir::{self, lower};
 use crate::jit::{self, Kernel};
@@ -76,6 +80,7 @@ pub struct JitSdeVjp {
     diffusion: JitVjpField,
     milstein: Option<MilsteinKernels>,
     noise: NoiseMap,
+    drift_reads_t: bool,
 }
 
 impl JitSdeVjp {
@@ -130,6 +135,7 @@ impl JitSdeVjp {
             diffusion,
             milstein,
             noise: NoiseMap::from_model(model),
+            drift_reads_t: drift_ir.reads("t"),
         })
     }
 
@@ -181,6 +187,9 @@ impl SdeField for JitSdeVjp {
         if m.jvp.call(&args, out).is_err() {
             out.fill(f64::NAN);
         }
+    }
+    fn drift_reads_t(&self) -> bool {
+        self.drift_reads_t
     }
 }
 
@@ -398,22 +407,26 @@ pub fn sde_adjoint<F: SdeVjpField + ?Sized>(
     let reg = SdeRegularizer {
         opts: &SdeOptions::default(),
         error_weight: 0.0,
+        stiffness_weight: 0.0,
     };
     sde_adjoint_with(method, field, sol, u0, tree, dl_du, &reg).map(|(g, _)| g)
 }
 
-/// The error-estimate regularizer of an SDE solve: `error_weight · R_E`, `R_E = Σ_j E_j |h_j|`
-/// with `E_j` scaled by the solve's `rtol`, `atol` and `delta` (`opts`; pass the options the
-/// path was solved with, or `R_E` is another function than the recorded one).
+/// The solver-heuristic regularizers of an SDE solve: `error_weight · R_E + stiffness_weight ·
+/// R_S`, `R_E = Σ_j E_j |h_j|` with `E_j` scaled by the solve's `rtol`, `atol` and `delta`
+/// (`opts`; pass the options the path was solved with, or `R_E` is another function than the
+/// recorded one), `R_S = Σ_j S_j |h_j|`.
 #[derive(Clone, Copy, Debug)]
 pub struct SdeRegularizer<'a> {
     pub opts: &'a SdeOptions,
     pub error_weight: f64,
+    pub stiffness_weight: f64,
 }
 
-/// [`sde_adjoint`] of the loss plus `reg.error_weight · R_E`; also returns `R_E` as the sweep
-/// recomputed it from the replayed steps (equal to the recorded `Σ_j E_j |h_j|`; 0 for the
-/// methods without an error estimate).
+/// [`sde_adjoint`] of the loss plus the weighted `R_E` and `R_S`; also returns `(R_E, R_S)` as
+/// the sweep recomputed them from the replayed steps (equal to the recorded sums; 0 for the
+/// methods without estimates, and `R_S` is 0 unless `stiffness_weight` is nonzero: it may
+/// cost a drift evaluation per step).
 pub fn sde_adjoint_with<F: SdeVjpField + ?Sized>(
     method: SdeMethod,
     field: &mut F,
@@ -422,7 +435,7 @@ pub fn sde_adjoint_with<F: SdeVjpField + ?Sized>(
     tree: &BrownianTree,
     dl_du: &[f64],
     reg: &SdeRegularizer,
-) -> Result<(Gradients, f64), SolveError> {
+) -> Result<(Gradients, (f64, f64)), SolveError> {
     let n = field.dim();
     let np = field.n_params();
     let bad = |m: String| Err(SolveError::InvalidOption(m));
@@ -466,7 +479,9 @@ pub fn sde_adjoint_with<F: SdeVjpField + ?Sized>(
     let mut lam = seeds[steps * n..].to_vec();
     let mut lu = vec![0.0; n];
     let mut err = method.is_adaptive().then(|| ErrorSeeds::new(n));
-    let mut r_e = 0.0;
+    let mut stiff =
+        (method.is_adaptive() && reg.stiffness_weight != 0.0).then(|| StiffnessSeeds::new(n));
+    let (mut r_e, mut r_s) = (0.0, 0.0);
     for j in (0..steps).rev() {
         let u = &us[j * n..(j + 1) * n];
         let (dw, i10) = incs[2 * j * n..2 * (j + 1) * n].split_at(n);
@@ -478,6 +493,11 @@ pub fn sde_adjoint_with<F: SdeVjpField + ?Sized>(
                 *a += b;
             }
         }
+        if let Some(d) = &mut stiff {
+            let weight = reg.stiffness_weight * h.abs();
+            let s_j = stiffness_seeds(method, field, (t, h), &mut w, weight, d);
+            r_s += s_j.unwrap_or(0.0) * h.abs();
+        }
         lu.copy_from_slice(&lam);
         let de = err.as_ref().filter(|_| reg.error_weight != 0.0);
         step_vjp(
@@ -487,7 +507,7 @@ pub fn sde_adjoint_with<F: SdeVjpField + ?Sized>(
             u,
             &w,
             &lam,
-            de,
+            (de, stiff.as_ref()),
             &mut s,
             &mut lu,
             &mut dp,
@@ -501,12 +521,12 @@ pub fn sde_adjoint_with<F: SdeVjpField + ?Sized>(
             lam[i] = lu[i] + seeds[j * n + i];
         }
     }
-    Ok((Gradients { du0: lam, dp }, r_e))
+    Ok((Gradients { du0: lam, dp }, (r_e, r_s)))
 }
 
 /// Adds step `(t, h)`'s `λᵀ∂u_{n+1}/∂(u_n, p)` to `lu` (which holds `λ` itself, the identity
-/// part) and `dp`, and with `de` the error parts' cotangents carried through the stages; `w`
-/// holds the step as the solver took it.
+/// part) and `dp`, and with `de` the error parts' (with `ds` the stiffness pair's) cotangents
+/// carried through the stages; `w` holds the step as the solver took it.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn step_vjp<F: SdeVjpField + ?Sized>(
     method: SdeMethod,
@@ -515,7 +535,7 @@ pub(super) fn step_vjp<F: SdeVjpField + ?Sized>(
     u: &[f64],
     w: &Work,
     lam: &[f64],
-    de: Option<&ErrorSeeds>,
+    (de, ds): (Option<&ErrorSeeds>, Option<&StiffnessSeeds>),
     s: &mut Sweep,
     lu: &mut [f64],
     dp: &mut [f64],
@@ -571,6 +591,10 @@ pub(super) fn step_vjp<F: SdeVjpField + ?Sized>(
             if let Some(e) = de {
                 stage_seeds(method, h, w, e, &mut s.lf, &mut s.lg);
             }
+            if let Some(d) = ds {
+                let Sweep { lf, lg, wu, wp, .. } = &mut *s;
+                stiffness_stage_seeds(method, field, (t, h), w, d, (lf, lg), (wu, wp), (lu, dp));
+            }
             for st in (0..4).rev() {
                 let r = st * n..(st + 1) * n;
                 // g_s = g(t + c1 h, H1_s), H1_s = u + h Σ A1 f_j + √h Σ B1 g_j.
@@ -619,6 +643,10 @@ pub(super) fn step_vjp<F: SdeVjpField + ?Sized>(
             }
             if let Some(e) = de {
                 stage_seeds(method, h, w, e, &mut s.lf, &mut s.lg);
+            }
+            if let Some(d) = ds {
+                let Sweep { lf, lg, wu, wp, .. } = &mut *s;
+                stiffness_stage_seeds(method, field, (t, h), w, d, (lf, lg), (wu, wp), (lu, dp));
             }
             for st in (0..tab.stages).rev() {
                 let r = st * n..(st + 1) * n;

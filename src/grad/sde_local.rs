@@ -1,8 +1,8 @@
-//! The local error-estimate regularizer of an SDE solve (the 2023 variant on the replayed
-//! Brownian path): from a sampled time `t_r` and the state there, ONE step of the method with
-//! the SDE solver's automatic initial step size, driven by the same path's increments over
-//! `[t_r, t_r + h]`, penalised by `E·|h|`. `u(t_r)` and `h` are constants of the backward pass,
-//! so only `dp` is returned.
+//! The local error-estimate and stiffness regularizers of an SDE solve (the 2023 variant on
+//! the replayed Brownian path): from a sampled time `t_r` and the state there, ONE step of the
+//! method with the SDE solver's automatic initial step size, driven by the same path's
+//! increments over `[t_r, t_r + h]`, penalised by `w_E·E·|h| + w_S·S·|h|`. `u(t_r)` and `h`
+//! are constants of the backward pass, so only `dp` is returned.
 //!
 //! Sampling: biased, `t_r` one of the accepted step starts, with the replayed state there;
 //! unbiased, `t_r ~ U[t0, t1]`, the state there one step of the method (the same path) from
@@ -12,19 +12,20 @@
 use rand::Rng;
 
 use super::local::Sampling;
-use super::sde::{Replayed, SdeVjpField, Sweep, redo_step, replay, step_vjp};
-use super::sde_reg::{ErrorSeeds, error_seeds};
-use crate::solve::sde::{
-    BrownianPoint, BrownianTree, SdeMethod, SdeOptions, Work, increments, initial_step,
-};
+use super::sde::{Replayed, SdeRegularizer, SdeVjpField, Sweep, redo_step, replay, step_vjp};
+use super::sde_reg::{ErrorSeeds, StiffnessSeeds, error_seeds, stiffness_seeds};
+use crate::solve::sde::{BrownianPoint, BrownianTree, SdeMethod, Work, increments, initial_step};
 use crate::solve::{Solution, SolveError};
 
-/// One local term: its step, the estimate, `weight·E·|h|` and its gradient in `p`.
+/// One local term: its step, the estimates, `w_E·E·|h| + w_S·S·|h|` and its gradient in `p`.
 #[derive(Clone, Debug)]
 pub struct SdeLocalTerm {
     pub t: f64,
     pub h: f64,
     pub error: f64,
+    /// `S` of the step; `None` when the stiffness weight is 0 (not computed: it may cost an
+    /// evaluation).
+    pub stiffness: Option<f64>,
     pub value: f64,
     pub dp: Vec<f64>,
 }
@@ -92,25 +93,23 @@ pub fn sde_sample<F: SdeVjpField + ?Sized, R: Rng + ?Sized>(
 }
 
 /// The local term at `(t_r, u_r)` of the path `tree`, stepping towards `t1` with the automatic
-/// initial step size; `opts` the solve's tolerances and `delta`.
-#[allow(clippy::too_many_arguments)]
+/// initial step size; `reg.opts` the solve's tolerances and `delta`, `reg`'s weights those of
+/// `E·|h|` and `S·|h|`.
 pub fn sde_local_term<F: SdeVjpField + ?Sized>(
     method: SdeMethod,
     field: &mut F,
     tree: &BrownianTree,
-    t_r: f64,
-    u_r: &[f64],
+    (t_r, u_r): (f64, &[f64]),
     t1: f64,
-    opts: &SdeOptions,
-    weight: f64,
+    reg: &SdeRegularizer,
 ) -> Result<SdeLocalTerm, SolveError> {
     let n = field.dim();
     check(method, n, u_r)?;
     let (mut f0, mut g0) = (vec![0.0; n], vec![0.0; n]);
     field.drift(t_r, u_r, &mut f0);
     field.diffusion(t_r, u_r, &mut g0);
-    let h = initial_step(u_r, &f0, &g0, t1 - t_r, opts);
-    sde_local_step(method, field, tree, (t_r, h), u_r, opts, weight)
+    let h = initial_step(u_r, &f0, &g0, t1 - t_r, reg.opts);
+    sde_local_step(method, field, tree, (t_r, h), u_r, reg)
 }
 
 /// The local term of one step `(t_r, h)` (held constant) from `u_r` on the path `tree`.
@@ -120,8 +119,7 @@ pub fn sde_local_step<F: SdeVjpField + ?Sized>(
     tree: &BrownianTree,
     (t_r, h): (f64, f64),
     u_r: &[f64],
-    opts: &SdeOptions,
-    weight: f64,
+    reg: &SdeRegularizer,
 ) -> Result<SdeLocalTerm, SolveError> {
     let n = field.dim();
     check(method, n, u_r)?;
@@ -130,6 +128,7 @@ pub fn sde_local_step<F: SdeVjpField + ?Sized>(
         t: t_r,
         h,
         error: 0.0,
+        stiffness: None,
         value: 0.0,
         dp: vec![0.0; np],
     };
@@ -140,10 +139,16 @@ pub fn sde_local_step<F: SdeVjpField + ?Sized>(
     let (dw, i10) = path_increments(tree, field.noise().of(), t_r, t_r + h);
     redo_step(method, field, (t_r, h), u_r, (&dw, &i10), &mut s, &mut w);
     let mut e = ErrorSeeds::new(n);
-    term.error = error_seeds(u_r, &w, opts, weight * h, &mut e);
-    term.value = weight * term.error * h;
+    term.error = error_seeds(u_r, &w, reg.opts, reg.error_weight * h, &mut e);
+    let mut d = StiffnessSeeds::new(n);
+    if reg.stiffness_weight != 0.0 {
+        let weight = reg.stiffness_weight * h;
+        term.stiffness = stiffness_seeds(method, field, (t_r, h), &mut w, weight, &mut d);
+    }
+    term.value =
+        h * (reg.error_weight * term.error + reg.stiffness_weight * term.stiffness.unwrap_or(0.0));
     // `u_{n+1}` reads `p` through the stages: its part of `∂E` enters as the step's `λ`; the
-    // cotangent left on `u_r` is dropped (a constant).
+    // cotangents left on `u_r` are dropped (a constant).
     let lam = e.u1.clone();
     let mut lu = lam.clone();
     step_vjp(
@@ -153,7 +158,7 @@ pub fn sde_local_step<F: SdeVjpField + ?Sized>(
         u_r,
         &w,
         &lam,
-        Some(&e),
+        (Some(&e), term.stiffness.map(|_| &d)),
         &mut s,
         &mut lu,
         &mut term.dp,
@@ -164,7 +169,7 @@ pub fn sde_local_step<F: SdeVjpField + ?Sized>(
 fn check(method: SdeMethod, n: usize, u_r: &[f64]) -> Result<(), SolveError> {
     if !method.is_adaptive() {
         return Err(SolveError::InvalidOption(format!(
-            "`{}` has no error estimate",
+            "`{}` has no error or stiffness estimate",
             method.name()
         )));
     }

@@ -1,5 +1,5 @@
-//! The error-estimate regularizer of the adaptive SDE methods and its derivative with respect
-//! to one step's values, for the SDE adjoint (`grad::sde`).
+//! The error-estimate and stiffness regularizers of the adaptive SDE methods and their
+//! derivatives with respect to one step's values, for the SDE adjoint (`grad::sde`).
 //!
 //! Per accepted step (DESIGN.md, "Regularizers"; `solve/sde/integrate.rs`), with the step's
 //! error parts `E1` (drift) and `E2` (diffusion) and `s_m = atol + rtol·max(|u_n,m|, |u_n+1,m|)`:
@@ -17,14 +17,26 @@
 //! through the argument it returned, `u_n` on a tie; `|x|` has derivative `sign(x)`, 0 at 0;
 //! `E = 0` has zero gradient.
 //!
-//! Invariant: the value is the solver's own `error_estimate` (the same function, on the same
-//! replayed step), so `R_E` here equals the sum of the recorded `E_j |h_j|`.
+//! The stiffness regularizer `R_S = Σ_j S_j |h_j|` (`solve/sde/stiffness.rs`:
+//! `S = ‖f_p − f_x‖ / ‖H0_q − H0_p‖`, `f_x = f(t + c0_p h, H0_q)`) has the ODE secant's
+//! partials ([`stiffness_seeds`]); they reach `f_p`, `f_x` and the stage arguments `H0_p`,
+//! `H0_q`, which are sums of `u_n` and the earlier stage values, so [`stiffness_stage_seeds`]
+//! hands them to the same stage sweep (and `f_x`, when it is an evaluation of its own, through
+//! one more drift VJP). `S = 0` (0/0 included) has zero gradient.
+//!
+//! Invariant: the values are the solver's own `error_estimate` and `stiffness_estimate` (the
+//! same functions, on the same replayed step), so `R_E`, `R_S` here equal the sums of the
+//! recorded `E_j |h_j|`, `S_j |h_j|`.
 
 // The partials are component-wise over several parallel buffers, as in `solve/sde/step.rs`.
 #![allow(clippy::needless_range_loop)]
 
 use super::regularize::sign;
-use crate::solve::sde::{SdeMethod, SdeOptions, Work, error_estimate};
+use super::sde::SdeVjpField;
+use crate::solve::sde::{
+    SdeField, SdeMethod, SdeOptions, Work, drift_row, error_estimate, stiffness_estimate,
+    stiffness_pair,
+};
 
 /// The cotangents one step's `E` hands on: to `u_n`, `u_{n+1}` and the error parts.
 pub(super) struct ErrorSeeds {
@@ -113,5 +125,116 @@ pub(super) fn stage_seeds(
         }
         // No error estimate: `error_estimate` reads zero error parts.
         SdeMethod::EulerMaruyama | SdeMethod::EulerHeun | SdeMethod::Milstein => {}
+    }
+}
+
+/// The cotangents one step's `S` hands on (`solve/sde/stiffness.rs`:
+/// `S = ‖f_p − f_x‖ / ‖H0_q − H0_p‖`, `f_x = f(t + c0_p h, H0_q)`): to the stage value `f_p`,
+/// to `f_x`, and to the stage arguments `H0_p`, `H0_q`.
+pub(super) struct StiffnessSeeds {
+    pub kp: Vec<f64>,
+    pub kx: Vec<f64>,
+    pub xp: Vec<f64>,
+    pub xq: Vec<f64>,
+}
+
+impl StiffnessSeeds {
+    pub fn new(n: usize) -> StiffnessSeeds {
+        StiffnessSeeds {
+            kp: vec![0.0; n],
+            kx: vec![0.0; n],
+            xp: vec![0.0; n],
+            xq: vec![0.0; n],
+        }
+    }
+}
+
+/// `S` of the step `(t, h)` in `w` (the solver's own `stiffness_estimate`, which refills
+/// `w.fx`, evaluating the drift when it reads `t`), and `weight · ∂S/∂(f_p, f_x, H0_p, H0_q)`
+/// written into `seeds`: with `d = f_p − f_x`, `Δ = H0_p − H0_q`,
+/// `∂S/∂f_p = d / (S ‖Δ‖²) = −∂S/∂f_x`, `∂S/∂H0_p = −S Δ / ‖Δ‖² = −∂S/∂H0_q` (zero where
+/// `S` is 0, as at 0/0, or not finite). `None` for a method without an estimate.
+pub(super) fn stiffness_seeds<F: SdeField + ?Sized>(
+    method: SdeMethod,
+    field: &mut F,
+    (t, h): (f64, f64),
+    w: &mut Work,
+    weight: f64,
+    seeds: &mut StiffnessSeeds,
+) -> Option<f64> {
+    let (s_val, _) = stiffness_estimate(method, field, t, h, w)?;
+    let (p, q) = stiffness_pair(method)?;
+    for v in [&mut seeds.kp, &mut seeds.kx, &mut seeds.xp, &mut seeds.xq] {
+        v.fill(0.0);
+    }
+    if weight == 0.0 || s_val == 0.0 || !s_val.is_finite() {
+        return Some(s_val);
+    }
+    let n = w.fx.len();
+    let (hp, hq) = (&w.h0[p * n..(p + 1) * n], &w.h0[q * n..(q + 1) * n]);
+    let fp = &w.fs[p * n..(p + 1) * n];
+    let den: f64 = hp.iter().zip(hq).map(|(a, b)| (a - b).powi(2)).sum();
+    for m in 0..n {
+        let dk = weight * (fp[m] - w.fx[m]) / (s_val * den);
+        seeds.kp[m] = dk;
+        seeds.kx[m] = -dk;
+        let dx = -weight * s_val * (hp[m] - hq[m]) / den;
+        seeds.xp[m] = dx;
+        seeds.xq[m] = -dx;
+    }
+    Some(s_val)
+}
+
+/// Hands a step's `S` seeds to the stage cotangents `lf`, `lg` (stage-major) and `lu`, `dp`:
+/// `f_p`'s to `lf[p]`; `f_x`'s to `lf[q]` when the drift does not read `t` (`f_x` is `f_q`
+/// then), else through the drift's VJP at `(t + c0_p h, H0_q)` (`wu`, `wp` scratch) to
+/// `H0_q`; each argument's cotangent `λ` to what forms it,
+/// `H0_s = u + h Σ A0_sj f_j + χ2 Σ B0_sj g_j`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn stiffness_stage_seeds<F: SdeVjpField + ?Sized>(
+    method: SdeMethod,
+    field: &mut F,
+    (t, h): (f64, f64),
+    w: &Work,
+    seeds: &StiffnessSeeds,
+    (lf, lg): (&mut [f64], &mut [f64]),
+    (wu, wp): (&mut [f64], &mut [f64]),
+    (lu, dp): (&mut [f64], &mut [f64]),
+) {
+    let Some((p, q)) = stiffness_pair(method) else {
+        return;
+    };
+    let Some((_, _, cp)) = drift_row(method, p) else {
+        return;
+    };
+    let n = seeds.kp.len();
+    for m in 0..n {
+        lf[p * n + m] += seeds.kp[m];
+    }
+    let mut xq = seeds.xq.clone();
+    if field.drift_reads_t() {
+        field.drift_vjp(t + cp * h, &w.h0[q * n..(q + 1) * n], &seeds.kx, wu, wp);
+        for (a, b) in xq.iter_mut().zip(wu.iter()) {
+            *a += b;
+        }
+        for (a, b) in dp.iter_mut().zip(wp.iter()) {
+            *a += b;
+        }
+    } else {
+        for m in 0..n {
+            lf[q * n + m] += seeds.kx[m];
+        }
+    }
+    for (s, lam) in [(p, &seeds.xp), (q, &xq)] {
+        let Some((a0, b0, _)) = drift_row(method, s) else {
+            return;
+        };
+        for m in 0..n {
+            lu[m] += lam[m];
+            for j in 0..s {
+                lf[j * n + m] += h * a0[j] * lam[m];
+                lg[j * n + m] += w.chi[1][m] * b0[j] * lam[m];
+            }
+        }
     }
 }

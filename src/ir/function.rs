@@ -164,6 +164,18 @@ impl Function {
         live
     }
 
+    /// Whether an output depends on the argument `name` (a live node reads it): a field
+    /// whose `t` is not read is autonomous, which the SDE stiffness estimate exploits.
+    pub fn reads(&self, name: &str) -> bool {
+        let Some(index) = self.arg_index(name) else {
+            return false;
+        };
+        let live = self.live();
+        self.graph.nodes().any(|(id, node)| {
+            live[id.index()] && matches!(node.op, Op::Input { arg, .. } if arg == index)
+        })
+    }
+
     /// Number of nodes the outputs reach.
     pub fn live_count(&self) -> usize {
         self.live().iter().filter(|&&l| l).count()

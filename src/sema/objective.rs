@@ -227,7 +227,7 @@ impl Checker<'_> {
                 {
                     let m = s.method.name();
                     let help = if s.method.is_sde() {
-                        "solve with an SDE method that has an error estimate: sriw1, sosri (diagonal noise), sra1 or sosra (additive noise)"
+                        "solve with an adaptive SDE method (they have error and stiffness estimates): sriw1, sosri (diagonal noise), sra1 or sosra (additive noise)"
                     } else {
                         "solve with an adaptive method such as `tsit5`"
                     };

@@ -11,10 +11,12 @@
 //! [`SDE_STREAM`] `+ i` of the run seed, so a rerun (or a resumed run) with the same seed draws
 //! the same paths and gives bit-identical weights.
 //!
-//! `error_estimate` (the adaptive methods' `R_E`, `sde_reg.rs`) adds `c · mean_N R_E` to the
-//! objective; the adjoint of each path differentiates it with the path's data loss. Its local
-//! variant (`sample = ...`, `grad::sde_local_term`) adds one step's `c·E·|h|` on one path
-//! drawn uniformly, the draws from stream `LOCAL_STREAM + i` like the ODE trainer's.
+//! `error_estimate` and `stiffness` (the adaptive methods' `R_E`, `R_S`, `sde_reg.rs`) add
+//! `c · mean_N R_E` (`R_S`) to the objective; the adjoint of each path differentiates them with
+//! the path's data loss. Their local variants (`sample = ...`, `grad::sde_local_term`) add one
+//! step's `c·E·|h|` (`c·S·|h|`) on one path drawn uniformly, the draws from stream
+//! `LOCAL_STREAM + i` like the ODE trainer's. The solves record `S_j` only when a global
+//! `stiffness` term reads it (it may cost a drift evaluation a step).
 //!
 //! Invariant: every method `solve::sde` has is differentiated exactly on its recorded steps;
 //! what the SDE trainer cannot do (the other regularizers, windows, data without a common time
@@ -36,7 +38,7 @@ use super::trainer::LOCAL_STREAM;
 use crate::data::{Dataset, batch};
 use crate::diag::Diag;
 use crate::grad::{JitSdeVjp, SdeRegularizer, sde_adjoint_with, sde_local_term, sde_sample};
-use crate::sema::{Loss, Model, Objective, Term, TermKind, TrainSpec};
+use crate::sema::{Loss, Model, Objective, Observable, Term, TermKind, TrainSpec};
 use crate::solve::sde::{BrownianTree, SdeMethod, SdeOptions, sde_method, solve_path, tree_depth};
 use crate::solve::{self, Solution};
 
@@ -111,6 +113,7 @@ pub(super) fn plan_sde(
         atol: o.atol.unwrap_or(d.atol),
         h0: o.h0,
         dt: o.dt,
+        stiffness: super::sde_reg::global_stiffness(objective),
         ..d
     };
     if let Some(m) = o.max_steps {
@@ -182,8 +185,10 @@ struct PathsCtx {
     method: SdeMethod,
     opts: SdeOptions,
     u0: Vec<f64>,
-    /// Weight of `R_E` per path this forward pass (the term's coefficient over the paths).
+    /// Weights of `R_E`, `R_S` per path this forward pass (the terms' coefficients over the
+    /// paths).
     error_weight: f64,
+    stiffness_weight: f64,
     backward_error: Option<Diag>,
 }
 
@@ -247,6 +252,7 @@ impl SdeTrainer {
             opts,
             u0,
             error_weight: 0.0,
+            stiffness_weight: 0.0,
             backward_error: None,
         };
         Ok(Some(SdeTrainer {
@@ -261,7 +267,8 @@ impl SdeTrainer {
 
     /// The objective at learned values `theta` on iteration `iteration`'s Brownian paths,
     /// and its gradient through dfdx (the node's backward is the SDE adjoint). `weights.error`
-    /// weighs `R_E` averaged over the paths (the plan refuses the other solver regularizers).
+    /// and `weights.stiffness` weigh `R_E` and `R_S` averaged over the paths (the plan refuses
+    /// the other solver regularizers).
     pub(super) fn evaluate(
         &self,
         theta: &[f64],
@@ -280,6 +287,7 @@ impl SdeTrainer {
                 ..sp.opts.clone()
             };
             c.error_weight = weights.error / self.samples.max(1) as f64;
+            c.stiffness_weight = weights.stiffness / self.samples.max(1) as f64;
         }
         let mut rng = batch::rng(plan.seed, LOCAL_STREAM + iteration);
         let local = Local {
@@ -355,8 +363,8 @@ struct Local<'a, R: Rng> {
 }
 
 /// Paths `0..samples` of Brownian seed `seed` as a `[samples, times·columns]` tensor on
-/// `θ`'s tape, the forward solves' NFE and the weighted `R_E` (from the solver's records)
-/// plus the local terms (each on one path drawn uniformly).
+/// `θ`'s tape, the forward solves' NFE and the weighted `R_E`, `R_S` (from the solver's
+/// records) plus the local terms (each on one path drawn uniformly).
 fn paths_op<R: Rng>(
     theta: Tensor<(usize,), f64, Cpu, Tape>,
     ctx: &Rc<RefCell<PathsCtx>>,
@@ -390,7 +398,8 @@ fn paths_op<R: Rng>(
             );
         }
         nfe += sol.stats.nfe;
-        reg += c.error_weight * crate::grad::recorded_regularizers(&sol).0;
+        let (r_e, r_s) = crate::grad::recorded_regularizers(&sol);
+        reg += c.error_weight * r_e + c.stiffness_weight * r_s;
         sols.push(sol);
     }
     let mut local_dp: Option<Vec<f64>> = None;
@@ -413,7 +422,13 @@ fn paths_op<R: Rng>(
         )
         .map_err(Diag::from)?;
         let t1 = tr.span().1;
-        let term = sde_local_term(method, &mut c.field, &tr, t_r, &u_r, t1, &opts, lw.weight)
+        let stiffness = lw.observable == Observable::Stiffness;
+        let weights = SdeRegularizer {
+            opts: &opts,
+            error_weight: if stiffness { 0.0 } else { lw.weight },
+            stiffness_weight: if stiffness { lw.weight } else { 0.0 },
+        };
+        let term = sde_local_term(method, &mut c.field, &tr, (t_r, &u_r), t1, &weights)
             .map_err(Diag::from)?;
         reg += term.value;
         let acc = local_dp.get_or_insert_with(|| vec![0.0; term.dp.len()]);
@@ -474,6 +489,7 @@ fn backward(
         let reg = SdeRegularizer {
             opts: &opts,
             error_weight: c.error_weight,
+            stiffness_weight: c.stiffness_weight,
         };
         let (g, _) = sde_adjoint_with(method, &mut c.field, sol, &u0, &tr, &dl_du, &reg)
             .map_err(Diag::from)?;
@@ -502,6 +518,8 @@ pub fn predict_mean(
     let u0 = solve::initial_state(model, p, &[], t[0])?;
     let mut opts = sp.opts.clone();
     opts.save_at = t.to_vec();
+    // Prediction reads no `S_j`: its NFE is the model's cost alone.
+    opts.stiffness = false;
     let (t0, t1) = span(&opts);
     let seed = brownian_seed(plan.seed, 0);
     let sol = solve::sde::solve_sde(sp.method, &mut field, t0, t1, &u0, &opts, seed, sp.samples)

@@ -1,17 +1,29 @@
 //! Which objective terms an SDE trains with, beyond its data loss and `weight_decay`:
-//! `error_estimate` (global, or local with `sample = ...`) on the adaptive methods.
+//! `error_estimate` and `stiffness` (global, or local with `sample = ...`) on the adaptive
+//! methods (`stiffness`: the drift secant at one abscissa of `solve/sde/stiffness.rs`).
 //! Everything else is refused here, at plan time, on the term's span:
 //!
-//! - `error_estimate` on Euler–Maruyama, Euler–Heun or Milstein: they have no error estimate;
-//! - `stiffness`: the ODE definition compares two drift stages at one abscissa
-//!   (`‖k_p − k_q‖ / ‖g_p − g_q‖`), and no SDE tableau here has such a pair with distinct
-//!   arguments (SRIW1's drift stages at `c0 = 0` all read `u_n` itself; SOSRI's, SRA1's and
-//!   SOSRA's abscissae are all distinct), so there is no honest `S_j` to penalise;
+//! - `error_estimate` or `stiffness` on Euler–Maruyama, Euler–Heun or Milstein: they have no
+//!   estimates (the checker refuses them first, as `glassbox::bad_objective`);
 //! - `kinetic`, `jacobian_frobenius`, `taylor(K)`, `steer(b)`: integrals along the drift and
 //!   STEER's end times are built on the ODE solves.
 
 use crate::diag::Diag;
 use crate::sema::{Objective, Observable, TermKind};
+
+/// Whether the objective has a global `stiffness` term: only then do the solves record `S_j`
+/// (it may cost a drift evaluation a step; the local terms take their own step).
+pub(super) fn global_stiffness(objective: &Objective) -> bool {
+    objective.terms.iter().any(|t| {
+        matches!(
+            t.kind,
+            TermKind::Observable {
+                observable: Observable::Stiffness,
+                sample: None,
+            }
+        )
+    })
+}
 use crate::solve::sde::SdeMethod;
 use crate::source::Span;
 
@@ -34,13 +46,17 @@ pub(super) fn check_terms(
     for t in &objective.terms {
         match &t.kind {
             TermKind::Observable {
-                observable: Observable::ErrorEstimate,
+                observable: observable @ (Observable::ErrorEstimate | Observable::Stiffness),
                 ..
             } if !method.is_adaptive() => {
+                let what = match observable {
+                    Observable::Stiffness => "stiffness",
+                    _ => "error_estimate",
+                };
                 let mut d = refuse(
                     t.span,
                     format!(
-                        "`error_estimate` needs an adaptive SDE method, but `{}` has no error estimate",
+                        "`{what}` needs an adaptive SDE method, but `{}` has no such estimate",
                         method.name()
                     ),
                     "no estimate to penalise",
@@ -51,19 +67,6 @@ pub(super) fn check_terms(
                 }
                 return Err(d);
             }
-            TermKind::Observable {
-                observable: Observable::Stiffness,
-                ..
-            } => {
-                return Err(refuse(
-                    t.span,
-                    "SDE solves have no stiffness estimate".into(),
-                    "no estimate to penalise",
-                    format!(
-                        "no SDE method has two drift stages at one abscissa to compare; penalise `error_estimate` (the drift and diffusion error of {ADAPTIVE}) instead"
-                    ),
-                ));
-            }
             TermKind::Kinetic
             | TermKind::JacobianFrobenius { .. }
             | TermKind::Taylor { .. }
@@ -72,7 +75,8 @@ pub(super) fn check_terms(
                     t.span,
                     "training does not support `kinetic`, `jacobian_frobenius`, `taylor` or `steer` on an SDE yet".into(),
                     "an ODE regularizer",
-                    "regularize an SDE with `error_estimate` (or `weight_decay`)".into(),
+                    "regularize an SDE with `error_estimate` or `stiffness` (or `weight_decay`)"
+                        .into(),
                 ));
             }
             _ => {}

@@ -105,6 +105,13 @@ pub trait SdeField {
     fn diffusion_jvp(&mut self, t: f64, u: &[f64], v: &[f64], out: &mut [f64]) {
         central_jvp(|x, o| self.diffusion(t, x, o), u, v, out)
     }
+    /// Whether the drift may depend on `t`. `false` promises `f(t, u) = f(s, u)` for all
+    /// `t, s` (bit for bit), which lets the stiffness estimate compare two drift stages at
+    /// different abscissae without an extra evaluation (`stiffness.rs`). The default, `true`,
+    /// is always safe.
+    fn drift_reads_t(&self) -> bool {
+        true
+    }
 }
 
 /// `(g(u + εv) − g(u − εv)) / 2ε` with `ε = ∛eps · (1 + ‖u‖∞) / ‖v‖∞`; zero for `v = 0`.
@@ -142,6 +149,9 @@ impl<S: SdeField + ?Sized> SdeField for &mut S {
     fn diffusion_jvp(&mut self, t: f64, u: &[f64], v: &[f64], out: &mut [f64]) {
         (**self).diffusion_jvp(t, u, v, out)
     }
+    fn drift_reads_t(&self) -> bool {
+        (**self).drift_reads_t()
+    }
 }
 
 /// Drift and diffusion closures `|t, u, out|`, with the noise map; the diffusion's JVP by
@@ -151,6 +161,7 @@ pub struct FnSde<F, G> {
     f: F,
     g: G,
     jvp: Option<JvpFn>,
+    autonomous: bool,
 }
 
 type JvpFn = Box<dyn FnMut(f64, &[f64], &[f64], &mut [f64])>;
@@ -166,6 +177,7 @@ where
         f,
         g,
         jvp: None,
+        autonomous: false,
     }
 }
 
@@ -173,6 +185,12 @@ impl<F, G> FnSde<F, G> {
     /// Supplies `J_g(t, u)·v` as a closure `|t, u, v, out|`.
     pub fn with_jvp(mut self, jvp: impl FnMut(f64, &[f64], &[f64], &mut [f64]) + 'static) -> Self {
         self.jvp = Some(Box::new(jvp));
+        self
+    }
+
+    /// Promises that the drift closure ignores its `t` ([`SdeField::drift_reads_t`]).
+    pub fn autonomous(mut self) -> Self {
+        self.autonomous = true;
         self
     }
 }
@@ -200,6 +218,9 @@ where
             None => central_jvp(|x, o| (self.g)(t, x, o), u, v, out),
         }
     }
+    fn drift_reads_t(&self) -> bool {
+        !self.autonomous
+    }
 }
 
 /// A lowered SDE model run by the interpreter: drift `ir::lower(.., Part::Field)`, diffusion
@@ -212,6 +233,7 @@ pub struct IrSde<'a> {
     jvp_args: Vec<Vec<f64>>,
     slots: (usize, usize, usize),
     noise: NoiseMap,
+    drift_reads_t: bool,
 }
 
 impl<'a> IrSde<'a> {
@@ -267,6 +289,7 @@ impl<'a> IrSde<'a> {
             jvp_args,
             slots: (t, u, v),
             noise,
+            drift_reads_t: drift.reads("t"),
         })
     }
 }
@@ -295,5 +318,8 @@ impl SdeField for IrSde<'_> {
             // Unreachable after `new`'s checks; NaN makes the solver report it.
             _ => out.fill(f64::NAN),
         }
+    }
+    fn drift_reads_t(&self) -> bool {
+        self.drift_reads_t
     }
 }

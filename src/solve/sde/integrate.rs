@@ -1,6 +1,6 @@
 //! The SDE driver: runs any method over `[t0, t1]` on a fixed grid or adaptively (rejected
 //! steps re-query the same Brownian tree), for one path or many, and records every accepted
-//! step's `E_j` in the ODE solver's [`StepRecord`].
+//! step's `E_j` and `S_j` (`stiffness.rs`) in the ODE solver's [`StepRecord`].
 //!
 //! Invariants: `Stats::nfe` counts every drift, diffusion and diffusion-JVP call (rejected
 //! attempts included) and equals `Σ_paths (2 + Σ_j nfe_j)` — the 2 being `f, g` at `t0`;
@@ -12,6 +12,7 @@ use super::brownian::{BrownianCache, BrownianPoint, BrownianTree, DEFAULT_DEPTH,
 use super::field::SdeField;
 use super::method::SdeMethod;
 use super::step::{Work, sde_step};
+use super::stiffness::stiffness_estimate;
 use crate::solve::{Solution, SolveError, Stats, StepRecord};
 
 #[derive(Clone, Debug)]
@@ -35,6 +36,10 @@ pub struct SdeOptions {
     /// solve share a leaf. The path drawn depends on `(seed, path, depth)`: give the depth to
     /// compare solves with different `dt` on one and the same path.
     pub depth: Option<u32>,
+    /// Record the adaptive methods' stiffness estimate `S_j`. Free for a drift that does not
+    /// read `t`; otherwise one drift evaluation per accepted step (`stiffness.rs`). Off: no
+    /// `S_j` is recorded.
+    pub stiffness: bool,
 }
 
 impl Default for SdeOptions {
@@ -49,6 +54,7 @@ impl Default for SdeOptions {
             // StochasticDiffEq.jl's default.
             delta: 1.0 / 6.0,
             depth: None,
+            stiffness: true,
         }
     }
 }
@@ -232,12 +238,21 @@ pub fn solve_path<S: SdeField + ?Sized>(
             }
         }
         check_finite(&w.u1, t_next)?;
+        let s = if opts.stiffness {
+            stiffness_estimate(method, field, t, h_try, &mut w)
+        } else {
+            None
+        };
+        if let Some((_, nfe)) = s {
+            stats.nfe += u64::from(nfe);
+            step_nfe += nfe;
+        }
 
         sol.steps.push(StepRecord {
             t,
             h: h_try,
             error_estimate: e,
-            stiffness_estimate: None,
+            stiffness_estimate: s.map(|(s, _)| s),
             nfe: step_nfe,
             stages: None,
         });

@@ -116,6 +116,8 @@ pub struct JitSde {
     noise: NoiseMap,
     name: String,
     compile_time: Duration,
+    /// From the drift's IR (for linked kernels, as recorded when they were compiled).
+    drift_reads_t: bool,
 }
 
 fn internal(msg: String) -> Diag {
@@ -155,17 +157,20 @@ impl JitSde {
             noise: NoiseMap::from_model(model),
             name: model.name.clone(),
             compile_time,
+            drift_reads_t: drift_ir.reads("t"),
         })
     }
 
     /// The SDE of kernels compiled ahead of time (a standalone binary's): drift, diffusion and,
-    /// when linked (Milstein), the diffusion's JVP, with parameters `p` and no inputs.
+    /// when linked (Milstein), the diffusion's JVP, with parameters `p` and no inputs;
+    /// `drift_reads_t` as the drift's IR said when it was compiled.
     pub fn linked(
         drift: Kernel,
         diffusion: Kernel,
         jvp: Option<Kernel>,
         noise: NoiseMap,
         p: &[f64],
+        drift_reads_t: bool,
     ) -> Result<JitSde, Diag> {
         let name = drift.name().to_string();
         let missing = || internal(format!("`{name}` has no linked diffusion JVP"));
@@ -179,6 +184,7 @@ impl JitSde {
             noise,
             name,
             compile_time: Duration::ZERO,
+            drift_reads_t,
         })
     }
 
@@ -232,5 +238,8 @@ impl SdeField for JitSde {
             Some(Ok(c)) => c.call(t, u, v, out),
             _ => out.fill(f64::NAN),
         }
+    }
+    fn drift_reads_t(&self) -> bool {
+        self.drift_reads_t
     }
 }

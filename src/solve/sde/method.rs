@@ -47,6 +47,8 @@ pub struct SriTableau {
     pub beta4: [f64; 4],
     /// `E1 = h Σ f_i` over the first this many stages.
     pub error_stages: usize,
+    /// The drift stages `(p, q)` whose secant is the stiffness estimate (`stiffness.rs`).
+    pub stiffness_pair: (usize, usize),
 }
 
 /// Rößler's SRA tableau (up to 3 stages; unused stages have zero weights).
@@ -61,6 +63,8 @@ pub struct SraTableau {
     pub alpha: [f64; 3],
     pub beta1: [f64; 3],
     pub beta2: [f64; 3],
+    /// The drift stages `(p, q)` whose secant is the stiffness estimate (`stiffness.rs`).
+    pub stiffness_pair: (usize, usize),
 }
 
 /// SRIW1 (Rößler 2010, table 5.7 "SRI1W1" as StochasticDiffEq.jl prints it).
@@ -88,6 +92,8 @@ pub static SRIW1: SriTableau = SriTableau {
     beta3: [2.0, -4.0 / 3.0, -2.0 / 3.0, 0.0],
     beta4: [-2.0, 5.0 / 3.0, -2.0 / 3.0, 1.0],
     error_stages: 2,
+    // Stages 2 and 3 reuse f(t, u_n): stage 1 is the only other drift argument.
+    stiffness_pair: (0, 1),
 };
 
 /// SOSRI: the stability-optimised SRI of Rackauckas & Nie (2018), coefficients as
@@ -181,6 +187,8 @@ pub static SOSRI: SriTableau = SriTableau {
         0.17775911990655704,
     ],
     error_stages: 4,
+    // c0 ≈ 3.75: the drift argument farthest from u_n (best-conditioned difference).
+    stiffness_pair: (0, 3),
 };
 
 /// SRA1 (Rößler 2010).
@@ -194,6 +202,7 @@ pub static SRA1: SraTableau = SraTableau {
     alpha: [1.0 / 3.0, 2.0 / 3.0, 0.0],
     beta1: [1.0, 0.0, 0.0],
     beta2: [-1.0, 1.0, 0.0],
+    stiffness_pair: (0, 1),
 };
 
 /// SOSRA: the stability-optimised SRA of Rackauckas & Nie (2018).
@@ -215,6 +224,8 @@ pub static SOSRA: SraTableau = SraTableau {
     alpha: [0.2889874966892885, 0.6859880440839937, 0.025024459226717772],
     beta1: [-16.792534242221663, 17.514995785380226, 0.27753845684143835],
     beta2: [0.4237535769069274, 0.6010381474428539, -1.0247917243497813],
+    // c0 = 1: the drift argument farthest from u_n (and 1.44 + 1.86 of χ2·g).
+    stiffness_pair: (0, 2),
 };
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -5,7 +5,8 @@
 //! `J_g·g` from [`SdeField::diffusion_jvp`]), the adaptive strong-order-1.5 SRI tableaux
 //! SRIW1 and SOSRI (Itô, diagonal/scalar noise) and SRA1/SOSRA (additive noise), each
 //! adaptive one with the error estimate `E_j` the regularizers read, recorded per accepted
-//! step exactly like the ODE solver's. Brownian motion ([`brownian`]) is a pure function of
+//! step exactly like the ODE solver's, and the stiffness estimate `S_j` (`stiffness.rs`: a
+//! drift secant at one abscissa). Brownian motion ([`brownian`]) is a pure function of
 //! `(seed, path, t)`, so rejected steps and later re-queries see the same path.
 //!
 //! [`JitSde`] (`jit.rs`) is the model's drift, diffusion and diffusion JVP as JIT kernels.
@@ -20,6 +21,7 @@ mod integrate;
 mod jit;
 pub mod method;
 mod step;
+mod stiffness;
 
 pub use brownian::{BrownianCache, BrownianPoint, BrownianTree, increments};
 pub use field::{FnSde, IrSde, NoiseMap, SdeField, sde_from_fn};
@@ -28,3 +30,4 @@ pub(crate) use integrate::{error_estimate, initial_step};
 pub use jit::JitSde;
 pub use method::{Calculus, SDE_METHODS, SdeMethod, sde_method};
 pub(crate) use step::{Work, sde_step};
+pub(crate) use stiffness::{drift_row, stiffness_estimate, stiffness_pair};

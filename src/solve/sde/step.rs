@@ -28,6 +28,8 @@ pub(crate) struct Work {
     pub u1: Vec<f64>,
     pub e1: Vec<f64>,
     pub e2: Vec<f64>,
+    /// The stiffness pair's second drift value (`stiffness.rs`).
+    pub fx: Vec<f64>,
 }
 
 impl Work {
@@ -45,6 +47,7 @@ impl Work {
             u1: v(),
             e1: v(),
             e2: v(),
+            fx: v(),
         }
     }
 }
