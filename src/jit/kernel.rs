@@ -714,6 +714,20 @@ impl Kernel {
     }
 }
 
+/// Reads `x` with one 8-byte load, never merged with a neighbour's into a wider one.
+///
+/// Kernels store their outputs one `f64` at a time. A small solver reads an output right
+/// after the call (the next stage's argument from the stage just computed); the vectoriser
+/// would load two neighbours with one 16-byte load, which the store buffer cannot forward
+/// from two 8-byte stores, so it waits until both reach the cache: a stall on every stage of
+/// a 3-state solve (Lorenz's step was a tenth faster without it). Only small states use it.
+#[inline(always)]
+pub fn load_scalar(x: &f64) -> f64 {
+    // SAFETY: `x` is a reference, so valid, aligned and initialised for this read; a volatile
+    // read of it is an ordinary load the compiler keeps as it is.
+    unsafe { std::ptr::read_volatile(x) }
+}
+
 impl Bound {
     /// The kernel's name (for diagnostics).
     pub fn name(&self) -> &str {
