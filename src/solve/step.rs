@@ -316,6 +316,19 @@ pub(crate) fn copy_state(dst: &mut [f64], src: &[f64]) {
     }
 }
 
+/// `dst.extend_from_slice(src)` for a state: inline moves for 1–4 states instead of a
+/// `memcpy` call for every saved state.
+#[inline(always)]
+pub(crate) fn extend_state(dst: &mut Vec<f64>, src: &[f64]) {
+    match src.len() {
+        1 => dst.extend_from_slice(&src[..1]),
+        2 => dst.extend_from_slice(&src[..2]),
+        3 => dst.extend_from_slice(&src[..3]),
+        SMALL => dst.extend_from_slice(&src[..SMALL]),
+        _ => dst.extend_from_slice(src),
+    }
+}
+
 #[inline(always)]
 fn copy_small<const N: usize>(dst: &mut [f64], src: &[f64]) {
     for (d, x) in dst[..N].iter_mut().zip(&src[..N]) {
