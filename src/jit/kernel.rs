@@ -2,7 +2,8 @@
 //!
 //! This is the only file of the crate with `unsafe` code, each use commented: turning the
 //! finalized code address into a function pointer, calling it, freeing the module's executable
-//! memory on drop, and the buffers of a [`Bound`] call. Soundness rests on one invariant: the
+//! memory on drop, the buffers of a [`Bound`] call, and [`load_scalar`]'s volatile read of a
+//! reference (sound for any reference). Soundness rests on one invariant: the
 //! code reads and writes only the buffers it is handed, within the lengths of the argument
 //! specs it was generated from, and its own scratch buffer (whose length `codegen::lower`
 //! reports). [`Kernel::call`] / [`Kernel::call_batch`] check every buffer before each call;
@@ -720,7 +721,7 @@ impl Kernel {
 /// after the call (the next stage's argument from the stage just computed); the vectoriser
 /// would load two neighbours with one 16-byte load, which the store buffer cannot forward
 /// from two 8-byte stores, so it waits until both reach the cache: a stall on every stage of
-/// a 3-state solve (Lorenz's step was a tenth faster without it). Only small states use it.
+/// a 3-state solve (a sixth of Lorenz's step). Only small states use it.
 #[inline(always)]
 pub fn load_scalar(x: &f64) -> f64 {
     // SAFETY: `x` is a reference, so valid, aligned and initialised for this read; a volatile
