@@ -2,7 +2,8 @@
 //!
 //! This is the only file of the crate with `unsafe` code, each use commented: turning the
 //! finalized code address into a function pointer, calling it, freeing the module's executable
-//! memory on drop, and the buffers of a [`Bound`] call. Soundness rests on one invariant: the
+//! memory on drop, the buffers of a [`Bound`] call, and [`load_scalar`]'s volatile read of a
+//! reference (sound for any reference). Soundness rests on one invariant: the
 //! code reads and writes only the buffers it is handed, within the lengths of the argument
 //! specs it was generated from, and its own scratch buffer (whose length `codegen::lower`
 //! reports). [`Kernel::call`] / [`Kernel::call_batch`] check every buffer before each call;
@@ -712,6 +713,20 @@ impl Kernel {
         }
         Ok(bound)
     }
+}
+
+/// Reads `x` with one 8-byte load, never merged with a neighbour's into a wider one.
+///
+/// Kernels store their outputs one `f64` at a time. A small solver reads an output right
+/// after the call (the next stage's argument from the stage just computed); the vectoriser
+/// would load two neighbours with one 16-byte load, which the store buffer cannot forward
+/// from two 8-byte stores, so it waits until both reach the cache: a stall on every stage of
+/// a 3-state solve (a sixth of Lorenz's step). Only small states use it.
+#[inline(always)]
+pub fn load_scalar(x: &f64) -> f64 {
+    // SAFETY: `x` is a reference, so valid, aligned and initialised for this read; a volatile
+    // read of it is an ordinary load the compiler keeps as it is.
+    unsafe { std::ptr::read_volatile(x) }
 }
 
 impl Bound {

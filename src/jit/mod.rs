@@ -30,8 +30,8 @@ pub use codegen::{DEFAULT_CALL_MIN, DEFAULT_UNROLL};
 /// Mat-vecs of at least this many multiply-adds become GEMMs in batched kernels.
 pub const DEFAULT_GEMM_MIN: usize = 512;
 pub use kernel::{
-    BatchKernel, Bound, Dense, DenseFn, Kernel, Linked, dense_product, dense_versions, tanh_slice,
-    tanh_slice_versions,
+    BatchKernel, Bound, Dense, DenseFn, Kernel, Linked, dense_product, dense_versions, load_scalar,
+    tanh_slice, tanh_slice_versions,
 };
 
 use crate::diag::Diag;

@@ -17,6 +17,9 @@ const E_PREV_INIT: f64 = 1e-4;
 
 pub(crate) struct Controller {
     q: f64,
+    /// `β1 = 0.7/q` and `β2 = 0.4/q`, divided once (two divisions a step otherwise).
+    b1: f64,
+    b2: f64,
     /// `β2 · ln E_{n−1}`: the previous step's factor, kept as a logarithm so an accepted step
     /// costs one `ln` and one `exp` instead of two `pow` (which were a tenth of a small
     /// system's step).
@@ -34,6 +37,8 @@ impl Controller {
         let q = f64::from(q);
         Controller {
             q,
+            b1: 0.7 / q,
+            b2: 0.4 / q,
             b2_ln_e_prev: 0.4 / q * E_PREV_INIT.ln(),
             rejected_last: false,
         }
@@ -41,7 +46,7 @@ impl Controller {
 
     /// The factor for the next step after an accepted step with estimate `e` (≤ 1).
     pub fn accept(&mut self, e: f64) -> f64 {
-        let (b1, b2) = (0.7 / self.q, 0.4 / self.q);
+        let (b1, b2) = (self.b1, self.b2);
         // E^(−β1)·E_prev^(β2) = exp(−β1 ln E + β2 ln E_prev); E = 0 gives exp(+∞) = ∞,
         // clamped to FAC_MAX as the power form is. (Polynomial ln/exp of 1e-12 accuracy
         // were slower than libm's table-driven ones: their Horner chains are serial.)

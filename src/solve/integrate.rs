@@ -14,7 +14,7 @@ use super::error::SolveError;
 use super::field::VectorField;
 use super::method::{AutoSwitch, Method, SWITCH_DT_FACTOR};
 use super::rosenbrock::{RosWork, Rosenbrock, probe_stiffness, ros_interpolate, ros_step};
-use super::step::{Work, copy_state, rk_step};
+use super::step::{Work, copy_state, extend_state, rk_step};
 use super::tableau::{TSIT5, Tableau};
 
 #[derive(Clone, Debug)]
@@ -395,7 +395,7 @@ pub fn solve_into<F: VectorField + ?Sized>(
                 Mode::Ros(m) => ros_interpolate(m, &u, u1, &rw.dense, theta, &mut interp),
             }
             sol.ts.push(ts);
-            sol.us.extend_from_slice(&interp);
+            extend_state(&mut sol.us, &interp);
             saves.next();
         }
         if let Some(d) = sol.dense.as_mut() {
@@ -406,7 +406,7 @@ pub fn solve_into<F: VectorField + ?Sized>(
         }
         if opts.save_at.is_empty() {
             sol.ts.push(t_next);
-            sol.us.extend_from_slice(u1);
+            extend_state(&mut sol.us, u1);
         }
         sol.steps.push(StepRecord {
             t,

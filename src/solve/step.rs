@@ -11,7 +11,8 @@
 //! path does not allocate.
 
 use super::field::VectorField;
-use super::tableau::Tableau;
+use super::tableau::{DOPRI5, TSIT5, Tableau};
+use crate::jit::load_scalar;
 
 /// Scratch buffers of one solve.
 pub(crate) struct Work {
@@ -52,15 +53,173 @@ pub(crate) fn rk_step<F: VectorField + ?Sized>(
     u: &[f64],
     h: f64,
     f0: &[f64],
-    (rtol, atol): (f64, f64),
+    tol: (f64, f64),
     w: &mut Work,
 ) -> StepResult {
+    let at = Attempt { t, u, h, f0, tol };
+    if tab.stages() > MAX_STAGES {
+        return rk_step_any(tab, f, at, w);
+    }
+    match u.len() {
+        1 => rk_step_small::<1, F>(tab, f, at, w),
+        2 => rk_step_small::<2, F>(tab, f, at, w),
+        3 => rk_step_small::<3, F>(tab, f, at, w),
+        SMALL => rk_step_small::<SMALL, F>(tab, f, at, w),
+        _ => rk_step_any(tab, f, at, w),
+    }
+}
+
+/// One attempt's inputs: a step of `h` from `(t, u)` with `f0 = f(t, u)`, tolerances
+/// `(rtol, atol)`.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    t: f64,
+    u: &'a [f64],
+    h: f64,
+    f0: &'a [f64],
+    tol: (f64, f64),
+}
+
+/// The largest state whose step runs on fixed arrays.
+const SMALL: usize = 4;
+/// The most stages a step on arrays takes (every tableau of `tableau::METHODS`; tested).
+const MAX_STAGES: usize = 7;
+
+/// [`rk_step`] for a state of `N ≤ SMALL`. The default methods get their tableau as constants,
+/// so the stage loops unroll with the coefficients folded in (no weight loads, zero tests or
+/// bounds checks: Lorenz's step has little else); any other tableau is read as data. The
+/// arithmetic is [`rk_step_any`]'s, operation for operation (tested bit for bit).
+fn rk_step_small<const N: usize, F: VectorField + ?Sized>(
+    tab: &Tableau,
+    f: &mut F,
+    at: Attempt,
+    w: &mut Work,
+) -> StepResult {
+    if same(tab, &TSIT5) {
+        small_stages::<N, F>(&TSIT5, f, at, w)
+    } else if same(tab, &DOPRI5) {
+        small_stages::<N, F>(&DOPRI5, f, at, w)
+    } else {
+        small_stages::<N, F>(tab, f, at, w)
+    }
+}
+
+/// Whether `tab` is `known`, by name: the tableaux are constants, so their addresses are not
+/// unique, and their names are (`tableau::METHODS`).
+fn same(tab: &Tableau, known: &Tableau) -> bool {
+    let same = tab.name == known.name;
+    debug_assert!(!same || (tab.a == known.a && tab.b == known.b && tab.btilde == known.btilde));
+    same
+}
+
+/// The step on arrays of `N`: each stage argument `g_i = u + Σ_j (h a_ij) k_j` summed in
+/// registers in stage order, zero weights skipped (as [`combine`]); the stages are read
+/// back one value at a time (`jit::load_scalar`), as the kernel wrote them.
+#[inline(always)]
+fn small_stages<const N: usize, F: VectorField + ?Sized>(
+    tab: &Tableau,
+    f: &mut F,
+    at: Attempt,
+    w: &mut Work,
+) -> StepResult {
+    let Attempt { t, u, h, f0, tol } = at;
+    let s = tab.stages();
+    let u: [f64; N] = std::array::from_fn(|m| load_scalar(&u[m]));
+    let k = &mut w.k.as_chunks_mut::<N>().0[..s];
+    k[0] = std::array::from_fn(|m| load_scalar(&f0[m]));
+    let (p0, p1) = tab.stiffness_pair.unwrap_or((usize::MAX, usize::MAX));
+    let mut pair = [u; 2];
+    let mut g = u;
+    // Stage `i` of at most MAX_STAGES, spelled out: the sums' lengths are then constants, so
+    // the compiler unrolls them and folds in a constant tableau (it left the loop form rolled).
+    macro_rules! stages {
+        ($($i:literal)*) => {$(
+            if $i < s {
+                g = weighted_sum::<N, $i>(u, h, tab.a[$i], k);
+                eval_stage(f, t + tab.c[$i] * h, &g, &mut k[$i]);
+                if $i == p0 {
+                    pair[0] = g;
+                } else if $i == p1 {
+                    pair[1] = g;
+                }
+            }
+        )*};
+    }
+    stages!(1 2 3 4 5 6);
+    // FSAL: the last stage's argument is `u_{n+1}` (see `rk_step_any`).
+    let u1 = if tab.fsal && s > 1 {
+        g
+    } else {
+        weighted_sum::<N, MAX_STAGES>(u, h, tab.b, k)
+    };
+    w.u1[..N].copy_from_slice(&u1);
+
+    let error = tab.btilde.map(|bt| {
+        let mut acc = [-0.0; N];
+        for (b, kj) in bt.iter().zip(&*k) {
+            for (a, x) in acc.iter_mut().zip(kj) {
+                *a += b * load_scalar(x);
+            }
+        }
+        error_norm(h, &u, &u1, tol, |m| acc[m])
+    });
+    let stiffness = tab.stiffness_pair.map(|(i, j)| {
+        quotient(
+            N,
+            |m| load_scalar(&k[i][m]) - load_scalar(&k[j][m]),
+            |m| pair[0][m] - pair[1][m],
+        )
+    });
+
+    StepResult {
+        error,
+        stiffness,
+        nfe: s as u32 - 1,
+    }
+}
+
+/// `u + Σ_j (h w_j) k_j` over the first `M` weights and stages (fewer if there are fewer),
+/// zero weights skipped, each component in stage order: [`combine`]'s operations.
+#[inline(always)]
+fn weighted_sum<const N: usize, const M: usize>(
+    u: [f64; N],
+    h: f64,
+    w: &[f64],
+    k: &[[f64; N]],
+) -> [f64; N] {
+    let mut acc = u;
+    for (wj, kj) in w.iter().zip(k).take(M) {
+        if *wj != 0.0 {
+            let hw = h * wj;
+            for (a, x) in acc.iter_mut().zip(kj) {
+                *a += hw * load_scalar(x);
+            }
+        }
+    }
+    acc
+}
+
+/// `f.eval`, kept out of line (as the JIT call was before): the stage code is spelled out six
+/// times per state size and tableau.
+#[inline(never)]
+fn eval_stage<F: VectorField + ?Sized>(f: &mut F, t: f64, u: &[f64], du: &mut [f64]) {
+    f.eval(t, u, du);
+}
+
+/// [`rk_step`] for any state length.
+fn rk_step_any<F: VectorField + ?Sized>(
+    tab: &Tableau,
+    f: &mut F,
+    at: Attempt,
+    w: &mut Work,
+) -> StepResult {
+    let Attempt { t, u, h, f0, tol } = at;
     let n = u.len();
     let Work { k, g, pair, u1 } = w;
-    copy_state(&mut k[..n], f0);
+    k[..n].copy_from_slice(f0);
     let (p0, p1) = tab.stiffness_pair.unwrap_or((usize::MAX, usize::MAX));
     if p0 == 0 {
-        copy_state(&mut pair[..n], u);
+        pair[..n].copy_from_slice(u);
     }
     let mut nfe = 0;
     for (i, row) in tab.a.iter().enumerate().skip(1) {
@@ -68,16 +227,16 @@ pub(crate) fn rk_step<F: VectorField + ?Sized>(
         f.eval(t + tab.c[i] * h, g, &mut k[i * n..(i + 1) * n]);
         nfe += 1;
         if i == p0 {
-            copy_state(&mut pair[..n], g);
+            pair[..n].copy_from_slice(g);
         } else if i == p1 {
-            copy_state(&mut pair[n..], g);
+            pair[n..].copy_from_slice(g);
         }
     }
     if tab.fsal && tab.stages() > 1 {
         // The last stage's argument is `u + h Σ a_(s−1)j k_j` with `a_(s−1) = b` and
         // `b_(s−1) = 0` (tested in `tableau.rs`): `u_{n+1}` itself, the same operations in
         // the same order, so copying it is bit-identical to combining again.
-        copy_state(u1, g);
+        u1.copy_from_slice(g);
     } else {
         combine(u, h, tab.b, k, n, u1);
     }
@@ -86,24 +245,21 @@ pub(crate) fn rk_step<F: VectorField + ?Sized>(
         if n == 0 {
             return 0.0;
         }
-        let mut sum = 0.0;
-        with_error_terms(bt, k, n, |m, acc| {
-            let e = h * acc;
-            let scale = atol + u[m].abs().max(u1[m].abs()) * rtol;
-            if e != 0.0 {
-                sum += (e / scale).powi(2);
+        // Σ_j bt_j k_j from −0.0 in stage order, as `Iterator::sum` adds.
+        error_norm(h, u, u1, tol, |m| {
+            let mut acc = -0.0;
+            for (j, b) in bt.iter().enumerate() {
+                acc += b * k[j * n + m];
             }
-        });
-        (sum / n as f64).sqrt()
+            acc
+        })
     });
-
     let stiffness = tab.stiffness_pair.map(|(i, j)| {
-        let (mut num, mut den) = (0.0, 0.0);
-        for m in 0..n {
-            num += (k[i * n + m] - k[j * n + m]).powi(2);
-            den += (pair[m] - pair[n + m]).powi(2);
-        }
-        if den > 0.0 { (num / den).sqrt() } else { 0.0 }
+        quotient(
+            n,
+            |m| k[i * n + m] - k[j * n + m],
+            |m| pair[m] - pair[n + m],
+        )
     });
 
     StepResult {
@@ -113,101 +269,92 @@ pub(crate) fn rk_step<F: VectorField + ?Sized>(
     }
 }
 
-/// `dst.copy_from_slice(src)` that inlines for 1–4 states: the general form calls libc's
-/// `memmove`, and a step copies states six times (5 % of a Lorenz solve in the call alone).
+/// `E = RMS_m(h·ũ_m / (atol + max(|u_m|, |u1_m|)·rtol))` with the error sums `ũ_m = acc(m)`,
+/// components in order, exact zeros left out of the sum (they add nothing but could be
+/// `0/0`).
+#[inline(always)]
+fn error_norm(
+    h: f64,
+    u: &[f64],
+    u1: &[f64],
+    (rtol, atol): (f64, f64),
+    acc: impl Fn(usize) -> f64,
+) -> f64 {
+    let mut sum = 0.0;
+    for (m, (u, u1)) in u.iter().zip(u1).enumerate() {
+        let e = h * acc(m);
+        let scale = atol + u.abs().max(u1.abs()) * rtol;
+        if e != 0.0 {
+            sum += (e / scale).powi(2);
+        }
+    }
+    (sum / u.len() as f64).sqrt()
+}
+
+/// `S = ‖dk‖₂ / ‖dg‖₂` over `n` components; 0 when `dg` is zero.
+#[inline(always)]
+fn quotient(n: usize, dk: impl Fn(usize) -> f64, dg: impl Fn(usize) -> f64) -> f64 {
+    let (mut num, mut den) = (0.0, 0.0);
+    for m in 0..n {
+        num += dk(m).powi(2);
+        den += dg(m).powi(2);
+    }
+    if den > 0.0 { (num / den).sqrt() } else { 0.0 }
+}
+
+/// `dst.copy_from_slice(src)` for a state: value by value for 1–4 states, where the general
+/// form calls libc's `memmove` (5 % of a Lorenz solve in the call alone) and a vectorised
+/// copy would stall on a kernel output just written (see `jit::load_scalar`).
 #[inline(always)]
 pub(crate) fn copy_state(dst: &mut [f64], src: &[f64]) {
     match src.len() {
-        1 => dst[..1].copy_from_slice(&src[..1]),
-        2 => dst[..2].copy_from_slice(&src[..2]),
-        3 => dst[..3].copy_from_slice(&src[..3]),
-        4 => dst[..4].copy_from_slice(&src[..4]),
+        1 => copy_small::<1>(dst, src),
+        2 => copy_small::<2>(dst, src),
+        3 => copy_small::<3>(dst, src),
+        SMALL => copy_small::<SMALL>(dst, src),
         _ => dst.copy_from_slice(src),
     }
 }
 
-/// The largest state whose step keeps one accumulator per component in registers.
-const SMALL: usize = 4;
-
-/// `out = u + h Σ_j w_j k_j` over the first `w.len()` stages, zero weights skipped.
-///
-/// Each component adds its terms in stage order, one rounding each (`h·w_j` rounds the same
-/// for every component), so every form below gives the same bits as accumulating stage by
-/// stage in `out`. Small states keep all components' sums in registers and run the stages
-/// outermost, so the components' dependency chains overlap (one serial chain of adds per
-/// component, component after component, cost Lorenz's step half its time); larger states
-/// keep the sum of one component in a register at a time.
-// Inlined into the stage loop: 3 % of a Lorenz solve was the call and the dispatch on `n`.
+/// `dst.extend_from_slice(src)` for a state: inline moves for 1–4 states instead of a
+/// `memcpy` call for every saved state.
 #[inline(always)]
+pub(crate) fn extend_state(dst: &mut Vec<f64>, src: &[f64]) {
+    match src.len() {
+        1 => dst.extend_from_slice(&src[..1]),
+        2 => dst.extend_from_slice(&src[..2]),
+        3 => dst.extend_from_slice(&src[..3]),
+        SMALL => dst.extend_from_slice(&src[..SMALL]),
+        _ => dst.extend_from_slice(src),
+    }
+}
+
+#[inline(always)]
+fn copy_small<const N: usize>(dst: &mut [f64], src: &[f64]) {
+    for (d, x) in dst[..N].iter_mut().zip(&src[..N]) {
+        *d = load_scalar(x);
+    }
+}
+
+/// `out = u + h Σ_j w_j k_j` over the first `w.len()` stages, zero weights skipped, one
+/// component at a time, each adding its terms in stage order (`h·w_j` rounds the same for
+/// every component, so this is the bits of accumulating stage by stage in `out`).
 fn combine(u: &[f64], h: f64, w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
-    match n {
-        1 => combine_small::<1>(u, h, w, k, out),
-        2 => combine_small::<2>(u, h, w, k, out),
-        3 => combine_small::<3>(u, h, w, k, out),
-        SMALL => combine_small::<SMALL>(u, h, w, k, out),
-        _ => {
-            for (m, (o, ui)) in out.iter_mut().zip(u).enumerate() {
-                let mut acc = *ui;
-                for (j, wj) in w.iter().enumerate() {
-                    if *wj != 0.0 {
-                        acc += h * wj * k[j * n + m];
-                    }
-                }
-                *o = acc;
+    for (m, (o, ui)) in out.iter_mut().zip(u).enumerate() {
+        let mut acc = *ui;
+        for (j, wj) in w.iter().enumerate() {
+            if *wj != 0.0 {
+                acc += h * wj * k[j * n + m];
             }
         }
-    }
-}
-
-fn combine_small<const N: usize>(u: &[f64], h: f64, w: &[f64], k: &[f64], out: &mut [f64]) {
-    let mut acc = [0.0; N];
-    acc.copy_from_slice(&u[..N]);
-    for (wj, kj) in w.iter().zip(k.chunks_exact(N)) {
-        if *wj != 0.0 {
-            let hw = h * wj;
-            for (a, x) in acc.iter_mut().zip(kj) {
-                *a += hw * x;
-            }
-        }
-    }
-    out[..N].copy_from_slice(&acc);
-}
-
-/// Calls `each(m, Σ_j bt_j k_j,m)` for every component `m` in order, each sum from −0.0 in
-/// stage order (as `Iterator::sum` adds: the same bits in every form), zero weights included.
-fn with_error_terms(bt: &[f64], k: &[f64], n: usize, each: impl FnMut(usize, f64)) {
-    match n {
-        1 => error_terms_small::<1>(bt, k, each),
-        2 => error_terms_small::<2>(bt, k, each),
-        3 => error_terms_small::<3>(bt, k, each),
-        SMALL => error_terms_small::<SMALL>(bt, k, each),
-        _ => {
-            let mut each = each;
-            for m in 0..n {
-                let mut acc = -0.0;
-                for (j, b) in bt.iter().enumerate() {
-                    acc += b * k[j * n + m];
-                }
-                each(m, acc);
-            }
-        }
-    }
-}
-
-fn error_terms_small<const N: usize>(bt: &[f64], k: &[f64], mut each: impl FnMut(usize, f64)) {
-    let mut acc = [-0.0; N];
-    for (b, kj) in bt.iter().zip(k.chunks_exact(N)) {
-        for (a, x) in acc.iter_mut().zip(kj) {
-            *a += b * x;
-        }
-    }
-    for (m, a) in acc.into_iter().enumerate() {
-        each(m, a);
+        *o = acc;
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::field::from_fn;
+    use super::super::tableau::METHODS;
     use super::*;
 
     /// The accumulation stage by stage in `out` that `combine` replaces.
@@ -223,10 +370,10 @@ mod tests {
         }
     }
 
-    /// Every form (registers for 1–4 states, one component at a time above) gives the bits
-    /// of accumulating stage by stage: no sum is reordered, zero weights skipped alike.
+    /// One component at a time gives the bits of accumulating stage by stage: no sum is
+    /// reordered, zero weights skipped alike.
     #[test]
-    fn combine_forms_agree_bit_for_bit() {
+    fn combine_agrees_with_stage_by_stage_bit_for_bit() {
         let stages = 19;
         for n in 1..=SMALL + 2 {
             let k: Vec<f64> = (0..stages * n)
@@ -255,29 +402,61 @@ mod tests {
         v.iter().map(|x| x.to_bits()).collect()
     }
 
-    /// The error terms: each component's `Σ_j bt_j k_j` from −0.0 in stage order, as
-    /// `Iterator::sum` adds them, for the register and the general form.
+    /// The step on arrays (1–4 states; Tsit5 and Dopri5 with constant tableaux, the others
+    /// and a renamed copy of Tsit5 read as data) gives the general step's bits: `u_{n+1}`,
+    /// every stage, `E`, `S` and the evaluation count, on a nonlinear field whose components
+    /// all differ, for steps of either sign.
     #[test]
-    fn error_terms_agree_with_iterator_sum() {
-        let stages = 7;
-        let bt = [0.25, -0.0, 1e-3, 0.0, -0.5, 3.0, -1.0 / 3.0];
-        for n in 1..=SMALL + 2 {
-            let k: Vec<f64> = (0..stages * n)
-                .map(|i| ((i * 104_729) % 997) as f64 / 41.0 - 11.0)
-                .collect();
-            let mut got = Vec::new();
-            with_error_terms(&bt, &k, n, |m, acc| got.push((m, acc)));
-            let want: Vec<(usize, f64)> = (0..n)
-                .map(|m| {
-                    (
-                        m,
-                        bt.iter().enumerate().map(|(j, b)| b * k[j * n + m]).sum(),
-                    )
-                })
-                .collect();
-            assert_eq!(got.len(), n);
-            for ((gm, g), (wm, w)) in got.iter().zip(&want) {
-                assert_eq!((gm, g.to_bits()), (wm, w.to_bits()), "{n} states");
+    fn small_steps_match_the_general_step_bit_for_bit() {
+        let renamed = Tableau {
+            name: "tsit5 as data",
+            ..TSIT5
+        };
+        let field = |t: f64, u: &[f64], du: &mut [f64]| {
+            let n = u.len();
+            for (m, d) in du.iter_mut().enumerate() {
+                let next = u[(m + 1) % n];
+                *d = (next * 1.3).sin() * (1.0 + t) - 0.4 * u[m] * u[m] + m as f64 * 0.25;
+            }
+        };
+        for tab in METHODS.iter().copied().chain([&renamed]) {
+            // More would send every state size to `rk_step_any`, and this test past the arrays.
+            assert!(tab.stages() <= MAX_STAGES, "{}", tab.name);
+            for n in 1..=SMALL {
+                let u: Vec<f64> = (0..n).map(|m| 0.7 - 0.45 * m as f64).collect();
+                let mut f0 = vec![0.0; n];
+                field(0.3, &u, &mut f0);
+                for h in [0.11, -0.02, 1e-5] {
+                    let mut f = from_fn(n, field);
+                    let (mut small, mut any) = (Work::new(tab, n), Work::new(tab, n));
+                    let a = rk_step(tab, &mut f, 0.3, &u, h, &f0, (1e-6, 1e-9), &mut small);
+                    let at = Attempt {
+                        t: 0.3,
+                        u: &u,
+                        h,
+                        f0: &f0,
+                        tol: (1e-6, 1e-9),
+                    };
+                    let b = rk_step_any(tab, &mut f, at, &mut any);
+                    let what = format!("{} with {n} states, h = {h}", tab.name);
+                    assert_eq!(bits(&small.u1), bits(&any.u1), "u1: {what}");
+                    assert_eq!(bits(&small.k), bits(&any.k), "stages: {what}");
+                    assert_eq!(
+                        a.error.map(f64::to_bits),
+                        b.error.map(f64::to_bits),
+                        "E: {what}"
+                    );
+                    assert_eq!(
+                        a.stiffness.map(f64::to_bits),
+                        b.stiffness.map(f64::to_bits),
+                        "S: {what}"
+                    );
+                    assert_eq!((a.nfe, b.nfe), (tab.stages() as u32 - 1, a.nfe), "{what}");
+                    assert!(
+                        a.error.is_none_or(|e| e > 0.0),
+                        "a zero E tests nothing: {what}"
+                    );
+                }
             }
         }
     }
