@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::control::{Controller, initial_step};
-use super::dense::{Dense, StepData, interpolate};
+use super::dense::{Dense, StepData, interpolate_into};
 use super::error::SolveError;
 use super::field::VectorField;
 use super::method::{AutoSwitch, Method, SWITCH_DT_FACTOR};
@@ -284,6 +284,7 @@ pub fn solve_into<F: VectorField + ?Sized>(
     // The first NaN/Inf stage value of the latest rejected attempt, if that is why it failed.
     let mut non_finite: Option<SolveError> = None;
     let mut interp = vec![0.0; n];
+    let mut thetas = Vec::new();
 
     while (t1 - t) * dir > 0.0 {
         if stats.accepted as usize >= opts.max_steps {
@@ -385,18 +386,23 @@ pub fn solve_into<F: VectorField + ?Sized>(
             k: &w.k,
             f1: &f_next,
         };
+        thetas.clear();
         while let Some(&ts) = saves.peek() {
             if (ts - t_next) * dir > 0.0 {
                 break;
             }
-            let theta = (ts - t) / h_try;
-            match mode {
-                Mode::Rk(tab) => interpolate(tab, &data, theta, &mut interp),
-                Mode::Ros(m) => ros_interpolate(m, &u, u1, &rw.dense, theta, &mut interp),
-            }
+            thetas.push((ts - t) / h_try);
             sol.ts.push(ts);
-            extend_state(&mut sol.us, &interp);
             saves.next();
+        }
+        match mode {
+            Mode::Rk(tab) => interpolate_into(tab, &data, &thetas, &mut sol.us),
+            Mode::Ros(m) => {
+                for &theta in &thetas {
+                    ros_interpolate(m, &u, u1, &rw.dense, theta, &mut interp);
+                    extend_state(&mut sol.us, &interp);
+                }
+            }
         }
         if let Some(d) = sol.dense.as_mut() {
             match mode {
