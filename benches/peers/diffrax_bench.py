@@ -58,22 +58,24 @@ def timed(args, fn):
     return c.time_runs(call, args)
 
 
+def ode_solve(f, solver, t_end, rtol, atol, stiff=False):
+    """The jitted solve of one ODE row: y(t_end) only (SaveAt(t1=True)), steps, rejections."""
+    ctrl = dfx.PIDController(rtol=rtol, atol=atol, pcoeff=0.3 if stiff else 0.0,
+                             icoeff=0.4 if stiff else 1.0)
+
+    @jax.jit
+    def solve():
+        sol = dfx.diffeqsolve(dfx.ODETerm(f), solver, 0.0, t_end, None, jnp.array([1.0, 0.0, 0.0]),
+                              stepsize_controller=ctrl, max_steps=MAX_STEPS,
+                              saveat=dfx.SaveAt(t1=True))
+        return sol.ys[-1], sol.stats["num_steps"], sol.stats["num_rejected_steps"]
+    return solve
+
+
 def ode_rows(args):
-    def solve_fn(f, solver, t_end, rtol, atol, stiff):
-        ctrl = dfx.PIDController(rtol=rtol, atol=atol, pcoeff=0.3 if stiff else 0.0,
-                                 icoeff=0.4 if stiff else 1.0)
-
-        @jax.jit
-        def solve():
-            sol = dfx.diffeqsolve(dfx.ODETerm(f), solver, 0.0, t_end, None, jnp.array([1.0, 0.0, 0.0]),
-                                  stepsize_controller=ctrl, max_steps=MAX_STEPS,
-                                  saveat=dfx.SaveAt(t1=True))
-            return sol.ys[-1], sol.stats["num_steps"], sol.stats["num_rejected_steps"]
-        return solve
-
     def row(problem, f, name, solver, t_end, rtol, atol, stiff=False):
         median_ms, runs, compile_ms, (y, steps, rej) = timed(
-            args, solve_fn(f, solver, t_end, rtol, atol, stiff))
+            args, ode_solve(f, solver, t_end, rtol, atol, stiff))
         c.emit(args, tool="diffrax", version=dfx.__version__, method=name, problem=problem,
                t_end=t_end, rtol=rtol, atol=atol, median_ms=median_ms, runs=runs,
                steps=int(steps), rejected=int(rej), compile_ms=compile_ms,
@@ -88,18 +90,24 @@ def ode_rows(args):
                 c.robertson_atol(rtol), stiff=True)
 
 
-def spiral_rows(args, p):
+def spiral_solve(p, solver):
+    """The jitted spiral forward solve with 1 000 save points; returns (ys, steps)."""
     ts = jnp.linspace(0.0, c.SPIRAL_T_END, c.SPIRAL_POINTS)
     y0 = jnp.asarray(c.SPIRAL_Y0)
+
+    @jax.jit
+    def solve(p):
+        sol = dfx.diffeqsolve(dfx.ODETerm(lambda t, y, p: mlp(p, y)), solver, 0.0, c.SPIRAL_T_END,
+                              None, y0, args=p, saveat=dfx.SaveAt(ts=ts), max_steps=MAX_STEPS,
+                              stepsize_controller=dfx.PIDController(rtol=c.SPIRAL_RTOL,
+                                                                    atol=c.SPIRAL_ATOL))
+        return sol.ys, sol.stats["num_steps"]
+    return lambda: solve(p)
+
+
+def spiral_rows(args, p):
     for name, solver in [("Dopri5", dfx.Dopri5()), ("Tsit5", dfx.Tsit5())]:
-        @jax.jit
-        def solve(p, solver=solver):
-            sol = dfx.diffeqsolve(dfx.ODETerm(lambda t, y, p: mlp(p, y)), solver, 0.0, c.SPIRAL_T_END,
-                                  None, y0, args=p, saveat=dfx.SaveAt(ts=ts), max_steps=MAX_STEPS,
-                                  stepsize_controller=dfx.PIDController(rtol=c.SPIRAL_RTOL,
-                                                                        atol=c.SPIRAL_ATOL))
-            return sol.ys, sol.stats["num_steps"]
-        median_ms, runs, compile_ms, (ys, steps) = timed(args, lambda: solve(p))
+        median_ms, runs, compile_ms, (ys, steps) = timed(args, spiral_solve(p, solver))
         c.emit(args, tool="diffrax", version=dfx.__version__, method=name, problem="spiral_forward",
                t_end=c.SPIRAL_T_END, rtol=c.SPIRAL_RTOL, atol=c.SPIRAL_ATOL, median_ms=median_ms,
                runs=runs, steps=int(steps), compile_ms=compile_ms, final=np.asarray(ys[-1]).tolist())
@@ -140,7 +148,7 @@ def sde_rows(args, p, g):
                runs=runs, steps=c.SDE_STEPS, batch=c.SDE_BATCH, compile_ms=compile_ms, final=final)
 
 
-def train_rows(args, p):
+def train_steps(p):
     """Spiral training (torchdiffeq ode_demo, the glassbox benchmark model
     models/spiral_train.gbx): the data are examples/data/spiral.csv (what glassbox reads); each
     iteration draws 20 random windows of 10 consecutive points, solves them with Tsit5 (rtol
@@ -177,6 +185,7 @@ def train_rows(args, p):
         pred = jax.vmap(lambda i: solve(p, ts[i], true[i[0]]))(idx)
         return jnp.mean(jnp.abs(pred - true[idx]))
 
+    steps = {}
     for layout, loss in [("joint", loss_joint), ("vmap", loss_vmap)]:
         @eqx.filter_jit
         def step(p, state, key, loss=loss):
@@ -184,27 +193,40 @@ def train_rows(args, p):
             value, grads = jax.value_and_grad(loss)(p, starts)
             updates, state = opt.update(grads, state, p)
             return optax.apply_updates(p, updates), state, value
+        steps[layout] = step
+    return steps, opt, float(ts[9] - ts[0])
 
-        iters = 60 if not args.quick else 15
-        state = opt.init(p)
-        key = jax.random.key(1)
-        import time
+
+def train_times(step, opt, p, iters):
+    """`iters` iterations from `p` (the first call compiles, untimed); (compile_ms, per-iteration
+    ms, last loss)."""
+    import time
+    state = opt.init(p)
+    key = jax.random.key(1)
+    t0 = time.perf_counter()
+    p1, state, value = jax.block_until_ready(step(p, state, key))
+    compile_ms = (time.perf_counter() - t0) * 1e3
+    times = []
+    for _ in range(iters):
+        key, sub = jax.random.split(key)
         t0 = time.perf_counter()
-        p1, state, value = jax.block_until_ready(step(p, state, key))
-        compile_ms = (time.perf_counter() - t0) * 1e3
-        times = []
-        for i in range(iters):
-            key, sub = jax.random.split(key)
-            t0 = time.perf_counter()
-            p1, state, value = jax.block_until_ready(step(p1, state, sub))
-            times.append((time.perf_counter() - t0) * 1e3)
-        import statistics
+        p1, state, value = jax.block_until_ready(step(p1, state, sub))
+        times.append((time.perf_counter() - t0) * 1e3)
+    return compile_ms, times, float(value)
+
+
+def train_rows(args, p):
+    import statistics
+    steps, opt, t_window = train_steps(p)
+    for layout, step in steps.items():
+        iters = 60 if not args.quick else 15
+        compile_ms, times, value = train_times(step, opt, p, iters)
         # The first 10 timed iterations are warm-up, as for glassbox.
         c.emit(args, tool="diffrax", version=dfx.__version__,
                method=f"Tsit5, RMSprop, {layout}, RecursiveCheckpointAdjoint",
-               problem="spiral_train", t_end=float(ts[9] - ts[0]), rtol=c.SPIRAL_RTOL,
+               problem="spiral_train", t_end=t_window, rtol=c.SPIRAL_RTOL,
                atol=c.SPIRAL_ATOL, median_ms=statistics.median(times[10:] or times), runs=iters,
-               compile_ms=compile_ms, final=[float(value)])
+               compile_ms=compile_ms, final=[value])
 
 
 def main():

@@ -49,11 +49,13 @@ GLASSBOX_BIN = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
 MODELS = HERE / "models"
 
 
-def glassbox_solve(flags, repeat):
+def glassbox_solve(flags, repeat, quiet=False):
     """One `glassbox solve ... --repeat N -o out.json` run; returns the parsed JSON or None."""
+    RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "glassbox.tmp.json"
     cmd = [str(GLASSBOX_BIN), "solve", *[str(f) for f in flags], "--repeat", str(repeat), "-o", str(out)]
-    print(f"[run] glassbox: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+    if not quiet:
+        print(f"[run] glassbox: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if proc.returncode != 0:
         print(f"[run] glassbox FAILED:\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -129,7 +131,7 @@ def glassbox_rows(args, repeat):
     return rows, skipped
 
 
-def glassbox_train(model, method, iterations, warmup=10):
+def glassbox_train(model, method, iterations, warmup=10, quiet=False):
     """`glassbox train MODEL --iterations N` into a temporary run directory; the time per
     iteration is the median of the iterations after the first `warmup` (run.json's metrics,
     each iteration's wall time: draw, forward solves, adjoint, optimiser update)."""
@@ -138,7 +140,8 @@ def glassbox_train(model, method, iterations, warmup=10):
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [str(GLASSBOX_BIN), "train", str(model), "--iterations", str(iterations),
                "--seed", "0", "--out", tmp]
-        print(f"[run] glassbox: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+        if not quiet:
+            print(f"[run] glassbox: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"[run] glassbox FAILED:\n{proc.stderr[-2000:]}", file=sys.stderr)
