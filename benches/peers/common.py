@@ -109,3 +109,17 @@ def emit(args, **row) -> None:
 
 def note(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def pin(cpu):
+    """Runs this process, and every process it starts, on one CPU (`cpu`; None: the first this
+    process may use) and returns it. On this 2-core VM each vCPU runs at its own, changing
+    speed (up to 1.6x apart); two tools timed on different CPUs compare the CPUs as much as the
+    tools, two on one CPU a fraction of a second apart agree within a few percent."""
+    import os
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpu = min(os.sched_getaffinity(0)) if cpu is None else cpu
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+

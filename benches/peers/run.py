@@ -4,7 +4,8 @@ results/wp_robertson.png.
 
 Usage (from anywhere): benches/peers/.venv/bin/python benches/peers/run.py [--quick] [--repeat N]
     [--rounds K] [--skip TOOL ...] [--only GROUP ...]
-The tools run in K interleaved rounds (default 5), each round in a rotated order: the first
+Every tool runs on one CPU (`--cpu N`, default the first; `--no-pin` to let the scheduler
+place them), in K interleaved rounds (default 5), each round in a rotated order: the first
 round runs every row, the later ones the headline rows only. A row's time is the median of its
 rounds' medians, and the table of per-round ratios shows how steady each headline ratio was.
 This machine has a slow mode lasting seconds to tens of seconds in which any process runs up
@@ -210,7 +211,9 @@ def markdown(meta, rows, skipped, ref_info) -> str:
                f"average at start {', '.join(f'{x:.1f}' for x in m['load_average_at_start'])}. "
                "The machine is shared with other engineers compiling, so absolute times are noisy: "
                "compare ratios within one run. Times are medians after warm-up (jax: after JIT "
-               f"compile, reported separately), over {meta['rounds']} interleaved round(s): the "
+               f"compile, reported separately), "
+               + (f"every tool on CPU {meta['cpu']}, " if meta.get("cpu") is not None else "")
+               + f"over {meta['rounds']} interleaved round(s): the "
                "tools take turns in a rotated order each round, a row's time is the median of its "
                "rounds' medians (the sweeps run in the first round only).")
     out.append("")
@@ -339,13 +342,17 @@ def main():
                    help="interleaved rounds (the first runs every row, the rest the headline rows)")
     p.add_argument("--skip", nargs="*", default=[], choices=["scipy", "diffrax", "torch", "diffsol", "glassbox"])
     p.add_argument("--only", nargs="*", default=[], choices=c.GROUPS)
+    p.add_argument("--cpu", type=int, default=None,
+                   help="run every tool on this CPU (default: the first; see common.pin)")
+    p.add_argument("--no-pin", action="store_true", help="let the scheduler place the tools")
     args = p.parse_args()
     args.headline = False
+    cpu = None if args.no_pin else c.pin(args.cpu)
     repeat = 3 if args.quick else args.repeat
     rounds = max(1, args.rounds)
     RESULTS.mkdir(exist_ok=True)
 
-    meta = {"machine": machine(), "rounds": rounds}
+    meta = {"machine": machine(), "rounds": rounds, "cpu": cpu}
     ref = reference.compute()
     ref_info = ref.pop("_info")
     ref_path = RESULTS / "reference.json"
