@@ -174,29 +174,35 @@ fn mlp_vjps_and_jacobians_with_dense_calls_match_the_interpreter() {
 /// `Options::accumulate_from` (the trainer's adjoint adds each VJP's `∂p` into its running
 /// gradient inside the kernel): the outputs before the index are written as by the plain
 /// kernel, those from it on are the held value plus the plain kernel's, bit for bit (signed
-/// zeros, infinities and NaN included), with outputs in registers, in loops (`unroll: 1`) and
-/// written by dense calls (`call_min: 1`), and with the index inside an output.
+/// zeros, infinities and NaN included), with outputs in registers, in loops (`unroll: 0`) and
+/// written by dense calls (`call_min: 1`; the outer product's output is the call's result), and
+/// with the index inside an output.
 #[test]
 fn accumulating_kernels_add_into_the_output_bit_for_bit() {
     let mut rng = rng(29);
-    for (n, h) in [(2, 50), (3, 7)] {
-        let g = vjp(&mlp(n, h), &["u", "p"], "v").expect("vjp");
+    let mut cases: Vec<(String, Function, usize)> = [(2, 50), (3, 7)]
+        .into_iter()
+        .map(|(n, h)| {
+            let g = vjp(&mlp(n, h), &["u", "p"], "v").expect("vjp");
+            (format!("mlp {n}-{h} vjp"), g, n)
+        })
+        .collect();
+    cases.push(("outer 3×5".into(), product(Dense::Outer, 3, 5), 4));
+    for (name, g, split) in cases {
         let len = g.output_len();
-        let args = vec![
-            random(&mut rng, n, -1.5, 1.5),
-            random(&mut rng, g.args[1].len, -0.5, 0.5),
-            random(&mut rng, n, -1.0, 1.0),
-        ];
+        let args: Vec<Vec<f64>> = (g.args.iter())
+            .map(|a| random(&mut rng, a.len, -1.0, 1.0))
+            .collect();
         for base in options() {
-            let plain = compile_with(&g, "vjp", base).expect("compiles");
+            let plain = compile_with(&g, "plain", base).expect("compiles");
             let mut fresh = vec![0.0; len];
             plain.call(&refs(&args), &mut fresh).expect("runs");
-            for from in [n, n + 3, 0] {
+            for from in [split, split + 3, 0] {
                 let adding = Options {
                     accumulate_from: from,
                     ..base
                 };
-                let k = compile_with(&g, "vjp_add", adding).expect("compiles");
+                let k = compile_with(&g, "adding", adding).expect("compiles");
                 let held = values(&mut rng, len);
                 let mut out = held.clone();
                 k.call(&refs(&args), &mut out).expect("runs");
@@ -209,7 +215,7 @@ fn accumulating_kernels_add_into_the_output_bit_for_bit() {
                         }
                     })
                     .collect();
-                assert_same(&format!("{n}-{h} {base:?} from {from}"), &out, &want);
+                assert_same(&format!("{name} {base:?} from {from}"), &out, &want);
             }
         }
     }
