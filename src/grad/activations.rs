@@ -28,6 +28,8 @@ use crate::jit::{self, Bound};
 pub(super) struct Activations {
     forward: Bound,
     vjp: Bound,
+    /// The same VJP with its `∂p` added into the output ([`Activations::vjp_add`]).
+    vjp_add: Bound,
     h_arg: usize,
     dim: usize,
     /// The forward kernel's output `[f, activations]` when it cannot go into a record.
@@ -64,10 +66,16 @@ impl Activations {
         let forward = jit::compile(&s.forward, &format!("{name}.field_h"))?;
         let vjp = jit::compile(&s.vjp, &format!("{name}.vjp_h"))?;
         let dim = f.output_len();
+        let adding = jit::Options {
+            accumulate_from: dim,
+            ..jit::Options::default()
+        };
+        let vjp_add = jit::compile_with(&s.vjp, &format!("{name}.vjp_h_add"), adding)?;
         Ok(Some(Activations {
             out: vec![0.0; forward.output_len()],
             forward: forward.bind(),
             vjp: vjp.bind(),
+            vjp_add: vjp_add.bind(),
             h_arg: s.vjp.args.len() - 1,
             dim,
             keys: Vec::new(),
@@ -84,6 +92,7 @@ impl Activations {
     pub(super) fn set_arg(&mut self, i: usize, values: &[f64]) -> Result<(), Diag> {
         self.clear();
         self.forward.set_arg(i, values)?;
+        self.vjp_add.set_arg(i, values)?;
         self.vjp.set_arg(i, values)
     }
 
@@ -172,6 +181,28 @@ impl Activations {
     /// its own buffers.
     pub(super) fn vjp(
         &mut self,
+        args: (usize, usize, usize),
+        t: f64,
+        uv: (&[f64], &[f64]),
+        out: &mut [f64],
+    ) -> Option<bool> {
+        self.run(false, args, t, uv, out)
+    }
+
+    /// [`Activations::vjp`] with `∂p` added into `out[dim..]` instead of written there.
+    pub(super) fn vjp_add(
+        &mut self,
+        args: (usize, usize, usize),
+        t: f64,
+        uv: (&[f64], &[f64]),
+        out: &mut [f64],
+    ) -> Option<bool> {
+        self.run(true, args, t, uv, out)
+    }
+
+    fn run(
+        &mut self,
+        adding: bool,
         (t_arg, u_arg, v_arg): (usize, usize, usize),
         t: f64,
         (u, v): (&[f64], &[f64]),
@@ -182,16 +213,21 @@ impl Activations {
         }
         let at = self.find(t, u)?;
         self.cursor = at;
-        super::field::set_t(&mut self.vjp, t_arg, t);
+        let kernel = if adding {
+            &mut self.vjp_add
+        } else {
+            &mut self.vjp
+        };
+        super::field::set_t(kernel, t_arg, t);
         for (arg, x) in [(u_arg, u), (v_arg, v)] {
-            match self.vjp.arg_mut(arg) {
+            match kernel.arg_mut(arg) {
                 Some(dst) if dst.len() == x.len() => dst.copy_from_slice(x),
                 _ => return Some(false),
             }
         }
         let (len, dim) = (self.out.len(), self.dim);
         let h = &self.values[at * len + dim..(at + 1) * len];
-        let ok = self.vjp.run_with(self.h_arg, h, out).is_ok();
+        let ok = kernel.run_with(self.h_arg, h, out).is_ok();
         self.reused += usize::from(ok);
         Some(ok)
     }

@@ -182,6 +182,9 @@ pub fn adjoint_in<F: VjpField + ?Sized>(
 
     let tol = (opts.rtol, opts.atol);
     b.reset(s, n, np);
+    // `dp` lives in `b.acc[n..]` during the sweep: a field that adds in place accumulates
+    // straight into it (the same sums in the same order as adding each output afterwards).
+    let adds = f.adds_in_place();
     cache.first = 0;
     cache.u0.clear();
     cache.k.clear();
@@ -251,8 +254,8 @@ pub fn adjoint_in<F: VjpField + ?Sized>(
                 // The solver evaluated it at the end state: a VJP there feeds u_{n+1}.
                 f.vjp(step_end(steps, j), &b.u1, &b.f1bar, &mut b.wu, &mut b.wp);
                 add(lam, &b.wu);
-                b.pending.flush(&mut grads.dp);
-                add(&mut grads.dp, &b.wp);
+                b.pending.flush(&mut b.acc[n..]);
+                add(&mut b.acc[n..], &b.wp);
             }
         }
 
@@ -303,9 +306,14 @@ pub fn adjoint_in<F: VjpField + ?Sized>(
                 b.lam_g.fill(0.0);
             } else if lk.iter().any(|x| *x != 0.0) {
                 stage_arg(tab, u0, h, k, i, &mut b.g);
-                let out = b.pending.slot(&mut grads.dp);
-                f.vjp_flat(t + tab.c[i] * h, (&b.g, lk), out);
-                b.lam_g.copy_from_slice(&out[..n]);
+                if adds {
+                    f.vjp_add(t + tab.c[i] * h, (&b.g, lk), &mut b.acc);
+                    b.lam_g.copy_from_slice(&b.acc[..n]);
+                } else {
+                    let out = b.pending.slot(&mut b.acc[n..]);
+                    f.vjp_flat(t + tab.c[i] * h, (&b.g, lk), out);
+                    b.lam_g.copy_from_slice(&out[..n]);
+                }
             } else {
                 b.lam_g.fill(0.0);
             }
@@ -313,8 +321,8 @@ pub fn adjoint_in<F: VjpField + ?Sized>(
                 stage_arg(tab, u0, h, k, i, &mut b.g);
                 r.vjp(t + tab.c[i] * h, &b.g, h * tab.b[i], &mut b.wu, &mut b.wp);
                 add(&mut b.lam_g, &b.wu);
-                b.pending.flush(&mut grads.dp);
-                add(&mut grads.dp, &b.wp);
+                b.pending.flush(&mut b.acc[n..]);
+                add(&mut b.acc[n..], &b.wp);
             }
             match pair {
                 Some((p, _)) if p == i => add(&mut b.lam_g, &b.lam_gp),
@@ -331,7 +339,8 @@ pub fn adjoint_in<F: VjpField + ?Sized>(
         }
         lam.copy_from_slice(&b.lam_u0);
     }
-    b.pending.flush(&mut grads.dp);
+    b.pending.flush(&mut b.acc[n..]);
+    grads.dp.copy_from_slice(&b.acc[n..]);
     add(&mut grads.du0, lam);
     Ok(())
 }
@@ -422,6 +431,8 @@ struct Buffers {
     gq: Vec<f64>,
     wu: Vec<f64>,
     wp: Vec<f64>,
+    /// `[∂u of the last VJP, dp]` (see `adjoint_in`).
+    acc: Vec<f64>,
     pending: Pending,
 }
 
@@ -443,6 +454,7 @@ impl Buffers {
             gq,
             wu,
             wp,
+            acc,
             pending,
         } = self;
         for v in [
@@ -452,6 +464,7 @@ impl Buffers {
         }
         zeroed(lam_k, s * n);
         zeroed(wp, np);
+        zeroed(acc, n + np);
         pending.reset(n, np);
     }
 }

@@ -29,6 +29,27 @@ pub trait VjpField: VectorField {
         let (out_u, out_p) = out.split_at_mut(self.dim().min(out.len()));
         self.vjp(t, u, v, out_u, out_p);
     }
+
+    /// Whether [`vjp_add`](Self::vjp_add) adds in place, cheaper than [`vjp_flat`](Self::vjp_flat)
+    /// and adding afterwards: the adjoint then keeps its `dp` in the output's `∂p` part.
+    fn adds_in_place(&self) -> bool {
+        false
+    }
+
+    /// [`vjp_flat`](Self::vjp_flat), except that `vᵀ ∂f/∂p` is added into `out[dim..]`
+    /// (`out[dim + m] + (vᵀ ∂f/∂p)_m`, bit for bit what adding afterwards gives).
+    fn vjp_add(&mut self, t: f64, uv: (&[f64], &[f64]), out: &mut [f64]) {
+        let mut fresh = vec![0.0; out.len()];
+        self.vjp_flat(t, uv, &mut fresh);
+        add_fresh(self.dim(), &fresh, out);
+    }
+}
+
+/// `out[..dim] = fresh[..dim]`, `out[dim..] += fresh[dim..]`.
+fn add_fresh(dim: usize, fresh: &[f64], out: &mut [f64]) {
+    let (u, p) = out.split_at_mut(dim.min(out.len()));
+    u.copy_from_slice(&fresh[..u.len()]);
+    add_into(p, &fresh[u.len()..]);
 }
 
 /// `acc += x`, element by element.
@@ -47,6 +68,12 @@ impl<V: VjpField + ?Sized> VjpField for &mut V {
     }
     fn vjp_flat(&mut self, t: f64, uv: (&[f64], &[f64]), out: &mut [f64]) {
         (**self).vjp_flat(t, uv, out)
+    }
+    fn adds_in_place(&self) -> bool {
+        (**self).adds_in_place()
+    }
+    fn vjp_add(&mut self, t: f64, uv: (&[f64], &[f64]), out: &mut [f64]) {
+        (**self).vjp_add(t, uv, out)
     }
 }
 
@@ -303,6 +330,30 @@ impl VjpField for JitVjpField {
 
     fn vjp_flat(&mut self, t: f64, uv: (&[f64], &[f64]), out: &mut [f64]) {
         if !self.run_vjp(t, uv, out) {
+            out.fill(f64::NAN);
+        }
+    }
+
+    /// With shared activations (training): a recorded point runs the sharing VJP compiled to
+    /// add its `∂p` (no output copy, no later pass over `dp`); any other point runs the plain
+    /// VJP and adds.
+    fn adds_in_place(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    fn vjp_add(&mut self, t: f64, uv: (&[f64], &[f64]), out: &mut [f64]) {
+        let args = (self.t_arg, self.u_arg, self.v_arg);
+        let shared = (self.shared.as_mut()).and_then(|a| a.vjp_add(args, t, uv, out));
+        let ok = shared.unwrap_or_else(|| {
+            let mut fresh = std::mem::take(&mut self.out);
+            let ok = fresh.len() == out.len() && self.run_vjp(t, uv, &mut fresh);
+            if ok {
+                add_fresh(self.dim, &fresh, out);
+            }
+            self.out = fresh;
+            ok
+        });
+        if !ok {
             out.fill(f64::NAN);
         }
     }

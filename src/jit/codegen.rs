@@ -208,10 +208,15 @@ pub(super) fn lower(
         .map(|k| b.ins().load(I64, arg_ptr_flags(), args_ptr, (8 * k) as i32))
         .collect();
     let mut l = Lower::new(b, f, funcs, args, scratch, options);
+    let from = options.accumulate_from;
     let mut at = 0;
     for o in &f.outputs {
-        l.out_slots.entry(o.node).or_insert(at);
-        at += f.graph.shape(o.node).len();
+        let len = f.graph.shape(o.node).len();
+        // An accumulated slot holds the caller's sum until the end: nothing is placed there.
+        if at + len <= from {
+            l.out_slots.entry(o.node).or_insert(at);
+        }
+        at += len;
     }
     l.out = Some(out);
     let live = f.live();
@@ -223,7 +228,11 @@ pub(super) fn lower(
     let mut at = 0;
     for o in &f.outputs {
         let len = f.graph.shape(o.node).len();
-        if !(l.placed.contains(&o.node) && l.out_slots.get(&o.node) == Some(&at)) {
+        let written = from.saturating_sub(at).min(len);
+        if written < len {
+            l.write(o.node, out, at, written)?;
+            l.accumulate(o.node, out, at, written..len)?;
+        } else if !(l.placed.contains(&o.node) && l.out_slots.get(&o.node) == Some(&at)) {
             l.write(o.node, out, at, len)?;
         }
         at += len;
@@ -414,6 +423,36 @@ impl<'a, 'b> Lower<'a, 'b> {
             let x = l.b.ins().load(F64, flags(), s, 0);
             let d = l.dyn_addr(dst, i, 1, 0);
             l.b.ins().store(flags(), x, d, 0);
+            Ok(())
+        })
+    }
+
+    /// `dst[at + i] += id[i]` for `i` in `range` (the sum's order: the held value first).
+    fn accumulate(
+        &mut self,
+        id: NodeId,
+        dst: Value,
+        at: usize,
+        range: std::ops::Range<usize>,
+    ) -> Result<(), String> {
+        if self.regs[id.index()].is_some() || range.len() <= self.unroll {
+            for i in range {
+                let x = self.elem(id, i)?;
+                let held = self.load(dst, at + i);
+                let sum = self.b.ins().fadd(held, x);
+                self.store(sum, dst, at + i);
+            }
+            return Ok(());
+        }
+        let src = self.mem(id)?;
+        let dst = self.addr(dst, at);
+        self.for_range(range.start, range.end, |l, i| {
+            let s = l.dyn_addr(src, i, 1, 0);
+            let x = l.b.ins().load(F64, flags(), s, 0);
+            let d = l.dyn_addr(dst, i, 1, 0);
+            let held = l.b.ins().load(F64, flags(), d, 0);
+            let sum = l.b.ins().fadd(held, x);
+            l.b.ins().store(flags(), sum, d, 0);
             Ok(())
         })
     }

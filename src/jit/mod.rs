@@ -49,6 +49,11 @@ pub struct Options {
     /// Mat-vecs, transposed mat-vecs and outer products with at least this many multiplies
     /// call the vectorised runtime (`dense.rs`) instead of being lowered inline.
     pub call_min: usize,
+    /// Output elements from this index on are added into the output buffer (load, add, store)
+    /// instead of overwriting it (per-sample kernels): a VJP whose `∂p` accumulates into a
+    /// running gradient, with the additions the caller would have done, in the same order.
+    /// `usize::MAX` (the default): every output is written.
+    pub accumulate_from: usize,
 }
 
 impl Default for Options {
@@ -57,6 +62,7 @@ impl Default for Options {
             unroll: DEFAULT_UNROLL,
             gemm_min: DEFAULT_GEMM_MIN,
             call_min: DEFAULT_CALL_MIN,
+            accumulate_from: usize::MAX,
         }
     }
 }

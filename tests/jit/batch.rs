@@ -139,6 +139,7 @@ fn batched_kernels_agree_with_the_interpreter() {
                             unroll: 0,
                             gemm_min: 1,
                             call_min: usize::MAX,
+                            ..Options::default()
                         },
                     ),
                     (

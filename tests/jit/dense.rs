@@ -4,10 +4,10 @@
 //! Jacobians) equal `ir::eval` bit for bit.
 
 use glassbox::ir::{ArgSpec, Function, Shape, Unary, eval, jacobian, vjp};
-use glassbox::jit::{Dense, dense_versions};
+use glassbox::jit::{Dense, Options, compile_with, dense_versions};
 use rand::Rng;
 
-use crate::check::{agree, random, refs, rng};
+use crate::check::{agree, assert_same, options, random, refs, rng};
 
 /// 1, the vector widths (2, 4, 8 doubles) ± 1, the blocks (16) ± 1, and larger odd sizes.
 const SIZES: [usize; 14] = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 50];
@@ -168,5 +168,55 @@ fn mlp_vjps_and_jacobians_with_dense_calls_match_the_interpreter() {
         );
         let j = jacobian(&f, "u").expect("jacobian");
         agree(&format!("mlp {n}-{h} jacobian"), &j, &[&u, &p], 3);
+    }
+}
+
+/// `Options::accumulate_from` (the trainer's adjoint adds each VJP's `∂p` into its running
+/// gradient inside the kernel): the outputs before the index are written as by the plain
+/// kernel, those from it on are the held value plus the plain kernel's, bit for bit (signed
+/// zeros, infinities and NaN included), with outputs in registers, in loops (`unroll: 0`) and
+/// written by dense calls (`call_min: 1`; the outer product's output is the call's result), and
+/// with the index inside an output.
+#[test]
+fn accumulating_kernels_add_into_the_output_bit_for_bit() {
+    let mut rng = rng(29);
+    let mut cases: Vec<(String, Function, usize)> = [(2, 50), (3, 7)]
+        .into_iter()
+        .map(|(n, h)| {
+            let g = vjp(&mlp(n, h), &["u", "p"], "v").expect("vjp");
+            (format!("mlp {n}-{h} vjp"), g, n)
+        })
+        .collect();
+    cases.push(("outer 3×5".into(), product(Dense::Outer, 3, 5), 4));
+    for (name, g, split) in cases {
+        let len = g.output_len();
+        let args: Vec<Vec<f64>> = (g.args.iter())
+            .map(|a| random(&mut rng, a.len, -1.0, 1.0))
+            .collect();
+        for base in options() {
+            let plain = compile_with(&g, "plain", base).expect("compiles");
+            let mut fresh = vec![0.0; len];
+            plain.call(&refs(&args), &mut fresh).expect("runs");
+            for from in [split, split + 3, 0] {
+                let adding = Options {
+                    accumulate_from: from,
+                    ..base
+                };
+                let k = compile_with(&g, "adding", adding).expect("compiles");
+                let held = values(&mut rng, len);
+                let mut out = held.clone();
+                k.call(&refs(&args), &mut out).expect("runs");
+                let want: Vec<f64> = (0..len)
+                    .map(|i| {
+                        if i < from {
+                            fresh[i]
+                        } else {
+                            held[i] + fresh[i]
+                        }
+                    })
+                    .collect();
+                assert_same(&format!("{name} {base:?} from {from}"), &out, &want);
+            }
+        }
     }
 }
