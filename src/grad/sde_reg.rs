@@ -211,12 +211,10 @@ pub(super) fn stiffness_stage_seeds<F: SdeVjpField + ?Sized>(
     for m in 0..n {
         lf[p * n + m] += seeds.kp[m];
     }
-    let mut xq = seeds.xq.clone();
-    if field.drift_reads_t() {
+    // `H0_q`'s cotangent gains the extra evaluation's `∂u` (left in `wu`) when there is one.
+    let reads_t = field.drift_reads_t();
+    if reads_t {
         field.drift_vjp(t + cp * h, &w.h0[q * n..(q + 1) * n], &seeds.kx, wu, wp);
-        for (a, b) in xq.iter_mut().zip(wu.iter()) {
-            *a += b;
-        }
         for (a, b) in dp.iter_mut().zip(wp.iter()) {
             *a += b;
         }
@@ -225,15 +223,20 @@ pub(super) fn stiffness_stage_seeds<F: SdeVjpField + ?Sized>(
             lf[q * n + m] += seeds.kx[m];
         }
     }
-    for (s, lam) in [(p, &seeds.xp), (q, &xq)] {
+    let wu: &[f64] = wu;
+    for (s, lam, extra) in [(p, &seeds.xp, None), (q, &seeds.xq, reads_t.then_some(wu))] {
         let Some((a0, b0, _)) = drift_row(method, s) else {
             return;
         };
         for m in 0..n {
-            lu[m] += lam[m];
+            let l = match extra {
+                Some(e) => lam[m] + e[m],
+                None => lam[m],
+            };
+            lu[m] += l;
             for j in 0..s {
-                lf[j * n + m] += h * a0[j] * lam[m];
-                lg[j * n + m] += w.chi[1][m] * b0[j] * lam[m];
+                lf[j * n + m] += h * a0[j] * l;
+                lg[j * n + m] += w.chi[1][m] * b0[j] * l;
             }
         }
     }

@@ -293,7 +293,7 @@ fn error_norm(
 
 /// `S = ‖dk‖₂ / ‖dg‖₂` over `n` components; 0 when `dg` is zero.
 #[inline(always)]
-fn quotient(n: usize, dk: impl Fn(usize) -> f64, dg: impl Fn(usize) -> f64) -> f64 {
+pub(crate) fn quotient(n: usize, dk: impl Fn(usize) -> f64, dg: impl Fn(usize) -> f64) -> f64 {
     let (mut num, mut den) = (0.0, 0.0);
     for m in 0..n {
         num += dk(m).powi(2);

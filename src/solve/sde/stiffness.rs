@@ -43,15 +43,11 @@
 use super::field::SdeField;
 use super::method::SdeMethod;
 use super::step::Work;
+use crate::solve::step::quotient;
 
-/// `‖ka − kb‖ / ‖xa − xb‖`, 0 when `xa = xb`.
+/// `‖ka − kb‖ / ‖xa − xb‖`, 0 when `xa = xb`: the ODE step's quotient.
 pub(crate) fn secant(ka: &[f64], kb: &[f64], xa: &[f64], xb: &[f64]) -> f64 {
-    let (mut num, mut den) = (0.0, 0.0);
-    for m in 0..xa.len() {
-        num += (ka[m] - kb[m]).powi(2);
-        den += (xa[m] - xb[m]).powi(2);
-    }
-    if den > 0.0 { (num / den).sqrt() } else { 0.0 }
+    quotient(xa.len(), |m| ka[m] - kb[m], |m| xa[m] - xb[m])
 }
 
 /// The method's stage pair `(p, q)`; `None` for the methods without an estimate.
