@@ -19,6 +19,7 @@ Usage: benches/peers/.venv/bin/python benches/peers/paired.py [--pairs N] [--onl
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -103,7 +104,6 @@ def main():
     ap.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
     args = ap.parse_args()
     cpu = None if args.no_pin else c.pin(args.cpu)
-    import os
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load = os.getloadavg()
 
