@@ -172,8 +172,6 @@ pub(super) struct Lower<'a, 'b> {
     pairs: Vec<Option<Pairs>>,
     /// Whether vector code is emitted (`Options::simd` on a target with `F64X2`).
     simd: bool,
-    /// Whether plain mat-vecs are vector code too (two rows at a time).
-    matvec_rows: bool,
     /// The current sample's pointer for each argument (batch loops move the batched ones).
     pub(super) args: Vec<Value>,
     scratch: Value,
@@ -275,7 +273,6 @@ impl<'a, 'b> Lower<'a, 'b> {
             mem: vec![None; n],
             pairs: vec![None; n],
             simd: Self::simd_target(options.simd),
-            matvec_rows: std::env::var_os("GLASSBOX_SIMD_ROWS").is_none_or(|v| v != "0"),
             args,
             scratch,
             scratch_len: 0,

@@ -113,9 +113,8 @@ fn vector_kernels_equal_scalar_kernels_and_the_interpreter() {
                 );
             }
             for _ in 0..4 {
-                let args: Vec<Vec<f64>> = (f.args.iter())
-                    .map(|a| values(&mut rng, a.len))
-                    .collect();
+                let args: Vec<Vec<f64>> =
+                    (f.args.iter()).map(|a| values(&mut rng, a.len)).collect();
                 let len = f.output_len();
                 let mut want = eval(&f, &refs(&args), 1).expect("interpreter accepts the buffers");
                 let held = values(&mut rng, len);

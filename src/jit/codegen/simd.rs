@@ -283,7 +283,7 @@ impl Lower<'_, '_> {
             }
             Op::MatVec(m, x) if self.len(x) > 0 => match self.f.graph.node(m).op {
                 Op::Transpose(w) if self.ready(w) => self.matvec_t_pairs(w, x, len)?,
-                _ if self.ready(m) && self.matvec_rows => self.matvec_pairs(m, x, len)?,
+                _ if self.ready(m) => self.matvec_pairs(m, x, len)?,
                 _ => return Ok(false),
             },
             _ => return Ok(false),
