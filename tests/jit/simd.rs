@@ -57,15 +57,17 @@ fn elementwise(n: usize) -> Function {
 fn vectorised(op: Dense, m: usize, n: usize, from: usize) -> bool {
     let len = if op == Dense::Outer { m * n } else { m };
     let product = match op {
-        Dense::Outer => n % 2 == 0,
+        Dense::Outer => n.is_multiple_of(2),
         _ => m >= 2,
     };
     product || len.saturating_sub(from) >= 2
 }
 
-/// The functions to check, each with the `accumulate_from` indices to compile it with and
-/// whether vector code is expected there.
-fn cases() -> Vec<(String, Function, Vec<(usize, bool)>)> {
+/// A function to check, with the `accumulate_from` indices to compile it with and whether
+/// vector code is expected there.
+type Case = (String, Function, Vec<(usize, bool)>);
+
+fn cases() -> Vec<Case> {
     let mut all = Vec::new();
     for (m, n) in SHAPES {
         for op in [Dense::MatVec, Dense::MatVecT, Dense::Outer] {

@@ -104,7 +104,7 @@ impl Lower<'_, '_> {
             return Ok(self.b.ins().splat(F64X2, x));
         }
         if let Some(p) = &self.pairs[id.index()]
-            && e % 2 == 0
+            && e.is_multiple_of(2)
             && let Some(&v) = p.v.get(e / 2)
         {
             return Ok(v);
@@ -268,7 +268,7 @@ impl Lower<'_, '_> {
                     })
                 })?
             }
-            Op::Outer(a, b) if self.len(b) % 2 == 0 => {
+            Op::Outer(a, b) if self.len(b).is_multiple_of(2) => {
                 // Row i: a[i] in both lanes times b's pairs.
                 let n = self.len(b);
                 let mut v = Vec::with_capacity(len / 2);
