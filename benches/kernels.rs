@@ -921,6 +921,60 @@ fn dense_table() {
     }
 }
 
+/// The two-wide vector code (`Options::simd`) against the scalar code, per bound call: the
+/// spiral's field and VJP (plain and adding its `∂p`, as training runs it) and the products.
+fn simd_table() {
+    let scalar = Options {
+        simd: false,
+        ..Options::default()
+    };
+    let vector = Options {
+        simd: true,
+        ..Options::default()
+    };
+    println!("\n| kernel | scalar | F64X2 | F64X2/scalar |");
+    println!("|---|---|---|---|");
+    let row = |what: &str, f: &Function, args: &[Vec<f64>], from: usize| {
+        let [s, v] = [scalar, vector].map(|o| Options {
+            accumulate_from: from,
+            ..o
+        });
+        let t = interleaved(f, args, &[s, v]);
+        println!(
+            "| {what} | {} | {} | {:.2} |",
+            human(t[0]),
+            human(t[1]),
+            t[1] / t[0]
+        );
+    };
+    for op in [Dense::MatVec, Dense::MatVecT, Dense::Outer] {
+        for (m, n) in [(50, 2), (2, 50), (7, 9)] {
+            let f = product(op, m, n);
+            let args: Vec<Vec<f64>> = (f.args.iter().enumerate())
+                .map(|(i, a)| values(a.len, -1.0, 1.0, i as f64))
+                .collect();
+            row(&format!("{op:?} {m}×{n}"), &f, &args, usize::MAX);
+        }
+    }
+    let m = model(&example("spiral"));
+    let p = params(&m);
+    let (f, g) = field_and_vjp(&m);
+    let n = f.output_len();
+    for (what, func, from) in [
+        ("spiral field", &f, usize::MAX),
+        ("spiral VJP", &g, usize::MAX),
+        ("spiral VJP adding ∂p", &g, n),
+    ] {
+        let args: Vec<Vec<f64>> = (func.args.iter().enumerate())
+            .map(|(i, a)| match a.name.as_str() {
+                "p" => p.clone(),
+                _ => values(a.len, -1.0, 1.0, i as f64),
+            })
+            .collect();
+        row(what, func, &args, from);
+    }
+}
+
 criterion_group! {
     name = benches;
     config = config();
@@ -928,10 +982,15 @@ criterion_group! {
 }
 
 fn main() {
+    // `KERNELS_TABLE=simd cargo bench --bench kernels`: that table alone.
+    if std::env::var("KERNELS_TABLE").is_ok_and(|t| t == "simd") {
+        return simd_table();
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
     ratio_table();
     tanh_table();
     dense_table();
+    simd_table();
     compile_times();
 }

@@ -30,6 +30,9 @@ use cranelift_codegen::ir::{FuncRef, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::{FunctionBuilder, Variable};
 
 use super::{Options, runtime};
+use simd::Pairs;
+
+mod simd;
 use crate::ir::{Binary, Function, NodeId, Op, Shape, Unary, operands};
 
 /// Up to this much work (elements or multiply-adds) a node is unrolled into registers.
@@ -165,6 +168,10 @@ pub(super) struct Lower<'a, 'b> {
     funcs: &'b HashMap<&'static str, FuncRef>,
     regs: Vec<Option<Vec<Value>>>,
     mem: Vec<Option<Value>>,
+    /// Two-wide vectors (`simd.rs`), when the node was lowered as vector code.
+    pairs: Vec<Option<Pairs>>,
+    /// Whether vector code is emitted (`Options::simd` on a target with `F64X2`).
+    simd: bool,
     /// The current sample's pointer for each argument (batch loops move the batched ones).
     pub(super) args: Vec<Value>,
     scratch: Value,
@@ -264,6 +271,8 @@ impl<'a, 'b> Lower<'a, 'b> {
             funcs,
             regs: vec![None; n],
             mem: vec![None; n],
+            pairs: vec![None; n],
+            simd: Self::simd_target(options.simd),
             args,
             scratch,
             scratch_len: 0,
@@ -276,6 +285,7 @@ impl<'a, 'b> Lower<'a, 'b> {
     pub(super) fn forget(&mut self, id: NodeId) {
         self.regs[id.index()] = None;
         self.mem[id.index()] = None;
+        self.pairs[id.index()] = None;
     }
 
     pub(super) fn has_regs(&self, id: NodeId) -> bool {
@@ -355,6 +365,13 @@ impl<'a, 'b> Lower<'a, 'b> {
         if let Some(r) = &self.regs[id.index()] {
             return Ok(r.clone());
         }
+        if self.mem[id.index()].is_none()
+            && let Some(p) = self.pairs[id.index()].clone()
+        {
+            let r = self.unpack(&p);
+            self.regs[id.index()] = Some(r.clone());
+            return Ok(r);
+        }
         let base = self.mem[id.index()].ok_or_else(|| format!("node {} not lowered", id.0))?;
         let r: Vec<Value> = (0..self.len(id)).map(|i| self.load(base, i)).collect();
         self.regs[id.index()] = Some(r.clone());
@@ -365,6 +382,14 @@ impl<'a, 'b> Lower<'a, 'b> {
     pub(super) fn mem(&mut self, id: NodeId) -> Result<Value, String> {
         if let Some(m) = self.mem[id.index()] {
             return Ok(m);
+        }
+        if self.regs[id.index()].is_none()
+            && let Some(p) = self.pairs[id.index()].clone()
+        {
+            let base = self.alloc(self.len(id));
+            self.store_pairs(&p, base);
+            self.mem[id.index()] = Some(base);
+            return Ok(base);
         }
         let r = self.regs[id.index()]
             .clone()
@@ -383,6 +408,13 @@ impl<'a, 'b> Lower<'a, 'b> {
             return r
                 .get(i)
                 .copied()
+                .ok_or_else(|| format!("element {i} of node {}", id.0));
+        }
+        if self.mem[id.index()].is_none()
+            && let Some(p) = self.pairs[id.index()].clone()
+        {
+            return self
+                .pair_elem(&p, i)
                 .ok_or_else(|| format!("element {i} of node {}", id.0));
         }
         let base = self.mem(id)?;
@@ -409,6 +441,9 @@ impl<'a, 'b> Lower<'a, 'b> {
         at: usize,
         len: usize,
     ) -> Result<(), String> {
+        if len <= self.unroll && self.write_pairs(id, dst, at, len)? {
+            return Ok(());
+        }
         if self.regs[id.index()].is_some() || len <= self.unroll {
             for i in 0..len {
                 let x = self.elem(id, i)?;
@@ -435,7 +470,11 @@ impl<'a, 'b> Lower<'a, 'b> {
         at: usize,
         range: std::ops::Range<usize>,
     ) -> Result<(), String> {
-        if self.regs[id.index()].is_some() || range.len() <= self.unroll {
+        let inline = self.regs[id.index()].is_some() || range.len() <= self.unroll;
+        if inline && self.accumulate_pairs(id, dst, at, &range)? {
+            return Ok(());
+        }
+        if inline {
             for i in range {
                 let x = self.elem(id, i)?;
                 let held = self.load(dst, at + i);
@@ -636,7 +675,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         if let Some(call) = dense_call(self.f, id, self.call_min) {
             return self.call_dense(id, call);
         }
-        if self.in_place.contains(&id) {
+        if self.in_place.contains(&id) || self.node_pairs(id)? {
             return Ok(());
         }
         match node.op {
@@ -878,7 +917,8 @@ impl<'a, 'b> Lower<'a, 'b> {
                 }
             }
             Op::Slice { x, start } => {
-                if let Some(r) = &self.regs[x.index()] {
+                if self.regs[x.index()].is_some() || self.has_pairs(x) {
+                    let r = self.regs(x)?;
                     let r = r
                         .get(start..start + len)
                         .ok_or("slice out of range")?
@@ -897,6 +937,8 @@ impl<'a, 'b> Lower<'a, 'b> {
             Op::Reshape(x) => {
                 if let Some(r) = self.regs[x.index()].clone() {
                     self.set_regs(id, r);
+                } else if let Some(p) = self.pairs[x.index()].clone() {
+                    self.pairs[id.index()] = Some(p);
                 } else {
                     let m = self.mem(x)?;
                     self.set_mem(id, m);

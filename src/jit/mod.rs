@@ -54,6 +54,11 @@ pub struct Options {
     /// running gradient, with the additions the caller would have done, in the same order.
     /// `usize::MAX` (the default): every output is written.
     pub accumulate_from: usize,
+    /// Unrolled tensor nodes as two-wide vector code (`F64X2`) where two neighbouring elements
+    /// undergo the same operations: the same bits as the scalar code (`codegen/simd.rs`).
+    /// Defaults to on unless the environment variable `GLASSBOX_SIMD` is `0` (read once: for
+    /// A/B timings); ignored on targets without `F64X2` registers.
+    pub simd: bool,
 }
 
 impl Default for Options {
@@ -63,8 +68,14 @@ impl Default for Options {
             gemm_min: DEFAULT_GEMM_MIN,
             call_min: DEFAULT_CALL_MIN,
             accumulate_from: usize::MAX,
+            simd: simd_default(),
         }
     }
+}
+
+fn simd_default() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("GLASSBOX_SIMD").is_none_or(|v| v != "0"))
 }
 
 /// Compiles `f` with the default options. `name` (e.g. `spiral.field`) names the function in

@@ -14,7 +14,7 @@ const SIZES: [usize; 14] = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 50];
 
 /// Random values with signed zeros, infinities and NaN sprinkled in: the sums must keep the
 /// interpreter's order and its −0 / NaN outcomes too.
-fn values(rng: &mut rand_chacha::ChaCha8Rng, n: usize) -> Vec<f64> {
+pub fn values(rng: &mut rand_chacha::ChaCha8Rng, n: usize) -> Vec<f64> {
     let mut v = random(rng, n, -2.0, 2.0);
     for x in v.iter_mut() {
         match rng.random_range(0..40) {
@@ -31,7 +31,7 @@ fn values(rng: &mut rand_chacha::ChaCha8Rng, n: usize) -> Vec<f64> {
 
 /// `w·x`, `transpose(w')·x` (for `w'` of `n×m`) or `a ⊗ b` as an IR function of `a` (the
 /// matrix or left vector, unbatched) and `b` (batched), the result `m×n` or `m`.
-fn product(op: Dense, m: usize, n: usize) -> Function {
+pub fn product(op: Dense, m: usize, n: usize) -> Function {
     let (la, lb) = match op {
         Dense::MatVec => (m * n, n),
         Dense::MatVecT => (m * n, n),
@@ -128,7 +128,7 @@ fn kernels_calling_dense_products_match_the_interpreter() {
 }
 
 /// `W2·tanh(W1·u³ + b1)` with `W1` of `h×n`, `W2` of `n×h`: the spiral's shape at any size.
-fn mlp(n: usize, h: usize) -> Function {
+pub fn mlp(n: usize, h: usize) -> Function {
     let len = 2 * h * n + h;
     let mut f = Function::new(vec![
         ArgSpec::new("u", n, true),

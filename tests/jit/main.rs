@@ -6,4 +6,5 @@ mod check;
 mod dense;
 mod examples;
 mod prop;
+mod simd;
 mod special;
