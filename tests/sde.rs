@@ -784,3 +784,48 @@ fn stiffness_estimate_is_the_slope_of_a_linear_drift() {
             .all(|r| r.stiffness_estimate.is_none())
     );
 }
+
+/// A step cut short to land on a save time does not shorten the step after it: that one is
+/// at least the controller's step planned before the landing (≥ 0.9x the step before it,
+/// an accepted step's growth factor being ≥ 0.9), where scaling the short step by at most
+/// 10x would give less (the test fails with that rule). A drift-only SDE keeps the steps
+/// smooth; of its 40 save times, 14–19 per method are reached by a step under half the one
+/// before it.
+#[test]
+fn the_step_after_a_landing_on_a_save_time_is_the_planned_one() {
+    let mut f = sde_from_fn(
+        NoiseMap::scalar(1),
+        |_t, u: &[f64], du: &mut [f64]| du[0] = -u[0] * u[0].abs(),
+        |_t, _u: &[f64], g: &mut [f64]| g[0] = 0.0,
+    );
+    let save_at: Vec<f64> = (1..=40).map(|k| k as f64 / 40.0 * 2.0).collect();
+    let opts = SdeOptions {
+        rtol: 1e-4,
+        atol: 1e-6,
+        save_at: save_at.clone(),
+        ..Default::default()
+    };
+    for name in ["sosri", "sriw1", "sra1", "sosra"] {
+        let method = sde_method(name).expect("known");
+        let sol = sde::solve_sde(method, &mut f, 0.0, 2.0, &[1.0], &opts, 3, 1).expect("solves");
+        let steps = &sol.paths[0].steps;
+        let mut short = 0;
+        for w in steps.windows(3) {
+            let (before, landing, after) = (&w[0], &w[1], &w[2]);
+            let end = landing.t + landing.h;
+            let at_save = save_at.iter().any(|s| *s == end);
+            if at_save && landing.h < 0.5 * before.h && end < 2.0 {
+                short += 1;
+                assert!(
+                    after.h >= 0.9 * before.h,
+                    "{name}: step {} after a landing of {} following {}",
+                    after.h,
+                    landing.h,
+                    before.h
+                );
+            }
+        }
+        eprintln!("{name}: {} steps, {short} short landings", steps.len());
+        assert!(short >= 3, "{name}: only {short} short landings to check");
+    }
+}
