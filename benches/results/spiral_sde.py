@@ -374,7 +374,7 @@ not; numbers marked *probe* come from one-off runs outside the script).
   final loss (8.9x and 2.0x the moments loss), SRNODE 0.3 0.73x at 26x; both local terms go
   from ≤ 0.98x NFE at 10000 (loss 2–3.4x) to 0.63x at 30000, where the model has collapsed
   (final loss 1.62–1.64, predicting 0 scores 1.52; 168 NFE per path, two steps above the
-  floor). One step below the switch the loss is already 1.7–4.2x for 0.92–0.98x NFE (ERNODE
+  floor). Just below the switch the loss is already 1.7–4.2x for 0.92–0.98x NFE (ERNODE
   1–2, SRNODE 0.03, the local terms at 10000). The decay schedules (ERNODE 3 → 0.1, SRNODE
   0.3 → 0.01) end like their weak coefficients: 0.96–0.98x NFE at 1.35–1.40x loss. The local
   terms act like ERNODE at ~10⁴ times its coefficient (3000 ~ 0.3, 10000 ~ 1) because the step
@@ -391,8 +391,9 @@ not; numbers marked *probe* come from one-off runs outside the script).
   steps per path; at 6, 11 and 20 equally spaced times 20.8, 24.7 and 34.2 (*probe* for 6 and
   11, seeds 0–2): about one extra step per observation interval, whatever its length. Every
   save time ends a step, and the SDE driver sets the next step from the shortened one
-  (`h = h_try · fac`, growth capped at 10x, `src/solve/sde/integrate.rs`), so after each
-  landing the step regrows from a fraction of an interval. Those short steps carry little
+  (`h = h_try · fac`, growth capped at 10x, `src/solve/sde/integrate.rs`), so a step cut short
+  to land on a save time shortens the next one too, and an interval after a landing often
+  takes two steps. Those short steps carry little
   `E·|h|`, so `R_E` and `R_S` hardly see them; a regularizer can remove them only by making
   the field's error small enough that the step outgrows an interval right after a landing,
   which the tuning table shows costs the fit. The floor of one step per interval is 15 200
