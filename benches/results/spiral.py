@@ -28,28 +28,19 @@ $CARGO_TARGET_DIR/release/glassbox when that is set, else target/release/glassbo
 
 import argparse
 import csv
-import json
 import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-BINARY = os.path.join(TARGET, "release", "glassbox")
+import study
+from study import BINARY, COMPARABLE, NFE_TARGET, ROOT, TRAIN_TARGET, split
+
 EXAMPLE = os.path.join(ROOT, "examples", "spiral.gbx")
 DATA = os.path.join(ROOT, "examples", "data", "spiral.csv")
-
-# The pre-registered reading of "comparable loss" (docs/results.md states it above the table):
-# the mean full-span loss at most this many times vanilla's mean over the same seeds.
-COMPARABLE = 1.25
-# The issue's target: prediction NFE and training time against vanilla's, ratio of the means.
-NFE_TARGET = 0.75
-TRAIN_TARGET = 1.1
 
 # The regularized variants: (name, slug, term). Vanilla is `l1(y, obs)` alone; each variant
 # adds `C * term` with its coefficient C, everything else the example's model file.
@@ -60,6 +51,8 @@ VARIANTS = [
     ("local, biased", "local_biased", "error_estimate(sample = biased)"),
 ]
 DATA_LOSS = "l1(y, obs)"
+# The loss that must be comparable: the full-span l1 of the report.
+LOSSES = [("final_loss", "loss")]
 
 # The truth the data were generated from (examples/gen_data.rs): dy/dt = (y^3) A, written out
 # per component so `glassbox solve` can count its NFE at the example's tolerances.
@@ -71,13 +64,8 @@ db/dt = 2.0 * a^3 - 0.1 * b^3
 """
 
 
-def coefficient(text):
-    """`a -> b` is a decay schedule, anything else a constant."""
-    return f"decay({text.strip()})" if "->" in text else text.strip()
-
-
 def objective(term, coef):
-    return DATA_LOSS if term is None else f"{DATA_LOSS} + {coefficient(coef)} * {term}"
+    return study.objective(DATA_LOSS, term, coef)
 
 
 def model_text(objective, batch, length):
@@ -94,64 +82,22 @@ def model_text(objective, batch, length):
     return "\n".join(lines) + "\n"
 
 
-def solve_line():
-    for line in open(EXAMPLE).read().splitlines():
-        if line.startswith("solve "):
-            return line
-    sys.exit("examples/spiral.gbx has no `solve` line")
-
-
-def slug(name):
-    return re.sub(r"[^a-z0-9.]+", "_", name.lower()).strip("_")
-
-
-class Runner:
+class Runner(study.Runner):
     def __init__(self, binary, work, batch):
-        self.binary, self.work, self.batch = binary, work, batch
+        super().__init__(binary, work)
+        self.batch = batch
 
     def train(self, label, objective, seed, length, iterations):
-        name = slug(f"{label} L{length} N{iterations}")
-        model = os.path.join(self.work, f"{name}.gbx")
-        with open(model, "w") as f:
-            f.write(model_text(objective, self.batch, length))
-        out = os.path.join(self.work, "runs", f"{name}_s{seed}")
-        cmd = [self.binary, "train", model, "--seed", str(seed), "--out", out,
-               "--iterations", str(iterations)]
-        started = time.time()
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr}")
-        with open(os.path.join(out, "run.json")) as f:
-            run = json.load(f)
-        report = run["report"]
-        # The data loss of the last tenth of the iterations: how well the windows are fitted,
-        # less noisy than the full-span loss (which compounds a small phase error over 25 s).
-        tail = run["metrics"][-max(1, len(run["metrics"]) // 10):]
-        report["window_loss"] = statistics.mean(m["loss"] for m in tail)
-        # The forward NFE of the whole training run: what the training time would be on an
-        # idle machine, without the load of a shared one.
-        report["training_nfe"] = sum(m["nfe"] for m in run["metrics"])
-        print(f"  {label:24s} L={length:<3d} N={iterations:<5d} seed {seed:2d}: loss {report['final_loss']:.4f}  "
-              f"window {report['window_loss']:.4f}  nfe {report['prediction_nfe']:5d}  "
-              f"train {report['training_time_s']:.1f} s  ({time.time() - started:.0f} s wall)",
-              flush=True)
-        shutil.rmtree(out, ignore_errors=True)
-        return report
+        # The tail loss is the window loss: how well the windows are fitted, less noisy than
+        # the full-span loss (which compounds a small phase error over 25 s).
+        return super().train(f"{label} L={length} N={iterations}",
+                             model_text(objective, self.batch, length), seed, iterations)
 
 
-def truth_nfe(binary, work):
+def truth_nfe(runner):
     """NFE of the true field over the data's span, at the example's method and tolerances."""
-    model = os.path.join(work, "truth.gbx")
-    with open(model, "w") as f:
-        f.write(TRUTH + solve_line() + "\n")
-    done = subprocess.run([binary, "solve", model, "--over", "0:25", "--stats", "-o",
-                           os.path.join(work, "truth.csv")], capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"solving the true field failed:\n{done.stderr}")
-    for line in (done.stdout + done.stderr).splitlines():
-        if line.split()[:1] == ["nfe"]:
-            return int(line.split()[1])
-    sys.exit(f"no `nfe` line in `glassbox solve --stats`:\n{done.stdout}")
+    text = TRUTH + study.example_line(EXAMPLE, "solve ") + "\n"
+    return int(runner.solve_stats("truth", text, ["--over", "0:25"])["nfe"].split()[0])
 
 
 def zero_loss():
@@ -161,100 +107,33 @@ def zero_loss():
     return statistics.mean(abs(float(r[c])) for r in rows for c in ("y1", "y2"))
 
 
-def mean(reps, key):
-    return statistics.mean(r[key] for r in reps)
-
-
-def mean_sd(reps, key, fmt):
-    xs = [r[key] for r in reps]
-    if len(xs) < 2:
-        return fmt.format(xs[0])
-    return (fmt + " ± " + fmt).format(statistics.mean(xs), statistics.stdev(xs))
-
-
-def verdict(reps, base, timed=True):
-    """Which parts of the target a variant misses (the ratios of the means), or `met`."""
-    missed = []
-    loss = mean(reps, "final_loss") / mean(base, "final_loss")
-    nfe = mean(reps, "prediction_nfe") / mean(base, "prediction_nfe")
-    if nfe > NFE_TARGET:
-        missed.append(f"NFE {nfe:.2f}x")
-    if loss > COMPARABLE:
-        missed.append(f"loss {loss:.2f}x")
-    if timed:
-        train = mean(reps, "training_time_s") / mean(base, "training_time_s")
-        if train > TRAIN_TARGET:
-            missed.append(f"training {train:.2f}x")
-    return "met" if not missed else "no: " + ", ".join(missed)
-
-
-FORMATS = {"final_loss": "{:.4f}", "window_loss": "{:.4f}", "prediction_nfe": "{:.0f}",
-           "prediction_time_ms": "{:.3f}", "training_time_s": "{:.2f}"}
-
-
-def cells(reps, base, keys):
-    """Table cells: `key` as mean ± sd over the seeds, `key/` as the ratio of its mean to
-    `base`'s."""
-    out = []
-    for key in keys:
-        if key.endswith("/"):
-            out.append(f"{mean(reps, key[:-1]) / mean(base, key[:-1]):.2f}x")
-        else:
-            out.append(mean_sd(reps, key, FORMATS[key]))
-    return " | ".join(out)
-
-
 def main_table(rows):
-    base = rows[0][2]
-    out = ["| variant | final loss (l1) | loss vs vanilla | window loss | prediction NFE | "
-           "NFE vs vanilla | prediction time (ms) | prediction vs vanilla | training time (s) | "
-           "training vs vanilla | training NFE vs vanilla | target |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    keys = ["final_loss", "final_loss/", "window_loss", "prediction_nfe", "prediction_nfe/",
-            "prediction_time_ms", "prediction_time_ms/", "training_time_s", "training_time_s/",
-            "training_nfe/"]
-    for name, _, reps in rows:
-        target = "—" if reps is base else verdict(reps, base)
-        out.append(f"| {name} | {cells(reps, base, keys)} | {target} |")
-    return "\n".join(out)
+    return study.variants_table(rows, [
+        ("final loss (l1)", "final_loss"), ("loss vs vanilla", "final_loss/"),
+        ("window loss", "tail_loss"), ("prediction NFE", "prediction_nfe"),
+        ("NFE vs vanilla", "prediction_nfe/"), ("prediction time (ms)", "prediction_time_ms"),
+        ("prediction vs vanilla", "prediction_time_ms/"),
+        ("training time (s)", "training_time_s"), ("training vs vanilla", "training_time_s/"),
+        ("training NFE vs vanilla", "training_nfe/")], LOSSES)
 
 
 def sweep_table(base, sweep):
-    out = ["| objective term | coefficient | final loss | loss vs vanilla | window loss | "
-           "prediction NFE | NFE vs vanilla | NFE ≤ 0.75x at comparable loss |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    keys = ["final_loss", "final_loss/", "window_loss", "prediction_nfe", "prediction_nfe/"]
-    for term, coef, reps in [("(vanilla)", "—", base)] + sweep:
-        target = "—" if reps is base else verdict(reps, base, timed=False)
-        out.append(f"| `{term}` | `{coefficient(coef)}` | {cells(reps, base, keys)} | {target} |")
-    return "\n".join(out)
+    return study.sweep_table(base, sweep, [
+        ("final loss", "final_loss"), ("loss vs vanilla", "final_loss/"),
+        ("window loss", "tail_loss"), ("prediction NFE", "prediction_nfe"),
+        ("NFE vs vanilla", "prediction_nfe/")], LOSSES)
 
 
 def setups_table(setups):
-    out = ["| window length | iterations | objective | final loss | window loss | prediction NFE | "
-           "NFE vs vanilla (same set-up) | training time (s) |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    keys = ["final_loss", "window_loss", "prediction_nfe", "prediction_nfe/", "training_time_s"]
+    keys = ["final_loss", "tail_loss", "prediction_nfe", "prediction_nfe/", "training_time_s"]
+    body = []
     for (length, iterations), runs in setups:
         base = runs[0][1]
         for obj, reps in runs:
-            out.append(f"| {length} | {iterations} | `{obj}` | {cells(reps, base, keys)} |")
-    return "\n".join(out)
-
-
-def choose(tried, base):
-    """The tuning rule for `auto`, fixed before the study: of the coefficients whose mean loss
-    on the tuning seeds is comparable to vanilla's there, the one with the fewest prediction
-    NFE; if none is comparable, the one with the lowest loss."""
-    ok = [(c, r) for c, r in tried
-          if mean(r, "final_loss") <= COMPARABLE * mean(base, "final_loss")]
-    if ok:
-        return min(ok, key=lambda cr: mean(cr[1], "prediction_nfe"))[0]
-    return min(tried, key=lambda cr: mean(cr[1], "final_loss"))[0]
-
-
-def split(text):
-    return [x.strip() for x in text.split(",") if x.strip()]
+            body.append([str(length), str(iterations), f"`{obj}`"] + study.cells(reps, base, keys))
+    return study.markdown(["window length", "iterations", "objective", "final loss",
+                           "window loss", "prediction NFE", "NFE vs vanilla (same set-up)",
+                           "training time (s)"], body)
 
 
 def main():
@@ -298,30 +177,20 @@ def main():
     started = time.time()
     n, length = args.iterations, args.length
     try:
-        truth = truth_nfe(args.binary, work)
+        truth = truth_nfe(runner)
         # The tuning seeds first: every coefficient of the sweep lists.
         print("tuning seeds:", flush=True)
         base = [runner.train("vanilla", DATA_LOSS, s, length, n) for s in tune_seeds]
-        sweep = []
         lists = {"ernode": args.sweep_ernode, "srnode": args.sweep_srnode,
                  "local_unbiased": args.sweep_local, "local_biased": args.sweep_local}
-        for name, key, term in VARIANTS:
-            tried = []
-            for c in split(lists[key]):
-                obj = objective(term, c)
-                tried.append((c, [runner.train(f"{name} {c}", obj, s, length, n)
-                                  for s in tune_seeds]))
-            sweep += [(term, c, reps) for c, reps in tried]
-            if coefs[key] == "auto":
-                coefs[key] = choose(tried, base)
-        # Report seeds, seed-major, so that a change of the machine's load during the study
-        # falls on every variant alike.
+        sweep = study.tune(VARIANTS, lists, coefs, tune_seeds,
+                           lambda label, obj, s: runner.train(label, obj, s, length, n),
+                           objective, base, LOSSES)
         print("report seeds:", flush=True)
         rows = [("vanilla", DATA_LOSS, [])]
         rows += [(name, objective(term, coefs[key]), []) for name, key, term in VARIANTS]
-        for s in seeds:
-            for name, obj, reps in rows:
-                reps.append(runner.train(name, obj, s, length, n))
+        study.run_variants(runner, rows, seeds,
+                           lambda name, obj, s: runner.train(name, obj, s, length, n))
         setups = []
         for setup in split(args.setups):
             sl, sn = (int(x) for x in setup.split(":"))
@@ -335,14 +204,7 @@ def main():
     load.append(os.getloadavg()[0])
 
     base_report = rows[0][2]
-    per_seed = ["| variant | seed | final loss | window loss | prediction NFE | prediction ms | "
-                "training s |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for name, _, reps in rows:
-        for s, r in zip(seeds, reps):
-            per_seed.append(f"| {name} | {s} | {r['final_loss']:.4f} | {r['window_loss']:.4f} | "
-                            f"{r['prediction_nfe']} | {r['prediction_time_ms']:.3f} | "
-                            f"{r['training_time_s']:.1f} |")
-    objectives = "\n".join(f"- {name}: `minimize {obj}`" for name, obj, _ in rows)
+    per_seed = study.per_seed_table(rows, seeds, "window loss")
     flags = (f"--iterations {args.iterations} --batch {args.batch} --length {args.length} "
              f"--seeds {args.seeds} --ernode '{args.ernode}' --srnode '{args.srnode}' "
              f"--local '{args.local}' --local-biased '{args.local_biased or 'auto'}' "
@@ -355,11 +217,11 @@ def main():
         iterations=args.iterations, batch=args.batch, length=args.length,
         span=f"{(args.length - 1) * 25 / 999:.3f}", seeds=args.seeds, tune_seeds=args.tune_seeds,
         comparable=COMPARABLE, nfe_target=NFE_TARGET, train_target=TRAIN_TARGET,
-        table=main_table(rows), per_seed="\n".join(per_seed), objectives=objectives,
+        table=main_table(rows), per_seed=per_seed, objectives=study.objectives(rows),
         sweep=sweep_table(base, sweep), setups=setups_table(setups), flags=flags,
-        truth=truth, truth_ratio=f"{truth / mean(base_report, 'prediction_nfe'):.2f}",
+        truth=truth, truth_ratio=f"{truth / study.mean(base_report, 'prediction_nfe'):.2f}",
         zero=f"{zero_loss():.4f}", runs=runs, setup_ernode=args.setup_ernode,
-        minutes=f"{(time.time() - started) / 60:.0f}", cores=os.cpu_count(), load=" → ".join(f"{x:.1f}" for x in load),
+        minutes=f"{(time.time() - started) / 60:.0f}", cores=os.cpu_count(), load=study.load_text(load),
         date=time.strftime("%Y-%m-%d"))
     with open(args.out, "w") as f:
         f.write(doc)
@@ -374,6 +236,7 @@ The torchdiffeq spiral (`examples/spiral.gbx`: a 2-50-2 tanh MLP on y³, l1 loss
 {batch} × {length} observations ({span} time units each), RMSprop lr 1e-3, Tsit5 at rtol 1e-7 /
 atol 1e-9) trained {iterations} iterations with seeds {seeds}, five objectives, everything else
 equal. Mean ± standard deviation over the seeds; ratios are of the means against vanilla.
+The spiral SDE, with the same protocol: [docs/results_sde.md](results_sde.md).
 
 **The target and the protocol, fixed before the report seeds were run:** prediction NFE ≤
 {nfe_target}x vanilla's, training time ≤ {train_target}x, and *comparable loss*, read as: the
