@@ -281,6 +281,45 @@ fn cli_train_resume_predict() {
     assert_eq!(text.lines().count(), 12);
 }
 
+/// The run's seed draws the nets' initial weights too: `--iterations 0` writes them. The same
+/// seed twice gives the same bytes, another seed other weights, and `seed = 1` in the model's
+/// `train` clause the same as `--seed 1`.
+#[test]
+fn the_seed_draws_the_initial_weights() {
+    let dir = tmp("seed_init");
+    let model = write_model(&dir, NET, &example_data("spiral.csv"));
+    let clause = NET.replace("iterations = 6,", "iterations = 6, seed = 1,");
+    std::fs::create_dir_all(dir.join("clause")).unwrap();
+    let seeded = write_model(&dir.join("clause"), &clause, &example_data("spiral.csv"));
+    let init = |file: &Path, seed: Option<&str>, out: &str| {
+        let mut cmd = glassbox();
+        cmd.args([
+            "train",
+            file.to_str().unwrap(),
+            "--iterations",
+            "0",
+            "--out",
+        ])
+        .arg(dir.join(out));
+        if let Some(s) = seed {
+            cmd.args(["--seed", s]);
+        }
+        let run = cmd.output().unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        std::fs::read(dir.join(out).join("weights.safetensors")).unwrap()
+    };
+    let zero = init(&model, None, "s0");
+    let one = init(&model, Some("1"), "s1");
+    assert_ne!(zero, one);
+    assert_eq!(one, init(&model, Some("1"), "s1b"));
+    assert_eq!(zero, init(&model, Some("0"), "s0b"));
+    assert_eq!(one, init(&seeded, None, "clause"));
+}
+
 #[test]
 fn a_killed_run_leaves_a_readable_checkpoint() {
     let dir = tmp("kill");
