@@ -40,3 +40,22 @@ pub fn check_source_with(file: &Arc<SourceFile>, ctx: &CheckCtx) -> Checked {
         diags,
     }
 }
+
+/// `model` (the file checked with seed 0) as training initialises it: checked again under the
+/// run's seed — `seed`, else the model's `train` clause's, else 0 — when that is not 0, so the
+/// seed draws the nets' initial weights too (`glassbox train`, the REPL's `:train`).
+pub fn seeded_for_training(
+    file: &Arc<SourceFile>,
+    loader: &dyn Loader,
+    model: Model,
+    seed: Option<u64>,
+) -> Result<Model, Vec<Diag>> {
+    let seed = seed
+        .or(model.train.as_ref().and_then(|t| t.seed))
+        .unwrap_or(0);
+    if seed == 0 {
+        return Ok(model);
+    }
+    let again = check_source_with(file, &CheckCtx { loader, seed });
+    again.model.ok_or(again.diags)
+}

@@ -183,27 +183,18 @@ pub(crate) fn progress_bar(total: u64) -> ProgressBar {
     bar
 }
 
-/// The bar's message after an iteration.
+/// `glassbox train FILE`: train, checkpoint, report, plot.
 fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
     let file = super::load_source(&args.file).map_err(|d| vec![d])?;
     let checked = crate::check_source(&file, &DiskLoader);
-    let Some(mut model) = checked.model else {
+    let Some(model) = checked.model else {
         return Err(checked.diags);
     };
-    // The run's seed also draws the nets' initial weights: checked again under it (the
-    // seed may come from the model's own `train` clause, known only once it is checked).
-    let seed = args
-        .seed
-        .or(model.train.as_ref().and_then(|t| t.seed))
-        .unwrap_or(0);
-    if seed != 0 && args.resume.is_none() {
-        let ctx = crate::sema::CheckCtx {
-            loader: &DiskLoader,
-            seed,
-        };
-        let again = crate::driver::check_source_with(&file, &ctx);
-        model = again.model.ok_or(again.diags)?;
-    }
+    // A resumed run takes its parameters from the checkpoint.
+    let model = match args.resume {
+        None => crate::driver::seeded_for_training(&file, &DiskLoader, model, args.seed)?,
+        Some(_) => model,
+    };
     let loc = located(&file);
     let datasets = data::load_model(&model, Some(&file), &DiskLoader).map_err(&loc)?;
     let full = datasets.clone();

@@ -53,6 +53,7 @@ pub fn train(
     let program = session.text();
     if trained.as_ref().is_none_or(|t| t.program != program) {
         let (file, model) = session.model()?;
+        let model = crate::driver::seeded_for_training(&file, &DiskLoader, model, None)?;
         let loc = located(&file);
         let datasets = data::load_model(&model, Some(&file), &DiskLoader).map_err(&loc)?;
         let trainer = Trainer::new(&model, datasets, &Overrides::default()).map_err(&loc)?;
