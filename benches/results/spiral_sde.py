@@ -366,10 +366,11 @@ planned after a step shortened to land on a save time (`h = max(h_short · fac, 
 `src/solve/sde/integrate.rs`, docs/solvers.md), and a seed now also draws the nets' initial
 weights ("What a seed varies", above).
 
-- **The target is not met, and with these save times no field can meet it.** A field whose
-  every step spans a whole observation interval takes 15 200 NFE for 100 paths (the zero
-  field's row: 19 intervals, one step of 8 evaluations each); vanilla takes 19 281, so the
-  fewest NFE any field can reach is 0.79x vanilla's, above the 0.75x of the target. On the
+- **The target is not met, and with sosri at these save times no field can meet it.** A field
+  whose every step spans a whole observation interval takes 15 200 NFE for 100 paths (the zero
+  field's row: 19 intervals, one step of 8 evaluations each, since every save time ends a
+  step); vanilla takes 19 281, so the fewest NFE any field can reach is 0.79x vanilla's, above
+  the 0.75x of the target. On the
   tuning seeds no ERNODE coefficient was comparable (1.37–2.45x the final loss), so the rule
   took the lowest loss, 0.3; SRNODE 0.03, 0.1 and `decay(0.3 -> 0.01)` were comparable and
   it took the cheapest, 0.1 (0.99x NFE there); both local terms were comparable at 1000 only
