@@ -813,7 +813,7 @@ fn the_step_after_a_landing_on_a_save_time_is_the_planned_one() {
         for w in steps.windows(3) {
             let (before, landing, after) = (&w[0], &w[1], &w[2]);
             let end = landing.t + landing.h;
-            let at_save = save_at.iter().any(|s| *s == end);
+            let at_save = save_at.contains(&end);
             if at_save && landing.h < 0.5 * before.h && end < 2.0 {
                 short += 1;
                 assert!(
