@@ -334,13 +334,7 @@ impl Lower<'_, '_> {
             .map(|k| sum(self, 2 * k))
             .collect::<Result<_, _>>()?;
         let tail = if n % 2 == 1 {
-            let terms = (0..rows)
-                .map(|r| {
-                    let (a, q) = (self.elem(w, r * n + n - 1)?, self.elem(x, r)?);
-                    Ok(self.b.ins().fmul(a, q))
-                })
-                .collect::<Result<Vec<_>, String>>()?;
-            Some(self.sum_regs(&terms))
+            Some(self.scalar_dot(w, x, |r| r * n + n - 1)?)
         } else {
             None
         };
@@ -379,16 +373,27 @@ impl Lower<'_, '_> {
         }
         let tail = if rows % 2 == 1 {
             let r = rows - 1;
-            let terms = (0..n)
-                .map(|j| {
-                    let (a, q) = (self.elem(m, r * n + j)?, self.elem(x, j)?);
-                    Ok(self.b.ins().fmul(a, q))
-                })
-                .collect::<Result<Vec<_>, String>>()?;
-            Some(self.sum_regs(&terms))
+            Some(self.scalar_dot(m, x, |j| r * n + j)?)
         } else {
             None
         };
         Ok(Pairs { v, tail })
+    }
+
+    /// `Σ_k w[at(k)]·x[k]` over `x`'s elements in order, scalar: the odd output of a mat-vec
+    /// (a row of `m`, or the last column of a transposed `w`).
+    fn scalar_dot(
+        &mut self,
+        w: NodeId,
+        x: NodeId,
+        at: impl Fn(usize) -> usize,
+    ) -> Result<Value, String> {
+        let terms = (0..self.len(x))
+            .map(|k| {
+                let (a, q) = (self.elem(w, at(k))?, self.elem(x, k)?);
+                Ok(self.b.ins().fmul(a, q))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(self.sum_regs(&terms))
     }
 }
