@@ -223,6 +223,8 @@ fn rd_vjp(c: &[f64], p: &[f64], v: &[f64], out: &mut [f64]) {
 /// `C[m×n] = A[m×k]·B[k×n]` (element strides per matrix), bounds-checked, on the same GEMM
 /// the batched kernels call.
 #[allow(clippy::too_many_arguments)]
+// The one `unsafe` of this bench (Cargo.toml `[lints]` denies it): `dgemm` takes raw pointers.
+#[allow(unsafe_code)]
 fn gemm(
     (m, k, n): (usize, usize, usize),
     a: &[f64],

@@ -6,6 +6,7 @@
 //!   default output times; the weights. `plan_sde.rs`: the same for SDE models (`solve` or,
 //!   trainable, `predict`'s mean path; seed and paths).
 //! - `jit::object` emits the object file (kernels, [`Meta`], weights, `main`).
+//! - `entry.rs` is the binary's entry point: it wraps the linked kernels with their specs.
 //! - `link.rs` finds the runtime library and the C compiler and links.
 //! - `runtime.rs` is what runs inside the binary: its command line, the solve (the crate's own
 //!   `solve::solve_with` on the linked kernels), CSV/JSON output; `run_sde.rs` the SDE solve
@@ -13,9 +14,12 @@
 //!
 //! Invariant: [`Meta`] and the kernels in one object are written together by `build` from the
 //! same IR functions, so the argument specs and scratch lengths in `Meta` are those the code was
-//! generated for; the runtime (`jit::kernel::glassbox_aot_main`) relies on that to call them.
+//! generated for; the entry point (`entry.rs`: `glassbox_aot_main`) relies on that to call them.
 //! Numbers that must survive exactly (tolerances, times) are stored as bit patterns.
 
+#[allow(unsafe_code)]
+// the binary's `#[unsafe(no_mangle)]` entry point: raw data objects, linked kernels
+mod entry;
 pub mod link;
 pub mod plan;
 mod plan_sde;
@@ -24,7 +28,7 @@ pub mod runtime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ir::{ArgSpec, Function};
+pub use crate::jit::KernelSpec;
 use crate::train::io::bits;
 
 /// Everything the binary knows about its model besides the code and the weights.
@@ -87,43 +91,6 @@ pub struct SdeMeta {
     pub mean: bool,
     /// Whether the drift reads `t` (`SdeField::drift_reads_t`: the stiffness estimate's cost).
     pub drift_reads_t: bool,
-}
-
-/// What calling one linked kernel needs: its arguments, output length and scratch length.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct KernelSpec {
-    pub name: String,
-    /// `(name, len, batched)` of each argument, in order.
-    pub args: Vec<(String, usize, bool)>,
-    pub out_len: usize,
-    pub scratch_len: usize,
-}
-
-impl KernelSpec {
-    pub fn new(name: String, f: &Function, scratch_len: usize) -> KernelSpec {
-        KernelSpec {
-            name,
-            args: f
-                .args
-                .iter()
-                .map(|a| (a.name.clone(), a.len, a.batched))
-                .collect(),
-            out_len: f.output_len(),
-            scratch_len,
-        }
-    }
-
-    /// The argument specs, as the IR function had them.
-    pub fn arg_specs(&self) -> Vec<ArgSpec> {
-        self.args
-            .iter()
-            .map(|(name, len, batched)| ArgSpec {
-                name: name.clone(),
-                len: *len,
-                batched: *batched,
-            })
-            .collect()
-    }
 }
 
 impl Meta {

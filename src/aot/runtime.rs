@@ -1,4 +1,4 @@
-//! What runs inside a standalone binary (after `jit::kernel::glassbox_aot_main` has wrapped
+//! What runs inside a standalone binary (after `entry.rs`'s `glassbox_aot_main` has wrapped
 //! the linked kernels): its command line, the solve, and the output. The solve is the crate's
 //! own `solve::solve_with` on the linked kernels with the settings `glassbox build` recorded,
 //! and the CSV is `glassbox predict`'s, so the numbers equal theirs.

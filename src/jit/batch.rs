@@ -18,8 +18,6 @@
 //! equal `ir::eval` up to rounding only (tested with a bound in `tests/jit/batch.rs`); nodes
 //! that are not GEMMs are lowered by `codegen.rs` exactly as in the per-sample kernel.
 
-#![deny(unsafe_code)]
-
 use std::collections::HashMap;
 
 use cranelift_codegen::ir::types::I64;
@@ -33,7 +31,7 @@ use crate::ir::{Function, NodeId, Op, operands};
 /// Summed outputs up to this length are accumulated by straight-line code.
 const UNROLLED_SUM: usize = 256;
 
-/// The runtime symbol for `C = A·B` with arbitrary strides (see `kernel.rs`).
+/// The runtime symbol for `C = A·B` with arbitrary strides (see `slice_runtime.rs`).
 pub(super) const GEMM: &str = "glassbox_dgemm";
 
 /// Where a batch matrix lives: a batched argument (row stride = the argument's length) or a

@@ -20,8 +20,6 @@
 //! Cranelift instruction calls the interpreter's own scalar function (`runtime.rs`), so kernels
 //! agree with `ir::eval` bit for bit.
 
-#![deny(unsafe_code)]
-
 use std::collections::{HashMap, HashSet};
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};

@@ -6,9 +6,7 @@
 //! calls these equals the interpreter bit for bit. The speed comes from working on several
 //! *outputs* at once (independent sums side by side in vector registers), never from
 //! reassociating one sum. The functions are written so that LLVM vectorises them across
-//! outputs, and inlined into the AVX2 / AVX-512 versions `kernel.rs` picks at run time.
-
-#![deny(unsafe_code)]
+//! outputs, and inlined into the AVX2 / AVX-512 versions `slice_runtime.rs` picks at run time.
 
 /// `out[r] = Σ_j w[r·n + j]·x[j]` for `w` of `out.len()` rows and `n = x.len()` columns.
 #[inline(always)]

@@ -5,33 +5,60 @@
 //! [`compile_batch`] into a [`BatchKernel`] whose loop over samples is in the generated code,
 //! with dense layers as one GEMM over the batch and chosen outputs summed (`batch.rs`). Same
 //! operations, same summation order, the interpreter's own scalar functions for what Cranelift
-//! has no instruction for (`runtime.rs`); only GEMMs reorder sums (equal up to rounding). `codegen.rs` builds the Cranelift IR (safe
-//! code); `kernel.rs` owns the compiled module and is the only place that calls into it.
+//! has no instruction for (`runtime.rs`); only GEMMs reorder sums (equal up to rounding).
+//!
+//! By job: `codegen.rs` builds the Cranelift IR (safe code; `codegen/simd.rs` its two-wide
+//! code), `batch.rs` the batch plan and loops; `module.rs` builds and owns the Cranelift
+//! modules (host ISA, kernel definition, the JIT module); `kernel.rs` is [`Kernel`] and its
+//! checked calls, `bound.rs` [`Bound`], `batch_kernel.rs` [`BatchKernel`]; `runtime.rs` and
+//! `slice_runtime.rs` the runtime symbols kernels call (scalar math; GEMM, tensor `tanh`, dense
+//! products over `dense.rs`); `object.rs` the object files of `glassbox build`; `linked.rs` what
+//! a kernel linked into a standalone binary is ([`KernelSpec`], [`Linked`]). Nothing here
+//! depends on `aot`: the binary's entry point is `aot/entry.rs`.
 //!
 //! Two ways to call a [`Kernel`]: [`Kernel::call`] on the caller's buffers, checked on every
 //! call; and [`Kernel::bind`], a [`Bound`] call that owns its buffers (sized once, exactly) and
 //! runs with no checks — the solvers' hot path.
 //!
-//! Architecture Invariant: `src/jit/kernel.rs` holds all of the crate's `unsafe` code. A call
-//! is sound because [`Kernel::call`] checks the number and length of every buffer against the
-//! function's argument specs before entering (a [`Bound`] call allocates them with those lengths
-//! instead), and the generated code reads and writes only inside those lengths (input nodes are
-//! bounds-checked by `Function::validate` at compile time) and inside its own scratch buffer.
+//! Architecture Invariant: `unsafe` only in the modules declared `#[allow(unsafe_code)]` below
+//! (the crate denies it in Cargo.toml's `[lints]`; `tests/tidy.rs` keeps the list), each use
+//! with a `SAFETY:` comment. A call is sound because [`Kernel::call`] checks the number and
+//! length of every buffer against the function's argument specs before entering (a [`Bound`]
+//! call allocates them with those lengths instead), and the generated code reads and writes
+//! only inside those lengths (input nodes are bounds-checked by `Function::validate` at compile
+//! time) and inside its own scratch buffer.
 
 mod batch;
+// `unsafe_code` is denied crate-wide (Cargo.toml `[lints]`); these are the exceptions, each
+// for the reason given (the same list is in `tests/tidy.rs`).
+#[allow(unsafe_code)] // the batched code address as a function pointer, and its call
+mod batch_kernel;
+#[allow(unsafe_code)] // a bound call's slices of its one allocation, its calls, `Send`
+mod bound;
 mod codegen;
 mod dense;
+#[allow(unsafe_code)] // the code address as a function pointer, the checked calls
 mod kernel;
+mod linked;
+#[allow(unsafe_code)] // freeing the JIT module's executable memory
+mod module;
 pub mod object;
+#[allow(unsafe_code)] // `#[unsafe(no_mangle)]` math symbols, for linked kernels to find
 mod runtime;
+#[allow(unsafe_code)] // symbols reading raw pointers; calls after the CPU-feature check
+mod slice_runtime;
 
 pub use codegen::{DEFAULT_CALL_MIN, DEFAULT_UNROLL};
 
 /// Mat-vecs of at least this many multiply-adds become GEMMs in batched kernels.
 pub const DEFAULT_GEMM_MIN: usize = 512;
-pub use kernel::{
-    BatchKernel, Bound, Dense, DenseFn, Kernel, Linked, dense_product, dense_versions, load_scalar,
-    tanh_slice, tanh_slice_versions,
+pub use batch_kernel::BatchKernel;
+pub use bound::{Bound, load_scalar};
+pub(crate) use kernel::Entry;
+pub use kernel::Kernel;
+pub use linked::{KernelSpec, Linked};
+pub use slice_runtime::{
+    Dense, DenseFn, dense_product, dense_versions, tanh_slice, tanh_slice_versions,
 };
 
 use crate::diag::Diag;
@@ -116,7 +143,7 @@ pub fn compile_batch_with(
         .iter()
         .map(|o| summed.contains(&o.name.as_str()))
         .collect();
-    kernel::build_batch(f, name, &flags, options)
+    batch_kernel::build_batch(f, name, &flags, options)
 }
 
 /// The outputs of a VJP (`ir::vjp`) that training sums over a batch: the gradients of the

@@ -2,11 +2,11 @@
 //! instruction for. Each wraps the interpreter's own scalar semantics ([`Unary::apply`],
 //! [`Binary::apply`]), so a JIT kernel and `ir::eval` agree bit for bit by construction.
 //!
-//! A `tanh` of a tensor is one call of a slice symbol (`TANH_N`, defined in `kernel.rs` since it
+//! A `tanh` of a tensor is one call of a slice symbol (`TANH_N`, defined in `slice_runtime.rs` since it
 //! reads raw pointers) that gives each element the scalar symbol's bits, vectorised.
 //!
 //! Invariant: every symbol here is a plain `extern "C"` function of `f64`s with no side effects;
-//! `kernel.rs` registers them with `JITBuilder::symbol` under the names `codegen.rs` calls. They
+//! `module.rs` registers them with `JITBuilder::symbol` under the names `codegen.rs` calls. They
 //! are also exported unmangled (the only "unsafe" here: a symbol name must be unique in a
 //! link), so the kernels of a standalone binary (`jit::object`) resolve the same names to the
 //! same functions in the runtime library.
@@ -56,10 +56,10 @@ pub(super) const POW: &str = "glassbox_pow";
 
 /// Slice symbols, `fn(x: *const f64, out: *mut f64, n: usize)` with `out[i] = op(x[i])`: one
 /// call per tensor node instead of one per element, vectorised, each element bit for bit the
-/// scalar symbol's (`kernel.rs` defines them: they read raw pointers).
+/// scalar symbol's (`slice_runtime.rs` defines them: they read raw pointers).
 pub(super) const TANH_N: &str = "glassbox_tanh_n";
 
-/// Dense products, `fn(a, b, out, m, n)` (`kernel.rs` defines them on `dense.rs`): a mat-vec
+/// Dense products, `fn(a, b, out, m, n)` (`slice_runtime.rs` defines them on `dense.rs`): a mat-vec
 /// of an `m×n` matrix, the transposed mat-vec `aᵀ·b` of an `m×n` matrix `a`, and the `m×n`
 /// outer product — each output element summed in the interpreter's order, vectorised across
 /// outputs.

@@ -12,8 +12,6 @@
 //! forms are derived from it on demand (`extractlane`, stores), and it from them (vector loads,
 //! or two scalars packed into one vector).
 
-#![deny(unsafe_code)]
-
 use cranelift_codegen::ir::types::{F64X2, I8X16};
 use cranelift_codegen::ir::{ConstantData, Endianness, InstBuilder, MemFlagsData, Value};
 

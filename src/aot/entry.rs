@@ -1,0 +1,82 @@
+//! The entry point of a standalone binary (`glassbox_aot_main`): the C `main` that
+//! `jit::object::emit` generates calls it with the binary's own data objects (metadata,
+//! weights) and its linked kernels; it wraps each kernel with the [`KernelSpec`] `glassbox
+//! build` wrote beside it and hands them to the binary's runtime (`runtime.rs`).
+//!
+//! `unsafe` here (allowed in `aot/mod.rs`): the symbol is exported unmangled (the generated
+//! `main` imports it by name; a name must be unique in a link), the data objects are read
+//! through the pointers `main` passes, and the kernels are trusted to match their specs
+//! (`Kernel::linked`), which the `aot` module invariant guarantees.
+
+use super::Meta;
+use crate::jit::{Entry, Kernel, KernelSpec, Linked};
+
+/// The entry point of a standalone binary: the `main` that `jit::object::emit` generates calls
+/// it with its read-only data (the metadata and the weights) and its kernels (null when
+/// absent), and returns its exit status.
+#[allow(clippy::too_many_arguments)]
+#[unsafe(no_mangle)]
+pub extern "C" fn glassbox_aot_main(
+    meta: *const u8,
+    meta_len: usize,
+    weights: *const f64,
+    weights_len: usize,
+    field: Option<Entry>,
+    jacobian: Option<Entry>,
+    dfdt: Option<Entry>,
+    init: Option<Entry>,
+) -> i32 {
+    // SAFETY: only the generated `main` calls this symbol, with the address and length of its
+    // own data objects: `meta_len` bytes of metadata and `weights_len` little-endian `f64`s,
+    // 8-byte aligned, never empty (so never null), read-only for the life of the process.
+    let (meta, weights) = unsafe {
+        (
+            std::slice::from_raw_parts(meta, meta_len),
+            std::slice::from_raw_parts(weights, weights_len),
+        )
+    };
+    let Some(meta) = Meta::from_bytes(meta) else {
+        eprintln!(
+            "error: this binary's model description is damaged; rebuild it with `glassbox build`"
+        );
+        return 101;
+    };
+    // The metadata and the kernels were written together from the same IR functions
+    // (`aot` module invariant), so each spec describes its kernel's code: the calls `Kernel`
+    // makes with buffers checked against it are sound as for JIT kernels.
+    let wrap = |entry: Entry, spec: &KernelSpec| {
+        // SAFETY: `entry` is one of this executable's kernels and `spec` the description
+        // `glassbox build` wrote for it from the same IR function (module invariant above);
+        // linked code lives as long as the process.
+        unsafe { Kernel::linked(entry, spec) }
+    };
+    let derivs = match (jacobian, dfdt, &meta.jacobian, &meta.dfdt) {
+        (Some(j), Some(d), Some(js), Some(ds)) => Some((wrap(j, js), wrap(d, ds))),
+        _ => None,
+    };
+    // An SDE's diffusion and JVP take the middle slots (`object::Kernels`).
+    let sde = match (jacobian, &meta.sde) {
+        (Some(g), Some(s)) => Some((
+            wrap(g, &s.diffusion),
+            dfdt.zip(s.jvp.as_ref()).map(|(e, js)| wrap(e, js)),
+        )),
+        _ => None,
+    };
+    // So does a classifier's head (the second slot).
+    let head = match (jacobian, &meta.head) {
+        (Some(h), Some(s)) => Some(wrap(h, s)),
+        _ => None,
+    };
+    let (Some(field), Some(init)) = (field, init) else {
+        eprintln!("error: this binary has no vector field; rebuild it with `glassbox build`");
+        return 101;
+    };
+    let linked = Linked {
+        field: wrap(field, &meta.field),
+        derivs,
+        sde,
+        init: wrap(init, &meta.init),
+        head,
+    };
+    super::runtime::main(&meta, weights, linked)
+}
