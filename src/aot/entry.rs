@@ -15,6 +15,9 @@ use crate::jit::{Entry, Kernel, KernelSpec, Linked};
 /// it with its read-only data (the metadata and the weights) and its kernels (null when
 /// absent), and returns its exit status.
 #[allow(clippy::too_many_arguments)]
+// SAFETY: the name is unique in a link (the crate's `glassbox_` prefix, defined once), and the
+// signature is the one `jit::object::emit` declares for `object::ENTRY` (eight pointer-sized
+// arguments, an `i32` status), so the generated `main` calls it correctly.
 #[unsafe(no_mangle)]
 pub extern "C" fn glassbox_aot_main(
     meta: *const u8,

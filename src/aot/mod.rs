@@ -17,8 +17,10 @@
 //! generated for; the entry point (`entry.rs`: `glassbox_aot_main`) relies on that to call them.
 //! Numbers that must survive exactly (tolerances, times) are stored as bit patterns.
 
+// `unsafe_code` is denied crate-wide (Cargo.toml `[lints]`); the one exception in `aot` (the
+// list is in `tests/tidy.rs`): the binary's unmangled entry point, reading its data objects and
+// trusting its linked kernels' specs.
 #[allow(unsafe_code)]
-// the binary's `#[unsafe(no_mangle)]` entry point: raw data objects, linked kernels
 mod entry;
 pub mod link;
 pub mod plan;

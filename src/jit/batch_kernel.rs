@@ -131,9 +131,10 @@ impl BatchKernel {
         self.compile_time
     }
 
-    /// Evaluates `batch` samples: arguments as for [`Kernel::call_batch`]; `out` is
-    /// `[batch, output_len]` (the outputs that are not summed), `sums` is `[sums_len]` (the
-    /// summed outputs, each `Σ_b` of its per-sample value).
+    /// Evaluates `batch` samples: arguments as for
+    /// [`Kernel::call_batch`](super::Kernel::call_batch); `out` is `[batch, output_len]` (the
+    /// outputs that are not summed), `sums` is `[sums_len]` (the summed outputs, each `Σ_b` of
+    /// its per-sample value).
     pub fn call(
         &self,
         args: &[&[f64]],

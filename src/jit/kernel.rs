@@ -35,7 +35,7 @@ pub struct Kernel {
     pub(super) entry: Entry,
     pub(super) clif: String,
     pub(super) compile_time: Duration,
-    /// Shared with every [`Bound`] of this kernel, so the code outlives each copy of `entry`.
+    /// Shared with every [`Bound`](super::Bound) of this kernel, so the code outlives each copy of `entry`.
     pub(super) module: Arc<Owned>,
 }
 

@@ -33,7 +33,7 @@ mod batch;
 // for the reason given (the same list is in `tests/tidy.rs`).
 #[allow(unsafe_code)] // the batched code address as a function pointer, and its call
 mod batch_kernel;
-#[allow(unsafe_code)] // a bound call's slices of its one allocation, its calls, `Send`
+#[allow(unsafe_code)] // a bound call's slices, calls and `Send`; `load_scalar`'s read
 mod bound;
 mod codegen;
 mod dense;

@@ -26,7 +26,7 @@ use crate::diag::Diag;
 
 /// The JIT module, whose executable memory is freed when its last owner (the kernel or one of
 /// its bound calls) is dropped. The mutex is never locked on a call path; it only makes the
-/// owner `Sync`, so `Arc<Owned>` keeps [`Kernel`] `Send` as `JITModule` is.
+/// owner `Sync`, so `Arc<Owned>` keeps [`Kernel`](super::Kernel) `Send` as `JITModule` is.
 pub(super) struct Owned(pub(super) Mutex<Option<JITModule>>);
 
 impl Owned {

@@ -15,7 +15,10 @@ use crate::ir::{Binary, Unary};
 
 macro_rules! unary_symbols {
     ($($fn_name:ident => $op:ident),* $(,)?) => {
-        $(#[unsafe(no_mangle)]
+        $(
+        // SAFETY: the `glassbox_` prefix keeps the name clear of the C library's and other
+        // crates' symbols, and the crate defines it once: the unmangled name is unique in a link.
+        #[unsafe(no_mangle)]
         pub extern "C" fn $fn_name(x: f64) -> f64 {
             Unary::$op.apply(x)
         })*
@@ -47,6 +50,7 @@ unary_symbols! {
 }
 
 /// `pow` keeps the interpreter's definition `x^2 = x·x` (see [`Binary::apply`]).
+// SAFETY: unique in a link, as the unary symbols above.
 #[unsafe(no_mangle)]
 pub extern "C" fn glassbox_pow(a: f64, b: f64) -> f64 {
     Binary::Pow.apply(a, b)

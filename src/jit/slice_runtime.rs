@@ -60,6 +60,8 @@ pub(super) type SliceFn = unsafe extern "C" fn(*const f64, *mut f64, usize);
 /// # Safety
 /// `x` must be valid for reading and `out` for writing `n` `f64`s, and they must not overlap:
 /// the kernels pass a node's address (an argument or scratch) and a fresh scratch region.
+// SAFETY: the `glassbox_` prefix keeps the name clear of the C library's and every other
+// crate's symbols, and the crate defines it once, so the unmangled name is unique in a link.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn glassbox_tanh_n(x: *const f64, out: *mut f64, n: usize) {
     // SAFETY: the caller's contract above.
@@ -234,6 +236,7 @@ unsafe fn dense_raw(
 /// `w` must be valid for reading `rows·n` `f64`s, `x` for `n`, `out` for writing `rows`, and
 /// `out` must overlap neither: the kernels pass node addresses (arguments or scratch) and a
 /// fresh scratch region.
+// SAFETY: unique in a link, as for `glassbox_tanh_n`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn glassbox_matvec(
     w: *const f64,
@@ -251,6 +254,7 @@ pub unsafe extern "C" fn glassbox_matvec(
 /// # Safety
 /// `w` must be valid for reading `rows·n` `f64`s, `x` for `rows`, `out` for writing `n`, and
 /// `out` must overlap neither (as for [`glassbox_matvec`]).
+// SAFETY: unique in a link, as for `glassbox_tanh_n`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn glassbox_matvec_t(
     w: *const f64,
@@ -268,6 +272,7 @@ pub unsafe extern "C" fn glassbox_matvec_t(
 /// # Safety
 /// `a` must be valid for reading `m` `f64`s, `b` for `n`, `out` for writing `m·n`, and `out`
 /// must overlap neither (as for [`glassbox_matvec`]).
+// SAFETY: unique in a link, as for `glassbox_tanh_n`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn glassbox_outer(
     a: *const f64,
