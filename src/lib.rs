@@ -3,6 +3,10 @@
 //! Stages (see `docs/architecture.md`): `syntax` (parse, format) → `sema` (check) →
 //! `ir` (lower, simplify, differentiate, evaluate, print) → `jit` (Cranelift kernels) → later
 //! `solve`, `grad`, `train`. Front ends: `cli`.
+//!
+//! `unsafe` is denied in every target (Cargo.toml `[lints]`); the few modules that need it are
+//! declared `#[allow(unsafe_code)]` in `jit` and `aot`, each with its reason, and
+//! `tests/tidy.rs` checks that list and a `// SAFETY:` comment on every use.
 
 pub mod aot;
 pub mod cli;

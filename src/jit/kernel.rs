@@ -31,11 +31,12 @@ pub struct Kernel {
     pub(super) args: Vec<ArgSpec>,
     pub(super) out_len: usize,
     pub(super) scratch_len: usize,
-    pub(super) scratch: RefCell<Vec<f64>>,
+    scratch: RefCell<Vec<f64>>,
     pub(super) entry: Entry,
-    pub(super) clif: String,
-    pub(super) compile_time: Duration,
-    /// Shared with every [`Bound`](super::Bound) of this kernel, so the code outlives each copy of `entry`.
+    clif: String,
+    compile_time: Duration,
+    /// Shared with every [`Bound`](super::Bound) of this kernel, so the code outlives each
+    /// copy of `entry`.
     pub(super) module: Arc<Owned>,
 }
 

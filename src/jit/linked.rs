@@ -17,7 +17,7 @@ pub struct Linked {
     pub derivs: Option<(Kernel, Kernel)>,
     pub sde: Option<(Kernel, Option<Kernel>)>,
     pub init: Kernel,
-    /// A classifier's head (`aot::Meta::head`).
+    /// A classifier's head, run on each row's final state.
     pub head: Option<Kernel>,
 }
 
