@@ -79,7 +79,6 @@ fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
 fn code_only(text: &str) -> String {
     let b: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
-    let blank = |out: &mut String, c: char| out.push(if c == '\n' { '\n' } else { ' ' });
     let mut i = 0;
     while i < b.len() {
         let at = |k: usize| b.get(i + k).copied().unwrap_or('\0');
@@ -133,42 +132,39 @@ fn code_only(text: &str) -> String {
             }
             i += close.len();
         } else if at(0) == '"' {
-            out.push(' ');
-            i += 1;
-            while i < b.len() && b[i] != '"' {
-                if b[i] == '\\' {
-                    blank(&mut out, b[i]);
-                    i += 1;
-                }
-                if i < b.len() {
-                    blank(&mut out, b[i]);
-                    i += 1;
-                }
-            }
-            out.push(' ');
-            i += 1;
+            i = blank_quoted(&b, i, '"', &mut out);
         } else if at(0) == '\'' && (at(1) == '\\' || at(2) == '\'') {
             // A char literal ('x', '\n', '\u{..}'); anything else after `'` is a lifetime.
-            out.push(' ');
-            i += 1;
-            while i < b.len() && b[i] != '\'' {
-                if b[i] == '\\' {
-                    out.push(' ');
-                    i += 1;
-                }
-                if i < b.len() {
-                    blank(&mut out, b[i]);
-                    i += 1;
-                }
-            }
-            out.push(' ');
-            i += 1;
+            i = blank_quoted(&b, i, '\'', &mut out);
         } else {
             out.push(b[i]);
             i += 1;
         }
     }
     out
+}
+
+fn blank(out: &mut String, c: char) {
+    out.push(if c == '\n' { '\n' } else { ' ' });
+}
+
+/// Blanks the literal opening with `quote` at `b[i]`, escapes included, up to its closing quote;
+/// returns the index after it.
+fn blank_quoted(b: &[char], mut i: usize, quote: char, out: &mut String) -> usize {
+    out.push(' ');
+    i += 1;
+    while i < b.len() && b[i] != quote {
+        if b[i] == '\\' {
+            blank(out, b[i]);
+            i += 1;
+        }
+        if i < b.len() {
+            blank(out, b[i]);
+            i += 1;
+        }
+    }
+    out.push(' ');
+    i + 1
 }
 
 /// Byte offsets of the keyword `word` in `code` (whole identifier, not part of a longer one).
