@@ -266,7 +266,7 @@ fn unsafe_only_in_allowed_modules() {
             };
             if !allows.is_some_and(|m| UNSAFE_ALLOWED.contains(&m.as_str())) {
                 problems.push(format!(
-                    "{}:{line}: `allow(unsafe_code)` other than on the declaration of a module in UNSAFE_ALLOWED",
+                    "{}:{line}: `allow(unsafe_code)` not on a module in UNSAFE_ALLOWED",
                     file.path
                 ));
             }

@@ -84,8 +84,9 @@ pub(super) fn build_batch(
             batch::lower(b, f, &plan, funcs, options, &params)
         }),
     )?;
-    // SAFETY: as in `kernel::build`: the finalized address of the function just defined with the six
-    // pointer-sized parameters `BatchEntry` describes; `owned` moves into the kernel with it.
+    // SAFETY: as in `kernel::build`: the finalized address of the function just defined with
+    // the six pointer-sized parameters `BatchEntry` describes; `owned` moves into the kernel
+    // with it.
     let entry = unsafe { std::mem::transmute::<*const u8, BatchEntry>(built.code) };
     Ok(BatchKernel {
         name: name.to_string(),

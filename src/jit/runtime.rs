@@ -2,8 +2,8 @@
 //! instruction for. Each wraps the interpreter's own scalar semantics ([`Unary::apply`],
 //! [`Binary::apply`]), so a JIT kernel and `ir::eval` agree bit for bit by construction.
 //!
-//! A `tanh` of a tensor is one call of a slice symbol (`TANH_N`, defined in `slice_runtime.rs` since it
-//! reads raw pointers) that gives each element the scalar symbol's bits, vectorised.
+//! A `tanh` of a tensor is one call of a slice symbol (`TANH_N`, defined in `slice_runtime.rs`
+//! since it reads raw pointers) that gives each element the scalar symbol's bits, vectorised.
 //!
 //! Invariant: every symbol here is a plain `extern "C"` function of `f64`s with no side effects;
 //! `module.rs` registers them with `JITBuilder::symbol` under the names `codegen.rs` calls. They
@@ -63,8 +63,8 @@ pub(super) const POW: &str = "glassbox_pow";
 /// scalar symbol's (`slice_runtime.rs` defines them: they read raw pointers).
 pub(super) const TANH_N: &str = "glassbox_tanh_n";
 
-/// Dense products, `fn(a, b, out, m, n)` (`slice_runtime.rs` defines them on `dense.rs`): a mat-vec
-/// of an `m×n` matrix, the transposed mat-vec `aᵀ·b` of an `m×n` matrix `a`, and the `m×n`
+/// Dense products, `fn(a, b, out, m, n)` (`slice_runtime.rs` defines them on `dense.rs`): a
+/// mat-vec of an `m×n` matrix, the transposed mat-vec `aᵀ·b` of an `m×n` matrix `a`, and the `m×n`
 /// outer product — each output element summed in the interpreter's order, vectorised across
 /// outputs.
 pub(super) const MATVEC: &str = "glassbox_matvec";
