@@ -20,6 +20,7 @@ mod integrate;
 mod jit_field;
 mod lu;
 mod method;
+pub mod registry;
 pub mod rodas;
 pub mod rosenbrock;
 pub mod sde;

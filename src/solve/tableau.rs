@@ -8,6 +8,8 @@
 //! `stability_size` is where the stability polynomial leaves the unit disc on the negative real
 //! axis.
 
+use super::registry;
+
 /// Dense output of one step.
 #[derive(Clone, Copy, Debug)]
 pub enum Interpolant {
@@ -51,11 +53,12 @@ impl Tableau {
     }
 }
 
-/// The methods by their model-file names, default first.
-pub const METHODS: [&Tableau; 7] = [&TSIT5, &DOPRI5, &BS3, &HEUN_EULER, &EULER, &MIDPOINT, &RK4];
+/// The explicit methods of the registry (`registry::METHODS`), in its order, default first.
+pub const METHODS: [&Tableau; registry::EXPLICIT_COUNT] = registry::explicit_tableaux();
 
+/// An explicit method's tableau by its model-file name.
 pub fn tableau(name: &str) -> Option<&'static Tableau> {
-    METHODS.iter().copied().find(|t| t.name == name)
+    registry::Method::from_name(name).and_then(registry::Method::tableau)
 }
 
 /// Tsitouras (2011), "Runge–Kutta pairs of order 5(4) satisfying only the first column
