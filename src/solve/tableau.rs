@@ -1,6 +1,7 @@
 //! Explicit Runge–Kutta methods as data: a Butcher tableau with its embedded weights, its
 //! stiffness-estimate stage pair and its interpolant. One generic stepper (`step.rs`) runs them
-//! all; a new explicit method is a new constant here, not a new loop.
+//! all; a new explicit method is a new constant here plus its row in `registry.rs`, not a new
+//! loop.
 //!
 //! Invariants (tested in this file): `a[i]` has exactly `i` entries and sums to `c[i]`;
 //! `b` sums to 1; `btilde` (the difference of the two solutions' weights, `b − b̂` or `b̂ − b`:
