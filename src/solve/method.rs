@@ -16,6 +16,9 @@ use super::registry;
 use super::rosenbrock::{RODAS5P, ROSENBROCK23, Rosenbrock};
 use super::tableau::{TSIT5, Tableau};
 
+/// What the ODE driver runs: a registry row ([`registry::Method`], what the checker and the
+/// command line name) resolved for a tolerance by [`registry::Method::solver`] (`auto`'s stiff
+/// partner depends on `rtol`).
 #[derive(Clone, Copy, Debug)]
 pub enum Method {
     Explicit(&'static Tableau),
