@@ -17,7 +17,7 @@ use super::plot::{Trajectories, plot};
 use super::render::emit;
 use crate::diag::{Diag, did_you_mean};
 use crate::sema::{Model, ModelKind, SolveTimes};
-use crate::solve::{self, JitField, Method, Solution, SolveOptions, Stats};
+use crate::solve::{self, JitField, Method, Solution, SolveOptions, Stats, registry};
 use crate::source::DiskLoader;
 
 #[derive(Debug, Args)]
@@ -31,9 +31,7 @@ pub struct SolveArgs {
     /// `N` equally spaced output times from `T0` to `T1` (dense output between steps).
     #[arg(long, value_name = "T0:T1:N")]
     pub at: Option<String>,
-    /// Solver (default: the model's). ODE: tsit5 dopri5 bs3 heun_euler euler midpoint rk4
-    /// rosenbrock23 rodas4 rodas5p auto; SDE: euler_maruyama euler_heun milstein sriw1 sosri sra1 sosra.
-    #[arg(long, value_name = "M")]
+    #[arg(long, value_name = "M", help = method_help())]
     pub method: Option<String>,
     #[arg(long, value_name = "R")]
     pub rtol: Option<f64>,
@@ -80,6 +78,16 @@ pub fn run(args: &SolveArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--method`'s help: the registry's methods.
+fn method_help() -> String {
+    let names = |sde: bool| registry::names(|m| m.is_sde() == sde).join(" ");
+    format!(
+        "Solver (default: the model's). ODE: {}; SDE: {}",
+        names(false),
+        names(true)
+    )
 }
 
 pub(crate) fn bad_arg(msg: String, help: &str) -> Vec<Diag> {
@@ -234,32 +242,25 @@ pub(crate) fn method_options(
     let name = match (&args.method, spec) {
         (Some(m), _) => m.clone(),
         (None, Some(s)) => s.method.name().to_string(),
-        (None, None) => "auto".to_string(),
+        (None, None) => registry::Method::Auto.name().to_string(),
     };
+    let ode_methods = || registry::names(|m| !m.is_sde());
     let Some(method) = Method::from_name(&name, rtol) else {
         if crate::solve::sde::sde_method(&name).is_some() {
             return Err(vec![
                 Diag::error(
                     "glassbox::method_mismatch",
-                    format!("`{name}` is an SDE method but `{}` is an ODE model", model.name),
+                    format!(
+                        "`{name}` is an SDE method but `{}` is an ODE model",
+                        model.name
+                    ),
                 )
-                .help("ODE methods: tsit5 dopri5 bs3 heun_euler euler midpoint rk4 rosenbrock23 rodas4 rodas5p auto"),
+                .help(format!("ODE methods: {}", ode_methods().join(" "))),
             ]);
         }
-        let names = [
-            "tsit5",
-            "dopri5",
-            "bs3",
-            "heun_euler",
-            "euler",
-            "midpoint",
-            "rk4",
-        ]
-        .into_iter()
-        .chain(["rosenbrock23", "rodas4", "rodas5p", "auto"]);
-        let help = match did_you_mean(&name, names) {
+        let help = match did_you_mean(&name, ode_methods()) {
             Some(m) => format!("did you mean `{m}`?"),
-            None => "ODE methods: tsit5 dopri5 bs3 heun_euler euler midpoint rk4 rosenbrock23 rodas4 rodas5p auto".into(),
+            None => format!("ODE methods: {}", ode_methods().join(" ")),
         };
         return Err(vec![
             Diag::error(

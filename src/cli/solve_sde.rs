@@ -20,7 +20,8 @@ use super::solve::{
 };
 use crate::diag::{Diag, did_you_mean};
 use crate::sema::Model;
-use crate::solve::sde::{JitSde, SDE_METHODS, SdeMethod, SdeOptions, SdeSolution, sde_method};
+use crate::solve::registry;
+use crate::solve::sde::{JitSde, SdeMethod, SdeOptions, SdeSolution, sde_method};
 use crate::solve::{self, Stats};
 
 /// Save times when neither `--at` nor the model's `at` gives them.
@@ -31,7 +32,7 @@ pub const PLOT_PATHS: usize = 100;
 pub const MAX_PATHS: usize = 1_000_000;
 /// The method of an SDE model without a solve clause: adaptive, strong order 1.5, and the
 /// stability-optimised SRI (StochasticDiffEq.jl's choice for diagonal noise).
-pub const DEFAULT_METHOD: &str = "sosri";
+pub const DEFAULT_METHOD: &str = registry::Method::Sosri.name();
 
 /// What a solve does: also what `glassbox build` records for an SDE model (`aot::plan`).
 pub(crate) struct Plan {
@@ -52,7 +53,8 @@ fn method(args: &SolveArgs, model: &Model) -> Result<SdeMethod, Vec<Diag>> {
     if let Some(m) = sde_method(&name) {
         return Ok(m);
     }
-    let list = SDE_METHODS.join(" ");
+    let sde_methods = registry::names(registry::Method::is_sde);
+    let list = sde_methods.join(" ");
     if solve::Method::from_name(&name, 1e-6).is_some() {
         return Err(vec![
             Diag::error(
@@ -65,7 +67,7 @@ fn method(args: &SolveArgs, model: &Model) -> Result<SdeMethod, Vec<Diag>> {
             .help(format!("SDE methods: {list}")),
         ]);
     }
-    let help = match did_you_mean(&name, SDE_METHODS.iter().copied()) {
+    let help = match did_you_mean(&name, sde_methods.iter().copied()) {
         Some(m) => format!("did you mean `{m}`?"),
         None => format!("SDE methods: {list}"),
     };

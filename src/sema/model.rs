@@ -481,91 +481,9 @@ pub enum SolveTimes {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    Tsit5,
-    Dopri5,
-    Bs3,
-    HeunEuler,
-    Euler,
-    Midpoint,
-    Rk4,
-    Rosenbrock23,
-    Rodas4,
-    Rodas5p,
-    Auto,
-    EulerMaruyama,
-    EulerHeun,
-    Milstein,
-    Sriw1,
-    Sosri,
-    Sra1,
-    Sosra,
-}
-
-impl Method {
-    pub const ALL: [(&'static str, Method); 18] = [
-        ("tsit5", Method::Tsit5),
-        ("dopri5", Method::Dopri5),
-        ("bs3", Method::Bs3),
-        ("heun_euler", Method::HeunEuler),
-        ("euler", Method::Euler),
-        ("midpoint", Method::Midpoint),
-        ("rk4", Method::Rk4),
-        ("rosenbrock23", Method::Rosenbrock23),
-        ("rodas4", Method::Rodas4),
-        ("rodas5p", Method::Rodas5p),
-        ("auto", Method::Auto),
-        ("euler_maruyama", Method::EulerMaruyama),
-        ("euler_heun", Method::EulerHeun),
-        ("milstein", Method::Milstein),
-        ("sriw1", Method::Sriw1),
-        ("sosri", Method::Sosri),
-        ("sra1", Method::Sra1),
-        ("sosra", Method::Sosra),
-    ];
-
-    pub fn from_name(name: &str) -> Option<Method> {
-        Method::ALL
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, m)| *m)
-    }
-
-    pub fn name(self) -> &'static str {
-        Method::ALL
-            .iter()
-            .find(|(_, m)| *m == self)
-            .map_or("?", |(n, _)| n)
-    }
-
-    pub fn is_sde(self) -> bool {
-        matches!(
-            self,
-            Method::EulerMaruyama
-                | Method::EulerHeun
-                | Method::Milstein
-                | Method::Sriw1
-                | Method::Sosri
-                | Method::Sra1
-                | Method::Sosra
-        )
-    }
-
-    /// Fixed-step methods need `dt` and have no error estimate to control.
-    pub fn is_fixed_step(self) -> bool {
-        matches!(
-            self,
-            Method::Euler
-                | Method::Midpoint
-                | Method::Rk4
-                | Method::EulerMaruyama
-                | Method::EulerHeun
-                | Method::Milstein
-        )
-    }
-}
+/// The solver method of a `solve` clause: a row of the one method registry (which lives
+/// with the solvers as plain data; `docs/architecture.md`, "Decisions").
+pub use crate::solve::registry::Method;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Objective {

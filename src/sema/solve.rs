@@ -6,19 +6,21 @@ use super::checker::Checker;
 use super::model::*;
 use super::options::Want;
 use crate::diag::did_you_mean;
+use crate::solve::registry;
 use crate::syntax::ast::{SolveClause, SolveSpan};
-
-const SOLVE_OPTIONS: [&str; 5] = ["rtol", "atol", "dt", "max_steps", "h0"];
 
 impl Checker<'_> {
     pub fn solve_clause(&mut self, s: &SolveClause) {
         let call = &s.method;
         let name = call.callee.name.as_str();
         let Some(method) = Method::from_name(name) else {
-            let names = Method::ALL.iter().map(|(n, _)| *n);
-            let help = match did_you_mean(name, names) {
+            let help = match did_you_mean(name, registry::names(|_| true)) {
                 Some(m) => format!("did you mean `{m}`?"),
-                None => "ODE methods: tsit5 dopri5 bs3 heun_euler euler midpoint rk4 rosenbrock23 rodas4 rodas5p auto; SDE methods: euler_maruyama euler_heun milstein sriw1 sosri sra1 sosra".into(),
+                None => format!(
+                    "ODE methods: {}; SDE methods: {}",
+                    registry::names(|m| !m.is_sde()).join(" "),
+                    registry::names(Method::is_sde).join(" ")
+                ),
             };
             self.error(
                 "glassbox::unknown_method",
@@ -30,19 +32,11 @@ impl Checker<'_> {
             return;
         };
         let mut ok = true;
-        if method.is_sde() != (self.m.kind == ModelKind::Sde) {
+        let sde_model = self.m.kind == ModelKind::Sde;
+        if method.is_sde() != sde_model {
             ok = false;
-            let (mk, want) = if self.m.kind == ModelKind::Sde {
-                (
-                    "an SDE",
-                    "euler_maruyama, euler_heun, milstein, sriw1, sosri, sra1 or sosra",
-                )
-            } else {
-                (
-                    "an ODE",
-                    "tsit5, dopri5, bs3, heun_euler, rk4, rosenbrock23, rodas4, rodas5p or auto",
-                )
-            };
+            let mk = if sde_model { "an SDE" } else { "an ODE" };
+            let want = registry::one_of(&registry::names(|m| m.is_sde() == sde_model));
             self.error(
                 "glassbox::method_mismatch",
                 call.callee.span,
@@ -54,15 +48,12 @@ impl Checker<'_> {
                 format!("use {want}"),
             );
         }
-        let (_, named) = self.named_options(&call.args, 0, &SOLVE_OPTIONS, name);
+        let (_, named) = self.named_options(&call.args, 0, &registry::OPTIONS, name);
         let mut opts = SolveOptions::default();
         for (key, (ident, e)) in &named {
-            let fixed_only = *key == "dt";
-            let adaptive_only = matches!(*key, "rtol" | "atol" | "h0");
-            if (fixed_only && !method.is_fixed_step()) || (adaptive_only && method.is_fixed_step())
-            {
+            if !method.accepts(key) {
                 ok = false;
-                let (kind, help) = if fixed_only {
+                let (kind, help) = if *key == "dt" {
                     (
                         "adaptive",
                         "adaptive methods choose their own steps; `h0` sets the first one",

@@ -12,9 +12,13 @@
 //! (the next step ÷2); a positive test clears that count. The counters are the hysteresis:
 //! one odd step never flips the method.
 
-use super::rosenbrock::{RODAS5P, ROSENBROCK23, Rosenbrock, rosenbrock};
-use super::tableau::{TSIT5, Tableau, tableau};
+use super::registry;
+use super::rosenbrock::{RODAS5P, ROSENBROCK23, Rosenbrock};
+use super::tableau::{TSIT5, Tableau};
 
+/// What the ODE driver runs: a registry row ([`registry::Method`], what the checker and the
+/// command line name) resolved for a tolerance by [`registry::Method::solver`] (`auto`'s stiff
+/// partner depends on `rtol`).
 #[derive(Clone, Copy, Debug)]
 pub enum Method {
     Explicit(&'static Tableau),
@@ -53,14 +57,10 @@ impl Method {
         }
     }
 
-    /// A method by its model-file name (`auto` resolved for `rtol`).
+    /// An ODE method by its model-file name (`auto` resolved for `rtol`): the registry's
+    /// row, as [`registry::Method::solver`] runs it.
     pub fn from_name(name: &str, rtol: f64) -> Option<Method> {
-        if name == "auto" {
-            return Some(Method::auto(rtol));
-        }
-        tableau(name)
-            .map(Method::Explicit)
-            .or_else(|| rosenbrock(name).map(Method::Rosenbrock))
+        registry::Method::from_name(name)?.solver(rtol)
     }
 
     pub fn name(&self) -> &'static str {

@@ -8,8 +8,8 @@
 //! ([`StepRecord`]); the regularizers read those and never re-derive them.
 //!
 //! Architecture Invariant: solvers are generic over [`VectorField`] and know nothing of models,
-//! the IR or the JIT beyond the adapters in `field.rs` and `jit_field.rs`. A new explicit method is a new tableau,
-//! not a new loop. Every failure is a [`SolveError`] (a `Diag` with a stable code), never a
+//! the IR or the JIT beyond the adapters in `field.rs` and `jit_field.rs`. A new explicit method is a new tableau
+//! and its row in [`registry`], not a new loop. Every failure is a [`SolveError`] (a `Diag` with a stable code), never a
 //! panic. See `docs/solvers.md`.
 
 mod control;
@@ -20,6 +20,7 @@ mod integrate;
 mod jit_field;
 mod lu;
 mod method;
+pub mod registry;
 pub mod rodas;
 pub mod rosenbrock;
 pub mod sde;

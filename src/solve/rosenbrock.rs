@@ -74,8 +74,6 @@ pub const RODAS5P: Rosenbrock = Rosenbrock {
     fsal: false,
 };
 
-pub const ROSENBROCK_METHODS: [&Rosenbrock; 3] = [&ROSENBROCK23, &RODAS4, &RODAS5P];
-
 impl Rosenbrock {
     /// How many vectors of length `dim` its dense output keeps per step (besides `u_n`,
     /// `u_{n+1}`).
@@ -87,8 +85,12 @@ impl Rosenbrock {
     }
 }
 
+/// A Rosenbrock method by its model-file name (`registry::METHODS`).
 pub fn rosenbrock(name: &str) -> Option<&'static Rosenbrock> {
-    ROSENBROCK_METHODS.iter().copied().find(|m| m.name == name)
+    match super::registry::Method::from_name(name)?.kind() {
+        super::registry::Kind::Rosenbrock(m) => Some(m),
+        _ => None,
+    }
 }
 
 const R23_D: f64 = 0.292_893_218_813_452_5; // 1 / (2 + √2)

@@ -11,7 +11,7 @@
 //! path does not allocate.
 
 use super::field::VectorField;
-use super::tableau::{DOPRI5, TSIT5, Tableau};
+use super::tableau::Tableau;
 use crate::jit::load_scalar;
 
 /// Scratch buffers of one solve.
@@ -57,16 +57,22 @@ pub(crate) fn rk_step<F: VectorField + ?Sized>(
     w: &mut Work,
 ) -> StepResult {
     let at = Attempt { t, u, h, f0, tol };
-    if tab.stages() > MAX_STAGES {
+    if !on_arrays(tab, u.len()) {
         return rk_step_any(tab, f, at, w);
     }
     match u.len() {
         1 => rk_step_small::<1, F>(tab, f, at, w),
         2 => rk_step_small::<2, F>(tab, f, at, w),
         3 => rk_step_small::<3, F>(tab, f, at, w),
-        SMALL => rk_step_small::<SMALL, F>(tab, f, at, w),
-        _ => rk_step_any(tab, f, at, w),
+        _ => rk_step_small::<SMALL, F>(tab, f, at, w),
     }
+}
+
+/// Whether a step of `tab` on `n` states runs on fixed arrays ([`rk_step_small`]): a
+/// property of the state size and the stage count alone, so every tableau, registered or
+/// not, takes it when it fits.
+pub(crate) fn on_arrays(tab: &Tableau, n: usize) -> bool {
+    (1..=SMALL).contains(&n) && (1..=MAX_STAGES).contains(&tab.stages())
 }
 
 /// One attempt's inputs: a step of `h` from `(t, u)` with `f0 = f(t, u)`, tolerances
@@ -85,56 +91,50 @@ const SMALL: usize = 4;
 /// The most stages a step on arrays takes (every tableau of `tableau::METHODS`; tested).
 const MAX_STAGES: usize = 7;
 
-/// [`rk_step`] for a state of `N ≤ SMALL`. The default methods get their tableau as constants,
-/// so the stage loops unroll with the coefficients folded in (no weight loads, zero tests or
-/// bounds checks: Lorenz's step has little else); any other tableau is read as data. The
-/// arithmetic is [`rk_step_any`]'s, operation for operation (tested bit for bit).
+/// [`rk_step`] for a state of `N ≤ SMALL`, specialised by the stage count: with `S` a
+/// constant the stage code below is spelled out for exactly `S` stages and its sums have
+/// constant lengths, so they unroll, whichever tableau it is (the coefficients are read from
+/// it). The arithmetic is [`rk_step_any`]'s, operation for operation (tested bit for bit).
 fn rk_step_small<const N: usize, F: VectorField + ?Sized>(
     tab: &Tableau,
     f: &mut F,
     at: Attempt,
     w: &mut Work,
 ) -> StepResult {
-    if same(tab, &TSIT5) {
-        small_stages::<N, F>(&TSIT5, f, at, w)
-    } else if same(tab, &DOPRI5) {
-        small_stages::<N, F>(&DOPRI5, f, at, w)
-    } else {
-        small_stages::<N, F>(tab, f, at, w)
+    match tab.stages() {
+        1 => small_stages::<N, 1, F>(tab, f, at, w),
+        2 => small_stages::<N, 2, F>(tab, f, at, w),
+        3 => small_stages::<N, 3, F>(tab, f, at, w),
+        4 => small_stages::<N, 4, F>(tab, f, at, w),
+        5 => small_stages::<N, 5, F>(tab, f, at, w),
+        6 => small_stages::<N, 6, F>(tab, f, at, w),
+        // `on_arrays`: at most MAX_STAGES.
+        _ => small_stages::<N, MAX_STAGES, F>(tab, f, at, w),
     }
-}
-
-/// Whether `tab` is `known`, by name: the tableaux are constants, so their addresses are not
-/// unique, and their names are (`tableau::METHODS`).
-fn same(tab: &Tableau, known: &Tableau) -> bool {
-    let same = tab.name == known.name;
-    debug_assert!(!same || (tab.a == known.a && tab.b == known.b && tab.btilde == known.btilde));
-    same
 }
 
 /// The step on arrays of `N`: each stage argument `g_i = u + Σ_j (h a_ij) k_j` summed in
 /// registers in stage order, zero weights skipped (as [`combine`]); the stages are read
 /// back one value at a time (`jit::load_scalar`), as the kernel wrote them.
 #[inline(always)]
-fn small_stages<const N: usize, F: VectorField + ?Sized>(
+fn small_stages<const N: usize, const S: usize, F: VectorField + ?Sized>(
     tab: &Tableau,
     f: &mut F,
     at: Attempt,
     w: &mut Work,
 ) -> StepResult {
     let Attempt { t, u, h, f0, tol } = at;
-    let s = tab.stages();
     let u: [f64; N] = std::array::from_fn(|m| load_scalar(&u[m]));
-    let k = &mut w.k.as_chunks_mut::<N>().0[..s];
+    let k = &mut w.k.as_chunks_mut::<N>().0[..S];
     k[0] = std::array::from_fn(|m| load_scalar(&f0[m]));
     let (p0, p1) = tab.stiffness_pair.unwrap_or((usize::MAX, usize::MAX));
     let mut pair = [u; 2];
     let mut g = u;
-    // Stage `i` of at most MAX_STAGES, spelled out: the sums' lengths are then constants, so
-    // the compiler unrolls them and folds in a constant tableau (it left the loop form rolled).
+    // Stage `i` of the `S`, spelled out: the stage count and the sums' lengths are then
+    // constants, so the compiler unrolls them (it left the loop form rolled).
     macro_rules! stages {
         ($($i:literal)*) => {$(
-            if $i < s {
+            if $i < S {
                 g = weighted_sum::<N, $i>(u, h, tab.a[$i], k);
                 eval_stage(f, t + tab.c[$i] * h, &g, &mut k[$i]);
                 if $i == p0 {
@@ -147,10 +147,10 @@ fn small_stages<const N: usize, F: VectorField + ?Sized>(
     }
     stages!(1 2 3 4 5 6);
     // FSAL: the last stage's argument is `u_{n+1}` (see `rk_step_any`).
-    let u1 = if tab.fsal && s > 1 {
+    let u1 = if tab.fsal && S > 1 {
         g
     } else {
-        weighted_sum::<N, MAX_STAGES>(u, h, tab.b, k)
+        weighted_sum::<N, S>(u, h, tab.b, k)
     };
     w.u1[..N].copy_from_slice(&u1);
 
@@ -174,7 +174,7 @@ fn small_stages<const N: usize, F: VectorField + ?Sized>(
     StepResult {
         error,
         stiffness,
-        nfe: s as u32 - 1,
+        nfe: S as u32 - 1,
     }
 }
 
@@ -354,7 +354,7 @@ fn combine(u: &[f64], h: f64, w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::super::field::from_fn;
-    use super::super::tableau::METHODS;
+    use super::super::tableau::{BS3, Interpolant, METHODS, TSIT5};
     use super::*;
 
     /// The accumulation stage by stage in `out` that `combine` replaces.
@@ -402,16 +402,54 @@ mod tests {
         v.iter().map(|x| x.to_bits()).collect()
     }
 
-    /// The step on arrays (1–4 states; Tsit5 and Dopri5 with constant tableaux, the others
-    /// and a renamed copy of Tsit5 read as data) gives the general step's bits: `u_{n+1}`,
-    /// every stage, `E`, `S` and the evaluation count, on a nonlinear field whose components
-    /// all differ, for steps of either sign.
+    /// The step on arrays (1–4 states, every registered tableau and a renamed copy of Tsit5)
+    /// gives the general step's bits: `u_{n+1}`, every stage, `E`, `S` and the evaluation
+    /// count, on a nonlinear field whose components all differ, for steps of either sign.
     #[test]
     fn small_steps_match_the_general_step_bit_for_bit() {
         let renamed = Tableau {
             name: "tsit5 as data",
             ..TSIT5
         };
+        for tab in METHODS.iter().copied().chain([&renamed]) {
+            assert_array_step_is_the_general_step(tab);
+        }
+    }
+
+    /// Kutta's third-order method with the midpoint rule as its embedded pair: three stages,
+    /// a count no registered tableau has, and in no registry row.
+    const KUTTA3: Tableau = Tableau {
+        name: "kutta3 (test only)",
+        c: &[0.0, 0.5, 1.0],
+        a: &[&[], &[0.5], &[-1.0, 2.0]],
+        b: &[1.0 / 6.0, 2.0 / 3.0, 1.0 / 6.0],
+        btilde: Some(&[1.0 / 6.0, -1.0 / 3.0, 1.0 / 6.0]),
+        order: 3,
+        embedded_order: Some(2),
+        fsal: false,
+        stiffness_pair: Some((1, 2)),
+        stability_size: 2.5127,
+        interpolant: Interpolant::Hermite,
+    };
+
+    /// The array path keys on properties (state size, stage count; FSAL inside), never on a
+    /// name: a tableau outside the registry takes it, and so does an impostor with Tsit5's
+    /// name on Bogacki–Shampine's coefficients (FSAL, four stages); each gives its own general
+    /// step's bits, so nothing on the path mistakes one method for another.
+    #[test]
+    fn the_array_path_keys_on_properties_not_names() {
+        let impostor = Tableau {
+            name: TSIT5.name,
+            ..BS3
+        };
+        for tab in [&KUTTA3, &impostor] {
+            assert!((1..=SMALL).all(|n| on_arrays(tab, n)), "{}", tab.stages());
+            assert_array_step_is_the_general_step(tab);
+        }
+        assert!(!on_arrays(&KUTTA3, SMALL + 1));
+    }
+
+    fn assert_array_step_is_the_general_step(tab: &Tableau) {
         let field = |t: f64, u: &[f64], du: &mut [f64]| {
             let n = u.len();
             for (m, d) in du.iter_mut().enumerate() {
@@ -419,44 +457,42 @@ mod tests {
                 *d = (next * 1.3).sin() * (1.0 + t) - 0.4 * u[m] * u[m] + m as f64 * 0.25;
             }
         };
-        for tab in METHODS.iter().copied().chain([&renamed]) {
-            // More would send every state size to `rk_step_any`, and this test past the arrays.
-            assert!(tab.stages() <= MAX_STAGES, "{}", tab.name);
-            for n in 1..=SMALL {
-                let u: Vec<f64> = (0..n).map(|m| 0.7 - 0.45 * m as f64).collect();
-                let mut f0 = vec![0.0; n];
-                field(0.3, &u, &mut f0);
-                for h in [0.11, -0.02, 1e-5] {
-                    let mut f = from_fn(n, field);
-                    let (mut small, mut any) = (Work::new(tab, n), Work::new(tab, n));
-                    let a = rk_step(tab, &mut f, 0.3, &u, h, &f0, (1e-6, 1e-9), &mut small);
-                    let at = Attempt {
-                        t: 0.3,
-                        u: &u,
-                        h,
-                        f0: &f0,
-                        tol: (1e-6, 1e-9),
-                    };
-                    let b = rk_step_any(tab, &mut f, at, &mut any);
-                    let what = format!("{} with {n} states, h = {h}", tab.name);
-                    assert_eq!(bits(&small.u1), bits(&any.u1), "u1: {what}");
-                    assert_eq!(bits(&small.k), bits(&any.k), "stages: {what}");
-                    assert_eq!(
-                        a.error.map(f64::to_bits),
-                        b.error.map(f64::to_bits),
-                        "E: {what}"
-                    );
-                    assert_eq!(
-                        a.stiffness.map(f64::to_bits),
-                        b.stiffness.map(f64::to_bits),
-                        "S: {what}"
-                    );
-                    assert_eq!((a.nfe, b.nfe), (tab.stages() as u32 - 1, a.nfe), "{what}");
-                    assert!(
-                        a.error.is_none_or(|e| e > 0.0),
-                        "a zero E tests nothing: {what}"
-                    );
-                }
+        // More would send every state size to `rk_step_any`, and this test past the arrays.
+        assert!(tab.stages() <= MAX_STAGES, "{}", tab.name);
+        for n in 1..=SMALL {
+            let u: Vec<f64> = (0..n).map(|m| 0.7 - 0.45 * m as f64).collect();
+            let mut f0 = vec![0.0; n];
+            field(0.3, &u, &mut f0);
+            for h in [0.11, -0.02, 1e-5] {
+                let mut f = from_fn(n, field);
+                let (mut small, mut any) = (Work::new(tab, n), Work::new(tab, n));
+                let a = rk_step(tab, &mut f, 0.3, &u, h, &f0, (1e-6, 1e-9), &mut small);
+                let at = Attempt {
+                    t: 0.3,
+                    u: &u,
+                    h,
+                    f0: &f0,
+                    tol: (1e-6, 1e-9),
+                };
+                let b = rk_step_any(tab, &mut f, at, &mut any);
+                let what = format!("{} with {n} states, h = {h}", tab.name);
+                assert_eq!(bits(&small.u1), bits(&any.u1), "u1: {what}");
+                assert_eq!(bits(&small.k), bits(&any.k), "stages: {what}");
+                assert_eq!(
+                    a.error.map(f64::to_bits),
+                    b.error.map(f64::to_bits),
+                    "E: {what}"
+                );
+                assert_eq!(
+                    a.stiffness.map(f64::to_bits),
+                    b.stiffness.map(f64::to_bits),
+                    "S: {what}"
+                );
+                assert_eq!((a.nfe, b.nfe), (tab.stages() as u32 - 1, a.nfe), "{what}");
+                assert!(
+                    a.error.is_none_or(|e| e > 0.0),
+                    "a zero E tests nothing: {what}"
+                );
             }
         }
     }

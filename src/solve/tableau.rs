@@ -1,12 +1,15 @@
 //! Explicit Runge–Kutta methods as data: a Butcher tableau with its embedded weights, its
 //! stiffness-estimate stage pair and its interpolant. One generic stepper (`step.rs`) runs them
-//! all; a new explicit method is a new constant here, not a new loop.
+//! all; a new explicit method is a new constant here plus its row in `registry.rs`, not a new
+//! loop.
 //!
 //! Invariants (tested in this file): `a[i]` has exactly `i` entries and sums to `c[i]`;
 //! `b` sums to 1; `btilde` (the difference of the two solutions' weights, `b − b̂` or `b̂ − b`:
 //! only its magnitude is used) sums to 0; a free interpolant's weights equal `b` at θ = 1;
 //! `stability_size` is where the stability polynomial leaves the unit disc on the negative real
 //! axis.
+
+use super::registry;
 
 /// Dense output of one step.
 #[derive(Clone, Copy, Debug)]
@@ -51,11 +54,12 @@ impl Tableau {
     }
 }
 
-/// The methods by their model-file names, default first.
-pub const METHODS: [&Tableau; 7] = [&TSIT5, &DOPRI5, &BS3, &HEUN_EULER, &EULER, &MIDPOINT, &RK4];
+/// The explicit methods of the registry (`registry::METHODS`), in its order, default first.
+pub const METHODS: [&Tableau; registry::EXPLICIT_COUNT] = registry::explicit_tableaux();
 
+/// An explicit method's tableau by its model-file name.
 pub fn tableau(name: &str) -> Option<&'static Tableau> {
-    METHODS.iter().copied().find(|t| t.name == name)
+    registry::Method::from_name(name).and_then(registry::Method::tableau)
 }
 
 /// Tsitouras (2011), "Runge–Kutta pairs of order 5(4) satisfying only the first column

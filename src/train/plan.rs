@@ -11,7 +11,8 @@ use crate::sema::{
     Batch, Coef, IndexSel, Loss, Model, Observable, Optimizer, Sampling, Shape, Stop, TExpr,
     TExprKind, Target, Term, TermKind,
 };
-use crate::solve::{Method, SolveOptions, Tableau};
+use crate::solve::registry::{self, Method};
+use crate::solve::{SolveOptions, Tableau};
 
 /// The data loss: `coef · loss(pred, data)`, pred = the states `columns` (one state index per
 /// data column, in the data's column order).
@@ -258,15 +259,17 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
         Some(s) => (s.opts.rtol, s.opts.atol),
         None => (o.rtol.unwrap_or(1e-6), o.atol.unwrap_or(1e-9)),
     };
+    let method = spec.map_or(Method::Tsit5, |s| s.method);
     let method_name = match &sde {
         Some(s) => s.method.name(),
-        None => spec.map(|s| s.method.name()).unwrap_or("tsit5"),
+        None => method.name(),
     };
-    let tab = match (&sde, Method::from_name(method_name, rtol)) {
+    let tab = match (&sde, method.tableau()) {
         (Some(_), _) => &crate::solve::tableau::EULER,
-        (None, Some(Method::Explicit(t))) => t,
+        (None, Some(t)) => t,
         _ => {
             let span = spec.map(|s| s.span).unwrap_or(train.span);
+            let explicit = registry::names(|m| m.trains() && !m.is_sde());
             return Err(Diag::error(
                 "glassbox::train_unsupported",
                 format!(
@@ -274,7 +277,7 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
                 ),
             )
             .label(span, "the discrete adjoint needs an explicit method")
-            .help("use tsit5, dopri5, bs3, heun_euler, euler, midpoint or rk4 for training"));
+            .help(format!("use {} for training", registry::one_of(&explicit))));
         }
     };
     let mut solve = SolveOptions {

@@ -39,7 +39,8 @@ use crate::data::{Dataset, batch};
 use crate::diag::Diag;
 use crate::grad::{JitSdeVjp, SdeRegularizer, sde_adjoint_with, sde_local_term, sde_sample};
 use crate::sema::{Loss, Model, Objective, Observable, Term, TermKind, TrainSpec};
-use crate::solve::sde::{BrownianTree, SdeMethod, SdeOptions, sde_method, solve_path, tree_depth};
+use crate::solve::registry::{self, Method};
+use crate::solve::sde::{BrownianTree, SdeMethod, SdeOptions, solve_path, tree_depth};
 use crate::solve::{self, Solution};
 
 /// The Brownian seed of iteration `i` comes from stream `SDE_STREAM + i` of the run seed.
@@ -93,8 +94,8 @@ pub(super) fn plan_sde(
             "remove `batch = ...`: every iteration matches the moments of all data paths",
         ));
     }
-    let name = spec.map(|s| s.method.name()).unwrap_or("sosri");
-    let Some(method) = sde_method(name) else {
+    let name = spec.map_or(Method::Sosri, |s| s.method);
+    let Some(method) = name.sde() else {
         return Err(Diag::error(
             "glassbox::train_unsupported",
             format!("`{name}` is not an SDE method"),
@@ -103,7 +104,10 @@ pub(super) fn plan_sde(
             spec.map(|s| s.span).unwrap_or(train.span),
             "not an SDE method",
         )
-        .help("use euler_maruyama, euler_heun, milstein, sriw1, sosri, sra1 or sosra"));
+        .help(format!(
+            "use {}",
+            registry::one_of(&registry::names(Method::is_sde))
+        )));
     };
     super::sde_reg::check_terms(objective, method, spec.map(|s| s.span))?;
     let o = spec.map(|s| s.options.clone()).unwrap_or_default();

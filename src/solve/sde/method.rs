@@ -243,33 +243,13 @@ pub enum SdeMethod {
     Sra(&'static SraTableau),
 }
 
-/// The names [`sde_method`] knows.
-pub const SDE_METHODS: &[&str] = &[
-    "euler_maruyama",
-    "euler_heun",
-    "milstein",
-    "sriw1",
-    "sosri",
-    "sra1",
-    "sosra",
-];
-
-/// A method by its model-file name.
+/// An SDE method by its model-file name or command-line shorthand (`registry::METHODS`).
 pub fn sde_method(name: &str) -> Option<SdeMethod> {
-    Some(match name {
-        "euler_maruyama" | "em" => SdeMethod::EulerMaruyama,
-        "euler_heun" => SdeMethod::EulerHeun,
-        "milstein" => SdeMethod::Milstein,
-        "sriw1" => SdeMethod::Sri(&SRIW1),
-        "sosri" => SdeMethod::Sri(&SOSRI),
-        "sra1" => SdeMethod::Sra(&SRA1),
-        "sosra" => SdeMethod::Sra(&SOSRA),
-        _ => return None,
-    })
+    crate::solve::registry::Method::parse(name)?.sde()
 }
 
 impl SdeMethod {
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             SdeMethod::EulerMaruyama => "euler_maruyama",
             SdeMethod::EulerHeun => "euler_heun",

@@ -28,6 +28,6 @@ pub use field::{FnSde, IrSde, NoiseMap, SdeField, sde_from_fn};
 pub use integrate::{SdeOptions, SdeSolution, solve_path, solve_sde, tree_depth};
 pub(crate) use integrate::{error_estimate, initial_step};
 pub use jit::JitSde;
-pub use method::{Calculus, SDE_METHODS, SdeMethod, sde_method};
+pub use method::{Calculus, SdeMethod, sde_method};
 pub(crate) use step::{Work, sde_step};
 pub(crate) use stiffness::{drift_row, stiffness_estimate, stiffness_pair};
