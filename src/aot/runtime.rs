@@ -18,7 +18,7 @@ use crate::app::predict::at_grid;
 use crate::app::solve::Timing;
 use crate::diag::Diag;
 use crate::jit::Linked;
-use crate::kit::io::read_error;
+use crate::kit::io::path_error;
 use crate::kit::output::{is_json, print_stats, write_or_print};
 use crate::kit::render_diag;
 use crate::solve::{JitField, Method, Solution, SolveOptions, solve_with};
@@ -426,7 +426,10 @@ pub(super) fn parse_y0(s: &str, dim: usize) -> Result<Vec<f64>, Vec<Diag>> {
 /// header.
 fn read_inputs(path: &Path, n: usize) -> Result<Vec<Vec<f64>>, Vec<Diag>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![read_error(path, &e).help("check the path: it is relative to the current directory")]
+        vec![
+            path_error("read", path, &e)
+                .help("check the path: it is relative to the current directory"),
+        ]
     })?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {

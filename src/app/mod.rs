@@ -2,7 +2,7 @@
 //! the standalone binaries *do*, once, as plain requests → plans → runs → plain data.
 //!
 //! A front end turns its arguments into a request ([`SolveRequest`]), asks for a plan (the
-//! flags combined with the model's clauses: [`solve::plan`], [`predict::times`],
+//! flags combined with the model's clauses: [`solve::plan`], [`predict::predict`],
 //! [`build::plan`], ...), runs it ([`solve::run_ode`], [`sde::run`], [`grad::run`],
 //! [`train::setup`]) and hands the result to an exporter ([`export`]: CSV, JSON, statistics).
 //!

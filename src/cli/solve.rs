@@ -8,7 +8,7 @@
 //! failed solve or write never leaves a half-written file; a failure is a diagnostic and exit
 //! status 1.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -62,65 +62,76 @@ fn solve_file(args: &SolveArgs) -> Result<(), Vec<Diag>> {
 fn ode(flags: &SolveFlags, model: &Model, plan: &plans::Plan, p: &[f64]) -> Result<(), Vec<Diag>> {
     let run = plans::run_ode(model, plan, p, flags.repeat)?;
     let (sol, timing) = (&run.sol, run.timing);
-    let names = state_names(model);
-    let csv = || to_csv(&Csv::Trajectory { names: &names, sol });
-    let csv_to_stdout = flags.output.is_none() && flags.plot.is_none();
-    if let Some(path) = &flags.output {
-        let text = if is_json(path) {
-            let (model, names) = (&model.name, &names);
-            to_json(&Json::Solve {
-                model,
-                names,
-                sol,
-                timing,
-            })
-        } else {
-            csv()
-        };
-        write_atomic(path, text.as_bytes()).map_err(|d| vec![d])?;
-    }
-    if let Some(path) = &flags.plot {
-        plot_ode(path, &model.name, &names, sol, plan.opts.rtol).map_err(|d| vec![d])?;
-    }
-    if csv_to_stdout {
-        print!("{}", csv());
-    }
-    if flags.stats {
-        print_stats(&stats_text(&StatsOf::Solve { sol, timing }), csv_to_stdout);
-    }
-    Ok(())
+    let names = &state_names(model);
+    let name = &model.name;
+    write_solution(
+        flags,
+        &Results {
+            csv: &|| to_csv(&Csv::Trajectory { names, sol }),
+            json: &|| {
+                let model = name;
+                to_json(&Json::Solve {
+                    model,
+                    names,
+                    sol,
+                    timing,
+                })
+            },
+            plot: &|path| plot_ode(path, name, names, sol, plan.opts.rtol),
+            stats: &|| stats_text(&StatsOf::Solve { sol, timing }),
+        },
+    )
 }
 
 fn paths(flags: &SolveFlags, model: &Model, plan: &sde::Plan, p: &[f64]) -> Result<(), Vec<Diag>> {
     let run = sde::run(model, plan, p, flags.repeat)?;
     let (sol, timing) = (&run.sol, run.timing);
-    let names = state_names(model);
-    let csv = || to_csv(&Csv::Paths { names: &names, sol });
+    let names = &state_names(model);
+    let name = &model.name;
+    write_solution(
+        flags,
+        &Results {
+            csv: &|| to_csv(&Csv::Paths { names, sol }),
+            json: &|| {
+                let model = name;
+                to_json(&Json::Paths {
+                    model,
+                    names,
+                    plan,
+                    sol,
+                    timing,
+                })
+            },
+            plot: &|path| plot_sde(path, name, names, plan, sol),
+            stats: &|| stats_text(&StatsOf::Paths { plan, sol, timing }),
+        },
+    )
+}
+
+/// A solve's results, each made only when it is written.
+struct Results<'a> {
+    csv: &'a dyn Fn() -> String,
+    json: &'a dyn Fn() -> String,
+    plot: &'a dyn Fn(&Path) -> Result<(), Diag>,
+    stats: &'a dyn Fn() -> String,
+}
+
+/// `-o FILE` (CSV, or JSON by extension), `--plot`, the CSV on stdout when neither is given,
+/// and `--stats` (on stderr when the CSV is on stdout).
+fn write_solution(flags: &SolveFlags, r: &Results) -> Result<(), Vec<Diag>> {
     let csv_to_stdout = flags.output.is_none() && flags.plot.is_none();
     if let Some(path) = &flags.output {
-        let text = if is_json(path) {
-            let (model, names) = (&model.name, &names);
-            to_json(&Json::Paths {
-                model,
-                names,
-                plan,
-                sol,
-                timing,
-            })
-        } else {
-            csv()
-        };
+        let text = if is_json(path) { (r.json)() } else { (r.csv)() };
         write_atomic(path, text.as_bytes()).map_err(|d| vec![d])?;
     }
     if let Some(path) = &flags.plot {
-        plot_sde(path, &model.name, &names, plan, sol).map_err(|d| vec![d])?;
+        (r.plot)(path).map_err(|d| vec![d])?;
     }
     if csv_to_stdout {
-        print!("{}", csv());
+        print!("{}", (r.csv)());
     }
     if flags.stats {
-        let text = stats_text(&StatsOf::Paths { plan, sol, timing });
-        print_stats(&text, csv_to_stdout);
+        print_stats(&(r.stats)(), csv_to_stdout);
     }
     Ok(())
 }
