@@ -1,106 +1,25 @@
-//! Standalone binaries (`glassbox build`): a model's kernels compiled ahead of time and linked
-//! with glassbox's runtime into one executable that needs only the C library and libm.
+//! The standalone binaries' front end: what runs inside an executable `glassbox build` made
+//! (a model's kernels compiled ahead of time, linked with this crate as the runtime, needing
+//! only the C library and libm).
 //!
-//! - `plan.rs`: what the binary will do, decided at build time from the checked model exactly as
-//!   `glassbox predict` (trainable models) or `glassbox solve` decides it: method, tolerances,
-//!   default output times; the weights. `plan_sde.rs`: the same for SDE models (`solve` or,
-//!   trainable, `predict`'s mean path; seed and paths).
-//! - `jit::object` emits the object file (kernels, [`Meta`], weights, `main`).
+//! - `app::build` decided at build time what the binary does, exactly as `glassbox predict`
+//!   (trainable models) or `glassbox solve` decides it, and wrote it down as [`Meta`];
+//!   `jit::object` emitted the object file and `kit::link` linked it.
 //! - `entry.rs` is the binary's entry point: it wraps the linked kernels with their specs.
-//! - `link.rs` finds the runtime library and the C compiler and links.
 //! - `runtime.rs` is what runs inside the binary: its command line, the solve (the crate's own
-//!   `solve::solve_with` on the linked kernels), CSV/JSON output; `run_sde.rs` the SDE solve
-//!   (`solve::sde::solve_sde` on the linked drift, diffusion and JVP).
+//!   `solve::solve_with` on the linked kernels), CSV/JSON output through `app::export`;
+//!   `run_sde.rs` the SDE solve (`solve::sde::solve_sde` on the linked drift, diffusion and
+//!   JVP).
 //!
-//! Invariant: [`Meta`] and the kernels in one object are written together by `build` from the
-//! same IR functions, so the argument specs and scratch lengths in `Meta` are those the code was
-//! generated for; the entry point (`entry.rs`: `glassbox_aot_main`) relies on that to call them.
-//! Numbers that must survive exactly (tolerances, times) are stored as bit patterns.
+//! The entry point (`entry.rs`: `glassbox_aot_main`) relies on [`Meta`]'s invariant (see
+//! `app::build::meta`) to call the linked kernels.
 
 // `unsafe_code` is denied crate-wide (Cargo.toml `[lints]`); the one exception in `aot` (the
 // list is in `tests/tidy.rs`): the binary's unmangled entry point, reading its data objects and
 // trusting its linked kernels' specs.
 #[allow(unsafe_code)]
 mod entry;
-pub mod link;
-pub mod plan;
-mod plan_sde;
 mod run_sde;
 pub mod runtime;
 
-use serde::{Deserialize, Serialize};
-
-pub use crate::jit::KernelSpec;
-use crate::train::io::bits;
-
-/// Everything the binary knows about its model besides the code and the weights.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Meta {
-    pub model: String,
-    /// Where it came from: the model file and the weights (or "initial values").
-    pub source: String,
-    pub weights: String,
-    /// Column names of the state (`x`, `y[0]`, ...) and the states as declared (`y[2]`).
-    pub columns: Vec<String>,
-    pub states: Vec<String>,
-    /// Declared outputs and inputs, for `--help`.
-    pub outputs: Vec<String>,
-    pub inputs: Vec<String>,
-    pub input_len: usize,
-    pub method: String,
-    #[serde(with = "bits")]
-    pub tolerances: Vec<f64>,
-    /// `[h0]` and `[dt]` when set.
-    #[serde(with = "bits")]
-    pub h0: Vec<f64>,
-    #[serde(with = "bits")]
-    pub dt: Vec<f64>,
-    pub max_steps: usize,
-    pub detect_stiffness: bool,
-    /// `[t0, t1]` when the model gives a span; the binary then saves `times`, or every
-    /// accepted step when `times` is empty.
-    #[serde(with = "bits")]
-    pub span: Vec<f64>,
-    #[serde(with = "bits")]
-    pub times: Vec<f64>,
-    /// Which `glassbox` command gives the same numbers (`predict` or `solve`), for `--help`.
-    pub same_as: String,
-    pub field: KernelSpec,
-    pub jacobian: Option<KernelSpec>,
-    pub dfdt: Option<KernelSpec>,
-    pub init: KernelSpec,
-    /// SDE models: the diffusion and how to sample; `field` is then the drift.
-    pub sde: Option<SdeMeta>,
-    /// Classifiers (`cross_entropy`): the head `logits(t, u, p, x)`, run on each row's final
-    /// state; it takes the object's second kernel slot (an explicit method needs no `∂f/∂u`).
-    pub head: Option<KernelSpec>,
-}
-
-/// An SDE model's part of [`Meta`]. The diffusion and its JVP take the object's second and
-/// third kernel slots (an ODE model's `∂f/∂u` and `∂f/∂t`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SdeMeta {
-    pub diffusion: KernelSpec,
-    /// Milstein's `J_g·v`; absent for every other method.
-    pub jvp: Option<KernelSpec>,
-    /// The Brownian process of each state component (`NoiseMap::of`).
-    pub noise: Vec<usize>,
-    /// Default `--seed` and `--paths`.
-    pub seed: u64,
-    pub paths: usize,
-    /// Write the mean over the paths (`glassbox predict` of a trained SDE model) rather than
-    /// every path (`glassbox solve`).
-    pub mean: bool,
-    /// Whether the drift reads `t` (`SdeField::drift_reads_t`: the stiffness estimate's cost).
-    pub drift_reads_t: bool,
-}
-
-impl Meta {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Option<Meta> {
-        serde_json::from_slice(bytes).ok()
-    }
-}
+pub use crate::app::build::{KernelSpec, Meta, SdeMeta};

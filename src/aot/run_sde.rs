@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 
 use clap::ArgMatches;
 
-use super::runtime::{csv, initial_state, output_times, parse_y0, to_json};
+use super::runtime::{csv, initial_state, json, output_times, parse_y0};
 use super::{Meta, SdeMeta};
-use crate::cli::solve::{Timing, bad_arg, print_stats, write_atomic};
-use crate::cli::solve_sde::{self, MAX_PATHS, mean_sd};
+use crate::app::bad_arg;
+use crate::app::export::{Csv, Json, StatsOf, stats_text, to_csv, to_json};
+use crate::app::sde::{self, MAX_PATHS, mean_sd};
+use crate::app::solve::Timing;
 use crate::diag::Diag;
 use crate::jit::Linked;
+use crate::kit::output::{is_json, print_stats, write_or_print};
 use crate::solve::Solution;
 use crate::solve::sde::{JitSde, NoiseMap, SdeOptions, sde_method, solve_sde};
 
@@ -89,10 +92,11 @@ pub(super) fn run(
     let start = Instant::now();
     let sol = solve_sde(method, &mut field, t0, t1, &u0, &opts, seed, paths)
         .map_err(|e| vec![Diag::from(e)])?;
-    let took = start.elapsed();
+    // Compiled ahead of time: no compile time.
+    let timing = Timing::new(Duration::ZERO, start.elapsed(), 1);
 
-    let json = output.is_some_and(|p| p.extension().is_some_and(|e| e == "json"));
-    let plan = solve_sde::Plan {
+    let as_json = output.is_some_and(|p| is_json(p));
+    let plan = sde::Plan {
         method,
         t0,
         t1,
@@ -113,26 +117,33 @@ pub(super) fn run(
             stats: sol.stats,
             dense: None,
         };
-        if json {
-            to_json(meta, &[mean])
+        if as_json {
+            json(meta, &[mean])
         } else {
             csv(&meta.columns, &[mean], false)
         }
-    } else if json {
-        // Compiled ahead of time: no compile time.
-        let timing = Timing::new(Duration::ZERO, took, 1);
-        solve_sde::to_json(&meta.model, &meta.columns, &plan, &sol, timing)
+    } else if as_json {
+        to_json(&Json::Paths {
+            model: &meta.model,
+            names: &meta.columns,
+            plan: &plan,
+            sol: &sol,
+            timing,
+        })
     } else {
-        solve_sde::to_csv(&meta.columns, &sol)
+        to_csv(&Csv::Paths {
+            names: &meta.columns,
+            sol: &sol,
+        })
     };
-    match output {
-        Some(path) => write_atomic(path, text.as_bytes()).map_err(|d| vec![d])?,
-        None => print!("{text}"),
-    }
+    write_or_print(output.map(PathBuf::as_path), &text)?;
     if m.get_flag("stats") {
-        // Compiled ahead of time: no compile time.
-        let s = solve_sde::stats_text(&plan, &sol, Duration::ZERO, took, 1);
-        print_stats(&s, output.is_none());
+        let stats = StatsOf::Paths {
+            plan: &plan,
+            sol: &sol,
+            timing,
+        };
+        print_stats(&stats_text(&stats), output.is_none());
     }
     Ok(())
 }

@@ -10,15 +10,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
-use serde::Serialize;
 
 use super::Meta;
-use crate::cli::predict::{at_grid, logits_csv};
-use crate::cli::render_diag;
-use crate::cli::solve::{bad_arg, print_stats, stats_text, to_csv, write_atomic};
+use crate::app::bad_arg;
+use crate::app::export::{Csv, Json, StatsOf, stats_text, to_csv, to_json};
+use crate::app::predict::at_grid;
+use crate::app::solve::Timing;
 use crate::diag::Diag;
 use crate::jit::Linked;
-use crate::solve::{JitField, Method, Solution, SolveOptions, Stats, solve_with};
+use crate::kit::io::path_error;
+use crate::kit::output::{is_json, print_stats, write_or_print};
+use crate::kit::render_diag;
+use crate::solve::{JitField, Method, Solution, SolveOptions, solve_with};
 use crate::train::call_kernel;
 
 /// Runs the binary with the process's arguments; returns the exit status. A panic (a bug:
@@ -261,17 +264,15 @@ fn run(meta: &Meta, weights: &[f64], k: Linked, m: &ArgMatches) -> Result<(), Ve
     let output = m.get_one::<PathBuf>("output");
     let text = match (&k.head, output) {
         (Some(head), _) => logits(head, weights, &samples, &sols, t1)?,
-        (None, Some(path)) if path.extension().is_some_and(|e| e == "json") => to_json(meta, &sols),
+        (None, Some(path)) if is_json(path) => json(meta, &sols),
         _ => csv(&meta.columns, &sols, meta.input_len > 0),
     };
-    match output {
-        Some(path) => write_atomic(path, text.as_bytes()).map_err(|d| vec![d])?,
-        None => print!("{text}"),
-    }
+    write_or_print(output.map(PathBuf::as_path), &text)?;
     if m.get_flag("stats") {
         for (i, (sol, took)) in sols.iter().zip(solve_times).enumerate() {
             // Compiled ahead of time: no compile time.
-            let mut s = stats_text(sol, Duration::ZERO, took, 1);
+            let timing = Timing::new(Duration::ZERO, took, 1);
+            let mut s = stats_text(&StatsOf::Solve { sol, timing });
             if sols.len() > 1 {
                 s = format!("sample {i}\n{s}");
             }
@@ -295,7 +296,12 @@ fn logits(
         let u1 = sol.last().unwrap_or(&[]);
         z.extend(call_kernel(head, t1, u1, p, x, &[]).map_err(|d| vec![d])?);
     }
-    Ok(logits_csv(&z, head.output_len(), None))
+    let k = head.output_len();
+    Ok(to_csv(&Csv::Logits {
+        logits: &z,
+        k,
+        labels: None,
+    }))
 }
 
 /// `--at`, else the times the model gives (`[t0, t1]` and the save times).
@@ -421,11 +427,8 @@ pub(super) fn parse_y0(s: &str, dim: usize) -> Result<Vec<f64>, Vec<Diag>> {
 fn read_inputs(path: &Path, n: usize) -> Result<Vec<Vec<f64>>, Vec<Diag>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![
-            Diag::error(
-                "glassbox::io_error",
-                format!("cannot read `{}`: {e}", path.display()),
-            )
-            .help("check the path: it is relative to the current directory"),
+            path_error("read", path, &e)
+                .help("check the path: it is relative to the current directory"),
         ]
     })?;
     let mut rows = Vec::new();
@@ -474,60 +477,26 @@ fn read_inputs(path: &Path, n: usize) -> Result<Vec<Vec<f64>>, Vec<Diag>> {
 
 /// `glassbox predict`'s CSV; with several samples, a leading `sample` column.
 pub(super) fn csv(columns: &[String], sols: &[Solution], per_sample: bool) -> String {
-    if !per_sample {
-        return sols
-            .first()
-            .map_or_else(String::new, |s| to_csv(columns, s));
+    match (per_sample, sols.first()) {
+        (true, _) => to_csv(&Csv::Samples {
+            names: columns,
+            sols,
+        }),
+        (false, Some(sol)) => to_csv(&Csv::Trajectory {
+            names: columns,
+            sol,
+        }),
+        (false, None) => String::new(),
     }
-    let mut out = String::new();
-    for (i, sol) in sols.iter().enumerate() {
-        let text = to_csv(columns, sol);
-        for (j, line) in text.lines().enumerate() {
-            match (i, j) {
-                (0, 0) => out.push_str("sample,"),
-                (_, 0) => continue,
-                _ => out.push_str(&format!("{i},")),
-            }
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
 }
 
-#[derive(Serialize)]
-struct JsonSolve<'a> {
-    method: &'a str,
-    t: &'a [f64],
-    u: Vec<&'a [f64]>,
-    stats: Stats,
-}
-
-#[derive(Serialize)]
-struct JsonOut<'a> {
-    model: &'a str,
-    names: &'a [String],
-    /// One per sample (one for a model without inputs).
-    samples: Vec<JsonSolve<'a>>,
-}
-
-pub(super) fn to_json(meta: &Meta, sols: &[Solution]) -> String {
-    let out = JsonOut {
+/// The binary's JSON: one solve per sample.
+pub(super) fn json(meta: &Meta, sols: &[Solution]) -> String {
+    to_json(&Json::Samples {
         model: &meta.model,
         names: &meta.columns,
-        samples: sols
-            .iter()
-            .map(|s| JsonSolve {
-                method: s.method,
-                t: &s.ts,
-                u: (0..s.ts.len()).filter_map(|i| s.u(i)).collect(),
-                stats: s.stats,
-            })
-            .collect(),
-    };
-    let mut s = serde_json::to_string_pretty(&out).unwrap_or_else(|_| "{}".into());
-    s.push('\n');
-    s
+        sols,
+    })
 }
 
 /// `--input` given to a binary whose model declares no `input`.

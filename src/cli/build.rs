@@ -6,10 +6,11 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::render::emit;
-use crate::aot::{self, link};
+use crate::app::build::{self, Weights};
 use crate::diag::Diag;
 use crate::jit::object;
+use crate::kit::{emit, load_source};
+use crate::kit::{io_error, link, load_weights};
 use crate::source::DiskLoader;
 
 #[derive(Debug, Args)]
@@ -40,14 +41,21 @@ pub fn run(args: &BuildArgs) -> ExitCode {
 }
 
 fn build(args: &BuildArgs) -> Result<PathBuf, Vec<Diag>> {
-    let file = super::load_source(&args.file).map_err(|d| vec![d])?;
+    let file = load_source(&args.file).map_err(|d| vec![d])?;
     let checked = crate::check_source(&file, &DiskLoader);
     let Some(model) = checked.model else {
         return Err(checked.diags);
     };
     // Before compiling: a missing runtime is the user's setup, not the model's.
     let runtime = link::runtime_library().map_err(|d| vec![d])?;
-    let mut parts = aot::plan::plan(&model, &file, args.weights.as_deref())?;
+    let weights = match &args.weights {
+        Some(path) => Some(Weights {
+            values: load_weights(&model, path)?,
+            source: path.display().to_string(),
+        }),
+        None => None,
+    };
+    let mut parts = build::plan(&model, &file, weights, &DiskLoader)?;
     let kernels = object::Kernels {
         field: &parts.field,
         derivs: parts.derivs.as_ref().map(|(j, d)| (j, d)),
@@ -95,7 +103,7 @@ fn build(args: &BuildArgs) -> Result<PathBuf, Vec<Diag>> {
     ));
     let io = |what: &str, e: std::io::Error| {
         vec![
-            Diag::error("glassbox::io_error", format!("cannot write {what}: {e}"))
+            io_error(format_args!("write {what}"), &e)
                 .help("check that the temporary directory (TMPDIR) is writable"),
         ]
     };

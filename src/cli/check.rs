@@ -7,8 +7,8 @@ use clap::Args;
 use serde::Serialize;
 
 use super::OutputFormat;
-use super::render::emit;
 use crate::diag::DiagJson;
+use crate::kit::{emit, load_source};
 use crate::source::DiskLoader;
 
 #[derive(Debug, Args)]
@@ -35,7 +35,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     let mut reports = Vec::new();
     let mut errors = 0;
     for path in &args.files {
-        let (diags, summary) = match super::load_source(path) {
+        let (diags, summary) = match load_source(path) {
             Err(d) => (vec![d], None),
             Ok(file) => {
                 let checked = crate::check_source(&file, &DiskLoader);

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::render::emit;
 use crate::diag::Diag;
+use crate::kit::{emit, load_source, write_atomic};
 
 #[derive(Debug, Args)]
 pub struct FmtArgs {
@@ -34,7 +34,9 @@ pub fn run(args: &FmtArgs) -> ExitCode {
                     }
                 } else if args.write {
                     if original != formatted
-                        && let Err(d) = write_atomically(path, &formatted)
+                        && let Err(d) = write_atomic(path, formatted.as_bytes()).map_err(|d| {
+                            d.help("check that the file and its directory are writable")
+                        })
                     {
                         emit(&[d]);
                         failed = true;
@@ -57,28 +59,10 @@ pub fn run(args: &FmtArgs) -> ExitCode {
 }
 
 fn format_file(path: &Path) -> Result<(String, String), Vec<Diag>> {
-    let file = super::load_source(path).map_err(|d| vec![d])?;
+    let file = load_source(path).map_err(|d| vec![d])?;
     let (program, diags) = crate::syntax::parse(&file);
     if diags.iter().any(Diag::is_error) {
         return Err(diags);
     }
     Ok((file.text.clone(), crate::syntax::format(&program)))
-}
-
-/// Write to a temporary file beside the target, then rename: a crash never leaves a
-/// half-written model file.
-fn write_atomically(path: &Path, text: &str) -> Result<(), Diag> {
-    let tmp = path.with_extension("gbx.fmt-tmp");
-    let io = |e: std::io::Error| {
-        Diag::error(
-            "glassbox::io_error",
-            format!("cannot write `{}`: {e}", path.display()),
-        )
-        .help("check that the file and its directory are writable")
-    };
-    std::fs::write(&tmp, text).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
 }

@@ -7,12 +7,12 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::render::emit;
 use crate::diag::Diag;
 use crate::ir::lower::{Part, internal, lower, split_output_by_slots};
 use crate::ir::{
     Function, Op, Shape, jacobian, jvp, operands, print_latex, print_text, time_derivatives, vjp,
 };
+use crate::kit::{emit, load_source};
 use crate::sema::{Model, ModelKind};
 use crate::source::DiskLoader;
 
@@ -45,7 +45,7 @@ pub struct ShowArgs {
 }
 
 pub fn run(args: &ShowArgs) -> ExitCode {
-    let file = match super::load_source(&args.file) {
+    let file = match load_source(&args.file) {
         Ok(f) => f,
         Err(d) => {
             emit(&[d]);

@@ -3,19 +3,17 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
-
-use clap::Parser;
 
 use super::input::{COMMANDS, is_item};
 use super::math;
 use super::session::{Change, Session};
-use super::textplot;
+use super::solve;
 use super::training::{self, Trained};
-use crate::cli::solve::{SolveArgs, plan, state_names, stats_text, to_csv, write_atomic};
+use crate::app::solve::state_names;
 use crate::diag::{Diag, did_you_mean};
 use crate::ir::print_text;
-use crate::sema::{Model, ModelKind};
+use crate::kit::load_source;
+use crate::sema::Model;
 use crate::source::SourceFile;
 
 type Outcome = Result<String, Vec<Diag>>;
@@ -53,14 +51,6 @@ shape at the initial state, the current parameters and t = 0.
   :help               this text
   :quit               leave (also Ctrl-D)
 ";
-
-/// A clap parser for `:solve`'s options: the CLI's own flags.
-#[derive(Debug, Parser)]
-#[command(name = ":solve", no_binary_name = true, disable_version_flag = true)]
-struct SolveCmd {
-    #[command(flatten)]
-    args: SolveArgs,
-}
 
 impl Repl {
     pub fn names(&self) -> Vec<String> {
@@ -163,7 +153,7 @@ impl Repl {
     }
 
     pub fn load(&mut self, path: &Path) -> Outcome {
-        let file = crate::cli::load_source(path).map_err(|d| vec![d])?;
+        let file = load_source(path).map_err(|d| vec![d])?;
         let n = self
             .session
             .load(PathBuf::from(path), &file)
@@ -297,83 +287,11 @@ impl Repl {
     }
 
     fn solve(&mut self, rest: &str) -> Outcome {
-        let tokens = std::iter::once("session").chain(rest.split_whitespace());
-        let cmd = SolveCmd::try_parse_from(tokens).map_err(|e| {
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("bad options").to_string();
-            let first = first.trim_start_matches("error: ").to_string();
-            vec![
-                Diag::error("glassbox::bad_argument", format!(":solve: {first}")).help(
-                    "options: --over T0:T1, --at T0:T1:N, --method M, --rtol R, --atol A, \
-                     --dt DT, --plot FILE.png, -o FILE.csv, --stats",
-                ),
-            ]
-        })?;
-        let args = cmd.args;
+        let flags = solve::flags(rest)?;
         let (_, model) = self.session.model()?;
-        if model.kind == ModelKind::Sde {
-            crate::cli::solve_sde::solve_sde(&args, &model)?;
-            return Ok(String::new());
-        }
-        let plan = plan(&args, &model)?;
-        let compile_start = Instant::now();
-        let p = self.params(&model);
-        let mut field =
-            crate::solve::JitField::with_params(&model, &p, &[]).map_err(|d| vec![d])?;
-        if plan.method.parts().1.is_some() {
-            field.prepare_jacobian().map_err(|d| vec![d])?;
-        }
-        let compile = compile_start.elapsed().max(field.compile_time());
-        let u0 = crate::solve::initial_state(&model, &p, &[], plan.t0).map_err(|d| vec![d])?;
-        let start = Instant::now();
-        let sol =
-            crate::solve::solve_with(plan.method, &mut field, plan.t0, plan.t1, &u0, &plan.opts)
-                .map_err(|e| vec![Diag::from(e)])?;
-        let took = start.elapsed();
-        let names = state_names(&model);
-        let stats = stats_text(&sol, compile, took, 1);
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "{}: t = {} → {}, {} steps ({} rejected), {} evaluations",
-            sol.method,
-            math::format_number(plan.t0),
-            math::format_number(plan.t1),
-            sol.stats.accepted,
-            sol.stats.rejected,
-            sol.stats.nfe
-        );
-        if let Some(last) = sol.last() {
-            let finals: Vec<String> = names
-                .iter()
-                .zip(last)
-                .map(|(n, x)| format!("{n} = {}", math::format_number(*x)))
-                .collect();
-            let _ = writeln!(out, "final: {}", finals.join(", "));
-        }
-        out.push_str(&textplot::plot(&names, &sol.ts, &sol.us, 64, 14));
-        if let Some(path) = &args.output {
-            write_atomic(path, to_csv(&names, &sol).as_bytes()).map_err(|d| vec![d])?;
-            let _ = writeln!(out, "wrote {}", path.display());
-        }
-        if let Some(path) = &args.plot {
-            let title = format!("{}: {} (rtol {:e})", model.name, sol.method, plan.opts.rtol);
-            let tr = crate::cli::plot::Trajectories {
-                title: &title,
-                names: &names,
-                ts: &sol.ts,
-                us: &sol.us,
-                axes: ("t", "state"),
-                sd: None,
-            };
-            crate::cli::plot::plot(path, &tr).map_err(|d| vec![d])?;
-            let _ = writeln!(out, "wrote {}", path.display());
-        }
-        if args.stats {
-            out.push_str(&stats);
-        }
-        self.last_stats = Some(stats);
-        Ok(out)
+        let solved = solve::solve(&flags, &model, &self.params(&model))?;
+        self.last_stats = Some(solved.stats);
+        Ok(solved.out)
     }
 }
 

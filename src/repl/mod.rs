@@ -11,6 +11,7 @@ mod commands;
 mod input;
 mod math;
 mod session;
+mod solve;
 mod textplot;
 mod training;
 
@@ -22,8 +23,8 @@ use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{Config, Editor};
 
-use crate::cli::render_diag;
 use crate::diag::Diag;
+use crate::kit::render_diag;
 use input::{ReplHelper, needs_more};
 
 pub use commands::Repl;

@@ -17,11 +17,10 @@ use std::path::Path;
 
 use super::commands::usage;
 use super::session::Session;
-use crate::cli::train::{
-    io_err, located, progress_bar, progress_message, save_checkpoint, save_run,
-};
-use crate::data;
+use crate::app::train::{self as training, progress_message};
 use crate::diag::Diag;
+use crate::kit::progress::progress_bar;
+use crate::kit::run_dir::{self, save_checkpoint, save_run};
 use crate::source::DiskLoader;
 use crate::train::{Overrides, Trainer};
 
@@ -53,10 +52,8 @@ pub fn train(
     let program = session.text();
     if trained.as_ref().is_none_or(|t| t.program != program) {
         let (file, model) = session.model()?;
-        let model = crate::driver::seeded_for_training(&file, &DiskLoader, model, None)?;
-        let loc = located(&file);
-        let datasets = data::load_model(&model, Some(&file), &DiskLoader).map_err(&loc)?;
-        let trainer = Trainer::new(&model, datasets, &Overrides::default()).map_err(&loc)?;
+        let ov = Overrides::default();
+        let trainer = training::setup(&file, model, &DiskLoader, &ov, None)?.trainer;
         *trained = Some(Trained { program, trainer });
     }
     let Some(Trained { trainer, .. }) = trained.as_mut() else {
@@ -118,8 +115,8 @@ pub fn save(trained: &Option<Trained>, session: &Session, dir: &str) -> Result<S
         ]);
     };
     let dir = Path::new(dir);
-    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-    save_checkpoint(dir, t.trainer.model(), &t.trainer)?;
+    run_dir::create(dir)?;
+    save_checkpoint(dir, &t.trainer)?;
     save_run(dir, &t.trainer, None)?;
     Ok(format!(
         "wrote {} (weights.safetensors, checkpoint.json, run.json)\n",

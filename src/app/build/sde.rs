@@ -5,15 +5,14 @@
 
 use std::sync::Arc;
 
-use super::SdeMeta;
-use super::plan::{Solver, no_flags};
-use crate::cli::predict::{default_times, in_file};
-use crate::cli::solve_sde;
+use super::{KernelSpec, SdeMeta, Solver};
+use crate::app::predict::default_times;
+use crate::app::{SolveRequest, located, sde};
 use crate::diag::Diag;
 use crate::ir::{self, Function, lower};
 use crate::sema::Model;
 use crate::solve::sde::{NoiseMap, SdeMethod, SdeOptions};
-use crate::source::SourceFile;
+use crate::source::{Loader, SourceFile};
 use crate::train::{self, Overrides};
 
 /// The diffusion (and Milstein's JVP) to compile, and the solver settings.
@@ -29,9 +28,13 @@ pub(super) struct SdeParts {
     pub drift_reads_t: bool,
 }
 
-pub(super) fn plan(model: &Model, file: &Arc<SourceFile>) -> Result<SdeParts, Vec<Diag>> {
+pub(super) fn plan(
+    model: &Model,
+    file: &Arc<SourceFile>,
+    loader: &dyn Loader,
+) -> Result<SdeParts, Vec<Diag>> {
     if let Some(input) = model.inputs.first() {
-        return Err(in_file(
+        return Err(located(file)(
             Diag::error(
                 "glassbox::build_unsupported",
                 format!(
@@ -41,7 +44,6 @@ pub(super) fn plan(model: &Model, file: &Arc<SourceFile>) -> Result<SdeParts, Ve
             )
             .label(input.span, "an input")
             .help("build an SDE model without `input`s (a fixed value can be a `param`)"),
-            file,
         ));
     }
     let trained = train::plan(model, &Overrides::default())
@@ -49,7 +51,7 @@ pub(super) fn plan(model: &Model, file: &Arc<SourceFile>) -> Result<SdeParts, Ve
         .and_then(|mut tp| tp.sde.take().map(|sp| (tp, sp)));
     let (method, opts, span, seed, paths, mean) = match trained {
         Some((tp, sp)) => {
-            let times = default_times(model, file, &tp)?.unwrap_or_default();
+            let times = default_times(model, file, &tp, loader)?.unwrap_or_default();
             let seed = train::brownian_seed(tp.seed, 0);
             // `predict_mean` solves from the first to the last time.
             let span = match (times.first(), times.last()) {
@@ -63,12 +65,12 @@ pub(super) fn plan(model: &Model, file: &Arc<SourceFile>) -> Result<SdeParts, Ve
             (sp.method, opts, span, seed, sp.samples, true)
         }
         None => {
-            let p = solve_sde::plan(&no_flags(), model)?;
+            let p = sde::plan(&SolveRequest::default(), model)?;
             (p.method, p.opts, vec![p.t0, p.t1], p.seed, p.paths, false)
         }
     };
-    let diffusion = lower::lower(model, lower::Part::Diffusion).map_err(|d| in_file(d, file))?;
-    let drift = lower::lower(model, lower::Part::Field).map_err(|d| in_file(d, file))?;
+    let diffusion = lower::lower(model, lower::Part::Diffusion).map_err(located(file))?;
+    let drift = lower::lower(model, lower::Part::Field).map_err(located(file))?;
     let jvp = if method == SdeMethod::Milstein {
         Some(ir::jvp(&diffusion, "u", "v").map_err(|e| vec![lower::internal(e)])?)
     } else {
@@ -102,7 +104,7 @@ fn solver(method: SdeMethod, o: &SdeOptions, span: Vec<f64>, mean: bool) -> Solv
 
 impl SdeParts {
     /// The binary's SDE description, with the kernel specs `spec` makes.
-    pub fn meta(&self, spec: impl Fn(&str, &Function) -> super::KernelSpec) -> SdeMeta {
+    pub fn meta(&self, spec: impl Fn(&str, &Function) -> KernelSpec) -> SdeMeta {
         SdeMeta {
             diffusion: spec("diffusion", &self.diffusion),
             jvp: self.jvp.as_ref().map(|f| spec("diffusion_jvp", f)),

@@ -13,7 +13,10 @@ use std::sync::Once;
 
 use plotters::prelude::*;
 
+use crate::app::sde::{self, mean_sd};
 use crate::diag::Diag;
+use crate::solve::Solution;
+use crate::solve::sde::SdeSolution;
 
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-subset.ttf");
 const PANEL_RATIO: f64 = 100.0;
@@ -44,6 +47,54 @@ pub struct Trajectories<'a> {
     pub axes: (&'a str, &'a str),
 }
 
+/// An ODE solve's PNG, titled `model: method (rtol R)`.
+pub fn plot_ode(
+    path: &Path,
+    model: &str,
+    names: &[String],
+    sol: &Solution,
+    rtol: f64,
+) -> Result<(), Diag> {
+    let title = format!("{model}: {} (rtol {rtol:e})", sol.method);
+    let tr = Trajectories {
+        title: &title,
+        names,
+        ts: &sol.ts,
+        us: &sol.us,
+        axes: ("t", "state"),
+        sd: None,
+    };
+    plot(path, &tr)
+}
+
+/// An SDE solve's PNG: mean ± one sd over the paths, titled with the method, paths and seed.
+pub fn plot_sde(
+    path: &Path,
+    model: &str,
+    names: &[String],
+    plan: &sde::Plan,
+    sol: &SdeSolution,
+) -> Result<(), Diag> {
+    let ts = plan.opts.save_at.as_slice();
+    let (mean, sd) = mean_sd(sol, ts.len(), names.len());
+    let paths = if plan.paths == 1 { "path" } else { "paths" };
+    let title = format!(
+        "{model}: {}, {} {paths}, seed {}",
+        plan.method.name(),
+        plan.paths,
+        plan.seed
+    );
+    let tr = Trajectories {
+        title: &title,
+        names,
+        ts,
+        us: &mean,
+        axes: ("t", "state"),
+        sd: Some(&sd),
+    };
+    plot(path, &tr)
+}
+
 fn plot_error(path: &Path, e: impl std::fmt::Display) -> Diag {
     Diag::error(
         "glassbox::plot_failed",
@@ -61,7 +112,7 @@ pub fn plot(path: &Path, tr: &Trajectories) -> Result<(), Diag> {
     });
     registered.map_err(|e| plot_error(path, e))?;
 
-    let tmp = super::solve::temp_path(path, "png");
+    let tmp = super::io::temp_path(path, "png");
     let result = draw(&tmp, tr).map_err(|e| plot_error(path, e));
     let result = result.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| plot_error(path, e)));
     if result.is_err() {

@@ -1,19 +1,24 @@
 //! What a standalone binary does, decided at build time: the IR functions it runs, its weights,
 //! and its solver settings, taken from the same code `glassbox predict` (for a model with a
 //! `train` clause) or `glassbox solve` (for any other model) uses, so the binary's numbers
-//! are theirs. SDE models: `plan_sde.rs`.
+//! are theirs. SDE models: `sde.rs`; what the binary records: `meta.rs`.
 
-use std::path::Path;
+mod meta;
+mod sde;
+
 use std::sync::Arc;
 
-use super::{KernelSpec, Meta, plan_sde};
-use crate::cli::predict::{default_times, in_file, load_weights};
-use crate::cli::solve::{SolveArgs, method_options, state_names};
+pub use meta::{KernelSpec, Meta, SdeMeta};
+
+use super::SolveRequest;
+use super::located;
+use super::predict::default_times;
+use super::solve::{method_options, state_names};
 use crate::diag::Diag;
 use crate::ir::{Function, jacobian, lower};
 use crate::sema::{Loss, Model, ModelKind, Shape, SolveTimes};
 use crate::solve::{self, Method, SolveOptions};
-use crate::source::SourceFile;
+use crate::source::{Loader, SourceFile};
 use crate::train::{self, Overrides};
 
 /// The functions to compile, the weights to embed and the description of the binary (its
@@ -30,27 +35,34 @@ pub struct Parts {
     pub meta: Meta,
 }
 
-/// Plans the binary for `model` (from `file`), with the weights in `weights` or the model's
-/// initial values.
+/// Trained weights to embed, and where they came from (for `--help`).
+pub struct Weights {
+    pub values: Vec<f64>,
+    pub source: String,
+}
+
+/// Plans the binary for `model` (from `file`), with `weights` or the model's initial values;
+/// `loader` reads the data files whose times a trainable model predicts at.
 pub fn plan(
     model: &Model,
     file: &Arc<SourceFile>,
-    weights: Option<&Path>,
+    weights: Option<Weights>,
+    loader: &dyn Loader,
 ) -> Result<Parts, Vec<Diag>> {
-    let p = match weights {
-        Some(path) => load_weights(model, path)?,
-        None => solve::param_values(model),
+    let (p, source) = match weights {
+        Some(w) => (w.values, Some(w.source)),
+        None => (solve::param_values(model), None),
     };
-    let loc = |d: Diag| in_file(d, file);
-    let field = lower::lower(model, lower::Part::Field).map_err(loc)?;
-    let init = lower::lower_init(model).map_err(loc)?;
+    let loc = located(file);
+    let field = lower::lower(model, lower::Part::Field).map_err(&loc)?;
+    let init = lower::lower_init(model).map_err(&loc)?;
     let mut head = None;
     let (solver, derivs, sde) = if model.kind == ModelKind::Sde {
-        let sde = plan_sde::plan(model, file)?;
+        let sde = sde::plan(model, file, loader)?;
         (sde.solver.clone(), None, Some(sde))
     } else {
-        let (method, mut solver) = ode_solver(model, file)?;
-        if let Some(h) = classifier_head(model).map_err(loc)? {
+        let (method, mut solver) = ode_solver(model, file, loader)?;
+        if let Some(h) = classifier_head(model).map_err(&loc)? {
             // `glassbox predict`'s solve: from t0 to the time the head reads, saving only it.
             solver.span = vec![h.t0, h.t1];
             solver.times = vec![h.t1];
@@ -71,10 +83,7 @@ pub fn plan(
     let meta = Meta {
         model: model.name.clone(),
         source: file.name.clone(),
-        weights: weights.map_or_else(
-            || "the model's initial values".to_string(),
-            |w| w.display().to_string(),
-        ),
+        weights: source.unwrap_or_else(|| "the model's initial values".to_string()),
         columns: state_names(model),
         states: model
             .states
@@ -130,7 +139,7 @@ fn classifier_head(model: &Model) -> Result<Option<train::Head>, Diag> {
 
 /// The solver settings a binary records (the fields of [`Meta`] of the same names).
 #[derive(Clone)]
-pub(super) struct Solver {
+struct Solver {
     pub method: String,
     pub tolerances: Vec<f64>,
     pub h0: Vec<f64>,
@@ -144,10 +153,14 @@ pub(super) struct Solver {
 
 /// An ODE model's method and settings: a trainable model runs as `glassbox predict` runs it;
 /// any other as `glassbox solve`.
-fn ode_solver(model: &Model, file: &Arc<SourceFile>) -> Result<(Method, Solver), Vec<Diag>> {
+fn ode_solver(
+    model: &Model,
+    file: &Arc<SourceFile>,
+    loader: &dyn Loader,
+) -> Result<(Method, Solver), Vec<Diag>> {
     let (method, opts, span, times, same_as) = match train::plan(model, &Overrides::default()) {
         Ok(plan) => {
-            let times = default_times(model, file, &plan)?.unwrap_or_default();
+            let times = default_times(model, file, &plan, loader)?.unwrap_or_default();
             let span = match (times.first(), times.last()) {
                 (Some(&a), Some(&b)) => vec![a, b],
                 _ => Vec::new(),
@@ -159,7 +172,7 @@ fn ode_solver(model: &Model, file: &Arc<SourceFile>) -> Result<(Method, Solver),
             (Method::Explicit(plan.tab), opts, span, times, "predict")
         }
         Err(_) => {
-            let (method, opts) = method_options(&no_flags(), model)?;
+            let (method, opts) = method_options(&SolveRequest::default(), model)?;
             let (span, times) = match model.solve.as_ref().and_then(|s| s.times.clone()) {
                 Some(SolveTimes::Over { t0, t1 }) => (vec![t0, t1], Vec::new()),
                 Some(SolveTimes::At { times }) => match (times.first(), times.last()) {
@@ -183,26 +196,6 @@ fn ode_solver(model: &Model, file: &Arc<SourceFile>) -> Result<(Method, Solver),
         same_as: same_as.to_string(),
     };
     Ok((method, solver))
-}
-
-/// `glassbox solve` with no flags: the model's own solve clause.
-pub(super) fn no_flags() -> SolveArgs {
-    SolveArgs {
-        file: Default::default(),
-        over: None,
-        at: None,
-        method: None,
-        rtol: None,
-        atol: None,
-        dt: None,
-        seed: None,
-        paths: None,
-        output: None,
-        plot: None,
-        stats: false,
-        repeat: 1,
-        grad: false,
-    }
 }
 
 /// `y`, `y[2]`, `W[3, 4]`: a name as declared.

@@ -1,0 +1,342 @@
+//! An ODE solve: the request's flags combined with the model's `solve` clause into a [`Plan`],
+//! and the one pipeline every front end runs — compile the field (JIT), the initial state,
+//! integrate (`--repeat` times, timed). [`plan`] is the entry for any model: SDE models go to
+//! [`super::sde`], `--grad` to [`super::grad`].
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{SolveRequest, bad_arg, sde};
+use crate::diag::{Diag, did_you_mean};
+use crate::sema::{Model, ModelKind, SolveTimes};
+use crate::solve::{self, JitField, Method, Solution, SolveOptions, registry};
+
+/// The solve this run does, after flags and the model's `solve` clause are combined.
+pub struct Plan {
+    pub method: Method,
+    pub t0: f64,
+    pub t1: f64,
+    pub opts: SolveOptions,
+}
+
+/// What a request asks of a model: an ODE solve, an SDE solve, or an SDE gradient.
+pub enum SolvePlan {
+    Ode(Plan),
+    Sde(sde::Plan),
+    Gradient(sde::Plan),
+}
+
+/// Plans the request for `model`, whatever its kind.
+pub fn plan(req: &SolveRequest, model: &Model) -> Result<SolvePlan, Vec<Diag>> {
+    check_repeat(req)?;
+    if model.kind == ModelKind::Sde {
+        let plan = sde::plan(req, model)?;
+        return Ok(if req.grad {
+            SolvePlan::Gradient(plan)
+        } else {
+            SolvePlan::Sde(plan)
+        });
+    }
+    if req.grad {
+        return Err(bad_arg(
+            format!(
+                "`{}` is an ODE model; --grad differentiates SDE models",
+                model.name
+            ),
+            "an ODE model's gradient runs inside `glassbox train` (discrete adjoint)",
+        ));
+    }
+    if req.seed.is_some() || req.paths.is_some() {
+        return Err(bad_arg(
+            format!(
+                "`{}` is an ODE model; --seed and --paths apply to SDE models",
+                model.name
+            ),
+            "remove --seed and --paths",
+        ));
+    }
+    plan_ode(req, model).map(SolvePlan::Ode)
+}
+
+/// An ODE model's plan: method, options and save times.
+pub fn plan_ode(req: &SolveRequest, model: &Model) -> Result<Plan, Vec<Diag>> {
+    let (method, mut opts) = method_options(req, model)?;
+    let (t0, t1, save_at) = time_span(req, model)?;
+    opts.save_at = save_at;
+    Ok(Plan {
+        method,
+        t0,
+        t1,
+        opts,
+    })
+}
+
+/// A finished ODE solve and how long it took.
+pub struct OdeRun {
+    pub sol: Solution,
+    pub timing: Timing,
+}
+
+/// Compile the field with parameters `p`, compute the initial state and solve `repeat`
+/// times (at least once); the timing has the compile time and the median solve time.
+pub fn run_ode(model: &Model, plan: &Plan, p: &[f64], repeat: usize) -> Result<OdeRun, Vec<Diag>> {
+    let compile_start = Instant::now();
+    let mut field = JitField::with_params(model, p, &[]).map_err(|d| vec![d])?;
+    if plan.method.parts().1.is_some() {
+        // Compiled now, so the solve times below measure solving only.
+        field.prepare_jacobian().map_err(|d| vec![d])?;
+    }
+    let compile_wall = compile_start.elapsed();
+    let u0 = solve::initial_state(model, p, &[], plan.t0).map_err(|d| vec![d])?;
+    let repeat = repeat.max(1);
+    let (sol, median) = repeat_median(repeat, || {
+        solve::solve_with(plan.method, &mut field, plan.t0, plan.t1, &u0, &plan.opts)
+            .map_err(|e| vec![Diag::from(e)])
+    })?;
+    let compile = compile_wall.max(field.compile_time());
+    Ok(OdeRun {
+        sol,
+        timing: Timing::new(compile, median, repeat),
+    })
+}
+
+pub fn parse_floats(s: &str, flag: &str, want: usize) -> Result<Vec<f64>, Vec<Diag>> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let help = if want == 2 {
+        "write the span as T0:T1, e.g. --over 0:1e5"
+    } else {
+        "write the grid as T0:T1:N, e.g. --at 0:40:401"
+    };
+    if parts.len() != want {
+        return Err(bad_arg(
+            format!("`--{flag} {s}` needs {want} fields separated by `:`"),
+            help,
+        ));
+    }
+    parts
+        .iter()
+        .map(|p| {
+            p.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| {
+                    bad_arg(
+                        format!("`{p}` in `--{flag} {s}` is not a finite number"),
+                        help,
+                    )
+                })
+        })
+        .collect()
+}
+
+/// `(t0, t1, save times)` from `--over`, `--at` or the model's solve clause; no save times
+/// means every accepted step.
+pub fn time_span(req: &SolveRequest, model: &Model) -> Result<(f64, f64, Vec<f64>), Vec<Diag>> {
+    let spec = model.solve.as_ref();
+    let (t0, t1, save_at) = if let Some(s) = &req.over {
+        let v = parse_floats(s, "over", 2)?;
+        (v[0], v[1], Vec::new())
+    } else if let Some(s) = &req.at {
+        let v = parse_floats(s, "at", 3)?;
+        let n = v[2];
+        if !(n >= 2.0 && n.fract() == 0.0 && n <= 1e7) {
+            return Err(bad_arg(
+                format!("`--at {s}`: N = {n} must be a whole number from 2 to 10 000 000"),
+                "N counts the output times, both ends included",
+            ));
+        }
+        (v[0], v[1], grid(v[0], v[1], n as usize))
+    } else {
+        match spec.and_then(|s| s.times.clone()) {
+            Some(SolveTimes::Over { t0, t1 }) => (t0, t1, Vec::new()),
+            Some(SolveTimes::At { times }) => {
+                let (Some(&a), Some(&b)) = (times.first(), times.last()) else {
+                    return Err(bad_arg(
+                        "the model's `at` list is empty".into(),
+                        "give --over T0:T1",
+                    ));
+                };
+                (a, b, times)
+            }
+            None => {
+                return Err(bad_arg(
+                    "no time span: the model's solve clause has none and no --over or --at was given".into(),
+                    "give --over T0:T1 or --at T0:T1:N, or add `over [t0, t1]` to the solve clause",
+                ));
+            }
+        }
+    };
+    if t0 == t1 {
+        return Err(bad_arg(
+            format!("the time span [{t0}, {t1}] is empty"),
+            "give two different times",
+        ));
+    }
+    Ok((t0, t1, save_at))
+}
+
+/// `n ≥ 2` equally spaced times from `t0` to `t1`, both included exactly.
+pub fn grid(t0: f64, t1: f64, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|k| {
+            if k + 1 == n {
+                t1
+            } else {
+                t0 + (t1 - t0) * k as f64 / (n - 1) as f64
+            }
+        })
+        .collect()
+}
+
+/// `--dt`: positive and finite.
+pub fn dt_flag(req: &SolveRequest) -> Result<Option<f64>, Vec<Diag>> {
+    match req.dt {
+        Some(dt) if !(dt > 0.0 && dt.is_finite()) => Err(bad_arg(
+            format!("`--dt {dt}` must be a positive step size"),
+            "give e.g. --dt 0.01",
+        )),
+        dt => Ok(dt),
+    }
+}
+
+/// `--repeat`: from 1 to [`MAX_REPEAT`].
+pub fn check_repeat(req: &SolveRequest) -> Result<(), Vec<Diag>> {
+    if req.repeat == 0 || req.repeat > MAX_REPEAT {
+        return Err(bad_arg(
+            format!("--repeat {} is outside 1 to {MAX_REPEAT}", req.repeat),
+            "give --repeat 1 or more",
+        ));
+    }
+    Ok(())
+}
+
+/// The most `--repeat` solves one run does.
+pub const MAX_REPEAT: usize = 100_000;
+
+/// The method and options from the flags and the model's `solve` clause (no save times).
+pub fn method_options(
+    req: &SolveRequest,
+    model: &Model,
+) -> Result<(Method, SolveOptions), Vec<Diag>> {
+    let spec = model.solve.as_ref();
+    let o = spec.map(|s| s.options.clone()).unwrap_or_default();
+    let rtol = req.rtol.or(o.rtol).unwrap_or(1e-6);
+    let atol = req.atol.or(o.atol).unwrap_or(1e-9);
+    let name = match (&req.method, spec) {
+        (Some(m), _) => m.clone(),
+        (None, Some(s)) => s.method.name().to_string(),
+        (None, None) => registry::Method::Auto.name().to_string(),
+    };
+    let ode_methods = || registry::names(|m| !m.is_sde());
+    let Some(method) = Method::from_name(&name, rtol) else {
+        if crate::solve::sde::sde_method(&name).is_some() {
+            return Err(vec![
+                Diag::error(
+                    "glassbox::method_mismatch",
+                    format!(
+                        "`{name}` is an SDE method but `{}` is an ODE model",
+                        model.name
+                    ),
+                )
+                .help(format!("ODE methods: {}", ode_methods().join(" "))),
+            ]);
+        }
+        let help = match did_you_mean(&name, ode_methods()) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None => format!("ODE methods: {}", ode_methods().join(" ")),
+        };
+        return Err(vec![
+            Diag::error(
+                "glassbox::unknown_method",
+                format!("there is no ODE solver `{name}`"),
+            )
+            .help(help),
+        ]);
+    };
+    let mut opts = SolveOptions {
+        rtol,
+        atol,
+        h0: o.h0,
+        dt: o
+            .dt
+            .filter(|_| !method.is_adaptive() || req.method.is_none()),
+        ..Default::default()
+    };
+    if let Some(m) = o.max_steps {
+        opts.max_steps = usize::try_from(m).unwrap_or(usize::MAX);
+    }
+    if matches!(method, Method::Auto { .. }) {
+        opts.dt = None;
+    }
+    if let Some(dt) = dt_flag(req)? {
+        if matches!(method, Method::Auto { .. }) {
+            return Err(bad_arg(
+                "--dt does not apply to `auto`, which chooses its own steps and methods".into(),
+                "give --method tsit5 (or another method) with --dt, or drop --dt",
+            ));
+        }
+        opts.dt = Some(dt);
+    }
+    Ok((method, opts))
+}
+
+/// Run `solve_once` `repeat` times (at least once); the last result and the median wall time.
+pub fn repeat_median<T>(
+    repeat: usize,
+    mut solve_once: impl FnMut() -> Result<T, Vec<Diag>>,
+) -> Result<(T, Duration), Vec<Diag>> {
+    let mut times = Vec::with_capacity(repeat.max(1));
+    let start = Instant::now();
+    let mut last = solve_once()?;
+    times.push(start.elapsed());
+    for _ in 1..repeat {
+        let start = Instant::now();
+        last = solve_once()?;
+        times.push(start.elapsed());
+    }
+    times.sort();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    Ok((last, median))
+}
+
+/// Column names: scalar states by name, vector states `name[i]`, matrices `name[i,j]`.
+pub fn state_names(model: &Model) -> Vec<String> {
+    let mut names = Vec::with_capacity(model.state_size);
+    for s in &model.states {
+        names.extend(element_names(&s.name, &s.shape));
+    }
+    names
+}
+
+/// The elements of a declared value, row-major: `name`, `name[i]` or `name[i,j]`.
+pub fn element_names(name: &str, shape: &crate::sema::Shape) -> Vec<String> {
+    let len = shape.size();
+    match *shape {
+        crate::sema::Shape::Scalar if len == 1 => vec![name.to_string()],
+        crate::sema::Shape::Matrix { cols, .. } => (0..len)
+            .map(|k| format!("{name}[{},{}]", k / cols, k % cols))
+            .collect(),
+        _ => (0..len).map(|k| format!("{name}[{k}]")).collect(),
+    }
+}
+
+/// How long compiling and solving took, in the JSON output (what the side-by-side benchmarks
+/// read): the median over `--repeat` solves, compile time apart.
+#[derive(Clone, Copy, Serialize)]
+pub struct Timing {
+    pub compile_ms: f64,
+    pub median_solve_ms: f64,
+    pub repeat: usize,
+}
+
+impl Timing {
+    pub fn new(compile: Duration, median: Duration, repeat: usize) -> Timing {
+        Timing {
+            compile_ms: compile.as_secs_f64() * 1e3,
+            median_solve_ms: median.as_secs_f64() * 1e3,
+            repeat,
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Training, as the CLI's `train` and the REPL's `:train` run it: the trainer set up from the
+//! checked model and its data, the progress line, the final report, and the figures of a run
+//! directory as plain series (drawing and writing them is `kit::run_dir`'s).
+
+use serde::Serialize;
+
+use super::located;
+use super::solve::{repeat_median, state_names};
+use crate::data::{self, Dataset};
+use crate::diag::Diag;
+use crate::sema::Model;
+use crate::source::{Loader, SourceFile};
+use crate::train::{self, ClassReport, Metric, Overrides, TrainState, Trainer};
+use std::sync::Arc;
+
+/// A trainer and the full datasets (the report and the fit plot use all of the data).
+pub struct Setup {
+    pub trainer: Trainer,
+    pub full: Vec<Dataset>,
+}
+
+/// The trainer for `model` (from `file`): a new run, whose nets' initial weights the run's
+/// seed draws, or one resumed from the state `resume` reads (after the data is loaded, so a
+/// data problem is reported first).
+pub fn setup(
+    file: &Arc<SourceFile>,
+    model: Model,
+    loader: &dyn Loader,
+    ov: &Overrides,
+    resume: Option<&dyn Fn() -> Result<TrainState, Vec<Diag>>>,
+) -> Result<Setup, Vec<Diag>> {
+    // A resumed run takes its parameters from the checkpoint.
+    let model = match resume {
+        None => crate::driver::seeded_for_training(file, loader, model, ov.seed)?,
+        Some(_) => model,
+    };
+    let loc = located(file);
+    let datasets = data::load_model(&model, Some(file), loader).map_err(&loc)?;
+    let full = datasets.clone();
+    let trainer = match resume {
+        Some(read) => Trainer::resume(&model, datasets, ov, read()?).map_err(&loc)?,
+        None => Trainer::new(&model, datasets, ov).map_err(&loc)?,
+    };
+    Ok(Setup { trainer, full })
+}
+
+/// The final report, also in `run.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub iterations: u64,
+    pub training_time_s: f64,
+    pub final_loss: f64,
+    pub prediction_nfe: u64,
+    pub prediction_time_ms: f64,
+    /// The last validation loss (the `split`'s held-out part), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    /// Classifiers: accuracies and losses on both parts; prediction NFE and time are then those
+    /// of predicting every sample.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classification: Option<ClassReport>,
+}
+
+/// The progress bar's message: the iteration's numbers and the latest validation.
+pub fn progress_message(m: &Metric, all: &[Metric]) -> String {
+    let mut msg = format!("loss {:.4e} reg {:.3e} nfe {}", m.loss, m.reg, m.nfe);
+    if let Some(a) = m.accuracy {
+        msg += &format!(" acc {a:.3}");
+    }
+    if let Some(v) = all.iter().rev().find(|m| m.val_loss.is_some()) {
+        msg += &format!(" val {:.4e}", v.val_loss.unwrap_or(f64::NAN));
+        if let Some(a) = v.val_accuracy {
+            msg += &format!(" val acc {a:.3}");
+        }
+    }
+    msg
+}
+
+/// The loss's data, first trajectory (SDE: the mean path): times and row-major observations.
+fn first_path(t: &Trainer, full: &[Dataset]) -> Option<(Vec<f64>, Vec<f64>)> {
+    let data = full.get(t.plan.loss.data)?;
+    // An SDE's prediction is its mean path: compare it with the data's.
+    if t.plan.sde.is_some() {
+        return train::data_mean(data);
+    }
+    match data {
+        Dataset::Trajectories { paths, .. } => {
+            let p = paths.first()?;
+            Some((p.t.to_vec(), p.y.iter().copied().collect()))
+        }
+        Dataset::Table { .. } => None,
+    }
+}
+
+/// Prediction solves timed for the report (median).
+const PREDICTION_REPEAT: usize = 7;
+
+/// The report `run.json` ends with and `glassbox train` prints.
+pub fn final_report(t: &Trainer, full: &[Dataset]) -> Result<Report, Diag> {
+    let s = t.state();
+    let training_time_s = s.metrics.iter().map(|m| m.time_s).sum();
+    let classification = t.class_report()?;
+    let (nfe, ms, loss) = match (first_path(t, full), &classification) {
+        (_, Some(c)) => (c.prediction_nfe, c.prediction_time_ms, c.train_loss),
+        (Some((ts, y)), None) => {
+            // One solve is too noisy to compare trained models by; the median of a few is not.
+            let internal = || Diag::error("glassbox::train_internal", "no prediction solve ran");
+            let (sol, median) =
+                repeat_median(PREDICTION_REPEAT, || t.predict_on(&ts).map_err(|d| vec![d]))
+                    .map_err(|ds| ds.into_iter().next().unwrap_or_else(internal))?;
+            let ms = median.as_secs_f64() * 1e3;
+            (sol.stats.nfe, ms, train::data_loss(&t.plan, &sol, &y))
+        }
+        (None, None) => (0, 0.0, f64::NAN),
+    };
+    let val_loss = s.metrics.iter().rev().find_map(|m| m.val_loss);
+    Ok(Report {
+        iterations: s.iteration,
+        training_time_s,
+        final_loss: loss,
+        prediction_nfe: nfe,
+        prediction_time_ms: ms,
+        val_loss,
+        classification,
+    })
+}
+
+/// A validation series at every iteration: each value held until the next validation (and
+/// the first one before it), since the plot draws one line through all iterations.
+fn held(v: impl Iterator<Item = Option<f64>>) -> Vec<f64> {
+    let v: Vec<Option<f64>> = v.collect();
+    let mut last = v.iter().flatten().next().copied().unwrap_or(f64::NAN);
+    v.iter()
+        .map(|x| {
+            last = x.unwrap_or(last);
+            last
+        })
+        .collect()
+}
+
+/// One PNG of a run directory: curves over `xs` (`us`: row-major, one column per name).
+pub struct Figure {
+    /// The file name in the run directory.
+    pub file: &'static str,
+    pub title: String,
+    pub names: Vec<String>,
+    /// Axis titles: the abscissa and the ordinate.
+    pub axes: (&'static str, &'static str),
+    pub xs: Vec<f64>,
+    pub us: Vec<f64>,
+}
+
+/// The run directory's figures: loss (and validation loss), NFE, accuracy (classifiers) over
+/// the iterations, and the fit of the first trajectory against its data.
+pub fn figures(t: &Trainer, full: &[Dataset]) -> Result<Vec<Figure>, Diag> {
+    let mut figures = Vec::new();
+    let s = t.state();
+    let its: Vec<f64> = s.metrics.iter().map(|m| m.iteration as f64).collect();
+    let nan = f64::NAN;
+    let val_loss = held(s.metrics.iter().map(|m| m.val_loss));
+    let val_acc = held(s.metrics.iter().map(|m| m.val_accuracy));
+    if its.len() >= 2 {
+        let val = s.metrics.iter().any(|m| m.val_loss.is_some());
+        let mut names = vec!["loss".to_string(), "regularizer".to_string()];
+        if val {
+            names.push("validation loss".to_string());
+        }
+        let loss: Vec<f64> = s
+            .metrics
+            .iter()
+            .zip(&val_loss)
+            .flat_map(|(m, &v)| [m.loss, m.reg, v])
+            .enumerate()
+            .filter(|(i, _)| val || i % 3 != 2)
+            .map(|(_, v)| v)
+            .collect();
+        figures.push(Figure {
+            file: "loss.png",
+            title: format!("{}: training loss", s.model),
+            names,
+            axes: ("iteration", "loss"),
+            xs: its.clone(),
+            us: loss,
+        });
+        figures.push(Figure {
+            file: "nfe.png",
+            title: format!("{}: forward NFE per iteration", s.model),
+            names: vec!["nfe per iteration".to_string()],
+            axes: ("iteration", "nfe"),
+            xs: its.clone(),
+            us: s.metrics.iter().map(|m| m.nfe as f64).collect(),
+        });
+        if s.metrics.iter().any(|m| m.accuracy.is_some()) {
+            let acc: Vec<f64> = s
+                .metrics
+                .iter()
+                .zip(&val_acc)
+                .flat_map(|(m, &v)| [m.accuracy.unwrap_or(nan), v])
+                .collect();
+            figures.push(Figure {
+                file: "accuracy.png",
+                title: format!("{}: accuracy", s.model),
+                names: vec![
+                    "batch accuracy".to_string(),
+                    "validation accuracy".to_string(),
+                ],
+                axes: ("iteration", "accuracy"),
+                xs: its,
+                us: acc,
+            });
+        }
+    }
+    if let Some((ts, y)) = first_path(t, full) {
+        let sol = t.predict_on(&ts)?;
+        let state = state_names(t.model());
+        let cols = &t.plan.loss.columns;
+        let mut names = Vec::new();
+        for &k in cols {
+            let n = state.get(k).cloned().unwrap_or_default();
+            names.push(format!("{n} (fit)"));
+        }
+        for &k in cols {
+            let n = state.get(k).cloned().unwrap_or_default();
+            names.push(format!("{n} (data)"));
+        }
+        let mut us = Vec::with_capacity(ts.len() * 2 * cols.len());
+        for i in 0..sol.ts.len() {
+            let u = sol.u(i).unwrap_or(&[]);
+            us.extend(cols.iter().map(|&k| u.get(k).copied().unwrap_or(f64::NAN)));
+            us.extend(y.iter().skip(i * cols.len()).take(cols.len()));
+        }
+        figures.push(Figure {
+            file: "fit.png",
+            title: format!("{}: fitted trajectories vs data", s.model),
+            names,
+            axes: ("t", "state"),
+            xs: sol.ts.clone(),
+            us,
+        });
+    }
+    Ok(figures)
+}

@@ -1,0 +1,60 @@
+//! Files: one constructor for the `glassbox::io_error` diagnostic, and one atomic writer.
+//!
+//! Every file a front end writes (trajectories, plots, weights, checkpoints, formatted
+//! models, binaries' output) goes through [`write_atomic`]: a temporary file beside the
+//! target, then a rename, so a failed run never leaves a half-written file.
+
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+
+use crate::diag::Diag;
+
+/// `cannot {doing}: {e}` as a `glassbox::io_error`; the caller adds the help that fits what
+/// it was doing (`doing` is e.g. ``read `model.gbx` ``).
+pub fn io_error(doing: impl Display, e: &std::io::Error) -> Diag {
+    Diag::error("glassbox::io_error", format!("cannot {doing}: {e}"))
+}
+
+/// `cannot {verb} `path`: {e}`.
+pub fn path_error(verb: &str, path: &Path, e: &std::io::Error) -> Diag {
+    io_error(format_args!("{verb} `{}`", path.display()), e)
+}
+
+/// A file the user named could not be read: the help says what to check for the error's kind.
+pub fn read_error(path: &Path, e: &std::io::Error) -> Diag {
+    path_error("read", path, e).help(match e.kind() {
+        std::io::ErrorKind::NotFound => "check the path: it is relative to the current directory",
+        std::io::ErrorKind::PermissionDenied => "check the file's permissions",
+        _ => "check that the path names a readable file",
+    })
+}
+
+/// A temporary path beside `path` (same directory, so the rename is atomic), ending in `ext`.
+pub fn temp_path(path: &Path, ext: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    path.with_file_name(format!(".{name}.tmp-{}.{ext}", std::process::id()))
+}
+
+/// Write `bytes` to a temporary file beside `path` and rename it over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diag> {
+    let tmp = temp_path(path, "tmp");
+    let fail = |e: std::io::Error| {
+        let _ = std::fs::remove_file(&tmp);
+        path_error("write", path, &e).help("check that the directory exists and is writable")
+    };
+    std::fs::write(&tmp, bytes).map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+/// A run directory (or a file in it) that cannot be created or read.
+pub fn access_error(path: &Path, e: &std::io::Error) -> Diag {
+    path_error("access", path, e).help("check that the directory exists and is writable")
+}
+
+/// Create `dir` and its parents (a run directory).
+pub fn create_dir(dir: &Path) -> Result<(), Diag> {
+    std::fs::create_dir_all(dir).map_err(|e| access_error(dir, &e))
+}
