@@ -15,6 +15,7 @@ pub mod ir;
 // The one exception to `deny(unsafe_code)`: calling JIT-compiled code (see `src/jit/mod.rs`).
 #[allow(unsafe_code)]
 pub mod jit;
+pub mod math;
 pub mod repl;
 pub mod sema;
 pub mod solve;

@@ -26,7 +26,8 @@ use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 use super::{Options, batch, codegen, dense, internal, runtime};
 use crate::aot::{KernelSpec, Meta};
 use crate::diag::Diag;
-use crate::ir::{ArgSpec, Function, math};
+use crate::ir::{ArgSpec, Function};
+use crate::math;
 
 /// `fn(args, out, scratch)`: see `codegen.rs` for the layout.
 pub(super) type Entry = unsafe extern "C" fn(*const *const f64, *mut f64, *mut f64);
@@ -95,8 +96,8 @@ pub unsafe extern "C" fn glassbox_tanh_n(x: *const f64, out: *mut f64, n: usize)
     tanh_slice(x, out);
 }
 
-/// `out[i] = ir::math::tanh(x[i])`, with the widest vector unit the CPU has (the same bits
-/// whatever the width: see `ir::math`).
+/// `out[i] = math::tanh(x[i])`, with the widest vector unit the CPU has (the same bits
+/// whatever the width: see `math::tanh`).
 pub fn tanh_slice(x: &[f64], out: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     {
