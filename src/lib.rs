@@ -2,7 +2,8 @@
 //!
 //! Stages (see `docs/architecture.md`): `syntax` (parse, format) → `sema` (check) →
 //! `ir` (lower, simplify, differentiate, evaluate, print) → `jit` (Cranelift kernels) → later
-//! `solve`, `grad`, `train`. Front ends: `cli`.
+//! `solve`, `grad`, `train`. Front ends: `cli`. Below `sema`, `ir` and `jit`: `math`, the one
+//! scalar semantics of every builtin and operator that folding, evaluation and kernels share.
 #![deny(unsafe_code)]
 
 pub mod aot;

@@ -6,8 +6,8 @@
 //! - Structurally equal nodes are one node (`intern`); commutative operands (`+`, `*`, `dot`)
 //!   are put in a canonical order first, so `a + b` and `b + a` are one node too.
 //! - Constructors fold constants with the very functions the interpreter uses
-//!   ([`Unary::apply`], [`Binary::apply`] of `crate::math`), and rewrite only by identities exact in IEEE
-//!   arithmetic (listed in `docs/ir.md` and on [`Graph::binary`]).
+//!   ([`Unary::apply`], [`Binary::apply`] of `crate::math`), and rewrite only by identities
+//!   exact in IEEE arithmetic (listed in `docs/ir.md` and on [`Graph::binary`]).
 //! - A shape mismatch never panics: the constructor records an [`IrError`] (the graph is
 //!   "poisoned", see [`Graph::error`]) and returns a node of the shape it guessed. Passes check
 //!   the poison before handing a function out. User shape errors are caught earlier, by `sema`.

@@ -265,7 +265,12 @@ fn lower_builtin(f: &mut Function, b: Builtin, xs: &[NodeId], e: &TExpr) -> Resu
                 .ok_or_else(|| unsupported("`dot` with one argument", e))?;
             f.graph.dot(x, y)
         }
-        _ => return Err(unsupported("an elementwise builtin without its scalar op", e)),
+        _ => {
+            return Err(unsupported(
+                "an elementwise builtin without its scalar op",
+                e,
+            ));
+        }
     })
 }
 

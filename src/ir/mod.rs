@@ -15,8 +15,8 @@
 //!
 //! Architecture Invariant: the IR is plain data and never refers to the AST. Nodes are
 //! hash-consed, so equal subexpressions are one node (CSE by construction). Constructors fold
-//! constants with the interpreter's own scalar functions (`crate::math`) and apply only identities exact in
-//! IEEE arithmetic: `x·1 → x`, `x·(−1) → −x`, `x/1 → x`, `x/(−1) → −x`, `x − (+0) → x`,
+//! constants with the interpreter's own scalar functions (`crate::math`) and apply only
+//! identities exact in IEEE arithmetic: `x·1 → x`, `x·(−1) → −x`, `x/1 → x`, `x/(−1) → −x`, `x − (+0) → x`,
 //! `x + (−0) → x`, `x + (−y) → x − y`, `x − (−y) → x + y`, `−(−x) → x`, `x^1 → x`,
 //! `x^0 → 1`, `x^2 → square(x)` (defined as x·x), `(Aᵀ)ᵀ → A`, and data-movement
 //! rewrites (slices/indexes of concats, slices, broadcasts and inputs). Never `x + 0`,
@@ -33,13 +33,13 @@ mod print;
 mod share;
 mod tensor;
 
+/// The scalar semantics sit below the IR (`crate::math`); `ir::math` is the older path to them.
+pub use crate::math;
 pub use diff::{jvp, time_derivatives, vjp};
 pub use error::IrError;
 pub use eval::eval;
 pub use function::{ArgSpec, Function, Output, Slot, prune, simplify};
 pub use graph::{Binary, Graph, Node, NodeId, Op, Shape, Unary, map_operands, operands};
 pub use jacobian::jacobian;
-/// The scalar semantics sit below the IR (`crate::math`); `ir::math` is the older path to them.
-pub use crate::math;
 pub use print::{print_latex, print_text};
 pub use share::{SharedTanh, share_tanh};

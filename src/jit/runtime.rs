@@ -1,6 +1,7 @@
 //! Runtime symbols the compiled kernels import: the math functions Cranelift has no
 //! instruction for. Each wraps the scalar semantics of `crate::math` ([`Unary::apply`],
-//! [`Binary::apply`]), which the interpreter and constant folding call too, so a JIT kernel and `ir::eval` agree bit for bit by construction.
+//! [`Binary::apply`]), which the interpreter and constant folding call too, so a JIT kernel,
+//! `ir::eval` and a folded constant agree bit for bit by construction.
 //!
 //! A `tanh` of a tensor is one call of a slice symbol (`TANH_N`, defined in `kernel.rs` since it
 //! reads raw pointers) that gives each element the scalar symbol's bits, vectorised.

@@ -29,7 +29,11 @@ pub(super) fn fold(e: &TExpr) -> Option<Value> {
         TExprKind::Unary {
             op: UnOp::Neg,
             expr,
-        } => fold(expr)?.data.iter().map(|&x| Unary::Neg.apply(x)).collect(),
+        } => fold(expr)?
+            .data
+            .iter()
+            .map(|&x| Unary::Neg.apply(x))
+            .collect(),
         TExprKind::Binary {
             op: BinOp::MatMul,
             lhs,
@@ -77,7 +81,11 @@ pub(super) fn fold(e: &TExpr) -> Option<Value> {
             if let Some(op) = f.unary() {
                 first.data.iter().map(|&x| op.apply(x)).collect()
             } else {
-                vec![reduce(*f, &first.data, vals.get(1).map(|v| v.data.as_slice()))?]
+                vec![reduce(
+                    *f,
+                    &first.data,
+                    vals.get(1).map(|v| v.data.as_slice()),
+                )?]
             }
         }
         TExprKind::Concat { items } => {

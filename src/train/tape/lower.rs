@@ -16,8 +16,8 @@ use dfdx::prelude::*;
 use dfdx::tensor::{Merge, OwnedTape};
 
 use crate::diag::Diag;
-use crate::math::tanh;
 use crate::ir::{Binary, Function, NodeId, Op, Shape, Unary, operands};
+use crate::math::tanh;
 
 pub(crate) type TapeOf<D> = OwnedTape<f64, D>;
 /// A value without its tape (the tape lives in the [`Rec`]).
