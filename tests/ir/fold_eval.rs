@@ -57,11 +57,14 @@ fn spell(v: f64) -> String {
     }
 }
 
+/// Source text of an expression, given the spellings of its two operands.
+type Spelling = Box<dyn Fn(&str, &str) -> String>;
+
 /// An expression over two operands `a`, `b`, and the number of elements it gives.
 struct Template {
     what: String,
     size: usize,
-    expr: Box<dyn Fn(&str, &str) -> String>,
+    expr: Spelling,
 }
 
 fn template(what: &str, size: usize, expr: impl Fn(&str, &str) -> String + 'static) -> Template {
