@@ -512,15 +512,7 @@ mod tests {
 
     #[test]
     fn binary_rewrites_with_constants_are_exact() {
-        let ops = [
-            Binary::Add,
-            Binary::Sub,
-            Binary::Mul,
-            Binary::Div,
-            Binary::Pow,
-            Binary::Max,
-            Binary::Min,
-        ];
+        let ops = Binary::ALL;
         check(|g, x, _, c| {
             let k = g.constant(c);
             let mut pairs = Vec::new();
