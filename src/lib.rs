@@ -6,7 +6,9 @@
 //! `train`, with `data`, `diag`, `source`, `driver`; then `app` (requests → plans → runs →
 //! plain data and the CSV/JSON/statistics exporters, no IO); then `kit` (the IO the front
 //! ends share); then the front ends `cli`, `repl` and `aot` (the standalone binaries'
-//! runtime), none of which imports another; `src/main.rs` dispatches between them.
+//! runtime), none of which imports another; `src/main.rs` dispatches between them. Below `sema`,
+//! `ir` and `jit`: `math`, the one scalar semantics of every builtin and operator that
+//! folding, evaluation and kernels share.
 //!
 //! `unsafe` is denied in every target (Cargo.toml `[lints]`); the few modules that need it are
 //! declared `#[allow(unsafe_code)]` in `jit` and `aot`, each with its reason, and
@@ -22,6 +24,7 @@ pub mod grad;
 pub mod ir;
 pub mod jit;
 pub mod kit;
+pub mod math;
 pub mod repl;
 pub mod sema;
 pub mod solve;

@@ -8,6 +8,7 @@
 use super::error::IrError;
 use super::function::Function;
 use super::graph::{NodeId, Op, Shape};
+use crate::math;
 
 /// Evaluates `f` on `batch` samples. Errors on a wrong number or length of buffers, or on an
 /// invalid function; never panics on well-formed input.
@@ -83,19 +84,13 @@ fn eval_sample(f: &Function, args: &[&[f64]], live: &[bool]) -> Vec<Vec<f64>> {
                     .collect()
             }
             Op::Broadcast(s) => vec![val(s)[0]; shape.len()],
-            Op::Sum(x) => vec![val(x).iter().sum()],
-            Op::Dot(a, b) => vec![val(a).iter().zip(val(b)).map(|(p, q)| p * q).sum()],
+            Op::Sum(x) => vec![math::sum(val(x))],
+            Op::Dot(a, b) => vec![math::dot(val(a), val(b))],
             Op::MatVec(m, x) => {
                 let (mv, xv) = (val(m), val(x));
                 let n = xv.len();
                 (0..shape.len())
-                    .map(|r| {
-                        mv[r * n..(r + 1) * n]
-                            .iter()
-                            .zip(xv)
-                            .map(|(p, q)| p * q)
-                            .sum()
-                    })
+                    .map(|r| math::dot(&mv[r * n..(r + 1) * n], xv))
                     .collect()
             }
             Op::MatMul(a, b) => {

@@ -6,8 +6,8 @@
 //! - Structurally equal nodes are one node (`intern`); commutative operands (`+`, `*`, `dot`)
 //!   are put in a canonical order first, so `a + b` and `b + a` are one node too.
 //! - Constructors fold constants with the very functions the interpreter uses
-//!   ([`Unary::apply`], [`Binary::apply`]), and rewrite only by identities exact in IEEE
-//!   arithmetic (listed in `docs/ir.md` and on [`Graph::binary`]).
+//!   ([`Unary::apply`], [`Binary::apply`] of `crate::math`), and rewrite only by identities
+//!   exact in IEEE arithmetic (listed in `docs/ir.md` and on [`Graph::binary`]).
 //! - A shape mismatch never panics: the constructor records an [`IrError`] (the graph is
 //!   "poisoned", see [`Graph::error`]) and returns a node of the shape it guessed. Passes check
 //!   the poison before handing a function out. User shape errors are caught earlier, by `sema`.
@@ -55,163 +55,13 @@ impl Shape {
     }
 }
 
-/// Elementwise unary operations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Unary {
-    Neg,
-    Exp,
-    Log,
-    Sin,
-    Cos,
-    Tan,
-    Tanh,
-    Sigmoid,
-    Relu,
-    /// Heaviside step with step(0) = 0: the derivative of `relu`.
-    Step,
-    Softplus,
-    Sqrt,
-    Abs,
-    /// sign(0) = 0: the derivative of `abs`.
-    Sign,
-    /// `x * x`.
-    Square,
-}
+/// The elementwise operators are the scalar-math module's: their semantics live there, once,
+/// for folding, the interpreter and the JIT alike.
+pub use crate::math::{Binary, Unary};
 
-impl Unary {
-    /// The semantics of the operation on one `f64`; the interpreter and constant folding both
-    /// call this, so folding can never disagree with evaluation.
-    pub fn apply(self, x: f64) -> f64 {
-        match self {
-            Unary::Neg => -x,
-            Unary::Exp => x.exp(),
-            Unary::Log => x.ln(),
-            Unary::Sin => x.sin(),
-            Unary::Cos => x.cos(),
-            Unary::Tan => x.tan(),
-            Unary::Tanh => super::math::tanh(x),
-            Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-            Unary::Relu => {
-                if x > 0.0 || x.is_nan() {
-                    x
-                } else {
-                    0.0
-                }
-            }
-            Unary::Step => {
-                if x > 0.0 {
-                    1.0
-                } else if x.is_nan() {
-                    x
-                } else {
-                    0.0
-                }
-            }
-            // Stable form: log(1 + e^x) = max(x, 0) + log1p(e^-|x|).
-            Unary::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
-            Unary::Sqrt => x.sqrt(),
-            Unary::Abs => x.abs(),
-            Unary::Sign => {
-                if x > 0.0 {
-                    1.0
-                } else if x < 0.0 {
-                    -1.0
-                } else {
-                    // ±0 → 0, NaN → NaN.
-                    x
-                }
-            }
-            Unary::Square => x * x,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Unary::Neg => "neg",
-            Unary::Exp => "exp",
-            Unary::Log => "log",
-            Unary::Sin => "sin",
-            Unary::Cos => "cos",
-            Unary::Tan => "tan",
-            Unary::Tanh => "tanh",
-            Unary::Sigmoid => "sigmoid",
-            Unary::Relu => "relu",
-            Unary::Step => "step",
-            Unary::Softplus => "softplus",
-            Unary::Sqrt => "sqrt",
-            Unary::Abs => "abs",
-            Unary::Sign => "sign",
-            Unary::Square => "square",
-        }
-    }
-}
-
-/// Elementwise binary operations; a scalar operand broadcasts over the other's shape.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Binary {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Pow,
-    Max,
-    Min,
-}
-
-impl Binary {
-    /// The semantics on one pair of `f64`s (shared by interpreter and folding).
-    pub fn apply(self, a: f64, b: f64) -> f64 {
-        match self {
-            Binary::Add => a + b,
-            Binary::Sub => a - b,
-            Binary::Mul => a * b,
-            Binary::Div => a / b,
-            Binary::Pow => {
-                // `x^2` is defined as `x * x` (the constructor rewrites to `square`); keep
-                // folding consistent with that definition. `x^3` is `(x * x) * x` (as jax's
-                // `integer_pow` and torch compute it; the JIT inlines it for a constant 3): a
-                // cubed state is common in fields, and libm's `pow` costs as much as the rest
-                // of a small one.
-                if b == 2.0 {
-                    a * a
-                } else if b == 3.0 {
-                    a * a * a
-                } else {
-                    a.powf(b)
-                }
-            }
-            Binary::Max => {
-                if a >= b || b.is_nan() {
-                    a
-                } else {
-                    b
-                }
-            }
-            Binary::Min => {
-                if a <= b || b.is_nan() {
-                    a
-                } else {
-                    b
-                }
-            }
-        }
-    }
-
-    fn commutative(self) -> bool {
-        matches!(self, Binary::Add | Binary::Mul)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Binary::Add => "add",
-            Binary::Sub => "sub",
-            Binary::Mul => "mul",
-            Binary::Div => "div",
-            Binary::Pow => "pow",
-            Binary::Max => "max",
-            Binary::Min => "min",
-        }
-    }
+/// Whether the constructor may put the operands in canonical order (exact in IEEE arithmetic).
+fn commutative(op: Binary) -> bool {
+    matches!(op, Binary::Add | Binary::Mul)
 }
 
 /// The node set. Shape-determining data that the operands do not fix (an input's shape, a
@@ -454,7 +304,7 @@ impl Graph {
         {
             return self.binary(op, a, s);
         }
-        let (a, b) = if op.commutative() && self.order_key(b) < self.order_key(a) {
+        let (a, b) = if commutative(op) && self.order_key(b) < self.order_key(a) {
             (b, a)
         } else {
             (a, b)
@@ -662,15 +512,7 @@ mod tests {
 
     #[test]
     fn binary_rewrites_with_constants_are_exact() {
-        let ops = [
-            Binary::Add,
-            Binary::Sub,
-            Binary::Mul,
-            Binary::Div,
-            Binary::Pow,
-            Binary::Max,
-            Binary::Min,
-        ];
+        let ops = Binary::ALL;
         check(|g, x, _, c| {
             let k = g.constant(c);
             let mut pairs = Vec::new();

@@ -239,22 +239,14 @@ fn constant(f: &mut Function, value: &[f64], shape: IrShape) -> NodeId {
 }
 
 fn lower_builtin(f: &mut Function, b: Builtin, xs: &[NodeId], e: &TExpr) -> Result<NodeId, Diag> {
-    let unary = |op| move |f: &mut Function, x| f.graph.unary(op, x);
     let x = *xs
         .first()
         .ok_or_else(|| unsupported("a builtin without arguments", e))?;
+    if let Some(op) = b.unary() {
+        return Ok(f.graph.unary(op, x));
+    }
+    // The reductions, spelled as `sema::fold` computes them from the same `crate::math`.
     Ok(match b {
-        Builtin::Exp => unary(Unary::Exp)(f, x),
-        Builtin::Log => unary(Unary::Log)(f, x),
-        Builtin::Sin => unary(Unary::Sin)(f, x),
-        Builtin::Cos => unary(Unary::Cos)(f, x),
-        Builtin::Tan => unary(Unary::Tan)(f, x),
-        Builtin::Tanh => unary(Unary::Tanh)(f, x),
-        Builtin::Sigmoid => unary(Unary::Sigmoid)(f, x),
-        Builtin::Relu => unary(Unary::Relu)(f, x),
-        Builtin::Softplus => unary(Unary::Softplus)(f, x),
-        Builtin::Sqrt => unary(Unary::Sqrt)(f, x),
-        Builtin::Abs => unary(Unary::Abs)(f, x),
         Builtin::Sum => f.graph.sum(x),
         Builtin::Mean => {
             let n = f.graph.shape(x).len() as f64;
@@ -272,6 +264,12 @@ fn lower_builtin(f: &mut Function, b: Builtin, xs: &[NodeId], e: &TExpr) -> Resu
                 .get(1)
                 .ok_or_else(|| unsupported("`dot` with one argument", e))?;
             f.graph.dot(x, y)
+        }
+        _ => {
+            return Err(unsupported(
+                "an elementwise builtin without its scalar op",
+                e,
+            ));
         }
     })
 }

@@ -15,8 +15,8 @@
 //!
 //! Architecture Invariant: the IR is plain data and never refers to the AST. Nodes are
 //! hash-consed, so equal subexpressions are one node (CSE by construction). Constructors fold
-//! constants with the interpreter's own scalar functions and apply only identities exact in
-//! IEEE arithmetic: `x·1 → x`, `x·(−1) → −x`, `x/1 → x`, `x/(−1) → −x`, `x − (+0) → x`,
+//! constants with the interpreter's own scalar functions (`crate::math`) and apply only
+//! identities exact in IEEE arithmetic: `x·1 → x`, `x·(−1) → −x`, `x/1 → x`, `x/(−1) → −x`, `x − (+0) → x`,
 //! `x + (−0) → x`, `x + (−y) → x − y`, `x − (−y) → x + y`, `−(−x) → x`, `x^1 → x`,
 //! `x^0 → 1`, `x^2 → square(x)` (defined as x·x), `(Aᵀ)ᵀ → A`, and data-movement
 //! rewrites (slices/indexes of concats, slices, broadcasts and inputs). Never `x + 0`,
@@ -29,11 +29,12 @@ mod function;
 mod graph;
 mod jacobian;
 pub mod lower;
-pub mod math;
 mod print;
 mod share;
 mod tensor;
 
+/// The scalar semantics sit below the IR (`crate::math`); `ir::math` is the older path to them.
+pub use crate::math;
 pub use diff::{jvp, time_derivatives, vjp};
 pub use error::IrError;
 pub use eval::eval;

@@ -1,6 +1,7 @@
 //! Runtime symbols the compiled kernels import: the math functions Cranelift has no
-//! instruction for. Each wraps the interpreter's own scalar semantics ([`Unary::apply`],
-//! [`Binary::apply`]), so a JIT kernel and `ir::eval` agree bit for bit by construction.
+//! instruction for. Each wraps the scalar semantics of `crate::math` ([`Unary::apply`],
+//! [`Binary::apply`]), which the interpreter and constant folding call too, so a JIT kernel,
+//! `ir::eval` and a folded constant agree bit for bit by construction.
 //!
 //! A `tanh` of a tensor is one call of a slice symbol (`TANH_N`, defined in `slice_runtime.rs`
 //! since it reads raw pointers) that gives each element the scalar symbol's bits, vectorised.
@@ -11,7 +12,7 @@
 //! link), so the kernels of a standalone binary (`jit::object`) resolve the same names to the
 //! same functions in the runtime library.
 
-use crate::ir::{Binary, Unary};
+use crate::math::{Binary, Unary};
 
 macro_rules! unary_symbols {
     ($($fn_name:ident => $op:ident),* $(,)?) => {

@@ -10,7 +10,7 @@
 //! are called only after the CPU check. The scalar math symbols are in `runtime.rs`.
 
 use super::dense;
-use crate::ir::math;
+use crate::math;
 
 /// `C[m×n] = A[m×k]·B[k×n]` with element strides (rows, columns) for each matrix.
 pub(super) type GemmFn = extern "C" fn(
@@ -74,8 +74,8 @@ pub unsafe extern "C" fn glassbox_tanh_n(x: *const f64, out: *mut f64, n: usize)
     tanh_slice(x, out);
 }
 
-/// `out[i] = ir::math::tanh(x[i])`, with the widest vector unit the CPU has (the same bits
-/// whatever the width: see `ir::math`).
+/// `out[i] = math::tanh(x[i])`, with the widest vector unit the CPU has (the same bits
+/// whatever the width: see `math::tanh`).
 pub fn tanh_slice(x: &[f64], out: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     {

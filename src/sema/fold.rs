@@ -1,8 +1,13 @@
 //! Constant folding of typed expressions: what `const`, shapes, indices, options and initial
 //! values need at check time. `None` means "not a constant" (it mentions a state, a param, a
 //! net, `t`, ...); the caller decides whether that is an error.
+//!
+//! Every scalar operation is `crate::math`'s, the one the IR interpreter and the JIT run, and
+//! each builtin is computed as `ir::lower` lowers it, so folding `c = f(x)` gives the bits that
+//! evaluating `f(x)` gives (`tests/ir/fold_eval.rs` checks every builtin).
 
 use super::model::*;
+use crate::math::{self, Binary, Unary};
 use crate::syntax::ast::{BinOp, UnOp};
 
 pub(super) fn fold(e: &TExpr) -> Option<Value> {
@@ -24,7 +29,11 @@ pub(super) fn fold(e: &TExpr) -> Option<Value> {
         TExprKind::Unary {
             op: UnOp::Neg,
             expr,
-        } => fold(expr)?.data.iter().map(|x| -x).collect(),
+        } => fold(expr)?
+            .data
+            .iter()
+            .map(|&x| Unary::Neg.apply(x))
+            .collect(),
         TExprKind::Binary {
             op: BinOp::MatMul,
             lhs,
@@ -43,6 +52,7 @@ pub(super) fn fold(e: &TExpr) -> Option<Value> {
             let mut out = vec![0.0; m * k];
             for i in 0..m {
                 for j in 0..k {
+                    // `ir::eval`'s `MatMul` order: products in `l` order, summed from -0.
                     out[i * k + j] = (0..n).map(|l| a.data[i * n + l] * b.data[l * k + j]).sum();
                 }
             }
@@ -62,41 +72,20 @@ pub(super) fn fold(e: &TExpr) -> Option<Value> {
             {
                 return None;
             }
-            (0..n)
-                .map(|i| {
-                    let (x, y) = (at(&a, i), at(&b, i));
-                    match op {
-                        BinOp::Add => x + y,
-                        BinOp::Sub => x - y,
-                        BinOp::Mul => x * y,
-                        BinOp::Div => x / y,
-                        BinOp::Pow => crate::ir::Binary::Pow.apply(x, y),
-                        BinOp::MatMul => f64::NAN,
-                    }
-                })
-                .collect()
+            let op = scalar_binary(*op)?;
+            (0..n).map(|i| op.apply(at(&a, i), at(&b, i))).collect()
         }
         TExprKind::Builtin { f, args } => {
             let vals = args.iter().map(fold).collect::<Option<Vec<Value>>>()?;
             let first = vals.first()?;
-            match f {
-                Builtin::Sum => vec![first.data.iter().sum()],
-                Builtin::Mean => {
-                    vec![first.data.iter().sum::<f64>() / first.data.len().max(1) as f64]
-                }
-                Builtin::Norm => vec![first.data.iter().map(|x| x * x).sum::<f64>().sqrt()],
-                Builtin::Dot => {
-                    let second = vals.get(1)?;
-                    vec![
-                        first
-                            .data
-                            .iter()
-                            .zip(&second.data)
-                            .map(|(x, y)| x * y)
-                            .sum(),
-                    ]
-                }
-                f => first.data.iter().map(|&x| elementwise(*f, x)).collect(),
+            if let Some(op) = f.unary() {
+                first.data.iter().map(|&x| op.apply(x)).collect()
+            } else {
+                vec![reduce(
+                    *f,
+                    &first.data,
+                    vals.get(1).map(|v| v.data.as_slice()),
+                )?]
             }
         }
         TExprKind::Concat { items } => {
@@ -147,19 +136,29 @@ pub(super) fn fold(e: &TExpr) -> Option<Value> {
     (data.len() == shape.size()).then_some(Value { shape, data })
 }
 
-pub(super) fn elementwise(f: Builtin, x: f64) -> f64 {
-    match f {
-        Builtin::Exp => x.exp(),
-        Builtin::Log => x.ln(),
-        Builtin::Sin => x.sin(),
-        Builtin::Cos => x.cos(),
-        Builtin::Tan => x.tan(),
-        Builtin::Tanh => crate::ir::math::tanh(x),
-        Builtin::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-        Builtin::Relu => x.max(0.0),
-        Builtin::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
-        Builtin::Sqrt => x.sqrt(),
-        Builtin::Abs => x.abs(),
-        Builtin::Sum | Builtin::Mean | Builtin::Norm | Builtin::Dot => x,
-    }
+/// The scalar operation of an elementwise operator (`@` is not one).
+fn scalar_binary(op: BinOp) -> Option<Binary> {
+    Some(match op {
+        BinOp::Add => Binary::Add,
+        BinOp::Sub => Binary::Sub,
+        BinOp::Mul => Binary::Mul,
+        BinOp::Div => Binary::Div,
+        BinOp::Pow => Binary::Pow,
+        BinOp::MatMul => return None,
+    })
+}
+
+/// A reduction builtin, as `ir::lower` builds it: `mean` is `sum / n`, `norm` is
+/// `sqrt(sum(square))`. `None` for an elementwise builtin or a missing second argument.
+fn reduce(f: Builtin, x: &[f64], y: Option<&[f64]>) -> Option<f64> {
+    Some(match f {
+        Builtin::Sum => math::sum(x),
+        Builtin::Mean => Binary::Div.apply(math::sum(x), x.len() as f64),
+        Builtin::Norm => {
+            let squares: Vec<f64> = x.iter().map(|&v| Unary::Square.apply(v)).collect();
+            Unary::Sqrt.apply(math::sum(&squares))
+        }
+        Builtin::Dot => math::dot(x, y?),
+        _ => return None,
+    })
 }

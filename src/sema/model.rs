@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use super::shape::Shape;
+use crate::math::Unary;
 use crate::source::Span;
 pub use crate::syntax::ast::{BinOp, UnOp};
 
@@ -393,14 +394,31 @@ impl Builtin {
     }
 
     pub fn is_elementwise(self) -> bool {
-        !matches!(
-            self,
-            Builtin::Sum | Builtin::Mean | Builtin::Norm | Builtin::Dot
-        )
+        self.unary().is_some()
     }
 
     pub fn arity(self) -> usize {
         if self == Builtin::Dot { 2 } else { 1 }
+    }
+
+    /// The scalar operation an elementwise builtin applies to each element (`None` for the
+    /// reductions): the one mapping constant folding and lowering both use, so a folded
+    /// `const` and the lowered IR compute the same function.
+    pub fn unary(self) -> Option<Unary> {
+        Some(match self {
+            Builtin::Exp => Unary::Exp,
+            Builtin::Log => Unary::Log,
+            Builtin::Sin => Unary::Sin,
+            Builtin::Cos => Unary::Cos,
+            Builtin::Tan => Unary::Tan,
+            Builtin::Tanh => Unary::Tanh,
+            Builtin::Sigmoid => Unary::Sigmoid,
+            Builtin::Relu => Unary::Relu,
+            Builtin::Softplus => Unary::Softplus,
+            Builtin::Sqrt => Unary::Sqrt,
+            Builtin::Abs => Unary::Abs,
+            Builtin::Sum | Builtin::Mean | Builtin::Norm | Builtin::Dot => return None,
+        })
     }
 }
 

@@ -4,6 +4,7 @@ mod check;
 mod diff;
 mod eval;
 mod examples;
+mod fold_eval;
 mod graph;
 mod math;
 mod models;

@@ -7,33 +7,9 @@ use proptest::prelude::*;
 
 use crate::check::{agree, random, rng};
 
-const UNARY: [Unary; 15] = [
-    Unary::Neg,
-    Unary::Exp,
-    Unary::Log,
-    Unary::Sin,
-    Unary::Cos,
-    Unary::Tan,
-    Unary::Tanh,
-    Unary::Sigmoid,
-    Unary::Relu,
-    Unary::Step,
-    Unary::Softplus,
-    Unary::Sqrt,
-    Unary::Abs,
-    Unary::Sign,
-    Unary::Square,
-];
+const UNARY: [Unary; 15] = Unary::ALL;
 
-const BINARY: [Binary; 7] = [
-    Binary::Add,
-    Binary::Sub,
-    Binary::Mul,
-    Binary::Div,
-    Binary::Pow,
-    Binary::Max,
-    Binary::Min,
-];
+const BINARY: [Binary; 7] = Binary::ALL;
 
 fn pick(pool: &[NodeId], k: u16) -> NodeId {
     pool[k as usize % pool.len()]

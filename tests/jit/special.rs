@@ -27,34 +27,10 @@ fn scalar_operations_match_on_special_values() {
     let a = f.input("x", 0, Shape::Scalar).unwrap();
     let b = f.input("x", 1, Shape::Scalar).unwrap();
     let mut outs = Vec::new();
-    for u in [
-        Unary::Neg,
-        Unary::Exp,
-        Unary::Log,
-        Unary::Sin,
-        Unary::Cos,
-        Unary::Tan,
-        Unary::Tanh,
-        Unary::Sigmoid,
-        Unary::Relu,
-        Unary::Step,
-        Unary::Softplus,
-        Unary::Sqrt,
-        Unary::Abs,
-        Unary::Sign,
-        Unary::Square,
-    ] {
+    for u in Unary::ALL {
         outs.push(f.graph.unary(u, a));
     }
-    for op in [
-        Binary::Add,
-        Binary::Sub,
-        Binary::Mul,
-        Binary::Div,
-        Binary::Pow,
-        Binary::Max,
-        Binary::Min,
-    ] {
+    for op in Binary::ALL {
         outs.push(f.graph.binary(op, a, b));
     }
     let all = f.graph.concat(&outs);

@@ -16,8 +16,8 @@ use dfdx::prelude::*;
 use dfdx::tensor::{Merge, OwnedTape};
 
 use crate::diag::Diag;
-use crate::ir::math::tanh;
 use crate::ir::{Binary, Function, NodeId, Op, Shape, Unary, operands};
+use crate::math::tanh;
 
 pub(crate) type TapeOf<D> = OwnedTape<f64, D>;
 /// A value without its tape (the tape lives in the [`Rec`]).
@@ -542,7 +542,7 @@ fn unary<D: Device<f64>>(rec: &mut Rec<D>, u: Unary, a: &Val<D>) -> Result<Val<D
             rec.div(&s, &c)
         }
         Unary::Tanh => {
-            // dfdx's tanh is libm's (or CUDA's); the IR's is `ir::math::tanh`, up to 2 ulp
+            // dfdx's tanh is libm's (or CUDA's); the IR's is `math::tanh`, up to 2 ulp
             // away, and `E`/`S` amplify stage rounding by ~1/rtol. So the difference is added
             // as a constant: exact (Sterbenz), giving the IR's bits and dfdx's `1 − t²`.
             let t = rec.unary(a, |x| x.try_tanh())?;

@@ -1,6 +1,6 @@
-//! glassbox's own `tanh`: the one definition the interpreter (`Unary::apply`), constant
-//! folding and the JIT's runtime (`glassbox_tanh`, `glassbox_tanh_n`) all use, so kernels and
-//! `ir::eval` agree bit for bit.
+//! glassbox's own `tanh`: the one definition the interpreter and constant folding (through
+//! `Unary::apply`) and the JIT's runtime (`glassbox_tanh`, `glassbox_tanh_n`) all use, so
+//! kernels and `ir::eval` agree bit for bit.
 //!
 //! Why not libm's: a network field calls `tanh` once per hidden unit, and libm's is a scalar
 //! call with branches on the range. This one is branch-free (both ranges computed, one
