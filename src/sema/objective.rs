@@ -227,9 +227,12 @@ impl Checker<'_> {
                 {
                     let m = s.method.name();
                     let help = if s.method.is_sde() {
-                        "solve with an adaptive SDE method (they have error and stiffness estimates): sriw1, sosri (diagonal noise), sra1 or sosra (additive noise)"
+                        format!(
+                            "solve with an adaptive SDE method (they have error and stiffness estimates): {}",
+                            crate::solve::registry::adaptive_sde_methods()
+                        )
                     } else {
-                        "solve with an adaptive method such as `tsit5`"
+                        "solve with an adaptive method such as `tsit5`".to_string()
                     };
                     self.error(
                         "glassbox::bad_objective",

@@ -290,6 +290,23 @@ pub fn names(keep: impl Fn(Method) -> bool) -> Vec<&'static str> {
         .collect()
 }
 
+/// The adaptive SDE methods grouped by the noise they are made for, for help lines:
+/// `sriw1, sosri (diagonal noise), sra1 or sosra (additive noise)`.
+pub fn adaptive_sde_methods() -> String {
+    let of = |additive: bool| {
+        names(|m| {
+            matches!(m.sde(), Some(SdeMethod::Sri(_))) && !additive
+                || matches!(m.sde(), Some(SdeMethod::Sra(_))) && additive
+        })
+    };
+    let (diagonal, additive) = (of(false), of(true));
+    format!(
+        "{} (diagonal noise), {} (additive noise)",
+        diagonal.join(", "),
+        one_of(&additive)
+    )
+}
+
 /// `a, b or c`: a list of method names in a help line.
 pub fn one_of(names: &[&str]) -> String {
     match names {
@@ -328,6 +345,16 @@ impl Serialize for Method {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The help line's grouping comes from the methods' kinds (SRI: diagonal noise, SRA:
+    /// additive), so a new SRA row joins the second group without anyone editing a message.
+    #[test]
+    fn adaptive_sde_methods_are_grouped_by_noise() {
+        assert_eq!(
+            adaptive_sde_methods(),
+            "sriw1, sosri (diagonal noise), sra1 or sosra (additive noise)"
+        );
+    }
 
     #[test]
     fn names_are_unique_and_lookups_agree() {

@@ -24,11 +24,9 @@ pub(super) fn global_stiffness(objective: &Objective) -> bool {
         )
     })
 }
+use crate::solve::registry;
 use crate::solve::sde::SdeMethod;
 use crate::source::Span;
-
-/// The SDE methods with an error estimate, as the help lines name them.
-pub(super) const ADAPTIVE: &str = "sriw1, sosri (diagonal noise), sra1, sosra (additive noise)";
 
 fn refuse(span: Span, message: String, label: &str, help: String) -> Diag {
     Diag::error("glassbox::train_unsupported", message)
@@ -60,7 +58,10 @@ pub(super) fn check_terms(
                         method.name()
                     ),
                     "no estimate to penalise",
-                    format!("solve with an SDE method that has one: {ADAPTIVE}"),
+                    format!(
+                        "solve with an SDE method that has one: {}",
+                        registry::adaptive_sde_methods()
+                    ),
                 );
                 if let Some(s) = solve {
                     d = d.label(s, "a fixed-step method");
