@@ -336,3 +336,96 @@ fn hostile_input_never_crashes_the_binary() {
         );
     }
 }
+
+/// Exit 0 or 1, and no panic message (the binary catches panics and says "internal error").
+fn assert_no_crash(o: &Output, what: &str) {
+    let err = stderr(o);
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{what}: exit {:?}\n{err}",
+        o.status.code()
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("internal error"),
+        "{what}:\n{err}"
+    );
+}
+
+#[test]
+fn show_prints_every_view_of_a_model_without_states() {
+    let dir = scratch("stateless");
+    let views: [&[&str]; 10] = [
+        &[],
+        &["--jacobian"],
+        &["--jacobian", "--latex"],
+        &["--jacobian", "--ir"],
+        &["--jacobian", "--clif"],
+        &["--vjp"],
+        &["--jvp"],
+        &["--dt", "2"],
+        &["--ir"],
+        &["--latex"],
+    ];
+    for (name, text) in [("empty.gbx", ""), ("bare.gbx", "model m\n")] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        for view in views {
+            let mut args = vec!["show"];
+            args.extend_from_slice(view);
+            args.push(path.to_str().unwrap());
+            let o = glassbox(&args);
+            assert!(o.status.success(), "{name} {view:?}:\n{}", stderr(&o));
+            assert_no_crash(&o, &format!("{name} {view:?}"));
+        }
+    }
+    let o = glassbox(&["show", "--jacobian", dir.join("bare.gbx").to_str().unwrap()]);
+    assert!(stdout(&o).contains("jacobian = []"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_diagnostic_far_into_a_long_line_is_drawn_in_a_window_of_it() {
+    let dir = scratch("long_line");
+    // miette pads to a label's column with a format width, which panics past 65 535.
+    let far = dir.join("far.gbx");
+    std::fs::write(&far, format!("state x = 1{}$\n", " ".repeat(65_525))).unwrap();
+    // Two labels on one long line, far apart: the second declaration's and the first's.
+    let two = dir.join("two.gbx");
+    let filler = " ".repeat(70_000);
+    std::fs::write(
+        &two,
+        format!("model m\nparam a = 1,{filler}a = 2\nstate x = 1\ndx/dt = -a * x\n"),
+    )
+    .unwrap();
+    // `fmt` only parses, so it reports the parse error only.
+    let cases: [(&PathBuf, &str, usize, &[&str]); 2] = [
+        (
+            &far,
+            "glassbox::parse_error",
+            65_537,
+            &["check", "show", "fmt"],
+        ),
+        (
+            &two,
+            "glassbox::duplicate_declaration",
+            70_013,
+            &["check", "show"],
+        ),
+    ];
+    for (path, code, column, commands) in cases {
+        let path = path.to_str().unwrap();
+        for &cmd in commands {
+            let o = glassbox(&[cmd, path]);
+            assert_eq!(o.status.code(), Some(1), "{cmd} {path}\n{}", stderr(&o));
+            assert_no_crash(&o, &format!("{cmd} {path}"));
+            let err = stderr(&o);
+            assert!(err.contains(code), "{cmd} {path}\n{err}");
+            // The header names the true column; only a window of the line is drawn.
+            assert!(err.contains(&format!(":{column}]")), "{cmd} {path}\n{err}");
+            assert!(err.lines().all(|l| l.len() < 400), "{cmd} {path}\n{err}");
+        }
+        // JSON carries the true span.
+        let o = glassbox(&["check", "--format", "json", path]);
+        let out = stdout(&o);
+        assert!(out.contains(&format!("\"column\": {column}")), "{out}");
+    }
+}
