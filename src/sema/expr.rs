@@ -9,6 +9,7 @@ use std::collections::HashSet;
 
 use super::checker::{Checker, ConstState, GlobalKind, poison};
 use super::fold::fold;
+use super::limits::MAX_ELEMENTS;
 use super::model::*;
 use super::shape::{broadcast, matmul};
 use crate::diag::did_you_mean;
@@ -98,6 +99,17 @@ fn binop_verb(op: BinOp) -> &'static str {
 
 impl Checker<'_> {
     pub fn check_expr(&mut self, e: &Expr, place: Place) -> TExpr {
+        let t = self.check_expr_kind(e, place);
+        // A matrix product, `concat` or `jacobian` can be far larger than its operands.
+        let size = t.shape.size();
+        if size > MAX_ELEMENTS {
+            self.within_limit(Some(size), MAX_ELEMENTS, "this expression", e.span);
+            return poison(e.span);
+        }
+        t
+    }
+
+    fn check_expr_kind(&mut self, e: &Expr, place: Place) -> TExpr {
         match &e.kind {
             ExprKind::Num { value, .. } => tex(
                 TExprKind::Const {
