@@ -269,6 +269,19 @@ impl miette::SourceCode for SourceFile {
     }
 }
 
+/// A size as diagnostics write it, in groups of three digits: `16 777 216`.
+pub fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// "Did you mean": the closest candidate by Jaro–Winkler similarity, if it is close enough.
 pub fn did_you_mean<'a>(
     word: &str,
@@ -280,4 +293,17 @@ pub fn did_you_mean<'a>(
         .filter(|(score, c)| *score >= 0.8 && *c != word)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_grouped_in_threes() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1000), "1 000");
+        assert_eq!(grouped(90_000_000_000), "90 000 000 000");
+    }
 }

@@ -429,3 +429,45 @@ fn a_diagnostic_far_into_a_long_line_is_drawn_in_a_window_of_it() {
         assert!(out.contains(&format!("\"column\": {column}")), "{out}");
     }
 }
+
+#[test]
+fn past_the_dense_jacobian_limit_implicit_solves_and_show_jacobian_are_refused() {
+    let dir = scratch("jacobian_limit");
+    // 2049 states: 2049² entries, just past the limit of 2048².
+    let model = |method: &str| {
+        format!("model m\nstate y[2049] = 1\ndy/dt = -y\nsolve {method}() over [0, 1]\n")
+    };
+    for method in ["rosenbrock23", "rodas5p"] {
+        let path = dir.join(format!("{method}.gbx"));
+        std::fs::write(&path, model(method)).unwrap();
+        for cmd in ["solve", "build"] {
+            let o = glassbox(&[cmd, path.to_str().unwrap()]);
+            assert_eq!(o.status.code(), Some(1), "{cmd} {method}\n{}", stderr(&o));
+            assert_no_crash(&o, method);
+            let err = stderr(&o);
+            assert!(err.contains("glassbox::jacobian_too_large"), "{err}");
+            assert!(err.contains("4 194 304") && err.contains("tsit5"), "{err}");
+        }
+    }
+    // `auto` stays explicit instead of switching.
+    let path = dir.join("auto.gbx");
+    std::fs::write(&path, model("auto")).unwrap();
+    let o = glassbox(&["solve", "--stats", path.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stats = stderr(&o);
+    assert!(
+        stats.contains("switches          0") && stats.contains("jacobians         0"),
+        "{stats}"
+    );
+    // `show --jacobian` refuses before building the symbolic matrix (60 000² entries).
+    let wide = dir.join("wide.gbx");
+    std::fs::write(&wide, "model m\nstate W[2, 30000] = 1\ndW/dt = -W\n").unwrap();
+    let o = glassbox(&["show", "--jacobian", wide.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_no_crash(&o, "show --jacobian");
+    assert!(
+        stderr(&o).contains("glassbox::jacobian_too_large"),
+        "{}",
+        stderr(&o)
+    );
+}

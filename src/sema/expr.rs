@@ -12,7 +12,7 @@ use super::fold::fold;
 use super::limits::MAX_ELEMENTS;
 use super::model::*;
 use super::shape::{broadcast, matmul};
-use crate::diag::did_you_mean;
+use crate::diag::{did_you_mean, grouped};
 use crate::source::Span;
 use crate::syntax::ast::{Arg, BinOp, Call, Expr, ExprKind};
 
@@ -963,6 +963,23 @@ impl Checker<'_> {
                 return poison(span);
             }
         };
+        // Refused here, with its place, rather than when lowering builds it.
+        if let Shape::Matrix { rows, cols } = shape
+            && !crate::ir::jacobian_fits(rows, cols)
+        {
+            self.error(
+                "glassbox::jacobian_too_large",
+                span,
+                format!(
+                    "this Jacobian would be {rows} × {cols} = {} entries, more than the limit of {}",
+                    grouped(shape.size()),
+                    grouped(crate::ir::MAX_JACOBIAN_ENTRIES)
+                ),
+                "too large",
+                "a dense Jacobian has at most 2048 × 2048 entries; differentiate a smaller expression or state",
+            );
+            return poison(span);
+        }
         tex(
             TExprKind::Jacobian {
                 expr: Box::new(x),

@@ -5,7 +5,7 @@
 //! *before* anything of that size is allocated.
 
 use super::checker::Checker;
-use crate::diag::Diag;
+use crate::diag::{Diag, grouped};
 use crate::source::Span;
 
 /// The most elements one value may have, and the most all states (or all parameters, net
@@ -14,19 +14,6 @@ use crate::source::Span;
 /// elements), and a solve's dozen copies of the state, or training's copies of the
 /// parameters, stay a few GiB at most.
 pub const MAX_ELEMENTS: usize = 1 << 24;
-
-/// `16 777 216`: sizes in diagnostics, grouped in threes.
-pub fn grouped(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// `n` as a size, or "over 2^64" when the multiplication overflowed.
 fn size_text(n: Option<usize>) -> String {
@@ -81,11 +68,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_are_grouped_in_threes() {
-        assert_eq!(grouped(0), "0");
-        assert_eq!(grouped(999), "999");
-        assert_eq!(grouped(1000), "1 000");
-        assert_eq!(grouped(MAX_ELEMENTS), "16 777 216");
+    fn sizes_read_in_groups_of_three() {
+        assert_eq!(size_text(Some(MAX_ELEMENTS)), "16 777 216");
         assert_eq!(size_text(None), "over 2^64");
     }
 }
