@@ -299,6 +299,44 @@ pub fn did_you_mean<'a>(
 mod tests {
     use super::*;
 
+    fn render(d: &Diag) -> String {
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+        let mut out = String::new();
+        handler.render_report(&mut out, d).expect("renders");
+        out
+    }
+
+    #[test]
+    fn labels_far_into_a_long_line_are_drawn_in_a_window_of_it() {
+        // miette pads to a label's column with a format width, which panics past 65 535.
+        let far = 70_000;
+        let text = format!("a{}b{}c\nnext line\n", " ".repeat(far), "\t".repeat(far));
+        let file = SourceFile::new("long.gbx", text);
+        let b = far + 1;
+        let d = Diag::error("glassbox::test", "far")
+            .label(Span::new(b, b + 1), "here")
+            .label(Span::new(0, 1), "and here")
+            .label(Span::new(b + 1 + far, b + 2 + far), "past the tabs")
+            .help("h")
+            .in_file(&file);
+        let out = render(&d);
+        assert!(
+            out.contains("long.gbx:1:70002") && out.contains("here"),
+            "{out}"
+        );
+        assert!(out.lines().all(|l| l.len() < 400), "{out}");
+        // The JSON view keeps every label.
+        assert_eq!(d.to_json().labels.len(), 3);
+        // A primary label near the start is drawn as before, and alone.
+        let near = Diag::error("glassbox::test", "near")
+            .label(Span::new(0, 1), "start")
+            .label(Span::new(b, b + 1), "far")
+            .in_file(&file);
+        let out = render(&near);
+        assert!(out.contains("start") && !out.contains("far\n"), "{out}");
+    }
+
     #[test]
     fn sizes_are_grouped_in_threes() {
         assert_eq!(grouped(0), "0");
