@@ -176,8 +176,22 @@ impl miette::Diagnostic for Diag {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        if self.file.is_none() || self.labels.is_empty() {
-            return None;
+        let file = self.file.as_ref()?;
+        let primary = self.labels.first()?;
+        // A label past `MAX_DRAWN_COLUMN` is drawn alone, in a window of its line
+        // (`SourceFile::read_span`), cut to that line: miette would pad to its column with a
+        // format width, which panics past 65 535. The JSON output keeps every label as it is.
+        if self
+            .labels
+            .iter()
+            .any(|l| l.span.start - file.line_start(l.span.start) > MAX_DRAWN_COLUMN)
+        {
+            let end = primary.span.end.min(file.line_end(primary.span.start));
+            let text = (!primary.text.is_empty()).then(|| primary.text.clone());
+            let span = Span::new(primary.span.start, end.max(primary.span.start));
+            return Some(Box::new(std::iter::once(
+                miette::LabeledSpan::new_primary_with_span(text, span),
+            )));
         }
         Some(Box::new(self.labels.iter().enumerate().map(|(i, l)| {
             let text = (!l.text.is_empty()).then(|| l.text.clone());
@@ -190,6 +204,28 @@ impl miette::Diagnostic for Diag {
     }
 }
 
+/// The furthest into its line (in bytes) a label may start and still be drawn under the whole
+/// line. miette pads up to a label's column with a `format!` width, which panics past 65 535
+/// columns; a byte is drawn at most 4 columns wide (a tab), so this keeps far below that.
+const MAX_DRAWN_COLUMN: usize = 4096;
+
+/// How many bytes of an overlong line are shown on each side of a label past that column.
+const WINDOW_AROUND_LABEL: usize = 40;
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char_boundary(s: &str, mut i: usize) -> usize {
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
 impl miette::SourceCode for SourceFile {
     fn read_span<'a>(
         &'a self,
@@ -197,6 +233,28 @@ impl miette::SourceCode for SourceFile {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let (start, end) = (span.offset(), span.offset() + span.len());
+        if context_lines_before > 0 && end <= self.text.len() {
+            let line_start = self.line_start(start);
+            if start - line_start > MAX_DRAWN_COLUMN {
+                // Only a window of an overlong line, so the label's column stays small.
+                let from = floor_char_boundary(&self.text, start - WINDOW_AROUND_LABEL);
+                let to = (end + WINDOW_AROUND_LABEL).min(self.line_end(end)).max(end);
+                let to = ceil_char_boundary(&self.text, to);
+                let line = self.text.as_bytes()[..start]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count();
+                return Ok(Box::new(miette::MietteSpanContents::new_named(
+                    self.name.clone(),
+                    &self.text.as_bytes()[from..to],
+                    (from, to - from).into(),
+                    line,
+                    from - line_start,
+                    1,
+                )));
+            }
+        }
         let contents = self
             .text
             .read_span(span, context_lines_before, context_lines_after)?;
@@ -211,6 +269,19 @@ impl miette::SourceCode for SourceFile {
     }
 }
 
+/// A size as diagnostics write it, in groups of three digits: `16 777 216`.
+pub fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// "Did you mean": the closest candidate by Jaro–Winkler similarity, if it is close enough.
 pub fn did_you_mean<'a>(
     word: &str,
@@ -222,4 +293,55 @@ pub fn did_you_mean<'a>(
         .filter(|(score, c)| *score >= 0.8 && *c != word)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(d: &Diag) -> String {
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+        let mut out = String::new();
+        handler.render_report(&mut out, d).expect("renders");
+        out
+    }
+
+    #[test]
+    fn labels_far_into_a_long_line_are_drawn_in_a_window_of_it() {
+        // miette pads to a label's column with a format width, which panics past 65 535.
+        let far = 70_000;
+        let text = format!("a{}b{}c\nnext line\n", " ".repeat(far), "\t".repeat(far));
+        let file = SourceFile::new("long.gbx", text);
+        let b = far + 1;
+        let d = Diag::error("glassbox::test", "far")
+            .label(Span::new(b, b + 1), "here")
+            .label(Span::new(0, 1), "and here")
+            .label(Span::new(b + 1 + far, b + 2 + far), "past the tabs")
+            .help("h")
+            .in_file(&file);
+        let out = render(&d);
+        assert!(
+            out.contains("long.gbx:1:70002") && out.contains("here"),
+            "{out}"
+        );
+        assert!(out.lines().all(|l| l.len() < 400), "{out}");
+        // The JSON view keeps every label.
+        assert_eq!(d.to_json().labels.len(), 3);
+        // A primary label near the start is drawn as before, and alone.
+        let near = Diag::error("glassbox::test", "near")
+            .label(Span::new(0, 1), "start")
+            .label(Span::new(b, b + 1), "far")
+            .in_file(&file);
+        let out = render(&near);
+        assert!(out.contains("start") && !out.contains("far\n"), "{out}");
+    }
+
+    #[test]
+    fn sizes_are_grouped_in_threes() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1000), "1 000");
+        assert_eq!(grouped(90_000_000_000), "90 000 000 000");
+    }
 }

@@ -94,6 +94,30 @@ impl SourceFile {
         let col = before[line_start..].chars().count() + 1;
         (line, col)
     }
+
+    /// The byte offset where the line holding `offset` starts.
+    pub fn line_start(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        self.text.as_bytes()[..offset]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)
+    }
+
+    /// The byte offset where the line holding `offset` ends (before its `\r\n` or `\n`).
+    pub fn line_end(&self, offset: usize) -> usize {
+        let bytes = self.text.as_bytes();
+        let offset = offset.min(bytes.len());
+        let end = bytes[offset..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| offset + i);
+        if end > offset && bytes[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        }
+    }
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {

@@ -336,3 +336,138 @@ fn hostile_input_never_crashes_the_binary() {
         );
     }
 }
+
+/// Exit 0 or 1, and no panic message (the binary catches panics and says "internal error").
+fn assert_no_crash(o: &Output, what: &str) {
+    let err = stderr(o);
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{what}: exit {:?}\n{err}",
+        o.status.code()
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("internal error"),
+        "{what}:\n{err}"
+    );
+}
+
+#[test]
+fn show_prints_every_view_of_a_model_without_states() {
+    let dir = scratch("stateless");
+    let views: [&[&str]; 10] = [
+        &[],
+        &["--jacobian"],
+        &["--jacobian", "--latex"],
+        &["--jacobian", "--ir"],
+        &["--jacobian", "--clif"],
+        &["--vjp"],
+        &["--jvp"],
+        &["--dt", "2"],
+        &["--ir"],
+        &["--latex"],
+    ];
+    for (name, text) in [("empty.gbx", ""), ("bare.gbx", "model m\n")] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        for view in views {
+            let mut args = vec!["show"];
+            args.extend_from_slice(view);
+            args.push(path.to_str().unwrap());
+            let o = glassbox(&args);
+            assert!(o.status.success(), "{name} {view:?}:\n{}", stderr(&o));
+            assert_no_crash(&o, &format!("{name} {view:?}"));
+        }
+    }
+    let o = glassbox(&["show", "--jacobian", dir.join("bare.gbx").to_str().unwrap()]);
+    assert!(stdout(&o).contains("jacobian = []"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_diagnostic_far_into_a_long_line_is_drawn_in_a_window_of_it() {
+    let dir = scratch("long_line");
+    // miette pads to a label's column with a format width, which panics past 65 535.
+    let far = dir.join("far.gbx");
+    std::fs::write(&far, format!("state x = 1{}$\n", " ".repeat(65_525))).unwrap();
+    // Two labels on one long line, far apart: the second declaration's and the first's.
+    let two = dir.join("two.gbx");
+    let filler = " ".repeat(70_000);
+    std::fs::write(
+        &two,
+        format!("model m\nparam a = 1,{filler}a = 2\nstate x = 1\ndx/dt = -a * x\n"),
+    )
+    .unwrap();
+    // `fmt` only parses, so it reports the parse error only.
+    let cases: [(&PathBuf, &str, usize, &[&str]); 2] = [
+        (
+            &far,
+            "glassbox::parse_error",
+            65_537,
+            &["check", "show", "fmt"],
+        ),
+        (
+            &two,
+            "glassbox::duplicate_declaration",
+            70_013,
+            &["check", "show"],
+        ),
+    ];
+    for (path, code, column, commands) in cases {
+        let path = path.to_str().unwrap();
+        for &cmd in commands {
+            let o = glassbox(&[cmd, path]);
+            assert_eq!(o.status.code(), Some(1), "{cmd} {path}\n{}", stderr(&o));
+            assert_no_crash(&o, &format!("{cmd} {path}"));
+            let err = stderr(&o);
+            assert!(err.contains(code), "{cmd} {path}\n{err}");
+            // The header names the true column; only a window of the line is drawn.
+            assert!(err.contains(&format!(":{column}]")), "{cmd} {path}\n{err}");
+            assert!(err.lines().all(|l| l.len() < 400), "{cmd} {path}\n{err}");
+        }
+        // JSON carries the true span.
+        let o = glassbox(&["check", "--format", "json", path]);
+        let out = stdout(&o);
+        assert!(out.contains(&format!("\"column\": {column}")), "{out}");
+    }
+}
+
+#[test]
+fn past_the_dense_jacobian_limit_implicit_solves_and_show_jacobian_are_refused() {
+    let dir = scratch("jacobian_limit");
+    // 2049 states: 2049² entries, just past the limit of 2048².
+    let model = |method: &str| {
+        format!("model m\nstate y[2049] = 1\ndy/dt = -y\nsolve {method}() over [0, 1]\n")
+    };
+    for method in ["rosenbrock23", "rodas5p"] {
+        let path = dir.join(format!("{method}.gbx"));
+        std::fs::write(&path, model(method)).unwrap();
+        for cmd in ["solve", "build"] {
+            let o = glassbox(&[cmd, path.to_str().unwrap()]);
+            assert_eq!(o.status.code(), Some(1), "{cmd} {method}\n{}", stderr(&o));
+            assert_no_crash(&o, method);
+            let err = stderr(&o);
+            assert!(err.contains("glassbox::jacobian_too_large"), "{err}");
+            assert!(err.contains("4 194 304") && err.contains("tsit5"), "{err}");
+        }
+    }
+    // `auto` stays explicit instead of switching.
+    let path = dir.join("auto.gbx");
+    std::fs::write(&path, model("auto")).unwrap();
+    let o = glassbox(&["solve", "--stats", path.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stats = stderr(&o);
+    assert!(
+        stats.contains("switches          0") && stats.contains("jacobians         0"),
+        "{stats}"
+    );
+    // `show --jacobian` refuses before building the symbolic matrix (60 000² entries).
+    let wide = dir.join("wide.gbx");
+    std::fs::write(&wide, "model m\nstate W[2, 30000] = 1\ndW/dt = -W\n").unwrap();
+    let o = glassbox(&["show", "--jacobian", wide.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_no_crash(&o, "show --jacobian");
+    assert!(
+        stderr(&o).contains("glassbox::jacobian_too_large"),
+        "{}",
+        stderr(&o)
+    );
+}

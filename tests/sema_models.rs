@@ -406,3 +406,16 @@ mod no_panic {
         }
     }
 }
+
+#[test]
+fn real_sized_models_are_within_the_size_limits() {
+    // A 784 → 100 → 10 MNIST encoder and a 10^6-element state: far below the 2^24-element
+    // limits on one value, all states and all parameters (`glassbox::too_large`).
+    let m = check_ok(
+        "large",
+        "model large\nnet enc = mlp(784, 100, 10)\nstate h[1000000] = 0\ndh/dt = -h\n",
+    );
+    assert_eq!(m.state_size, 1_000_000);
+    assert_eq!(m.param_size, 784 * 100 + 100 + 100 * 10 + 10);
+    assert!(m.param_size < sema::MAX_ELEMENTS && m.state_size < sema::MAX_ELEMENTS);
+}

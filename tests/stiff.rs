@@ -376,3 +376,43 @@ fn jit_field_equals_ir_field() {
         }
     }
 }
+
+#[test]
+fn past_the_dense_jacobian_limit_auto_stays_explicit_and_implicit_methods_are_refused() {
+    // 2049² entries is just past ir::MAX_JACOBIAN_ENTRIES = 2048²; stiff enough (λ = −1000)
+    // that `auto` would switch on a smaller system.
+    let n = 2049;
+    assert!(!glassbox::ir::jacobian_fits(n, n) && glassbox::ir::jacobian_fits(2048, 2048));
+    let field = |_t: f64, u: &[f64], du: &mut [f64]| {
+        for (d, x) in du.iter_mut().zip(u) {
+            *d = -1000.0 * x;
+        }
+    };
+    let u0 = vec![1.0; n];
+    let mut f = from_fn(n, field);
+    let sol = solve::solve_with(Method::auto(1e-6), &mut f, 0.0, 1.0, &u0, &opts(1e-6, 1e-8))
+        .expect("auto solves explicitly");
+    assert_eq!(
+        (sol.stats.switches, sol.stats.jacobian_evals),
+        (0, 0),
+        "{:?}",
+        sol.stats
+    );
+    assert!(!solve::uses_jacobian(Method::auto(1e-6), n));
+    for m in [&ROSENBROCK23, &RODAS5P] {
+        let err = solve::solve_with(
+            Method::Rosenbrock(m),
+            &mut f,
+            0.0,
+            1.0,
+            &u0,
+            &opts(1e-6, 1e-8),
+        )
+        .expect_err("refused before allocating n × n");
+        assert!(
+            matches!(err, solve::SolveError::JacobianTooLarge { n: 2049, .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.code(), "glassbox::jacobian_too_large");
+    }
+}

@@ -13,6 +13,19 @@ use super::error::IrError;
 use super::function::{Function, Output};
 use super::graph::{Graph, NodeId, Op, Shape};
 
+/// The most entries of a dense Jacobian: 2^22 = 4 194 304, a 2048 × 2048 matrix of 32 MiB.
+/// The symbolic pass sweeps the graph once per column and holds every entry as a node, an
+/// implicit solver factorises it (O(n³) per factorisation), so past a few thousand states
+/// neither is useful; far past it (300 000 states: 720 GB) they would abort. `show
+/// --jacobian`, `jacobian(e, X)`, the implicit solvers and `glassbox build` refuse larger ones
+/// (`glassbox::jacobian_too_large`); `auto` stays explicit instead (`docs/solvers.md`).
+pub const MAX_JACOBIAN_ENTRIES: usize = 1 << 22;
+
+/// Whether an `m × n` dense Jacobian is within [`MAX_JACOBIAN_ENTRIES`] (without overflow).
+pub fn jacobian_fits(m: usize, n: usize) -> bool {
+    m.checked_mul(n).is_some_and(|e| e <= MAX_JACOBIAN_ENTRIES)
+}
+
 #[derive(Clone, Debug)]
 enum Tan {
     Zero,
@@ -246,6 +259,13 @@ pub fn jacobian(f: &Function, wrt: &str) -> Result<Function, IrError> {
     let wrt_arg = f.arg(wrt)?;
     let n = f.args[wrt_arg].len;
     let m = f.output_len();
+    if !jacobian_fits(m, n) {
+        return Err(IrError::JacobianTooLarge {
+            rows: m,
+            cols: n,
+            limit: MAX_JACOBIAN_ENTRIES,
+        });
+    }
     let mut g = f.graph.clone();
     let upto = g.len();
     let targets: Vec<NodeId> = f.outputs.iter().map(|o| o.node).collect();

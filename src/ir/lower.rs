@@ -106,7 +106,16 @@ fn finish(f: Function) -> Result<Function, Diag> {
     Ok(f)
 }
 
+/// An IR error as a diagnostic: `glassbox::internal` (a bug), except a dense Jacobian too
+/// large to build (`glassbox::jacobian_too_large`).
 pub fn internal(e: IrError) -> Diag {
+    // Not a bug: a valid model with many states, differentiated densely.
+    if let IrError::JacobianTooLarge { .. } = e {
+        return Diag::error("glassbox::jacobian_too_large", e.to_string()).help(
+            "a dense Jacobian has at most 2048 × 2048 entries; to solve a model this large use \
+             an explicit method such as `tsit5`, or `auto`, which stays explicit for it",
+        );
+    }
     Diag::error(
         "glassbox::internal",
         format!("internal error while building the IR: {e}"),

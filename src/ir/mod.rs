@@ -40,6 +40,6 @@ pub use error::IrError;
 pub use eval::eval;
 pub use function::{ArgSpec, Function, Output, Slot, prune, simplify};
 pub use graph::{Binary, Graph, Node, NodeId, Op, Shape, Unary, map_operands, operands};
-pub use jacobian::jacobian;
+pub use jacobian::{MAX_JACOBIAN_ENTRIES, jacobian, jacobian_fits};
 pub use print::{print_latex, print_text};
 pub use share::{SharedTanh, share_tanh};

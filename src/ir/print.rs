@@ -211,7 +211,9 @@ impl Printer<'_> {
                 {
                     let cells: Vec<String> = parts.iter().map(|&p| self.plain(p)).collect();
                     let (cell_sep, row_sep) = if l { (" & ", " \\\\ ") } else { (", ", "; ") };
-                    let body: Vec<String> = cells.chunks(cols).map(|r| r.join(cell_sep)).collect();
+                    // `max(1)`: a model without states has a 0 × 0 Jacobian, no cells at all.
+                    let rows_of_cells = cells.chunks(cols.max(1));
+                    let body: Vec<String> = rows_of_cells.map(|r| r.join(cell_sep)).collect();
                     let body = body.join(row_sep);
                     if l {
                         (format!("\\begin{{bmatrix}} {body} \\end{{bmatrix}}"), ATOM)

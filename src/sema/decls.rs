@@ -5,6 +5,7 @@
 use super::checker::{Checker, GlobalKind, poison};
 use super::expr::Place;
 use super::fold::fold;
+use super::limits::MAX_ELEMENTS;
 use super::model::*;
 use crate::diag::Diag;
 use crate::source::Span;
@@ -13,8 +14,9 @@ use crate::syntax::ast::{
 };
 
 impl Checker<'_> {
-    /// The shape `[n]` / `[m, n]` of a declaration; `None` after reporting.
-    fn dims(&mut self, dims: &Option<Vec<Expr>>) -> Option<Shape> {
+    /// The shape `[n]` / `[m, n]` of a declaration (`owner` names it: "state `W`"); `None`
+    /// after reporting.
+    fn dims(&mut self, dims: &Option<Vec<Expr>>, owner: &str) -> Option<Shape> {
         let Some(dims) = dims else {
             return Some(Shape::Scalar);
         };
@@ -29,6 +31,7 @@ impl Checker<'_> {
             return None;
         }
         let mut out = Vec::new();
+        let mut elements = Some(1usize);
         for d in dims {
             match self.const_int(d, "a dimension")? {
                 0 => {
@@ -41,8 +44,15 @@ impl Checker<'_> {
                     );
                     return None;
                 }
-                n => out.push(n),
+                n => {
+                    elements = elements.and_then(|e| e.checked_mul(n));
+                    out.push(n);
+                }
             }
+        }
+        let (first, last) = (dims.first()?, dims.last()?);
+        if !self.within_limit(elements, MAX_ELEMENTS, owner, first.span.to(last.span)) {
+            return None;
         }
         Shape::from_dims(&out)
     }
@@ -70,12 +80,15 @@ impl Checker<'_> {
         if self.owned(&d.name).is_none() {
             return;
         }
+        let name = &d.name.name;
         let declared = if d.shape.is_some() {
-            self.dims(&d.shape)
+            self.dims(&d.shape, &format!("param `{name}`"))
         } else {
             None
         };
-        let name = &d.name.name;
+        // Refused before `fit` fills the declared shape.
+        let declared = declared
+            .filter(|s| self.param_room(Some(s.size()), &format!("param `{name}`"), d.name.span));
         let (shape, init) = match (&d.value, declared) {
             (Some(e), _) => {
                 let v = self.const_expr(e);
@@ -123,7 +136,8 @@ impl Checker<'_> {
         let Some(GlobalKind::Input(i)) = self.owned(&d.name) else {
             return;
         };
-        let shape = self.dims(&d.shape).unwrap_or(Shape::Error);
+        let owner = format!("input `{}`", d.name.name);
+        let shape = self.dims(&d.shape, &owner).unwrap_or(Shape::Error);
         let offset = self.m.inputs.iter().take(i).map(|x| x.shape.size()).sum();
         if let Some(x) = self.m.inputs.get_mut(i) {
             x.shape = shape;
@@ -145,6 +159,12 @@ impl Checker<'_> {
                     None => Some(0),
                 };
                 match (s, self.const_int(end, "the class count")) {
+                    // Targets are one-hot vectors over the classes.
+                    (Some(0), Some(n)) if n > MAX_ELEMENTS => {
+                        let what = format!("label `{}`", d.name.name);
+                        self.within_limit(Some(n), MAX_ELEMENTS, &what, end.span);
+                        None
+                    }
                     (Some(0), Some(n)) if n >= 2 => Some(n),
                     (Some(0), Some(n)) => {
                         self.error(
@@ -190,8 +210,15 @@ impl Checker<'_> {
         let Some(GlobalKind::State(i)) = self.owned(&d.name) else {
             return;
         };
-        let shape = self.dims(&d.shape).unwrap_or(Shape::Error);
-        let offset = self.m.states.iter().take(i).map(|x| x.shape.size()).sum();
+        let owner = format!("state `{}`", d.name.name);
+        let mut shape = self.dims(&d.shape, &owner).unwrap_or(Shape::Error);
+        let offset: usize = self.m.states.iter().take(i).map(|x| x.shape.size()).sum();
+        // Every state is held whole by the solver: the limit is on all of them together.
+        let total = offset.checked_add(shape.size());
+        let what = format!("state `{}`, with the states before it,", d.name.name);
+        if offset > 0 && !self.within_limit(total, MAX_ELEMENTS, &what, d.name.span) {
+            shape = Shape::Error;
+        }
         if let Some(s) = self.m.states.get_mut(i) {
             s.shape = shape;
             s.offset = offset;

@@ -9,9 +9,10 @@ use std::collections::HashSet;
 
 use super::checker::{Checker, ConstState, GlobalKind, poison};
 use super::fold::fold;
+use super::limits::MAX_ELEMENTS;
 use super::model::*;
 use super::shape::{broadcast, matmul};
-use crate::diag::did_you_mean;
+use crate::diag::{did_you_mean, grouped};
 use crate::source::Span;
 use crate::syntax::ast::{Arg, BinOp, Call, Expr, ExprKind};
 
@@ -98,6 +99,17 @@ fn binop_verb(op: BinOp) -> &'static str {
 
 impl Checker<'_> {
     pub fn check_expr(&mut self, e: &Expr, place: Place) -> TExpr {
+        let t = self.check_expr_kind(e, place);
+        // A matrix product, `concat` or `jacobian` can be far larger than its operands.
+        let size = t.shape.size();
+        if size > MAX_ELEMENTS {
+            self.within_limit(Some(size), MAX_ELEMENTS, "this expression", e.span);
+            return poison(e.span);
+        }
+        t
+    }
+
+    fn check_expr_kind(&mut self, e: &Expr, place: Place) -> TExpr {
         match &e.kind {
             ExprKind::Num { value, .. } => tex(
                 TExprKind::Const {
@@ -951,6 +963,23 @@ impl Checker<'_> {
                 return poison(span);
             }
         };
+        // Refused here, with its place, rather than when lowering builds it.
+        if let Shape::Matrix { rows, cols } = shape
+            && !crate::ir::jacobian_fits(rows, cols)
+        {
+            self.error(
+                "glassbox::jacobian_too_large",
+                span,
+                format!(
+                    "this Jacobian would be {rows} × {cols} = {} entries, more than the limit of {}",
+                    grouped(shape.size()),
+                    grouped(crate::ir::MAX_JACOBIAN_ENTRIES)
+                ),
+                "too large",
+                "a dense Jacobian has at most 2048 × 2048 entries; differentiate a smaller expression or state",
+            );
+            return poison(span);
+        }
         tex(
             TExprKind::Jacobian {
                 expr: Box::new(x),

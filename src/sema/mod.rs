@@ -18,6 +18,7 @@ mod data;
 mod decls;
 mod expr;
 mod fold;
+mod limits;
 mod model;
 mod nets;
 mod objective;
@@ -30,6 +31,7 @@ mod train;
 
 use std::sync::Arc;
 
+pub use limits::MAX_ELEMENTS;
 pub use model::*;
 pub use nets::{init_values, net_input_size};
 pub use shape::{Shape, broadcast, matmul};

@@ -162,6 +162,15 @@ impl Checker<'_> {
         if !ok {
             return;
         }
+        // Counted (without overflow) before `init_values` allocates the weights.
+        let weights = sizes.windows(2).try_fold(0usize, |acc, w| {
+            let layer = w[0].checked_mul(w[1])?.checked_add(w[1])?;
+            acc.checked_add(layer)
+        });
+        let what = format!("net `{}`", d.name.name);
+        if !self.param_room(weights, &what, ctor.span) {
+            return;
+        }
         let net = self.m.nets.len();
         let mut layers = Vec::new();
         for (i, w) in sizes.windows(2).enumerate() {

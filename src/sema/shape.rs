@@ -32,12 +32,13 @@ impl Shape {
         Shape::Matrix { rows, cols }
     }
 
-    /// Number of scalar elements (0 for `Error`).
+    /// Number of scalar elements (0 for `Error`); saturating, so a product of two sizes the
+    /// checker refuses (`MAX_ELEMENTS`) cannot overflow.
     pub fn size(self) -> usize {
         match self {
             Shape::Scalar => 1,
             Shape::Vector { n } => n,
-            Shape::Matrix { rows, cols } => rows * cols,
+            Shape::Matrix { rows, cols } => rows.saturating_mul(cols),
             Shape::Error => 0,
         }
     }

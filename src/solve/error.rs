@@ -4,7 +4,7 @@
 
 use thiserror::Error;
 
-use crate::diag::Diag;
+use crate::diag::{Diag, grouped};
 
 #[derive(Clone, Debug, PartialEq, Error)]
 pub enum SolveError {
@@ -32,6 +32,13 @@ pub enum SolveError {
     InvalidOption(String),
     #[error("the vector field cannot be evaluated: {0}")]
     Field(String),
+    #[error(
+        "`{method}` needs the dense Jacobian of {} states, {} entries, more than the limit of {}",
+        grouped(*n),
+        grouped(n.saturating_mul(*n)),
+        grouped(crate::ir::MAX_JACOBIAN_ENTRIES)
+    )]
+    JacobianTooLarge { method: &'static str, n: usize },
 }
 
 impl SolveError {
@@ -44,6 +51,7 @@ impl SolveError {
             SolveError::MissingDt { .. } => "glassbox::missing_dt",
             SolveError::InvalidOption(_) => "glassbox::invalid_solve_option",
             SolveError::Field(_) => "glassbox::internal",
+            SolveError::JacobianTooLarge { .. } => "glassbox::jacobian_too_large",
         }
     }
 
@@ -69,6 +77,9 @@ impl SolveError {
             }
             SolveError::Field(_) => {
                 "this is a bug in glassbox; please report it with the model file"
+            }
+            SolveError::JacobianTooLarge { .. } => {
+                "use an explicit method such as `tsit5`, or `auto`, which stays explicit for so many states"
             }
         }
     }

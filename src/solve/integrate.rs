@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ir;
+
 use super::control::{Controller, initial_step};
 use super::dense::{Dense, StepData, interpolate_into};
 use super::error::SolveError;
@@ -218,6 +220,16 @@ pub fn solve_into<F: VectorField + ?Sized>(
     let dir = if t1 >= t0 { 1.0 } else { -1.0 };
     let tol = (opts.rtol, opts.atol);
     let (explicit, stiff) = method.parts();
+    // Past the dense Jacobian's limit an implicit method is refused before its n × n work
+    // buffers are allocated, and `auto` stays explicit: no probes, no switch.
+    let fits = ir::jacobian_fits(n, n);
+    if explicit.is_none() && stiff.is_some() && !fits {
+        return Err(SolveError::JacobianTooLarge {
+            method: method.name(),
+            n,
+        });
+    }
+    let stiff = stiff.filter(|_| fits);
     let mut mode = match (explicit, stiff) {
         (Some(tab), _) => Mode::Rk(tab),
         (None, Some(m)) => Mode::Ros(m),
@@ -475,7 +487,9 @@ pub fn solve_into<F: VectorField + ?Sized>(
         // badly (Robertson: 30×), so every PROBE_EVERY steps J's spectral radius is measured
         // too, and the larger of the two is tested until the next probe.
         let mut probe_nfe = 0;
-        if let (Mode::Rk(_), Method::Auto { .. }, false) = (mode, method, last) {
+        if let (Mode::Rk(_), Method::Auto { .. }, false, true) =
+            (mode, method, last, stiff.is_some())
+        {
             if stats.accepted % PROBE_EVERY == 1 {
                 let (rho, nfe) = probe_stiffness(f, t, &u, &f_cur, &mut rw);
                 probed = rho;
@@ -518,6 +532,18 @@ pub fn solve_into<F: VectorField + ?Sized>(
     }
     sol.stats = stats;
     Ok(())
+}
+
+/// Whether a solve of dimension `n` with `method` evaluates the dense Jacobian `∂f/∂u`: an
+/// implicit method always (past [`ir::MAX_JACOBIAN_ENTRIES`] the solve refuses it, with
+/// `SolveError::JacobianTooLarge`), `auto` only while `n × n` is within that limit (past it,
+/// it solves with its explicit method alone).
+pub fn uses_jacobian(method: Method, n: usize) -> bool {
+    match method.parts() {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(_), Some(_)) => ir::jacobian_fits(n, n),
+    }
 }
 
 fn norm(u: &[f64]) -> f64 {

@@ -179,8 +179,13 @@ impl JitField {
     }
 
     /// Compiles `∂f/∂u` and `∂f/∂t` now (they are otherwise compiled on first use), so their
-    /// compile time is not counted as solve time.
+    /// compile time is not counted as solve time. A Jacobian past the dense limit
+    /// (`ir::MAX_JACOBIAN_ENTRIES`) is never built: that is not an error here, since the solve
+    /// refuses an implicit method for such a field itself and `auto` stays explicit.
     pub fn prepare_jacobian(&mut self) -> Result<(), Diag> {
+        if !ir::jacobian_fits(self.dim, self.dim) {
+            return Ok(());
+        }
         if self.derivs.is_none() {
             let r = self.compile_derivs().map(|(j, d, took)| {
                 self.compile_time += took;

@@ -31,7 +31,7 @@ pub use dense::Dense;
 pub use error::SolveError;
 pub use field::{FnField, IrField, VectorField, from_fn};
 pub use integrate::{
-    Solution, SolveOptions, Stages, Stats, StepRecord, solve, solve_into, solve_with,
+    Solution, SolveOptions, Stages, Stats, StepRecord, solve, solve_into, solve_with, uses_jacobian,
 };
 pub use jit_field::{JitField, initial_state, param_values};
 pub use method::Method;

@@ -68,7 +68,7 @@ pub fn plan(
             solver.times = vec![h.t1];
             head = Some(h.head);
         }
-        let derivs = if method.parts().1.is_some() {
+        let derivs = if crate::solve::uses_jacobian(method, model.state_size) {
             let j = jacobian(&field, "u").map_err(|e| vec![lower::internal(e)])?;
             let d = jacobian(&field, "t").map_err(|e| vec![lower::internal(e)])?;
             Some((j, d))
