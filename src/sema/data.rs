@@ -199,7 +199,20 @@ impl Checker<'_> {
         callee: crate::source::Span,
     ) {
         let text = String::from_utf8_lossy(bytes);
-        let first = text.lines().next().unwrap_or("");
+        // Read the header as the loader will (`data/csv.rs`): a byte-order mark and blank
+        // lines before it are skipped, so neither hides a column name.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let Some(first) = text.lines().find(|l| !l.trim().is_empty()) else {
+            self.error(
+                "glassbox::data_empty",
+                callee,
+                "the data file is empty".to_string(),
+                "this file has no rows",
+                "a data file needs at least one row of values (and a trajectory file a header)"
+                    .to_string(),
+            );
+            return;
+        };
         let header = split_row(first);
         match layout {
             DataLayout::Trajectory { time, group, .. } => {
