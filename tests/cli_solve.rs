@@ -512,3 +512,41 @@ fn solve_with(
     }
     c.output().expect("runs")
 }
+
+/// Negative numbers reach glassbox's own parsers instead of being taken for flags: a span
+/// that starts below zero solves, and a negative step is a coded diagnostic naming the flag.
+#[test]
+fn negative_numbers_are_values_not_flags() {
+    let lorenz = example("lorenz.gbx");
+    let out = bin()
+        .arg("solve")
+        .arg(&lorenz)
+        .args(["--at", "-1:1:3"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(
+        csv.lines().nth(1).is_some_and(|l| l.starts_with("-1e0,")),
+        "{csv}"
+    );
+
+    let out = bin()
+        .arg("solve")
+        .arg(&lorenz)
+        .args(["--method", "euler", "--dt", "-1"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("glassbox::bad_argument"), "{err}");
+    assert!(
+        err.contains("`--dt -1` must be a positive step size"),
+        "{err}"
+    );
+}

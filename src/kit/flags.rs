@@ -12,21 +12,32 @@ use crate::solve::registry;
 #[derive(Debug, Args)]
 pub struct SolveFlags {
     /// Time span `T0:T1`; the output has every accepted step.
-    #[arg(long, value_name = "T0:T1", conflicts_with = "at")]
+    // Hyphen values: a span may start below zero (`--over -1:1`).
+    #[arg(
+        long,
+        value_name = "T0:T1",
+        conflicts_with = "at",
+        allow_hyphen_values = true
+    )]
     pub over: Option<String>,
     /// `N` equally spaced output times from `T0` to `T1` (dense output between steps).
-    #[arg(long, value_name = "T0:T1:N")]
+    #[arg(long, value_name = "T0:T1:N", allow_hyphen_values = true)]
     pub at: Option<String>,
     #[arg(long, value_name = "M", help = method_help())]
     pub method: Option<String>,
+    /// Relative tolerance of the adaptive step control (default: the model's solve clause,
+    /// else 1e-6).
     #[arg(long, value_name = "R")]
     pub rtol: Option<f64>,
+    /// Absolute tolerance of the adaptive step control (default: the model's solve clause,
+    /// else 1e-9).
     #[arg(long, value_name = "A")]
     pub atol: Option<f64>,
     /// Fixed step size: needed by fixed-step methods (euler, rk4, euler_maruyama, milstein,
     /// ...) unless the model's solve clause gives `dt`; adaptive methods given `dt` run on that
     /// grid and still record their error estimates (not with `auto`).
-    #[arg(long, value_name = "DT")]
+    // Hyphen values: a negative step reaches the solver's own check, which says what is wrong.
+    #[arg(long, value_name = "DT", allow_hyphen_values = true)]
     pub dt: Option<f64>,
     /// SDE models only: the seed of the Brownian paths (default 0).
     #[arg(long, value_name = "S")]
