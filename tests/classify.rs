@@ -277,6 +277,27 @@ fn cli_trains_and_predicts_a_classifier() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "class,logit_0,logit_1,logit_2");
     assert_eq!(lines.len(), 3);
+
+    // A missing --input file is the user's file: named as such, with no label on the model's
+    // `data` line (it was never the model's data that went missing).
+    let (code, _, err) = run(
+        &[
+            "predict",
+            "model.gbx",
+            "--weights",
+            "run",
+            "--input",
+            "gone.csv",
+        ],
+        &dir,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("glassbox::data_not_found"), "{err}");
+    assert!(err.contains("cannot read --input file `gone.csv`"), "{err}");
+    assert!(
+        !err.contains("moved or deleted") && !err.contains("model.gbx:"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -137,7 +137,11 @@ fn classify(
         model_file: Some(file),
         classes,
     };
-    let Dataset::Table { x, labels } = data::load_with(&source, loader, opts)? else {
+    let loaded = data::load_with(&source, loader, opts).map_err(|d| match input {
+        Some(path) => about_input(d, path),
+        None => d,
+    })?;
+    let Dataset::Table { x, labels } = loaded else {
         return Err(
             Diag::error("glassbox::bad_argument", "a classifier predicts table rows")
                 .help("give --input with one sample per row"),
@@ -158,4 +162,21 @@ fn classify(
         }
     });
     Ok(Prediction { csv, score })
+}
+
+/// A problem with `--input FILE` is the user's file, not the model's `data` line: drop the
+/// label that points there, and for a missing file say which flag named it.
+fn about_input(mut d: Diag, path: &Path) -> Diag {
+    d.labels.clear();
+    d.file = None;
+    if d.code == "glassbox::data_not_found" {
+        d.message = d
+            .message
+            .replacen("cannot read data file", "cannot read --input file", 1);
+        d.help = Some(format!(
+            "check the path `{}`: it is relative to the current directory",
+            path.display()
+        ));
+    }
+    d
 }
