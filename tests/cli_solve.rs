@@ -550,3 +550,19 @@ fn negative_numbers_are_values_not_flags() {
         "{err}"
     );
 }
+
+/// A model with per-sample inputs (the digits classifier) has nothing to solve without
+/// samples: `solve` says so and names the command that takes them, instead of reporting a
+/// buffer of 0 values.
+#[test]
+fn solve_on_a_model_with_inputs_points_at_predict() {
+    let out = bin()
+        .arg("solve")
+        .arg(example("digits.gbx"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("glassbox::needs_inputs"), "{err}");
+    assert!(err.contains("--input rows.csv"), "{err}");
+}

@@ -30,6 +30,22 @@ pub enum SolvePlan {
 /// Plans the request for `model`, whatever its kind.
 pub fn plan(req: &SolveRequest, model: &Model) -> Result<SolvePlan, Vec<Diag>> {
     check_repeat(req)?;
+    if let Some(input) = model.inputs.first() {
+        // A model with per-sample inputs has one solve per sample; `solve` has no samples.
+        return Err(vec![
+            Diag::error(
+                "glassbox::needs_inputs",
+                format!(
+                    "`{}` reads per-sample inputs (`input {}`), which a plain solve has none of",
+                    model.name, input.name
+                ),
+            )
+            .help(
+                "solve it per sample with `glassbox predict MODEL --weights RUN --input rows.csv` \
+                 (one sample a row), or train it with `glassbox train`",
+            ),
+        ]);
+    }
     if model.kind == ModelKind::Sde {
         let plan = sde::plan(req, model)?;
         return Ok(if req.grad {
