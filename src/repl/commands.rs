@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::input::{COMMANDS, is_item};
+use super::input::is_item;
 use super::math;
 use super::session::{Change, Session};
 use super::solve;
@@ -28,29 +28,175 @@ pub struct Repl {
     pub quit: bool,
 }
 
-const HELP: &str = "\
+/// The text before the command list of `:help`.
+const HELP_INTRO: &str = "\
 Enter declarations and equations one at a time (`state x = 1`, `dx/dt = -k * x`); entering a
 name again replaces its declaration and rechecks the model. An expression prints its value and
 shape at the initial state, the current parameters and t = 0.
-
-  :load FILE          start over from a model file
-  :reload             read that file again
-  :list               the session's program
-  :show [NAME]        the simplified vector field, or one state's equation / one declaration
-  :diff EXPR wrt X    d(EXPR)/dX, simplified, and its value (X: a state, parameter or t)
-  :jacobian           the Jacobian of the vector field, simplified, and its value
-  :type EXPR          the shape of EXPR
-  :solve [OPTIONS]    solve and plot (--over T0:T1, --at T0:T1:N, --method M, --rtol R,
-                      --atol A, --dt DT, --plot FILE.png, -o FILE.csv)
-  :stats              the last solve's statistics and heuristics
-  :clear              forget every declaration
-  :train N            train the model for N more iterations (its `train` clause, data and
-                      objective); values, `:diff`, `:jacobian` and `:solve` then use the
-                      trained parameters
-  :save DIR           write weights.safetensors, checkpoint.json and run.json into DIR
-  :help               this text
-  :quit               leave (also Ctrl-D)
 ";
+
+/// One REPL command. A new command is one row of [`COMMANDS`]: `:help`, completion, "did you
+/// mean" and the dispatch all read the table.
+pub struct Command {
+    /// Its names without the colon; the first is the one `:help` and completion show,
+    /// one-letter names are shorthands and are not completed.
+    pub names: &'static [&'static str],
+    /// The left column of `:help`.
+    pub usage: &'static str,
+    /// The right column of `:help` (continuation lines are indented to the column).
+    pub about: &'static str,
+    pub run: fn(&mut Repl, &str) -> Outcome,
+}
+
+/// Every command, in `:help` order.
+pub const COMMANDS: &[Command] = &[
+    Command {
+        names: &["load", "l"],
+        usage: ":load FILE",
+        about: "start over from a model file",
+        run: |r, rest| {
+            if rest.is_empty() {
+                return Err(usage(":load FILE", "give the path of a model file"));
+            }
+            r.load(Path::new(rest))
+        },
+    },
+    Command {
+        names: &["reload", "r"],
+        usage: ":reload",
+        about: "read that file again",
+        run: |r, _| {
+            let Some(path) = r.session.path.clone() else {
+                return Err(vec![
+                    Diag::error(
+                        "glassbox::repl_nothing_loaded",
+                        "there is no file to reload",
+                    )
+                    .help("load one first with `:load FILE`"),
+                ]);
+            };
+            r.load(&path)
+        },
+    },
+    Command {
+        names: &["list"],
+        usage: ":list",
+        about: "the session's program",
+        run: |r, _| Ok(r.session.text()),
+    },
+    Command {
+        names: &["show"],
+        usage: ":show [NAME]",
+        about: "the simplified vector field, or one state's equation / one declaration",
+        run: |r, rest| r.show(rest),
+    },
+    Command {
+        names: &["diff"],
+        usage: ":diff EXPR wrt X",
+        about: "d(EXPR)/dX, simplified, and its value (X: a state, parameter or t)",
+        run: |r, rest| r.diff(rest),
+    },
+    Command {
+        names: &["jacobian"],
+        usage: ":jacobian",
+        about: "the Jacobian of the vector field, simplified, and its value",
+        run: |r, _| r.jacobian(),
+    },
+    Command {
+        names: &["type"],
+        usage: ":type EXPR",
+        about: "the shape of EXPR",
+        run: |r, rest| {
+            if rest.is_empty() {
+                return Err(usage(
+                    ":type EXPR",
+                    "give an expression, e.g. `:type [x, y]`",
+                ));
+            }
+            let file = SourceFile::new("<input>", rest.to_string());
+            let (model, index) = r.session.with_expr(&file)?;
+            let shape = model.outputs.get(index).map(|o| o.value.shape);
+            Ok(shape.map(math::shape_text).unwrap_or_default())
+        },
+    },
+    Command {
+        names: &["solve"],
+        usage: ":solve [OPTIONS]",
+        about: "solve and plot (--over T0:T1, --at T0:T1:N, --method M, --rtol R,
+                      --atol A, --dt DT, --plot FILE.png, -o FILE.csv)",
+        run: Repl::solve,
+    },
+    Command {
+        names: &["stats"],
+        usage: ":stats",
+        about: "the last solve's statistics and heuristics",
+        run: |r, _| match &r.last_stats {
+            Some(s) => Ok(s.clone()),
+            None => Err(vec![
+                Diag::error("glassbox::repl_no_solve", "nothing solved yet")
+                    .help("run `:solve` first; `:stats` shows that solve's statistics"),
+            ]),
+        },
+    },
+    Command {
+        names: &["clear"],
+        usage: ":clear",
+        about: "forget every declaration",
+        run: |r, _| {
+            r.session = Session::default();
+            r.last_stats = None;
+            r.trained = None;
+            Ok("session cleared".into())
+        },
+    },
+    Command {
+        names: &["train"],
+        usage: ":train N",
+        about: "train the model for N more iterations (its `train` clause, data and
+                      objective); values, `:diff`, `:jacobian` and `:solve` then use the
+                      trained parameters",
+        run: |r, rest| training::train(&mut r.trained, &r.session, rest),
+    },
+    Command {
+        names: &["save"],
+        usage: ":save DIR",
+        about: "write weights.safetensors, checkpoint.json and run.json into DIR",
+        run: |r, rest| training::save(&r.trained, &r.session, rest),
+    },
+    Command {
+        names: &["help", "h", "?"],
+        usage: ":help",
+        about: "this text",
+        run: |_, _| Ok(help_text()),
+    },
+    Command {
+        names: &["quit", "q", "exit"],
+        usage: ":quit",
+        about: "leave (also Ctrl-D)",
+        run: |r, _| {
+            r.quit = true;
+            Ok(String::new())
+        },
+    },
+];
+
+/// `:help`: the introduction, then one line (or a few) a command.
+fn help_text() -> String {
+    let mut out = format!("{HELP_INTRO}\n");
+    for c in COMMANDS {
+        let _ = writeln!(out, "  {:<20}{}", c.usage, c.about);
+    }
+    out
+}
+
+/// The names completion offers (with their colon): every name longer than one letter.
+pub fn completions() -> impl Iterator<Item = String> {
+    COMMANDS
+        .iter()
+        .flat_map(|c| c.names.iter())
+        .filter(|n| n.len() > 1)
+        .map(|n| format!(":{n}"))
+}
 
 impl Repl {
     pub fn names(&self) -> Vec<String> {
@@ -79,77 +225,24 @@ impl Repl {
     }
 
     fn command(&mut self, name: &str, rest: &str) -> Outcome {
-        match name {
-            "help" | "h" | "?" => Ok(HELP.to_string()),
-            "quit" | "q" | "exit" => {
-                self.quit = true;
-                Ok(String::new())
-            }
-            "load" | "l" => {
-                if rest.is_empty() {
-                    return Err(usage(":load FILE", "give the path of a model file"));
-                }
-                self.load(Path::new(rest))
-            }
-            "reload" | "r" => {
-                let Some(path) = self.session.path.clone() else {
-                    return Err(vec![
-                        Diag::error(
-                            "glassbox::repl_nothing_loaded",
-                            "there is no file to reload",
-                        )
-                        .help("load one first with `:load FILE`"),
-                    ]);
-                };
-                self.load(&path)
-            }
-            "list" => Ok(self.session.text()),
-            "clear" => {
-                self.session = Session::default();
-                self.last_stats = None;
-                self.trained = None;
-                Ok("session cleared".into())
-            }
-            "show" => self.show(rest),
-            "diff" => self.diff(rest),
-            "jacobian" => self.jacobian(),
-            "type" => {
-                if rest.is_empty() {
-                    return Err(usage(
-                        ":type EXPR",
-                        "give an expression, e.g. `:type [x, y]`",
-                    ));
-                }
-                let file = SourceFile::new("<input>", rest.to_string());
-                let (model, index) = self.session.with_expr(&file)?;
-                let shape = model.outputs.get(index).map(|o| o.value.shape);
-                Ok(shape.map(math::shape_text).unwrap_or_default())
-            }
-            "solve" => self.solve(rest),
-            "stats" => match &self.last_stats {
-                Some(s) => Ok(s.clone()),
-                None => Err(vec![
-                    Diag::error("glassbox::repl_no_solve", "nothing solved yet")
-                        .help("run `:solve` first; `:stats` shows that solve's statistics"),
-                ]),
-            },
-            "train" => training::train(&mut self.trained, &self.session, rest),
-            "save" => training::save(&self.trained, &self.session, rest),
-            _ => {
-                let word = format!(":{name}");
-                let help = match did_you_mean(&word, COMMANDS.iter().copied()) {
-                    Some(m) => format!("did you mean `{m}`? (`:help` lists the commands)"),
-                    None => "`:help` lists the commands".to_string(),
-                };
-                Err(vec![
-                    Diag::error(
-                        "glassbox::repl_unknown_command",
-                        format!("there is no command `{word}`"),
-                    )
-                    .help(help),
-                ])
-            }
+        if let Some(c) = COMMANDS.iter().find(|c| c.names.contains(&name)) {
+            return (c.run)(self, rest);
         }
+        let word = format!(":{name}");
+        let help = match did_you_mean(
+            &word,
+            completions().collect::<Vec<_>>().iter().map(String::as_str),
+        ) {
+            Some(m) => format!("did you mean `{m}`? (`:help` lists the commands)"),
+            None => "`:help` lists the commands".to_string(),
+        };
+        Err(vec![
+            Diag::error(
+                "glassbox::repl_unknown_command",
+                format!("there is no command `{word}`"),
+            )
+            .help(help),
+        ])
     }
 
     pub fn load(&mut self, path: &Path) -> Outcome {
@@ -297,4 +390,39 @@ impl Repl {
 
 pub(super) fn usage(form: &str, help: &str) -> Vec<Diag> {
     vec![Diag::error("glassbox::repl_usage", format!("usage: {form}")).help(help.to_string())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table is the one list: names are unique, `:help` shows every command's usage, and
+    /// completion offers every command by its first name.
+    #[test]
+    fn the_command_table_feeds_help_completion_and_dispatch() {
+        let mut names: Vec<&str> = COMMANDS
+            .iter()
+            .flat_map(|c| c.names.iter().copied())
+            .collect();
+        let all = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all, "a name used twice");
+        let help = help_text();
+        let offered: Vec<String> = completions().collect();
+        for c in COMMANDS {
+            assert!(help.contains(c.usage), "{} missing from :help", c.usage);
+            assert!(
+                offered.contains(&format!(":{}", c.names[0])),
+                "{}",
+                c.names[0]
+            );
+        }
+        // Dispatch reaches the table's row: `:stats` before any solve is its own error.
+        let mut repl = Repl::default();
+        let err = repl.handle(":stats").expect_err("nothing solved");
+        assert_eq!(err[0].code, "glassbox::repl_no_solve");
+        let err = repl.handle(":stast").expect_err("unknown");
+        assert!(err[0].help.as_deref().unwrap_or("").contains("`:stats`"));
+    }
 }

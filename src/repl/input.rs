@@ -9,25 +9,6 @@ use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
-/// The commands, for `:help` and completion.
-pub const COMMANDS: [&str; 15] = [
-    ":help",
-    ":quit",
-    ":load",
-    ":reload",
-    ":list",
-    ":show",
-    ":diff",
-    ":jacobian",
-    ":type",
-    ":solve",
-    ":stats",
-    ":train",
-    ":save",
-    ":clear",
-    ":exit",
-];
-
 const ITEM_KEYWORDS: [&str; 14] = [
     "model", "use", "state", "param", "const", "input", "label", "net", "data", "fn", "output",
     "solve", "minimize", "train",
@@ -125,10 +106,8 @@ impl ReplHelper {
     fn candidates(&self, line: &str, start: usize, word: &str) -> Vec<String> {
         let at_command = line[..start].trim().is_empty() && word.starts_with(':');
         let mut out: Vec<String> = if at_command {
-            COMMANDS
-                .iter()
+            super::commands::completions()
                 .filter(|c| c.starts_with(word))
-                .map(|c| c.to_string())
                 .collect()
         } else {
             self.names
