@@ -123,3 +123,25 @@ pub fn access_error(path: &Path, e: &std::io::Error) -> Diag {
 pub fn create_dir(dir: &Path) -> Result<(), Diag> {
     std::fs::create_dir_all(dir).map_err(|e| access_error(dir, &e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_stale_temp;
+
+    #[test]
+    fn stale_temps_are_other_processes_temp_files() {
+        assert!(is_stale_temp(".checkpoint.json.tmp-12.tmp"));
+        assert!(is_stale_temp(".loss.png.tmp-99.png"));
+        let own = format!(".weights.safetensors.tmp-{}.tmp", std::process::id());
+        assert!(!is_stale_temp(&own), "a file this process is writing");
+        for name in [
+            "checkpoint.json",
+            ".hidden",
+            ".a.tmp-.tmp",
+            ".a.tmp-x1.tmp",
+            "a.tmp-1.tmp",
+        ] {
+            assert!(!is_stale_temp(name), "{name}");
+        }
+    }
+}

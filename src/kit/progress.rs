@@ -65,7 +65,8 @@ impl TrainProgress {
         };
         let now = std::time::Instant::now();
         let first = pos == p.start_pos + 1;
-        if !(first || pos % p.every == 0 || pos == p.total || now - p.last >= PLAIN_EVERY) {
+        if !(first || pos.is_multiple_of(p.every) || pos == p.total || now - p.last >= PLAIN_EVERY)
+        {
             return;
         }
         p.last = now;
