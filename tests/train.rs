@@ -641,6 +641,21 @@ mod run_dirs {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// The command failed with a diagnostic whose text holds every one of `needles`.
+    fn refused(out: &std::process::Output, needles: &[&str]) {
+        let err = stderr(out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        for n in needles {
+            assert!(err.contains(n), "no `{n}` in: {err}");
+        }
+    }
+
+    /// `src` as `dir/name/model.gbx` on the spiral data.
+    fn variant(dir: &Path, name: &str, src: &str) -> PathBuf {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        write_model(&dir.join(name), src, &example_data("spiral.csv"))
+    }
+
     /// A run of 4 iterations interrupted after 2 (its checkpoint at iteration 2).
     fn interrupted(model: &Path, out: &Path) {
         let run = train(model, &["--iterations", "4", "--stop-after", "2"], out);
@@ -673,17 +688,14 @@ mod run_dirs {
         )
         .unwrap();
 
-        let out = glassbox()
-            .args(["predict", model.to_str().unwrap(), "--weights"])
-            .arg(&b)
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(
-            err.contains("glassbox::stale_weights") && err.contains("--resume"),
-            "{err}"
+        refused(
+            &glassbox()
+                .args(["predict", model.to_str().unwrap(), "--weights"])
+                .arg(&b)
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap(),
+            &["glassbox::stale_weights", "--resume"],
         );
 
         let out = resume(&model, &b, &[]);
@@ -740,53 +752,39 @@ mod run_dirs {
         let dir = tmp("resume_refusals");
         let model = write_model(&dir, NET, &example_data("spiral.csv"));
         // No directory; a run stopped before its first checkpoint (run.json only).
-        let out = resume(&model, &dir.join("missing"), &[]);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(
-            err.contains("glassbox::no_checkpoint") && err.contains("no such directory"),
-            "{err}"
+        refused(
+            &resume(&model, &dir.join("missing"), &[]),
+            &["glassbox::no_checkpoint", "no such directory"],
         );
         let early = dir.join("early");
         std::fs::create_dir_all(&early).unwrap();
         std::fs::write(early.join("run.json"), "{}").unwrap();
-        let err = stderr(&resume(&model, &early, &[]));
-        assert!(
-            err.contains("glassbox::no_checkpoint")
-                && err.contains("stopped before its first checkpoint")
-                && err.contains("--overwrite"),
-            "{err}"
+        refused(
+            &resume(&model, &early, &[]),
+            &[
+                "glassbox::no_checkpoint",
+                "stopped before its first checkpoint",
+                "--overwrite",
+            ],
         );
 
         let b = dir.join("b");
         interrupted(&model, &b);
-        let out = resume(&model, &b, &["--seed", "5"]);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(
-            err.contains("glassbox::resume_flag") && err.contains("--seed 5"),
-            "{err}"
+        refused(
+            &resume(&model, &b, &["--seed", "5"]),
+            &["glassbox::resume_flag", "--seed 5"],
         );
 
         // Another tolerance is another model; a comment is not.
-        std::fs::create_dir_all(dir.join("other")).unwrap();
-        let other = write_model(
-            &dir.join("other"),
-            &NET.replace("rtol = 1e-6", "rtol = 1e-5"),
-            &example_data("spiral.csv"),
+        let other = variant(&dir, "other", &NET.replace("rtol = 1e-6", "rtol = 1e-5"));
+        refused(
+            &resume(&other, &b, &[]),
+            &["glassbox::resume_model_changed", "--force"],
         );
-        let out = resume(&other, &b, &[]);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(
-            err.contains("glassbox::resume_model_changed") && err.contains("--force"),
-            "{err}"
-        );
-        std::fs::create_dir_all(dir.join("comment")).unwrap();
-        let commented = write_model(
-            &dir.join("comment"),
+        let commented = variant(
+            &dir,
+            "comment",
             &format!("# the same model, commented\n{NET}"),
-            &example_data("spiral.csv"),
         );
         let out = resume(&commented, &b, &["--iterations", "3"]);
         assert!(out.status.success(), "{}", stderr(&out));
@@ -817,12 +815,9 @@ mod run_dirs {
         assert!(out.join("loss.png").is_file());
         std::fs::write(out.join("notes.txt"), "mine").unwrap();
 
-        let run = train(&model, &["--iterations", "1"], &out);
-        let err = stderr(&run);
-        assert_eq!(run.status.code(), Some(1), "{err}");
-        assert!(
-            err.contains("glassbox::run_dir_not_empty") && err.contains("--overwrite"),
-            "{err}"
+        refused(
+            &train(&model, &["--iterations", "1"], &out),
+            &["glassbox::run_dir_not_empty", "--overwrite"],
         );
 
         let run = train(&model, &["--iterations", "0", "--overwrite"], &out);
