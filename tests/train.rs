@@ -609,3 +609,231 @@ mod tape_backend {
         );
     }
 }
+
+mod run_dirs {
+    //! The run directory as a unit (`kit::run_dir`, docs/training.md "Outputs"): stale temp
+    //! files, stale weights, SIGTERM, resume refusals and notes, a second run refused.
+
+    use super::*;
+
+    fn train(model: &Path, flags: &[&str], out: &Path) -> std::process::Output {
+        glassbox()
+            .args(["train", model.to_str().unwrap()])
+            .args(flags)
+            .arg("--out")
+            .arg(out)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    }
+
+    fn resume(model: &Path, dir: &Path, flags: &[&str]) -> std::process::Output {
+        glassbox()
+            .args(["train", model.to_str().unwrap(), "--resume"])
+            .arg(dir)
+            .args(flags)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    }
+
+    fn stderr(out: &std::process::Output) -> String {
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// The command failed with a diagnostic whose text holds every one of `needles`.
+    fn refused(out: &std::process::Output, needles: &[&str]) {
+        let err = stderr(out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        for n in needles {
+            assert!(err.contains(n), "no `{n}` in: {err}");
+        }
+    }
+
+    /// `src` as `dir/name/model.gbx` on the spiral data.
+    fn variant(dir: &Path, name: &str, src: &str) -> PathBuf {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        write_model(&dir.join(name), src, &example_data("spiral.csv"))
+    }
+
+    /// A run of 4 iterations interrupted after 2 (its checkpoint at iteration 2).
+    fn interrupted(model: &Path, out: &Path) {
+        let run = train(model, &["--iterations", "4", "--stop-after", "2"], out);
+        assert_eq!(run.status.code(), Some(130), "{}", stderr(&run));
+    }
+
+    /// What a `kill -9` mid-checkpoint leaves (temp files of a dead writer, weights one
+    /// checkpoint older than the checkpoint): `predict` refuses the stale weights, `--resume`
+    /// deletes the temp files, rewrites the weights and ends where the uninterrupted run does.
+    #[test]
+    fn a_crash_mid_checkpoint_is_repaired_by_resume() {
+        let dir = tmp("crash");
+        let model = write_model(&dir, NET, &example_data("spiral.csv"));
+        let (whole, older, b) = (dir.join("whole"), dir.join("older"), dir.join("b"));
+        let run = train(&model, &["--iterations", "4"], &whole);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let run = train(&model, &["--iterations", "4", "--stop-after", "1"], &older);
+        assert_eq!(run.status.code(), Some(130), "{}", stderr(&run));
+        interrupted(&model, &b);
+        let temps = [
+            ".checkpoint.json.tmp-999999999.tmp",
+            ".weights.safetensors.tmp-999999999.tmp",
+        ];
+        for t in temps {
+            std::fs::write(b.join(t), "partial").unwrap();
+        }
+        std::fs::copy(
+            older.join("weights.safetensors"),
+            b.join("weights.safetensors"),
+        )
+        .unwrap();
+
+        refused(
+            &glassbox()
+                .args(["predict", model.to_str().unwrap(), "--weights"])
+                .arg(&b)
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap(),
+            &["glassbox::stale_weights", "--resume"],
+        );
+
+        let out = resume(&model, &b, &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        for t in temps {
+            assert!(!b.join(t).exists(), "{t} survived the resume");
+        }
+        assert_eq!(
+            std::fs::read(whole.join("weights.safetensors")).unwrap(),
+            std::fs::read(b.join("weights.safetensors")).unwrap()
+        );
+    }
+
+    /// SIGTERM checkpoints like Ctrl-C; with stderr not a terminal, progress is plain lines.
+    #[cfg(unix)]
+    #[test]
+    fn sigterm_writes_a_checkpoint_and_progress_is_plain_lines() {
+        use std::io::{BufRead, BufReader};
+        let dir = tmp("sigterm");
+        let model = write_model(&dir, NET, &example_data("spiral.csv"));
+        let out = dir.join("run");
+        let mut child = glassbox()
+            .args(["train", model.to_str().unwrap(), "--iterations", "100000"])
+            .args(["--checkpoint-every", "0", "--out"])
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        assert!(first.starts_with("iteration 1/100000 loss "), "{first}");
+        assert!(first.ends_with("it/s"), "{first}");
+        assert!(!out.join("checkpoint.json").exists());
+        let kill = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{rest:?}");
+        assert!(
+            rest.iter()
+                .any(|l| l.contains("interrupted after iteration")),
+            "{rest:?}"
+        );
+        let state = io::state_from_json(&std::fs::read(out.join("checkpoint.json")).unwrap());
+        assert!(state.unwrap().iteration >= 1);
+    }
+
+    #[test]
+    fn resume_refuses_what_it_cannot_honour() {
+        let dir = tmp("resume_refusals");
+        let model = write_model(&dir, NET, &example_data("spiral.csv"));
+        // No directory; a run stopped before its first checkpoint (run.json only).
+        refused(
+            &resume(&model, &dir.join("missing"), &[]),
+            &["glassbox::no_checkpoint", "no such directory"],
+        );
+        let early = dir.join("early");
+        std::fs::create_dir_all(&early).unwrap();
+        std::fs::write(early.join("run.json"), "{}").unwrap();
+        refused(
+            &resume(&model, &early, &[]),
+            &[
+                "glassbox::no_checkpoint",
+                "stopped before its first checkpoint",
+                "--overwrite",
+            ],
+        );
+
+        let b = dir.join("b");
+        interrupted(&model, &b);
+        refused(
+            &resume(&model, &b, &["--seed", "5"]),
+            &["glassbox::resume_flag", "--seed 5"],
+        );
+
+        // Another tolerance is another model; a comment is not.
+        let other = variant(&dir, "other", &NET.replace("rtol = 1e-6", "rtol = 1e-5"));
+        refused(
+            &resume(&other, &b, &[]),
+            &["glassbox::resume_model_changed", "--force"],
+        );
+        let commented = variant(
+            &dir,
+            "comment",
+            &format!("# the same model, commented\n{NET}"),
+        );
+        let out = resume(&commented, &b, &["--iterations", "3"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let out = resume(&other, &b, &["--force", "--iterations", "4"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+
+        // A finished run (its checkpoint now of the forced model): its report again, with a
+        // note saying so.
+        let out = resume(&other, &b, &[]);
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.contains("glassbox::run_finished") && err.contains("already finished"),
+            "{err}"
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("iterations        4"));
+    }
+
+    /// A second run into a directory holding a run is refused; `--overwrite` deletes the
+    /// first run's files (its plots too) before writing its own.
+    #[test]
+    fn a_second_run_never_mixes_with_the_first() {
+        let dir = tmp("second");
+        let model = write_model(&dir, NET, &example_data("spiral.csv"));
+        let out = dir.join("run");
+        let run = train(&model, &["--iterations", "2", "--plot"], &out);
+        assert!(run.status.success(), "{}", stderr(&run));
+        assert!(out.join("loss.png").is_file());
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+
+        refused(
+            &train(&model, &["--iterations", "1"], &out),
+            &["glassbox::run_dir_not_empty", "--overwrite"],
+        );
+
+        let run = train(&model, &["--iterations", "0", "--overwrite"], &out);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let report = String::from_utf8_lossy(&run.stdout);
+        assert!(report.contains("training time     0.000 s"), "{report}");
+        assert!(
+            !out.join("loss.png").exists(),
+            "the first run's plot is left"
+        );
+        assert!(
+            out.join("notes.txt").is_file(),
+            "a file of the user's was deleted"
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+        assert_eq!(json["metrics"].as_array().map(Vec::len), Some(0));
+    }
+}

@@ -44,6 +44,47 @@ pub fn setup(
     Ok(Setup { trainer, full })
 }
 
+/// What a checkpoint must have been trained with to be resumed by `t`: a hash (FNV-1a, 64
+/// bits, hex) of the run's plan without the flags a resume may change (the stop, the
+/// checkpoint interval; the seed is checked on its own), the lowered vector field (drift and
+/// diffusion) and initial state, and the parameters' names, shapes and fixed values. Lowered IR
+/// rather than source text, so comments and formatting do not count; the learned values do
+/// not either (they are the checkpoint's).
+pub fn fingerprint(t: &Trainer) -> String {
+    use crate::ir::lower::{Part, lower, lower_init};
+    let model = t.model();
+    let mut text = String::new();
+    let mut plan = serde_json::to_value(&t.plan).unwrap_or_default();
+    if let Some(fields) = plan.as_object_mut() {
+        for resumable in ["stop", "seed", "checkpoint_every"] {
+            fields.remove(resumable);
+        }
+    }
+    text += &plan.to_string();
+    let mut parts = vec![lower(model, Part::Field)];
+    if model.kind == crate::sema::ModelKind::Sde {
+        parts.push(lower(model, Part::Diffusion));
+    }
+    parts.push(lower_init(model));
+    for f in parts.iter().flatten() {
+        text += &crate::ir::print_text(f);
+    }
+    for q in &model.params {
+        text += &format!("\n{} {:?} {}", q.name, q.shape, q.learn);
+        if !q.learn {
+            text.extend(q.init.iter().map(|v| format!(" {:x}", v.to_bits())));
+        }
+    }
+    format!("{:016x}", fnv1a(text.as_bytes()))
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms (std's hasher is not).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// The final report, also in `run.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -98,7 +139,8 @@ const PREDICTION_REPEAT: usize = 7;
 /// The report `run.json` ends with and `glassbox train` prints.
 pub fn final_report(t: &Trainer, full: &[Dataset]) -> Result<Report, Diag> {
     let s = t.state();
-    let training_time_s = s.metrics.iter().map(|m| m.time_s).sum();
+    // A fold from +0.0: `Sum` of no f64 is −0.0, which printed "-0.000 s" for `--iterations 0`.
+    let training_time_s = s.metrics.iter().fold(0.0, |acc, m| acc + m.time_s);
     let classification = t.class_report()?;
     let (nfe, ms, loss) = match (first_path(t, full), &classification) {
         (_, Some(c)) => (c.prediction_nfe, c.prediction_time_ms, c.train_loss),

@@ -3,8 +3,12 @@
 //! on Ctrl-C and at the end; temp file + rename), `run.json` (plan, seed, per-iteration
 //! metrics, final report) and, with `--plot`, `loss.png`, `nfe.png`, `fit.png`.
 //! `--resume DIR` continues from `DIR/checkpoint.json` to the same result as an uninterrupted
-//! run.
+//! run; it refuses a `--seed` other than the run's and a model whose fingerprint differs from
+//! the checkpoint's (unless `--force`). A new run refuses a directory that holds another run's
+//! files unless `--overwrite`, so two runs' artefacts never mix. SIGTERM is handled like
+//! Ctrl-C.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,15 +17,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Args, ValueEnum};
 
 use crate::app::located;
-use crate::app::train::{self as training, Setup, figures, final_report, progress_message};
+use crate::app::train::{
+    self as training, Setup, figures, final_report, fingerprint, progress_message,
+};
 use crate::diag::Diag;
-use crate::kit::io::access_error;
-use crate::kit::progress::progress_bar;
+use crate::kit::progress::TrainProgress;
 use crate::kit::run_dir::{self, save_checkpoint, save_figures, save_run};
 use crate::kit::{emit, load_source};
 use crate::sema::Stop;
 use crate::source::DiskLoader;
-use crate::train::{Backend, ClassReport, DeviceKind, Overrides, TrainState, io};
+use crate::train::{Backend, ClassReport, DeviceKind, Overrides, TrainState, Trainer};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -46,6 +51,14 @@ pub struct TrainArgs {
     /// Continue the run saved in DIR (its checkpoint.json).
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
+    /// Delete the run already in the run directory (its weights, checkpoint, run.json and
+    /// plots; nothing else) before training; without it such a directory is refused.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// With --resume: continue even though the model file differs from the one the
+    /// checkpoint was trained with.
+    #[arg(long, requires = "resume")]
+    pub force: bool,
     /// Write a checkpoint every N iterations (default: the model's `checkpoint_every`).
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<u64>,
@@ -114,7 +127,15 @@ fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
         seed: args.seed,
         checkpoint_every: args.checkpoint_every,
     };
-    let read = || read_checkpoint(args.resume.as_deref().unwrap_or(Path::new(".")));
+    // The checkpoint's fingerprint, kept by the reader for the check once the trainer is built.
+    let saved_fingerprint = RefCell::new(None);
+    let read = || {
+        let saved = run_dir::read_checkpoint(args.resume.as_deref().unwrap_or(Path::new(".")))
+            .map_err(|d| vec![d])?;
+        check_seed(args, &saved.state)?;
+        *saved_fingerprint.borrow_mut() = saved.fingerprint;
+        Ok(saved.state)
+    };
     let resume: Option<&dyn Fn() -> Result<TrainState, Vec<Diag>>> =
         args.resume.as_ref().map(|_| &read as _);
     let Setup { mut trainer, full } = training::setup(&file, model, &DiskLoader, &ov, resume)?;
@@ -125,29 +146,54 @@ fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
         .clone()
         .or_else(|| args.resume.clone())
         .unwrap_or_else(|| PathBuf::from("runs").join(&trainer.model().name));
-    run_dir::create(&dir)?;
+    match &args.resume {
+        Some(from) => {
+            check_fingerprint(args, from, &trainer, saved_fingerprint.take())?;
+            if *from == dir {
+                if args.overwrite {
+                    return Err(vec![ignored_flag(
+                        "--overwrite",
+                        "a resumed run continues in its own directory",
+                    )]);
+                }
+                run_dir::repair_weights(&dir, &trainer)?;
+            } else {
+                run_dir::prepare_new(&dir, args.overwrite)?;
+            }
+            if trainer.done() {
+                emit(&[already_finished(from, &trainer)]);
+            }
+        }
+        None => {
+            run_dir::prepare_new(&dir, args.overwrite)?;
+            // From the start, so a run stopped before its first checkpoint is recognisable.
+            save_run(&dir, &trainer, None)?;
+        }
+    }
 
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&interrupted);
-        // Fails only when a handler is already installed (a second run in one process).
+        // Ctrl-C and (the `termination` feature) SIGTERM and SIGHUP. Fails only when a
+        // handler is already installed (a second run in one process).
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
     let total = trainer.state().total;
-    let bar = progress_bar(total);
-    bar.set_position(trainer.state().iteration);
+    let mut bar = TrainProgress::new(total, trainer.state().iteration);
     let every = trainer.plan.checkpoint_every.filter(|&n| n > 0);
     while !trainer.done() {
         let m = trainer.step().map_err(&loc)?;
         let done = trainer.state().iteration;
-        bar.set_position(done);
-        bar.set_message(progress_message(&m, trainer.state().metrics.as_slice()));
+        bar.update(
+            done,
+            progress_message(&m, trainer.state().metrics.as_slice()),
+        );
         if every.is_some_and(|n| done % n == 0) {
             save_checkpoint(&dir, &trainer)?;
         }
         let stop = args.stop_after.is_some_and(|k| done >= k);
         if (interrupted.load(Ordering::SeqCst) || stop) && !trainer.done() {
-            bar.finish_and_clear();
+            bar.finish();
             save_checkpoint(&dir, &trainer)?;
             save_run(&dir, &trainer, None)?;
             eprintln!(
@@ -158,7 +204,7 @@ fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
             return Ok(ExitCode::from(130));
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
 
     let report = final_report(&trainer, &full).map_err(&loc)?;
     save_checkpoint(&dir, &trainer)?;
@@ -205,9 +251,72 @@ fn print_classification(c: &ClassReport) {
     println!("prediction time   {:.3} ms", c.prediction_time_ms);
 }
 
-/// `DIR/checkpoint.json` of `--resume DIR`.
-fn read_checkpoint(dir: &Path) -> Result<TrainState, Vec<Diag>> {
-    let path = dir.join("checkpoint.json");
-    let bytes = std::fs::read(&path).map_err(|e| vec![access_error(&path, &e)])?;
-    io::state_from_json(&bytes).map_err(|d| vec![d])
+/// A resumed run keeps its seed: a different `--seed` would be silently ignored.
+fn check_seed(args: &TrainArgs, state: &TrainState) -> Result<(), Vec<Diag>> {
+    match args.seed {
+        Some(s) if s != state.seed => Err(vec![ignored_flag(
+            &format!("--seed {s}"),
+            &format!("the run continues with its own seed {}", state.seed),
+        )]),
+        _ => Ok(()),
+    }
+}
+
+/// `glassbox::resume_flag`: a flag a resumed run cannot honour.
+fn ignored_flag(flag: &str, why: &str) -> Diag {
+    Diag::error(
+        "glassbox::resume_flag",
+        format!("`{flag}` does not apply to --resume: {why}"),
+    )
+    .help(format!(
+        "drop `{flag}`, or start a new run with it: `--out DIR` (a new directory)"
+    ))
+}
+
+/// The model must be the one the checkpoint was trained with, unless `--force`.
+fn check_fingerprint(
+    args: &TrainArgs,
+    from: &Path,
+    trainer: &Trainer,
+    saved: Option<String>,
+) -> Result<(), Vec<Diag>> {
+    let now = fingerprint(trainer);
+    match saved {
+        Some(saved) if saved != now && !args.force => Err(vec![
+            Diag::error(
+                "glassbox::resume_model_changed",
+                format!(
+                    "`{}` is not the model the run in `{}` was trained with: its solver, \
+                     objective, optimiser, field, initial state or fixed parameters differ \
+                     (fingerprint {now}, the checkpoint's {saved})",
+                    args.file.display(),
+                    from.display()
+                ),
+            )
+            .help(
+                "resume with the model file the run was started from, start a new run with \
+                 `--out DIR`, or pass `--force` to continue under the changed model",
+            ),
+        ]),
+        _ => Ok(()),
+    }
+}
+
+/// The note before a finished run's report is printed again.
+fn already_finished(from: &Path, t: &Trainer) -> Diag {
+    let s = t.state();
+    Diag::warning(
+        "glassbox::run_finished",
+        format!(
+            "the run in `{}` is already finished (iteration {} of {}): nothing to train; its \
+             report again below",
+            from.display(),
+            s.iteration,
+            s.total
+        ),
+    )
+    .help(format!(
+        "train it further with `--iterations N` (N > {})",
+        s.iteration
+    ))
 }

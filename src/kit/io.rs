@@ -40,13 +40,78 @@ pub fn temp_path(path: &Path, ext: &str) -> PathBuf {
 
 /// Write `bytes` to a temporary file beside `path` and rename it over `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diag> {
+    write_via_temp(path, bytes, false)
+}
+
+/// [`write_atomic`], and durable: the temporary file is flushed to the disk before the rename
+/// and the directory after it, so a power loss leaves the old file or the new one, never an
+/// empty or partial one (the rename alone is safe only against a killed process).
+pub fn write_durable(path: &Path, bytes: &[u8]) -> Result<(), Diag> {
+    write_via_temp(path, bytes, true)
+}
+
+fn write_via_temp(path: &Path, bytes: &[u8], durable: bool) -> Result<(), Diag> {
     let tmp = temp_path(path, "tmp");
     let fail = |e: std::io::Error| {
         let _ = std::fs::remove_file(&tmp);
         path_error("write", path, &e).help("check that the directory exists and is writable")
     };
-    std::fs::write(&tmp, bytes).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
+    if durable {
+        let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+        std::io::Write::write_all(&mut f, bytes).map_err(fail)?;
+        f.sync_all().map_err(fail)?;
+    } else {
+        std::fs::write(&tmp, bytes).map_err(fail)?;
+    }
+    std::fs::rename(&tmp, path).map_err(fail)?;
+    if durable {
+        sync_dir(path.parent().unwrap_or(Path::new(".")));
+    }
+    Ok(())
+}
+
+/// Flush a directory's entries (a rename) to the disk. Best effort: some platforms cannot
+/// open a directory as a file, and the data itself is already synced.
+fn sync_dir(dir: &Path) {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Whether `name` is a temporary file [`temp_path`] made (`.NAME.tmp-PID.EXT`) for another
+/// process than this one: what a killed writer leaves behind.
+pub fn is_stale_temp(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some((_, tail)) = rest.rsplit_once(".tmp-") else {
+        return false;
+    };
+    let pid = tail.split_once('.').map_or(tail, |(pid, _)| pid);
+    !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && pid != std::process::id().to_string()
+}
+
+/// Delete the temporary files killed writers left in `dir`; returns their names.
+pub fn remove_stale_temps(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if is_stale_temp(&name) && std::fs::remove_file(e.path()).is_ok() {
+            removed.push(name);
+        }
+    }
+    removed.sort();
+    removed
 }
 
 /// A run directory (or a file in it) that cannot be created or read.
@@ -57,4 +122,26 @@ pub fn access_error(path: &Path, e: &std::io::Error) -> Diag {
 /// Create `dir` and its parents (a run directory).
 pub fn create_dir(dir: &Path) -> Result<(), Diag> {
     std::fs::create_dir_all(dir).map_err(|e| access_error(dir, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_stale_temp;
+
+    #[test]
+    fn stale_temps_are_other_processes_temp_files() {
+        assert!(is_stale_temp(".checkpoint.json.tmp-12.tmp"));
+        assert!(is_stale_temp(".loss.png.tmp-99.png"));
+        let own = format!(".weights.safetensors.tmp-{}.tmp", std::process::id());
+        assert!(!is_stale_temp(&own), "a file this process is writing");
+        for name in [
+            "checkpoint.json",
+            ".hidden",
+            ".a.tmp-.tmp",
+            ".a.tmp-x1.tmp",
+            "a.tmp-1.tmp",
+        ] {
+            assert!(!is_stale_temp(name), "{name}");
+        }
+    }
 }

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::io::{path_error, read_error};
+use super::run_dir;
 use crate::diag::Diag;
 use crate::sema::Model;
 use crate::source::SourceFile;
@@ -15,17 +16,40 @@ pub fn load_source(path: &Path) -> Result<Arc<SourceFile>, Diag> {
     crate::syntax::decode(&path.display().to_string(), bytes)
 }
 
-/// The weights in `path`: a run directory (its `weights.safetensors`) or the file itself.
+/// The weights in `path`: a run directory (its `weights.safetensors`, refused when a crash
+/// left it older than the checkpoint beside it) or the file itself.
 pub fn load_weights(model: &Model, path: &Path) -> Result<Vec<f64>, Vec<Diag>> {
-    let path = if path.is_dir() {
-        path.join("weights.safetensors")
-    } else {
-        path.to_path_buf()
+    let dir = path.is_dir().then_some(path);
+    let path = match dir {
+        Some(d) => d.join(run_dir::WEIGHTS),
+        None => path.to_path_buf(),
     };
     let bytes = std::fs::read(&path).map_err(|e| {
         vec![path_error("read", &path, &e).help(
             "give the run directory `glassbox train` wrote (--out), or its weights.safetensors",
         )]
     })?;
+    if let Some(dir) = dir {
+        check_weights_current(dir, &bytes).map_err(|d| vec![d])?;
+    }
     io::weights_from_safetensors(model, &bytes).map_err(|d| vec![d])
+}
+
+/// A run directory's weights must be the ones its checkpoint was written with (`kit::run_dir`).
+fn check_weights_current(dir: &Path, weights: &[u8]) -> Result<(), Diag> {
+    let Some(iteration) = run_dir::weights_older_than_checkpoint(dir, weights) else {
+        return Ok(());
+    };
+    Err(Diag::error(
+        "glassbox::stale_weights",
+        format!(
+            "the weights in `{}` are not those of its checkpoint (iteration {iteration}): the \
+             run was stopped while saving them",
+            dir.display()
+        ),
+    )
+    .help(format!(
+        "`glassbox train MODEL --resume {}` rewrites the weights from the checkpoint",
+        dir.display()
+    )))
 }
