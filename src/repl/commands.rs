@@ -160,7 +160,8 @@ pub const COMMANDS: &[Command] = &[
     Command {
         names: &["save"],
         usage: ":save DIR",
-        about: "write weights.safetensors, checkpoint.json and run.json into DIR",
+        about: "write weights.safetensors, checkpoint.json and run.json into DIR (one
+                      that holds no run yet, unless `:save DIR --overwrite`)",
         run: |r, rest| training::save(&r.trained, &r.session, rest),
     },
     Command {

@@ -114,8 +114,23 @@ pub fn save(trained: &Option<Trained>, session: &Session, dir: &str) -> Result<S
             .help("run `:train N` first (editing the model discards trained weights)"),
         ]);
     };
+    // `:save DIR --overwrite`, as `glassbox train --overwrite`: never mix two runs' files.
+    let (dir, overwrite) = match dir.strip_suffix("--overwrite") {
+        Some(d) if d.ends_with(char::is_whitespace) => (d.trim_end(), true),
+        _ => (dir, false),
+    };
     let dir = Path::new(dir);
-    run_dir::create(dir)?;
+    run_dir::prepare_new(dir, overwrite).map_err(|ds| {
+        ds.into_iter()
+            .map(|d| match d.code {
+                "glassbox::run_dir_not_empty" => d.help(
+                    "save into a new directory, or replace that run's files with \
+                     `:save DIR --overwrite`",
+                ),
+                _ => d,
+            })
+            .collect::<Vec<_>>()
+    })?;
     save_checkpoint(dir, &t.trainer)?;
     save_run(dir, &t.trainer, None)?;
     Ok(format!(
