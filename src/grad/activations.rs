@@ -88,6 +88,26 @@ impl Activations {
         }))
     }
 
+    /// The same kernels bound afresh (their arguments copied) with no records: one per
+    /// thread of a parallel loop.
+    pub(super) fn fork(&self) -> Activations {
+        Activations {
+            forward: self.forward.duplicate(),
+            vjp: self.vjp.duplicate(),
+            vjp_add: self.vjp_add.duplicate(),
+            h_arg: self.h_arg,
+            dim: self.dim,
+            out: vec![0.0; self.out.len()],
+            keys: Vec::new(),
+            values: Vec::new(),
+            count: 0,
+            cursor: usize::MAX,
+            index: HashMap::default(),
+            indexed: 0,
+            reused: 0,
+        }
+    }
+
     /// Sets argument `i` of both kernels (the field's numbering) and forgets every record.
     pub(super) fn set_arg(&mut self, i: usize, values: &[f64]) -> Result<(), Diag> {
         self.clear();
