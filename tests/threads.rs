@@ -168,7 +168,8 @@ fn classifier_predictions_are_bit_identical_across_thread_counts() {
     assert_eq!(bits(3), one);
 }
 
-/// An Ornstein–Uhlenbeck SDE trained on its moments over 13 paths.
+/// An Ornstein–Uhlenbeck SDE with a small net in its drift, trained on its moments over 13
+/// paths.
 #[test]
 fn sde_path_training_is_bit_identical_across_thread_counts() {
     let dir = tmp("sde");
@@ -186,7 +187,8 @@ fn sde_path_training_is_bit_identical_across_thread_counts() {
         r#"model ou
 state x = 2.0
 param theta = 1.2 learn, mu = 0.2 learn, sigma = 0.3 learn
-dx = theta * (mu - x) dt + sigma * (1 + 0.1 * x * x) dW
+net f = mlp(1, 6, 1; act = tanh)
+dx = (theta * (mu - x) + sum(f([x]))) dt + sigma * (1 + 0.1 * x * x) dW
 solve sriw1(rtol = 1e-2, atol = 1e-3)
 data paths = csv("{}", time = "t", columns = ["x"], group = "path")
 minimize moments(x, paths; samples = 13) + 0.01 * error_estimate
