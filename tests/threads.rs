@@ -199,3 +199,38 @@ train adam(lr = 0.05), iterations = 3
     let (model, ds) = load(&dir.join("ou.gbx"), &src);
     same_at_1_2_3(&model, &ds);
 }
+
+/// `glassbox solve --paths N --threads T`: the paths of `solve_sde_on` equal `solve_sde`'s bit
+/// for bit at 1, 2 and 3 threads.
+#[test]
+fn sde_path_solves_are_bit_identical_across_thread_counts() {
+    use glassbox::solve::sde::{JitSde, SdeOptions, sde_method, solve_sde, solve_sde_on};
+    use glassbox::solve::threads::Pool;
+    let src = r#"model ou
+state x = 2.0
+param theta = 1.2, mu = 0.2, sigma = 0.3
+dx = theta * (mu - x) dt + sigma * (1 + 0.1 * x * x) dW
+solve sriw1(rtol = 1e-3, atol = 1e-4) over [0, 1]
+"#;
+    let (model, _) = load(&tmp("sde_solve").join("ou.gbx"), src);
+    let p = glassbox::solve::param_values(&model);
+    let method = sde_method("sriw1").unwrap();
+    let opts = SdeOptions {
+        rtol: 1e-3,
+        atol: 1e-4,
+        ..SdeOptions::default()
+    };
+    let mut field = JitSde::with_params(&model, &p, &[]).unwrap();
+    let want = solve_sde(method, &mut field, 0.0, 1.0, &[2.0], &opts, 9, 14).unwrap();
+    let bits = |sol: &glassbox::solve::sde::SdeSolution| -> Vec<u64> {
+        (sol.paths.iter())
+            .flat_map(|s| s.ts.iter().chain(&s.us).map(|v| v.to_bits()))
+            .chain([sol.stats.nfe])
+            .collect()
+    };
+    for threads in [1, 2, 3] {
+        let mut pool = Pool::new(threads, || Ok(field.fork())).unwrap();
+        let got = solve_sde_on(method, &mut pool, 0.0, 1.0, &[2.0], &opts, 9, 14).unwrap();
+        assert!(bits(&got) == bits(&want), "{threads} threads");
+    }
+}
