@@ -78,38 +78,34 @@ train adam(lr = 1e-2), iterations = 3, batch = windows(13, length = 5)
     same_at_1_2_3(&model, &ds);
 }
 
-/// `n` rows of 3 features in [-1, 1] (a fixed LCG), labelled by their largest feature.
+/// `n` rows of 3 features `sin(1.3·i + 2·j)`, labelled by their largest feature.
 fn table(n: usize) -> String {
-    let mut s: u64 = 777;
-    let mut next = || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-    };
     let mut out = String::new();
-    for _ in 0..n {
-        let x = [next(), next(), next()];
+    for i in 0..n {
+        let x: Vec<f64> = (0..3)
+            .map(|j| (1.3 * i as f64 + 2.0 * j as f64).sin())
+            .collect();
         let c = (0..3).max_by(|&a, &b| x[a].total_cmp(&x[b])).unwrap_or(0);
         out += &format!("{},{},{},{c}\n", x[0], x[1], x[2]);
     }
     out
 }
 
+/// Three states, the inputs in the field too, both global regularizers and a sampled one.
 const CLASSIFIER: &str = r#"
-model toy
+model three
 input x[3]
 label c in 0..3
-net enc = linear(3, 2)
-net f = mlp(3, 5, 2; act = tanh)
-net dec = linear(2, 3)
-state h[2] = enc(x)
-dh/dt = f(concat(h, t))
-solve tsit5(rtol = 1e-3, atol = 1e-4) over [0, 1]
+net enc = linear(3, 3)
+net f = mlp(6, 4, 3; act = tanh)
+net dec = linear(3, 3)
+state h[3] = enc(x)
+dh/dt = f(concat(h, x))
+solve tsit5(rtol = 1e-4, atol = 1e-5) over [0, 1]
 output logits = dec(h(1))
 data d = csv("DATA", features = 0..3, label = 3)
-minimize cross_entropy(logits, c) + 0.1 * error_estimate + 0.05 * error_estimate(sample = unbiased)
-train adam(lr = 0.05), iterations = 3, batch = 14, split = 0.75
+minimize cross_entropy(logits, c) + 0.05 * error_estimate + 0.01 * stiffness + 0.05 * error_estimate(sample = biased)
+train adam(lr = 0.02), iterations = 3, batch = 14, split = 0.75
 "#;
 
 /// In its own directory `name` (the tests run in parallel).

@@ -84,19 +84,25 @@ pub fn solve_sde<S: SdeField + ?Sized>(
     check_inputs(method, field, t0, t1, u0, opts)?;
     let m = field.noise().processes();
     let depth = tree_depth(t0, t1, opts);
-    let mut out = SdeSolution {
-        paths: Vec::with_capacity(paths),
-        stats: Stats::default(),
-    };
+    let mut sols = Vec::with_capacity(paths);
     for path in 0..paths {
         let tree = BrownianTree::with_depth(seed, path as u64, t0, t1, m, depth);
-        let sol = solve_path(method, field, u0, opts, &tree)?;
-        out.stats.nfe += sol.stats.nfe;
-        out.stats.accepted += sol.stats.accepted;
-        out.stats.rejected += sol.stats.rejected;
-        out.paths.push(sol);
+        sols.push(solve_path(method, field, u0, opts, &tree)?);
     }
-    Ok(out)
+    Ok(SdeSolution::of(sols))
+}
+
+impl SdeSolution {
+    /// The paths, in path order, with their counts summed.
+    fn of(paths: Vec<Solution>) -> SdeSolution {
+        let mut stats = Stats::default();
+        for sol in &paths {
+            stats.nfe += sol.stats.nfe;
+            stats.accepted += sol.stats.accepted;
+            stats.rejected += sol.stats.rejected;
+        }
+        SdeSolution { paths, stats }
+    }
 }
 
 /// [`solve_sde`] with the paths on `pool`'s threads (one copy of the field per thread): path
@@ -129,13 +135,7 @@ pub fn solve_sde_on<S: SdeField + Send>(
         }
         Ok(())
     })?;
-    let mut stats = Stats::default();
-    for sol in &sols {
-        stats.nfe += sol.stats.nfe;
-        stats.accepted += sol.stats.accepted;
-        stats.rejected += sol.stats.rejected;
-    }
-    Ok(SdeSolution { paths: sols, stats })
+    Ok(SdeSolution::of(sols))
 }
 
 /// One path driven by the given tree, over the tree's span.
