@@ -103,6 +103,8 @@ pub(super) fn run(
         opts,
         seed,
         paths,
+        // A standalone binary solves its paths on one thread.
+        threads: 1,
     };
     let text = if sde.mean {
         // `glassbox predict`: the mean path (`train::predict`).

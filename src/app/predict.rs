@@ -21,6 +21,8 @@ use crate::train::{self, Overrides, Plan};
 pub struct PredictRequest<'a> {
     pub at: Option<&'a str>,
     pub input: Option<&'a Path>,
+    /// Classifiers: threads the samples run on (`None`: every core; same logits at any count).
+    pub threads: Option<usize>,
 }
 
 /// A prediction as CSV; a classifier scored on labelled data also has its score.
@@ -52,7 +54,7 @@ pub fn predict(
 ) -> Result<Prediction, Vec<Diag>> {
     let loc = located(file);
     if plan.loss.loss == Loss::CrossEntropy {
-        return classify(model, plan, p, req.input, file, loader).map_err(&loc);
+        return classify(model, plan, p, req, file, loader).map_err(&loc);
     }
     let times = match req.at {
         Some(s) => at_grid(s)?,
@@ -115,10 +117,11 @@ fn classify(
     model: &Model,
     plan: &train::Plan,
     p: &[f64],
-    input: Option<&Path>,
+    req: &PredictRequest,
     file: &Arc<SourceFile>,
     loader: &dyn Loader,
 ) -> Result<Prediction, Diag> {
+    let input = req.input;
     let Some(source) = model.data.get(plan.loss.data) else {
         return Err(
             Diag::error("glassbox::train_missing", "the model has no data source")
@@ -147,7 +150,8 @@ fn classify(
                 .help("give --input with one sample per row"),
         );
     };
-    let (logits, _, k) = train::predict_table(model, plan, p, &x)?;
+    let threads = req.threads.unwrap_or(plan.threads);
+    let (logits, _, k) = train::predict_table(model, plan, p, &x, threads)?;
     let csv = to_csv(&Csv::Logits {
         logits: &logits,
         k,

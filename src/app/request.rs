@@ -17,6 +17,8 @@ pub struct SolveRequest {
     /// SDE models: the Brownian seed and the number of paths.
     pub seed: Option<u64>,
     pub paths: Option<usize>,
+    /// SDE models: threads the paths run on (`None`: every core).
+    pub threads: Option<usize>,
     /// Solve this many times; timings report the median.
     pub repeat: usize,
     /// SDE models: differentiate the mean final value instead of solving.
@@ -37,6 +39,7 @@ impl Default for SolveRequest {
             dt: None,
             seed: None,
             paths: None,
+            threads: None,
             repeat: 1,
             grad: false,
             plot: false,

@@ -36,6 +36,8 @@ pub struct Plan {
     pub opts: SdeOptions,
     pub seed: u64,
     pub paths: usize,
+    /// Threads the paths run on (`--threads`, default every core; same paths at any count).
+    pub threads: usize,
 }
 
 fn method(req: &SolveRequest, model: &Model) -> Result<SdeMethod, Vec<Diag>> {
@@ -134,6 +136,7 @@ pub fn plan(req: &SolveRequest, model: &Model) -> Result<Plan, Vec<Diag>> {
         opts,
         seed: req.seed.unwrap_or(0),
         paths,
+        threads: req.threads.unwrap_or_else(solve::threads::available).max(1),
     })
 }
 
@@ -183,10 +186,13 @@ pub fn run(model: &Model, plan: &Plan, p: &[f64], repeat: usize) -> Result<SdeRu
     let compile_wall = compile_start.elapsed();
     let u0 = solve::initial_state(model, p, &[], plan.t0).map_err(|d| vec![d])?;
     let repeat = repeat.max(1);
+    // One copy of the field per thread, made before the clock starts.
+    let mut pool =
+        solve::threads::Pool::new(plan.threads, || Ok(field.fork())).map_err(|d| vec![d])?;
     let (sol, median) = repeat_median(repeat, || {
-        solve::sde::solve_sde(
+        solve::sde::solve_sde_on(
             plan.method,
-            &mut field,
+            &mut pool,
             plan.t0,
             plan.t1,
             &u0,
@@ -194,7 +200,7 @@ pub fn run(model: &Model, plan: &Plan, p: &[f64], repeat: usize) -> Result<SdeRu
             plan.seed,
             plan.paths,
         )
-        .map_err(|e| vec![Diag::from(e)])
+        .map_err(|d| vec![d])
     })?;
     let compile = compile_wall.max(field.compile_time());
     Ok(SdeRun {

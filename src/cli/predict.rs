@@ -32,6 +32,9 @@ pub struct PredictArgs {
     /// the model's data, all of it).
     #[arg(long, value_name = "FILE", conflicts_with = "at")]
     pub input: Option<PathBuf>,
+    /// Classifiers: threads the samples run on (default: every core; same logits at any count).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub threads: Option<u64>,
     /// Write the CSV here instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -58,6 +61,7 @@ fn predict_file(args: &PredictArgs) -> Result<(), Vec<Diag>> {
     let req = PredictRequest {
         at: args.at.as_deref(),
         input: args.input.as_deref(),
+        threads: args.threads.map(|n| n as usize),
     };
     let prediction = predict::predict(&model, &file, &plan, &p, &req, &DiskLoader)?;
     if let Some(s) = &prediction.score {

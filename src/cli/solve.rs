@@ -103,7 +103,12 @@ fn paths(flags: &SolveFlags, model: &Model, plan: &sde::Plan, p: &[f64]) -> Resu
                 })
             },
             plot: &|path| plot_sde(path, name, names, plan, sol),
-            stats: &|| stats_text(&StatsOf::Paths { plan, sol, timing }),
+            // The thread count only here: the REPL's and a binary's statistics stay the same
+            // on every machine.
+            stats: &|| {
+                let text = stats_text(&StatsOf::Paths { plan, sol, timing });
+                format!("{text}threads           {}\n", plan.threads)
+            },
         },
     )
 }

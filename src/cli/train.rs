@@ -70,6 +70,10 @@ pub struct TrainArgs {
     /// `--features cuda`).
     #[arg(long, value_enum, value_name = "DEVICE", default_value = "cpu")]
     pub device: DeviceArg,
+    /// Threads the samples, windows or paths run on (default: every core; the weights are the
+    /// same at any count).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub threads: Option<u64>,
     /// Stop (as Ctrl-C would, checkpoint written) after this iteration; for tests.
     #[arg(long, value_name = "K", hide = true)]
     pub stop_after: Option<u64>,
@@ -126,6 +130,7 @@ fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
             .or(args.epochs.map(|n| Stop::Epochs { n })),
         seed: args.seed,
         checkpoint_every: args.checkpoint_every,
+        threads: args.threads.map(|n| n as usize),
     };
     // The checkpoint's fingerprint, kept by the reader for the check once the trainer is built.
     let saved_fingerprint = RefCell::new(None);

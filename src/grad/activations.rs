@@ -71,12 +71,18 @@ impl Activations {
             ..jit::Options::default()
         };
         let vjp_add = jit::compile_with(&s.vjp, &format!("{name}.vjp_h_add"), adding)?;
-        Ok(Some(Activations {
-            out: vec![0.0; forward.output_len()],
-            forward: forward.bind(),
-            vjp: vjp.bind(),
-            vjp_add: vjp_add.bind(),
-            h_arg: s.vjp.args.len() - 1,
+        let bound = [forward.bind(), vjp.bind(), vjp_add.bind()];
+        Ok(Some(Activations::empty(bound, s.vjp.args.len() - 1, dim)))
+    }
+
+    /// No records yet, on bound `[forward, vjp, vjp_add]`.
+    fn empty([forward, vjp, vjp_add]: [Bound; 3], h_arg: usize, dim: usize) -> Activations {
+        Activations {
+            out: vec![0.0; forward.out().len()],
+            forward,
+            vjp,
+            vjp_add,
+            h_arg,
             dim,
             keys: Vec::new(),
             values: Vec::new(),
@@ -85,7 +91,14 @@ impl Activations {
             index: HashMap::default(),
             indexed: 0,
             reused: 0,
-        }))
+        }
+    }
+
+    /// The same kernels bound afresh (their arguments copied) with no records: one per
+    /// thread of a parallel loop.
+    pub(super) fn fork(&self) -> Activations {
+        let bound = [&self.forward, &self.vjp, &self.vjp_add].map(Bound::duplicate);
+        Activations::empty(bound, self.h_arg, self.dim)
     }
 
     /// Sets argument `i` of both kernels (the field's numbering) and forgets every record.

@@ -218,6 +218,26 @@ impl JitVjpField {
         })
     }
 
+    /// Another field on the same compiled kernels, with buffers of its own and the current
+    /// parameters and inputs (sharing activations if this one does, with no records yet):
+    /// one per thread of a parallel loop over samples, windows or paths. It computes exactly
+    /// what this one computes.
+    pub fn fork(&self) -> JitVjpField {
+        JitVjpField {
+            field: self.field.duplicate(),
+            vjp: self.vjp.duplicate(),
+            dim: self.dim,
+            t_arg: self.t_arg,
+            u_arg: self.u_arg,
+            p_arg: self.p_arg,
+            x_arg: self.x_arg,
+            v_arg: self.v_arg,
+            out: vec![0.0; self.out.len()],
+            source: self.source.clone(),
+            shared: self.shared.as_ref().map(Activations::fork),
+        }
+    }
+
     /// From now on, records the `tanh` activations of every evaluation and lets a VJP at a
     /// recorded point read them instead of recomputing them (module `activations`): for
     /// training, where the adjoint's VJPs sit at the forward solve's stages. Same results bit for

@@ -108,6 +108,24 @@ impl JitIntegrand {
         })
     }
 
+    /// The same integrand on the same compiled kernels, with buffers of its own: one per
+    /// thread of a parallel loop over windows.
+    pub fn fork(&self) -> JitIntegrand {
+        JitIntegrand {
+            terms: (self.terms.iter())
+                .map(|(f, v, probe)| (f.duplicate(), v.duplicate(), *probe))
+                .collect(),
+            weights: self.weights.clone(),
+            probe: self.probe.clone(),
+            bufs: self.bufs.clone(),
+            t_arg: self.t_arg,
+            u_arg: self.u_arg,
+            p_arg: self.p_arg,
+            out: self.out.clone(),
+            grad: self.grad.clone(),
+        }
+    }
+
     pub fn terms(&self) -> usize {
         self.terms.len()
     }

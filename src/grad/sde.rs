@@ -84,6 +84,25 @@ pub struct JitSdeVjp {
 }
 
 impl JitSdeVjp {
+    /// The same SDE on the same compiled kernels with buffers of its own (current parameters
+    /// and inputs): one per thread of a parallel loop over paths; it computes exactly what
+    /// this one computes.
+    pub fn fork(&self) -> JitSdeVjp {
+        JitSdeVjp {
+            drift: self.drift.fork(),
+            diffusion: self.diffusion.fork(),
+            milstein: self.milstein.as_ref().map(|m| MilsteinKernels {
+                jvp: m.jvp.duplicate(),
+                vjp: m.vjp.duplicate(),
+                bufs: m.bufs.clone(),
+                pos: m.pos,
+                out: m.out.clone(),
+            }),
+            noise: self.noise.clone(),
+            drift_reads_t: self.drift_reads_t,
+        }
+    }
+
     /// The SDE of `model` with parameters `p` and inputs `x`; `milstein` also compiles what
     /// Milstein's step and its adjoint need.
     pub fn new(model: &Model, p: &[f64], x: &[f64], milstein: bool) -> Result<JitSdeVjp, Diag> {

@@ -64,6 +64,30 @@ impl Kernel {
     /// A bound call with every argument zero (see [`Bound`]).
     pub fn bind(&self) -> Bound {
         let lens: Vec<usize> = self.args.iter().map(|a| a.len).collect();
+        let code = (self.entry, self.name.clone(), Arc::clone(&self.module));
+        Bound::allocate(lens, self.out_len, self.scratch_len, code)
+    }
+
+    /// A bound call with its arguments set from `args` (checked as [`Kernel::call`] checks).
+    pub fn bind_with(&self, args: &[&[f64]]) -> Result<Bound, Diag> {
+        // The argument checks of an unbound call, with the same messages (no output here).
+        check(&self.name, &self.args, 0, args, 1, &[])?;
+        let mut bound = self.bind();
+        for (i, a) in args.iter().enumerate() {
+            bound.set_arg(i, a)?;
+        }
+        Ok(bound)
+    }
+}
+
+impl Bound {
+    /// Buffers for arguments of `lens`, the output and the scratch, all zero, for `code`.
+    fn allocate(
+        lens: Vec<usize>,
+        out_len: usize,
+        scratch_len: usize,
+        (entry, name, module): (Entry, String, Arc<Owned>),
+    ) -> Bound {
         let mut at = Vec::with_capacity(lens.len());
         let mut total = 0;
         for len in &lens {
@@ -71,8 +95,8 @@ impl Kernel {
             total += len;
         }
         let out_at = total;
-        let scratch_at = out_at + self.out_len;
-        let mut mem = vec![0.0; scratch_at + self.scratch_len];
+        let scratch_at = out_at + out_len;
+        let mut mem = vec![0.0; scratch_at + scratch_len];
         // `as_mut_ptr` creates no reference to the elements, so the pointers derived from
         // `base` stay valid for as long as `mem` is neither touched nor reallocated (never).
         let base = mem.as_mut_ptr();
@@ -87,23 +111,28 @@ impl Kernel {
             lens,
             ptrs,
             out: base.wrapping_add(out_at),
-            out_len: self.out_len,
+            out_len,
             scratch: base.wrapping_add(scratch_at),
-            entry: self.entry,
-            name: self.name.clone(),
-            _module: Arc::clone(&self.module),
+            entry,
+            name,
+            _module: module,
         }
     }
 
-    /// A bound call with its arguments set from `args` (checked as [`Kernel::call`] checks).
-    pub fn bind_with(&self, args: &[&[f64]]) -> Result<Bound, Diag> {
-        // The argument checks of an unbound call, with the same messages (no output here).
-        check(&self.name, &self.args, 0, args, 1, &[])?;
-        let mut bound = self.bind();
-        for (i, a) in args.iter().enumerate() {
-            bound.set_arg(i, a)?;
+    /// Another bound call of the same code with buffers of its own, its arguments copied from
+    /// this one's (output and scratch zero, as after [`Kernel::bind`]): bound calls are `Send`,
+    /// so each thread of a parallel loop gets its own without compiling again.
+    pub fn duplicate(&self) -> Bound {
+        let args: usize = self.lens.iter().sum();
+        let scratch_len = self._mem.len() - args - self.out_len;
+        let code = (self.entry, self.name.clone(), Arc::clone(&self._module));
+        let mut copy = Bound::allocate(self.lens.clone(), self.out_len, scratch_len, code);
+        for i in 0..self.lens.len() {
+            if let (Some(src), Some(dst)) = (self.arg(i), copy.arg_mut(i)) {
+                dst.copy_from_slice(src);
+            }
         }
-        Ok(bound)
+        copy
     }
 }
 

@@ -81,6 +81,22 @@ pub(super) fn build(f: &Function, name: &str, options: Options) -> Result<Kernel
 }
 
 impl Kernel {
+    /// Another handle on the same compiled code with a scratch buffer of its own: a `Kernel` is
+    /// `Send` but not `Sync`, so each thread of a parallel loop takes one (no compiling again).
+    pub fn duplicate(&self) -> Kernel {
+        Kernel {
+            name: self.name.clone(),
+            args: self.args.clone(),
+            out_len: self.out_len,
+            scratch_len: self.scratch_len,
+            scratch: RefCell::new(vec![0.0; self.scratch_len]),
+            entry: self.entry,
+            clif: self.clif.clone(),
+            compile_time: self.compile_time,
+            module: Arc::clone(&self.module),
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

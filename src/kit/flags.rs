@@ -45,6 +45,10 @@ pub struct SolveFlags {
     /// SDE models only: the number of sample paths (default 1, or 100 with --plot).
     #[arg(long, value_name = "N")]
     pub paths: Option<usize>,
+    /// SDE models only: threads the paths run on (default: every core; the same paths at any
+    /// count).
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..))]
+    pub threads: Option<u64>,
     /// Write the trajectory to `out.csv` (header `t,<states>`; SDEs `path,t,<states>`) or
     /// `out.json`. Without `-o` and `--plot` the CSV goes to stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -88,6 +92,7 @@ impl From<&SolveFlags> for SolveRequest {
             dt: f.dt,
             seed: f.seed,
             paths: f.paths,
+            threads: f.threads.map(|n| n as usize),
             repeat: f.repeat,
             grad: f.grad,
             plot: f.plot.is_some(),

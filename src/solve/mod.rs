@@ -26,6 +26,7 @@ pub mod rosenbrock;
 pub mod sde;
 mod step;
 pub mod tableau;
+pub mod threads;
 
 pub use dense::Dense;
 pub use error::SolveError;

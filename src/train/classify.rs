@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use super::op::{self, Forward, Observations, SolveCtx, Tape, Weights};
 use super::plan::{DataLoss, Plan};
+use super::rows::{self, Rows};
 use super::trainer::{Evaluation, LOCAL_STREAM, Trainer};
 use crate::data::{Dataset, batch};
 use crate::diag::Diag;
@@ -276,6 +277,18 @@ impl Classify {
         })
     }
 
+    /// The same encoder and head on the same compiled code, with scratch of their own: one per
+    /// thread of a parallel loop over samples.
+    pub(super) fn fork(&self) -> Classify {
+        Classify {
+            enc: self.enc.duplicate(),
+            enc_vjp: self.enc_vjp.duplicate(),
+            head: self.head.duplicate(),
+            head_vjp: self.head_vjp.duplicate(),
+            ..*self
+        }
+    }
+
     /// The features and labels of a loaded table, checked against the model's inputs.
     pub fn table<'d>(
         &self,
@@ -311,57 +324,65 @@ impl Classify {
     }
 
     /// Forward only: the logits of every row of `x` (`[rows, classes]`), and the solves' NFE,
-    /// with `field`'s parameters set to `p`.
+    /// with the row workers' parameters set to `p` (the rows run on the workers' threads).
     pub fn predict(
         &self,
-        field: &mut JitVjpField,
+        rows: &mut Rows,
         tab: &'static Tableau,
         opts: &SolveOptions,
         p: &[f64],
         x: &Array2<f64>,
     ) -> Result<(Vec<f64>, u64), Diag> {
-        field.set_params(p)?;
+        rows::set_params(rows, p)?;
         let mut opts = opts.clone();
         opts.keep_stages = false;
         opts.dense = false;
         opts.save_at = vec![self.t1];
+        let mut xs: Vec<Vec<f64>> = x.rows().into_iter().map(|r| r.to_vec()).collect();
+        let blocks = rows.blocks(&mut xs, |w, _, block| {
+            let (cls, field) = rows::classifier(w)?;
+            let mut out = Vec::with_capacity(block.len());
+            for xr in block.iter() {
+                field.set_inputs(xr)?;
+                let u0 = cls.encode(p, xr)?;
+                let sol =
+                    solve::solve(tab, field, cls.t0, cls.t1, &u0, &opts).map_err(Diag::from)?;
+                let logits = cls.logits(p, xr, sol.last().unwrap_or(&u0))?;
+                out.push((logits, sol.stats.nfe));
+            }
+            Ok(out)
+        })?;
         let mut out = Vec::with_capacity(x.nrows() * self.classes);
         let mut nfe = 0;
-        for row in x.rows() {
-            let xr = row.to_vec();
-            field.set_inputs(&xr)?;
-            let u0 = self.encode(p, &xr)?;
-            let sol = solve::solve(tab, field, self.t0, self.t1, &u0, &opts).map_err(Diag::from)?;
-            nfe += sol.stats.nfe;
-            out.extend(self.logits(p, &xr, sol.last().unwrap_or(&u0))?);
+        for (logits, n) in blocks.into_iter().flatten() {
+            nfe += n;
+            out.extend(logits);
         }
         Ok((out, nfe))
     }
 
-    /// `dL/dp` of one sample: head VJP, the adjoint of its solve, encoder VJP.
+    /// `dL/dp` of one sample (head VJP, the adjoint of its solve, encoder VJP), summed per
+    /// parameter in that order: what the batch's sum adds for this sample.
     fn sample_vjp(
         &self,
-        c: &mut SolveCtx,
+        (field, tab, p): (&mut JitVjpField, &'static Tableau, &[f64]),
         sol: &solve::Solution,
         x: &[f64],
         g: &[f64],
         aopts: &AdjointOptions,
-        dp: &mut [f64],
-    ) -> Result<(), Diag> {
+    ) -> Result<Vec<f64>, Diag> {
         let n = self.state_size;
         let u1 = sol.last().unwrap_or(&[]);
-        let hv = call(&self.head_vjp, self.t1, u1, &c.p, x, g)?;
+        let hv = call(&self.head_vjp, self.t1, u1, p, x, g)?;
         let mut dl_du = vec![0.0; sol.us.len()];
         let k = dl_du.len().saturating_sub(n);
         dl_du[k..].copy_from_slice(&hv[..n]);
-        c.field.set_inputs(x)?;
-        let tab = c.tab;
-        let adj = grad::adjoint(tab, &mut c.field, sol, &dl_du, aopts).map_err(Diag::from)?;
-        let ev = call(&self.enc_vjp, self.t0, &vec![0.0; n], &c.p, x, &adj.du0)?;
-        for (i, d) in dp.iter_mut().enumerate() {
-            *d += hv[n + i] + adj.dp[i] + ev[i];
-        }
-        Ok(())
+        field.set_inputs(x)?;
+        let adj = grad::adjoint(tab, field, sol, &dl_du, aopts).map_err(Diag::from)?;
+        let ev = call(&self.enc_vjp, self.t0, &vec![0.0; n], p, x, &adj.du0)?;
+        Ok((0..self.n_params)
+            .map(|i| hv[n + i] + adj.dp[i] + ev[i])
+            .collect())
     }
 }
 
@@ -376,8 +397,9 @@ pub fn classify_op(
     rng: &mut impl Rng,
 ) -> Result<(Observations, Forward, Vec<f64>), Diag> {
     let (theta, tape) = theta.split_tape();
-    let mut c = ctx.borrow_mut();
-    op::scatter(&mut c, &theta.as_vec())?;
+    let mut guard = ctx.borrow_mut();
+    let c = &mut *guard;
+    op::scatter(c, &theta.as_vec())?;
     let mut opts = c.opts.clone();
     opts.keep_stages = true;
     opts.dense = weights
@@ -386,26 +408,33 @@ pub fn classify_op(
         .any(|l| l.sampling == crate::sema::Sampling::Unbiased);
     opts.save_at = vec![cls.t0, cls.t1];
     let nseg = xs.len().max(1) as f64;
+    // Each sample's solve and logits on the row workers; the sums over samples below.
+    let (tab, p) = (c.tab, &c.p);
+    let mut sols = vec![solve::Solution::default(); xs.len()];
+    let blocks = c.rows.blocks(&mut sols, |w, first, block| {
+        let (wc, field) = rows::classifier(w)?;
+        let mut logits = Vec::with_capacity(block.len());
+        for (sol, x) in block.iter_mut().zip(&xs[first..]) {
+            field.set_inputs(x)?;
+            let u0 = wc.encode(p, x)?;
+            *sol = solve::solve(tab, field, wc.t0, wc.t1, &u0, &opts).map_err(Diag::from)?;
+            logits.push(wc.logits(p, x, sol.last().unwrap_or(&u0))?);
+        }
+        Ok(logits)
+    })?;
     let mut fwd = Forward::default();
-    let mut sols = Vec::with_capacity(xs.len());
     let mut out = Vec::with_capacity(xs.len() * cls.classes);
-    for x in &xs {
-        c.field.set_inputs(x)?;
-        let u0 = cls.encode(&c.p, x)?;
-        let tab = c.tab;
-        let sol =
-            solve::solve(tab, &mut c.field, cls.t0, cls.t1, &u0, &opts).map_err(Diag::from)?;
-        out.extend(cls.logits(&c.p, x, sol.last().unwrap_or(&u0))?);
-        let (re, rs) = grad::recorded_regularizers(&sol);
+    for (sol, logits) in sols.iter().zip(blocks.into_iter().flatten()) {
+        out.extend(logits);
+        let (re, rs) = grad::recorded_regularizers(sol);
         fwd.reg += (weights.error * re + weights.stiffness * rs) / nseg;
         fwd.nfe += sol.stats.nfe;
-        sols.push(sol);
     }
-    let (reg, local_dp) = op::local_terms(&mut c, &sols, weights, &opts, rng, |c, j| {
+    let (reg, local_dp) = op::local_terms(c, &sols, weights, &opts, rng, |c, j| {
         c.field.set_inputs(xs.get(j).map_or(&[][..], |x| x))
     })?;
     fwd.reg += reg;
-    drop(c);
+    drop(guard);
 
     let aopts = AdjointOptions {
         rtol: opts.rtol,
@@ -417,10 +446,23 @@ pub fn classify_op(
     let cls = Rc::clone(cls);
     let values = out.clone();
     let node = op::custom_node(theta, tape, out, (xs.len(), k), ctx, move |c, g_out| {
+        // Each sample's `dL/dp` on the row workers, then the sum in sample order.
+        let (tab, p) = (c.tab, &c.p);
+        let mut idx: Vec<usize> = (0..sols.len()).collect();
+        let blocks = c.rows.blocks(&mut idx, |w, _, block| {
+            let (wc, field) = rows::classifier(w)?;
+            (block.iter())
+                .map(|&i| {
+                    let g = g_out.get(i * k..(i + 1) * k).unwrap_or(&[]);
+                    wc.sample_vjp((&mut *field, tab, p), &sols[i], &xs[i], g, &aopts)
+                })
+                .collect::<Result<Vec<_>, Diag>>()
+        })?;
         let mut dp = local_dp.unwrap_or_else(|| vec![0.0; cls.n_params]);
-        for (i, (sol, x)) in sols.iter().zip(&xs).enumerate() {
-            let g = g_out.get(i * k..(i + 1) * k).unwrap_or(&[]);
-            cls.sample_vjp(c, sol, x, g, &aopts, &mut dp)?;
+        for sample in blocks.iter().flatten() {
+            for (d, s) in dp.iter_mut().zip(sample) {
+                *d += s;
+            }
         }
         Ok(op::gather(&c.learned, &dp))
     });
@@ -522,7 +564,7 @@ impl Trainer {
         let (x, labels) = cls.table(&self.model, data)?;
         let p = self.params();
         let mut c = self.ctx.borrow_mut();
-        let (logits, nfe) = cls.predict(&mut c.field, self.plan.tab, &self.plan.solve, &p, x)?;
+        let (logits, nfe) = cls.predict(&mut c.rows, self.plan.tab, &self.plan.solve, &p, x)?;
         let (ce, acc) = score(&logits, labels, cls.classes);
         Ok((ce, acc, nfe))
     }
@@ -554,16 +596,19 @@ impl Trainer {
     }
 }
 
-/// Logits of `x`'s rows with parameters `p` (for `glassbox predict`): `[rows, classes]` and NFE.
+/// Logits of `x`'s rows with parameters `p` (for `glassbox predict`): `[rows, classes]` and NFE,
+/// the rows on `threads` threads.
 pub fn predict_table(
     model: &Model,
     plan: &Plan,
     p: &[f64],
     x: &Array2<f64>,
+    threads: usize,
 ) -> Result<(Vec<f64>, u64, usize), Diag> {
     let cls = Classify::new(model)?;
     let inputs: usize = model.inputs.iter().map(|i| i.shape.size()).sum();
-    let mut field = JitVjpField::new(model, p, &vec![0.0; inputs])?;
-    let (logits, nfe) = cls.predict(&mut field, plan.tab, &plan.solve, p, x)?;
+    let field = JitVjpField::new(model, p, &vec![0.0; inputs])?;
+    let mut workers = rows::rows(threads, &field, Some(&cls), None)?;
+    let (logits, nfe) = cls.predict(&mut workers, plan.tab, &plan.solve, p, x)?;
     Ok((logits, nfe, cls.classes))
 }

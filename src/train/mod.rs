@@ -15,6 +15,7 @@ pub mod io;
 mod op;
 mod optim;
 mod plan;
+mod rows;
 mod scratch;
 mod sde;
 mod sde_reg;

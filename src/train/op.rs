@@ -19,7 +19,8 @@ use dfdx::prelude::*;
 use dfdx::tensor::Tape as _;
 use rand::Rng;
 
-use super::scratch::{Scratch, slot};
+use super::rows::{self, Rows};
+use super::scratch::Scratch;
 use crate::diag::Diag;
 use crate::grad::{self, AdjointOptions, Integrand, JitIntegrand, JitVjpField};
 use crate::sema::{Observable, Sampling};
@@ -55,6 +56,8 @@ pub struct SolveCtx {
     pub backward_error: Option<Diag>,
     /// Buffers reused across windows and iterations.
     pub scratch: Scratch,
+    /// The row workers: samples, windows run on them, one thread each (`solve::threads`).
+    pub rows: Rows,
 }
 
 /// Regularizer weights of one forward pass (already scheduled for this iteration).
@@ -92,10 +95,13 @@ pub(super) fn scatter(ctx: &mut SolveCtx, theta: &[f64]) -> Result<(), Diag> {
     if let Some(r) = &mut ctx.integrand {
         r.set_params(&p);
     }
+    rows::set_params(&mut ctx.rows, &p)?;
     ctx.field.set_params(&p)
 }
 
 /// Solve the segments and return the observations tensor `[Σ rows, columns]` on `θ`'s tape.
+/// The segments are solved on the context's row workers (`rows`); every sum over them is taken
+/// afterwards, in segment order, so the result does not depend on the thread count.
 pub fn solve_op(
     theta: Tensor<(usize,), f64, Cpu, Tape>,
     ctx: &Rc<RefCell<SolveCtx>>,
@@ -104,8 +110,9 @@ pub fn solve_op(
     rng: &mut impl Rng,
 ) -> Result<(Observations, Forward), Diag> {
     let (theta, tape) = theta.split_tape();
-    let mut c = ctx.borrow_mut();
-    scatter(&mut c, &theta.as_vec())?;
+    let mut guard = ctx.borrow_mut();
+    let c = &mut *guard;
+    scatter(c, &theta.as_vec())?;
     let mut opts = c.opts.clone();
     opts.keep_stages = true;
     opts.dense = weights
@@ -114,18 +121,16 @@ pub fn solve_op(
         .any(|l| l.sampling == Sampling::Unbiased);
 
     let ncols = c.columns.len();
-    // Last pass's solutions, overwritten in place; the list is cut to this pass's length.
-    let mut sols = std::mem::take(&mut c.scratch.sols);
-    let mut used = 0;
     let mut out = Vec::new();
     let mut fwd = Forward::default();
     let nseg = segments.len().max(1) as f64;
     // Integral terms: mean over the segments, like the global regularizers.
     let integrals = weights.integrals.iter().any(|w| *w != 0.0) && c.integrand.is_some();
+    let w: Vec<f64> = weights.integrals.iter().map(|w| w / nseg).collect();
     if let Some(r) = c.integrand.as_mut() {
-        let w: Vec<f64> = weights.integrals.iter().map(|w| w / nseg).collect();
         r.set_weights(&w);
     }
+    rows::set_integral_weights(&mut c.rows, &w);
     let probes = match &c.integrand {
         Some(r) if integrals && r.has_probe() => super::integrals::probes(
             weights.probe_seed,
@@ -134,27 +139,42 @@ pub fn solve_op(
         ),
         _ => Vec::new(),
     };
-    // The probe of each kept solve, for the backward pass.
-    let mut sol_probes = Vec::with_capacity(probes.len());
-    for (k, seg) in segments.iter().enumerate() {
-        let (Some(&t0), Some(&t1)) = (seg.t.first(), seg.t.last()) else {
-            continue;
-        };
-        opts.save_at.clear();
-        opts.save_at.extend_from_slice(&seg.t);
-        let tab = c.tab;
-        let sol = slot(&mut sols, used);
-        used += 1;
-        solve::solve_into(
-            Method::Explicit(tab),
-            &mut c.field,
-            t0,
-            t1,
-            &seg.u0,
-            &opts,
-            sol,
-        )
-        .map_err(Diag::from)?;
+    // The segments with observations, by their index in `segments` (the probes' numbering).
+    let live: Vec<(usize, &Segment)> = (segments.iter().enumerate())
+        .filter(|(_, s)| !s.t.is_empty())
+        .collect();
+    // Last pass's solutions, overwritten in place; the list is cut to this pass's length.
+    let mut sols = std::mem::take(&mut c.scratch.sols);
+    sols.resize_with(live.len(), Solution::default);
+    let tab = c.tab;
+    // Each segment's integral term (when active), computed beside its solve.
+    let blocks = c.rows.blocks(&mut sols, |w, first, block| {
+        let mut opts = opts.clone();
+        let mut values = Vec::with_capacity(block.len());
+        for (sol, &(k, seg)) in block.iter_mut().zip(&live[first..]) {
+            let (Some(&t0), Some(&t1)) = (seg.t.first(), seg.t.last()) else {
+                values.push(None);
+                continue;
+            };
+            opts.save_at.clear();
+            opts.save_at.extend_from_slice(&seg.t);
+            let field = &mut w.field;
+            solve::solve_into(Method::Explicit(tab), field, t0, t1, &seg.u0, &opts, sol)
+                .map_err(Diag::from)?;
+            values.push(match w.integrand.as_mut().filter(|_| integrals) {
+                Some(r) => {
+                    if let Some(eps) = probes.get(k) {
+                        r.set_probe(eps);
+                    }
+                    Some(grad::integral(tab, r, sol).map_err(Diag::from)?)
+                }
+                None => None,
+            });
+        }
+        Ok(values)
+    })?;
+    // The sums over segments, in segment order.
+    for (sol, integral) in sols.iter().zip(blocks.into_iter().flatten()) {
         for i in 0..sol.ts.len() {
             let u = sol.u(i).unwrap_or(&[]);
             out.extend(
@@ -166,18 +186,18 @@ pub fn solve_op(
         let (re, rs) = grad::recorded_regularizers(sol);
         fwd.reg += (weights.error * re + weights.stiffness * rs) / nseg;
         fwd.nfe += sol.stats.nfe;
-        if let Some(r) = c.integrand.as_mut().filter(|_| integrals) {
-            if let Some(eps) = probes.get(k) {
-                r.set_probe(eps);
-            }
-            fwd.reg += grad::integral(tab, r, sol).map_err(Diag::from)?;
+        if let Some(v) = integral {
+            fwd.reg += v;
         }
-        sol_probes.extend(probes.get(k).cloned());
     }
-    sols.truncate(used);
-    let (reg, local_dp) = local_terms(&mut c, &sols, weights, &opts, rng, |_, _| Ok(()))?;
+    // The probe of each kept solve, for the backward pass.
+    let sol_probes: Vec<Vec<f64>> = live
+        .iter()
+        .filter_map(|&(k, _)| probes.get(k).cloned())
+        .collect();
+    let (reg, local_dp) = local_terms(c, &sols, weights, &opts, rng, |_, _| Ok(()))?;
     fwd.reg += reg;
-    drop(c);
+    drop(guard);
 
     let rows = out.len() / ncols.max(1);
     let (ew, sw) = (weights.error / nseg, weights.stiffness / nseg);
@@ -266,7 +286,8 @@ pub(super) fn local_terms(
     Ok((reg, local_dp))
 }
 
-/// `dL/dθ` from the output cotangent `g_out` (row-major like the forward's output).
+/// `dL/dθ` from the output cotangent `g_out` (row-major like the forward's output): each
+/// solve's adjoint on the row workers, its `dp` kept, and the sum taken first to last.
 fn backward(
     c: &mut SolveCtx,
     sols: &[Solution],
@@ -275,7 +296,8 @@ fn backward(
     probes: &[Vec<f64>],
     local_dp: Option<&[f64]>,
 ) -> Result<Vec<f64>, Diag> {
-    let mut dp = vec![0.0; c.p.len()];
+    let np = c.p.len();
+    let mut dp = vec![0.0; np];
     let aopts = AdjointOptions {
         rtol: c.opts.rtol,
         atol: c.opts.atol,
@@ -283,45 +305,57 @@ fn backward(
         stiffness_weight: sw,
     };
     let ncols = c.columns.len();
-    // Last solve first: the reverse of the evaluation order, in which the field finds its
-    // recorded activations by a short scan (`grad::activations`). Each solve's `dp` is kept
-    // and the sum taken first to last, as the gradient's bits depend on that order.
-    let np = dp.len();
+    let mut starts = Vec::with_capacity(sols.len());
+    let mut row = 0;
+    for sol in sols {
+        starts.push(row);
+        row += sol.ts.len();
+    }
     let mut dps = std::mem::take(&mut c.scratch.dps);
     dps.clear();
     dps.resize(sols.len() * np, 0.0);
-    let mut row: usize = sols.iter().map(|s| s.ts.len()).sum();
-    for (k, sol) in sols.iter().enumerate().rev() {
-        let n = sol.dim;
-        row -= sol.ts.len();
-        let dl_du = &mut c.scratch.dl_du;
-        dl_du.clear();
-        dl_du.resize(sol.us.len(), 0.0);
-        for i in 0..sol.ts.len() {
-            for (j, &k) in c.columns.iter().enumerate() {
-                if let (Some(d), Some(&g)) =
-                    (dl_du.get_mut(i * n + k), g_out.get((row + i) * ncols + j))
-                {
-                    *d += g;
+    let mut parts: Vec<&mut [f64]> = match np {
+        0 => sols.iter().map(|_| &mut [][..]).collect(),
+        _ => dps.chunks_mut(np).collect(),
+    };
+    let (tab, columns) = (c.tab, &c.columns);
+    c.rows.blocks(&mut parts, |w, first, block| {
+        // Last solve first: the reverse of the evaluation order, in which the worker's field
+        // finds its recorded activations by a short scan (`grad::activations`).
+        for (j, part) in block.iter_mut().enumerate().rev() {
+            let k = first + j;
+            let (sol, row) = (&sols[k], starts[k]);
+            let n = sol.dim;
+            let dl_du = &mut w.dl_du;
+            dl_du.clear();
+            dl_du.resize(sol.us.len(), 0.0);
+            for i in 0..sol.ts.len() {
+                for (j, &k) in columns.iter().enumerate() {
+                    if let (Some(d), Some(&g)) =
+                        (dl_du.get_mut(i * n + k), g_out.get((row + i) * ncols + j))
+                    {
+                        *d += g;
+                    }
                 }
             }
-        }
-        let tab = c.tab;
-        let r = match &mut c.integrand {
-            Some(r) if integrals => {
-                if let Some(eps) = probes.get(k) {
-                    r.set_probe(eps);
+            let r = match &mut w.integrand {
+                Some(r) if integrals => {
+                    if let Some(eps) = probes.get(k) {
+                        r.set_probe(eps);
+                    }
+                    Some(r as &mut dyn Integrand)
                 }
-                Some(r as &mut dyn Integrand)
+                _ => None,
+            };
+            let work = &mut w.adjoint;
+            grad::adjoint_in(tab, &mut w.field, sol, dl_du, &aopts, r, work).map_err(Diag::from)?;
+            for (a, d) in part.iter_mut().zip(&work.grads().dp) {
+                *a = *d;
             }
-            _ => None,
-        };
-        let work = &mut c.scratch.adjoint;
-        grad::adjoint_in(tab, &mut c.field, sol, dl_du, &aopts, r, work).map_err(Diag::from)?;
-        for (a, d) in dps[k * np..(k + 1) * np].iter_mut().zip(&work.grads().dp) {
-            *a = *d;
         }
-    }
+        Ok(())
+    })?;
+    // The gradient's bits depend on the order of this sum: first solve to last, always.
     for g in dps.chunks_exact(np.max(1)) {
         for (a, d) in dp.iter_mut().zip(g) {
             *a += d;

@@ -59,6 +59,9 @@ pub struct Plan {
     pub split: Option<f64>,
     pub seed: u64,
     pub checkpoint_every: Option<u64>,
+    /// Threads the rows (samples, windows, paths) run on: `--threads N`, default every core
+    /// (`solve::threads`; the results are the same at any count).
+    pub threads: usize,
     /// SDE models: method, options, paths per iteration (`train/sde.rs`).
     pub sde: Option<super::sde::SdePlan>,
 }
@@ -69,6 +72,8 @@ pub struct Overrides {
     pub stop: Option<Stop>,
     pub seed: Option<u64>,
     pub checkpoint_every: Option<u64>,
+    /// Threads for the rows (`None`: every core).
+    pub threads: Option<usize>,
 }
 
 pub(super) fn unsupported(span: crate::source::Span, what: &str, help: &str) -> Diag {
@@ -338,6 +343,10 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
         split: train.split,
         seed: ov.seed.or(train.seed).unwrap_or(0),
         checkpoint_every: ov.checkpoint_every.or(train.checkpoint_every),
+        threads: ov
+            .threads
+            .unwrap_or_else(crate::solve::threads::available)
+            .max(1),
         sde,
     })
 }

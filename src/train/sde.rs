@@ -41,6 +41,7 @@ use crate::grad::{JitSdeVjp, SdeRegularizer, sde_adjoint_with, sde_local_term, s
 use crate::sema::{Loss, Model, Objective, Observable, Term, TermKind, TrainSpec};
 use crate::solve::registry::{self, Method};
 use crate::solve::sde::{BrownianTree, SdeMethod, SdeOptions, solve_path, tree_depth};
+use crate::solve::threads::Pool;
 use crate::solve::{self, Solution};
 
 /// The Brownian seed of iteration `i` comes from stream `SDE_STREAM + i` of the run seed.
@@ -183,6 +184,8 @@ fn moments_of<'a>(rows: impl Iterator<Item = &'a [f64]>, len: usize) -> (Vec<f64
 /// What the paths node shares between forward and backward.
 struct PathsCtx {
     field: JitSdeVjp,
+    /// One copy of `field` per thread: the paths run on them (`solve::threads`).
+    paths: Pool<JitSdeVjp>,
     p: Vec<f64>,
     learned: Vec<usize>,
     columns: Vec<usize>,
@@ -247,7 +250,9 @@ impl SdeTrainer {
         let u0 = solve::initial_state(model, &p, &[], ts[0])?;
         let mut opts = sp.opts.clone();
         opts.save_at = ts;
+        let paths = Pool::new(plan.threads, || Ok(field.fork()))?;
         let ctx = PathsCtx {
+            paths,
             field,
             p,
             learned: plan.learned.clone(),
@@ -343,9 +348,13 @@ pub fn brownian_seed(seed: u64, i: u64) -> u64 {
 }
 
 fn tree(ctx: &PathsCtx, seed: u64, path: usize) -> BrownianTree {
-    let (t0, t1) = span(&ctx.opts);
-    let m = ctx.field_processes();
-    BrownianTree::with_depth(seed, path as u64, t0, t1, m, tree_depth(t0, t1, &ctx.opts))
+    tree_of(&ctx.opts, ctx.field_processes(), seed, path)
+}
+
+/// Path `path`'s Brownian tree of `m` processes over the span of `opts`.
+fn tree_of(opts: &SdeOptions, m: usize, seed: u64, path: usize) -> BrownianTree {
+    let (t0, t1) = span(opts);
+    BrownianTree::with_depth(seed, path as u64, t0, t1, m, tree_depth(t0, t1, opts))
 }
 
 fn span(opts: &SdeOptions) -> (f64, f64) {
@@ -386,13 +395,24 @@ fn paths_op<R: Rng>(
     }
     let p = c.p.clone();
     c.field.set_params(&p)?;
+    for f in c.paths.workers_mut() {
+        f.set_params(&p)?;
+    }
+    // The paths on the workers' threads; the sums over paths below, in path order.
+    let mut sols = vec![Solution::default(); samples];
+    let cr = &mut *c;
+    let (method, u0, opts) = (cr.method, &cr.u0, &cr.opts);
+    let m = cr.field_processes();
+    let trees = |k| tree_of(opts, m, seed, k);
+    cr.paths.blocks(&mut sols, |field, first, block| {
+        for (j, sol) in block.iter_mut().enumerate() {
+            *sol = solve_path(method, field, u0, opts, &trees(first + j)).map_err(Diag::from)?;
+        }
+        Ok(())
+    })?;
     let mut out = Vec::new();
-    let mut sols = Vec::with_capacity(samples);
     let (mut nfe, mut reg) = (0, 0.0);
-    for k in 0..samples {
-        let tr = tree(&c, seed, k);
-        let (method, u0, opts) = (c.method, c.u0.clone(), c.opts.clone());
-        let sol = solve_path(method, &mut c.field, &u0, &opts, &tr).map_err(Diag::from)?;
+    for sol in &sols {
         for i in 0..sol.ts.len() {
             let u = sol.u(i).unwrap_or(&[]);
             out.extend(
@@ -402,9 +422,8 @@ fn paths_op<R: Rng>(
             );
         }
         nfe += sol.stats.nfe;
-        let (r_e, r_s) = crate::grad::recorded_regularizers(&sol);
+        let (r_e, r_s) = crate::grad::recorded_regularizers(sol);
         reg += c.error_weight * r_e + c.stiffness_weight * r_s;
-        sols.push(sol);
     }
     let mut local_dp: Option<Vec<f64>> = None;
     for lw in local.weights {
@@ -472,32 +491,48 @@ fn backward(
     seed: u64,
     local_dp: Option<&[f64]>,
 ) -> Result<Vec<f64>, Diag> {
-    let mut dp = local_dp.map_or_else(|| vec![0.0; c.p.len()], <[f64]>::to_vec);
     let ncols = c.columns.len();
+    let mut offsets = Vec::with_capacity(sols.len());
     let mut off = 0;
-    for (k, sol) in sols.iter().enumerate() {
-        let n = sol.dim;
-        let mut dl_du = vec![0.0; sol.us.len()];
-        for i in 0..sol.ts.len() {
-            for (j, &s) in c.columns.iter().enumerate() {
-                if let (Some(d), Some(&g)) =
-                    (dl_du.get_mut(i * n + s), g_out.get(off + i * ncols + j))
-                {
-                    *d += g;
+    for sol in sols {
+        offsets.push(off);
+        off += sol.ts.len() * ncols;
+    }
+    let (method, u0, opts, columns) = (c.method, &c.u0, &c.opts, &c.columns);
+    let processes = c.field_processes();
+    let reg = SdeRegularizer {
+        opts,
+        error_weight: c.error_weight,
+        stiffness_weight: c.stiffness_weight,
+    };
+    // Each path's `dp` on the workers' threads, then the sum in path order.
+    let mut idx: Vec<usize> = (0..sols.len()).collect();
+    let dps = c.paths.blocks(&mut idx, |field, _, block| {
+        let mut dps = Vec::with_capacity(block.len());
+        for &k in block.iter() {
+            let sol = &sols[k];
+            let n = sol.dim;
+            let mut dl_du = vec![0.0; sol.us.len()];
+            for i in 0..sol.ts.len() {
+                for (j, &s) in columns.iter().enumerate() {
+                    if let (Some(d), Some(&g)) = (
+                        dl_du.get_mut(i * n + s),
+                        g_out.get(offsets[k] + i * ncols + j),
+                    ) {
+                        *d += g;
+                    }
                 }
             }
+            let tr = tree_of(opts, processes, seed, k);
+            let (g, _) =
+                sde_adjoint_with(method, field, sol, u0, &tr, &dl_du, &reg).map_err(Diag::from)?;
+            dps.push(g.dp);
         }
-        off += sol.ts.len() * ncols;
-        let tr = tree(c, seed, k);
-        let (method, u0, opts) = (c.method, c.u0.clone(), c.opts.clone());
-        let reg = SdeRegularizer {
-            opts: &opts,
-            error_weight: c.error_weight,
-            stiffness_weight: c.stiffness_weight,
-        };
-        let (g, _) = sde_adjoint_with(method, &mut c.field, sol, &u0, &tr, &dl_du, &reg)
-            .map_err(Diag::from)?;
-        for (a, d) in dp.iter_mut().zip(&g.dp) {
+        Ok(dps)
+    })?;
+    let mut dp = local_dp.map_or_else(|| vec![0.0; c.p.len()], <[f64]>::to_vec);
+    for g in dps.iter().flatten() {
+        for (a, d) in dp.iter_mut().zip(g) {
             *a += d;
         }
     }

@@ -237,6 +237,8 @@ impl Trainer {
             metrics: Vec::new(),
         };
         let integrand = integrals::compile(model, &plan.integrals, &p)?;
+        let cls = classify.as_deref();
+        let rows = super::rows::rows(plan.threads, &field, cls, integrand.as_ref())?;
         let ctx = SolveCtx {
             field,
             p,
@@ -247,6 +249,7 @@ impl Trainer {
             integrand,
             backward_error: None,
             scratch: Default::default(),
+            rows,
         };
         Ok(Trainer {
             sampler: Sampler::new(plan.seed, plan.batch),

@@ -13,6 +13,8 @@ use super::field::SdeField;
 use super::method::SdeMethod;
 use super::step::{Work, sde_step};
 use super::stiffness::stiffness_estimate;
+use crate::diag::Diag;
+use crate::solve::threads::Pool;
 use crate::solve::{Solution, SolveError, Stats, StepRecord};
 
 #[derive(Clone, Debug)]
@@ -82,19 +84,58 @@ pub fn solve_sde<S: SdeField + ?Sized>(
     check_inputs(method, field, t0, t1, u0, opts)?;
     let m = field.noise().processes();
     let depth = tree_depth(t0, t1, opts);
-    let mut out = SdeSolution {
-        paths: Vec::with_capacity(paths),
-        stats: Stats::default(),
-    };
+    let mut sols = Vec::with_capacity(paths);
     for path in 0..paths {
         let tree = BrownianTree::with_depth(seed, path as u64, t0, t1, m, depth);
-        let sol = solve_path(method, field, u0, opts, &tree)?;
-        out.stats.nfe += sol.stats.nfe;
-        out.stats.accepted += sol.stats.accepted;
-        out.stats.rejected += sol.stats.rejected;
-        out.paths.push(sol);
+        sols.push(solve_path(method, field, u0, opts, &tree)?);
     }
-    Ok(out)
+    Ok(SdeSolution::of(sols))
+}
+
+impl SdeSolution {
+    /// The paths, in path order, with their counts summed.
+    fn of(paths: Vec<Solution>) -> SdeSolution {
+        let mut stats = Stats::default();
+        for sol in &paths {
+            stats.nfe += sol.stats.nfe;
+            stats.accepted += sol.stats.accepted;
+            stats.rejected += sol.stats.rejected;
+        }
+        SdeSolution { paths, stats }
+    }
+}
+
+/// [`solve_sde`] with the paths on `pool`'s threads (one copy of the field per thread): path
+/// `k` is solved exactly as there, and the paths and counts come back in path order.
+#[allow(clippy::too_many_arguments)]
+pub fn solve_sde_on<S: SdeField + Send>(
+    method: SdeMethod,
+    pool: &mut Pool<S>,
+    t0: f64,
+    t1: f64,
+    u0: &[f64],
+    opts: &SdeOptions,
+    seed: u64,
+    paths: usize,
+) -> Result<SdeSolution, Diag> {
+    let Some(first) = pool.workers_mut().first() else {
+        return Ok(SdeSolution {
+            paths: Vec::new(),
+            stats: Stats::default(),
+        });
+    };
+    check_inputs(method, first, t0, t1, u0, opts)?;
+    let m = first.noise().processes();
+    let depth = tree_depth(t0, t1, opts);
+    let mut sols = vec![Solution::default(); paths];
+    pool.blocks(&mut sols, |field, first, block| {
+        for (j, sol) in block.iter_mut().enumerate() {
+            let tree = BrownianTree::with_depth(seed, (first + j) as u64, t0, t1, m, depth);
+            *sol = solve_path(method, field, u0, opts, &tree)?;
+        }
+        Ok(())
+    })?;
+    Ok(SdeSolution::of(sols))
 }
 
 /// One path driven by the given tree, over the tree's span.

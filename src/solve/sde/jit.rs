@@ -32,6 +32,17 @@ struct Compiled {
 }
 
 impl Compiled {
+    /// The same code with a scratch of its own (`Kernel::duplicate`).
+    fn fork(&self) -> Compiled {
+        Compiled {
+            kernel: self.kernel.duplicate(),
+            fixed: self.fixed.clone(),
+            t: self.t,
+            u: self.u,
+            v: self.v,
+        }
+    }
+
     fn new(f: &Function, name: &str, p: &[f64], x: &[f64]) -> Result<Compiled, Diag> {
         Compiled::wrap(jit::compile(f, name)?, p, x)
     }
@@ -126,6 +137,26 @@ fn internal(msg: String) -> Diag {
 }
 
 impl JitSde {
+    /// The same SDE on the same compiled kernels with buffers of its own: one per thread of
+    /// `solve --paths` (`solve_sde_on`); it computes exactly what this one computes.
+    pub fn fork(&self) -> JitSde {
+        JitSde {
+            drift: self.drift.fork(),
+            diffusion: self.diffusion.fork(),
+            diffusion_ir: self.diffusion_ir.clone(),
+            jvp: self
+                .jvp
+                .as_ref()
+                .map(|j| j.as_ref().map(Compiled::fork).map_err(Clone::clone)),
+            p: self.p.clone(),
+            x: self.x.clone(),
+            noise: self.noise.clone(),
+            name: self.name.clone(),
+            compile_time: self.compile_time,
+            drift_reads_t: self.drift_reads_t,
+        }
+    }
+
     /// Compiles the drift and diffusion of an SDE model with its parameters' initial values
     /// and inputs `x` (empty for a model without `input`s).
     pub fn new(model: &Model, x: &[f64]) -> Result<JitSde, Diag> {

@@ -25,7 +25,7 @@ mod stiffness;
 
 pub use brownian::{BrownianCache, BrownianPoint, BrownianTree, increments};
 pub use field::{FnSde, IrSde, NoiseMap, SdeField, sde_from_fn};
-pub use integrate::{SdeOptions, SdeSolution, solve_path, solve_sde, tree_depth};
+pub use integrate::{SdeOptions, SdeSolution, solve_path, solve_sde, solve_sde_on, tree_depth};
 pub(crate) use integrate::{error_estimate, initial_step};
 pub use jit::JitSde;
 pub use method::{Calculus, SdeMethod, sde_method};

@@ -1,0 +1,152 @@
+//! Rows on all cores: a classifier's samples, a trajectory batch's windows, an SDE's paths are
+//! independent solves, so a [`Pool`] runs them on threads, one worker (bound kernels and
+//! scratch of its own) per thread, made once per run.
+//!
+//! Invariant: results are bit-identical at any thread count. Each row is computed exactly as on
+//! one thread (a worker's kernels are the same code, its buffers are overwritten before they
+//! are read), the rows are cut into contiguous blocks, block `i` always runs on worker `i`, and
+//! the results come back in row order; every sum over rows is then taken by the caller, in row
+//! order, after the parallel part. Nothing is ever summed per thread.
+
+use std::num::NonZeroUsize;
+
+use rayon::prelude::*;
+
+use crate::diag::Diag;
+
+/// The cores this machine offers (`std::thread::available_parallelism`, 1 if unknown): the
+/// default thread count of `train`, `predict` and `solve`.
+pub fn available() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+}
+
+/// Fewest rows worth a thread of their own: a block smaller than this costs more in handing
+/// over than it gains (see `docs/benchmarks.md`, "All cores").
+pub const MIN_ROWS_PER_THREAD: usize = 4;
+
+/// Workers `W`, one per thread, and the rayon pool that runs them (none for one thread: the
+/// rows then run on the caller's thread, as before threads).
+pub struct Pool<W> {
+    pool: Option<rayon::ThreadPool>,
+    workers: Vec<W>,
+}
+
+impl<W> std::fmt::Debug for Pool<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("threads", &self.workers.len())
+            .finish()
+    }
+}
+
+impl<W: Send> Pool<W> {
+    /// A pool of `threads` workers (at least one), each made by `make`.
+    pub fn new(threads: usize, mut make: impl FnMut() -> Result<W, Diag>) -> Result<Pool<W>, Diag> {
+        let threads = threads.max(1);
+        let workers = (0..threads)
+            .map(|_| make())
+            .collect::<Result<Vec<_>, _>>()?;
+        let pool = match threads {
+            1 => None,
+            n => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .thread_name(|i| format!("glassbox-rows-{i}"))
+                    .build()
+                    .map_err(|e| {
+                        Diag::error(
+                            "glassbox::threads",
+                            format!("could not start {n} threads: {e}"),
+                        )
+                        .help("ask for fewer with `--threads N`")
+                    })?,
+            ),
+        };
+        Ok(Pool { pool, workers })
+    }
+
+    /// The number of threads (and workers).
+    pub fn threads(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Every worker, e.g. to give each the new parameters.
+    pub fn workers_mut(&mut self) -> &mut [W] {
+        &mut self.workers
+    }
+
+    /// Runs `f(worker, first, block)` on contiguous blocks of `slots` (`first`: the index of the
+    /// block's first slot), block `i` on worker `i`, and returns the blocks' results in order.
+    /// Blocks hold at least [`MIN_ROWS_PER_THREAD`] slots where there are enough, so a small
+    /// batch uses fewer threads; which block a slot falls in never changes its result.
+    pub fn blocks<S, T, F>(&mut self, slots: &mut [S], f: F) -> Result<Vec<T>, Diag>
+    where
+        S: Send,
+        T: Send,
+        F: Fn(&mut W, usize, &mut [S]) -> Result<T, Diag> + Sync,
+    {
+        let n = slots.len();
+        let used = self
+            .workers
+            .len()
+            .min(n.div_ceil(MIN_ROWS_PER_THREAD))
+            .max(1);
+        let (pool, workers) = (&self.pool, &mut self.workers[..used]);
+        match pool {
+            Some(pool) if used > 1 => {
+                let mut parts = Vec::with_capacity(used);
+                let mut rest = slots;
+                let mut first = 0;
+                for i in 0..used {
+                    let len = n / used + usize::from(i < n % used);
+                    let (block, tail) = rest.split_at_mut(len);
+                    parts.push((first, block));
+                    first += len;
+                    rest = tail;
+                }
+                pool.install(|| {
+                    workers
+                        .par_iter_mut()
+                        .zip(parts)
+                        .map(|(w, (first, block))| f(w, first, block))
+                        .collect()
+                })
+            }
+            _ => Ok(vec![f(&mut workers[0], 0, slots)?]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_come_back_in_row_order_at_any_thread_count() {
+        for threads in 1..=4 {
+            let mut pool = Pool::new(threads, || Ok(0usize)).unwrap();
+            let mut rows: Vec<usize> = (0..23).collect();
+            let got = pool
+                .blocks(&mut rows, |calls, first, block| {
+                    *calls += 1;
+                    Ok((first, block.to_vec()))
+                })
+                .unwrap();
+            let flat: Vec<usize> = got.iter().flat_map(|(_, b)| b.clone()).collect();
+            assert_eq!(flat, (0..23).collect::<Vec<_>>());
+            assert!(
+                got.iter()
+                    .all(|(first, b)| b.first().is_none_or(|x| x == first))
+            );
+            assert_eq!(got.len(), threads);
+        }
+    }
+
+    #[test]
+    fn small_batches_use_fewer_threads() {
+        let mut pool = Pool::new(8, || Ok(())).unwrap();
+        let mut rows = [0u8; 6];
+        let got = pool.blocks(&mut rows, |_, _, b| Ok(b.len())).unwrap();
+        assert_eq!(got, vec![3, 3]);
+    }
+}
