@@ -837,3 +837,43 @@ mod run_dirs {
         assert_eq!(json["metrics"].as_array().map(Vec::len), Some(0));
     }
 }
+
+/// Training that moves the parameters to where the solve fails (a learning rate of 1e6 on a
+/// spiral net) says at which iteration and that training led there, instead of a bare
+/// `max_steps` or `step_underflow`.
+#[test]
+fn a_diverging_run_names_its_iteration_and_the_learning_rate() {
+    let src = r#"
+model diverge
+state y[2] = [2.0, 0.0]
+net f = mlp(2, 50, 2; act = tanh)
+dy/dt = f(y^3)
+data obs = csv("DATA", time = "t", columns = ["y1", "y2"])
+solve dopri5(rtol = 1e-7, atol = 1e-9)
+minimize l1(y, obs)
+train rmsprop(lr = 1e6), iterations = 20, batch = windows(20, length = 10)
+"#;
+    let dir = tmp("diverge");
+    let path = write_model(&dir, src, &example_data("spiral.csv"));
+    let out = glassbox()
+        .args(["train", path.to_str().unwrap(), "--out"])
+        .arg(dir.join("run"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        [
+            "glassbox::step_underflow",
+            "glassbox::max_steps",
+            "glassbox::non_finite_state",
+            "glassbox::train_diverged"
+        ]
+        .iter()
+        .any(|c| err.contains(c)),
+        "{err}"
+    );
+    assert!(err.contains("iteration "), "{err}");
+    assert!(err.contains("learning rate"), "{err}");
+}

@@ -107,6 +107,26 @@ fn train_diag(model: &Model, d: Diag) -> Diag {
     }
 }
 
+/// A solve that fails after training has moved the parameters (iteration > 0) says at which
+/// iteration, and that training led there: a learning rate too large for the field is the
+/// usual cause (`lr = 1e6` on the spiral ends in `max_steps`, not in a non-finite loss).
+fn failed_solve_at(mut d: Diag, i: u64) -> Diag {
+    const DIVERGING: [&str; 4] = [
+        "glassbox::max_steps",
+        "glassbox::step_underflow",
+        "glassbox::non_finite_state",
+        "glassbox::stiff_for_explicit",
+    ];
+    if i > 0 && DIVERGING.contains(&d.code) {
+        d.message = format!("iteration {i}: {}", d.message);
+        d.help = Some(format!(
+            "the solve worked with the initial parameters, so training moved them to where it \
+             fails (after iteration {i}): lower the learning rate in the `train` clause"
+        ));
+    }
+    d
+}
+
 /// Iterations per epoch for `stop = epochs`: batches of N → ⌈len/N⌉; full batches and
 /// windows → 1.
 pub(super) fn per_epoch(batch: Option<Batch>, len: usize) -> u64 {
@@ -504,16 +524,16 @@ impl Trainer {
         let weights = self.weights(i);
         let theta = self.state.theta.clone();
         let ev = match (&self.classify, &draw) {
-            (Some(_), Draw::Samples(rows)) => self.evaluate_rows(&theta, rows, &weights, i)?,
-            _ => {
-                let (mut segs, target) = self.segments(&draw)?;
+            (Some(_), Draw::Samples(rows)) => self.evaluate_rows(&theta, rows, &weights, i),
+            _ => self.segments(&draw).and_then(|(mut segs, target)| {
                 if let Some(s) = self.plan.steer {
                     let mut rng = batch::rng(self.plan.seed, integrals::STEER_STREAM + i);
                     integrals::steer(&mut segs, s.b, &mut rng);
                 }
-                self.evaluate(&theta, &segs, target, &weights, i)?
-            }
-        };
+                self.evaluate(&theta, &segs, target, &weights, i)
+            }),
+        }
+        .map_err(|d| failed_solve_at(d, i))?;
         if !(ev.loss.is_finite() && ev.reg.is_finite() && ev.grad.iter().all(|g| g.is_finite())) {
             return Err(train_diag(
                 &self.model,
