@@ -471,3 +471,22 @@ fn past_the_dense_jacobian_limit_implicit_solves_and_show_jacobian_are_refused()
         stderr(&o)
     );
 }
+
+/// An empty file (or a bare `model m`) is valid, so `check` accepts it, but it warns that
+/// there is nothing to solve rather than saying only "ok".
+#[test]
+fn check_warns_about_a_model_without_states() {
+    let dir = scratch("nostates");
+    for (name, text) in [("empty.gbx", ""), ("bare.gbx", "model m\n")] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = glassbox(&["check", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains("ok"), "{}", stdout(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("glassbox::no_states") && err.contains("nothing to solve"),
+            "{err}"
+        );
+    }
+}

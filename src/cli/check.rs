@@ -40,7 +40,23 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             Ok(file) => {
                 let checked = crate::check_source(&file, &DiskLoader);
                 let summary = checked.model.as_ref().map(crate::sema::summary);
-                (checked.diags, summary)
+                let mut diags = checked.diags;
+                if let Some(m) = checked.model.as_ref().filter(|m| m.states.is_empty()) {
+                    // Valid, but almost surely not what was meant (an empty file checks too).
+                    diags.push(
+                        crate::diag::Diag::warning(
+                            "glassbox::no_states",
+                            format!(
+                                "`{}` declares no states: there is nothing to solve or train",
+                                m.name
+                            ),
+                        )
+                        .help(
+                            "declare a state and its equation, e.g. `state x = 1` and `dx/dt = -x`",
+                        ),
+                    );
+                }
+                (diags, summary)
             }
         };
         let file_errors = diags.iter().filter(|d| d.is_error()).count();
