@@ -12,6 +12,7 @@
 
 pub mod build;
 pub mod export;
+pub mod figure;
 pub mod grad;
 pub mod predict;
 pub mod request;

@@ -15,8 +15,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::io::{access_error, create_dir, remove_stale_temps, write_durable};
-use super::plot::{Trajectories, plot};
-use crate::app::train::{Figure, Report, fingerprint, fnv1a};
+use super::plot::plot;
+use crate::app::train::{Report, RunFigure, fingerprint, fnv1a};
 use crate::diag::Diag;
 use crate::train::{Metric, Plan, TrainState, Trainer, io};
 
@@ -200,17 +200,9 @@ pub fn save_run(dir: &Path, t: &Trainer, report: Option<&Report>) -> Result<(), 
 }
 
 /// Draw each figure into its PNG in `dir`.
-pub fn save_figures(dir: &Path, figures: &[Figure]) -> Result<(), Diag> {
+pub fn save_figures(dir: &Path, figures: &[RunFigure]) -> Result<(), Diag> {
     for f in figures {
-        let tr = Trajectories {
-            title: &f.title,
-            names: &f.names,
-            ts: &f.xs,
-            us: &f.us,
-            sd: None,
-            axes: f.axes,
-        };
-        plot(&dir.join(f.file), &tr)?;
+        plot(&dir.join(f.file), &f.figure)?;
     }
     Ok(())
 }
