@@ -9,6 +9,7 @@ mod figures;
 pub use figures::{Fit, RunFigure, accuracy_figure, figures, fit_figure, loss_figure, nfe_figure};
 
 use super::located;
+use super::params::ParamSummary;
 use super::solve::repeat_median;
 use crate::data::{self, Dataset};
 use crate::diag::Diag;
@@ -104,6 +105,8 @@ pub struct Report {
     /// of predicting every sample.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classification: Option<ClassReport>,
+    /// The learned parameters: small ones by value, larger ones by shape and norm.
+    pub learned_params: Vec<ParamSummary>,
 }
 
 /// The progress bar's message: the iteration's numbers and the latest validation.
@@ -168,5 +171,6 @@ pub fn final_report(t: &Trainer, full: &[Dataset]) -> Result<Report, Diag> {
         prediction_time_ms: ms,
         val_loss,
         classification,
+        learned_params: super::params::learned(t.model(), &t.params()),
     })
 }
