@@ -34,6 +34,9 @@ enum Command {
     Train(Box<cli::train::TrainArgs>),
     /// Solve a model with trained weights and write the trajectory as CSV.
     Predict(cli::predict::PredictArgs),
+    /// Print a training run's parameters: scalars and small tensors by value, larger ones by
+    /// shape and norm (read from its weights.safetensors).
+    Params(cli::params::ParamsArgs),
     /// An interactive session: enter declarations and expressions, show, differentiate and
     /// solve the model as it grows. With piped input, runs it as a script.
     Repl(repl::ReplArgs),
@@ -67,6 +70,7 @@ fn run(parsed: Cli) -> ExitCode {
         Command::Solve(args) => cli::solve::run(&args),
         Command::Train(args) => cli::train::run(&args),
         Command::Predict(args) => cli::predict::run(&args),
+        Command::Params(args) => cli::params::run(&args),
         Command::Repl(args) => repl::run(&args),
         Command::Build(args) => cli::build::run(&args),
     }

@@ -803,6 +803,50 @@ mod run_dirs {
         assert!(String::from_utf8_lossy(&out.stdout).contains("iterations        4"));
     }
 
+    /// The report, `run.json` and `glassbox params` show the learned scalar by value, the
+    /// fixed ones marked; `--plot` writes every PNG.
+    #[test]
+    fn learned_parameters_are_readable() {
+        let dir = tmp("params");
+        let model = write_model(&dir, LV, &example_data("lv.csv"));
+        let out = dir.join("run");
+        let run = train(&model, &["--iterations", "3", "--plot"], &out);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let report = String::from_utf8_lossy(&run.stdout);
+        assert!(report.contains("learned           alpha  = "), "{report}");
+        for png in ["loss.png", "nfe.png", "fit.png"] {
+            assert!(out.join(png).is_file(), "no {png}");
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+        let learned = &json["report"]["learned_params"];
+        assert_eq!(learned.as_array().unwrap().len(), 1, "{learned}");
+        assert_eq!(learned[0]["name"], "alpha");
+        assert!(learned[0]["values"][0].as_f64().unwrap().is_finite());
+
+        let params = glassbox().arg("params").arg(&out).output().unwrap();
+        assert!(params.status.success(), "{}", stderr(&params));
+        let text = String::from_utf8_lossy(&params.stdout);
+        assert!(text.starts_with("model lv\nalpha  = "), "{text}");
+        assert!(text.contains("beta   = 0.9  (fixed)"), "{text}");
+        let params = glassbox()
+            .args(["params", "--format", "json"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&params.stdout).unwrap();
+        assert_eq!(json["params"][1]["name"], "beta");
+        assert_eq!(json["params"][1]["learned"], false);
+        refused(
+            &glassbox()
+                .arg("params")
+                .arg(dir.join("nowhere"))
+                .output()
+                .unwrap(),
+            &["nowhere"],
+        );
+    }
+
     /// A second run into a directory holding a run is refused; `--overwrite` deletes the
     /// first run's files (its plots too) before writing its own.
     #[test]

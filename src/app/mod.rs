@@ -12,7 +12,9 @@
 
 pub mod build;
 pub mod export;
+pub mod figure;
 pub mod grad;
+pub mod params;
 pub mod predict;
 pub mod request;
 pub mod sde;

@@ -1,11 +1,16 @@
 //! Training, as the CLI's `train` and the REPL's `:train` run it: the trainer set up from the
 //! checked model and its data, the progress line, the final report, and the figures of a run
-//! directory as plain series (drawing and writing them is `kit::run_dir`'s).
+//! directory as plain data (`figures`; drawing and writing them is `kit::run_dir`'s).
 
 use serde::Serialize;
 
+mod figures;
+
+pub use figures::{Fit, RunFigure, accuracy_figure, figures, fit_figure, loss_figure, nfe_figure};
+
 use super::located;
-use super::solve::{repeat_median, state_names};
+use super::params::ParamSummary;
+use super::solve::repeat_median;
 use crate::data::{self, Dataset};
 use crate::diag::Diag;
 use crate::sema::Model;
@@ -100,6 +105,8 @@ pub struct Report {
     /// of predicting every sample.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classification: Option<ClassReport>,
+    /// The learned parameters: small ones by value, larger ones by shape and norm.
+    pub learned_params: Vec<ParamSummary>,
 }
 
 /// The progress bar's message: the iteration's numbers and the latest validation.
@@ -164,121 +171,6 @@ pub fn final_report(t: &Trainer, full: &[Dataset]) -> Result<Report, Diag> {
         prediction_time_ms: ms,
         val_loss,
         classification,
+        learned_params: super::params::learned(t.model(), &t.params()),
     })
-}
-
-/// A validation series at every iteration: each value held until the next validation (and
-/// the first one before it), since the plot draws one line through all iterations.
-fn held(v: impl Iterator<Item = Option<f64>>) -> Vec<f64> {
-    let v: Vec<Option<f64>> = v.collect();
-    let mut last = v.iter().flatten().next().copied().unwrap_or(f64::NAN);
-    v.iter()
-        .map(|x| {
-            last = x.unwrap_or(last);
-            last
-        })
-        .collect()
-}
-
-/// One PNG of a run directory: curves over `xs` (`us`: row-major, one column per name).
-pub struct Figure {
-    /// The file name in the run directory.
-    pub file: &'static str,
-    pub title: String,
-    pub names: Vec<String>,
-    /// Axis titles: the abscissa and the ordinate.
-    pub axes: (&'static str, &'static str),
-    pub xs: Vec<f64>,
-    pub us: Vec<f64>,
-}
-
-/// The run directory's figures: loss (and validation loss), NFE, accuracy (classifiers) over
-/// the iterations, and the fit of the first trajectory against its data.
-pub fn figures(t: &Trainer, full: &[Dataset]) -> Result<Vec<Figure>, Diag> {
-    let mut figures = Vec::new();
-    let s = t.state();
-    let its: Vec<f64> = s.metrics.iter().map(|m| m.iteration as f64).collect();
-    let nan = f64::NAN;
-    let val_loss = held(s.metrics.iter().map(|m| m.val_loss));
-    let val_acc = held(s.metrics.iter().map(|m| m.val_accuracy));
-    if its.len() >= 2 {
-        let val = s.metrics.iter().any(|m| m.val_loss.is_some());
-        let mut names = vec!["loss".to_string(), "regularizer".to_string()];
-        if val {
-            names.push("validation loss".to_string());
-        }
-        let loss: Vec<f64> = s
-            .metrics
-            .iter()
-            .zip(&val_loss)
-            .flat_map(|(m, &v)| [m.loss, m.reg, v])
-            .enumerate()
-            .filter(|(i, _)| val || i % 3 != 2)
-            .map(|(_, v)| v)
-            .collect();
-        figures.push(Figure {
-            file: "loss.png",
-            title: format!("{}: training loss", s.model),
-            names,
-            axes: ("iteration", "loss"),
-            xs: its.clone(),
-            us: loss,
-        });
-        figures.push(Figure {
-            file: "nfe.png",
-            title: format!("{}: forward NFE per iteration", s.model),
-            names: vec!["nfe per iteration".to_string()],
-            axes: ("iteration", "nfe"),
-            xs: its.clone(),
-            us: s.metrics.iter().map(|m| m.nfe as f64).collect(),
-        });
-        if s.metrics.iter().any(|m| m.accuracy.is_some()) {
-            let acc: Vec<f64> = s
-                .metrics
-                .iter()
-                .zip(&val_acc)
-                .flat_map(|(m, &v)| [m.accuracy.unwrap_or(nan), v])
-                .collect();
-            figures.push(Figure {
-                file: "accuracy.png",
-                title: format!("{}: accuracy", s.model),
-                names: vec![
-                    "batch accuracy".to_string(),
-                    "validation accuracy".to_string(),
-                ],
-                axes: ("iteration", "accuracy"),
-                xs: its,
-                us: acc,
-            });
-        }
-    }
-    if let Some((ts, y)) = first_path(t, full) {
-        let sol = t.predict_on(&ts)?;
-        let state = state_names(t.model());
-        let cols = &t.plan.loss.columns;
-        let mut names = Vec::new();
-        for &k in cols {
-            let n = state.get(k).cloned().unwrap_or_default();
-            names.push(format!("{n} (fit)"));
-        }
-        for &k in cols {
-            let n = state.get(k).cloned().unwrap_or_default();
-            names.push(format!("{n} (data)"));
-        }
-        let mut us = Vec::with_capacity(ts.len() * 2 * cols.len());
-        for i in 0..sol.ts.len() {
-            let u = sol.u(i).unwrap_or(&[]);
-            us.extend(cols.iter().map(|&k| u.get(k).copied().unwrap_or(f64::NAN)));
-            us.extend(y.iter().skip(i * cols.len()).take(cols.len()));
-        }
-        figures.push(Figure {
-            file: "fit.png",
-            title: format!("{}: fitted trajectories vs data", s.model),
-            names,
-            axes: ("t", "state"),
-            xs: sol.ts.clone(),
-            us,
-        });
-    }
-    Ok(figures)
 }

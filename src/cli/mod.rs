@@ -6,6 +6,7 @@
 pub mod build;
 pub mod check;
 pub mod fmt;
+pub mod params;
 pub mod predict;
 pub mod show;
 pub mod solve;

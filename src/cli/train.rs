@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Args, ValueEnum};
 
 use crate::app::located;
+use crate::app::params::{self, ParamSummary};
 use crate::app::train::{
     self as training, Setup, figures, final_report, fingerprint, progress_message,
 };
@@ -235,8 +236,18 @@ fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
             println!("prediction time   {:.3} ms", report.prediction_time_ms);
         }
     }
+    print_learned(&report.learned_params);
     println!("run directory     {}", dir.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The learned parameters, one a line under the report's heading (`glassbox params DIR`
+/// prints them again later).
+fn print_learned(params: &[ParamSummary]) {
+    for (i, line) in params::text(params).lines().enumerate() {
+        let head = if i == 0 { "learned" } else { "" };
+        println!("{head:17} {line}");
+    }
 }
 
 fn print_classification(c: &ClassReport) {

@@ -19,4 +19,4 @@ pub mod source;
 
 pub use io::{io_error, write_atomic};
 pub use render::{emit, render_diag};
-pub use source::{load_source, load_weights};
+pub use source::{load_params, load_source, load_weights};

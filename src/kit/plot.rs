@@ -1,25 +1,23 @@
-//! `--plot`: trajectories as a PNG people want to read — title, axes with labels, a legend.
-//!
-//! States whose magnitudes differ by more than [`PANEL_RATIO`] get one panel each (Robertson's
-//! y2 is 1e-5 next to y1, y3 ≈ 1); a time axis starting at 0 whose saved times span more than
-//! four decades is drawn logarithmic (as the classic Robertson figure is). Text uses a DejaVu
-//! Sans subset embedded in the binary (`assets/fonts`), since no system fonts are assumed.
-//! Written to a temporary file beside the target and renamed, so no half-written PNG remains.
-//! SDE solves pass a mean and a standard deviation: each state is a translucent band of
-//! mean ± one sd under its mean line, legend "name mean ± 1 sd".
+//! PNGs of [`Figure`]s (`app::figure`: panels, axes and styled series already decided) —
+//! `solve --plot` and the figures of a training run. Every series is clipped to its panel's
+//! ranges, so nothing is drawn over an axis or the title. Text uses a DejaVu Sans subset
+//! embedded in the binary (`assets/fonts`), since no system fonts are assumed. Written to a
+//! temporary file beside the target and renamed, so no half-written PNG remains.
 
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
+use crate::app::figure::{self, Corner, Figure, Panel, Series, Style, Trajectories};
 use crate::app::sde::{self, mean_sd};
 use crate::diag::Diag;
 use crate::solve::Solution;
 use crate::solve::sde::SdeSolution;
 
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-subset.ttf");
-const PANEL_RATIO: f64 = 100.0;
 /// Matplotlib's `tab10`: distinct and readable on white.
 const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
@@ -33,19 +31,6 @@ const COLORS: [RGBColor; 10] = [
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
 ];
-
-/// What to draw: saved times, row-major states `[ts.len(), names.len()]`; with `sd` (same
-/// layout) `us` is a mean over sample paths, drawn as a line inside a band of ± `sd`.
-pub struct Trajectories<'a> {
-    pub title: &'a str,
-    pub names: &'a [String],
-    pub ts: &'a [f64],
-    pub us: &'a [f64],
-    pub sd: Option<&'a [f64]>,
-    /// Axis titles: the abscissa (`t`, `iteration`), and the ordinate of a panel with several
-    /// series (a panel with one series is titled by its name).
-    pub axes: (&'a str, &'a str),
-}
 
 /// An ODE solve's PNG, titled `model: method (rtol R)`.
 pub fn plot_ode(
@@ -61,10 +46,9 @@ pub fn plot_ode(
         names,
         ts: &sol.ts,
         us: &sol.us,
-        axes: ("t", "state"),
         sd: None,
     };
-    plot(path, &tr)
+    plot_trajectories(path, &tr)
 }
 
 /// An SDE solve's PNG: mean ± one sd over the paths, titled with the method, paths and seed.
@@ -89,10 +73,14 @@ pub fn plot_sde(
         names,
         ts,
         us: &mean,
-        axes: ("t", "state"),
         sd: Some(&sd),
     };
-    plot(path, &tr)
+    plot_trajectories(path, &tr)
+}
+
+fn plot_trajectories(path: &Path, tr: &Trajectories) -> Result<(), Diag> {
+    let fig = figure::trajectories(tr).ok_or_else(|| plot_error(path, "no saved times to plot"))?;
+    plot(path, &fig)
 }
 
 fn plot_error(path: &Path, e: impl std::fmt::Display) -> Diag {
@@ -103,7 +91,8 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> Diag {
     .help("check that the directory exists and is writable")
 }
 
-pub fn plot(path: &Path, tr: &Trajectories) -> Result<(), Diag> {
+/// Draw `fig` into the PNG `path`.
+pub fn plot(path: &Path, fig: &Figure) -> Result<(), Diag> {
     static REGISTER: Once = Once::new();
     let mut registered = Ok(());
     REGISTER.call_once(|| {
@@ -113,37 +102,12 @@ pub fn plot(path: &Path, tr: &Trajectories) -> Result<(), Diag> {
     registered.map_err(|e| plot_error(path, e))?;
 
     let tmp = super::io::temp_path(path, "png");
-    let result = draw(&tmp, tr).map_err(|e| plot_error(path, e));
+    let result = draw(&tmp, fig).map_err(|e| plot_error(path, e));
     let result = result.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| plot_error(path, e)));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
-}
-
-/// Groups of state indices sharing a panel: all together unless their scales differ widely.
-fn panels(tr: &Trajectories) -> Vec<Vec<usize>> {
-    let n = tr.names.len();
-    let scale: Vec<f64> = (0..n)
-        .map(|i| {
-            tr.us
-                .iter()
-                .skip(i)
-                .step_by(n.max(1))
-                .fold(0.0f64, |m, x| m.max(x.abs()))
-        })
-        .collect();
-    let (lo, hi) = scale
-        .iter()
-        .filter(|s| **s > 0.0)
-        .fold((f64::INFINITY, 0.0f64), |(lo, hi), s| {
-            (lo.min(*s), hi.max(*s))
-        });
-    if n <= 1 || hi / lo <= PANEL_RATIO || n > 6 {
-        vec![(0..n).collect()]
-    } else {
-        (0..n).map(|i| vec![i]).collect()
-    }
 }
 
 /// A linear axis' tick label: plotters' ticks are sums like `0.30000000000000004`, so print
@@ -166,176 +130,178 @@ fn tick(v: f64, span: f64) -> String {
     }
 }
 
-fn draw(tmp: &Path, tr: &Trajectories) -> Result<(), Box<dyn std::error::Error>> {
-    let n = tr.names.len();
-    let groups = panels(tr);
-    let (Some(&t_first), Some(&t_last)) = (tr.ts.first(), tr.ts.last()) else {
-        return Err("no saved times to plot".into());
-    };
-    let first_positive = tr.ts.iter().copied().find(|t| *t > 0.0);
-    // Logarithmic when the steps crowd the start: more than half of the saved times in the
-    // first 1% of the span (a stiff transient), over at least four decades.
-    let early = tr
-        .ts
-        .iter()
-        .filter(|&&t| (t - t_first).abs() <= 0.01 * (t_last - t_first).abs())
-        .count();
-    let log_t = match first_positive {
-        Some(tp) => t_first >= 0.0 && t_last / tp > 1e4 && 2 * early > tr.ts.len(),
-        None => false,
-    };
-    let x_of = |t: f64| if log_t { t.log10() } else { t };
-    let points: Vec<usize> = (0..tr.ts.len())
-        .filter(|&k| !log_t || tr.ts[k] > 0.0)
-        .collect();
-    let (x0, x1) = if log_t {
-        (x_of(first_positive.unwrap_or(1.0)), x_of(t_last))
-    } else {
-        (t_first.min(t_last), t_first.max(t_last))
-    };
-    let (x0, x1) = if x1 > x0 {
-        (x0, x1)
-    } else {
-        (x0 - 1.0, x0 + 1.0)
-    };
+/// A log axis' tick label for the exponent `e`: `10^e` in plain digits from 0.001 to 10 000,
+/// else in scientific notation; two significant digits between the decades.
+fn log_tick(e: f64) -> String {
+    let v = 10f64.powf(e);
+    let decade = (e - e.round()).abs() < 1e-9;
+    if !(-3.5..4.5).contains(&e) {
+        return if decade {
+            format!("1e{}", e.round())
+        } else {
+            format!("{v:.1e}")
+        };
+    }
+    let digits = if decade { 0.0 } else { 1.0 };
+    let decimals = (digits - e.floor()).max(0.0) as usize;
+    format!("{v:.decimals$}")
+}
 
-    let sd_at = |j: usize| tr.sd.and_then(|s| s.get(j)).copied().unwrap_or(0.0);
+/// `(width, height)` of a figure with a `(rows, columns)` grid of panels.
+fn size(grid: (usize, usize)) -> (u32, u32) {
+    let (rows, cols) = (grid.0.max(1) as u32, grid.1.max(1) as u32);
+    let width = 1000 + 400 * (cols - 1);
+    let height = (260 * rows).max(540) + 50;
+    (width, height)
+}
 
-    let height = (220 * groups.len() as u32).max(520) + 60;
-    let root = BitMapBackend::new(tmp, (1000, height)).into_drawing_area();
+fn draw(tmp: &Path, fig: &Figure) -> Result<(), Box<dyn std::error::Error>> {
+    let root = BitMapBackend::new(tmp, size(fig.grid)).into_drawing_area();
     root.fill(&WHITE)?;
-    let root = root.titled(tr.title, ("sans-serif", 26))?;
-    let areas = root.split_evenly((groups.len(), 1));
-    for (g, (area, group)) in areas.iter().zip(&groups).enumerate() {
-        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        for &k in &points {
-            for &i in group {
-                let v = tr.us[k * n + i];
-                let d = sd_at(k * n + i);
-                if v.is_finite() && d.is_finite() {
-                    lo = lo.min(v - d);
-                    hi = hi.max(v + d);
-                }
-            }
-        }
-        if !(lo.is_finite() && hi.is_finite()) {
-            (lo, hi) = (-1.0, 1.0);
-        }
-        let pad = if hi > lo {
-            0.05 * (hi - lo)
+    let root = root.titled(&fig.title, ("sans-serif", 26))?;
+    let areas = root.split_evenly(fig.grid);
+    let rows = fig.grid.0.max(1);
+    for (k, (area, panel)) in areas.iter().zip(&fig.panels).enumerate() {
+        // Only the bottom row names the abscissa; the others keep room for its ticks.
+        let bottom = k / fig.grid.1.max(1) + 1 == rows || k + fig.grid.1 >= fig.panels.len();
+        draw_panel(area, panel, bottom)?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// `p` moved into the ranges: a line leaving the frame runs along its edge rather than over
+/// the axes or the title.
+fn clamp((x, y): (f64, f64), xr: (f64, f64), yr: (f64, f64)) -> (f64, f64) {
+    (x.clamp(xr.0, xr.1), y.clamp(yr.0, yr.1))
+}
+
+fn inside((x, y): (f64, f64), xr: (f64, f64), yr: (f64, f64)) -> bool {
+    (xr.0..=xr.1).contains(&x) && (yr.0..=yr.1).contains(&y)
+}
+
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn draw_panel(
+    area: &DrawingArea<BitMapBackend, Shift>,
+    panel: &Panel,
+    bottom: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (xr, yr) = (ordered(panel.x.range), ordered(panel.y.range));
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin(12)
+        .margin_right(24)
+        .x_label_area_size(if bottom { 48 } else { 28 })
+        .y_label_area_size(88);
+    if let Some(c) = &panel.caption {
+        builder.caption(c, ("sans-serif", 18));
+    }
+    let mut chart = builder.build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)?;
+    let x_fmt = |v: &f64| {
+        if panel.x.log {
+            log_tick(*v)
         } else {
-            0.5 * lo.abs().max(1.0)
-        };
-        let last_panel = g + 1 == groups.len();
-        let mut chart = ChartBuilder::on(area)
-            .margin(12)
-            .x_label_area_size(if last_panel { 45 } else { 25 })
-            .y_label_area_size(90)
-            .build_cartesian_2d(x0..x1, (lo - pad)..(hi + pad))?;
-        let x_desc = if log_t {
-            format!("{} (log scale)", tr.axes.0)
-        } else {
-            tr.axes.0.to_string()
-        };
-        let y_desc = if group.len() == 1 {
-            tr.names[group[0]].clone()
-        } else {
-            tr.axes.1.to_string()
-        };
-        let x_fmt = |v: &f64| {
-            if log_t {
-                format!("1e{v:.0}")
-            } else {
-                tick(*v, x1 - x0)
-            }
-        };
-        let span = hi - lo;
-        let y_fmt = move |v: &f64| tick(*v, span);
-        chart
-            .configure_mesh()
-            .x_desc(if last_panel { x_desc.as_str() } else { "" })
-            .y_desc(y_desc)
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&y_fmt)
-            .axis_desc_style(("sans-serif", 18))
-            .label_style(("sans-serif", 15))
-            .light_line_style(RGBColor(244, 244, 244))
-            .draw()?;
-        for &i in group {
-            let color = COLORS[i % COLORS.len()];
-            if tr.sd.is_none() {
-                chart
-                    .draw_series(LineSeries::new(
-                        points.iter().map(|&k| (x_of(tr.ts[k]), tr.us[k * n + i])),
-                        color.stroke_width(2),
-                    ))?
-                    .label(tr.names[i].as_str())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
-                    });
-                continue;
-            }
-            // The band goes out along the upper edge and back along the lower one.
-            let upper = points
-                .iter()
-                .map(|&k| (x_of(tr.ts[k]), tr.us[k * n + i] + sd_at(k * n + i)));
-            let lower = points
-                .iter()
-                .rev()
-                .map(|&k| (x_of(tr.ts[k]), tr.us[k * n + i] - sd_at(k * n + i)));
-            let band: Vec<(f64, f64)> = upper
-                .chain(lower)
-                .filter(|(x, y)| x.is_finite() && y.is_finite())
-                .collect();
-            chart
-                .draw_series(std::iter::once(Polygon::new(
-                    band,
-                    color.mix(0.18).filled(),
-                )))?
-                .label(format!("{} mean ± 1 sd", tr.names[i]))
-                .legend(move |(x, y)| {
-                    EmptyElement::at((x, y))
-                        + Rectangle::new([(0, -7), (22, 7)], color.mix(0.18).filled())
-                        + PathElement::new(vec![(0, 0), (22, 0)], color.stroke_width(3))
-                });
+            tick(*v, xr.1 - xr.0)
         }
-        if tr.sd.is_some() {
-            // The mean lines on top of every band.
-            for &i in group {
-                let color = COLORS[i % COLORS.len()];
-                chart.draw_series(LineSeries::new(
-                    points.iter().map(|&k| (x_of(tr.ts[k]), tr.us[k * n + i])),
-                    color.stroke_width(2),
-                ))?;
-            }
+    };
+    let y_fmt = |v: &f64| {
+        if panel.y.log {
+            log_tick(*v)
+        } else {
+            tick(*v, yr.1 - yr.0)
         }
-        // The legend goes where the curves are not at the right edge.
-        let tail = &points[points.len() * 3 / 4..];
-        let mean_end = tail
-            .iter()
-            .flat_map(|&k| group.iter().map(move |&i| tr.us[k * n + i]))
-            .filter(|v| v.is_finite())
-            .fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
-        let high_end = mean_end.1 > 0 && mean_end.0 / mean_end.1 as f64 > 0.5 * (lo + hi);
+    };
+    chart
+        .configure_mesh()
+        .x_desc(if bottom { panel.x.label.as_str() } else { "" })
+        .y_desc(panel.y.label.as_str())
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .axis_desc_style(("sans-serif", 18))
+        .label_style(("sans-serif", 15))
+        .light_line_style(RGBColor(244, 244, 244))
+        .draw()?;
+    for s in &panel.series {
+        draw_series(&mut chart, s, xr, yr)?;
+    }
+    if panel.series.iter().any(|s| s.label.is_some()) {
         chart
             .configure_series_labels()
-            .position(if high_end {
-                SeriesLabelPosition::LowerRight
-            } else {
-                SeriesLabelPosition::UpperRight
+            .position(match panel.legend {
+                Corner::UpperRight => SeriesLabelPosition::UpperRight,
+                Corner::LowerRight => SeriesLabelPosition::LowerRight,
             })
             .label_font(("sans-serif", 16))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(180, 180, 180))
             .draw()?;
     }
-    root.present()?;
+    Ok(())
+}
+
+/// A range with its ends in order and apart (plotters cannot map an empty range).
+fn ordered((a, b): (f64, f64)) -> (f64, f64) {
+    let (lo, hi) = (a.min(b), a.max(b));
+    if hi > lo {
+        (lo, hi)
+    } else {
+        (lo - 1.0, lo + 1.0)
+    }
+}
+
+fn draw_series<'a>(
+    chart: &mut Chart<'a, 'a>,
+    s: &Series,
+    xr: (f64, f64),
+    yr: (f64, f64),
+) -> Result<(), Box<dyn std::error::Error>> {
+    let color = COLORS[s.color % COLORS.len()];
+    let clamped = s.points.iter().map(move |&p| clamp(p, xr, yr));
+    let drawn = match s.style {
+        Style::Line { width } => {
+            chart.draw_series(LineSeries::new(clamped, color.stroke_width(width)))?
+        }
+        Style::Faint => {
+            chart.draw_series(LineSeries::new(clamped, color.mix(0.3).stroke_width(1)))?
+        }
+        Style::Markers => chart.draw_series(
+            s.points
+                .iter()
+                .filter(|&&p| inside(p, xr, yr))
+                .map(|&p| Circle::new(p, 3, color.mix(0.6).filled())),
+        )?,
+        Style::Band => chart.draw_series(std::iter::once(Polygon::new(
+            clamped.collect::<Vec<_>>(),
+            color.mix(0.18).filled(),
+        )))?,
+    };
+    let Some(label) = &s.label else {
+        return Ok(());
+    };
+    let drawn = drawn.label(label.as_str());
+    let line = move |(x, y): (i32, i32), w: u32| {
+        PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(w))
+    };
+    match s.style {
+        Style::Line { width } => drawn.legend(move |p| line(p, width + 1)),
+        Style::Faint => drawn.legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 22, y)], color.mix(0.3).stroke_width(2))
+        }),
+        Style::Markers => drawn.legend(move |(x, y)| Circle::new((x + 11, y), 3, color.filled())),
+        Style::Band => drawn.legend(move |(x, y)| {
+            EmptyElement::at((x, y))
+                + Rectangle::new([(0, -7), (22, 7)], color.mix(0.18).filled())
+                + PathElement::new(vec![(0, 0), (22, 0)], color.stroke_width(3))
+        }),
+    };
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::tick;
+    use super::{log_tick, tick};
 
     #[test]
     fn ticks_are_short() {
@@ -347,5 +313,15 @@ mod tests {
         assert_eq!(tick(2e5, 1e6), "2.00e5");
         assert_eq!(tick(3.5e-5, 3.6e-5), "3.50e-5");
         assert_eq!(tick(0.0005, 0.002), "0.0005");
+    }
+
+    #[test]
+    fn log_ticks_read_as_values() {
+        assert_eq!(log_tick(0.0), "1");
+        assert_eq!(log_tick(-2.0), "0.01");
+        assert_eq!(log_tick(3.0), "1000");
+        assert_eq!(log_tick(-2.5), "0.0032");
+        assert_eq!(log_tick(-6.0), "1e-6");
+        assert_eq!(log_tick(-5.5), "3.2e-6");
     }
 }

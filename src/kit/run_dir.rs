@@ -15,8 +15,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::io::{access_error, create_dir, remove_stale_temps, write_durable};
-use super::plot::{Trajectories, plot};
-use crate::app::train::{Figure, Report, fingerprint, fnv1a};
+use super::plot::plot;
+use crate::app::params::{self, ParamDecl};
+use crate::app::train::{Report, RunFigure, fingerprint, fnv1a};
 use crate::diag::Diag;
 use crate::train::{Metric, Plan, TrainState, Trainer, io};
 
@@ -40,6 +41,8 @@ const ARTEFACTS: [&str; 7] = [
 struct RunJson<'a> {
     model: &'a str,
     seed: u64,
+    /// Every parameter's name, shape and whether it is learned, in the model's order.
+    params: Vec<ParamDecl>,
     plan: &'a Plan,
     report: Option<&'a Report>,
     metrics: &'a [Metric],
@@ -190,6 +193,7 @@ pub fn save_run(dir: &Path, t: &Trainer, report: Option<&Report>) -> Result<(), 
     let json = RunJson {
         model: &s.model,
         seed: s.seed,
+        params: params::decls(t.model()),
         plan: &t.plan,
         report,
         metrics: &s.metrics,
@@ -199,18 +203,22 @@ pub fn save_run(dir: &Path, t: &Trainer, report: Option<&Report>) -> Result<(), 
     write_durable(&dir.join(RUN), &text).map_err(|d| vec![d])
 }
 
+/// The parameter list of the run in `dir` (its `run.json`), when it has one.
+pub fn read_params(dir: &Path) -> Option<Vec<ParamDecl>> {
+    #[derive(Deserialize)]
+    struct Params {
+        params: Vec<ParamDecl>,
+    }
+    let bytes = std::fs::read(dir.join(RUN)).ok()?;
+    serde_json::from_slice::<Params>(&bytes)
+        .ok()
+        .map(|p| p.params)
+}
+
 /// Draw each figure into its PNG in `dir`.
-pub fn save_figures(dir: &Path, figures: &[Figure]) -> Result<(), Diag> {
+pub fn save_figures(dir: &Path, figures: &[RunFigure]) -> Result<(), Diag> {
     for f in figures {
-        let tr = Trajectories {
-            title: &f.title,
-            names: &f.names,
-            ts: &f.xs,
-            us: &f.us,
-            sd: None,
-            axes: f.axes,
-        };
-        plot(&dir.join(f.file), &tr)?;
+        plot(&dir.join(f.file), &f.figure)?;
     }
     Ok(())
 }

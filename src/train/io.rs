@@ -27,6 +27,51 @@ fn bad_weights(msg: String) -> Diag {
         .help("use the weights.safetensors that `glassbox train` wrote for this model")
 }
 
+/// A tensor of a weights file, read without the model.
+pub struct NamedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f64>,
+}
+
+/// Every f64 tensor of a weights file, by name (the file does not record the model's order:
+/// `kit::source::load_tensors` takes it from the run), and the model's name when recorded.
+pub fn named_tensors(bytes: &[u8]) -> Result<(Option<String>, Vec<NamedTensor>), Diag> {
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| bad_weights(format!("not a safetensors file: {e}")))?;
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| bad_weights(format!("not a safetensors file: {e}")))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let t = st
+            .tensor(&name)
+            .map_err(|e| bad_weights(format!("cannot read `{name}`: {e}")))?;
+        if t.dtype() != Dtype::F64 {
+            return Err(bad_weights(format!("`{name}` is {:?}, not f64", t.dtype())));
+        }
+        out.push(NamedTensor {
+            shape: t.shape().to_vec(),
+            values: f64s(t.data()),
+            name,
+        });
+    }
+    Ok((meta.get("model").cloned(), out))
+}
+
+fn f64s(bytes: &[u8]) -> Vec<f64> {
+    bytes
+        .chunks_exact(8)
+        .map(|c| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            f64::from_le_bytes(a)
+        })
+        .collect()
+}
+
 /// Serialise the full parameter vector `p` of `model`.
 pub fn weights_to_safetensors(model: &Model, p: &[f64]) -> Result<Vec<u8>, Diag> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = model
@@ -68,15 +113,7 @@ pub fn weights_from_safetensors(model: &Model, bytes: &[u8]) -> Result<Vec<f64>,
                 dims(&q.shape)
             )));
         }
-        let vals: Vec<f64> = t
-            .data()
-            .chunks_exact(8)
-            .map(|c| {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(c);
-                f64::from_le_bytes(a)
-            })
-            .collect();
+        let vals = f64s(t.data());
         if let Some(dst) = p.get_mut(q.offset..q.offset + vals.len()) {
             dst.copy_from_slice(&vals);
         }
