@@ -524,3 +524,117 @@ fn joint_control_refuses_different_spans() {
     .unwrap_err();
     assert!(matches!(err, SolveError::Row { row: 0, .. }), "{err:?}");
 }
+
+/// A classifier with the digits field's shape (33→64→32 on `concat(h, t)`) on 8 features.
+const CLASSIFIER: &str = r#"
+model cls
+input x[8]
+label c in 0..3
+net enc = linear(8, 32)
+net f = mlp(33, 64, 32; act = tanh)
+net dec = linear(32, 3)
+state h[32] = enc(x)
+dh/dt = f(concat(h, t))
+solve tsit5(rtol = 1e-5, atol = 1e-5BATCH) over [0, 1]
+output logits = dec(h(1))
+data d = csv("DATA", features = 0..8, label = 8)
+minimize cross_entropy(logits, c)
+train adam(lr = 1e-3), epochs = 1, batch = 16
+"#;
+
+fn classifier(name: &str, batch: &str) -> (Model, ndarray::Array2<f64>) {
+    let dir = std::env::temp_dir().join(format!("gbx_batched_{name}_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("d.csv");
+    let rows = 20;
+    let x = values(rows * 8, 3, 2.0);
+    let table: String = x
+        .chunks(8)
+        .enumerate()
+        .map(|(r, row)| {
+            let cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+            format!("{},{}\n", cells.join(","), r % 3)
+        })
+        .collect();
+    std::fs::write(&csv, table).unwrap();
+    let src = CLASSIFIER
+        .replace("DATA", csv.to_str().unwrap())
+        .replace("BATCH", batch);
+    let m = model(&src);
+    let x = ndarray::Array2::from_shape_vec((rows, 8), x).unwrap();
+    (m, x)
+}
+
+/// `predict_table` batches 20 rows (GEMM-sized field) and solves 7 one by one (below
+/// `MIN_BATCH_ROWS`): the first 7 rows' logits agree to rounding (the GEMMs' order of
+/// summation, as above), and the stats say which path ran.
+#[test]
+fn classifier_predictions_batch_automatically_with_the_same_logits() {
+    use glassbox::train::{ForwardPath, MIN_BATCH_ROWS, Overrides, predict_table};
+    let (m, x) = classifier("auto", "");
+    let plan = glassbox::train::plan(&m, &Overrides::default()).unwrap();
+    assert_eq!(plan.step_control, BatchControl::PerRow);
+    let p = solve::param_values(&m);
+    let few = x.slice(ndarray::s![..7, ..]).to_owned();
+    assert!(few.nrows() < MIN_BATCH_ROWS && x.nrows() >= MIN_BATCH_ROWS);
+    let (alone, st_alone, k) = predict_table(&m, &plan, &p, &few).unwrap();
+    let (batched, st_batched, _) = predict_table(&m, &plan, &p, &x).unwrap();
+    assert_eq!(st_alone.path, ForwardPath::PerRow);
+    assert_eq!(st_batched.path, ForwardPath::Batched);
+    assert!(st_batched.calls > 0 && st_batched.row_evals <= st_batched.calls * 20);
+    assert!(
+        st_batched
+            .describe()
+            .contains("batched solves (per_row step control)")
+    );
+    assert_eq!(batched.len(), 20 * k);
+    for (i, (a, b)) in alone.iter().zip(&batched).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-10 * a.abs().max(1.0),
+            "logit {i}: {a} vs {b}"
+        );
+    }
+
+    // `batch = joint`: one step size for all rows, always batched; it does not train.
+    let (m, x) = classifier("joint", ", batch = joint");
+    let plan = glassbox::train::plan(&m, &Overrides::default()).unwrap();
+    assert_eq!(plan.step_control, BatchControl::Joint);
+    let (joint, st, _) = predict_table(&m, &plan, &p, &x).unwrap();
+    assert_eq!(
+        (st.path, st.control),
+        (ForwardPath::Batched, BatchControl::Joint)
+    );
+    assert_eq!(st.row_evals, st.calls * 20);
+    assert!(
+        joint
+            .iter()
+            .zip(&batched)
+            .all(|(a, b)| (a - b).abs() < 1e-3 * a.abs().max(1.0))
+    );
+    let ds = glassbox::data::load_model(&m, None, &DiskLoader).unwrap();
+    let err = glassbox::train::Trainer::new(&m, ds, &Overrides::default())
+        .err()
+        .expect("joint control does not train");
+    assert_eq!(err.code, "glassbox::train_unsupported");
+}
+
+/// `batch` takes `per_row` or `joint`, and only for explicit methods.
+#[test]
+fn the_batch_option_is_checked() {
+    let check = |solve: &str| {
+        let src = format!("model m\nstate x = 1.0\ndx/dt = -x\nsolve {solve} over [0, 1]\n");
+        let file = SourceFile::new("m.gbx".to_string(), src);
+        glassbox::check_source(&file, &DiskLoader)
+            .diags
+            .iter()
+            .map(|d| d.code)
+            .collect::<Vec<_>>()
+    };
+    assert!(check("tsit5(batch = joint)").is_empty());
+    assert!(check("rk4(dt = 0.1, batch = per_row)").is_empty());
+    assert_eq!(check("tsit5(batch = rows)"), ["glassbox::bad_option_value"]);
+    assert_eq!(
+        check("rodas4(batch = joint)"),
+        ["glassbox::option_not_applicable"]
+    );
+}

@@ -27,6 +27,8 @@ pub struct PredictRequest<'a> {
 pub struct Prediction {
     pub csv: String,
     pub score: Option<Score>,
+    /// A classifier's forward solves: batched or per row, and their cost (`--stats`).
+    pub forward: Option<train::ForwardStats>,
 }
 
 /// A classifier's cross-entropy and accuracy over `samples` labelled samples.
@@ -71,6 +73,7 @@ pub fn predict(
             sol: &sol,
         }),
         score: None,
+        forward: None,
     })
 }
 
@@ -143,7 +146,7 @@ fn classify(
                 .help("give --input with one sample per row"),
         );
     };
-    let (logits, _, k) = train::predict_table(model, plan, p, &x)?;
+    let (logits, forward, k) = train::predict_table(model, plan, p, &x)?;
     let csv = to_csv(&Csv::Logits {
         logits: &logits,
         k,
@@ -157,5 +160,9 @@ fn classify(
             samples: l.len(),
         }
     });
-    Ok(Prediction { csv, score })
+    Ok(Prediction {
+        csv,
+        score,
+        forward: Some(forward),
+    })
 }

@@ -32,6 +32,10 @@ pub struct PredictArgs {
     /// the model's data, all of it).
     #[arg(long, value_name = "FILE", conflicts_with = "at")]
     pub input: Option<PathBuf>,
+    /// Classifiers: print how the forward solves ran (batched or per row) and their cost to
+    /// stderr.
+    #[arg(long)]
+    pub stats: bool,
     /// Write the CSV here instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -65,6 +69,9 @@ fn predict_file(args: &PredictArgs) -> Result<(), Vec<Diag>> {
             "accuracy {:.4} over {} samples (cross-entropy {:.4e})",
             s.accuracy, s.samples, s.cross_entropy
         );
+    }
+    if let (true, Some(f)) = (args.stats, &prediction.forward) {
+        eprint!("{}", f.describe());
     }
     write_or_print(args.output.as_deref(), &prediction.csv)
 }

@@ -172,6 +172,11 @@ impl JitBatchField {
         Ok(())
     }
 
+    /// Inputs per row (0: the field reads none).
+    pub fn input_len(&self) -> usize {
+        self.x_len
+    }
+
     pub fn compile_time(&self) -> Duration {
         self.kernel.compile_time()
     }
