@@ -412,14 +412,7 @@ fn a_nan_in_one_row_is_an_error_naming_the_row() {
         }
     };
     let u0s: Vec<Vec<f64>> = (0..4).map(|r| vec![1.0 + r as f64, 0.0]).collect();
-    let rows: Vec<BatchRow> = u0s
-        .iter()
-        .map(|u0| BatchRow {
-            t0: 0.0,
-            t1: 1.0,
-            u0,
-        })
-        .collect();
+    let rows = BatchRow::all(0.0, 1.0, &u0s);
     let opts = SolveOptions::default();
     let alone = |r: usize| {
         let mut f = from_fn(n, |t, u: &[f64], du: &mut [f64]| field(r, t, u, du));
@@ -451,14 +444,7 @@ fn a_nan_in_one_row_is_an_error_naming_the_row() {
     let mut bad = u0s.clone();
     bad[1][1] = f64::NAN;
     bad[3][0] = f64::INFINITY;
-    let rows: Vec<BatchRow> = bad
-        .iter()
-        .map(|u0| BatchRow {
-            t0: 0.0,
-            t1: 1.0,
-            u0,
-        })
-        .collect();
+    let rows = BatchRow::all(0.0, 1.0, &bad);
     let ok = |_: usize, _: f64, u: &[f64], du: &mut [f64]| du.copy_from_slice(u);
     for control in [BatchControl::PerRow, BatchControl::Joint] {
         let err = solve_batch(

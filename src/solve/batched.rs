@@ -77,6 +77,13 @@ pub struct BatchRow<'a> {
     pub u0: &'a [f64],
 }
 
+impl<'a> BatchRow<'a> {
+    /// A row per initial state, all over `[t0, t1]`.
+    pub fn all(t0: f64, t1: f64, u0s: &'a [Vec<f64>]) -> Vec<BatchRow<'a>> {
+        u0s.iter().map(|u0| BatchRow { t0, t1, u0 }).collect()
+    }
+}
+
 /// Every row's solution (`rows[r]` as [`solve_with`] would return it for row `r` in per-row
 /// control) and what the batched evaluations cost.
 #[derive(Clone, Debug, Default)]

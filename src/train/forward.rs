@@ -8,7 +8,8 @@
 //! otherwise today's per-row code (`Classify::predict`), which is faster for small fields
 //! (a mat-vec of a few dozen multiply-adds costs less than gathering a batch). Joint step
 //! control (`batch = joint`) is always batched: it is a property of the batch. The choice is
-//! reported in [`ForwardStats`] (`glassbox predict --stats`, the training report's JSON).
+//! reported in [`ForwardStats`] (`glassbox predict --stats`, the training report's JSON);
+//! `GLASSBOX_BATCHED=0` turns the batched path off for A/B timings.
 //!
 //! Training's forward and adjoint (`classify_op`) stay per row until the batched adjoint.
 
@@ -23,6 +24,23 @@ use crate::diag::Diag;
 use crate::grad::JitVjpField;
 use crate::sema::Model;
 use crate::solve::{self, BatchControl, BatchField, BatchRow, JitBatchField, Tableau};
+
+/// The rows one batched solve takes (the table's rows in order, block by block): measured on
+/// the digits field (`benches/batched.rs`, release), a row costs 20 µs in a batch of 128, 23 µs
+/// in one of 512 and 34 µs in one of 1 797, where the GEMMs' operands outgrow the caches.
+/// Under joint control a block is the one state whose steps its rows share.
+pub const BATCH_ROWS: usize = 128;
+
+/// A row error of block row `row` as the table's row.
+fn offset_row(e: solve::SolveError, start: usize) -> solve::SolveError {
+    match e {
+        solve::SolveError::Row { row, error } => solve::SolveError::Row {
+            row: row + start,
+            error,
+        },
+        e => e,
+    }
+}
 
 /// Fewer rows than this are solved one by one under per-row control: a batch of a handful of
 /// rows gains little from a GEMM and pays the batched kernel's compile.
@@ -101,11 +119,18 @@ pub fn batch_field(
     rows: usize,
     control: BatchControl,
 ) -> Result<Option<JitBatchField>, Diag> {
-    if control == BatchControl::PerRow && rows < MIN_BATCH_ROWS {
+    if control == BatchControl::PerRow && (rows < MIN_BATCH_ROWS || !batching_allowed()) {
         return Ok(None);
     }
     let f = JitBatchField::new(model, p)?;
     Ok((control == BatchControl::Joint || f.uses_gemm()).then_some(f))
+}
+
+/// `GLASSBOX_BATCHED=0` keeps per-row control on the per-row code (read once: for A/B
+/// timings, as `GLASSBOX_SIMD`).
+fn batching_allowed() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("GLASSBOX_BATCHED").is_none_or(|v| v != "0"))
 }
 
 /// Logits of every row of `x` (`[rows, classes]`) with parameters `p`, batched or per row as
@@ -160,30 +185,26 @@ impl Classify {
         stats: &mut ForwardStats,
     ) -> Result<Vec<f64>, Diag> {
         field.set_params(p)?;
-        let xs: Vec<Vec<f64>> = x.rows().into_iter().map(|r| r.to_vec()).collect();
-        if field.input_len() > 0 {
-            field.set_inputs(&xs.concat())?;
-        }
-        let u0s = xs
-            .iter()
-            .map(|xr| self.encode(p, xr))
-            .collect::<Result<Vec<_>, Diag>>()?;
-        let rows: Vec<BatchRow> = u0s
-            .iter()
-            .map(|u0| BatchRow {
-                t0: self.t0,
-                t1: self.t1,
-                u0,
-            })
-            .collect();
         let opts = self.forward_options(opts);
-        let sol = solve::solve_batch(tab, field, &rows, &opts, control).map_err(Diag::from)?;
-        stats.calls = sol.stats.calls;
-        stats.row_evals = sol.stats.row_evals;
-        let mut out = Vec::with_capacity(xs.len() * self.classes);
-        for ((xr, u0), s) in xs.iter().zip(&u0s).zip(&sol.rows) {
-            stats.nfe += s.stats.nfe;
-            out.extend(self.logits(p, xr, s.last().unwrap_or(u0))?);
+        let mut out = Vec::with_capacity(x.nrows() * self.classes);
+        let xs: Vec<Vec<f64>> = x.rows().into_iter().map(|r| r.to_vec()).collect();
+        for (block, xs) in xs.chunks(BATCH_ROWS).enumerate() {
+            if field.input_len() > 0 {
+                field.set_inputs(&xs.concat())?;
+            }
+            let u0s = xs
+                .iter()
+                .map(|xr| self.encode(p, xr))
+                .collect::<Result<Vec<_>, Diag>>()?;
+            let rows = BatchRow::all(self.t0, self.t1, &u0s);
+            let sol = solve::solve_batch(tab, field, &rows, &opts, control)
+                .map_err(|e| Diag::from(offset_row(e, block * BATCH_ROWS)))?;
+            stats.calls += sol.stats.calls;
+            stats.row_evals += sol.stats.row_evals;
+            for ((xr, u0), s) in xs.iter().zip(&u0s).zip(&sol.rows) {
+                stats.nfe += s.stats.nfe;
+                out.extend(self.logits(p, xr, s.last().unwrap_or(u0))?);
+            }
         }
         Ok(out)
     }
