@@ -156,8 +156,11 @@ fn classifier_predictions_are_bit_identical_across_thread_counts() {
     let plan = train::plan(&model, &Overrides::default()).unwrap();
     let p = glassbox::solve::param_values(&model);
     let bits = |threads| {
-        let (logits, nfe, _) = train::predict_table(&model, &plan, &p, x, threads).unwrap();
-        (logits.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), nfe)
+        let (logits, forward, _) = train::predict_table(&model, &plan, &p, x, threads).unwrap();
+        (
+            logits.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            forward.nfe,
+        )
     };
     let one = bits(1);
     assert_eq!(bits(2), one);

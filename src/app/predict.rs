@@ -29,6 +29,8 @@ pub struct PredictRequest<'a> {
 pub struct Prediction {
     pub csv: String,
     pub score: Option<Score>,
+    /// A classifier's forward solves: batched or per row, and their cost (`--stats`).
+    pub forward: Option<train::ForwardStats>,
 }
 
 /// A classifier's cross-entropy and accuracy over `samples` labelled samples.
@@ -73,6 +75,7 @@ pub fn predict(
             sol: &sol,
         }),
         score: None,
+        forward: None,
     })
 }
 
@@ -151,7 +154,7 @@ fn classify(
         );
     };
     let threads = req.threads.unwrap_or(plan.threads);
-    let (logits, _, k) = train::predict_table(model, plan, p, &x, threads)?;
+    let (logits, forward, k) = train::predict_table(model, plan, p, &x, threads)?;
     let csv = to_csv(&Csv::Logits {
         logits: &logits,
         k,
@@ -165,7 +168,11 @@ fn classify(
             samples: l.len(),
         }
     });
-    Ok(Prediction { csv, score })
+    Ok(Prediction {
+        csv,
+        score,
+        forward: Some(forward),
+    })
 }
 
 /// A problem with `--input FILE` is the user's file, not the model's `data` line: drop the

@@ -35,6 +35,10 @@ pub struct PredictArgs {
     /// Classifiers: threads the samples run on (default: every core; same logits at any count).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub threads: Option<u64>,
+    /// Classifiers: print how the forward solves ran (batched or per row) and their cost to
+    /// stderr.
+    #[arg(long)]
+    pub stats: bool,
     /// Write the CSV here instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -69,6 +73,9 @@ fn predict_file(args: &PredictArgs) -> Result<(), Vec<Diag>> {
             "accuracy {:.4} over {} samples (cross-entropy {:.4e})",
             s.accuracy, s.samples, s.cross_entropy
         );
+    }
+    if let (true, Some(f)) = (args.stats, &prediction.forward) {
+        eprint!("{}", f.describe());
     }
     write_or_print(args.output.as_deref(), &prediction.csv)
 }

@@ -484,6 +484,8 @@ pub struct SolveOptions {
     pub max_steps: Option<u64>,
     /// Initial step size for adaptive methods.
     pub h0: Option<f64>,
+    /// Step control of batched solves (`batch = per_row | joint`; explicit methods).
+    pub batch: Option<crate::solve::BatchControl>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -6,7 +6,7 @@ use super::checker::Checker;
 use super::model::*;
 use super::options::Want;
 use crate::diag::did_you_mean;
-use crate::solve::registry;
+use crate::solve::{BatchControl, registry};
 use crate::syntax::ast::{SolveClause, SolveSpan};
 
 impl Checker<'_> {
@@ -55,22 +55,33 @@ impl Checker<'_> {
                 ok = false;
                 let (kind, help) = if *key == "dt" {
                     (
-                        "adaptive",
+                        "an adaptive method",
                         "adaptive methods choose their own steps; `h0` sets the first one",
+                    )
+                } else if *key == "batch" {
+                    (
+                        "which is not an explicit Runge–Kutta method",
+                        "batched solves run explicit Runge–Kutta methods such as `tsit5`",
                     )
                 } else {
                     (
-                        "fixed-step",
+                        "a fixed-step method",
                         "fixed-step methods take `dt`; use an adaptive method for tolerances",
                     )
                 };
                 self.error(
                     "glassbox::option_not_applicable",
                     ident.span,
-                    format!("`{key}` does not apply to `{name}`, a {kind} method"),
+                    format!("`{key}` does not apply to `{name}`, {kind}"),
                     "not applicable",
                     help,
                 );
+                continue;
+            }
+            if *key == "batch" {
+                let word = self.option_word(key, e, &BatchControl::NAMES);
+                ok &= word.is_some();
+                opts.batch = word.and_then(BatchControl::from_name);
                 continue;
             }
             let want = if *key == "max_steps" {

@@ -87,51 +87,104 @@ pub(crate) fn initial_step<F: VectorField + ?Sized>(
     t1: f64,
     u0: &[f64],
     f0: &[f64],
-    (rtol, atol): (f64, f64),
+    tol: (f64, f64),
     scratch: (&mut [f64], &mut [f64]),
 ) -> (f64, u32) {
-    let dir = (t1 - t0).signum();
-    let span = (t1 - t0).abs();
-    let scale = |x: f64| atol + x.abs() * rtol;
-    let rms = |v: &mut dyn Iterator<Item = f64>| {
-        let (mut sum, mut count) = (0.0, 0usize);
-        for x in v {
-            sum += x * x;
-            count += 1;
-        }
-        if count == 0 {
-            0.0
-        } else {
-            (sum / count as f64).sqrt()
-        }
-    };
-    let d0 = rms(&mut u0.iter().map(|&u| u / scale(u)));
-    let d1 = rms(&mut u0.iter().zip(f0).map(|(&u, &f)| f / scale(u)));
-    let h0 = if d0 < 1e-5 || d1 < 1e-5 || !d0.is_finite() || !d1.is_finite() {
-        1e-6
-    } else {
-        0.01 * d0 / d1
-    }
-    .min(span);
     let (u1, f1) = scratch;
-    for ((v, &u), &f) in u1.iter_mut().zip(u0).zip(f0) {
-        *v = u + dir * h0 * f;
+    let probe = InitialProbe::new(order, t0, t1, u0, f0, tol, u1);
+    f.eval(probe.t(), u1, f1);
+    (probe.finish(u0, f0, f1), 1)
+}
+
+/// [`initial_step`] in two halves around its one evaluation, for a caller that evaluates many
+/// probes in one call (the batched driver): [`InitialProbe::new`] writes the Euler probe's
+/// point, [`InitialProbe::finish`] takes `f` there.
+pub(crate) struct InitialProbe {
+    order: u32,
+    t0: f64,
+    dir: f64,
+    span: f64,
+    h0: f64,
+    d1: f64,
+    tol: (f64, f64),
+}
+
+impl InitialProbe {
+    /// `h0` from `d0`, `d1`, and the probe point `u0 + h0·f0` in `u1`.
+    pub fn new(
+        order: u32,
+        t0: f64,
+        t1: f64,
+        u0: &[f64],
+        f0: &[f64],
+        tol: (f64, f64),
+        u1: &mut [f64],
+    ) -> InitialProbe {
+        let dir = (t1 - t0).signum();
+        let span = (t1 - t0).abs();
+        let scale = |x: f64| scaled(tol, x);
+        let d0 = rms(&mut u0.iter().map(|&u| u / scale(u)));
+        let d1 = rms(&mut u0.iter().zip(f0).map(|(&u, &f)| f / scale(u)));
+        let h0 = if d0 < 1e-5 || d1 < 1e-5 || !d0.is_finite() || !d1.is_finite() {
+            1e-6
+        } else {
+            0.01 * d0 / d1
+        }
+        .min(span);
+        for ((v, &u), &f) in u1.iter_mut().zip(u0).zip(f0) {
+            *v = u + dir * h0 * f;
+        }
+        InitialProbe {
+            order,
+            t0,
+            dir,
+            span,
+            h0,
+            d1,
+            tol,
+        }
     }
-    f.eval(t0 + dir * h0, u1, f1);
-    let d2 = rms(&mut u0
-        .iter()
-        .zip(f0)
-        .zip(f1.iter())
-        .map(|((&u, &a), &b)| (b - a) / scale(u)))
-        / h0;
-    let dmax = d1.max(d2);
-    let h1 = if dmax <= 1e-15 || !dmax.is_finite() {
-        (h0 * 1e-3).max(1e-6)
+
+    /// The probe's time.
+    pub fn t(&self) -> f64 {
+        self.t0 + self.dir * self.h0
+    }
+
+    /// The first step, signed, from `f1 = f(t(), u1)`.
+    pub fn finish(&self, u0: &[f64], f0: &[f64], f1: &[f64]) -> f64 {
+        let InitialProbe { h0, d1, .. } = *self;
+        let d2 = rms(&mut u0
+            .iter()
+            .zip(f0)
+            .zip(f1)
+            .map(|((&u, &a), &b)| (b - a) / scaled(self.tol, u)))
+            / h0;
+        let dmax = d1.max(d2);
+        let h1 = if dmax <= 1e-15 || !dmax.is_finite() {
+            (h0 * 1e-3).max(1e-6)
+        } else {
+            (0.01 / dmax).powf(1.0 / f64::from(self.order))
+        };
+        let h = (100.0 * h0).min(h1).min(self.span);
+        self.dir * h
+    }
+}
+
+fn scaled((rtol, atol): (f64, f64), x: f64) -> f64 {
+    atol + x.abs() * rtol
+}
+
+fn rms(v: &mut dyn Iterator<Item = f64>) -> f64 {
+    let (mut sum, mut count) = (0.0, 0usize);
+    for x in v {
+        sum += x * x;
+        count += 1;
+    }
+    if count == 0 {
+        0.0
     } else {
-        (0.01 / dmax).powf(1.0 / f64::from(order))
-    };
-    let h = (100.0 * h0).min(h1).min(span);
-    (dir * h, 1)
+        (sum / count as f64).sqrt()
+    }
 }
 
 #[cfg(test)]

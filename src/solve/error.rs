@@ -39,6 +39,10 @@ pub enum SolveError {
         grouped(crate::ir::MAX_JACOBIAN_ENTRIES)
     )]
     JacobianTooLarge { method: &'static str, n: usize },
+    /// One problem of a batched solve failed (`solve::solve_batch`); its code and help are
+    /// the inner error's.
+    #[error("row {row}: {error}")]
+    Row { row: usize, error: Box<SolveError> },
 }
 
 impl SolveError {
@@ -52,6 +56,7 @@ impl SolveError {
             SolveError::InvalidOption(_) => "glassbox::invalid_solve_option",
             SolveError::Field(_) => "glassbox::internal",
             SolveError::JacobianTooLarge { .. } => "glassbox::jacobian_too_large",
+            SolveError::Row { error, .. } => error.code(),
         }
     }
 
@@ -81,6 +86,7 @@ impl SolveError {
             SolveError::JacobianTooLarge { .. } => {
                 "use an explicit method such as `tsit5`, or `auto`, which stays explicit for so many states"
             }
+            SolveError::Row { error, .. } => error.help(),
         }
     }
 }

@@ -147,7 +147,12 @@ impl Solution {
     /// Empties the solution for a new solve, keeping its buffers; returns the kept stages'
     /// records for reuse.
     #[allow(clippy::vec_box)]
-    fn reset(&mut self, method: &'static str, dim: usize, dense: bool) -> Vec<Box<Stages>> {
+    pub(super) fn reset(
+        &mut self,
+        method: &'static str,
+        dim: usize,
+        dense: bool,
+    ) -> Vec<Box<Stages>> {
         self.method = method;
         self.dim = dim;
         self.ts.clear();
@@ -217,7 +222,6 @@ pub fn solve_into<F: VectorField + ?Sized>(
     let n = f.dim();
     check_inputs(method, n, t0, t1, u0, opts)?;
     let fixed = opts.dt.is_some() || !method.is_adaptive();
-    let dir = if t1 >= t0 { 1.0 } else { -1.0 };
     let tol = (opts.rtol, opts.atol);
     let (explicit, stiff) = method.parts();
     // Past the dense Jacobian's limit an implicit method is refused before its n × n work
@@ -245,19 +249,9 @@ pub fn solve_into<F: VectorField + ?Sized>(
     stats.nfe += 1;
     check_finite(&f_cur, t)?;
 
-    let mut saves = opts.save_at.iter().copied().peekable();
-    if opts.save_at.is_empty() {
-        sol.ts.push(t0);
-        sol.us.extend_from_slice(u0);
-    }
-    while let Some(&ts) = saves.peek() {
-        if ts != t0 {
-            break;
-        }
-        sol.ts.push(t0);
-        sol.us.extend_from_slice(u0);
-        saves.next();
-    }
+    let course = Course::new(t0, t1, fixed);
+    let mut saves = SaveTimes::new(&opts.save_at, course.dir);
+    saves.start(sol, t0, u0);
 
     let rk_tab = explicit.unwrap_or(&TSIT5);
     let mut w = Work::new(rk_tab, if explicit.is_some() { n } else { 0 });
@@ -268,10 +262,9 @@ pub fn solve_into<F: VectorField + ?Sized>(
         Mode::Rk(tab) => tab.order,
         Mode::Ros(m) => m.order,
     };
-    let mut h = match (opts.dt, opts.h0) {
-        (Some(dt), _) => dir * dt,
-        (None, Some(h0)) => dir * h0.min((t1 - t0).abs()),
-        (None, None) if t1 != t0 => {
+    let mut h = match course.given_first_step(opts) {
+        Some(h) => h,
+        None => {
             let (h, nfe) = initial_step(
                 f,
                 first_order,
@@ -285,11 +278,10 @@ pub fn solve_into<F: VectorField + ?Sized>(
             stats.nfe += u64::from(nfe);
             h
         }
-        (None, None) => 0.0,
     };
     let mut ctrl_rk = Controller::new(rk_tab);
     let mut ctrl_ros = Controller::with_q(stiff.map_or(3, |m| m.embedded_order + 1));
-    let (mut stiff_hits, mut nonstiff) = (0u32, 0u32);
+    let mut stiff_test = StiffnessTest::default();
     let mut switch = AutoSwitch::default();
     let mut probed = 0.0;
     let mut step_nfe = 0u32;
@@ -298,39 +290,9 @@ pub fn solve_into<F: VectorField + ?Sized>(
     let mut interp = vec![0.0; n];
     let mut thetas = Vec::new();
 
-    while (t1 - t) * dir > 0.0 {
-        if stats.accepted as usize >= opts.max_steps {
-            return Err(SolveError::MaxSteps {
-                max_steps: opts.max_steps,
-                t,
-                t1,
-            });
-        }
-        // Land exactly on t1: on a fixed grid the grid point, adaptively the remaining span
-        // when the step would reach (or nearly reach) past it.
-        let t_next = if fixed {
-            // Grid points t0 + k·dt, not accumulated sums.
-            let k = stats.accepted as f64 + 1.0;
-            let grid = t0 + k * h;
-            if (t1 - grid) * dir <= 1e-12 * (t1 - t0).abs() {
-                t1
-            } else {
-                grid
-            }
-        } else if (t + h - t1) * dir >= -1e-12 * h.abs() {
-            t1
-        } else {
-            t + h
-        };
+    while course.running(t) {
+        let t_next = course.attempt_end(t, h, &u, stats.accepted, opts, &mut non_finite)?;
         let h_try = t_next - t;
-        if !fixed && h_try.abs() <= 16.0 * f64::EPSILON * t.abs().max((t1 - t0).abs()) {
-            // Shrinking because the field kept returning NaN/Inf is that, not an underflow.
-            return Err(non_finite.unwrap_or(SolveError::StepUnderflow {
-                t,
-                h: h_try,
-                norm: norm(&u),
-            }));
-        }
 
         let (error, stiffness, nfe) = match mode {
             Mode::Rk(tab) => {
@@ -398,35 +360,7 @@ pub fn solve_into<F: VectorField + ?Sized>(
             k: &w.k,
             f1: &f_next,
         };
-        thetas.clear();
-        while let Some(&ts) = saves.peek() {
-            if (ts - t_next) * dir > 0.0 {
-                break;
-            }
-            thetas.push((ts - t) / h_try);
-            sol.ts.push(ts);
-            saves.next();
-        }
-        match mode {
-            Mode::Rk(tab) => interpolate_into(tab, &data, &thetas, &mut sol.us),
-            Mode::Ros(m) => {
-                for &theta in &thetas {
-                    ros_interpolate(m, &u, u1, &rw.dense, theta, &mut interp);
-                    extend_state(&mut sol.us, &interp);
-                }
-            }
-        }
-        if let Some(d) = sol.dense.as_mut() {
-            match mode {
-                Mode::Rk(tab) => d.push(tab, t, &data),
-                Mode::Ros(m) => d.push_ros(m, t, h_try, (&u, u1, &rw.dense)),
-            }
-        }
-        if opts.save_at.is_empty() {
-            sol.ts.push(t_next);
-            extend_state(&mut sol.us, u1);
-        }
-        sol.steps.push(StepRecord {
+        let record = StepRecord {
             t,
             h: h_try,
             error_estimate: error,
@@ -434,19 +368,26 @@ pub fn solve_into<F: VectorField + ?Sized>(
             nfe: step_nfe,
             // The discrete adjoint's stages are those of explicit steps.
             stages: match mode {
-                Mode::Rk(_) if opts.keep_stages => match opts.checkpoint_every {
-                    None => Some(Stages::reuse(&mut pool, &u, &w.k)),
-                    Some(every) if sol.steps.len().is_multiple_of(every.max(1)) => {
-                        Some(Box::new(Stages {
-                            u0: u.clone(),
-                            k: Vec::new(),
-                        }))
-                    }
-                    Some(_) => None,
-                },
-                _ => None,
+                Mode::Rk(_) => kept_stages(opts, &mut pool, sol.steps.len(), &u, &w.k),
+                Mode::Ros(_) => None,
             },
-        });
+        };
+        let at = Accepted { t_next, u1, record };
+        match mode {
+            Mode::Rk(tab) => record_rk_step(tab, sol, opts, (&mut saves, &mut thetas), &data, at),
+            Mode::Ros(m) => {
+                let dense = (&u[..], u1, &rw.dense[..]);
+                record_step(sol, opts, (&mut saves, &mut thetas), at, |thetas, sol| {
+                    for &theta in thetas {
+                        ros_interpolate(m, &u, u1, &rw.dense, theta, &mut interp);
+                        extend_state(&mut sol.us, &interp);
+                    }
+                    if let Some(d) = sol.dense.as_mut() {
+                        d.push_ros(m, t, h_try, dense);
+                    }
+                })
+            }
+        }
         stats.accepted += 1;
         if let Mode::Ros(_) = mode {
             stats.stiff_steps += 1;
@@ -459,24 +400,7 @@ pub fn solve_into<F: VectorField + ?Sized>(
             && opts.detect_stiffness
             && let (Method::Explicit(_), Mode::Rk(tab)) = (method, mode)
         {
-            {
-                if h_lambda >= 0.98 * tab.stability_size {
-                    stiff_hits += 1;
-                    nonstiff = 0;
-                    if stiff_hits >= STIFF_HITS {
-                        return Err(SolveError::StiffForExplicit {
-                            method: tab.name,
-                            t: t_next,
-                            h_lambda,
-                        });
-                    }
-                } else {
-                    nonstiff += 1;
-                    if nonstiff >= NONSTIFF_RESET {
-                        stiff_hits = 0;
-                    }
-                }
-            }
+            stiff_test.observe(tab, h_lambda, t_next)?;
         }
 
         t = t_next;
@@ -546,12 +470,251 @@ pub fn uses_jacobian(method: Method, n: usize) -> bool {
     }
 }
 
+/// A solve's span and how it steps: what decides where each attempt ends.
+#[derive(Clone, Copy)]
+pub(super) struct Course {
+    t0: f64,
+    t1: f64,
+    pub dir: f64,
+    /// On the grid `t0 + k·dt` (a `dt`, or a method without an error estimate).
+    pub fixed: bool,
+}
+
+impl Course {
+    pub fn new(t0: f64, t1: f64, fixed: bool) -> Course {
+        let dir = if t1 >= t0 { 1.0 } else { -1.0 };
+        Course { t0, t1, dir, fixed }
+    }
+
+    pub fn end(&self) -> f64 {
+        self.t1
+    }
+
+    /// Whether `t` is short of `t1`.
+    #[inline(always)]
+    pub fn running(&self, t: f64) -> bool {
+        (self.t1 - t) * self.dir > 0.0
+    }
+
+    /// The first step when the options fix it (`dt`, `h0`, an empty span); `None`: the
+    /// automatic choice ([`initial_step`]).
+    pub fn given_first_step(&self, opts: &SolveOptions) -> Option<f64> {
+        let (t0, t1, dir) = (self.t0, self.t1, self.dir);
+        match (opts.dt, opts.h0) {
+            (Some(dt), _) => Some(dir * dt),
+            (None, Some(h0)) => Some(dir * h0.min((t1 - t0).abs())),
+            (None, None) if t1 != t0 => None,
+            (None, None) => Some(0.0),
+        }
+    }
+
+    /// Where the next attempt from `(t, u)` with step `h` ends, after `accepted` steps; an
+    /// error past `max_steps` or when the step underflows (`non_finite`: why the last
+    /// attempt failed, if the field returned NaN/Inf).
+    #[inline(always)]
+    pub fn attempt_end(
+        &self,
+        t: f64,
+        h: f64,
+        u: &[f64],
+        accepted: u64,
+        opts: &SolveOptions,
+        non_finite: &mut Option<SolveError>,
+    ) -> Result<f64, SolveError> {
+        let (t0, t1, dir, fixed) = (self.t0, self.t1, self.dir, self.fixed);
+        if accepted as usize >= opts.max_steps {
+            return Err(SolveError::MaxSteps {
+                max_steps: opts.max_steps,
+                t,
+                t1,
+            });
+        }
+        // Land exactly on t1: on a fixed grid the grid point, adaptively the remaining span
+        // when the step would reach (or nearly reach) past it.
+        let t_next = if fixed {
+            // Grid points t0 + k·dt, not accumulated sums.
+            let k = accepted as f64 + 1.0;
+            let grid = t0 + k * h;
+            if (t1 - grid) * dir <= 1e-12 * (t1 - t0).abs() {
+                t1
+            } else {
+                grid
+            }
+        } else if (t + h - t1) * dir >= -1e-12 * h.abs() {
+            t1
+        } else {
+            t + h
+        };
+        let h_try = t_next - t;
+        if !fixed && h_try.abs() <= 16.0 * f64::EPSILON * t.abs().max((t1 - t0).abs()) {
+            // Shrinking because the field kept returning NaN/Inf is that, not an underflow.
+            return Err(non_finite.take().unwrap_or(SolveError::StepUnderflow {
+                t,
+                h: h_try,
+                norm: norm(u),
+            }));
+        }
+        Ok(t_next)
+    }
+}
+
+/// The save times not yet reached (`SolveOptions::save_at`).
+pub(super) struct SaveTimes<'a> {
+    rest: &'a [f64],
+    dir: f64,
+    /// Save after every accepted step (no save times given).
+    every_step: bool,
+}
+
+impl<'a> SaveTimes<'a> {
+    pub fn new(times: &'a [f64], dir: f64) -> SaveTimes<'a> {
+        SaveTimes {
+            rest: times,
+            dir,
+            every_step: times.is_empty(),
+        }
+    }
+
+    /// Saves `u0` at `t0`: always without save times, else once per save time at `t0`.
+    pub fn start(&mut self, sol: &mut Solution, t0: f64, u0: &[f64]) {
+        if self.every_step {
+            sol.ts.push(t0);
+            sol.us.extend_from_slice(u0);
+        }
+        while let [ts, rest @ ..] = self.rest {
+            if *ts != t0 {
+                break;
+            }
+            sol.ts.push(t0);
+            sol.us.extend_from_slice(u0);
+            self.rest = rest;
+        }
+    }
+
+    /// The save times up to `t_next` of the step `(t, h)`: their `θ` into `thetas`, the
+    /// times onto `ts`.
+    fn through(&mut self, t: f64, h: f64, t_next: f64, thetas: &mut Vec<f64>, ts: &mut Vec<f64>) {
+        thetas.clear();
+        while let [s, rest @ ..] = self.rest {
+            if (s - t_next) * self.dir > 0.0 {
+                break;
+            }
+            thetas.push((s - t) / h);
+            ts.push(*s);
+            self.rest = rest;
+        }
+    }
+}
+
+/// An accepted step's end and record, to save and log.
+pub(super) struct Accepted<'a> {
+    pub t_next: f64,
+    pub u1: &'a [f64],
+    pub record: StepRecord,
+}
+
+/// Saves an accepted step (the save times it covers, `write` interpolating them into
+/// `sol.us` and extending the dense output; its end without save times) and logs its record.
+pub(super) fn record_step(
+    sol: &mut Solution,
+    opts: &SolveOptions,
+    (saves, thetas): (&mut SaveTimes, &mut Vec<f64>),
+    at: Accepted,
+    write: impl FnOnce(&[f64], &mut Solution),
+) {
+    let (t, h) = (at.record.t, at.record.h);
+    saves.through(t, h, at.t_next, thetas, &mut sol.ts);
+    write(thetas, sol);
+    if opts.save_at.is_empty() {
+        sol.ts.push(at.t_next);
+        extend_state(&mut sol.us, at.u1);
+    }
+    sol.steps.push(at.record);
+}
+
+/// [`record_step`] for an explicit step: the tableau's interpolant and dense output.
+pub(super) fn record_rk_step(
+    tab: &'static Tableau,
+    sol: &mut Solution,
+    opts: &SolveOptions,
+    saves: (&mut SaveTimes, &mut Vec<f64>),
+    data: &StepData,
+    at: Accepted,
+) {
+    let t = at.record.t;
+    record_step(sol, opts, saves, at, |thetas, sol| {
+        interpolate_into(tab, data, thetas, &mut sol.us);
+        if let Some(d) = sol.dense.as_mut() {
+            d.push(tab, t, data);
+        }
+    });
+}
+
+/// What an explicit step's record keeps for the discrete adjoint (`keep_stages`): its start
+/// and stages, or at a checkpoint its start alone, in a record from `pool` where one is free.
+#[allow(clippy::vec_box)]
+pub(super) fn kept_stages(
+    opts: &SolveOptions,
+    pool: &mut Vec<Box<Stages>>,
+    step: usize,
+    u: &[f64],
+    k: &[f64],
+) -> Option<Box<Stages>> {
+    if !opts.keep_stages {
+        return None;
+    }
+    match opts.checkpoint_every {
+        None => Some(Stages::reuse(pool, u, k)),
+        Some(every) if step.is_multiple_of(every.max(1)) => Some(Box::new(Stages {
+            u0: u.to_vec(),
+            k: Vec::new(),
+        })),
+        Some(_) => None,
+    }
+}
+
+/// Hairer's stiffness test of an adaptive explicit solve: `h·S ≥ 0.98·stability size` on
+/// `STIFF_HITS` accepted steps without `NONSTIFF_RESET` consecutive steps below it between.
+#[derive(Default)]
+pub(super) struct StiffnessTest {
+    hits: u32,
+    nonstiff: u32,
+}
+
+impl StiffnessTest {
+    pub fn observe(&mut self, tab: &Tableau, h_lambda: f64, t: f64) -> Result<(), SolveError> {
+        if h_lambda >= 0.98 * tab.stability_size {
+            self.hits += 1;
+            self.nonstiff = 0;
+            if self.hits >= STIFF_HITS {
+                return Err(SolveError::StiffForExplicit {
+                    method: tab.name,
+                    t,
+                    h_lambda,
+                });
+            }
+        } else {
+            self.nonstiff += 1;
+            if self.nonstiff >= NONSTIFF_RESET {
+                self.hits = 0;
+            }
+        }
+        Ok(())
+    }
+}
+
 fn norm(u: &[f64]) -> f64 {
     u.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
 /// The first non-finite stage value (stage order, then component), as an error at its time.
-fn first_non_finite(tab: &Tableau, k: &[f64], n: usize, t: f64, h: f64) -> Option<SolveError> {
+pub(super) fn first_non_finite(
+    tab: &Tableau,
+    k: &[f64],
+    n: usize,
+    t: f64,
+    h: f64,
+) -> Option<SolveError> {
     let at = k.iter().position(|x| !x.is_finite())?;
     let stage = at / n.max(1);
     Some(SolveError::NonFinite {
@@ -561,7 +724,7 @@ fn first_non_finite(tab: &Tableau, k: &[f64], n: usize, t: f64, h: f64) -> Optio
     })
 }
 
-fn check_finite(v: &[f64], t: f64) -> Result<(), SolveError> {
+pub(super) fn check_finite(v: &[f64], t: f64) -> Result<(), SolveError> {
     match v.iter().position(|x| !x.is_finite()) {
         Some(component) => Err(SolveError::NonFinite {
             component,
@@ -572,7 +735,7 @@ fn check_finite(v: &[f64], t: f64) -> Result<(), SolveError> {
     }
 }
 
-fn check_inputs(
+pub(super) fn check_inputs(
     method: Method,
     n: usize,
     t0: f64,

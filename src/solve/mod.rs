@@ -12,6 +12,8 @@
 //! and its row in [`registry`], not a new loop. Every failure is a [`SolveError`] (a `Diag` with a stable code), never a
 //! panic. See `docs/solvers.md`.
 
+mod batch_field;
+mod batched;
 mod control;
 mod dense;
 mod error;
@@ -28,6 +30,8 @@ mod step;
 pub mod tableau;
 pub mod threads;
 
+pub use batch_field::{BatchField, FnBatch, JitBatchField, batch_from_fn};
+pub use batched::{BatchControl, BatchRow, BatchSolution, BatchStats, solve_batch};
 pub use dense::Dense;
 pub use error::SolveError;
 pub use field::{FnField, IrField, VectorField, from_fn};

@@ -126,7 +126,7 @@ pub const fn explicit_tableaux<const N: usize>() -> [&'static Tableau; N] {
 }
 
 /// The options a `solve` clause may give; [`Method::accepts`] says which apply to a method.
-pub const OPTIONS: [&str; 5] = ["rtol", "atol", "dt", "max_steps", "h0"];
+pub const OPTIONS: [&str; 6] = ["rtol", "atol", "dt", "max_steps", "h0", "batch"];
 
 /// A method: a row of [`METHODS`]. Compared, printed and serialised by its name.
 #[derive(Clone, Copy)]
@@ -247,11 +247,13 @@ impl Method {
     }
 
     /// Whether the `solve` clause may give `option` (one of [`OPTIONS`]): `dt` for fixed-step
-    /// methods, tolerances and `h0` for adaptive ones, `max_steps` for all.
+    /// methods, tolerances and `h0` for adaptive ones, `batch` (the step control of batched
+    /// solves, `solve::BatchControl`) for explicit tableaux, `max_steps` for all.
     pub fn accepts(self, option: &str) -> bool {
         match option {
             "dt" => self.is_fixed_step(),
             "rtol" | "atol" | "h0" => self.is_adaptive(),
+            "batch" => self.tableau().is_some(),
             _ => OPTIONS.contains(&option),
         }
     }

@@ -206,7 +206,9 @@ fn eval_stage<F: VectorField + ?Sized>(f: &mut F, t: f64, u: &[f64], du: &mut [f
     f.eval(t, u, du);
 }
 
-/// [`rk_step`] for any state length.
+/// [`rk_step`] for any state length: the stages one after another, each argument formed
+/// ([`Work::stage_argument`]) and evaluated, then [`Work::finish`]. The batched driver
+/// (`batched.rs`) runs the same two pieces with the evaluations of many rows in one call.
 fn rk_step_any<F: VectorField + ?Sized>(
     tab: &Tableau,
     f: &mut F,
@@ -215,57 +217,101 @@ fn rk_step_any<F: VectorField + ?Sized>(
 ) -> StepResult {
     let Attempt { t, u, h, f0, tol } = at;
     let n = u.len();
-    let Work { k, g, pair, u1 } = w;
-    k[..n].copy_from_slice(f0);
-    let (p0, p1) = tab.stiffness_pair.unwrap_or((usize::MAX, usize::MAX));
-    if p0 == 0 {
-        pair[..n].copy_from_slice(u);
+    w.start(tab, u, f0);
+    let mut g = std::mem::take(&mut w.g);
+    for i in 1..tab.stages() {
+        w.stage_argument(tab, i, u, h, &mut g);
+        f.eval(t + tab.c[i] * h, &g, &mut w.k[i * n..(i + 1) * n]);
     }
-    let mut nfe = 0;
-    for (i, row) in tab.a.iter().enumerate().skip(1) {
-        combine(u, h, row, k, n, g);
-        f.eval(t + tab.c[i] * h, g, &mut k[i * n..(i + 1) * n]);
-        nfe += 1;
+    let r = w.finish(tab, u, h, tol, &g);
+    w.g = g;
+    r
+}
+
+impl Work {
+    /// A step's first stage `k_0 = f0` (and `u` as the stiffness pair's argument when the pair
+    /// starts at stage 0).
+    pub(crate) fn start(&mut self, tab: &Tableau, u: &[f64], f0: &[f64]) {
+        let n = u.len();
+        self.k[..n].copy_from_slice(f0);
+        if tab.stiffness_pair.is_some_and(|(p0, _)| p0 == 0) {
+            self.pair[..n].copy_from_slice(u);
+        }
+    }
+
+    /// Stage `i`'s argument `g = u + h Σ_{j<i} a_ij k_j` (stages before `i` in `self.k`), kept
+    /// as the stiffness pair's when stage `i` is one of it.
+    pub(crate) fn stage_argument(
+        &mut self,
+        tab: &Tableau,
+        i: usize,
+        u: &[f64],
+        h: f64,
+        g: &mut [f64],
+    ) {
+        let n = u.len();
+        combine(u, h, tab.a[i], &self.k, n, g);
+        let (p0, p1) = tab.stiffness_pair.unwrap_or((usize::MAX, usize::MAX));
         if i == p0 {
-            pair[..n].copy_from_slice(g);
+            self.pair[..n].copy_from_slice(g);
         } else if i == p1 {
-            pair[n..].copy_from_slice(g);
+            self.pair[n..].copy_from_slice(g);
         }
-    }
-    if tab.fsal && tab.stages() > 1 {
-        // The last stage's argument is `u + h Σ a_(s−1)j k_j` with `a_(s−1) = b` and
-        // `b_(s−1) = 0` (tested in `tableau.rs`): `u_{n+1}` itself, the same operations in
-        // the same order, so copying it is bit-identical to combining again.
-        u1.copy_from_slice(g);
-    } else {
-        combine(u, h, tab.b, k, n, u1);
     }
 
-    let error = tab.btilde.map(|bt| {
-        if n == 0 {
-            return 0.0;
+    /// Stage `i`'s derivative `k_i`, evaluated elsewhere (a batched call).
+    pub(crate) fn set_stage(&mut self, i: usize, k_i: &[f64]) {
+        let n = k_i.len();
+        self.k[i * n..(i + 1) * n].copy_from_slice(k_i);
+    }
+
+    /// The step's end once every stage is in `self.k`: `u_{n+1}` into `self.u1` (`g_last`, the
+    /// last stage's argument, for FSAL tableaux), `E` and `S`.
+    pub(crate) fn finish(
+        &mut self,
+        tab: &Tableau,
+        u: &[f64],
+        h: f64,
+        tol: (f64, f64),
+        g_last: &[f64],
+    ) -> StepResult {
+        let n = u.len();
+        let Work { k, pair, u1, .. } = self;
+        if tab.fsal && tab.stages() > 1 {
+            // The last stage's argument is `u + h Σ a_(s−1)j k_j` with `a_(s−1) = b` and
+            // `b_(s−1) = 0` (tested in `tableau.rs`): `u_{n+1}` itself, the same operations in
+            // the same order, so copying it is bit-identical to combining again.
+            u1.copy_from_slice(g_last);
+        } else {
+            combine(u, h, tab.b, k, n, u1);
         }
-        // Σ_j bt_j k_j from −0.0 in stage order, as `Iterator::sum` adds.
-        error_norm(h, u, u1, tol, |m| {
-            let mut acc = -0.0;
-            for (j, b) in bt.iter().enumerate() {
-                acc += b * k[j * n + m];
+
+        let error = tab.btilde.map(|bt| {
+            if n == 0 {
+                return 0.0;
             }
-            acc
-        })
-    });
-    let stiffness = tab.stiffness_pair.map(|(i, j)| {
-        quotient(
-            n,
-            |m| k[i * n + m] - k[j * n + m],
-            |m| pair[m] - pair[n + m],
-        )
-    });
+            // Σ_j bt_j k_j from −0.0 in stage order, as `Iterator::sum` adds.
+            error_norm(h, u, u1, tol, |m| {
+                let mut acc = -0.0;
+                for (j, b) in bt.iter().enumerate() {
+                    acc += b * k[j * n + m];
+                }
+                acc
+            })
+        });
+        let stiffness = tab.stiffness_pair.map(|(i, j)| {
+            quotient(
+                n,
+                |m| k[i * n + m] - k[j * n + m],
+                |m| pair[m] - pair[n + m],
+            )
+        });
 
-    StepResult {
-        error,
-        stiffness,
-        nfe,
+        StepResult {
+            error,
+            stiffness,
+            nfe: tab.stages().saturating_sub(1) as u32,
+        }
     }
 }
 

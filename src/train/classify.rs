@@ -20,6 +20,7 @@ use ndarray::Array2;
 use rand::Rng;
 use serde::Serialize;
 
+use super::forward::{ForwardStats, predict_rows};
 use super::op::{self, Forward, Observations, SolveCtx, Tape, Weights};
 use super::plan::{DataLoss, Plan};
 use super::rows::{self, Rows};
@@ -315,11 +316,11 @@ impl Classify {
     }
 
     /// Logits of one sample from a solve's final state.
-    fn logits(&self, p: &[f64], x: &[f64], u1: &[f64]) -> Result<Vec<f64>, Diag> {
+    pub(super) fn logits(&self, p: &[f64], x: &[f64], u1: &[f64]) -> Result<Vec<f64>, Diag> {
         call(&self.head, self.t1, u1, p, x, &[])
     }
 
-    fn encode(&self, p: &[f64], x: &[f64]) -> Result<Vec<f64>, Diag> {
+    pub(super) fn encode(&self, p: &[f64], x: &[f64]) -> Result<Vec<f64>, Diag> {
         call(&self.enc, self.t0, &vec![0.0; self.state_size], p, x, &[])
     }
 
@@ -334,10 +335,7 @@ impl Classify {
         x: &Array2<f64>,
     ) -> Result<(Vec<f64>, u64), Diag> {
         rows::set_params(rows, p)?;
-        let mut opts = opts.clone();
-        opts.keep_stages = false;
-        opts.dense = false;
-        opts.save_at = vec![self.t1];
+        let opts = self.forward_options(opts);
         let mut xs: Vec<Vec<f64>> = x.rows().into_iter().map(|r| r.to_vec()).collect();
         let blocks = rows.blocks(&mut xs, |w, _, block| {
             let (cls, field) = rows::classifier(w)?;
@@ -359,6 +357,16 @@ impl Classify {
             out.extend(logits);
         }
         Ok((out, nfe))
+    }
+
+    /// A forward solve's options: the final state only, nothing kept for an adjoint.
+    pub(super) fn forward_options(&self, opts: &SolveOptions) -> SolveOptions {
+        SolveOptions {
+            keep_stages: false,
+            dense: false,
+            save_at: vec![self.t1],
+            ..opts.clone()
+        }
     }
 
     /// `dL/dp` of one sample (head VJP, the adjoint of its solve, encoder VJP), summed per
@@ -506,6 +514,8 @@ pub struct ClassReport {
     pub prediction_nfe: u64,
     pub prediction_time_ms: f64,
     pub samples: usize,
+    /// How the training part's forward solves ran (per row or batched; `train/forward.rs`).
+    pub forward: ForwardStats,
 }
 
 impl Trainer {
@@ -558,15 +568,21 @@ impl Trainer {
 
     /// Cross-entropy and accuracy of the current weights on a table (forward solves only).
     pub fn score_table(&self, data: &Dataset) -> Result<(f64, f64, u64), Diag> {
+        let (ce, acc, stats) = self.score_forward(data)?;
+        Ok((ce, acc, stats.map_or(0, |s| s.nfe)))
+    }
+
+    /// [`Trainer::score_table`] and how its forward solves ran (`None`: not a classifier).
+    fn score_forward(&self, data: &Dataset) -> Result<(f64, f64, Option<ForwardStats>), Diag> {
         let Some(cls) = &self.classify else {
-            return Ok((f64::NAN, f64::NAN, 0));
+            return Ok((f64::NAN, f64::NAN, None));
         };
         let (x, labels) = cls.table(&self.model, data)?;
         let p = self.params();
         let mut c = self.ctx.borrow_mut();
-        let (logits, nfe) = cls.predict(&mut c.rows, self.plan.tab, &self.plan.solve, &p, x)?;
+        let (logits, stats) = predict_rows(cls, &self.model, &mut c.rows, &self.plan, &p, x)?;
         let (ce, acc) = score(&logits, labels, cls.classes);
-        Ok((ce, acc, nfe))
+        Ok((ce, acc, Some(stats)))
     }
 
     /// Final train and validation scores, and the NFE and time of predicting every sample.
@@ -575,7 +591,11 @@ impl Trainer {
             return Ok(None);
         }
         let start = std::time::Instant::now();
-        let (train_loss, train_accuracy, mut nfe) = self.score_table(&self.data)?;
+        let (train_loss, train_accuracy, forward) = self.score_forward(&self.data)?;
+        let Some(forward) = forward else {
+            return Ok(None);
+        };
+        let mut nfe = forward.nfe;
         let mut samples = self.data.len();
         let (mut val_loss, mut val_accuracy) = (None, None);
         if let Some(v) = &self.valid {
@@ -592,23 +612,25 @@ impl Trainer {
             prediction_nfe: nfe,
             prediction_time_ms: start.elapsed().as_secs_f64() * 1e3,
             samples,
+            forward,
         }))
     }
 }
 
-/// Logits of `x`'s rows with parameters `p` (for `glassbox predict`): `[rows, classes]` and NFE,
-/// the rows on `threads` threads.
+/// Logits of `x`'s rows with parameters `p` (for `glassbox predict`): `[rows, classes]`, how
+/// the forward solves ran (batched, or per row on `threads` threads; `train/forward.rs`), and
+/// the class count.
 pub fn predict_table(
     model: &Model,
     plan: &Plan,
     p: &[f64],
     x: &Array2<f64>,
     threads: usize,
-) -> Result<(Vec<f64>, u64, usize), Diag> {
+) -> Result<(Vec<f64>, ForwardStats, usize), Diag> {
     let cls = Classify::new(model)?;
     let inputs: usize = model.inputs.iter().map(|i| i.shape.size()).sum();
     let field = JitVjpField::new(model, p, &vec![0.0; inputs])?;
     let mut workers = rows::rows(threads, &field, Some(&cls), None)?;
-    let (logits, nfe) = cls.predict(&mut workers, plan.tab, &plan.solve, p, x)?;
-    Ok((logits, nfe, cls.classes))
+    let (logits, stats) = predict_rows(&cls, model, &mut workers, plan, p, x)?;
+    Ok((logits, stats, cls.classes))
 }

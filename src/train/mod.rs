@@ -10,6 +10,7 @@
 //! [`io`] turns weights and checkpoints into bytes, the CLI writes them.
 
 mod classify;
+mod forward;
 mod integrals;
 pub mod io;
 mod op;
@@ -26,6 +27,7 @@ mod validate;
 pub use classify::{
     ClassReport, Head, argmax, call as call_kernel, head as classifier_head, predict_table, score,
 };
+pub use forward::{BATCH_ROWS, ForwardPath, ForwardStats, MIN_BATCH_ROWS};
 pub use integrals::{IntegralKind, IntegralTerm, STEER_STREAM, Steer, steer};
 pub use op::{Forward, LocalWeight, Segment, Weights};
 pub use optim::OptState;

@@ -12,7 +12,7 @@ use crate::sema::{
     TExprKind, Target, Term, TermKind,
 };
 use crate::solve::registry::{self, Method};
-use crate::solve::{SolveOptions, Tableau};
+use crate::solve::{BatchControl, SolveOptions, Tableau};
 
 /// The data loss: `coef · loss(pred, data)`, pred = the states `columns` (one state index per
 /// data column, in the data's column order).
@@ -43,6 +43,8 @@ pub struct Plan {
     pub atol: f64,
     #[serde(skip)]
     pub solve: SolveOptions,
+    /// Step control of batched forward solves (the solve clause's `batch`; `train/forward.rs`).
+    pub step_control: BatchControl,
     /// Indices into `p` of the learned values, in `p` order (the dfdx tensor's layout).
     pub learned: Vec<usize>,
     pub loss: DataLoss,
@@ -331,6 +333,7 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
         rtol,
         atol,
         solve,
+        step_control: o.batch.unwrap_or_default(),
         learned,
         loss,
         regularizers,

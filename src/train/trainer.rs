@@ -140,6 +140,7 @@ impl Trainer {
     /// A fresh run. `datasets` are the model's data sources, loaded (`data::load_model`).
     pub fn new(model: &Model, datasets: Vec<Dataset>, ov: &Overrides) -> Result<Trainer, Diag> {
         let plan = plan(model, ov)?;
+        super::forward::check_trainable(model, &plan)?;
         let Some(data) = datasets.into_iter().nth(plan.loss.data) else {
             return Err(Diag::error(
                 "glassbox::train_missing",

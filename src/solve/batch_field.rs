@@ -1,0 +1,239 @@
+//! The right-hand side of many independent problems of one model at once: [`BatchField`]
+//! fills `du = f(t_a, u_a; x_row(a))` for every slot `a` of a dense batch, which is what the
+//! batched driver (`batched.rs`) hands it once per stage.
+//!
+//! [`JitBatchField`] is the model's field compiled as a [`BatchKernel`] (`jit::compile_batch`):
+//! the parameters unbatched, `t`, `u` and `x` batched, so every dense layer of the field is one
+//! GEMM over the batch. [`batch_from_fn`] wraps a per-row closure (tests, references).
+//!
+//! Invariant (as [`VectorField`](super::VectorField)): `eval_batch` never fails; a field that
+//! cannot answer writes NaN, which the solver reports for the row it belongs to.
+
+use std::time::Duration;
+
+use crate::diag::Diag;
+use crate::ir::{Function, lower};
+use crate::jit::{self, BatchKernel};
+use crate::sema::Model;
+
+pub trait BatchField {
+    /// Length of one row's state.
+    fn dim(&self) -> usize;
+    /// For every slot `a` of the batch (`rows.len()` of them): `du[a·n..(a+1)·n] =
+    /// f(t[a], u[a·n..(a+1)·n])` with the inputs of problem `rows[a]`.
+    fn eval_batch(&mut self, rows: &[usize], t: &[f64], u: &[f64], du: &mut [f64]);
+    /// Whether a batch is evaluated as matrix products (GEMMs), so that solving rows together
+    /// pays; a field evaluated row by row says `false`.
+    fn uses_gemm(&self) -> bool {
+        false
+    }
+}
+
+impl<B: BatchField + ?Sized> BatchField for &mut B {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn eval_batch(&mut self, rows: &[usize], t: &[f64], u: &[f64], du: &mut [f64]) {
+        (**self).eval_batch(rows, t, u, du)
+    }
+    fn uses_gemm(&self) -> bool {
+        (**self).uses_gemm()
+    }
+}
+
+/// A closure `|row, t, u, du|` evaluated row by row, with its state length.
+pub struct FnBatch<F> {
+    dim: usize,
+    f: F,
+}
+
+/// Wraps a per-row closure as a batched field of the given dimension.
+pub fn batch_from_fn<F: FnMut(usize, f64, &[f64], &mut [f64])>(dim: usize, f: F) -> FnBatch<F> {
+    FnBatch { dim, f }
+}
+
+impl<F: FnMut(usize, f64, &[f64], &mut [f64])> BatchField for FnBatch<F> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn eval_batch(&mut self, rows: &[usize], t: &[f64], u: &[f64], du: &mut [f64]) {
+        let n = self.dim;
+        for (a, (&row, &ta)) in rows.iter().zip(t).enumerate() {
+            (self.f)(row, ta, &u[a * n..(a + 1) * n], &mut du[a * n..(a + 1) * n]);
+        }
+    }
+}
+
+/// A model's vector field `f(t, u, p[, x])` as one batched kernel, its parameters set once
+/// and every problem's inputs `x` held (row `r` at `[r·len_x, (r+1)·len_x)`).
+pub struct JitBatchField {
+    kernel: BatchKernel,
+    dim: usize,
+    /// Each argument's part in a call, in the kernel's order.
+    roles: Vec<Role>,
+    p: Vec<f64>,
+    x_len: usize,
+    /// Every problem's inputs, row-major.
+    inputs: Vec<f64>,
+    /// The inputs of the rows of the latest call, gathered (the batch changes only when rows
+    /// finish, so this is copied rarely).
+    gathered: Vec<f64>,
+    gathered_rows: Vec<usize>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    T,
+    U,
+    P,
+    X,
+}
+
+impl JitBatchField {
+    /// Compiles `model`'s vector field as a batched kernel with parameters `p` (no inputs yet:
+    /// [`JitBatchField::set_inputs`]).
+    pub fn new(model: &Model, p: &[f64]) -> Result<JitBatchField, Diag> {
+        let field = lower::lower(model, lower::Part::Field)?;
+        JitBatchField::from_function(&field, &format!("{}.field.batch", model.name), p)
+    }
+
+    /// Any function with arguments `t` (scalar), `u`, `p` and optionally `x` returning as many
+    /// values as `u` has.
+    pub fn from_function(f: &Function, name: &str, p: &[f64]) -> Result<JitBatchField, Diag> {
+        let mut roles = Vec::with_capacity(f.args.len());
+        let (mut dim, mut x_len) = (None, 0);
+        for spec in &f.args {
+            roles.push(match spec.name.as_str() {
+                "t" if spec.len == 1 => Role::T,
+                "u" => {
+                    dim = Some(spec.len);
+                    Role::U
+                }
+                "p" if spec.len == p.len() => Role::P,
+                "x" => {
+                    x_len = spec.len;
+                    Role::X
+                }
+                other => {
+                    return Err(internal(format!(
+                        "`{name}`: unexpected argument `{other}` ({} values)",
+                        spec.len
+                    )));
+                }
+            });
+        }
+        let Some(dim) = dim.filter(|&d| d == f.output_len() && roles.contains(&Role::T)) else {
+            return Err(internal(format!(
+                "`{name}` is not a vector field f(t, u, p[, x]) of its state"
+            )));
+        };
+        let kernel = jit::compile_batch(f, name, &[])?;
+        Ok(JitBatchField {
+            kernel,
+            dim,
+            roles,
+            p: p.to_vec(),
+            x_len,
+            inputs: Vec::new(),
+            gathered: Vec::new(),
+            gathered_rows: Vec::new(),
+        })
+    }
+
+    /// Replaces the parameters (no recompilation); `p` must be as long as before.
+    pub fn set_params(&mut self, p: &[f64]) -> Result<(), Diag> {
+        if p.len() != self.p.len() {
+            return Err(Diag::error(
+                "glassbox::input_size",
+                format!("the field has {} parameters, got {}", self.p.len(), p.len()),
+            )
+            .help("pass the full flat parameter vector"));
+        }
+        self.p.copy_from_slice(p);
+        Ok(())
+    }
+
+    /// Every problem's inputs, row-major `[rows, len_x]` (empty for a field without inputs).
+    pub fn set_inputs(&mut self, x: &[f64]) -> Result<(), Diag> {
+        if (self.x_len == 0 && !x.is_empty()) || !x.len().is_multiple_of(self.x_len.max(1)) {
+            return Err(Diag::error(
+                "glassbox::input_size",
+                format!(
+                    "the field takes {} inputs per row, got {} values",
+                    self.x_len,
+                    x.len()
+                ),
+            )
+            .help("give one value per declared input element for every row"));
+        }
+        self.inputs.clear();
+        self.inputs.extend_from_slice(x);
+        self.gathered_rows.clear();
+        Ok(())
+    }
+
+    /// Inputs per row (0: the field reads none).
+    pub fn input_len(&self) -> usize {
+        self.x_len
+    }
+
+    pub fn compile_time(&self) -> Duration {
+        self.kernel.compile_time()
+    }
+
+    /// The inputs of `rows`, gathered into `self.gathered` unless they are the last call's;
+    /// `false` when a row has no inputs.
+    fn gather(&mut self, rows: &[usize]) -> bool {
+        if self.x_len == 0 || self.gathered_rows == rows {
+            return true;
+        }
+        let len = self.x_len;
+        self.gathered.clear();
+        for &r in rows {
+            match self.inputs.get(r * len..(r + 1) * len) {
+                Some(x) => self.gathered.extend_from_slice(x),
+                None => return false,
+            }
+        }
+        self.gathered_rows.clear();
+        self.gathered_rows.extend_from_slice(rows);
+        true
+    }
+}
+
+fn internal(msg: String) -> Diag {
+    Diag::error("glassbox::internal", msg)
+        .help("this is a bug in glassbox; please report it with the model file")
+}
+
+impl BatchField for JitBatchField {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn eval_batch(&mut self, rows: &[usize], t: &[f64], u: &[f64], du: &mut [f64]) {
+        if !self.gather(rows) {
+            du.fill(f64::NAN);
+            return;
+        }
+        let args: Vec<&[f64]> = self
+            .roles
+            .iter()
+            .map(|role| match role {
+                Role::T => t,
+                Role::U => u,
+                Role::P => &self.p[..],
+                Role::X => &self.gathered[..],
+            })
+            .collect();
+        // The lengths are the driver's (`rows.len()` slots of `dim`); should one disagree, the
+        // kernel's checks refuse the call and NaN reports it.
+        if self.kernel.call(&args, rows.len(), du, &mut []).is_err() {
+            du.fill(f64::NAN);
+        }
+    }
+
+    fn uses_gemm(&self) -> bool {
+        self.kernel.uses_gemm()
+    }
+}
