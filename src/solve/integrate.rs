@@ -593,7 +593,6 @@ impl<'a> SaveTimes<'a> {
 
     /// The save times up to `t_next` of the step `(t, h)`: their `θ` into `thetas`, the
     /// times onto `ts`.
-    #[inline]
     fn through(&mut self, t: f64, h: f64, t_next: f64, thetas: &mut Vec<f64>, ts: &mut Vec<f64>) {
         thetas.clear();
         while let [s, rest @ ..] = self.rest {
@@ -616,7 +615,6 @@ pub(super) struct Accepted<'a> {
 
 /// Saves an accepted step (the save times it covers, `write` interpolating them into
 /// `sol.us` and extending the dense output; its end without save times) and logs its record.
-#[inline]
 pub(super) fn record_step(
     sol: &mut Solution,
     opts: &SolveOptions,
@@ -635,7 +633,6 @@ pub(super) fn record_step(
 }
 
 /// [`record_step`] for an explicit step: the tableau's interpolant and dense output.
-#[inline]
 pub(super) fn record_rk_step(
     tab: &'static Tableau,
     sol: &mut Solution,
@@ -655,7 +652,6 @@ pub(super) fn record_rk_step(
 
 /// What an explicit step's record keeps for the discrete adjoint (`keep_stages`): its start
 /// and stages, or at a checkpoint its start alone, in a record from `pool` where one is free.
-#[inline]
 #[allow(clippy::vec_box)]
 pub(super) fn kept_stages(
     opts: &SolveOptions,
@@ -686,7 +682,6 @@ pub(super) struct StiffnessTest {
 }
 
 impl StiffnessTest {
-    #[inline]
     pub fn observe(&mut self, tab: &Tableau, h_lambda: f64, t: f64) -> Result<(), SolveError> {
         if h_lambda >= 0.98 * tab.stability_size {
             self.hits += 1;
