@@ -35,19 +35,6 @@ fn model(name: &str) -> Model {
     checked.model.expect("checked model")
 }
 
-/// `n` points from `t0` to `t1`, as the CLI's `--at T0:T1:N`.
-fn grid(t0: f64, t1: f64, n: usize) -> Vec<f64> {
-    (0..n)
-        .map(|k| {
-            if k + 1 == n {
-                t1
-            } else {
-                t0 + (t1 - t0) * k as f64 / (n - 1) as f64
-            }
-        })
-        .collect()
-}
-
 struct Ode {
     name: &'static str,
     method: &'static str,
@@ -105,7 +92,7 @@ fn bench_odes(c: &mut Criterion) {
             rtol: ode.rtol,
             atol: ode.atol,
             save_at: if ode.save_points > 0 {
-                grid(0.0, ode.t1, ode.save_points)
+                glassbox::app::solve::grid(0.0, ode.t1, ode.save_points)
             } else {
                 Vec::new()
             },
