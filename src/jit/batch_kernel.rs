@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use super::kernel::{INLINE_ARGS, check};
+use super::kernel::{INLINE_ARGS, arg_pointers, check};
 use super::module::{Owned, build_module};
 use super::{Options, batch, codegen, internal};
 use crate::diag::Diag;
@@ -184,12 +184,7 @@ impl BatchKernel {
         }
         let mut inline = [std::ptr::null::<f64>(); INLINE_ARGS];
         let mut spill = Vec::new();
-        let ptrs: &mut [*const f64] = if args.len() <= INLINE_ARGS {
-            &mut inline[..args.len()]
-        } else {
-            spill.resize(args.len(), std::ptr::null());
-            &mut spill
-        };
+        let ptrs = arg_pointers(args.len(), &mut inline, &mut spill);
         for (ptr, buf) in ptrs.iter_mut().zip(args) {
             *ptr = buf.as_ptr();
         }

@@ -25,6 +25,21 @@ pub(crate) type Entry = unsafe extern "C" fn(*const *const f64, *mut f64, *mut f
 /// array on the stack, more in a `Vec`.
 pub(super) const INLINE_ARGS: usize = 8;
 
+/// A call's argument-pointer array: `inline` (on the stack) for up to [`INLINE_ARGS`]
+/// arguments, else `spill` grown to `n`.
+pub(super) fn arg_pointers<'a>(
+    n: usize,
+    inline: &'a mut [*const f64; INLINE_ARGS],
+    spill: &'a mut Vec<*const f64>,
+) -> &'a mut [*const f64] {
+    if n <= INLINE_ARGS {
+        &mut inline[..n]
+    } else {
+        spill.resize(n, std::ptr::null());
+        spill
+    }
+}
+
 /// A compiled IR function. Not `Sync` (calls share one scratch buffer); compile one per thread.
 pub struct Kernel {
     pub(super) name: String,
@@ -169,12 +184,7 @@ impl Kernel {
         };
         let mut inline = [std::ptr::null::<f64>(); INLINE_ARGS];
         let mut spill = Vec::new();
-        let ptrs: &mut [*const f64] = if args.len() <= INLINE_ARGS {
-            &mut inline[..args.len()]
-        } else {
-            spill.resize(args.len(), std::ptr::null());
-            &mut spill
-        };
+        let ptrs = arg_pointers(args.len(), &mut inline, &mut spill);
         for b in 0..batch {
             for ((ptr, spec), buf) in ptrs.iter_mut().zip(&self.args).zip(args) {
                 let at = if spec.batched { b * spec.len } else { 0 };
