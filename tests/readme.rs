@@ -68,20 +68,18 @@ impl Ran<'_> {
     }
 
     fn out_has(&self, text: &str) {
-        assert!(
-            self.out.contains(text),
-            "`{}`: stdout lacks {text:?}:\n{}",
-            self.line,
-            self.out
-        );
+        self.has("stdout", &self.out, text);
     }
 
     fn err_has(&self, text: &str) {
+        self.has("stderr", &self.err, text);
+    }
+
+    fn has(&self, stream: &str, output: &str, text: &str) {
         assert!(
-            self.err.contains(text),
-            "`{}`: stderr lacks {text:?}:\n{}",
-            self.line,
-            self.err
+            output.contains(text),
+            "`{}`: {stream} lacks {text:?}:\n{output}",
+            self.line
         );
     }
 
@@ -123,7 +121,13 @@ const TOUR: &[Step] = &[
         check: |r| {
             let gbx = std::fs::read_dir(r.dir.join("examples"))
                 .unwrap()
-                .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "gbx"))
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "gbx")
+                })
                 .count();
             let ok = r.out.lines().filter(|l| l.ends_with(".gbx ok")).count();
             assert_eq!(ok, gbx, "`{}`: every example ok:\n{}", r.line, r.out);
@@ -142,7 +146,11 @@ const TOUR: &[Step] = &[
         why: "",
         fails_with: None,
         check: |r| {
-            assert!(r.out.trim_start().starts_with('['), "`{}`: a JSON array", r.line);
+            assert!(
+                r.out.trim_start().starts_with('['),
+                "`{}`: a JSON array",
+                r.line
+            );
             r.out_has("\"file\": \"examples/spiral.gbx\"");
         },
     },
@@ -219,8 +227,16 @@ const TOUR: &[Step] = &[
         fails_with: None,
         check: |r| {
             let csv = r.file("x.csv");
-            assert!(csv.starts_with("path,t,u[0],u[1]\n"), "`{}`: {csv:.80}", r.line);
-            assert!(csv.lines().any(|l| l.starts_with("7,")), "`{}`: 8 paths", r.line);
+            assert!(
+                csv.starts_with("path,t,u[0],u[1]\n"),
+                "`{}`: {csv:.80}",
+                r.line
+            );
+            assert!(
+                csv.lines().any(|l| l.starts_with("7,")),
+                "`{}`: 8 paths",
+                r.line
+            );
         },
     },
     Step {
@@ -385,6 +401,20 @@ fn readme_commands(readme: &str) -> Vec<(usize, String)> {
     commands
 }
 
+/// A message naming each README command that has no entry in [`TOUR`].
+fn uncovered(commands: &[(usize, String)]) -> Vec<String> {
+    commands
+        .iter()
+        .filter(|(_, command)| !TOUR.iter().any(|s| s.readme == command))
+        .map(|(line, command)| {
+            format!(
+                "README.md:{line}: `{command}` has no entry in tests/readme.rs TOUR (add one: \
+                 how it runs and what it checks)"
+            )
+        })
+        .collect()
+}
+
 /// The command a step runs: its README line with its substitutions applied.
 fn command_of(step: &Step) -> String {
     let mut command = step.readme.to_string();
@@ -427,6 +457,15 @@ impl Drop for Scratch {
     }
 }
 
+/// A fresh scratch directory in the temp dir holding a copy of `examples/`.
+fn scratch(name: &str) -> Scratch {
+    let dir = std::env::temp_dir().join(format!("glassbox-readme-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = Scratch(dir);
+    copy_dir(&root().join("examples"), &scratch.0.join("examples"));
+    scratch
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -455,10 +494,9 @@ fn write_new_csv(dir: &Path) {
 fn run(dir: &Path, command: &str, stdin: Option<&str>) -> Output {
     use std::io::Write;
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_glassbox")).parent().unwrap();
-    let path = std::env::join_paths(
-        std::iter::once(bin_dir.to_path_buf())
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )
+    let path = std::env::join_paths(std::iter::once(bin_dir.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
     .unwrap();
     let mut child = Command::new("sh")
         .arg("-c")
@@ -481,22 +519,21 @@ fn run(dir: &Path, command: &str, stdin: Option<&str>) -> Output {
 fn every_readme_command_runs() {
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
     let commands = readme_commands(&readme);
-    assert!(commands.len() > 20, "found only {} README commands", commands.len());
-    for (line, command) in &commands {
-        assert!(
-            TOUR.iter().any(|s| s.readme == command),
-            "README.md:{line}: `{command}` has no entry in tests/readme.rs TOUR (add one: how \
-             it runs and what it checks)"
-        );
-    }
+    assert!(
+        commands.len() > 20,
+        "found only {} README commands",
+        commands.len()
+    );
+    let missing = uncovered(&commands);
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
     let listed: Vec<&str> = TOUR.iter().map(|s| s.readme).collect();
     let found: Vec<&str> = commands.iter().map(|(_, c)| c.as_str()).collect();
-    assert_eq!(listed, found, "TOUR lists the README's commands in README order");
+    assert_eq!(
+        listed, found,
+        "TOUR lists the README's commands in README order"
+    );
 
-    let dir = std::env::temp_dir().join(format!("glassbox-readme-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let scratch = Scratch(dir);
-    copy_dir(&root().join("examples"), &scratch.0.join("examples"));
+    let scratch = scratch("tour");
     write_new_csv(&scratch.0);
 
     let started = Instant::now();
@@ -540,4 +577,57 @@ fn every_readme_command_runs() {
         eprintln!("{:>6.2} s  {command}", t.elapsed().as_secs_f64());
     }
     eprintln!("{:>6.2} s  the tour", started.elapsed().as_secs_f64());
+}
+
+#[test]
+fn a_readme_command_without_an_entry_is_named() {
+    let readme = "## A short tour\n\n```sh\nglassbox check examples/spiral.gbx   # ok\n\
+                  glassbox solve examples/new.gbx --fast   # a new line\n```\n\n\
+                  ## Other\n\n```sh\nglassbox not-the-tour\n```\n";
+    let commands = readme_commands(readme);
+    assert_eq!(
+        commands,
+        [
+            (4, "glassbox check examples/spiral.gbx".to_string()),
+            (5, "glassbox solve examples/new.gbx --fast".to_string())
+        ]
+    );
+    let missing = uncovered(&commands);
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert!(
+        missing[0].starts_with("README.md:5: `glassbox solve examples/new.gbx --fast`"),
+        "{}",
+        missing[0]
+    );
+}
+
+/// The README's transcripts (a block that opens with `$ glassbox …`) are this build's output.
+#[test]
+fn every_readme_transcript_is_the_output_of_its_command() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let scratch = scratch("transcripts");
+    let mut count = 0;
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if line.trim_start().starts_with("```") {
+            let block: Vec<&str> = lines
+                .by_ref()
+                .take_while(|l| !l.starts_with("```"))
+                .collect();
+            let Some(command) = block.first().and_then(|l| l.strip_prefix("$ ")) else {
+                continue;
+            };
+            assert!(command.starts_with("glassbox "), "`{command}`");
+            let output = run(&scratch.0, command, None);
+            assert!(output.status.success(), "`{command}` failed");
+            let expected: String = block[1..].iter().map(|l| format!("{l}\n")).collect();
+            assert_eq!(
+                String::from_utf8_lossy(&output.stdout),
+                expected,
+                "`{command}`"
+            );
+            count += 1;
+        }
+    }
+    assert!(count >= 1, "found no transcript");
 }
