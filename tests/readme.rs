@@ -40,6 +40,8 @@ struct Step {
     why: &'static str,
     /// The exit status: `None` for success.
     fails_with: Option<&'static str>,
+    /// Text its stdout must contain (empty: no such check).
+    prints: &'static str,
     check: fn(&Ran),
 }
 
@@ -91,141 +93,118 @@ impl Ran<'_> {
     }
 }
 
+/// A step run as written, exiting 0.
+const fn step(readme: &'static str, check: fn(&Ran)) -> Step {
+    changed(readme, &[], "", check)
+}
+
+/// A step run with substitutions, for the reason given, exiting 0.
+const fn changed(
+    readme: &'static str,
+    subs: &'static [Sub],
+    why: &'static str,
+    check: fn(&Ran),
+) -> Step {
+    Step {
+        readme,
+        subs,
+        why,
+        fails_with: None,
+        prints: "",
+        check,
+    }
+}
+
+/// A step run as written, exiting 0 and printing this text.
+const fn prints(readme: &'static str, text: &'static str) -> Step {
+    Step {
+        prints: text,
+        ..step(readme, |_| {})
+    }
+}
+
 const TRAIN_COUNT: &str = "the README's iteration count takes minutes in a debug build; a few \
                            iterations run the same loop, report, run directory and plots";
 
 /// Every command line of the README's "Set up" and "A short tour" shell blocks, in order.
 const TOUR: &[Step] = &[
-    Step {
-        readme: "cargo run --release -- train examples/spiral.gbx --plot",
-        subs: &[Sub::Binary, Sub::Append("--iterations 20")],
-        why: "the test runs the binary cargo built for it (debug); 2 000 iterations are slow there",
-        fails_with: None,
-        check: |r| {
+    changed(
+        "cargo run --release -- train examples/spiral.gbx --plot",
+        &[Sub::Binary, Sub::Append("--iterations 20")],
+        "the test runs the binary cargo built for it (debug); 2 000 iterations are slow there",
+        |r| {
             r.png("runs/spiral/fit.png");
             assert!(r.dir.join("runs/spiral/weights.safetensors").is_file());
         },
-    },
-    Step {
-        readme: "cargo test",
-        subs: &[Sub::NotRun],
-        why: "it is the suite this test is part of",
-        fails_with: None,
-        check: |_| {},
-    },
-    Step {
-        readme: "glassbox check examples/*.gbx",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| {
-            let gbx = std::fs::read_dir(r.dir.join("examples"))
-                .unwrap()
-                .filter(|e| {
-                    e.as_ref()
-                        .unwrap()
-                        .path()
-                        .extension()
-                        .is_some_and(|x| x == "gbx")
-                })
-                .count();
-            let ok = r.out.lines().filter(|l| l.ends_with(".gbx ok")).count();
-            assert_eq!(ok, gbx, "`{}`: every example ok:\n{}", r.line, r.out);
-        },
-    },
-    Step {
-        readme: "glassbox check examples/spiral.gbx",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| r.out_has("examples/spiral.gbx ok"),
-    },
-    Step {
-        readme: "glassbox check examples/*.gbx --format json",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| {
-            assert!(
-                r.out.trim_start().starts_with('['),
-                "`{}`: a JSON array",
-                r.line
-            );
-            r.out_has("\"file\": \"examples/spiral.gbx\"");
-        },
-    },
-    Step {
-        readme: "glassbox show examples/lotka_volterra_ude.gbx",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| r.out_has("dx/dt = "),
-    },
-    Step {
-        readme: "glassbox show examples/lotka_volterra_ude.gbx --vjp",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| r.out_has("vjp_x = "),
-    },
-    Step {
-        readme: "glassbox show examples/lorenz.gbx --jacobian --latex",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| r.out_has("\\begin{bmatrix}"),
-    },
-    Step {
-        readme: "glassbox show examples/robertson.gbx --dt 2",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| r.out_has("# time derivative d^2u/dt^2"),
-    },
-    Step {
-        readme: "glassbox show examples/digits.gbx --ir",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| r.out_has(" = matvec %"),
-    },
-    Step {
-        readme: "glassbox show examples/digits.gbx --vjp --clif",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| r.out_has("function u0:0("),
-    },
-    Step {
-        readme: "glassbox solve examples/robertson.gbx --stats --plot r.png",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| {
+    ),
+    changed(
+        "cargo test",
+        &[Sub::NotRun],
+        "it is the suite this test is part of",
+        |_| {},
+    ),
+    step("glassbox check examples/*.gbx", |r| {
+        let gbx = std::fs::read_dir(r.dir.join("examples"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "gbx")
+            })
+            .count();
+        let ok = r.out.lines().filter(|l| l.ends_with(".gbx ok")).count();
+        assert_eq!(ok, gbx, "`{}`: every example ok:\n{}", r.line, r.out);
+    }),
+    prints(
+        "glassbox check examples/spiral.gbx",
+        "examples/spiral.gbx ok",
+    ),
+    step("glassbox check examples/*.gbx --format json", |r| {
+        assert!(
+            r.out.trim_start().starts_with('['),
+            "`{}`: a JSON array",
+            r.line
+        );
+        r.out_has("\"file\": \"examples/spiral.gbx\"");
+    }),
+    prints("glassbox show examples/lotka_volterra_ude.gbx", "dx/dt = "),
+    prints(
+        "glassbox show examples/lotka_volterra_ude.gbx --vjp",
+        "vjp_x = ",
+    ),
+    prints(
+        "glassbox show examples/lorenz.gbx --jacobian --latex",
+        "\\begin{bmatrix}",
+    ),
+    prints(
+        "glassbox show examples/robertson.gbx --dt 2",
+        "# time derivative d^2u/dt^2",
+    ),
+    prints("glassbox show examples/digits.gbx --ir", " = matvec %"),
+    prints(
+        "glassbox show examples/digits.gbx --vjp --clif",
+        "function u0:0(",
+    ),
+    step(
+        "glassbox solve examples/robertson.gbx --stats --plot r.png",
+        |r| {
             r.png("r.png");
             r.out_has("method            auto");
         },
-    },
-    Step {
-        readme: "glassbox solve examples/lorenz.gbx --at 0:20:201 -o lorenz.csv",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| r.csv(&r.file("lorenz.csv"), "t,x,y,z", 201),
-    },
-    Step {
-        readme: "glassbox solve examples/robertson.gbx --method rodas5p --repeat 20 --stats",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| r.err_has("(median of 20)"),
-    },
-    Step {
-        readme: "glassbox solve examples/spiral_sde.gbx --paths 8 --seed 1 -o x.csv",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| {
+    ),
+    step(
+        "glassbox solve examples/lorenz.gbx --at 0:20:201 -o lorenz.csv",
+        |r| r.csv(&r.file("lorenz.csv"), "t,x,y,z", 201),
+    ),
+    step(
+        "glassbox solve examples/robertson.gbx --method rodas5p --repeat 20 --stats",
+        |r| r.err_has("(median of 20)"),
+    ),
+    step(
+        "glassbox solve examples/spiral_sde.gbx --paths 8 --seed 1 -o x.csv",
+        |r| {
             let csv = r.file("x.csv");
             assert!(
                 csv.starts_with("path,t,u[0],u[1]\n"),
@@ -238,118 +217,85 @@ const TOUR: &[Step] = &[
                 r.line
             );
         },
-    },
-    Step {
-        readme: "glassbox solve examples/spiral_sde.gbx --plot s.png --stats",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| {
+    ),
+    step(
+        "glassbox solve examples/spiral_sde.gbx --plot s.png --stats",
+        |r| {
             r.png("s.png");
             r.out_has("paths             100");
         },
-    },
-    Step {
-        readme: "glassbox solve examples/spiral_sde.gbx --paths 20 --grad",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| {
+    ),
+    step(
+        "glassbox solve examples/spiral_sde.gbx --paths 20 --grad",
+        |r| {
             assert!(r.out.starts_with("param,gradient\n"), "`{}`", r.line);
             r.out_has("\ndrift.W1[0,0],");
         },
-    },
-    Step {
-        readme: "glassbox train examples/van_der_pol.gbx --plot",
-        subs: &[Sub::Append("--iterations 20")],
-        why: TRAIN_COUNT,
-        fails_with: None,
-        check: |r| {
+    ),
+    changed(
+        "glassbox train examples/van_der_pol.gbx --plot",
+        &[Sub::Append("--iterations 20")],
+        TRAIN_COUNT,
+        |r| {
             r.png("runs/van_der_pol/loss.png");
             assert!(r.file("runs/van_der_pol/run.json").contains("van_der_pol"));
         },
-    },
-    Step {
-        readme: "glassbox train examples/spiral.gbx --iterations 200 --seed 1 --out runs/s1",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| r.out_has("iterations        200"),
-    },
-    Step {
-        readme: "glassbox train examples/digits.gbx --epochs 3",
-        subs: &[Sub::Replace("--epochs 3", "--epochs 1")],
-        why: "an epoch of the classifier takes ~10 s in a debug build; one runs the same loop, \
+    ),
+    prints(
+        "glassbox train examples/spiral.gbx --iterations 200 --seed 1 --out runs/s1",
+        "iterations        200",
+    ),
+    changed(
+        "glassbox train examples/digits.gbx --epochs 3",
+        &[Sub::Replace("--epochs 3", "--epochs 1")],
+        "an epoch of the classifier takes ~10 s in a debug build; one runs the same loop, \
               validation and report",
-        fails_with: None,
-        check: |r| r.out_has("validation"),
-    },
-    Step {
-        // `new.csv` is written before this step: the digits data's 64 feature columns of its
-        // first 20 rows, label dropped (see `write_new_csv`).
-        readme: "glassbox predict examples/digits.gbx --weights runs/digits --input new.csv",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| {
+        |r| r.out_has("validation"),
+    ),
+    // `new.csv` is written before this step: the digits data's 64 feature columns of its
+    // first 20 rows, label dropped (see `write_new_csv`).
+    step(
+        "glassbox predict examples/digits.gbx --weights runs/digits --input new.csv",
+        |r| {
             let header: Vec<String> = std::iter::once("class".to_string())
                 .chain((0..10).map(|k| format!("logit_{k}")))
                 .collect();
             r.csv(&r.out, &header.join(","), 20);
         },
-    },
-    Step {
-        readme: "glassbox train examples/spiral.gbx --resume runs/s1",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| {
-            r.err_has("already finished (iteration 200 of 200)");
-            r.out_has("iterations        200");
-        },
-    },
-    Step {
-        readme: "glassbox train examples/spiral.gbx --backend tape --out runs/tape",
-        subs: &[Sub::Append("--iterations 10")],
-        why: TRAIN_COUNT,
-        fails_with: None,
-        check: |r| r.out_has("iterations        10"),
-    },
+    ),
+    step("glassbox train examples/spiral.gbx --resume runs/s1", |r| {
+        r.err_has("already finished (iteration 200 of 200)");
+        r.out_has("iterations        200");
+    }),
+    changed(
+        "glassbox train examples/spiral.gbx --backend tape --out runs/tape",
+        &[Sub::Append("--iterations 10")],
+        TRAIN_COUNT,
+        |r| r.out_has("iterations        10"),
+    ),
     Step {
         readme: "glassbox train examples/spiral.gbx --device cuda --out runs/cuda",
         subs: &[],
         why: "",
         // Built with `--features cuda` this needs a GPU; such builds run it by hand.
         fails_with: Some("glassbox::cuda_not_built"),
+        prints: "",
         check: |r| r.err_has("built without CUDA support"),
     },
-    Step {
-        readme: "glassbox predict examples/spiral.gbx --weights runs/s1 --at 0:25:501 -o fit.csv",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| r.csv(&r.file("fit.csv"), "t,y[0],y[1]", 501),
-    },
-    Step {
-        readme: "glassbox params runs/van_der_pol",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| r.out_has("\nmu    = "),
-    },
-    Step {
-        readme: "glassbox train examples/ou_fit.gbx --plot",
-        subs: &[Sub::Append("--iterations 10")],
-        why: TRAIN_COUNT,
-        fails_with: None,
-        check: |r| r.png("runs/ou_fit/fit.png"),
-    },
-    Step {
-        readme: "glassbox build examples/spiral.gbx --weights runs/s1 -o spiral && ./spiral --at 0:25:501",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| {
+    step(
+        "glassbox predict examples/spiral.gbx --weights runs/s1 --at 0:25:501 -o fit.csv",
+        |r| r.csv(&r.file("fit.csv"), "t,y[0],y[1]", 501),
+    ),
+    prints("glassbox params runs/van_der_pol", "\nmu    = "),
+    changed(
+        "glassbox train examples/ou_fit.gbx --plot",
+        &[Sub::Append("--iterations 10")],
+        TRAIN_COUNT,
+        |r| r.png("runs/ou_fit/fit.png"),
+    ),
+    step(
+        "glassbox build examples/spiral.gbx --weights runs/s1 -o spiral && ./spiral --at 0:25:501",
+        |r| {
             let predicted = r.file("fit.csv");
             assert!(
                 r.out == predicted,
@@ -357,27 +303,20 @@ const TOUR: &[Step] = &[
                 r.line
             );
         },
-    },
-    Step {
-        readme: "glassbox fmt examples/spiral.gbx --check",
-        subs: &[],
-        why: "",
-        fails_with: None,
-        check: |r| {
-            let original = std::fs::read_to_string(root().join("examples/spiral.gbx")).unwrap();
-            assert_eq!(r.file("examples/spiral.gbx"), original, "`{}`", r.line);
-        },
-    },
-    Step {
-        readme: "glassbox repl examples/lorenz.gbx",
-        subs: &[Sub::Stdin("x*y\n:diff x*y wrt x\n:solve --over 0:5\n")],
-        why: "the README's suggested inputs, typed",
-        fails_with: None,
-        check: |r| {
+    ),
+    step("glassbox fmt examples/spiral.gbx --check", |r| {
+        let original = std::fs::read_to_string(root().join("examples/spiral.gbx")).unwrap();
+        assert_eq!(r.file("examples/spiral.gbx"), original, "`{}`", r.line);
+    }),
+    changed(
+        "glassbox repl examples/lorenz.gbx",
+        &[Sub::Stdin("x*y\n:diff x*y wrt x\n:solve --over 0:5\n")],
+        "the README's suggested inputs, typed",
+        |r| {
             r.out_has("d(x*y)/dx = y");
             r.out_has("tsit5: t = 0 → 5");
         },
-    },
+    ),
 ];
 
 /// The command lines of the shell blocks under the README's "Set up" and "A short tour"
@@ -573,6 +512,7 @@ fn every_readme_command_runs() {
                 ran.err_has(code);
             }
         }
+        ran.out_has(step.prints);
         (step.check)(&ran);
         eprintln!("{:>6.2} s  {command}", t.elapsed().as_secs_f64());
     }
