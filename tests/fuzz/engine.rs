@@ -65,7 +65,18 @@ impl Report {
 pub fn case_input(corpus: &Corpus, seed: u64, case: u64) -> (String, String, u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(case);
-    let base = corpus.seeds.choose(&mut rng).expect("a corpus");
+    // Half the cases start from an example: those check, so their mutants reach `show` and
+    // the solver; the diagnostics files mostly stop at the checker by design.
+    let pool: Vec<_> = if rng.random_bool(0.5) {
+        corpus
+            .seeds
+            .iter()
+            .filter(|s| s.name.starts_with("examples/"))
+            .collect()
+    } else {
+        corpus.seeds.iter().collect()
+    };
+    let base = *pool.choose(&mut rng).expect("a corpus");
     let other = corpus.seeds.choose(&mut rng).expect("a corpus");
     let text = mutate(&mut rng, &base.text, &other.text);
     (base.name.clone(), text, rng.random())
