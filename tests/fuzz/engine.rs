@@ -29,6 +29,8 @@ pub struct Crash {
 pub struct Report {
     pub cases: u64,
     pub parsed: u64,
+    /// Cases whose `fmt` output no longer parses (the first few printed).
+    pub fmt_unparsable: u64,
     pub checked: u64,
     pub solved: u64,
     pub crashes: Vec<Crash>,
@@ -48,11 +50,12 @@ impl Report {
     pub fn summary(&self, seed: u64) -> String {
         let (case, time, file) = &self.slowest;
         format!(
-            "fuzz seed {seed}: {} cases in {:.1} s ({} parsed, {} checked, {} solved), {} crashes; \
-             slowest case {case} ({file}) {:.0} ms",
+            "fuzz seed {seed}: {} cases in {:.1} s ({} parsed, {} whose fmt output does not parse, \
+             {} checked, {} solved), {} crashes; slowest case {case} ({file}) {:.0} ms",
             self.cases,
             self.elapsed.as_secs_f64(),
             self.parsed,
+            self.fmt_unparsable,
             self.checked,
             self.solved,
             self.crashes.len(),
@@ -102,6 +105,15 @@ fn fuzz_here(corpus: &Corpus, config: &Config) -> Report {
         let out = run_case(&name, &text, &corpus.loader, pick);
         report.cases += 1;
         report.parsed += u64::from(out.parsed);
+        if out.fmt_unparsable {
+            report.fmt_unparsable += 1;
+            if report.fmt_unparsable <= 3 {
+                eprintln!(
+                    "fuzz: fmt output does not parse: seed {} case {case} ({name})",
+                    config.seed
+                );
+            }
+        }
         report.checked += u64::from(out.checked);
         report.solved += u64::from(out.solved);
         if out.elapsed > report.slowest.1 {

@@ -29,6 +29,8 @@ pub struct Outcome {
     pub panic: Option<String>,
     pub elapsed: Duration,
     pub parsed: bool,
+    /// It parsed, but `fmt`'s output does not: not a crash, reported as a finding.
+    pub fmt_unparsable: bool,
     pub checked: bool,
     pub solved: bool,
 }
@@ -74,6 +76,7 @@ pub fn run_case(name: &str, text: &str, loader: &dyn Loader, pick: u64) -> Outco
         panic: None,
         elapsed: Duration::ZERO,
         parsed: false,
+        fmt_unparsable: false,
         checked: false,
         solved: false,
     };
@@ -103,7 +106,8 @@ fn pipeline(name: &str, text: &str, loader: &dyn Loader, pick: u64, out: &mut Ou
         let formatted = glassbox::syntax::format(&program);
         stage("fmt reparse");
         let again = glassbox::source::SourceFile::new(name, formatted);
-        let _ = glassbox::syntax::parse(&again);
+        let (_, again_diags) = glassbox::syntax::parse(&again);
+        out.fmt_unparsable = again_diags.iter().any(Diag::is_error);
     }
     stage("check");
     let checked = glassbox::check_source(&file, loader);
