@@ -45,6 +45,7 @@ impl Controller {
     }
 
     /// The factor for the next step after an accepted step with estimate `e` (≤ 1).
+    #[inline]
     pub fn accept(&mut self, e: f64) -> f64 {
         let (b1, b2) = (self.b1, self.b2);
         // E^(−β1)·E_prev^(β2) = exp(−β1 ln E + β2 ln E_prev); E = 0 gives exp(+∞) = ∞,
@@ -64,6 +65,7 @@ impl Controller {
     }
 
     /// The factor for retrying after a rejected step with estimate `e` (> 1 or not finite).
+    #[inline]
     pub fn reject(&mut self, e: f64) -> f64 {
         self.rejected_last = true;
         let fac = SAFETY * e.powf(-1.0 / self.q);

@@ -593,6 +593,7 @@ impl<'a> SaveTimes<'a> {
 
     /// The save times up to `t_next` of the step `(t, h)`: their `θ` into `thetas`, the
     /// times onto `ts`.
+    #[inline]
     fn through(&mut self, t: f64, h: f64, t_next: f64, thetas: &mut Vec<f64>, ts: &mut Vec<f64>) {
         thetas.clear();
         while let [s, rest @ ..] = self.rest {
@@ -615,6 +616,7 @@ pub(super) struct Accepted<'a> {
 
 /// Saves an accepted step (the save times it covers, `write` interpolating them into
 /// `sol.us` and extending the dense output; its end without save times) and logs its record.
+#[inline(always)]
 pub(super) fn record_step(
     sol: &mut Solution,
     opts: &SolveOptions,
@@ -633,6 +635,7 @@ pub(super) fn record_step(
 }
 
 /// [`record_step`] for an explicit step: the tableau's interpolant and dense output.
+#[inline(always)]
 pub(super) fn record_rk_step(
     tab: &'static Tableau,
     sol: &mut Solution,
