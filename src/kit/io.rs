@@ -38,7 +38,8 @@ pub fn temp_path(path: &Path, ext: &str) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}.{ext}", std::process::id()))
 }
 
-/// Write `bytes` to a temporary file beside `path` and rename it over `path`.
+/// Write `bytes` to a temporary file beside `path` and rename it over `path` (a device or FIFO
+/// at `path` is written in place).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Diag> {
     write_via_temp(path, bytes, false)
 }
@@ -51,6 +52,17 @@ pub fn write_durable(path: &Path, bytes: &[u8]) -> Result<(), Diag> {
 }
 
 fn write_via_temp(path: &Path, bytes: &[u8], durable: bool) -> Result<(), Diag> {
+    // A target that exists and is not a regular file (`-o /dev/null`, a FIFO, a terminal) is
+    // written in place: renaming a temporary file over it would replace the device itself with
+    // a regular file (a `/dev/null` that keeps what is written to it), and there is no
+    // half-written file to avoid there.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
+            .map_err(|e| path_error("write", path, &e).help("check that the path is writable"));
+    }
     let tmp = temp_path(path, "tmp");
     let fail = |e: std::io::Error| {
         let _ = std::fs::remove_file(&tmp);
@@ -126,7 +138,7 @@ pub fn create_dir(dir: &Path) -> Result<(), Diag> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_stale_temp;
+    use super::*;
 
     #[test]
     fn stale_temps_are_other_processes_temp_files() {
@@ -143,5 +155,33 @@ mod tests {
         ] {
             assert!(!is_stale_temp(name), "{name}");
         }
+    }
+
+    /// `-o /dev/null` and the like: a FIFO at the target stays a FIFO and receives the bytes
+    /// (a rename would have replaced it with a regular file, as it once replaced this
+    /// machine's `/dev/null`).
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_target_is_written_in_place_not_replaced() {
+        let dir = std::env::temp_dir().join(format!("gbx_io_fifo_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: no mkfifo");
+            return;
+        }
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(&fifo).unwrap())
+        };
+        write_atomic(&fifo, b"t,x\n0,1\n").unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+        // Checked before joining: had the FIFO been replaced, the reader would wait forever.
+        assert!(kind.is_fifo(), "the FIFO was replaced: {kind:?}");
+        assert_eq!(reader.join().unwrap(), b"t,x\n0,1\n");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
