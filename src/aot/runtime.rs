@@ -356,6 +356,7 @@ impl Settings {
                 rtol,
                 atol,
                 h0: meta.h0.first().copied(),
+                control: meta.control,
                 dt: meta.dt.first().copied(),
                 max_steps: meta.max_steps,
                 detect_stiffness: meta.detect_stiffness,
