@@ -567,8 +567,8 @@ fn solve_on_a_model_with_inputs_points_at_predict() {
     assert!(err.contains("--input rows.csv"), "{err}");
 }
 
-/// The `solve` clause's controller options reach the solver: `max_dt = 0.1` over [0, 1] takes
-/// at least ten steps where the default takes a handful, and `--stats` ends with the peak
+/// The `solve` clause's controller options reach the solver: `max_dt = 0.05` over [0, 1] takes
+/// at least twenty steps where the default takes a handful, and `--stats` ends with the peak
 /// resident set (Linux) of the process.
 #[test]
 fn step_control_options_reach_the_solver() {
@@ -597,9 +597,9 @@ fn step_control_options_reach_the_solver() {
         let n: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
         (n, stats)
     };
-    let (free, _) = accepted("tsit5(rtol = 1e-6)");
-    let (capped, stats) = accepted("tsit5(rtol = 1e-6, max_dt = 0.1, pcoeff = 0, icoeff = 1)");
-    assert!(free < 10, "{free}");
-    assert!(capped >= 10, "{stats}");
+    let (free, _) = accepted("tsit5(rtol = 1e-3)");
+    let (capped, stats) = accepted("tsit5(rtol = 1e-3, max_dt = 0.05, pcoeff = 0, icoeff = 1)");
+    assert!(free < 20, "{free}");
+    assert!(capped >= 20, "{stats}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -796,8 +796,9 @@ fn a_zero_field_takes_one_step() {
 
 /// dy/dt = −y and the constant-rate dy/dt = 1 from 0: accurate to the tolerance against the
 /// analytic solution, and the first step's larger growth cap (`first_max_factor`) makes them
-/// cheaper than the ×10 cap alone (the controller as it was), never dearer. Measured numbers
-/// are in the assertion messages.
+/// cheaper than the ×10 cap alone (the controller as it was), never dearer (measured: 92 and
+/// 92 evaluations for the decay, whose first step's error is not small; 32 against 38 for the
+/// constant rate, where the PI formula's own factor, not the cap, then bounds the growth).
 #[test]
 fn easy_fields_ramp_up_fast() {
     let ten = SolveOptions {
