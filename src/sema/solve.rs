@@ -65,11 +65,16 @@ impl Checker<'_> {
                         "which is not an explicit Runge–Kutta method",
                         "batched solves run explicit Runge–Kutta methods such as `tsit5`",
                     )
-                } else if StepControl::OPTIONS.contains(key) && method.is_sde() {
+                } else if StepControl::OPTIONS.contains(key) {
+                    let kind = if method.is_sde() {
+                        "an SDE method"
+                    } else {
+                        "a fixed-step method"
+                    };
                     (
-                        "an SDE method",
-                        "the step-size controller's options apply to adaptive ODE methods; \
-                         SDE methods take `rtol`, `atol` and `h0`",
+                        kind,
+                        "the step-size controller's options apply to adaptive ODE methods such \
+                         as `tsit5`; SDE methods keep their own controller",
                     )
                 } else {
                     (

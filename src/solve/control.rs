@@ -426,6 +426,17 @@ mod tests {
         assert_eq!(ctrl.rejected(1.0, f64::NAN), 0.25);
     }
 
+    /// The `solve` clause offers every option of the controller (the registry's list is the
+    /// one the checker reads; this one names the fields).
+    #[test]
+    fn the_registry_lists_every_option() {
+        for o in StepControl::OPTIONS {
+            assert!(super::super::registry::OPTIONS.contains(&o), "{o}");
+            assert!(StepControl::default().set(o, 2.0), "{o}");
+        }
+        assert!(!StepControl::default().set("rtol", 2.0));
+    }
+
     /// Each invalid setting is refused, naming its option.
     #[test]
     fn check_names_the_option_at_fault() {
