@@ -140,6 +140,50 @@ impl StepControl {
         Ok(())
     }
 
+    /// The settings as numbers, in the order of [`StepControl::OPTIONS`] (`max_dt` last, only
+    /// when set): what a standalone binary stores, as bit patterns (`app::build::Meta`).
+    pub fn to_values(&self) -> Vec<f64> {
+        let c = self;
+        let mut v = vec![
+            c.pcoeff,
+            c.icoeff,
+            c.dcoeff,
+            c.safety,
+            c.min_factor,
+            c.max_factor,
+            c.first_max_factor,
+        ];
+        v.extend(c.max_dt);
+        v
+    }
+
+    /// The settings [`StepControl::to_values`] wrote; `None` for a list of another length.
+    pub fn from_values(v: &[f64]) -> Option<StepControl> {
+        let &[
+            pcoeff,
+            icoeff,
+            dcoeff,
+            safety,
+            min_factor,
+            max_factor,
+            first_max_factor,
+            ref rest @ ..,
+        ] = v
+        else {
+            return None;
+        };
+        (rest.len() <= 1).then(|| StepControl {
+            pcoeff,
+            icoeff,
+            dcoeff,
+            safety,
+            min_factor,
+            max_factor,
+            first_max_factor,
+            max_dt: rest.first().copied(),
+        })
+    }
+
     /// `h` with its size capped at `max_dt`.
     #[inline]
     pub fn limit(&self, h: f64) -> f64 {
@@ -435,6 +479,21 @@ mod tests {
             assert!(StepControl::default().set(o, 2.0), "{o}");
         }
         assert!(!StepControl::default().set("rtol", 2.0));
+    }
+
+    /// A standalone binary's copy of the settings is the settings, with and without `max_dt`.
+    #[test]
+    fn values_round_trip() {
+        let with = StepControl {
+            dcoeff: 0.1,
+            max_dt: Some(0.25),
+            ..StepControl::default()
+        };
+        for c in [StepControl::default(), with] {
+            assert_eq!(StepControl::from_values(&c.to_values()), Some(c));
+        }
+        assert_eq!(StepControl::from_values(&[1.0; 6]), None);
+        assert_eq!(StepControl::from_values(&[1.0; 9]), None);
     }
 
     /// Each invalid setting is refused, naming its option.

@@ -104,7 +104,7 @@ pub fn plan(
         method: solver.method,
         tolerances: solver.tolerances,
         h0: solver.h0,
-        control: solver.control,
+        control: solver.control.to_values(),
         dt: solver.dt,
         max_steps: solver.max_steps,
         detect_stiffness: solver.detect_stiffness,
