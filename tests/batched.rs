@@ -6,7 +6,7 @@
 use glassbox::sema::Model;
 use glassbox::solve::{
     self, BatchControl, BatchField, BatchRow, JitBatchField, JitField, Solution, SolveError,
-    SolveOptions, batch_from_fn, from_fn, solve_batch, tableau,
+    SolveOptions, StepControl, batch_from_fn, from_fn, solve_batch, tableau,
 };
 use glassbox::source::{DiskLoader, SourceFile};
 
@@ -144,7 +144,8 @@ fn small_field(m: &Model, p: &[f64], prob: &Problem) -> JitBatchField {
 
 /// Per-row control equals each row solved alone, bit for bit, without GEMMs: Tsit5 (FSAL) with
 /// rejections from a large first step and kept stages, with save times; Heun–Euler (no FSAL:
-/// the extra `f(t_{n+1})` call) with dense output; RK4 on a fixed grid.
+/// the extra `f(t_{n+1})` call) with dense output; Dopri5 under a PID controller with `max_dt`;
+/// RK4 on a fixed grid.
 #[test]
 fn per_row_batched_equals_per_row_solves_bit_for_bit() {
     let m = model(SMALL);
@@ -176,6 +177,25 @@ fn per_row_batched_equals_per_row_solves_bit_for_bit() {
                 rtol: 1e-4,
                 atol: 1e-6,
                 dense: true,
+                ..SolveOptions::default()
+            },
+        ),
+        // The controller's options reach both drivers through the one `Controller`: a PID
+        // setting, a tight growth cap and `max_dt`.
+        (
+            "dopri5",
+            SolveOptions {
+                rtol: 1e-6,
+                atol: 1e-8,
+                control: StepControl {
+                    pcoeff: 0.2,
+                    icoeff: 0.4,
+                    dcoeff: 0.1,
+                    safety: 0.8,
+                    max_factor: 3.0,
+                    max_dt: Some(0.05),
+                    ..StepControl::default()
+                },
                 ..SolveOptions::default()
             },
         ),

@@ -186,6 +186,43 @@ fn other_odes_equal_solve() {
     }
 }
 
+/// The `solve` clause's step-size controller travels into the binary: the same steps (NFE,
+/// accepted, rejected) and values as `glassbox solve` under a PID setting with `max_dt`.
+#[test]
+fn step_control_options_reach_the_binary() {
+    let dir = tmp("control");
+    let file = dir.join("decay.gbx");
+    std::fs::write(
+        &file,
+        "model decay\nstate x = 1, y = 0\ndx/dt = -x + y\ndy/dt = -x - y\n\
+         solve tsit5(rtol = 1e-6, pcoeff = 0.3, icoeff = 0.4, dcoeff = 0.1, max_dt = 0.05) \
+         over [0, 1]\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let exe = build(&dir, &file, &[]);
+    let steps = |stats: &str| {
+        let line = |key: &str| {
+            stats
+                .lines()
+                .find(|l| l.starts_with(key))
+                .map(str::to_string)
+        };
+        (line("nfe "), line("steps "))
+    };
+    let got = ok(&run_in(&dir, &exe, &["--stats", "-o", "a.csv"]));
+    let want = ok(&glassbox(&dir, &["solve", &file, "--stats", "-o", "b.csv"]));
+    assert_eq!(steps(&got), steps(&want));
+    // max_dt = 0.05 over [0, 1]: at least 20 steps (the first ones, still ramping up, are
+    // shorter).
+    let accepted = steps(&got)
+        .1
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok());
+    assert!(accepted.is_some_and(|n| n >= 20), "{got}");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    assert_close(&read("a.csv"), &read("b.csv"));
+}
+
 /// The classifier with `input x[64]`: one solve per `--input` row, equal to the JIT solve of
 /// the same field with the same inputs through the library.
 /// A classifier: each `--input` row's class and logits, exactly `glassbox predict --input`'s

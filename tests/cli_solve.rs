@@ -566,3 +566,40 @@ fn solve_on_a_model_with_inputs_points_at_predict() {
     assert!(err.contains("glassbox::needs_inputs"), "{err}");
     assert!(err.contains("--input rows.csv"), "{err}");
 }
+
+/// The `solve` clause's controller options reach the solver: `max_dt = 0.05` over [0, 1] takes
+/// at least twenty steps where the default takes a handful, and `--stats` ends with the peak
+/// resident set (Linux) of the process.
+#[test]
+fn step_control_options_reach_the_solver() {
+    let dir = std::env::temp_dir().join(format!("gbx-control-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let accepted = |clause: &str| {
+        let model = dir.join("decay.gbx");
+        let text = format!("model decay\nstate x = 1\ndx/dt = -x\nsolve {clause} over [0, 1]\n");
+        std::fs::write(&model, text).unwrap();
+        let o = bin()
+            .arg("solve")
+            .arg(&model)
+            .args(["--stats", "-o"])
+            .arg(dir.join("out.csv"))
+            .output()
+            .expect("runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let stats = String::from_utf8_lossy(&o.stdout).to_string();
+        if cfg!(target_os = "linux") {
+            assert!(stats.contains("MiB (resident)"), "{stats}");
+        }
+        let line = stats
+            .lines()
+            .find(|l| l.starts_with("steps"))
+            .expect("steps line");
+        let n: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (n, stats)
+    };
+    let (free, _) = accepted("tsit5(rtol = 1e-3)");
+    let (capped, stats) = accepted("tsit5(rtol = 1e-3, max_dt = 0.05, pcoeff = 0, icoeff = 1)");
+    assert!(free < 20, "{free}");
+    assert!(capped >= 20, "{stats}");
+    std::fs::remove_dir_all(&dir).ok();
+}

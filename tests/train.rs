@@ -227,6 +227,15 @@ fn cli_train_resume_predict() {
         serde_json::from_slice(&std::fs::read(a.join("run.json")).unwrap()).unwrap();
     assert_eq!(run["metrics"].as_array().map(Vec::len), Some(4));
     assert!(run["report"]["final_loss"].as_f64().unwrap().is_finite());
+    // The peak resident set of the training process (Linux's VmHWM): more than the 4 KiB of
+    // one page (the binary's code alone is megabytes) and less than the machine could hold.
+    let peak = &run["peak_memory"];
+    assert!(peak["source"].is_string(), "{peak}");
+    if cfg!(target_os = "linux") {
+        let bytes = peak["resident_bytes"].as_u64().expect("VmHWM on Linux");
+        assert!((1 << 20..1 << 40).contains(&bytes), "{peak}");
+        assert!(report.contains("peak memory       "), "{report}");
+    }
 
     // Interrupted after 2 of 4, then resumed: the same weights, byte for byte.
     let out = glassbox()

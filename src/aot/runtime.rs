@@ -21,7 +21,7 @@ use crate::jit::Linked;
 use crate::kit::io::path_error;
 use crate::kit::output::{is_json, print_stats, write_or_print};
 use crate::kit::render_diag;
-use crate::solve::{JitField, Method, Solution, SolveOptions, solve_with};
+use crate::solve::{JitField, Method, Solution, SolveOptions, StepControl, solve_with};
 use crate::train::call_kernel;
 
 /// Runs the binary with the process's arguments; returns the exit status. A panic (a bug:
@@ -356,6 +356,7 @@ impl Settings {
                 rtol,
                 atol,
                 h0: meta.h0.first().copied(),
+                control: StepControl::from_values(&meta.control).ok_or_else(damaged)?,
                 dt: meta.dt.first().copied(),
                 max_steps: meta.max_steps,
                 detect_stiffness: meta.detect_stiffness,

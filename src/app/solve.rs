@@ -275,6 +275,7 @@ pub fn method_options(
         rtol,
         atol,
         h0: o.h0,
+        control: o.control,
         dt: o
             .dt
             .filter(|_| !method.is_adaptive() || req.method.is_none()),

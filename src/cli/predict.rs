@@ -75,7 +75,7 @@ fn predict_file(args: &PredictArgs) -> Result<(), Vec<Diag>> {
         );
     }
     if let (true, Some(f)) = (args.stats, &prediction.forward) {
-        eprint!("{}", f.describe());
+        eprint!("{}{}", f.describe(), crate::kit::memory::stats_line());
     }
     write_or_print(args.output.as_deref(), &prediction.csv)
 }

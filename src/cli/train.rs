@@ -237,6 +237,7 @@ fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
         }
     }
     print_learned(&report.learned_params);
+    print!("{}", crate::kit::memory::stats_line());
     println!("run directory     {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }

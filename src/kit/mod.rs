@@ -1,7 +1,7 @@
 //! The IO the front ends share: loading model files and weights ([`source`]), one atomic
 //! writer and one `glassbox::io_error` constructor ([`io`]), diagnostic rendering
 //! ([`render`]), progress bars ([`progress`]), PNG plots ([`plot`]), the run directory of a
-//! training run ([`run_dir`]), where results go ([`output`]), the solve flags the CLI and the
+//! training run ([`run_dir`]), the process's peak memory ([`memory`]), where results go ([`output`]), the solve flags the CLI and the
 //! REPL both parse ([`flags`]) and linking a standalone binary ([`link`]).
 //!
 //! Above `crate::app` (which does no IO) and below the front ends (`cli`, `repl`, `aot`),
@@ -10,6 +10,7 @@
 pub mod flags;
 pub mod io;
 pub mod link;
+pub mod memory;
 pub mod output;
 pub mod plot;
 pub mod progress;

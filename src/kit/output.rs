@@ -19,10 +19,13 @@ pub fn write_or_print(path: Option<&Path>, text: &str) -> Result<(), Vec<Diag>> 
 
 /// Statistics: to stderr when the CSV itself goes to stdout.
 pub fn print_stats(text: &str, csv_to_stdout: bool) {
+    // The peak memory here, not in `app::export`: reading it is IO, and it describes this
+    // process, not the solve (the REPL's `:stats` leaves it out).
+    let peak = super::memory::stats_line();
     if csv_to_stdout {
-        eprint!("{text}");
+        eprint!("{text}{peak}");
     } else {
-        print!("{text}");
+        print!("{text}{peak}");
     }
 }
 

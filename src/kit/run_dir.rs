@@ -46,6 +46,8 @@ struct RunJson<'a> {
     plan: &'a Plan,
     report: Option<&'a Report>,
     metrics: &'a [Metric],
+    /// The training process's peak resident set when this file was written.
+    peak_memory: super::memory::PeakMemory,
 }
 
 /// Create the run directory.
@@ -197,6 +199,7 @@ pub fn save_run(dir: &Path, t: &Trainer, report: Option<&Report>) -> Result<(), 
         plan: &t.plan,
         report,
         metrics: &s.metrics,
+        peak_memory: super::memory::peak(),
     };
     let mut text = serde_json::to_vec_pretty(&json).unwrap_or_default();
     text.push(b'\n');

@@ -486,6 +486,9 @@ pub struct SolveOptions {
     pub h0: Option<f64>,
     /// Step control of batched solves (`batch = per_row | joint`; explicit methods).
     pub batch: Option<crate::solve::BatchControl>,
+    /// The step-size controller's gains and limits (adaptive ODE methods; the defaults where
+    /// not given).
+    pub control: crate::solve::StepControl,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -20,6 +20,10 @@ pub(super) enum Want {
     UnitInterval,
     /// A number strictly between 0 and 1.
     Fraction,
+    /// A number in (0, 1].
+    UpToOne,
+    /// A finite number > 1.
+    AboveOne,
     /// An integer > 0.
     PositiveInt,
     /// An integer ≥ 0.
@@ -33,6 +37,8 @@ impl Want {
             Want::NonNegative => "a non-negative number",
             Want::UnitInterval => "a number in [0, 1)",
             Want::Fraction => "a number strictly between 0 and 1",
+            Want::UpToOne => "a number in (0, 1]",
+            Want::AboveOne => "a number greater than 1",
             Want::PositiveInt => "a positive integer",
             Want::Int => "a non-negative integer",
         }
@@ -45,6 +51,8 @@ impl Want {
             Want::NonNegative => x >= 0.0 && x.is_finite(),
             Want::UnitInterval => (0.0..1.0).contains(&x),
             Want::Fraction => x > 0.0 && x < 1.0,
+            Want::UpToOne => x > 0.0 && x <= 1.0,
+            Want::AboveOne => x > 1.0 && x.is_finite(),
             Want::PositiveInt => int && x > 0.0,
             Want::Int => int && x >= 0.0,
         }

@@ -1,12 +1,14 @@
 //! `solve METHOD(options) [over [t0, t1] | at TIMES]`: the method must fit the model (ODE
 //! methods for ODE models, SDE methods for SDE models), fixed-step methods need `dt` and take
-//! no tolerances, adaptive ones take tolerances and no `dt`.
+//! no tolerances, adaptive ones take tolerances and no `dt`; adaptive ODE methods also take the
+//! step-size controller's gains and limits (`solve::StepControl`), each checked on its own and
+//! then together.
 
 use super::checker::Checker;
 use super::model::*;
 use super::options::Want;
 use crate::diag::did_you_mean;
-use crate::solve::{BatchControl, registry};
+use crate::solve::{BatchControl, StepControl, registry};
 use crate::syntax::ast::{SolveClause, SolveSpan};
 
 impl Checker<'_> {
@@ -63,6 +65,17 @@ impl Checker<'_> {
                         "which is not an explicit Runge–Kutta method",
                         "batched solves run explicit Runge–Kutta methods such as `tsit5`",
                     )
+                } else if StepControl::OPTIONS.contains(key) {
+                    let kind = if method.is_sde() {
+                        "an SDE method"
+                    } else {
+                        "a fixed-step method"
+                    };
+                    (
+                        kind,
+                        "the step-size controller's options apply to adaptive ODE methods such \
+                         as `tsit5`; SDE methods keep their own controller",
+                    )
                 } else {
                     (
                         "a fixed-step method",
@@ -84,13 +97,21 @@ impl Checker<'_> {
                 opts.batch = word.and_then(BatchControl::from_name);
                 continue;
             }
-            let want = if *key == "max_steps" {
-                Want::PositiveInt
-            } else {
-                Want::Positive
+            let want = match *key {
+                "max_steps" => Want::PositiveInt,
+                "pcoeff" | "icoeff" | "dcoeff" => Want::NonNegative,
+                "safety" => Want::UpToOne,
+                "min_factor" => Want::Fraction,
+                "max_factor" | "first_max_factor" => Want::AboveOne,
+                _ => Want::Positive,
             };
             let v = self.option_number(key, e, want);
             ok &= v.is_some();
+            if let Some(v) = v
+                && opts.control.set(key, v)
+            {
+                continue;
+            }
             match *key {
                 "rtol" => opts.rtol = v,
                 "atol" => opts.atol = v,
@@ -98,6 +119,28 @@ impl Checker<'_> {
                 "h0" => opts.h0 = v,
                 _ => opts.max_steps = v.map(|x| x as u64),
             }
+        }
+        // Each value passed its own test; what is left are the limits between them.
+        if ok && let Err((names, why)) = opts.control.check() {
+            ok = false;
+            let span = names
+                .iter()
+                .find_map(|n| named.get(n))
+                .map_or(call.span, |(ident, _)| ident.span);
+            let help = if names.contains(&"first_max_factor") {
+                "`first_max_factor` (default 1e4) bounds the growth after the first step and \
+                 must be at least `max_factor` (default 10)"
+            } else {
+                "the step must shrink as the error grows: give `icoeff` (default 0.3) or \
+                 `pcoeff` (default 0.4) a positive value"
+            };
+            self.error(
+                "glassbox::bad_step_control",
+                span,
+                format!("the step-size controller's settings do not fit together: {why}"),
+                "conflicting setting",
+                help,
+            );
         }
         if method.is_fixed_step() && !named.contains_key("dt") {
             ok = false;

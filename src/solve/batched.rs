@@ -215,7 +215,7 @@ impl<'a> Track<'a> {
             f_cur: vec![0.0; n],
             f_next: vec![0.0; n],
             w: Work::new(tab, n),
-            ctrl: Controller::new(tab),
+            ctrl: Controller::new(tab, &opts.control),
             stiff: StiffnessTest::default(),
             saves: SaveTimes::new(&opts.save_at, course.dir),
             thetas: Vec::new(),
@@ -300,7 +300,7 @@ impl<'a> Track<'a> {
             self.sol.stats.rejected += 1;
             let n = self.u.len();
             self.non_finite = first_non_finite(tab, &self.w.k, n, self.t, h_try);
-            self.h = h_try * self.ctrl.reject(e);
+            self.h = self.ctrl.rejected(h_try, e);
             self.step = None;
             return false;
         }
@@ -371,7 +371,7 @@ impl<'a> Track<'a> {
         self.u.copy_from_slice(&self.w.u1);
         std::mem::swap(&mut self.f_cur, &mut self.f_next);
         if !self.course.fixed {
-            self.h = h_try * self.ctrl.accept(r.error.unwrap_or(0.0));
+            self.h = self.ctrl.accepted(h_try, r.error.unwrap_or(0.0));
         }
     }
 }
@@ -421,7 +421,9 @@ fn per_row<F: BatchField + ?Sized>(
     for ((a, &r), probe) in probes.iter().enumerate().zip(&pending) {
         let tr = &mut tracks[r];
         tr.f_next.copy_from_slice(batch.result(a));
-        tr.h = probe.finish(&tr.u, &tr.f_cur, &tr.f_next);
+        tr.h = opts
+            .control
+            .limit(probe.finish(&tr.u, &tr.f_cur, &tr.f_next));
         tr.sol.stats.nfe += 1;
     }
 

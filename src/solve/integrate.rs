@@ -1,4 +1,4 @@
-//! The driver: runs any tableau from `t0` to `t1` (either direction), adaptive (PI control) or
+//! The driver: runs any tableau from `t0` to `t1` (either direction), adaptive (PID control) or
 //! on a fixed grid, and records every accepted step's heuristics.
 //!
 //! Invariants: `Stats::nfe` counts every evaluation of the field (also rejected attempts and
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ir;
 
-use super::control::{Controller, initial_step};
+use super::control::{Controller, StepControl, initial_step};
 use super::dense::{Dense, StepData, interpolate_into};
 use super::error::SolveError;
 use super::field::VectorField;
@@ -40,6 +40,8 @@ pub struct SolveOptions {
     /// With `keep_stages`: keep only every N-th step's starting state (stages empty) and
     /// nothing for the others; the adjoint recomputes the stages segment by segment.
     pub checkpoint_every: Option<usize>,
+    /// The step-size controller's gains and limits (adaptive solves).
+    pub control: StepControl,
     /// Stop with `glassbox::stiff_for_explicit` when an adaptive solve sits at the method's
     /// stability limit (Hairer's test: h·S ≥ 0.98·stability size on 15 accepted steps, without
     /// 6 consecutive steps below it in between).
@@ -58,6 +60,7 @@ impl Default for SolveOptions {
             dense: false,
             keep_stages: false,
             checkpoint_every: None,
+            control: StepControl::default(),
             detect_stiffness: true,
         }
     }
@@ -276,11 +279,11 @@ pub fn solve_into<F: VectorField + ?Sized>(
                 (&mut scratch, &mut f_next),
             );
             stats.nfe += u64::from(nfe);
-            h
+            opts.control.limit(h)
         }
     };
-    let mut ctrl_rk = Controller::new(rk_tab);
-    let mut ctrl_ros = Controller::with_q(stiff.map_or(3, |m| m.embedded_order + 1));
+    let mut ctrl_rk = Controller::new(rk_tab, &opts.control);
+    let mut ctrl_ros = Controller::with_q(stiff.map_or(3, |m| m.embedded_order + 1), &opts.control);
     let mut stiff_test = StiffnessTest::default();
     let mut switch = AutoSwitch::default();
     let mut probed = 0.0;
@@ -312,10 +315,13 @@ pub fn solve_into<F: VectorField + ?Sized>(
         let acceptable = e <= 1.0; // false for NaN too
         if !fixed && !acceptable {
             stats.rejected += 1;
-            let (fac, why) = match mode {
-                Mode::Rk(tab) => (ctrl_rk.reject(e), first_non_finite(tab, &w.k, n, t, h_try)),
+            let (h_retry, why) = match mode {
+                Mode::Rk(tab) => (
+                    ctrl_rk.rejected(h_try, e),
+                    first_non_finite(tab, &w.k, n, t, h_try),
+                ),
                 Mode::Ros(_) => (
-                    ctrl_ros.reject(e),
+                    ctrl_ros.rejected(h_try, e),
                     rw.first_non_finite()
                         .map(|(component, value)| SolveError::NonFinite {
                             component,
@@ -325,7 +331,7 @@ pub fn solve_into<F: VectorField + ?Sized>(
                 ),
             };
             non_finite = why;
-            h = h_try * fac;
+            h = h_retry;
             continue;
         }
         let u1: &[f64] = match mode {
@@ -429,23 +435,22 @@ pub fn solve_into<F: VectorField + ?Sized>(
         let h_lambda = h_lambda.max(h_try.abs() * probed);
 
         if !fixed {
-            h = h_try
-                * match mode {
-                    Mode::Rk(_) => ctrl_rk.accept(e),
-                    Mode::Ros(_) => ctrl_ros.accept(e),
-                };
+            h = match mode {
+                Mode::Rk(_) => ctrl_rk.accepted(h_try, e),
+                Mode::Ros(_) => ctrl_ros.accepted(h_try, e),
+            };
             if let (Some(tab), Some(m)) = (explicit, stiff) {
                 let in_stiff = matches!(mode, Mode::Ros(_));
                 match switch.observe(in_stiff, h_lambda, tab.stability_size) {
                     Some(true) => {
                         mode = Mode::Ros(m);
-                        ctrl_ros = Controller::with_q(m.embedded_order + 1);
-                        h *= SWITCH_DT_FACTOR;
+                        ctrl_ros = Controller::with_q(m.embedded_order + 1, &opts.control);
+                        h = opts.control.limit(h * SWITCH_DT_FACTOR);
                         stats.switches += 1;
                     }
                     Some(false) => {
                         mode = Mode::Rk(tab);
-                        ctrl_rk = Controller::new(tab);
+                        ctrl_rk = Controller::new(tab, &opts.control);
                         h /= SWITCH_DT_FACTOR;
                         stats.switches += 1;
                     }
@@ -502,7 +507,7 @@ impl Course {
         let (t0, t1, dir) = (self.t0, self.t1, self.dir);
         match (opts.dt, opts.h0) {
             (Some(dt), _) => Some(dir * dt),
-            (None, Some(h0)) => Some(dir * h0.min((t1 - t0).abs())),
+            (None, Some(h0)) => Some(opts.control.limit(dir * h0.min((t1 - t0).abs()))),
             (None, None) if t1 != t0 => None,
             (None, None) => Some(0.0),
         }
@@ -764,6 +769,9 @@ pub(super) fn check_inputs(
         return invalid(format!("the time span [{t0}, {t1}] is not finite"));
     }
     check_step_options(opts.rtol, opts.atol, opts.dt, opts.h0)?;
+    if let Err((_, why)) = opts.control.check() {
+        return invalid(why);
+    }
     if opts.dt.is_none() && !method.is_adaptive() {
         return Err(SolveError::MissingDt {
             method: method.name(),

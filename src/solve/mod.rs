@@ -2,7 +2,7 @@
 //!
 //! Explicit Runge–Kutta methods are Butcher tableaux ([`tableau`]); stiff problems get the
 //! Rosenbrock methods ([`rosenbrock`]) and `auto` switches between the two ([`Method`]). One
-//! driver runs them all, adaptive (PI control, automatic initial step) or on a fixed grid, in
+//! driver runs them all, adaptive (PID control, automatic initial step) or on a fixed grid, in
 //! either direction of time, with dense output and save-at times. Every accepted step hands out its local error
 //! estimate `E_j`, its stiffness estimate `S_j`, its size and its evaluation count
 //! ([`StepRecord`]); the regularizers read those and never re-derive them.
@@ -32,6 +32,7 @@ pub mod threads;
 
 pub use batch_field::{BatchField, FnBatch, JitBatchField, batch_from_fn};
 pub use batched::{BatchControl, BatchRow, BatchSolution, BatchStats, solve_batch};
+pub use control::StepControl;
 pub use dense::Dense;
 pub use error::SolveError;
 pub use field::{FnField, IrField, VectorField, from_fn};

@@ -126,7 +126,23 @@ pub const fn explicit_tableaux<const N: usize>() -> [&'static Tableau; N] {
 }
 
 /// The options a `solve` clause may give; [`Method::accepts`] says which apply to a method.
-pub const OPTIONS: [&str; 6] = ["rtol", "atol", "dt", "max_steps", "h0", "batch"];
+pub const OPTIONS: [&str; 14] = [
+    "rtol",
+    "atol",
+    "dt",
+    "max_steps",
+    "h0",
+    "batch",
+    // The step-size controller's (`StepControl::OPTIONS`).
+    "pcoeff",
+    "icoeff",
+    "dcoeff",
+    "safety",
+    "min_factor",
+    "max_factor",
+    "first_max_factor",
+    "max_dt",
+];
 
 /// A method: a row of [`METHODS`]. Compared, printed and serialised by its name.
 #[derive(Clone, Copy)]
@@ -247,12 +263,14 @@ impl Method {
     }
 
     /// Whether the `solve` clause may give `option` (one of [`OPTIONS`]): `dt` for fixed-step
-    /// methods, tolerances and `h0` for adaptive ones, `batch` (the step control of batched
-    /// solves, `solve::BatchControl`) for explicit tableaux, `max_steps` for all.
+    /// methods, tolerances and `h0` for adaptive ones, the step-size controller's gains and
+    /// limits (`solve::StepControl`) for adaptive ODE methods, `batch` (the step control of
+    /// batched solves, `solve::BatchControl`) for explicit tableaux, `max_steps` for all.
     pub fn accepts(self, option: &str) -> bool {
         match option {
             "dt" => self.is_fixed_step(),
             "rtol" | "atol" | "h0" => self.is_adaptive(),
+            o if super::StepControl::OPTIONS.contains(&o) => self.is_adaptive() && !self.is_sde(),
             "batch" => self.tableau().is_some(),
             _ => OPTIONS.contains(&option),
         }

@@ -291,6 +291,7 @@ pub fn plan(model: &Model, ov: &Overrides) -> Result<Plan, Diag> {
         rtol,
         atol,
         h0: o.h0,
+        control: o.control,
         dt: o.dt,
         keep_stages: true,
         // Training must not abort on a transiently stiff field; the solver's max_steps still bounds the work.

@@ -33,6 +33,9 @@ pub struct Meta {
     pub h0: Vec<f64>,
     #[serde(with = "bits")]
     pub dt: Vec<f64>,
+    /// The step-size controller's settings, `StepControl::to_values`.
+    #[serde(with = "bits")]
+    pub control: Vec<f64>,
     pub max_steps: usize,
     pub detect_stiffness: bool,
     /// `[t0, t1]` when the model gives a span; the binary then saves `times`, or every

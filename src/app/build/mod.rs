@@ -17,7 +17,7 @@ use super::solve::{method_options, state_names};
 use crate::diag::Diag;
 use crate::ir::{Function, jacobian, lower};
 use crate::sema::{Loss, Model, ModelKind, Shape, SolveTimes};
-use crate::solve::{self, Method, SolveOptions};
+use crate::solve::{self, Method, SolveOptions, StepControl};
 use crate::source::{Loader, SourceFile};
 use crate::train::{self, Overrides};
 
@@ -104,6 +104,7 @@ pub fn plan(
         method: solver.method,
         tolerances: solver.tolerances,
         h0: solver.h0,
+        control: solver.control.to_values(),
         dt: solver.dt,
         max_steps: solver.max_steps,
         detect_stiffness: solver.detect_stiffness,
@@ -143,6 +144,7 @@ struct Solver {
     pub method: String,
     pub tolerances: Vec<f64>,
     pub h0: Vec<f64>,
+    pub control: StepControl,
     pub dt: Vec<f64>,
     pub max_steps: usize,
     pub detect_stiffness: bool,
@@ -188,6 +190,7 @@ fn ode_solver(
         method: method.name().to_string(),
         tolerances: vec![opts.rtol, opts.atol],
         h0: opts.h0.into_iter().collect(),
+        control: opts.control,
         dt: opts.dt.into_iter().collect(),
         max_steps: opts.max_steps,
         detect_stiffness: opts.detect_stiffness,

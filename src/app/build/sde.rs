@@ -93,6 +93,8 @@ fn solver(method: SdeMethod, o: &SdeOptions, span: Vec<f64>, mean: bool) -> Solv
         method: method.name().to_string(),
         tolerances: vec![o.rtol, o.atol],
         h0: o.h0.into_iter().collect(),
+        // SDE solvers have their own controller (`docs/solvers.md`); recorded as the defaults.
+        control: crate::solve::StepControl::default(),
         dt: o.dt.into_iter().collect(),
         max_steps: o.max_steps,
         detect_stiffness: false,
