@@ -41,7 +41,6 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
 import re  # noqa: E402
-import struct  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -53,6 +52,8 @@ jax.config.update("jax_enable_x64", True)
 import diffrax as dfx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+
+import classifiers as cl  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -87,17 +88,8 @@ GLASSBOX = [
 
 
 def read_safetensors(path):
-    raw = pathlib.Path(path).read_bytes()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    body = raw[8 + n:]
-    out = {}
-    for key, t in header.items():
-        if key == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        out[key] = jnp.asarray(np.frombuffer(body[a:b], dtype="<f8").reshape(t["shape"]).copy())
-    return out
+    """The weights as jax arrays (the file is read by `classifiers.read_safetensors`)."""
+    return {k: jnp.asarray(v) for k, v in cl.read_safetensors(path).items()}
 
 
 def run(cmd):

@@ -89,17 +89,8 @@ impl StepControl {
     /// `max_dt > 0`; a positive `β1` (so a larger error never gives a larger step).
     pub fn check(&self) -> Result<(), (&'static [&'static str], String)> {
         let c = self;
-        let values = [
-            c.pcoeff,
-            c.icoeff,
-            c.dcoeff,
-            c.safety,
-            c.min_factor,
-            c.max_factor,
-            c.first_max_factor,
-            c.max_dt.unwrap_or(1.0),
-        ];
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        // `to_values` lists the settings in the order of `OPTIONS`, so a position names one.
+        if let Some(i) = c.to_values().iter().position(|v| !v.is_finite()) {
             let name = &Self::OPTIONS[i..=i];
             return Err((name, format!("`{}` must be finite", name[0])));
         }

@@ -126,23 +126,29 @@ pub const fn explicit_tableaux<const N: usize>() -> [&'static Tableau; N] {
 }
 
 /// The options a `solve` clause may give; [`Method::accepts`] says which apply to a method.
-pub const OPTIONS: [&str; 14] = [
-    "rtol",
-    "atol",
-    "dt",
-    "max_steps",
-    "h0",
-    "batch",
-    // The step-size controller's (`StepControl::OPTIONS`).
-    "pcoeff",
-    "icoeff",
-    "dcoeff",
-    "safety",
-    "min_factor",
-    "max_factor",
-    "first_max_factor",
-    "max_dt",
-];
+/// The step-size controller's are [`super::StepControl::OPTIONS`], appended rather than repeated.
+pub const OPTIONS: [&str; 14] = concat(
+    &["rtol", "atol", "dt", "max_steps", "h0", "batch"],
+    &super::StepControl::OPTIONS,
+);
+
+/// `a` then `b`, as one array of `N = a.len() + b.len()` names (a length that does not add up
+/// fails at compile time).
+const fn concat<const N: usize>(a: &[&'static str], b: &[&'static str]) -> [&'static str; N] {
+    assert!(a.len() + b.len() == N);
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < b.len() {
+        out[a.len() + j] = b[j];
+        j += 1;
+    }
+    out
+}
 
 /// A method: a row of [`METHODS`]. Compared, printed and serialised by its name.
 #[derive(Clone, Copy)]
