@@ -601,7 +601,8 @@ fn classifier_predictions_batch_automatically_with_the_same_logits() {
         );
     }
 
-    // `batch = joint`: one step size for all rows, always batched; it does not train.
+    // `batch = joint`: one step size for all rows, always batched; it trains batched too
+    // (`tests/batched_adjoint.rs`).
     let (m, x) = classifier("joint", ", batch = joint");
     let plan = glassbox::train::plan(&m, &Overrides::default()).unwrap();
     assert_eq!(plan.step_control, BatchControl::Joint);
@@ -618,10 +619,9 @@ fn classifier_predictions_batch_automatically_with_the_same_logits() {
             .all(|(a, b)| (a - b).abs() < 1e-3 * a.abs().max(1.0))
     );
     let ds = glassbox::data::load_model(&m, None, &DiskLoader).unwrap();
-    let err = glassbox::train::Trainer::new(&m, ds, &Overrides::default())
-        .err()
-        .expect("joint control does not train");
-    assert_eq!(err.code, "glassbox::train_unsupported");
+    let t = glassbox::train::Trainer::new(&m, ds, &Overrides::default()).unwrap();
+    let path = t.training_path().unwrap();
+    assert!(path.batched && path.control == BatchControl::Joint);
 }
 
 /// `batch` takes `per_row` or `joint`, and only for explicit methods.

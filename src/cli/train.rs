@@ -266,6 +266,9 @@ fn print_classification(c: &ClassReport) {
         c.samples
     );
     println!("prediction time   {:.3} ms", c.prediction_time_ms);
+    if let Some(t) = &c.training {
+        println!("training path     {}", t.describe());
+    }
 }
 
 /// A resumed run keeps its seed: a different `--seed` would be silently ignored.

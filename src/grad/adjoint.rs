@@ -119,41 +119,8 @@ pub fn adjoint_in<F: VjpField + ?Sized>(
     mut integrand: Option<&mut dyn Integrand>,
     work: &mut AdjointWork,
 ) -> Result<(), SolveError> {
-    let invalid = |s: String| Err(SolveError::InvalidOption(s));
-    let n = sol.dim;
-    let s = tab.stages();
-    if f.dim() != n {
-        return invalid(format!(
-            "the field has dimension {} but the solution {n}",
-            f.dim()
-        ));
-    }
-    if sol.method != tab.name {
-        return invalid(format!(
-            "the solution was computed with `{}`, not `{}`",
-            sol.method, tab.name
-        ));
-    }
-    if dl_du.len() != sol.us.len() {
-        return invalid(format!(
-            "the loss gradient has {} values for {} saved values",
-            dl_du.len(),
-            sol.us.len()
-        ));
-    }
-    for (j, st) in sol.steps.iter().enumerate() {
-        match &st.stages {
-            Some(g) if g.u0.len() == n && (g.k.len() == s * n || g.k.is_empty()) => {}
-            Some(_) => return invalid(format!("step {j} has stages of the wrong size")),
-            None if j == 0 => {
-                return invalid(
-                    "the solution kept no stages; solve with `keep_stages` (an explicit method)"
-                        .into(),
-                );
-            }
-            None => {}
-        }
-    }
+    validate(tab, f.dim(), sol, dl_du)?;
+    let (n, s) = (sol.dim, tab.stages());
     let AdjointWork {
         b,
         steps,
@@ -188,34 +155,157 @@ pub fn adjoint_in<F: VjpField + ?Sized>(
     cache.first = 0;
     cache.u0.clear();
     cache.k.clear();
-    // dL/du_{n+1} on entry to step n's reversal, dL/du_n after it.
-    let lam = &mut b.lam;
-    // FSAL: the cotangent of step n+1's first stage (in `b.carry`), owed to step n's last stage.
-    let mut carried = false;
+    // FSAL: the cotangent of step n+1's first stage (in `b.row.carry`), owed to step n's last
+    // stage.
     for j in (0..steps.len()).rev() {
         let (t, h) = steps[j];
         cache.ensure(tab, f, sol, steps, j, tol)?;
-        let (u0, k) = match sol.steps[j].stages.as_ref() {
-            Some(g) if !g.k.is_empty() => (g.u0.as_slice(), g.k.as_slice()),
-            _ => cache.get(j)?,
-        };
-        b.lam_k.fill(0.0);
-        if std::mem::take(&mut carried) {
-            add(&mut b.lam_k[(s - 1) * n..], &b.carry);
+        let (u0, k) = stages_of(sol, cache, j)?;
+        let r = &mut b.row;
+        let f1_used = r.saves(tab, (u0, k, h), (j, locs, &mut hi), dl_du);
+        if f1_used && !tab.fsal {
+            // The solver evaluated f(t_{n+1}, u_{n+1}): a VJP there feeds u_{n+1}.
+            f.vjp(step_end(steps, j), &r.u1, &r.f1bar, &mut b.wu, &mut b.wp);
+            add(&mut r.lam, &b.wu);
+            b.pending.flush(&mut b.acc[n..]);
+            add(&mut b.acc[n..], &b.wp);
         }
-        combine(u0, h, tab.b, k, n, &mut b.u1);
+        let pair = r.close(tab, (u0, k, h), opts);
+
+        for i in (0..s).rev() {
+            let r = &mut b.row;
+            let lk = &r.lam_k[i * n..(i + 1) * n];
+            if i == 0 && tab.fsal && j > 0 {
+                r.carry.copy_from_slice(lk);
+                r.carried = true;
+                r.lam_g.fill(0.0);
+            } else if lk.iter().any(|x| *x != 0.0) {
+                stage_arg(tab, u0, h, k, i, &mut r.g);
+                if adds {
+                    f.vjp_add(t + tab.c[i] * h, (&r.g, lk), &mut b.acc);
+                    r.lam_g.copy_from_slice(&b.acc[..n]);
+                } else {
+                    let out = b.pending.slot(&mut b.acc[n..]);
+                    f.vjp_flat(t + tab.c[i] * h, (&r.g, lk), out);
+                    r.lam_g.copy_from_slice(&out[..n]);
+                }
+            } else {
+                r.lam_g.fill(0.0);
+            }
+            if let Some(ig) = integrand.as_deref_mut().filter(|_| tab.b[i] != 0.0) {
+                stage_arg(tab, u0, h, k, i, &mut r.g);
+                ig.vjp(t + tab.c[i] * h, &r.g, h * tab.b[i], &mut b.wu, &mut b.wp);
+                add(&mut r.lam_g, &b.wu);
+                b.pending.flush(&mut b.acc[n..]);
+                add(&mut b.acc[n..], &b.wp);
+            }
+            r.stage_done(tab, i, h, pair);
+        }
+        b.row.lam_u0_to_lam();
+    }
+    b.pending.flush(&mut b.acc[n..]);
+    grads.dp.copy_from_slice(&b.acc[n..]);
+    add(&mut grads.du0, &b.row.lam);
+    Ok(())
+}
+
+/// Step `j`'s kept stages `(u_j, k)`, from the solution or recomputed into `cache`.
+pub(super) fn stages_of<'a>(
+    sol: &'a Solution,
+    cache: &'a Segment,
+    j: usize,
+) -> Result<(&'a [f64], &'a [f64]), SolveError> {
+    match sol.steps[j].stages.as_ref() {
+        Some(g) if !g.k.is_empty() => Ok((g.u0.as_slice(), g.k.as_slice())),
+        _ => cache.get(j),
+    }
+}
+
+/// One row's cotangents during a sweep (all `n` long but `lam_k`, `s·n`): what the
+/// single-row adjoint keeps, and what the batched one keeps per row (`batched.rs`).
+#[derive(Default)]
+pub(super) struct RowBufs {
+    /// `dL/du_{n+1}` on entry to step n's reversal, `dL/du_n` after it.
+    pub lam: Vec<f64>,
+    /// FSAL: the first stage's cotangent of the step reversed last, owed to this step's last
+    /// stage (`carried`: it is set).
+    pub carry: Vec<f64>,
+    pub carried: bool,
+    pub lam_k: Vec<f64>,
+    pub lam_u0: Vec<f64>,
+    /// The cotangent of the current stage's argument.
+    pub lam_g: Vec<f64>,
+    lam_gp: Vec<f64>,
+    lam_gq: Vec<f64>,
+    /// The cotangent of `f(t_{n+1}, u_{n+1})` from interpolated saves (Hermite).
+    pub f1bar: Vec<f64>,
+    /// `u_{n+1}` of the current step.
+    pub u1: Vec<f64>,
+    /// A stage argument.
+    pub g: Vec<f64>,
+    gp: Vec<f64>,
+    gq: Vec<f64>,
+}
+
+impl RowBufs {
+    /// Zeros of the sizes of a sweep with `s` stages and `n` states.
+    pub fn reset(&mut self, s: usize, n: usize) {
+        let RowBufs {
+            lam,
+            carry,
+            carried,
+            lam_k,
+            lam_u0,
+            lam_g,
+            lam_gp,
+            lam_gq,
+            f1bar,
+            u1,
+            g,
+            gp,
+            gq,
+        } = self;
+        for v in [
+            lam, carry, lam_u0, lam_g, lam_gp, lam_gq, f1bar, u1, g, gp, gq,
+        ] {
+            zeroed(v, n);
+        }
+        zeroed(lam_k, s * n);
+        *carried = false;
+    }
+
+    /// The start of step `j`'s reversal (`(u_j, k, h)` its stages and size): the stages'
+    /// cotangents cleared (but the FSAL carry), `u_{j+1}` formed, and the cotangents of the
+    /// saved states of this step added (`locs[..*hi]` ends with them; `*hi` moves past them).
+    /// Returns whether `f1bar` (the cotangent of `f(t_{j+1}, u_{j+1})`) received a part: under
+    /// FSAL it has been handed to the last stage; otherwise the caller owes a VJP at `u1`.
+    pub fn saves(
+        &mut self,
+        tab: &Tableau,
+        (u0, k, h): (&[f64], &[f64], f64),
+        (j, locs, hi): (usize, &[SaveAt], &mut usize),
+        dl_du: &[f64],
+    ) -> bool {
+        let n = u0.len();
+        let s = tab.stages();
+        self.lam_k.fill(0.0);
+        if std::mem::take(&mut self.carried) {
+            add(&mut self.lam_k[(s - 1) * n..], &self.carry);
+        }
+        combine(u0, h, tab.b, k, n, &mut self.u1);
 
         // Saved states of this step: its end state, or its interpolant.
-        b.lam_u0.fill(0.0);
+        self.lam_u0.fill(0.0);
         let mut f1_used = false;
-        let mut lo = hi;
+        let mut lo = *hi;
         while lo > 0 && matches!(locs[lo - 1], SaveAt::Step { step, .. } if step == j) {
             lo -= 1;
         }
-        if lo < hi {
-            b.f1bar.fill(0.0);
+        if lo < *hi {
+            self.f1bar.fill(0.0);
         }
-        for (row, loc) in locs.iter().enumerate().take(hi).skip(lo) {
+        let lam = &mut self.lam;
+        for (row, loc) in locs.iter().enumerate().take(*hi).skip(lo) {
             let SaveAt::Step { theta, .. } = *loc else {
                 continue;
             };
@@ -223,125 +313,152 @@ pub fn adjoint_in<F: VjpField + ?Sized>(
             if theta == 1.0 {
                 add(lam, d);
             } else if theta == 0.0 {
-                add(&mut b.lam_u0, d);
+                add(&mut self.lam_u0, d);
             } else {
                 match tab.interpolant {
                     Interpolant::Free(w) => {
-                        add(&mut b.lam_u0, d);
+                        add(&mut self.lam_u0, d);
                         for (i, wi) in w.iter().enumerate() {
                             let bi =
                                 theta * (wi[0] + theta * (wi[1] + theta * (wi[2] + theta * wi[3])));
-                            axpy(&mut b.lam_k[i * n..(i + 1) * n], h * bi, d);
+                            axpy(&mut self.lam_k[i * n..(i + 1) * n], h * bi, d);
                         }
                     }
                     Interpolant::Hermite => {
                         let c = theta * (theta - 1.0);
-                        axpy(&mut b.lam_u0, (1.0 - theta) - c * (1.0 - 2.0 * theta), d);
+                        axpy(&mut self.lam_u0, (1.0 - theta) - c * (1.0 - 2.0 * theta), d);
                         axpy(lam, theta + c * (1.0 - 2.0 * theta), d);
-                        axpy(&mut b.lam_k[..n], c * (theta - 1.0) * h, d);
-                        axpy(&mut b.f1bar, c * theta * h, d);
+                        axpy(&mut self.lam_k[..n], c * (theta - 1.0) * h, d);
+                        axpy(&mut self.f1bar, c * theta * h, d);
                         f1_used = true;
                     }
                 }
             }
         }
-        hi = lo;
-        if f1_used {
-            if tab.fsal {
-                // f(t_{n+1}, u_{n+1}) is the last stage.
-                add(&mut b.lam_k[(s - 1) * n..], &b.f1bar);
-            } else {
-                // The solver evaluated it at the end state: a VJP there feeds u_{n+1}.
-                f.vjp(step_end(steps, j), &b.u1, &b.f1bar, &mut b.wu, &mut b.wp);
-                add(lam, &b.wu);
-                b.pending.flush(&mut b.acc[n..]);
-                add(&mut b.acc[n..], &b.wp);
-            }
+        *hi = lo;
+        if f1_used && tab.fsal {
+            // f(t_{n+1}, u_{n+1}) is the last stage.
+            add(&mut self.lam_k[(s - 1) * n..], &self.f1bar);
         }
+        f1_used
+    }
 
-        // Regularizers: E reads u_n, u_{n+1} and the stages; S the pair's stages and arguments.
+    /// After [`saves`](Self::saves) (and the caller's VJP for `f1bar`): the regularizers'
+    /// cotangents (E reads u_n, u_{n+1} and the stages; S the pair's stages and arguments) and
+    /// `u_{n+1} = u_n + h Σ b_i k_i` reversed into the stages and `lam_u0`. Returns the
+    /// stiffness pair whose arguments received cotangents (for [`stage_done`](Self::stage_done)).
+    pub fn close(
+        &mut self,
+        tab: &Tableau,
+        (u0, k, h): (&[f64], &[f64], f64),
+        opts: &AdjointOptions,
+    ) -> Option<(usize, usize)> {
+        let n = u0.len();
+        let tol = (opts.rtol, opts.atol);
         let w_e = opts.error_weight * h.abs();
         if w_e != 0.0 {
             error_estimate_adjoint(
                 tab,
                 h,
-                (u0, &b.u1),
+                (u0, &self.u1),
                 k,
                 tol,
                 w_e,
-                (&mut b.lam_u0, lam),
-                &mut b.lam_k,
+                (&mut self.lam_u0, &mut self.lam),
+                &mut self.lam_k,
             );
         }
         let w_s = opts.stiffness_weight * h.abs();
         let pair = tab.stiffness_pair.filter(|_| w_s != 0.0);
         if let Some((p, q)) = pair {
-            b.lam_gp.fill(0.0);
-            b.lam_gq.fill(0.0);
-            stage_arg(tab, u0, h, k, p, &mut b.gp);
-            stage_arg(tab, u0, h, k, q, &mut b.gq);
+            self.lam_gp.fill(0.0);
+            self.lam_gq.fill(0.0);
+            stage_arg(tab, u0, h, k, p, &mut self.gp);
+            stage_arg(tab, u0, h, k, q, &mut self.gq);
             stiffness_adjoint(
                 tab,
                 k,
-                (&b.gp, &b.gq),
+                (&self.gp, &self.gq),
                 w_s,
-                &mut b.lam_k,
-                (&mut b.lam_gp, &mut b.lam_gq),
+                &mut self.lam_k,
+                (&mut self.lam_gp, &mut self.lam_gq),
             );
         }
-
-        // u_{n+1} = u_n + h Σ b_i k_i.
         for (i, bi) in tab.b.iter().enumerate() {
             if *bi != 0.0 {
-                axpy(&mut b.lam_k[i * n..(i + 1) * n], h * bi, lam);
+                axpy(&mut self.lam_k[i * n..(i + 1) * n], h * bi, &self.lam);
             }
         }
-        add(&mut b.lam_u0, lam);
-
-        for i in (0..s).rev() {
-            let lk = &b.lam_k[i * n..(i + 1) * n];
-            if i == 0 && tab.fsal && j > 0 {
-                b.carry.copy_from_slice(lk);
-                carried = true;
-                b.lam_g.fill(0.0);
-            } else if lk.iter().any(|x| *x != 0.0) {
-                stage_arg(tab, u0, h, k, i, &mut b.g);
-                if adds {
-                    f.vjp_add(t + tab.c[i] * h, (&b.g, lk), &mut b.acc);
-                    b.lam_g.copy_from_slice(&b.acc[..n]);
-                } else {
-                    let out = b.pending.slot(&mut b.acc[n..]);
-                    f.vjp_flat(t + tab.c[i] * h, (&b.g, lk), out);
-                    b.lam_g.copy_from_slice(&out[..n]);
-                }
-            } else {
-                b.lam_g.fill(0.0);
-            }
-            if let Some(r) = integrand.as_deref_mut().filter(|_| tab.b[i] != 0.0) {
-                stage_arg(tab, u0, h, k, i, &mut b.g);
-                r.vjp(t + tab.c[i] * h, &b.g, h * tab.b[i], &mut b.wu, &mut b.wp);
-                add(&mut b.lam_g, &b.wu);
-                b.pending.flush(&mut b.acc[n..]);
-                add(&mut b.acc[n..], &b.wp);
-            }
-            match pair {
-                Some((p, _)) if p == i => add(&mut b.lam_g, &b.lam_gp),
-                Some((_, q)) if q == i => add(&mut b.lam_g, &b.lam_gq),
-                _ => {}
-            }
-            // g_i = u_n + h Σ_{m<i} a_im k_m.
-            add(&mut b.lam_u0, &b.lam_g);
-            for (m, a) in tab.a[i].iter().enumerate() {
-                if *a != 0.0 {
-                    axpy(&mut b.lam_k[m * n..(m + 1) * n], h * a, &b.lam_g);
-                }
-            }
-        }
-        lam.copy_from_slice(&b.lam_u0);
+        add(&mut self.lam_u0, &self.lam);
+        pair
     }
-    b.pending.flush(&mut b.acc[n..]);
-    grads.dp.copy_from_slice(&b.acc[n..]);
-    add(&mut grads.du0, lam);
+
+    /// Stage `i` reversed once `lam_g` holds its argument's cotangent from the VJP: the
+    /// stiffness pair's part added, then `g_i = u_n + h Σ_{m<i} a_im k_m` reversed.
+    pub fn stage_done(&mut self, tab: &Tableau, i: usize, h: f64, pair: Option<(usize, usize)>) {
+        let n = self.lam_g.len();
+        match pair {
+            Some((p, _)) if p == i => add(&mut self.lam_g, &self.lam_gp),
+            Some((_, q)) if q == i => add(&mut self.lam_g, &self.lam_gq),
+            _ => {}
+        }
+        add(&mut self.lam_u0, &self.lam_g);
+        for (m, a) in tab.a[i].iter().enumerate() {
+            if *a != 0.0 {
+                axpy(&mut self.lam_k[m * n..(m + 1) * n], h * a, &self.lam_g);
+            }
+        }
+    }
+
+    /// The end of a step's reversal: `lam = dL/du_n`.
+    pub fn lam_u0_to_lam(&mut self) {
+        self.lam.copy_from_slice(&self.lam_u0);
+    }
+}
+
+/// The checks every sweep makes before it starts: the field's dimension and method match the
+/// solution, `dl_du` has a value per saved value, and the stages were kept.
+pub(super) fn validate(
+    tab: &Tableau,
+    dim: usize,
+    sol: &Solution,
+    dl_du: &[f64],
+) -> Result<(), SolveError> {
+    let invalid = |s: String| Err(SolveError::InvalidOption(s));
+    let n = sol.dim;
+    let s = tab.stages();
+    if dim != n {
+        return invalid(format!(
+            "the field has dimension {} but the solution {n}",
+            dim
+        ));
+    }
+    if sol.method != tab.name {
+        return invalid(format!(
+            "the solution was computed with `{}`, not `{}`",
+            sol.method, tab.name
+        ));
+    }
+    if dl_du.len() != sol.us.len() {
+        return invalid(format!(
+            "the loss gradient has {} values for {} saved values",
+            dl_du.len(),
+            sol.us.len()
+        ));
+    }
+    for (j, st) in sol.steps.iter().enumerate() {
+        match &st.stages {
+            Some(g) if g.u0.len() == n && (g.k.len() == s * n || g.k.is_empty()) => {}
+            Some(_) => return invalid(format!("step {j} has stages of the wrong size")),
+            None if j == 0 => {
+                return invalid(
+                    "the solution kept no stages; solve with `keep_stages` (an explicit method)"
+                        .into(),
+                );
+            }
+            None => {}
+        }
+    }
     Ok(())
 }
 
@@ -409,7 +526,7 @@ impl Pending {
 }
 
 /// `v` as `len` zeros, keeping its allocation.
-fn zeroed(v: &mut Vec<f64>, len: usize) {
+pub(super) fn zeroed(v: &mut Vec<f64>, len: usize) {
     v.clear();
     v.resize(len, 0.0);
 }
@@ -417,18 +534,7 @@ fn zeroed(v: &mut Vec<f64>, len: usize) {
 /// Scratch of the sweep.
 #[derive(Default)]
 struct Buffers {
-    lam: Vec<f64>,
-    carry: Vec<f64>,
-    lam_k: Vec<f64>,
-    lam_u0: Vec<f64>,
-    lam_g: Vec<f64>,
-    lam_gp: Vec<f64>,
-    lam_gq: Vec<f64>,
-    f1bar: Vec<f64>,
-    u1: Vec<f64>,
-    g: Vec<f64>,
-    gp: Vec<f64>,
-    gq: Vec<f64>,
+    row: RowBufs,
     wu: Vec<f64>,
     wp: Vec<f64>,
     /// `[∂u of the last VJP, dp]` (see `adjoint_in`).
@@ -439,46 +545,24 @@ struct Buffers {
 impl Buffers {
     /// Zeros of the sizes of a sweep with `s` stages, `n` states and `np` parameters.
     fn reset(&mut self, s: usize, n: usize, np: usize) {
-        let Buffers {
-            lam,
-            carry,
-            lam_k,
-            lam_u0,
-            lam_g,
-            lam_gp,
-            lam_gq,
-            f1bar,
-            u1,
-            g,
-            gp,
-            gq,
-            wu,
-            wp,
-            acc,
-            pending,
-        } = self;
-        for v in [
-            lam, carry, lam_u0, lam_g, lam_gp, lam_gq, f1bar, u1, g, gp, gq, wu,
-        ] {
-            zeroed(v, n);
-        }
-        zeroed(lam_k, s * n);
-        zeroed(wp, np);
-        zeroed(acc, n + np);
-        pending.reset(n, np);
+        self.row.reset(s, n);
+        zeroed(&mut self.wu, n);
+        zeroed(&mut self.wp, np);
+        zeroed(&mut self.acc, n + np);
+        self.pending.reset(n, np);
     }
 }
 
 /// Recomputed stages of the steps `first..first + len` (one checkpoint segment).
 #[derive(Default)]
-struct Segment {
-    first: usize,
-    u0: Vec<Vec<f64>>,
-    k: Vec<Vec<f64>>,
+pub(super) struct Segment {
+    pub first: usize,
+    pub u0: Vec<Vec<f64>>,
+    pub k: Vec<Vec<f64>>,
 }
 
 impl Segment {
-    fn get(&self, j: usize) -> Result<(&[f64], &[f64]), SolveError> {
+    pub fn get(&self, j: usize) -> Result<(&[f64], &[f64]), SolveError> {
         let i = j.wrapping_sub(self.first);
         match (self.u0.get(i), self.k.get(i)) {
             (Some(u), Some(k)) => Ok((u, k)),
@@ -490,7 +574,7 @@ impl Segment {
 
     /// Makes step `j`'s stages available: kept in `sol`, cached, or recomputed here from the
     /// last kept state at or before `j` through `j`.
-    fn ensure<F: VjpField + ?Sized>(
+    pub fn ensure<F: VjpField + ?Sized>(
         &mut self,
         tab: &Tableau,
         f: &mut F,
@@ -565,11 +649,11 @@ pub(crate) fn combine(u: &[f64], h: f64, w: &[f64], k: &[f64], n: usize, out: &m
 }
 
 /// The argument `g_i` of stage `i`.
-fn stage_arg(tab: &Tableau, u0: &[f64], h: f64, k: &[f64], i: usize, out: &mut [f64]) {
+pub(super) fn stage_arg(tab: &Tableau, u0: &[f64], h: f64, k: &[f64], i: usize, out: &mut [f64]) {
     combine(u0, h, tab.a[i], k, u0.len(), out);
 }
 
-fn axpy(dst: &mut [f64], a: f64, x: &[f64]) {
+pub(super) fn axpy(dst: &mut [f64], a: f64, x: &[f64]) {
     for (d, s) in dst.iter_mut().zip(x) {
         *d += a * s;
     }

@@ -10,6 +10,7 @@
 
 mod activations;
 mod adjoint;
+mod batched;
 mod field;
 mod init;
 mod integral;
@@ -23,6 +24,9 @@ mod sde_mean;
 mod sde_reg;
 
 pub use adjoint::{AdjointOptions, AdjointWork, Gradients, adjoint, adjoint_in, adjoint_with};
+pub use batched::{
+    BatchAdjointWork, BatchGradients, BatchVjpField, RowByRow, batch_adjoint, row_by_row,
+};
 pub use field::{FnVjpField, JitVjpField, VjpField, vjp_from_fn};
 pub use init::initial_state_vjp;
 pub use integral::{Integrand, JitIntegrand, integral, rademacher};

@@ -34,6 +34,9 @@ const UNROLLED_SUM: usize = 256;
 /// The runtime symbol for `C = A·B` with arbitrary strides (see `slice_runtime.rs`).
 pub(super) const GEMM: &str = "glassbox_dgemm";
 
+/// The runtime symbol for `C += A·B` (summed outer products add into the sums).
+pub(super) const GEMM_ADD: &str = "glassbox_dgemm_add";
+
 /// Where a batch matrix lives: a batched argument (row stride = the argument's length) or a
 /// buffer of the plan (row stride = the node's length).
 #[derive(Clone, Copy, Debug)]
@@ -524,7 +527,7 @@ fn emit_gemms(
     };
     for gemm in gemms {
         // dgemm(m, k, n, a, rsa, csa, b, rsb, csb, c, rsc, csc): C[m×n] = A[m×k]·B[k×n].
-        let (dims, a, b_mat, c) = match *gemm {
+        let (dims, a, b_mat, c, symbol) = match *gemm {
             Gemm::MatVec {
                 m,
                 transposed,
@@ -538,7 +541,8 @@ fn emit_gemms(
                 let mb = l.mem(m)?;
                 let (rsb, csb) = if transposed { (rows, 1) } else { (1, n) };
                 let yb = buffer_base(l, y)?;
-                ((None, n, rows), (xb, xs, 1), (mb, rsb, csb), (yb, rows, 1))
+                let dims = (None, n, rows);
+                (dims, (xb, xs, 1), (mb, rsb, csb), (yb, rows, 1), GEMM)
             }
             Gemm::SummedOuter { a, b, m, n, at } => {
                 // S = Aᵀ·B: A[i][s] = a_s[i], B[s][j] = b_s[j], k = batch.
@@ -550,6 +554,7 @@ fn emit_gemms(
                     (ab, 1, astride),
                     (bb, bstride, 1),
                     (sb, n, 1),
+                    GEMM_ADD,
                 )
             }
         };
@@ -573,7 +578,7 @@ fn emit_gemms(
             int(l, c.1),
             int(l, c.2),
         ];
-        l.call_void(GEMM, &args)?;
+        l.call_void(symbol, &args)?;
     }
     Ok(())
 }

@@ -61,6 +61,7 @@ pub(super) fn build_batch(
     let mut symbols = codegen::needed_symbols(f, options);
     if plan.uses_gemm() {
         symbols.push(batch::GEMM);
+        symbols.push(batch::GEMM_ADD);
     }
     let built = build_module(
         name,
@@ -109,6 +110,11 @@ impl BatchKernel {
         &self.name
     }
 
+    /// The arguments, in call order.
+    pub fn args(&self) -> &[ArgSpec] {
+        &self.args
+    }
+
     /// Length of one sample's row of the per-sample outputs.
     pub fn output_len(&self) -> usize {
         self.out_len
@@ -143,6 +149,31 @@ impl BatchKernel {
         out: &mut [f64],
         sums: &mut [f64],
     ) -> Result<(), Diag> {
+        self.run(args, batch, out, sums, true)
+    }
+
+    /// [`call`](Self::call), except that the summed outputs are added into `sums`
+    /// (`sums + Σ_b`): a batched adjoint accumulates its parameter gradient over every stage of
+    /// every step in one buffer, never clearing it per call. On zeroed `sums` it gives
+    /// `call`'s bits.
+    pub fn call_add(
+        &self,
+        args: &[&[f64]],
+        batch: usize,
+        out: &mut [f64],
+        sums: &mut [f64],
+    ) -> Result<(), Diag> {
+        self.run(args, batch, out, sums, false)
+    }
+
+    fn run(
+        &self,
+        args: &[&[f64]],
+        batch: usize,
+        out: &mut [f64],
+        sums: &mut [f64],
+        clear: bool,
+    ) -> Result<(), Diag> {
         check(&self.name, &self.args, self.out_len, args, batch, out)?;
         if sums.len() != self.sums_len {
             return Err(Diag::error(
@@ -156,7 +187,9 @@ impl BatchKernel {
             )
             .help("pass one buffer for the summed outputs, as long as all of them together"));
         }
-        sums.fill(0.0);
+        if clear {
+            sums.fill(0.0);
+        }
         if batch == 0 {
             return Ok(());
         }

@@ -18,8 +18,8 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use super::slice_runtime::{
-    DenseSym, GemmFn, SliceFn, glassbox_dgemm, glassbox_matvec, glassbox_matvec_t, glassbox_outer,
-    glassbox_tanh_n,
+    DenseSym, GemmFn, SliceFn, glassbox_dgemm, glassbox_dgemm_add, glassbox_matvec,
+    glassbox_matvec_t, glassbox_outer, glassbox_tanh_n,
 };
 use super::{batch, internal, runtime};
 use crate::diag::Diag;
@@ -118,7 +118,7 @@ pub(super) fn define_kernel<M: Module>(
     let mut funcs = HashMap::new();
     for &symbol in symbols {
         let mut s = module.make_signature();
-        if symbol == batch::GEMM {
+        if symbol == batch::GEMM || symbol == batch::GEMM_ADD {
             s.params.extend(std::iter::repeat_n(AbiParam::new(I64), 12));
         } else if let Some(n) = runtime::pointer_arity(symbol) {
             s.params.extend(std::iter::repeat_n(AbiParam::new(I64), n));
@@ -157,6 +157,7 @@ pub(super) fn build_module(
         jit.symbol(symbol, address);
     }
     jit.symbol(batch::GEMM, glassbox_dgemm as GemmFn as *const u8);
+    jit.symbol(batch::GEMM_ADD, glassbox_dgemm_add as GemmFn as *const u8);
     jit.symbol(runtime::TANH_N, glassbox_tanh_n as SliceFn as *const u8);
     for (symbol, address) in [
         (runtime::MATVEC, glassbox_matvec as DenseSym),

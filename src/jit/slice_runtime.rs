@@ -52,6 +52,30 @@ pub(super) extern "C" fn glassbox_dgemm(
     unsafe { matrixmultiply::dgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, rsc, csc) }
 }
 
+/// `C[m×n] += A[m×k]·B[k×n]`: the GEMM of a summed outer product (`Σ_b v_b ⊗ x_b`), which adds
+/// into the sums so that a caller can accumulate one gradient over many calls
+/// (`BatchKernel::call_add`). On sums cleared to zero it gives [`glassbox_dgemm`]'s bits
+/// (`0 + x = x`, and `alpha = 1` multiplies exactly).
+#[allow(clippy::too_many_arguments)]
+pub(super) extern "C" fn glassbox_dgemm_add(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f64,
+    rsa: isize,
+    csa: isize,
+    b: *const f64,
+    rsb: isize,
+    csb: isize,
+    c: *mut f64,
+    rsc: isize,
+    csc: isize,
+) {
+    // SAFETY: as for `glassbox_dgemm`; `C` is a region of the sums, which `BatchKernel::call`
+    // and `call_add` size to the plan's `sums_len` and which holds initialised values.
+    unsafe { matrixmultiply::dgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 1.0, c, rsc, csc) }
+}
+
 pub(super) type SliceFn = unsafe extern "C" fn(*const f64, *mut f64, usize);
 
 /// `out[i] = tanh(x[i])` for `i < n`: the slice symbol kernels call for a tensor `tanh`

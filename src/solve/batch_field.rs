@@ -79,6 +79,10 @@ pub struct JitBatchField {
     /// finish, so this is copied rarely).
     gathered: Vec<f64>,
     gathered_rows: Vec<usize>,
+    /// The field's VJP `[vᵀ∂f/∂u, Σ_b vᵀ∂f/∂p]` as a batched kernel, its parameter gradient
+    /// summed over the batch (one GEMM `Vᵀ·X` per dense layer), for the batched adjoint
+    /// (`grad::batched`); `None` until [`JitBatchField::with_vjp`].
+    vjp: Option<BatchKernel>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -137,7 +141,82 @@ impl JitBatchField {
             inputs: Vec::new(),
             gathered: Vec::new(),
             gathered_rows: Vec::new(),
+            vjp: None,
         })
+    }
+
+    /// [`JitBatchField::new`] with the field's VJP compiled too (for `grad::batch_adjoint`).
+    pub fn with_vjp(model: &Model, p: &[f64]) -> Result<JitBatchField, Diag> {
+        let field = lower::lower(model, lower::Part::Field)?;
+        let mut f =
+            JitBatchField::from_function(&field, &format!("{}.field.batch", model.name), p)?;
+        f.compile_vjp(&field, &format!("{}.vjp.batch", model.name))?;
+        Ok(f)
+    }
+
+    /// Compiles the VJP of `f` (the function this field was made from) as a batched kernel.
+    pub fn compile_vjp(&mut self, f: &Function, name: &str) -> Result<(), Diag> {
+        let v = crate::ir::vjp(f, &["u", "p"], "v").map_err(lower::internal)?;
+        let summed: Vec<&str> = v
+            .outputs
+            .iter()
+            .filter(|o| o.name == "vjp_p")
+            .map(|o| o.name.as_str())
+            .collect();
+        let kernel = jit::compile_batch(&v, name, &summed)?;
+        if kernel.output_len() != self.dim || kernel.sums_len() != self.p.len() {
+            return Err(internal(format!(
+                "`{name}` returns {} values per row and {} summed for {} states and {} parameters",
+                kernel.output_len(),
+                kernel.sums_len(),
+                self.dim,
+                self.p.len()
+            )));
+        }
+        self.vjp = Some(kernel);
+        Ok(())
+    }
+
+    /// Length of the parameter vector.
+    pub fn n_params(&self) -> usize {
+        self.p.len()
+    }
+
+    /// For every slot `a`: `out_u[a] = v_aᵀ ∂f/∂u` at `(t[a], u[a])` with row `rows[a]`'s
+    /// inputs, and `dp += Σ_a v_aᵀ ∂f/∂p` (inside the kernel: a GEMM per dense layer adding
+    /// into `dp`). `false` when there is no VJP kernel or a buffer does not fit (then `out_u`
+    /// is NaN and `dp` untouched).
+    pub fn vjp_batch_add(
+        &mut self,
+        rows: &[usize],
+        t: &[f64],
+        (u, v): (&[f64], &[f64]),
+        out_u: &mut [f64],
+        dp: &mut [f64],
+    ) -> bool {
+        if self.vjp.is_none() || !self.gather(rows) {
+            out_u.fill(f64::NAN);
+            return false;
+        }
+        let args: Vec<&[f64]> = self
+            .roles
+            .iter()
+            .map(|role| match role {
+                Role::T => t,
+                Role::U => u,
+                Role::P => &self.p[..],
+                Role::X => &self.gathered[..],
+            })
+            .chain(std::iter::once(v))
+            .collect();
+        let ok = self
+            .vjp
+            .as_ref()
+            .is_some_and(|k| k.call_add(&args, rows.len(), out_u, dp).is_ok());
+        if !ok {
+            out_u.fill(f64::NAN);
+        }
+        ok
     }
 
     /// Replaces the parameters (no recompilation); `p` must be as long as before.

@@ -85,12 +85,20 @@ impl<W: Send> Pool<W> {
         T: Send,
         F: Fn(&mut W, usize, &mut [S]) -> Result<T, Diag> + Sync,
     {
+        self.blocks_of(MIN_ROWS_PER_THREAD, slots, f)
+    }
+
+    /// [`blocks`](Self::blocks) with blocks of at least `min` slots where there are enough:
+    /// slots that are themselves groups of rows (a batched solve's fixed chunks) take a
+    /// thread each.
+    pub fn blocks_of<S, T, F>(&mut self, min: usize, slots: &mut [S], f: F) -> Result<Vec<T>, Diag>
+    where
+        S: Send,
+        T: Send,
+        F: Fn(&mut W, usize, &mut [S]) -> Result<T, Diag> + Sync,
+    {
         let n = slots.len();
-        let used = self
-            .workers
-            .len()
-            .min(n.div_ceil(MIN_ROWS_PER_THREAD))
-            .max(1);
+        let used = self.workers.len().min(n.div_ceil(min.max(1))).max(1);
         let (pool, workers) = (&self.pool, &mut self.workers[..used]);
         match pool {
             Some(pool) if used > 1 => {

@@ -20,7 +20,7 @@ use ndarray::Array2;
 use rand::Rng;
 use serde::Serialize;
 
-use super::forward::{ForwardStats, predict_rows};
+use super::forward::{ForwardStats, MIN_BATCH_ROWS, predict_rows};
 use super::op::{self, Forward, Observations, SolveCtx, Tape, Weights};
 use super::plan::{DataLoss, Plan};
 use super::rows::{self, Rows};
@@ -31,7 +31,7 @@ use crate::grad::{self, AdjointOptions, JitVjpField};
 use crate::ir::{self, Function, lower};
 use crate::jit::{self, Kernel};
 use crate::sema::{DataLayout, Loss, Model, SolveTimes, TExpr, TExprKind, Target, Term, TermKind};
-use crate::solve::{self, SolveOptions, Tableau};
+use crate::solve::{self, BatchControl, SolveOptions, Tableau};
 
 /// The compiled pieces around the solve.
 pub struct Classify {
@@ -405,6 +405,7 @@ pub fn classify_op(
     rng: &mut impl Rng,
 ) -> Result<(Observations, Forward, Vec<f64>), Diag> {
     let (theta, tape) = theta.split_tape();
+    let start = std::time::Instant::now();
     let mut guard = ctx.borrow_mut();
     let c = &mut *guard;
     op::scatter(c, &theta.as_vec())?;
@@ -416,32 +417,32 @@ pub fn classify_op(
         .any(|l| l.sampling == crate::sema::Sampling::Unbiased);
     opts.save_at = vec![cls.t0, cls.t1];
     let nseg = xs.len().max(1) as f64;
-    // Each sample's solve and logits on the row workers; the sums over samples below.
-    let (tab, p) = (c.tab, &c.p);
-    let mut sols = vec![solve::Solution::default(); xs.len()];
-    let blocks = c.rows.blocks(&mut sols, |w, first, block| {
-        let (wc, field) = rows::classifier(w)?;
-        let mut logits = Vec::with_capacity(block.len());
-        for (sol, x) in block.iter_mut().zip(&xs[first..]) {
-            field.set_inputs(x)?;
-            let u0 = wc.encode(p, x)?;
-            *sol = solve::solve(tab, field, wc.t0, wc.t1, &u0, &opts).map_err(Diag::from)?;
-            logits.push(wc.logits(p, x, sol.last().unwrap_or(&u0))?);
-        }
-        Ok(logits)
-    })?;
+    let batched = c
+        .training
+        .filter(|t| t.batched && xs.len() >= MIN_BATCH_ROWS);
+    let (sols, logits) = match batched {
+        Some(t) => super::batched::forward(c, &xs, &opts, t.control)?,
+        None => per_row_forward(c, &xs, &opts)?,
+    };
     let mut fwd = Forward::default();
     let mut out = Vec::with_capacity(xs.len() * cls.classes);
-    for (sol, logits) in sols.iter().zip(blocks.into_iter().flatten()) {
+    for (r, (sol, logits)) in sols.iter().zip(logits).enumerate() {
         out.extend(logits);
+        fwd.nfe += sol.stats.nfe;
+        // Under joint control a chunk's rows share one step sequence and its estimates, which
+        // the chunk's regularizer counts once.
+        let joint = batched.filter(|t| t.control == BatchControl::Joint);
+        if joint.is_some_and(|t| r % t.chunk_rows != 0) {
+            continue;
+        }
         let (re, rs) = grad::recorded_regularizers(sol);
         fwd.reg += (weights.error * re + weights.stiffness * rs) / nseg;
-        fwd.nfe += sol.stats.nfe;
     }
     let (reg, local_dp) = op::local_terms(c, &sols, weights, &opts, rng, |c, j| {
         c.field.set_inputs(xs.get(j).map_or(&[][..], |x| x))
     })?;
     fwd.reg += reg;
+    c.timing = (start.elapsed().as_secs_f64(), 0.0);
     drop(guard);
 
     let aopts = AdjointOptions {
@@ -451,30 +452,71 @@ pub fn classify_op(
         stiffness_weight: weights.stiffness / nseg,
     };
     let k = cls.classes;
-    let cls = Rc::clone(cls);
     let values = out.clone();
     let node = op::custom_node(theta, tape, out, (xs.len(), k), ctx, move |c, g_out| {
-        // Each sample's `dL/dp` on the row workers, then the sum in sample order.
-        let (tab, p) = (c.tab, &c.p);
-        let mut idx: Vec<usize> = (0..sols.len()).collect();
-        let blocks = c.rows.blocks(&mut idx, |w, _, block| {
-            let (wc, field) = rows::classifier(w)?;
-            (block.iter())
-                .map(|&i| {
-                    let g = g_out.get(i * k..(i + 1) * k).unwrap_or(&[]);
-                    wc.sample_vjp((&mut *field, tab, p), &sols[i], &xs[i], g, &aopts)
-                })
-                .collect::<Result<Vec<_>, Diag>>()
-        })?;
-        let mut dp = local_dp.unwrap_or_else(|| vec![0.0; cls.n_params]);
-        for sample in blocks.iter().flatten() {
-            for (d, s) in dp.iter_mut().zip(sample) {
-                *d += s;
+        let start = std::time::Instant::now();
+        let mut dp = local_dp.clone().unwrap_or_else(|| vec![0.0; c.p.len()]);
+        match batched {
+            Some(t) => {
+                super::batched::backward(c, (&sols, &xs), g_out, &aopts, t.control, &mut dp)?
             }
+            None => per_row_backward(c, (&sols, &xs), g_out, &aopts, k, &mut dp)?,
         }
+        c.timing.1 = start.elapsed().as_secs_f64();
         Ok(op::gather(&c.learned, &dp))
     });
     Ok((node, fwd, values))
+}
+
+/// Each sample's solve and logits on the row workers, one sample at a time.
+fn per_row_forward(
+    c: &mut SolveCtx,
+    xs: &[Vec<f64>],
+    opts: &SolveOptions,
+) -> Result<(Vec<solve::Solution>, Vec<Vec<f64>>), Diag> {
+    let (tab, p) = (c.tab, &c.p);
+    let mut sols = vec![solve::Solution::default(); xs.len()];
+    let blocks = c.rows.blocks(&mut sols, |w, first, block| {
+        let (wc, field) = rows::classifier(w)?;
+        let mut logits = Vec::with_capacity(block.len());
+        for (sol, x) in block.iter_mut().zip(&xs[first..]) {
+            field.set_inputs(x)?;
+            let u0 = wc.encode(p, x)?;
+            *sol = solve::solve(tab, field, wc.t0, wc.t1, &u0, opts).map_err(Diag::from)?;
+            logits.push(wc.logits(p, x, sol.last().unwrap_or(&u0))?);
+        }
+        Ok(logits)
+    })?;
+    Ok((sols, blocks.into_iter().flatten().collect()))
+}
+
+/// Each sample's `dL/dp` on the row workers (`k` classes), then added into `dp` in sample
+/// order.
+fn per_row_backward(
+    c: &mut SolveCtx,
+    (sols, xs): (&[solve::Solution], &[Vec<f64>]),
+    g_out: &[f64],
+    aopts: &AdjointOptions,
+    k: usize,
+    dp: &mut [f64],
+) -> Result<(), Diag> {
+    let (tab, p) = (c.tab, &c.p);
+    let mut idx: Vec<usize> = (0..sols.len()).collect();
+    let blocks = c.rows.blocks(&mut idx, |w, _, block| {
+        let (wc, field) = rows::classifier(w)?;
+        (block.iter())
+            .map(|&i| {
+                let g = g_out.get(i * k..(i + 1) * k).unwrap_or(&[]);
+                wc.sample_vjp((&mut *field, tab, p), &sols[i], &xs[i], g, aopts)
+            })
+            .collect::<Result<Vec<_>, Diag>>()
+    })?;
+    for sample in blocks.iter().flatten() {
+        for (d, s) in dp.iter_mut().zip(sample) {
+            *d += s;
+        }
+    }
+    Ok(())
 }
 
 /// Mean cross-entropy and accuracy of logits (`[rows, classes]`) against labels.
@@ -516,6 +558,8 @@ pub struct ClassReport {
     pub samples: usize,
     /// How the training part's forward solves ran (per row or batched; `train/forward.rs`).
     pub forward: ForwardStats,
+    /// How training's forward and adjoint ran (per row or batched; `train/batched.rs`).
+    pub training: Option<super::batched::TrainingPath>,
 }
 
 impl Trainer {
@@ -613,6 +657,7 @@ impl Trainer {
             prediction_time_ms: start.elapsed().as_secs_f64() * 1e3,
             samples,
             forward,
+            training: self.ctx.borrow().training,
         }))
     }
 }

@@ -11,7 +11,7 @@
 //! reported in [`ForwardStats`] (`glassbox predict --stats`, the training report's JSON);
 //! `GLASSBOX_BATCHED=0` turns the batched path off for A/B timings.
 //!
-//! Training's forward and adjoint (`classify_op`) stay per row until the batched adjoint.
+//! Training batches its forward and adjoint the same way, in fixed chunks (`train/batched.rs`).
 
 use std::time::Instant;
 
@@ -93,18 +93,21 @@ impl ForwardStats {
     }
 }
 
-/// Training solves every row on its own (the batched adjoint is still to come), so a model
-/// whose solve clause asks for joint step control, a different model of the batch, does not
-/// train: its predictions would not be those of the model it trained.
+/// Joint step control trains batched (`train/batched.rs`), but a joint solve keeps no dense
+/// output per row, which an unbiased local regularizer samples from.
 pub(super) fn check_trainable(model: &Model, plan: &Plan) -> Result<(), Diag> {
-    if plan.step_control != BatchControl::Joint {
+    let unbiased = plan
+        .regularizers
+        .iter()
+        .any(|r| r.sample == Some(crate::sema::Sampling::Unbiased));
+    if plan.step_control != BatchControl::Joint || !unbiased {
         return Ok(());
     }
     let mut d = Diag::error(
         "glassbox::train_unsupported",
-        "training solves each row on its own; `batch = joint` applies to predictions only",
+        "`batch = joint` keeps no dense output per row, which `sample = unbiased` draws from",
     )
-    .help("train with `batch = per_row` (the default); joint step control trains once the batched adjoint exists");
+    .help("train with `batch = per_row` (the default), or use `sample = biased`");
     if let Some(s) = &model.solve {
         d = d.label(s.span, "joint step control");
     }

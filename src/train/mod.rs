@@ -9,6 +9,7 @@
 //! bit-identical weights, and a resumed run equals the uninterrupted one. The core does no IO:
 //! [`io`] turns weights and checkpoints into bytes, the CLI writes them.
 
+mod batched;
 mod classify;
 mod forward;
 mod integrals;
@@ -24,6 +25,7 @@ mod tape;
 mod trainer;
 mod validate;
 
+pub use batched::{PER_ROW_CHUNK, TrainingPath, chunk_rows};
 pub use classify::{
     ClassReport, Head, argmax, call as call_kernel, head as classifier_head, predict_table, score,
 };

@@ -19,6 +19,7 @@ use dfdx::prelude::*;
 use dfdx::tensor::Tape as _;
 use rand::Rng;
 
+use super::batched::TrainingPath;
 use super::rows::{self, Rows};
 use super::scratch::Scratch;
 use crate::diag::Diag;
@@ -58,6 +59,11 @@ pub struct SolveCtx {
     pub scratch: Scratch,
     /// The row workers: samples, windows run on them, one thread each (`solve::threads`).
     pub rows: Rows,
+    /// How a classifier trains: batched or per row (`train/batched.rs`); `None` otherwise.
+    pub training: Option<TrainingPath>,
+    /// Wall seconds of the last classifier forward (encoder, solves, head, local terms) and
+    /// backward (the node's VJP): for the backward/forward ratio (`benches/batched_train.rs`).
+    pub timing: (f64, f64),
 }
 
 /// Regularizer weights of one forward pass (already scheduled for this iteration).

@@ -4,6 +4,7 @@
 //! forward pass ([`set_params`]); see `solve::threads` for why the results do not depend on
 //! the thread count.
 
+use super::batched::BatchWorker;
 use super::classify::Classify;
 use crate::diag::Diag;
 use crate::grad::{AdjointWork, JitIntegrand, JitVjpField};
@@ -16,6 +17,9 @@ pub struct RowWorker {
     pub(super) adjoint: AdjointWork,
     /// `dL/du` at one window's saved states.
     pub(super) dl_du: Vec<f64>,
+    /// A classifier's batched field and sweep buffers, where training is batched
+    /// (`train/batched.rs`).
+    pub(super) batch: Option<BatchWorker>,
 }
 
 /// The row workers of a run.
@@ -35,6 +39,7 @@ pub(super) fn rows(
             integrand: integrand.map(JitIntegrand::fork),
             adjoint: AdjointWork::default(),
             dl_du: Vec::new(),
+            batch: None,
         })
     })
 }

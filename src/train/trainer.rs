@@ -259,7 +259,18 @@ impl Trainer {
         };
         let integrand = integrals::compile(model, &plan.integrals, &p)?;
         let cls = classify.as_deref();
-        let rows = super::rows::rows(plan.threads, &field, cls, integrand.as_ref())?;
+        let mut rows = super::rows::rows(plan.threads, &field, cls, integrand.as_ref())?;
+        let training = match &classify {
+            Some(_) => {
+                let batch = match plan.batch {
+                    Some(Batch::Size { n }) => n as usize,
+                    _ => data.len(),
+                };
+                let path = super::batched::prepare(model, &mut rows, &p, batch, plan.step_control);
+                Some(path.map_err(|d| train_diag(model, d))?)
+            }
+            None => None,
+        };
         let ctx = SolveCtx {
             field,
             p,
@@ -271,6 +282,8 @@ impl Trainer {
             backward_error: None,
             scratch: Default::default(),
             rows,
+            training,
+            timing: (0.0, 0.0),
         };
         Ok(Trainer {
             sampler: Sampler::new(plan.seed, plan.batch),
@@ -362,6 +375,25 @@ impl Trainer {
         let total = t.state.total;
         t.state = TrainState { total, ..state };
         Ok(t)
+    }
+
+    /// How a classifier trains (batched or per row; `train/batched.rs`), `None` otherwise.
+    pub fn training_path(&self) -> Option<super::batched::TrainingPath> {
+        self.ctx.borrow().training
+    }
+
+    /// Wall seconds of the last classifier evaluation's forward and backward (the solve node's
+    /// two halves; dfdx's loss is in neither).
+    pub fn last_timing(&self) -> (f64, f64) {
+        self.ctx.borrow().timing
+    }
+
+    /// Trains a classifier per row from now on, whatever the automatic choice was: for A/B
+    /// comparisons of the two paths in one process (tests, benchmarks).
+    pub fn train_per_row(&mut self) {
+        if let Some(t) = &mut self.ctx.borrow_mut().training {
+            t.batched = false;
+        }
     }
 
     pub fn state(&self) -> &TrainState {

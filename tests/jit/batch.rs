@@ -236,3 +236,36 @@ fn batched_calls_check_their_buffers() {
     let e = compile_batch(&grad, "lorenz", &["vjp_q"]).unwrap_err();
     assert!(e.message.contains("vjp_q"), "{}", e.message);
 }
+
+/// `call_add` adds the summed outputs into the caller's buffer (the batched adjoint's one
+/// `dp`): on zeros it gives `call`'s bits; on held values `held + call` to rounding (a GEMM
+/// adds its partial sums into `C` block by block, one rounding more per term than adding the
+/// finished sum); the per-sample outputs are `call`'s bit for bit.
+#[test]
+fn call_add_adds_the_summed_outputs_into_the_buffer() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let m = model(&dir.join("digits.gbx"));
+    let field = lower(&m, Part::Field).expect("field lowers");
+    let grad = vjp(&field, &["u", "p"], "v").expect("vjp");
+    let k = compile_batch(&grad, "digits", &["vjp_p"]).expect("compiles");
+    assert!(k.uses_gemm());
+    let rows = 9;
+    let args = batch_args(&grad, &m, rows, 3);
+    let args = refs(&args);
+    let (mut out, mut sums) = (vec![0.0; rows * k.output_len()], vec![0.0; k.sums_len()]);
+    k.call(&args, rows, &mut out, &mut sums).unwrap();
+    let (mut out2, mut zeros) = (vec![0.0; out.len()], vec![0.0; sums.len()]);
+    k.call_add(&args, rows, &mut out2, &mut zeros).unwrap();
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&out2), bits(&out));
+    assert_eq!(bits(&zeros), bits(&sums));
+    let held: Vec<f64> = (0..sums.len()).map(|i| (i % 7) as f64 - 3.0).collect();
+    let mut acc = held.clone();
+    k.call_add(&args, rows, &mut out2, &mut acc).unwrap();
+    for (i, ((a, h), s)) in acc.iter().zip(&held).zip(&sums).enumerate() {
+        assert!(
+            (a - (h + s)).abs() <= 1e-14 * (h.abs() + s.abs()).max(1.0),
+            "sum {i}: {a} vs {h} + {s}"
+        );
+    }
+}
