@@ -4,8 +4,9 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use glassbox::{cli, repl};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use glassbox::kit::usage;
+use glassbox::{cli, kit, repl};
 
 /// glassbox: a compiler and trainer for differential models whose solver is a glass box.
 #[derive(Debug, Parser)]
@@ -46,7 +47,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     // Defence in depth: the parser bounds nesting, but run the compiler on a large stack so no
     // input can overflow it.
     let worker = std::thread::Builder::new()
@@ -59,6 +63,31 @@ fn main() -> ExitCode {
             ExitCode::from(101)
         }
     }
+}
+
+/// The command line, or the exit status after `--help`, `--version` or a mistake — the
+/// mistake printed as a `glassbox::bad_argument` diagnostic with a help line (exit status 2,
+/// clap's for a usage error).
+fn parse() -> Result<Cli, ExitCode> {
+    let mut cmd = usage::allow_negative_numbers(Cli::command());
+    let matches = cmd.try_get_matches_from_mut(std::env::args_os());
+    let parsed = matches.and_then(|m| Cli::from_arg_matches(&m));
+    parsed.map_err(|e| {
+        if usage::is_answer(&e) {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+        let command = std::env::args().nth(1).filter(|c| !c.starts_with('-'));
+        let known = command
+            .as_deref()
+            .filter(|c| cmd.find_subcommand(c).is_some());
+        let help = match known {
+            Some(c) => format!("`glassbox {c} --help` lists its flags"),
+            None => "`glassbox --help` lists the commands".to_string(),
+        };
+        kit::emit(&[usage::clap_diag(&e, None, &help)]);
+        ExitCode::from(2)
+    })
 }
 
 /// The one place that knows every front end: each command goes to its module.

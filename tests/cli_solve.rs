@@ -551,6 +551,137 @@ fn negative_numbers_are_values_not_flags() {
     );
 }
 
+/// A negative number given to a flag that counts or seeds (`--seed -1`, `--paths -3`,
+/// `--iterations -5`) is refused by that flag's parser as a coded diagnostic that says what
+/// the flag takes (exit status 2, a usage error); so is any other mistake the argument parser
+/// finds, while `--help` still prints the help and succeeds.
+#[test]
+fn command_line_mistakes_are_coded_diagnostics() {
+    let lorenz = example("lorenz.gbx");
+    let spiral = example("spiral.gbx");
+    let sde = example("spiral_sde.gbx");
+    let cases: [(&[&std::ffi::OsStr], &str); 4] = [
+        (
+            &[
+                "train".as_ref(),
+                spiral.as_os_str(),
+                "--seed".as_ref(),
+                "-1".as_ref(),
+            ],
+            "`--seed` takes a whole number, 0 or more",
+        ),
+        (
+            &[
+                "train".as_ref(),
+                spiral.as_os_str(),
+                "--iterations".as_ref(),
+                "-5".as_ref(),
+            ],
+            "`--iterations` takes a whole number, 0 or more",
+        ),
+        (
+            &[
+                "solve".as_ref(),
+                sde.as_os_str(),
+                "--paths".as_ref(),
+                "-3".as_ref(),
+            ],
+            "`--paths` takes a whole number, 0 or more",
+        ),
+        (
+            &["solve".as_ref(), lorenz.as_os_str(), "--bogus".as_ref()],
+            "`glassbox solve --help` lists its flags",
+        ),
+    ];
+    for (args, help) in cases {
+        let out = bin()
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("glassbox::bad_argument"), "{args:?}: {err}");
+        assert!(err.contains(help), "{args:?}: {err}");
+    }
+    let out = bin()
+        .args(["frobnicate"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("glassbox::bad_argument")
+            && err.contains("`glassbox --help` lists the commands"),
+        "{err}"
+    );
+    let out = bin().args(["train", "--help"]).output().expect("runs");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--backend"));
+}
+
+/// `--over 0:1e308`: no step the problem allows can cover such a span in f64 (16 ε × 1e308
+/// is 3.5e93). Said as a span too long for the problem's time scale, with how far
+/// `max_steps` steps of its size reach, not as a step underflow at t = 3.6e-5.
+#[test]
+fn a_span_too_long_for_any_step_says_so() {
+    let out = bin()
+        .arg("solve")
+        .arg(example("lorenz.gbx"))
+        .args(["--over", "0:1e308"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("glassbox::span_too_long"), "{err}");
+    assert!(err.contains("too long for this problem's steps"), "{err}");
+    assert!(err.contains("shorten the time span"), "{err}");
+    assert!(!err.contains("step_underflow"), "{err}");
+    // An ordinary long span still solves.
+    let out = bin()
+        .arg("solve")
+        .arg(example("robertson.gbx"))
+        .args(["--over", "0:1e5", "-o", "/dev/null"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A full disk (Linux's `/dev/full`: every write fails with ENOSPC) is the same
+/// `glassbox::io_error` for a plot as for a CSV, naming the file and the OS error, never
+/// plotters' `ImageError(IoError(…))`.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_is_an_io_error_for_plots_and_csv() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    for flag in ["--plot", "-o"] {
+        let out = bin()
+            .arg("solve")
+            .arg(example("lorenz.gbx"))
+            .args(["--at", "0:1:11", flag, "/dev/full"])
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{flag}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("glassbox::io_error"), "{flag}: {err}");
+        assert!(
+            err.contains("/dev/full") && err.contains("No space left on device"),
+            "{flag}: {err}"
+        );
+        assert!(!err.contains("ImageError"), "{flag}: {err}");
+    }
+}
+
 /// A model with per-sample inputs (the digits classifier) has nothing to solve without
 /// samples: `solve` says so and names the command that takes them, instead of reporting a
 /// buffer of 0 values.

@@ -15,19 +15,40 @@ use glassbox::syntax::ast::{ItemKind, Program};
 use proptest::prelude::*;
 
 const SKETCHES: &[(&str, &str)] = &[
-    ("spiral", include_str!("../src/syntax/testdata/spiral.gbx")),
+    (
+        "spiral",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/syntax/testdata/spiral.gbx"
+        )),
+    ),
     (
         "lotka_volterra_ude",
-        include_str!("../src/syntax/testdata/lotka_volterra_ude.gbx"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/syntax/testdata/lotka_volterra_ude.gbx"
+        )),
     ),
-    ("digits", include_str!("../src/syntax/testdata/digits.gbx")),
+    (
+        "digits",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/syntax/testdata/digits.gbx"
+        )),
+    ),
     (
         "spiral_sde",
-        include_str!("../src/syntax/testdata/spiral_sde.gbx"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/syntax/testdata/spiral_sde.gbx"
+        )),
     ),
     (
         "robertson",
-        include_str!("../src/syntax/testdata/robertson.gbx"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/syntax/testdata/robertson.gbx"
+        )),
     ),
 ];
 

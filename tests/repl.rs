@@ -134,3 +134,71 @@ fn train_in_steps_equals_one_run() {
     assert_eq!(split, whole);
     assert_ne!(split, short);
 }
+
+/// docs/repl.md's opening transcript says what `:load examples/lorenz.gbx` prints (the item
+/// count once read 11 where the REPL says 10).
+#[test]
+fn the_docs_load_line_is_the_repl_s() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/repl.md")).expect("docs/repl.md");
+    let out = std::fs::read_to_string(root.join("tests/repl/lorenz.out")).expect("lorenz.out");
+    let loaded = out.lines().next().expect("lorenz.out is empty");
+    assert!(
+        loaded.starts_with("loaded examples/lorenz.gbx"),
+        "lorenz.out starts with {loaded:?}"
+    );
+    assert!(
+        doc.lines().any(|l| l == loaded),
+        "docs/repl.md does not show `{loaded}`"
+    );
+}
+
+/// On a terminal (a pty from util-linux `script`), a line with an open bracket is continued
+/// under the `...> ` prompt, and the joined input is one item.
+#[test]
+fn a_continued_line_shows_its_prompt_on_a_terminal() {
+    let has_script = Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        eprintln!("skipped: no util-linux `script` to run the REPL on a pty");
+        return;
+    }
+    let data_home = std::env::temp_dir().join(format!("glassbox-repl-pty-{}", std::process::id()));
+    let exe = env!("CARGO_BIN_EXE_glassbox");
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &format!("{exe} repl"), "/dev/null"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env("TERM", "dumb")
+        .env("XDG_DATA_HOME", &data_home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run script");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // One line at a time: the editor reads what the pty delivers as typed keys.
+    for line in [
+        "state x = 1\n",
+        "param k = (2 +\n",
+        "3)\n",
+        "k * 2\n",
+        ":quit\n",
+    ] {
+        stdin.write_all(line.as_bytes()).expect("type a line");
+        stdin.flush().expect("flush");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    let _ = std::fs::remove_dir_all(&data_home);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("gbx> "), "no prompt:\n{text}");
+    assert!(text.contains("...> "), "no continuation prompt:\n{text}");
+    assert!(
+        text.contains("10 : scalar"),
+        "`k * 2` after the joined item:\n{text}"
+    );
+}

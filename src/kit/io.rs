@@ -20,6 +20,17 @@ pub fn path_error(verb: &str, path: &Path, e: &std::io::Error) -> Diag {
     io_error(format_args!("{verb} `{}`", path.display()), e)
 }
 
+/// `path` could not be written: on a full disk the help says so, else `otherwise`.
+fn write_error(path: &Path, e: &std::io::Error, otherwise: &str) -> Diag {
+    let help = match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            "the disk is full: free space on it, or write to another disk"
+        }
+        _ => otherwise,
+    };
+    path_error("write", path, e).help(help)
+}
+
 /// A file the user named could not be read: the help says what to check for the error's kind.
 pub fn read_error(path: &Path, e: &std::io::Error) -> Diag {
     path_error("read", path, e).help(match e.kind() {
@@ -61,12 +72,12 @@ fn write_via_temp(path: &Path, bytes: &[u8], durable: bool) -> Result<(), Diag> 
             .write(true)
             .open(path)
             .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
-            .map_err(|e| path_error("write", path, &e).help("check that the path is writable"));
+            .map_err(|e| write_error(path, &e, "check that the path is writable"));
     }
     let tmp = temp_path(path, "tmp");
     let fail = |e: std::io::Error| {
         let _ = std::fs::remove_file(&tmp);
-        path_error("write", path, &e).help("check that the directory exists and is writable")
+        write_error(path, &e, "check that the directory exists and is writable")
     };
     if durable {
         let mut f = std::fs::File::create(&tmp).map_err(fail)?;

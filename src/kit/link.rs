@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::io::{path_error, temp_path};
 use crate::diag::Diag;
 
 /// The runtime library's file name, and the variable that overrides where it is looked for.
@@ -76,11 +77,27 @@ fn is_runtime_archive(name: &str) -> bool {
             .is_some_and(|hash| !hash.is_empty() && hash.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-/// Links `object` with `runtime` into the executable `out` with `$CC` (default `cc`).
+/// Links `object` with `runtime` into the executable `out` with `$CC` (default `cc`): into a
+/// temporary file beside `out`, renamed over it once linked, so a failed link (a full disk)
+/// leaves any earlier `out` as it was and no half-written binary.
 pub fn link(object: &Path, runtime: &Path, out: &Path) -> Result<(), Diag> {
+    let tmp = temp_path(out, "link");
+    let linked = link_to(object, runtime, &tmp, out).and_then(|()| {
+        std::fs::rename(&tmp, out).map_err(|e| {
+            path_error("write", out, &e).help("check that the output directory is writable")
+        })
+    });
+    if linked.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    linked
+}
+
+/// The C compiler's run, writing `tmp`; `out` is the name diagnostics give.
+fn link_to(object: &Path, runtime: &Path, tmp: &Path, out: &Path) -> Result<(), Diag> {
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
     let mut cmd = Command::new(&cc);
-    cmd.arg("-o").arg(out).arg(object).arg(runtime);
+    cmd.arg("-o").arg(tmp).arg(object).arg(runtime);
     let gc = if cfg!(target_os = "macos") {
         "-Wl,-dead_strip"
     } else {
@@ -110,26 +127,115 @@ pub fn link(object: &Path, runtime: &Path, out: &Path) -> Result<(), Diag> {
     })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(Diag::error(
-            "glassbox::link_failed",
-            format!(
-                "`{cc}` could not link `{}` ({}):\n{}",
-                out.display(),
-                output.status,
-                stderr.trim_end()
-            ),
-        )
-        .help(format!(
-            "check that `{}` was built by this version of glassbox, and that the output directory is writable",
-            runtime.display()
-        )));
+        return Err(link_failure(
+            &cc,
+            out,
+            runtime,
+            &output.status.to_string(),
+            &stderr,
+        ));
     }
     Ok(())
 }
 
+/// Why the C compiler failed, read from what it printed: the disk or the output directory
+/// (a `glassbox::io_error`, like any other file glassbox cannot write), or the link itself
+/// (`glassbox::link_failed`; a runtime archive from another glassbox shows as undefined or
+/// mismatched symbols).
+fn link_failure(cc: &str, out: &Path, runtime: &Path, status: &str, stderr: &str) -> Diag {
+    let said = stderr.trim_end();
+    let has = |s: &str| said.to_ascii_lowercase().contains(s);
+    if has("no space left on device") || has("disk quota exceeded") {
+        return Diag::error(
+            "glassbox::io_error",
+            format!(
+                "cannot write `{}`: the disk is full (the C compiler `{cc}` said:\n{said})",
+                out.display()
+            ),
+        )
+        .help(
+            "free space on the disk of the output directory and of TMPDIR (where the compiler \
+             writes its temporary files), or choose another `-o`",
+        );
+    }
+    if has("permission denied") || has("cannot open output file") || has("read-only file system") {
+        return Diag::error(
+            "glassbox::io_error",
+            format!(
+                "cannot write `{}` (the C compiler `{cc}` said:\n{said})",
+                out.display()
+            ),
+        )
+        .help("check that the output directory exists and is writable");
+    }
+    let help = if has("undefined reference") || has("file format") || has("undefined symbol") {
+        format!(
+            "check that `{}` was built by this version of glassbox (`cargo build --release` \
+             rebuilds it)",
+            runtime.display()
+        )
+    } else {
+        "the C compiler's message above says why; `CC` chooses another compiler".to_string()
+    };
+    Diag::error(
+        "glassbox::link_failed",
+        format!(
+            "`{cc}` could not link `{}` ({status}):\n{said}",
+            out.display()
+        ),
+    )
+    .help(help)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_runtime_archive;
+    use super::{is_runtime_archive, link_failure};
+    use std::path::Path;
+
+    /// What GNU ld prints on a full disk, a read-only directory and a runtime archive from
+    /// another build: the first two are the disk's fault, not the archive's.
+    #[test]
+    fn link_failures_name_their_cause() {
+        let fail = |stderr: &str| {
+            link_failure(
+                "cc",
+                Path::new("out/spiral"),
+                Path::new("target/release/libglassbox.a"),
+                "exit status: 1",
+                stderr,
+            )
+        };
+        let full = fail(
+            "/usr/bin/ld: final link failed: No space left on device\ncollect2: error: ld returned 1 exit status",
+        );
+        assert_eq!(full.code, "glassbox::io_error");
+        assert!(full.message.contains("disk is full"), "{}", full.message);
+        assert!(
+            !full.help.as_deref().unwrap_or("").contains("version"),
+            "{full:?}"
+        );
+        let ro =
+            fail("/usr/bin/ld: cannot open output file out/.spiral.tmp-1.link: Permission denied");
+        assert_eq!(ro.code, "glassbox::io_error");
+        let stale = fail(
+            "/usr/bin/ld: spiral.o: in function `main': undefined reference to `glassbox_aot_main'",
+        );
+        assert_eq!(stale.code, "glassbox::link_failed");
+        assert!(
+            stale
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .contains("this version of glassbox"),
+            "{stale:?}"
+        );
+        let other = fail("cc: error: unrecognized command-line option '-static-libgcc'");
+        assert_eq!(other.code, "glassbox::link_failed");
+        assert!(
+            !other.help.as_deref().unwrap_or("").contains("version"),
+            "{other:?}"
+        );
+    }
 
     #[test]
     fn runtime_archive_names() {

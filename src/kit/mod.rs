@@ -1,8 +1,9 @@
 //! The IO the front ends share: loading model files and weights ([`source`]), one atomic
 //! writer and one `glassbox::io_error` constructor ([`io`]), diagnostic rendering
 //! ([`render`]), progress bars ([`progress`]), PNG plots ([`plot`]), the run directory of a
-//! training run ([`run_dir`]), the process's peak memory ([`memory`]), where results go ([`output`]), the solve flags the CLI and the
-//! REPL both parse ([`flags`]) and linking a standalone binary ([`link`]).
+//! training run ([`run_dir`]), the process's peak memory ([`memory`]), where results go
+//! ([`output`]), the solve flags the CLI and the REPL both parse ([`flags`]), command-line
+//! mistakes as diagnostics ([`usage`]) and linking a standalone binary ([`link`]).
 //!
 //! Above `crate::app` (which does no IO) and below the front ends (`cli`, `repl`, `aot`),
 //! which import this instead of each other (`tests/tidy.rs`).
@@ -17,6 +18,7 @@ pub mod progress;
 pub mod render;
 pub mod run_dir;
 pub mod source;
+pub mod usage;
 
 pub use io::{io_error, write_atomic};
 pub use render::{emit, render_diag};

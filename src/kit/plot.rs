@@ -88,7 +88,9 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> Diag {
         "glassbox::plot_failed",
         format!("cannot draw `{}`: {e}", path.display()),
     )
-    .help("check that the directory exists and is writable")
+    .help(
+        "the figure itself could not be drawn (nothing was written); `-o FILE.csv` writes its data",
+    )
 }
 
 /// Draw `fig` into the PNG `path`.
@@ -101,13 +103,25 @@ pub fn plot(path: &Path, fig: &Figure) -> Result<(), Diag> {
     });
     registered.map_err(|e| plot_error(path, e))?;
 
-    let tmp = super::io::temp_path(path, "png");
-    let result = draw(&tmp, fig).map_err(|e| plot_error(path, e));
-    let result = result.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| plot_error(path, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let png = render_png(fig).map_err(|e| plot_error(path, e))?;
+    // The file through the one atomic writer: a full disk or a missing directory is the same
+    // `glassbox::io_error` as for a CSV, and never a half-written PNG.
+    super::io::write_atomic(path, &png)
+}
+
+/// `fig` drawn into an RGB buffer and encoded as PNG bytes (no file touched).
+fn render_png(fig: &Figure) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let (w, h) = size(fig.grid);
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    draw(BitMapBackend::with_buffer(&mut rgb, (w, h)), fig)?;
+    let mut png = Vec::new();
+    let mut encoder = png::Encoder::new(&mut png, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(&rgb)?;
+    writer.finish()?;
+    Ok(png)
 }
 
 /// A linear axis' tick label: plotters' ticks are sums like `0.30000000000000004`, so print
@@ -155,8 +169,8 @@ fn size(grid: (usize, usize)) -> (u32, u32) {
     (width, height)
 }
 
-fn draw(tmp: &Path, fig: &Figure) -> Result<(), Box<dyn std::error::Error>> {
-    let root = BitMapBackend::new(tmp, size(fig.grid)).into_drawing_area();
+fn draw(backend: BitMapBackend, fig: &Figure) -> Result<(), Box<dyn std::error::Error>> {
+    let root = backend.into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(&fig.title, ("sans-serif", 26))?;
     let areas = root.split_evenly(fig.grid);

@@ -1,12 +1,12 @@
 //! Reading input: when a line is complete (brackets balanced), whether it is a declaration or
-//! an expression, and the rustyline helper (multi-line validation, tab completion).
+//! an expression, the prompts, and the rustyline helper (tab completion).
 
 use std::borrow::Cow;
 
 use rustyline::completion::Completer;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
-use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
 const ITEM_KEYWORDS: [&str; 14] = [
@@ -94,8 +94,7 @@ pub fn is_item(text: &str) -> bool {
     rest.starts_with('=') && !rest.starts_with("==")
 }
 
-/// The rustyline helper: completion of commands, session names and builtins; multi-line input
-/// until brackets balance.
+/// The rustyline helper: completion of commands, session names and builtins.
 #[derive(Default)]
 pub struct ReplHelper {
     /// The session's names, refreshed after every input.
@@ -160,15 +159,14 @@ impl Highlighter for ReplHelper {
     }
 }
 
-impl Validator for ReplHelper {
-    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        Ok(if needs_more(ctx.input()) {
-            ValidationResult::Incomplete
-        } else {
-            ValidationResult::Valid(None)
-        })
-    }
-}
+/// Every line is accepted as typed: an open bracket is continued by the session loop, which
+/// reads the next line under the continuation prompt ([`CONTINUE`]); rustyline's own
+/// multi-line editing would show no prompt on the lines after the first.
+impl Validator for ReplHelper {}
+
+/// The prompt of a new input, and of a line that continues one with an open bracket.
+pub const PROMPT: &str = "gbx> ";
+pub const CONTINUE: &str = "...> ";
 
 impl Helper for ReplHelper {}
 

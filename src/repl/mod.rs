@@ -25,7 +25,7 @@ use rustyline::{Config, Editor};
 
 use crate::diag::Diag;
 use crate::kit::render_diag;
-use input::{ReplHelper, needs_more};
+use input::{CONTINUE, PROMPT, ReplHelper, needs_more};
 
 pub use commands::Repl;
 
@@ -153,14 +153,23 @@ fn interactive_loop(repl: &mut Repl) -> ExitCode {
         let _ = rl.load_history(path);
     }
     println!("glassbox repl — :help lists the commands, :quit (or Ctrl-D) leaves");
+    // The input read so far: lines that leave a bracket open wait here for the next one.
+    let mut pending = String::new();
     loop {
-        match rl.readline("gbx> ") {
+        let prompt = if pending.is_empty() { PROMPT } else { CONTINUE };
+        match rl.readline(prompt) {
             Ok(line) => {
-                if line.trim().is_empty() {
+                if pending.is_empty() && line.trim().is_empty() {
                     continue;
                 }
-                let _ = rl.add_history_entry(line.as_str());
-                step(repl, &line);
+                pending.push_str(&line);
+                pending.push('\n');
+                if needs_more(&pending) {
+                    continue;
+                }
+                let text = std::mem::take(&mut pending);
+                let _ = rl.add_history_entry(text.trim_end());
+                step(repl, &text);
                 if let Some(h) = rl.helper_mut() {
                     h.names = repl.names();
                 }
@@ -169,7 +178,14 @@ fn interactive_loop(repl: &mut Repl) -> ExitCode {
                 }
             }
             Err(ReadlineError::Interrupted) => {
+                pending.clear();
                 println!("(Ctrl-C: input dropped; :quit or Ctrl-D leaves)");
+            }
+            Err(ReadlineError::Eof) if !pending.is_empty() => {
+                // Ctrl-D inside an open bracket: run what was typed (the parser says what is
+                // missing), as a script's last input runs.
+                step(repl, &std::mem::take(&mut pending));
+                break;
             }
             Err(ReadlineError::Eof) => break,
             Err(e) => {

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 use super::math::format_number;
 use super::textplot;
@@ -17,7 +17,7 @@ use crate::app::{SolveRequest, grad};
 use crate::diag::Diag;
 use crate::kit::flags::SolveFlags;
 use crate::kit::plot::{plot_ode, plot_sde};
-use crate::kit::write_atomic;
+use crate::kit::{usage, write_atomic};
 use crate::sema::Model;
 
 /// A clap parser for `:solve`'s options: the CLI's own flags.
@@ -39,17 +39,18 @@ const PLOT: (usize, usize) = (64, 14);
 
 /// Parse `rest` as `:solve`'s options.
 pub fn flags(rest: &str) -> Result<SolveFlags, Vec<Diag>> {
-    let cmd = SolveCmd::try_parse_from(rest.split_whitespace()).map_err(|e| {
-        let text = e.render().to_string();
-        let first = text.lines().next().unwrap_or("bad options").to_string();
-        let first = first.trim_start_matches("error: ").to_string();
-        vec![
-            Diag::error("glassbox::bad_argument", format!(":solve: {first}")).help(
-                "options: --over T0:T1, --at T0:T1:N, --method M, --rtol R, --atol A, \
-                 --dt DT, --plot FILE.png, -o FILE.csv, --stats",
-            ),
-        ]
-    })?;
+    let cmd = usage::allow_negative_numbers(SolveCmd::command());
+    let matches = cmd.try_get_matches_from(rest.split_whitespace());
+    let cmd = matches
+        .and_then(|m| SolveCmd::from_arg_matches(&m))
+        .map_err(|e| {
+            vec![usage::clap_diag(
+                &e,
+                Some(":solve"),
+                "options: --over T0:T1, --at T0:T1:N, --method M, --rtol R, --atol A, --dt DT, \
+                 --plot FILE.png, -o FILE.csv, --stats",
+            )]
+        })?;
     Ok(cmd.flags)
 }
 

@@ -27,7 +27,7 @@ use serde::Serialize;
 use super::batch_field::BatchField;
 use super::control::{Controller, InitialProbe};
 use super::dense::StepData;
-use super::error::SolveError;
+use super::error::{SolveError, check_first_step};
 use super::field::VectorField;
 use super::integrate::{
     Accepted, Course, SaveTimes, Solution, SolveOptions, Stages, StepRecord, StiffnessTest,
@@ -425,6 +425,9 @@ fn per_row<F: BatchField + ?Sized>(
             .control
             .limit(probe.finish(&tr.u, &tr.f_cur, &tr.f_next));
         tr.sol.stats.nfe += 1;
+        if let Err(e) = check_first_step(tr.t, rows[r].t1, tr.h, opts.max_steps) {
+            tr.fail(e);
+        }
     }
 
     let mut active: Vec<usize> = Vec::with_capacity(rows.len());

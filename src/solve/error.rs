@@ -12,6 +12,20 @@ pub enum SolveError {
     MaxSteps { max_steps: usize, t: f64, t1: f64 },
     #[error("the step size fell to {h:e} at t = {t} (state norm {norm:e})")]
     StepUnderflow { t: f64, h: f64, norm: f64 },
+    #[error(
+        "the time span [{}, {}] is too long for this problem's steps: the first step, {h:.3e}, \
+         is below the span's resolution (16 ε × {:.3e} = {:.3e}), so the solve could never reach its end",
+        short(*t0),
+        short(*t1),
+        (t1 - t0).abs(),
+        span_resolution(*t0, *t1)
+    )]
+    SpanTooLong {
+        t0: f64,
+        t1: f64,
+        h: f64,
+        max_steps: usize,
+    },
     #[error("component {component} of the state or its derivative became {value} at t = {t}")]
     NonFinite {
         component: usize,
@@ -50,6 +64,7 @@ impl SolveError {
         match self {
             SolveError::MaxSteps { .. } => "glassbox::max_steps",
             SolveError::StepUnderflow { .. } => "glassbox::step_underflow",
+            SolveError::SpanTooLong { .. } => "glassbox::span_too_long",
             SolveError::NonFinite { .. } => "glassbox::non_finite_state",
             SolveError::StiffForExplicit { .. } => "glassbox::stiff_for_explicit",
             SolveError::MissingDt { .. } => "glassbox::missing_dt",
@@ -60,7 +75,23 @@ impl SolveError {
         }
     }
 
-    pub fn help(&self) -> &'static str {
+    pub fn help(&self) -> String {
+        match self {
+            SolveError::SpanTooLong {
+                t0, h, max_steps, ..
+            } => format!(
+                "shorten the time span (`--over`, or `over [...]` in the solve clause) to the \
+                 problem's time scale: {} steps of about {h:.3e} reach about t = {:.3e}; or \
+                 check whether the solution blows up right at the start",
+                grouped(*max_steps),
+                t0 + h * *max_steps as f64
+            ),
+            SolveError::Row { error, .. } => error.help(),
+            other => other.static_help().to_string(),
+        }
+    }
+
+    fn static_help(&self) -> &'static str {
         match self {
             SolveError::MaxSteps { .. } => {
                 "raise `max_steps`, loosen `rtol`/`atol`, or check whether the problem is stiff"
@@ -86,9 +117,42 @@ impl SolveError {
             SolveError::JacobianTooLarge { .. } => {
                 "use an explicit method such as `tsit5`, or `auto`, which stays explicit for so many states"
             }
-            SolveError::Row { error, .. } => error.help(),
+            // Said in full by `help`, with the numbers.
+            SolveError::SpanTooLong { .. } => "shorten the time span to the problem's time scale",
+            SolveError::Row { .. } => "see the row's own error",
         }
     }
+}
+
+/// `x` as typed: plain digits for everyday magnitudes, else scientific (`1e308`, not 309
+/// digits).
+fn short(x: f64) -> String {
+    if x == 0.0 || (1e-3..1e6).contains(&x.abs()) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
+/// The smallest step the adaptive solvers tell from zero on `[t0, t1]`: an attempt at or
+/// below it is a step underflow (`Course::attempt_end`).
+pub fn span_resolution(t0: f64, t1: f64) -> f64 {
+    16.0 * f64::EPSILON * (t1 - t0).abs()
+}
+
+/// A first adaptive step `h` the span cannot resolve: every later attempt would be an
+/// underflow too, at whatever `t` the first one landed. Said as what it is, a span far longer
+/// than the problem's time scale (`solve --over 0:1e308` on Lorenz), not as a blow-up.
+pub fn check_first_step(t0: f64, t1: f64, h: f64, max_steps: usize) -> Result<(), SolveError> {
+    if t1 != t0 && h.abs() <= span_resolution(t0, t1) {
+        return Err(SolveError::SpanTooLong {
+            t0,
+            t1,
+            h: h.abs(),
+            max_steps,
+        });
+    }
+    Ok(())
 }
 
 impl From<SolveError> for Diag {

@@ -12,7 +12,7 @@ use crate::ir;
 
 use super::control::{Controller, StepControl, initial_step};
 use super::dense::{Dense, StepData, interpolate_into};
-use super::error::SolveError;
+use super::error::{SolveError, check_first_step};
 use super::field::VectorField;
 use super::method::{AutoSwitch, Method, SWITCH_DT_FACTOR};
 use super::rosenbrock::{RosWork, Rosenbrock, probe_stiffness, ros_interpolate, ros_step};
@@ -282,6 +282,9 @@ pub fn solve_into<F: VectorField + ?Sized>(
             opts.control.limit(h)
         }
     };
+    if !fixed {
+        check_first_step(t0, t1, h, opts.max_steps)?;
+    }
     let mut ctrl_rk = Controller::new(rk_tab, &opts.control);
     let mut ctrl_ros = Controller::with_q(stiff.map_or(3, |m| m.embedded_order + 1), &opts.control);
     let mut stiff_test = StiffnessTest::default();

@@ -111,9 +111,10 @@ fn train_diag(model: &Model, d: Diag) -> Diag {
 /// iteration, and that training led there: a learning rate too large for the field is the
 /// usual cause (`lr = 1e6` on the spiral ends in `max_steps`, not in a non-finite loss).
 fn failed_solve_at(mut d: Diag, i: u64) -> Diag {
-    const DIVERGING: [&str; 4] = [
+    const DIVERGING: [&str; 5] = [
         "glassbox::max_steps",
         "glassbox::step_underflow",
+        "glassbox::span_too_long",
         "glassbox::non_finite_state",
         "glassbox::stiff_for_explicit",
     ];

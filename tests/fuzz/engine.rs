@@ -14,7 +14,11 @@ use crate::stages::run_case;
 
 pub struct Config {
     pub seed: u64,
+    /// The first case index (a replay of one case: `first = I`, `cases = 1`).
+    pub first: u64,
     pub cases: u64,
+    /// One case in this many also runs train, predict, build or the REPL (0: none).
+    pub targets_every: u64,
     /// Write each crashing input to `tests/fuzz/crashes/` (the long run; never the suite).
     pub write_crashes: bool,
 }
@@ -33,6 +37,10 @@ pub struct Report {
     pub fmt_unparsable: u64,
     pub checked: u64,
     pub solved: u64,
+    pub trained: u64,
+    pub predicted: u64,
+    pub built: u64,
+    pub typed: u64,
     pub crashes: Vec<Crash>,
     pub slowest: (u64, Duration, String),
     pub elapsed: Duration,
@@ -51,13 +59,18 @@ impl Report {
         let (case, time, file) = &self.slowest;
         format!(
             "fuzz seed {seed}: {} cases in {:.1} s ({} parsed, {} whose fmt output does not parse, \
-             {} checked, {} solved), {} crashes; slowest case {case} ({file}) {:.0} ms",
+             {} checked, {} solved, {} trained, {} predicted, {} built, {} typed into the REPL), \
+             {} crashes; slowest case {case} ({file}) {:.0} ms",
             self.cases,
             self.elapsed.as_secs_f64(),
             self.parsed,
             self.fmt_unparsable,
             self.checked,
             self.solved,
+            self.trained,
+            self.predicted,
+            self.built,
+            self.typed,
             self.crashes.len(),
             time.as_secs_f64() * 1e3,
         )
@@ -100,9 +113,9 @@ pub fn fuzz(corpus: &Corpus, config: &Config) -> Report {
 fn fuzz_here(corpus: &Corpus, config: &Config) -> Report {
     let start = Instant::now();
     let mut report = Report::default();
-    for case in 0..config.cases {
+    for case in config.first..config.first + config.cases {
         let (name, text, pick) = case_input(corpus, config.seed, case);
-        let out = run_case(&name, &text, &corpus.loader, pick);
+        let out = run_case(&name, &text, &corpus.loader, pick, config.targets_every);
         report.cases += 1;
         report.parsed += u64::from(out.parsed);
         if out.fmt_unparsable {
@@ -116,6 +129,10 @@ fn fuzz_here(corpus: &Corpus, config: &Config) -> Report {
         }
         report.checked += u64::from(out.checked);
         report.solved += u64::from(out.solved);
+        report.trained += u64::from(out.trained);
+        report.predicted += u64::from(out.predicted);
+        report.built += u64::from(out.built);
+        report.typed += u64::from(out.typed);
         if out.elapsed > report.slowest.1 {
             report.slowest = (case, out.elapsed, name.clone());
         }

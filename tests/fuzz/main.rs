@@ -1,6 +1,7 @@
 //! The fuzz harness (issue 16): a seeded mutation fuzzer over `examples/*.gbx` and
 //! `tests/diagnostics/*.gbx`, run in process through parse, fmt, check, diagnostic rendering,
-//! `show`'s IR passes and a capped JIT solve. See `tests/fuzz/README.md`.
+//! `show`'s IR passes, a capped JIT solve, and train, predict, build and the REPL on mutated
+//! models and data files. See `tests/fuzz/README.md`.
 //!
 //! - `bounded_fuzz`: a fixed seed, a few thousand cases, in the suite.
 //! - `regressions_replay`: every `tests/fuzz/regressions/*.gbx` (each a crash once found).
@@ -11,6 +12,7 @@ mod corpus;
 mod engine;
 mod mutate;
 mod stages;
+mod targets;
 
 use corpus::{Corpus, root};
 use engine::{Config, fuzz};
@@ -19,6 +21,8 @@ use engine::{Config, fuzz};
 /// times, small enough for well under a minute in a debug build.
 const SUITE_SEED: u64 = 16;
 const SUITE_CASES: u64 = 3_000;
+/// Cases of the suite that also run train, predict, build and the REPL.
+const SUITE_TARGET_CASES: u64 = 150;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -32,7 +36,9 @@ fn bounded_fuzz() {
     let corpus = Corpus::load();
     let config = Config {
         seed: SUITE_SEED,
+        first: 0,
         cases: SUITE_CASES,
+        targets_every: 0,
         write_crashes: false,
     };
     let report = fuzz(&corpus, &config);
@@ -52,13 +58,45 @@ fn bounded_fuzz() {
     );
 }
 
+/// Past `solve`: every case also runs one of train, predict or build, and one in four types
+/// the mutant into a REPL session (each such case costs ~50x one that stops after `solve`).
+#[test]
+fn bounded_fuzz_past_solve() {
+    let corpus = Corpus::load();
+    let config = Config {
+        seed: SUITE_SEED,
+        first: 0,
+        cases: SUITE_TARGET_CASES,
+        targets_every: 1,
+        write_crashes: false,
+    };
+    let report = fuzz(&corpus, &config);
+    eprintln!("{}", report.summary(config.seed));
+    assert!(
+        report.crashes.is_empty(),
+        "{} crashes:\n{}rerun with `GLASSBOX_FUZZ_SEED={} GLASSBOX_FUZZ_CASES={} \
+         GLASSBOX_FUZZ_TARGETS=1 cargo test --test fuzz -- --ignored long_fuzz`",
+        report.crashes.len(),
+        report.crash_lines(),
+        config.seed,
+        config.cases
+    );
+    assert!(
+        report.trained > 0 && report.predicted > 0 && report.built > 0 && report.typed > 0,
+        "mutants never reach train, predict, build or the REPL: {}",
+        report.summary(config.seed)
+    );
+}
+
 #[test]
 #[ignore = "hours-long: GLASSBOX_FUZZ_CASES=100000 cargo test --release --test fuzz -- --ignored long_fuzz"]
 fn long_fuzz() {
     let corpus = Corpus::load();
     let config = Config {
         seed: env_u64("GLASSBOX_FUZZ_SEED", 1),
+        first: env_u64("GLASSBOX_FUZZ_FIRST", 0),
         cases: env_u64("GLASSBOX_FUZZ_CASES", 100_000),
+        targets_every: env_u64("GLASSBOX_FUZZ_TARGETS", 16),
         write_crashes: true,
     };
     let report = fuzz(&corpus, &config);
@@ -114,7 +152,7 @@ fn regressions_replay() {
         let name = header("# as:").map_or(rel, str::to_string);
         // Every `show` flag and print form: 120 picks cover `pick % 5` × `pick / 40 % 3`.
         for pick in 0..120 {
-            let out = stages::run_case(&name, &text, &corpus.loader, pick);
+            let out = stages::run_case(&name, &text, &corpus.loader, pick, 0);
             if let Some(msg) = out.panic {
                 failures.push(format!("{} (pick {pick}): {msg}", path.display()));
                 break;

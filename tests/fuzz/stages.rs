@@ -1,6 +1,7 @@
 //! One case through every stage a user reaches with `check`, `show`, `fmt` and
-//! `solve --over 0:1`, in process, under `catch_unwind`. The solve is capped in steps and
-//! paths so no case can hang; `show`'s flags are drawn per case from `pick`.
+//! `solve --over 0:1`, then (drawn per case) `train`, `predict`, `build` and the REPL
+//! (`targets.rs`), in process, under `catch_unwind`. Solves are capped in steps and paths so
+//! no case can hang; `show`'s flags are drawn per case from `pick`.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -15,6 +16,8 @@ use glassbox::ir::{Function, jacobian, jvp, print_latex, print_text, time_deriva
 use glassbox::kit::render_diag;
 use glassbox::sema::{Model, ModelKind};
 use glassbox::source::Loader;
+
+use crate::targets;
 
 /// Most accepted steps of a fuzz solve: a stiff or blown-up mutant stops with
 /// `glassbox::max_steps` in milliseconds instead of grinding through the default 100 000.
@@ -33,6 +36,11 @@ pub struct Outcome {
     pub fmt_unparsable: bool,
     pub checked: bool,
     pub solved: bool,
+    /// Reached the end of `train` (steps and report), `predict`, `build`, or ran in the REPL.
+    pub trained: bool,
+    pub predicted: bool,
+    pub built: bool,
+    pub typed: bool,
 }
 
 thread_local! {
@@ -42,7 +50,10 @@ thread_local! {
     static PANIC: Cell<Option<String>> = const { Cell::new(None) };
 }
 
-fn stage(name: &'static str) {
+pub fn stage(name: &'static str) {
+    if std::env::var_os("GLASSBOX_FUZZ_TRACE").is_some() {
+        eprintln!("fuzz stage: {name} ({:?})", std::time::SystemTime::now());
+    }
     STAGE.with(|s| s.set(name));
 }
 
@@ -69,7 +80,13 @@ fn quiet_panics() {
 
 /// Runs `text` (named `name`, so relative data paths resolve as for that file) through the
 /// pipeline; `pick` chooses `show`'s flags.
-pub fn run_case(name: &str, text: &str, loader: &dyn Loader, pick: u64) -> Outcome {
+pub fn run_case(
+    name: &str,
+    text: &str,
+    loader: &dyn Loader,
+    pick: u64,
+    targets_every: u64,
+) -> Outcome {
     quiet_panics();
     let start = Instant::now();
     let mut out = Outcome {
@@ -79,9 +96,13 @@ pub fn run_case(name: &str, text: &str, loader: &dyn Loader, pick: u64) -> Outco
         fmt_unparsable: false,
         checked: false,
         solved: false,
+        trained: false,
+        predicted: false,
+        built: false,
+        typed: false,
     };
     let result = catch_unwind(AssertUnwindSafe(|| {
-        pipeline(name, text, loader, pick, &mut out)
+        pipeline(name, text, loader, pick, targets_every, &mut out)
     }));
     if result.is_err() {
         let msg = PANIC.with(|p| p.take()).unwrap_or_default();
@@ -91,7 +112,16 @@ pub fn run_case(name: &str, text: &str, loader: &dyn Loader, pick: u64) -> Outco
     out
 }
 
-fn pipeline(name: &str, text: &str, loader: &dyn Loader, pick: u64, out: &mut Outcome) {
+/// `targets_every`: one case in that many also runs `train`, `predict`, `build` or the REPL
+/// (`targets.rs`; 0: none), which cost ~50x a case that stops after `solve`.
+fn pipeline(
+    name: &str,
+    text: &str,
+    loader: &dyn Loader,
+    pick: u64,
+    targets_every: u64,
+    out: &mut Outcome,
+) {
     stage("decode");
     let file = match glassbox::syntax::decode(name, text.as_bytes().to_vec()) {
         Ok(f) => f,
@@ -113,17 +143,53 @@ fn pipeline(name: &str, text: &str, loader: &dyn Loader, pick: u64, out: &mut Ou
     let checked = glassbox::check_source(&file, loader);
     stage("render");
     render(&checked.diags);
+    // The later stages draw from their own stream; `pick`'s low digits choose `show`'s flags.
+    let mut rng = targets::rng_for(pick);
+    let later = pick / 120;
+    let targeted = targets_every > 0 && (later / 32).is_multiple_of(targets_every);
+    let small = checked
+        .model
+        .as_ref()
+        .is_none_or(|m| m.state_size <= MAX_SOLVE_SIZE && m.param_size <= 16 * MAX_SOLVE_SIZE);
+    if targeted && (later / 8).is_multiple_of(4) {
+        targets::repl(text, &mut rng, small);
+        out.typed = true;
+    }
     let Some(model) = checked.model else { return };
     out.checked = true;
     let located = |d: Diag| render(&[d.in_file(&file)]);
     if let Err(d) = show(&model, pick) {
         located(d);
     }
-    if model.state_size <= MAX_SOLVE_SIZE && model.param_size <= 16 * MAX_SOLVE_SIZE {
-        match solve(&model) {
-            Ok(()) => out.solved = true,
-            Err(ds) => ds.into_iter().for_each(located),
-        }
+    if !small {
+        return;
+    }
+    match solve(&model) {
+        Ok(()) => out.solved = true,
+        Err(ds) => ds.into_iter().for_each(located),
+    }
+    if !targeted {
+        return;
+    }
+    // Train, predict and build read the data again, a mutated copy in half the cases.
+    let data = targets::MutatedData {
+        base: loader,
+        rng: std::cell::RefCell::new(targets::rng_for(pick.rotate_left(17))),
+        mutate: later % 2 == 1,
+    };
+    match later / 2 % 4 {
+        0 | 3 => match targets::train(&file, &model, &data, &mut rng) {
+            Ok(trained) => out.trained = trained,
+            Err(ds) => render(&ds),
+        },
+        1 => match targets::predict(&file, &model, &data, &mut rng) {
+            Ok(()) => out.predicted = true,
+            Err(ds) => render(&ds),
+        },
+        _ => match targets::build(&file, &model, &data) {
+            Ok(()) => out.built = true,
+            Err(ds) => render(&ds),
+        },
     }
 }
 

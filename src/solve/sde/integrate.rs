@@ -209,6 +209,9 @@ pub fn solve_path<S: SdeField + ?Sized>(
         (None, Some(h0)) => h0.min(t1 - t0),
         (None, None) => initial_step(&u, &f0, &g0, t1 - t0, opts),
     };
+    if opts.dt.is_none() {
+        crate::solve::error::check_first_step(t0, t1, h, opts.max_steps)?;
+    }
     let mut grid_steps = 0u64;
     let mut step_nfe = 0u32;
     let mut rejected_last = false;
