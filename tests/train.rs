@@ -684,6 +684,18 @@ mod tape_backend {
                 );
             }
         }
+        // What `glassbox train` reports: the loss over the data's whole span.
+        let full = |t: &Trainer| {
+            glassbox::app::train::final_report(t, &ds)
+                .unwrap()
+                .final_loss
+        };
+        eprintln!(
+            "full-span loss after {n}: adjoint {:.4}, tape {:.4}, perturbed adjoint {:.4}",
+            full(&adj),
+            full(&tape),
+            full(&nudged)
+        );
     }
 }
 

@@ -64,7 +64,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<u64>,
     /// The gradient path: `adjoint` (the discrete adjoint; default on the CPU) or `tape`
-    /// (the field as dfdx ops, backpropagated through the unrolled solver).
+    /// (the field as dfdx ops, backpropagated through the unrolled solver; ~20x slower). The
+    /// two gradients agree to ~1e-10 at the same weights, but a long run amplifies rounding,
+    /// so final losses differ as much as for a run from weights perturbed by 1e-8
+    /// (docs/training.md, "Backends and devices").
     #[arg(long, value_enum, value_name = "PATH")]
     pub backend: Option<BackendArg>,
     /// Where to train: `cpu` or `cuda` (implies `--backend tape`; needs a build with
