@@ -1,6 +1,6 @@
 //! glassbox: a compiler and trainer for differential models.
 //!
-//! Layers (see `docs/architecture.md`; `tests/tidy.rs` checks the order from the `use
+//! Layers (see `docs/architecture.md`; `tests/suite/tidy.rs` checks the order from the `use
 //! crate::` lines): the core stages `syntax` (parse, format) → `sema` (check) → `ir` (lower,
 //! simplify, differentiate, evaluate, print) → `jit` (Cranelift kernels) → `solve`, `grad`,
 //! `train`, with `data`, `diag`, `source`, `driver`; then `app` (requests → plans → runs →
@@ -12,7 +12,7 @@
 //!
 //! `unsafe` is denied in every target (Cargo.toml `[lints]`); the few modules that need it are
 //! declared `#[allow(unsafe_code)]` in `jit` and `aot`, each with its reason, and
-//! `tests/tidy.rs` checks that list and a `// SAFETY:` comment on every use.
+//! `tests/suite/tidy.rs` checks that list and a `// SAFETY:` comment on every use.
 
 pub mod aot;
 pub mod app;

@@ -1,6 +1,6 @@
 //! The `glassbox` executable: parses the command line and dispatches each command to its front
 //! end — the CLI's subcommands (`glassbox::cli`) or the REPL (`glassbox::repl`). The top-level
-//! command lives here, not in `cli`, so no front end imports another (`tests/tidy.rs`).
+//! command lives here, not in `cli`, so no front end imports another (`tests/suite/tidy.rs`).
 
 use std::process::ExitCode;
 

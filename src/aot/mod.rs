@@ -15,7 +15,7 @@
 //! `app::build::meta`) to call the linked kernels.
 
 // `unsafe_code` is denied crate-wide (Cargo.toml `[lints]`); the one exception in `aot` (the
-// list is in `tests/tidy.rs`): the binary's unmangled entry point, reading its data objects and
+// list is in `tests/suite/tidy.rs`): the binary's unmangled entry point, reading its data objects and
 // trusting its linked kernels' specs.
 #[allow(unsafe_code)]
 mod entry;

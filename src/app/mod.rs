@@ -8,7 +8,7 @@
 //!
 //! Invariant: nothing here touches the file system or the terminal — files the model names
 //! come through a `Loader`, and writing, printing, plotting and progress bars belong to
-//! `crate::kit` and the front ends (`tests/tidy.rs` checks the layer order).
+//! `crate::kit` and the front ends (`tests/suite/tidy.rs` checks the layer order).
 
 pub mod build;
 pub mod export;

@@ -24,7 +24,7 @@
 //! Invariant: per row, the sweep does the single-row sweep's arithmetic; only the VJPs'
 //! summation order differs (a GEMM's), and `dp` sums the rows' parts per stage instead of per
 //! row. So `du0` and `dp` equal [`adjoint`](super::adjoint)'s row by row to rounding
-//! (`tests/batched_adjoint.rs`), and bit for bit with a field evaluated row by row
+//! (`tests/suite/batched_adjoint.rs`), and bit for bit with a field evaluated row by row
 //! ([`RowByRow`]) for `du0`.
 
 use crate::solve::{BatchControl, BatchField, JitBatchField, Solution, SolveError, Tableau};

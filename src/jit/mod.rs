@@ -21,7 +21,7 @@
 //! runs with no checks — the solvers' hot path.
 //!
 //! Architecture Invariant: `unsafe` only in the modules declared `#[allow(unsafe_code)]` below
-//! (the crate denies it in Cargo.toml's `[lints]`; `tests/tidy.rs` keeps the list), each use
+//! (the crate denies it in Cargo.toml's `[lints]`; `tests/suite/tidy.rs` keeps the list), each use
 //! with a `SAFETY:` comment. A call is sound because [`Kernel::call`] checks the number and
 //! length of every buffer against the function's argument specs before entering (a [`Bound`]
 //! call allocates them with those lengths instead), and the generated code reads and writes
@@ -30,7 +30,7 @@
 
 mod batch;
 // `unsafe_code` is denied crate-wide (Cargo.toml `[lints]`); these are the exceptions, each
-// for the reason given (the same list is in `tests/tidy.rs`).
+// for the reason given (the same list is in `tests/suite/tidy.rs`).
 #[allow(unsafe_code)] // the batched code address as a function pointer, and its call
 mod batch_kernel;
 #[allow(unsafe_code)] // a bound call's slices, calls and `Send`; `load_scalar`'s read

@@ -6,7 +6,7 @@
 //! mistakes as diagnostics ([`usage`]) and linking a standalone binary ([`link`]).
 //!
 //! Above `crate::app` (which does no IO) and below the front ends (`cli`, `repl`, `aot`),
-//! which import this instead of each other (`tests/tidy.rs`).
+//! which import this instead of each other (`tests/suite/tidy.rs`).
 
 pub mod flags;
 pub mod io;

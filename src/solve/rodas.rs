@@ -18,7 +18,7 @@
 //!   numerical benchmarks within the Julia Differential Equations package", BIT 63:27;
 //!   γ = 0.2119…, 8 stages (7 new evaluations), dense output of order 4. Coefficients as
 //!   OrdinaryDiffEq's `Rodas5PTableau` prints them (17 digits), checked here by the order
-//!   tests in `tests/stiff.rs`.
+//!   tests in `tests/suite/stiff.rs`.
 //!
 //! Invariant: `stages = cc.len() + 1`, `a.len() + 1 ≤ stages`, `c.len() = a.len()`, and the
 //! last row of `a` is at `c = 1` (the tail's stages share it).
@@ -358,7 +358,7 @@ mod tests {
 
     /// The shapes the stepper relies on, and `d_1 = γ` (the first stage's `∂f/∂t` weight is
     /// the diagonal). The coefficients themselves are checked by the measured orders in
-    /// `tests/stiff.rs`: in this transformed form the order conditions are not linear in them.
+    /// `tests/suite/stiff.rs`: in this transformed form the order conditions are not linear in them.
     #[test]
     fn shapes() {
         for (tab, stages, dense) in [(&RODAS4_TAB, 6, 2), (&RODAS5P_TAB, 8, 3)] {

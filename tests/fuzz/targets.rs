@@ -217,7 +217,7 @@ pub fn predict(
 }
 
 /// `glassbox build FILE`: the binary's plan and its object file (the link needs a C compiler
-/// and the disk; `tests/build.rs` runs it).
+/// and the disk; `tests/suite/build.rs` runs it).
 pub fn build(file: &Arc<SourceFile>, model: &Model, loader: &dyn Loader) -> Result<(), Vec<Diag>> {
     stage("build: plan");
     let parts = glassbox::app::build::plan(model, file, None, loader)?;

@@ -602,7 +602,7 @@ fn classifier_predictions_batch_automatically_with_the_same_logits() {
     }
 
     // `batch = joint`: one step size for all rows, always batched; it trains batched too
-    // (`tests/batched_adjoint.rs`).
+    // (`tests/suite/batched_adjoint.rs`).
     let (m, x) = classifier("joint", ", batch = joint");
     let plan = glassbox::train::plan(&m, &Overrides::default()).unwrap();
     assert_eq!(plan.step_control, BatchControl::Joint);

@@ -3,7 +3,7 @@
 //! `NAME.err` exists, the run must fail (status 1) with exactly that on stderr; otherwise it
 //! must succeed with nothing on stderr. Timings vary, so `compile time` and `solve time`
 //! lines are compared by label only. `$TMP` in an input names a fresh temporary directory (for
-//! `:save`), and that directory's path reads `$TMP` again in the output. `UPDATE_REPL=1 cargo test --test repl` rewrites the
+//! `:save`), and that directory's path reads `$TMP` again in the output. `UPDATE_REPL=1 cargo test --test suite repl::` rewrites the
 //! expected files from what the binary prints (review the diff before committing).
 
 use std::io::Write;

@@ -70,7 +70,7 @@ fn starts() -> Vec<Vec<f64>> {
 
 const SAVES: [f64; 3] = [0.0, 0.37, 2.0];
 
-/// rtol = 1e-4 as in `tests/grad.rs`: `E_j` divides a cancelling sum of stages by `rtol·|u|`,
+/// rtol = 1e-4 as in `tests/suite/grad.rs`: `E_j` divides a cancelling sum of stages by `rtol·|u|`,
 /// so its rounding grows like 1e-16/rtol, and at tighter tolerances central differences of
 /// `R_E` are noisy at 1e-4 relative (`docs/gradients.md`).
 const RTOL: f64 = 1e-4;

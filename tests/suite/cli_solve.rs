@@ -389,7 +389,7 @@ fn ode_dt_flag_runs_a_fixed_grid() {
 
 /// `--grad` differentiates exactly the paths `solve` prints: its loss is their mean final
 /// value; JSON and CSV carry the same gradient, one value per parameter element. (The
-/// gradient's values are checked against central differences in tests/sde_train.rs.)
+/// gradient's values are checked against central differences in tests/suite/sde_train.rs.)
 #[test]
 fn sde_grad_differentiates_the_printed_paths() {
     let d = tmpdir("sde-grad");

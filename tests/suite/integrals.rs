@@ -239,7 +239,7 @@ fn integral_term_gradients_match_finite_differences() {
             let fd = (objective(&plus) - objective(&minus)) / (2.0 * h);
             let an: f64 = ev.grad.iter().zip(d).map(|(g, b)| g * b).sum();
             // The last case carries R_E, whose cancelling stage sums make differences noisier
-            // (see tests/train.rs): 1e-5 there, 1e-6 for the smooth integrals.
+            // (see tests/suite/train.rs): 1e-5 there, 1e-6 for the smooth integrals.
             let tol = if term.contains("error_estimate") { 1e-5 } else { 1e-6 };
             assert!(
                 (fd - an).abs() <= tol * an.abs().max(1e-3),

@@ -229,7 +229,7 @@ fn unsafe_only_in_allowed_modules() {
             let here = format!("{}:{line}", file.path);
             if !allowed {
                 problems.push(format!(
-                    "{here}: `unsafe` outside the modules allowed it (tests/tidy.rs UNSAFE_ALLOWED)"
+                    "{here}: `unsafe` outside the modules allowed it (tests/suite/tidy.rs UNSAFE_ALLOWED)"
                 ));
                 continue;
             }

@@ -347,7 +347,7 @@ fn uncovered(commands: &[(usize, String)]) -> Vec<String> {
         .filter(|(_, command)| !TOUR.iter().any(|s| s.readme == command))
         .map(|(line, command)| {
             format!(
-                "README.md:{line}: `{command}` has no entry in tests/readme.rs TOUR (add one: \
+                "README.md:{line}: `{command}` has no entry in tests/suite/readme.rs TOUR (add one: \
                  how it runs and what it checks)"
             )
         })

@@ -427,7 +427,7 @@ mod tape_backend {
     //! (`ũ = h Σ b̃ k` is ~rtol of `h k`; `g_p − g_q` is small), whose large, nearly cancelling
     //! cotangents amplify it: measured ~2e-13 with `R_E`, 1e-11–7e-11 with `R_S`. At rtol 1e-6
     //! the same cases reached 2–4e-10, so the regularized cases run at rtol 1e-4 (as
-    //! `tests/grad.rs` does, for the same reason).
+    //! `tests/suite/grad.rs` does, for the same reason).
 
     use super::*;
     use glassbox::train::{Backend, DeviceKind, Weights};
@@ -627,7 +627,7 @@ mod tape_backend {
     /// gradients at the *same* (the adjoint run's current) weights on one fixed batch. Measured
     /// numbers are in docs/training.md ("Backends and devices").
     #[test]
-    #[ignore = "minutes: GLASSBOX_DIVERGE_ITERS=2000 cargo test --release --test train -- --ignored backends_diverge --nocapture"]
+    #[ignore = "minutes: GLASSBOX_DIVERGE_ITERS=2000 cargo test --release --test suite -- --ignored backends_diverge --nocapture"]
     fn backends_diverge_as_a_perturbed_adjoint_run_does() {
         use glassbox::sema::Stop;
         let n: u64 = std::env::var("GLASSBOX_DIVERGE_ITERS")
