@@ -180,14 +180,14 @@ def cross_entropy(z, y):
     return jnp.mean(jax.nn.logsumexp(z, axis=-1) - jnp.take_along_axis(z, y[:, None], axis=-1)[:, 0])
 
 
-def steps(layout):
+def steps(layout, rtol=RTOL, atol=ATOL):
     """(train step, forward, optimiser) of a layout, jitted: a step is the forward, the
     gradient and Adam's update (lr 1e-3, glassbox's defaults: betas 0.9, 0.999, eps 1e-8);
     `forward` the loss alone. Both also return the mean field evaluations per row."""
     opt = optax.adam(LR, b1=0.9, b2=0.999, eps=1e-8)
 
     def loss(p, x, y):
-        z, nfe = logits(p, x, layout)
+        z, nfe = logits(p, x, layout, rtol, atol)
         return cross_entropy(z, y), nfe
 
     @eqx.filter_jit
@@ -226,7 +226,7 @@ class Peer:
     iterations (continuing from where the last call stopped), `forward_ms(layout, runs)` the
     loss of a fixed batch."""
 
-    def __init__(self, name, weights):
+    def __init__(self, name, weights, rtol=RTOL, atol=ATOL):
         self.name, self.cfg = name, MODEL[name]
         x, y = load_data(name)
         self.p0 = params(weights)
@@ -234,7 +234,7 @@ class Peer:
         self.fixed = (jnp.asarray(x[:self.cfg["batch"]]), jnp.asarray(y[:self.cfg["batch"]]))
         self.layouts = {}
         for layout in ["joint", "vmap"]:
-            step, forward, opt = steps(layout)
+            step, forward, opt = steps(layout, rtol, atol)
             self.layouts[layout] = {"step": step, "forward": forward, "p": self.p0,
                                     "state": opt.init(self.p0)}
         self.compile_ms = {}
@@ -271,16 +271,17 @@ class Peer:
         return times, float(nfe)
 
 
-def glassbox_logits(name, weights_dir, rows):
+def glassbox_logits(name, weights_dir, rows, model=None):
     """glassbox's logits for the first `rows` rows of the model's data at the weights in
-    `weights_dir` (`glassbox predict --input`), as a (rows, classes) array."""
+    `weights_dir` (`glassbox predict --input`; `model`: another file of the same model, by
+    default the benchmark's), as a (rows, classes) array."""
     cfg = MODEL[name]
     with tempfile.TemporaryDirectory() as tmp:
         inp = pathlib.Path(tmp) / "rows.csv"
         lines = pathlib.Path(cfg["data"]).read_text().splitlines()[:rows]
         inp.write_text("\n".join(lines) + "\n")
         out = pathlib.Path(tmp) / "logits.csv"
-        cmd = [str(GLASSBOX_BIN), "predict", str(cfg["file"]), "--weights", str(weights_dir),
+        cmd = [str(GLASSBOX_BIN), "predict", str(model or cfg["file"]), "--weights", str(weights_dir),
                "--input", str(inp), "--threads", "1", "-o", str(out)]
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -301,6 +302,12 @@ def glassbox_logits(name, weights_dir, rows):
 LOGIT_TOL = 1e-3
 
 
+def reference_logits(p, xb):
+    """The tight reference of `check`: diffrax Dopri8, rtol = atol = 1e-12, one solve per row."""
+    ref, _ = jax.jit(lambda p, x: logits(p, x, "vmap", 1e-12, 1e-12, dfx.Dopri8()))(p, jnp.asarray(xb))
+    return np.asarray(ref)
+
+
 def check(name, seed=0):
     """The initial logits and loss of both tools on the first batch, against a tight
     reference (diffrax Dopri8, rtol 1e-12, atol 1e-12, one solve per row); a dict of errors."""
@@ -316,8 +323,7 @@ def check(name, seed=0):
         w = read_safetensors(pathlib.Path(tmp) / "weights.safetensors")
         g = glassbox_logits(name, tmp, cfg["batch"])
     p = params(w)
-    ref, _ = jax.jit(lambda p, x: logits(p, x, "vmap", 1e-12, 1e-12, dfx.Dopri8()))(p, jnp.asarray(xb))
-    ref = np.asarray(ref)
+    ref = reference_logits(p, xb)
     out = {"model": name, "rows": int(len(yb)), "max_abs_logit": float(np.abs(ref).max()),
            "tolerance": LOGIT_TOL * max(1.0, float(np.abs(ref).max())),
            "glassbox_vs_reference": float(np.abs(g - ref).max())}
