@@ -11,7 +11,7 @@ use super::solve::{grid, parse_floats, state_names};
 use super::{bad_arg, located};
 use crate::data::{self, Dataset};
 use crate::diag::Diag;
-use crate::sema::{DataLayout, Loss, Model, SolveTimes};
+use crate::sema::{Loss, Model, SolveTimes};
 use crate::source::{Loader, SourceFile};
 use crate::train::{self, Overrides, Plan};
 
@@ -134,14 +134,13 @@ fn classify(
     let mut source = source.clone();
     if let Some(path) = input {
         source.path = path.to_path_buf();
-        if let DataLayout::Table { label, .. } = &mut source.layout {
-            *label = None;
-        }
     }
     let classes = model.labels.first().map(|l| l.classes);
     let opts = data::LoadOptions {
         model_file: Some(file),
         classes,
+        // New samples laid out like the data: with the label column they are scored too.
+        label_optional: input.is_some(),
     };
     let loaded = data::load_with(&source, loader, opts).map_err(|d| match input {
         Some(path) => about_input(d, path),

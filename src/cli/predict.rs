@@ -29,7 +29,7 @@ pub struct PredictArgs {
     #[arg(long, value_name = "T0:T1:N")]
     pub at: Option<String>,
     /// Classifiers: the samples to classify, a CSV laid out like the model's data (default:
-    /// the model's data, all of it).
+    /// the model's data, all of it); with the data's label column too, they are also scored.
     #[arg(long, value_name = "FILE", conflicts_with = "at")]
     pub input: Option<PathBuf>,
     /// Classifiers: threads the samples run on (default: every core; same logits at any count).

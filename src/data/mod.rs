@@ -96,12 +96,15 @@ impl Dataset {
     }
 }
 
-/// How to load: the model file the source's span points into (for rendering), and the class
-/// count that labels must stay below.
+/// How to load: the model file the source's span points into (for rendering), the class
+/// count that labels must stay below, and whether a table's label column may be absent (a
+/// file of new samples given to `predict --input`: labelled, it is scored; unlabelled, only
+/// classified).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoadOptions<'a> {
     pub model_file: Option<&'a Arc<SourceFile>>,
     pub classes: Option<usize>,
+    pub label_optional: bool,
 }
 
 /// Load one data source; labels are only checked to be class indices (no upper bound).
@@ -128,11 +131,11 @@ pub fn load_with(
     match (&source.layout, source.format) {
         (DataLayout::Trajectory { .. }, DataFormat::Csv) => {
             let frame = csv::parse(&bytes, true, &ctx)?;
-            apply(&frame, &ctx, &source.layout, opts.classes)
+            apply(&frame, &ctx, &source.layout, &opts)
         }
         (DataLayout::Table { .. }, DataFormat::Csv) => {
             let frame = csv::parse(&bytes, false, &ctx)?;
-            apply(&frame, &ctx, &source.layout, opts.classes)
+            apply(&frame, &ctx, &source.layout, &opts)
         }
         (
             DataLayout::Trajectory {
@@ -164,11 +167,11 @@ pub fn load_with(
                 ));
             }
             frame.names = Some(names);
-            apply(&frame, &ctx, &source.layout, opts.classes)
+            apply(&frame, &ctx, &source.layout, &opts)
         }
         (DataLayout::Table { .. }, DataFormat::Npy) => {
             let frame = npy::parse(&bytes, &ctx)?;
-            apply(&frame, &ctx, &source.layout, opts.classes)
+            apply(&frame, &ctx, &source.layout, &opts)
         }
     }
 }
@@ -177,7 +180,7 @@ fn apply(
     frame: &frame::Frame,
     ctx: &Ctx,
     layout: &DataLayout,
-    classes: Option<usize>,
+    opts: &LoadOptions,
 ) -> Result<Dataset, Diag> {
     match layout {
         DataLayout::Trajectory {
@@ -186,7 +189,9 @@ fn apply(
             group,
         } => layout::trajectories(frame, ctx, time, columns, group.as_deref()),
         DataLayout::Table { features, label } => {
-            layout::table(frame, ctx, *features, *label, classes)
+            // An optional label the file does not have: classify without scoring.
+            let label = label.filter(|&l| !opts.label_optional || l < frame.ncols);
+            layout::table(frame, ctx, *features, label, opts.classes)
         }
     }
 }
@@ -212,6 +217,7 @@ pub fn load_model(
                 LoadOptions {
                     model_file,
                     classes,
+                    label_optional: false,
                 },
             )
         })

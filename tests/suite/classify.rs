@@ -277,6 +277,35 @@ fn cli_trains_and_predicts_a_classifier() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "class,logit_0,logit_1,logit_2");
     assert_eq!(lines.len(), 3);
+    assert!(!err.contains("accuracy"), "unlabelled rows are not scored: {err}");
+
+    // New rows laid out like the data, label column included: classified and scored.
+    std::fs::write(dir.join("labelled.csv"), "0.9,-0.5,0.1,0\n-1,0.2,0.8,2\n").unwrap();
+    let (code, out, err) = run(
+        &[
+            "predict",
+            "model.gbx",
+            "--weights",
+            "run",
+            "--input",
+            "labelled.csv",
+        ],
+        &dir,
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "class,label,logit_0,logit_1,logit_2");
+    assert!(lines[1].split(',').nth(1) == Some("0") && lines[2].split(',').nth(1) == Some("2"));
+    // Two rows: the accuracy is 0, 0.5 or 1, and it is the CSV's own.
+    let hits = lines[1..]
+        .iter()
+        .filter(|l| {
+            let mut c = l.split(',');
+            c.next() == c.next()
+        })
+        .count();
+    let want = format!("accuracy {:.4} over 2 samples", hits as f64 / 2.0);
+    assert!(err.contains(&want), "want `{want}`: {err}");
 
     // A missing --input file is the user's file: named as such, with no label on the model's
     // `data` line (it was never the model's data that went missing).

@@ -64,6 +64,7 @@ fn table_csv(text: &str, classes: Option<usize>) -> Result<Dataset, Diag> {
         LoadOptions {
             model_file: None,
             classes,
+            label_optional: false,
         },
     )
 }
