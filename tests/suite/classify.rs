@@ -277,7 +277,10 @@ fn cli_trains_and_predicts_a_classifier() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "class,logit_0,logit_1,logit_2");
     assert_eq!(lines.len(), 3);
-    assert!(!err.contains("accuracy"), "unlabelled rows are not scored: {err}");
+    assert!(
+        !err.contains("accuracy"),
+        "unlabelled rows are not scored: {err}"
+    );
 
     // New rows laid out like the data, label column included: classified and scored.
     std::fs::write(dir.join("labelled.csv"), "0.9,-0.5,0.1,0\n-1,0.2,0.8,2\n").unwrap();
