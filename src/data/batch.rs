@@ -16,6 +16,7 @@ use ndarray::{ArrayView1, ArrayView2, Axis, s};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
 
 use super::{Dataset, Trajectory};
 use crate::diag::Diag;
@@ -139,6 +140,19 @@ pub fn minibatches(n: usize, size: usize, rng: &mut impl Rng) -> Vec<Vec<usize>>
 pub struct Split {
     pub train: Dataset,
     pub valid: Dataset,
+    /// Which part of the file validates (written to `run.json`, so the held-out samples can be
+    /// predicted again).
+    pub held_out: HeldOut,
+}
+
+/// The validation part of a split, in the file's own numbering (from 0).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldOut {
+    /// Table rows, or whole sample paths (in the order the paths first appear), ascending.
+    Samples(Vec<usize>),
+    /// One trajectory: its observations from this index on.
+    ObservationsFrom(usize),
 }
 
 /// Split `data` so that about `fraction` of it trains and the rest validates.
@@ -188,6 +202,7 @@ pub fn split(data: &Dataset, fraction: f64, rng: &mut impl Rng) -> Result<Split,
             Ok(Split {
                 train: Dataset::trajectories(vec![part(0..k)]),
                 valid: Dataset::trajectories(vec![part(k..n)]),
+                held_out: HeldOut::ObservationsFrom(k),
             })
         }
         _ => {
@@ -203,6 +218,7 @@ pub fn split(data: &Dataset, fraction: f64, rng: &mut impl Rng) -> Result<Split,
             Ok(Split {
                 train: select(data, &a),
                 valid: select(data, &b),
+                held_out: HeldOut::Samples(b),
             })
         }
     }

@@ -18,6 +18,7 @@ use super::io::{access_error, create_dir, remove_stale_temps, write_durable};
 use super::plot::plot;
 use crate::app::params::{self, ParamDecl};
 use crate::app::train::{Report, RunFigure, fingerprint, fnv1a};
+use crate::data::batch::HeldOut;
 use crate::diag::Diag;
 use crate::train::{Metric, Plan, TrainState, Trainer, io};
 
@@ -46,8 +47,19 @@ struct RunJson<'a> {
     plan: &'a Plan,
     report: Option<&'a Report>,
     metrics: &'a [Metric],
+    /// The `split`: its fraction and the samples that validate (absent without a split).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    split: Option<SplitJson<'a>>,
     /// The training process's peak resident set when this file was written.
     peak_memory: super::memory::PeakMemory,
+}
+
+#[derive(Serialize)]
+struct SplitJson<'a> {
+    /// The fraction that trains (`split = f`).
+    train_fraction: f64,
+    /// The validation part in the data file's numbering (rows, paths or observations, from 0).
+    validation: &'a HeldOut,
 }
 
 /// Create the run directory.
@@ -199,6 +211,14 @@ pub fn save_run(dir: &Path, t: &Trainer, report: Option<&Report>) -> Result<(), 
         plan: &t.plan,
         report,
         metrics: &s.metrics,
+        split: t
+            .plan
+            .split
+            .zip(t.held_out())
+            .map(|(train_fraction, validation)| SplitJson {
+                train_fraction,
+                validation,
+            }),
         peak_memory: super::memory::peak(),
     };
     let mut text = serde_json::to_vec_pretty(&json).unwrap_or_default();

@@ -89,6 +89,8 @@ pub struct Trainer {
     pub(super) data: Dataset,
     /// The validation part (`split`).
     pub(super) valid: Option<Dataset>,
+    /// Which samples of the file the validation part holds (`run.json`'s `split`).
+    held_out: Option<batch::HeldOut>,
     pub(super) classify: Option<Rc<Classify>>,
     pub(super) ctx: Rc<RefCell<SolveCtx>>,
     theta: Tensor<(usize,), f64, Cpu>,
@@ -223,13 +225,13 @@ impl Trainer {
             .label(s.span, "computed initial state")
             .help("give a constant initial value, or use `batch = windows(...)` to start from the data"));
         }
-        let (data, valid) = match plan.split {
+        let (data, valid, held_out) = match plan.split {
             Some(f) => {
                 let s = batch::split(&data, f, &mut batch::rng(plan.seed, batch::SPLIT_STREAM))
                     .map_err(|d| train_diag(model, d))?;
-                (s.train, Some(s.valid))
+                (s.train, Some(s.valid), Some(s.held_out))
             }
-            None => (data, None),
+            None => (data, None, None),
         };
 
         if let Some(s) = plan.steer {
@@ -292,6 +294,7 @@ impl Trainer {
             model: model.clone(),
             data,
             valid,
+            held_out,
             classify,
             ctx: Rc::new(RefCell::new(ctx)),
             theta,
@@ -395,6 +398,11 @@ impl Trainer {
         if let Some(t) = &mut self.ctx.borrow_mut().training {
             t.batched = false;
         }
+    }
+
+    /// Which samples of the data validate (`split`), in the file's numbering.
+    pub fn held_out(&self) -> Option<&batch::HeldOut> {
+        self.held_out.as_ref()
     }
 
     pub fn state(&self) -> &TrainState {

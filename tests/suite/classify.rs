@@ -254,6 +254,43 @@ fn cli_trains_and_predicts_a_classifier() {
     let run_json = std::fs::read_to_string(dir.join("run/run.json")).unwrap();
     assert!(run_json.contains("\"val_accuracy\"") && run_json.contains("\"classification\""));
 
+    // run.json names the validation rows: predicted again, with their labels, they score the
+    // report's validation accuracy exactly (same weights, same solves).
+    let record: serde_json::Value = serde_json::from_str(&run_json).unwrap();
+    assert_eq!(record["split"]["train_fraction"], 0.75);
+    let held: Vec<usize> = record["split"]["validation"]["samples"]
+        .as_array()
+        .expect("validation rows")
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(held.len(), 6, "round(0.25 * 24) rows validate: {held:?}");
+    assert!(held.windows(2).all(|w| w[0] < w[1]) && held.iter().all(|&r| r < 24));
+    let rows: Vec<String> = std::fs::read_to_string(dir.join("data.csv"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let valid: String = held.iter().map(|&r| format!("{}\n", rows[r])).collect();
+    std::fs::write(dir.join("valid.csv"), valid).unwrap();
+    let (code, _, err) = run(
+        &[
+            "predict",
+            "model.gbx",
+            "--weights",
+            "run",
+            "--input",
+            "valid.csv",
+        ],
+        &dir,
+    );
+    assert_eq!(code, 0, "{err}");
+    let val_accuracy = record["report"]["classification"]["val_accuracy"]
+        .as_f64()
+        .unwrap();
+    let want = format!("accuracy {val_accuracy:.4} over 6 samples");
+    assert!(err.contains(&want), "want `{want}`: {err}");
+
     let (code, out, err) = run(&["predict", "model.gbx", "--weights", "run"], &dir);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("accuracy"), "{err}");
