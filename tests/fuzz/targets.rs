@@ -283,6 +283,9 @@ pub fn repl(text: &str, rng: &mut ChaCha8Rng, small: bool) {
             continue;
         }
         stage("repl: input");
+        if std::env::var_os("GLASSBOX_FUZZ_TRACE").is_some() {
+            eprintln!("fuzz input: {pending:?}");
+        }
         let _ = session.handle(&std::mem::take(&mut pending));
     }
     for _ in 0..rng.random_range(1..=4) {
@@ -291,6 +294,9 @@ pub fn repl(text: &str, rng: &mut ChaCha8Rng, small: bool) {
             continue;
         }
         stage("repl: command");
+        if std::env::var_os("GLASSBOX_FUZZ_TRACE").is_some() {
+            eprintln!("fuzz command: {cmd}");
+        }
         let _ = session.handle(cmd);
     }
 }
