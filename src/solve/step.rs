@@ -12,7 +12,7 @@
 
 use super::field::VectorField;
 use super::tableau::Tableau;
-use crate::jit::load_scalar;
+use crate::jit::{self, load_scalar};
 
 /// Scratch buffers of one solve.
 pub(crate) struct Work {
@@ -164,7 +164,7 @@ fn small_stages<const N: usize, const S: usize, F: VectorField + ?Sized>(
                 *a += b * load_scalar(x);
             }
         }
-        error_norm(h, &u, &u1, tol, |m| acc[m])
+        error_norm(h, &u, &u1, tol, &mut acc)
     });
     let stiffness = tab.stiffness_pair.map(|(i, j)| {
         quotient(
@@ -299,7 +299,7 @@ impl Work {
             // at once (vectorised across them), then the norm in component order.
             err.resize(n, 0.0);
             weighted_terms(-0.0, bt, k, n, err);
-            error_norm(h, u, u1, tol, |m| err[m])
+            error_norm(h, u, u1, tol, err)
         });
         let stiffness = tab.stiffness_pair.map(|(i, j)| {
             quotient(
@@ -317,25 +317,19 @@ impl Work {
     }
 }
 
-/// `E = RMS_m(h·ũ_m / (atol + max(|u_m|, |u1_m|)·rtol))` with the error sums `ũ_m = acc(m)`,
-/// components in order, exact zeros left out of the sum (they add nothing but could be
-/// `0/0`).
+/// `E = RMS_m(h·ũ_m / (atol + max(|u_m|, |u1_m|)·rtol))` with the error sums `ũ_m = acc[m]`
+/// (overwritten), components in order, exact zeros left out of the sum (they add nothing but
+/// could be `0/0`). The scaled squares are independent per component, so they are formed in
+/// one vectorisable pass; only the sum runs in order (a zero left out and a `+0` added give the
+/// same bits: the sum is never `−0`).
 #[inline(always)]
-fn error_norm(
-    h: f64,
-    u: &[f64],
-    u1: &[f64],
-    (rtol, atol): (f64, f64),
-    acc: impl Fn(usize) -> f64,
-) -> f64 {
-    let mut sum = 0.0;
-    for (m, (u, u1)) in u.iter().zip(u1).enumerate() {
-        let e = h * acc(m);
+fn error_norm(h: f64, u: &[f64], u1: &[f64], (rtol, atol): (f64, f64), acc: &mut [f64]) -> f64 {
+    for ((q, u), u1) in acc.iter_mut().zip(u).zip(u1) {
+        let e = h * *q;
         let scale = atol + u.abs().max(u1.abs()) * rtol;
-        if e != 0.0 {
-            sum += (e / scale).powi(2);
-        }
+        *q = if e != 0.0 { (e / scale).powi(2) } else { 0.0 };
     }
+    let sum = acc.iter().take(u.len()).fold(0.0, |s, q| s + q);
     (sum / u.len() as f64).sqrt()
 }
 
@@ -386,76 +380,16 @@ fn copy_small<const N: usize>(dst: &mut [f64], src: &[f64]) {
 
 /// `out = u + h Σ_j w_j k_j` over the first `w.len()` stages, zero weights skipped, each
 /// component adding its terms in stage order (`h·w_j` rounds the same for every component, so
-/// this is the bits of accumulating stage by stage in `out`). The components go in blocks of
-/// [`LANES`] held in registers, so the loop vectorises across them (one component at a time,
-/// the stride-`n` reads of `k` kept it scalar: 10 % of a batched digits forward).
+/// this is the bits of accumulating stage by stage in `out`). Vectorised across components
+/// with the widest unit the CPU has (`jit::stage_combination`; one component at a time, the
+/// stride-`n` reads of `k` kept it scalar: 10 % of a batched digits forward).
 pub(crate) fn combine(u: &[f64], h: f64, w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
-    let len = out.len().min(u.len());
-    let mut m = 0;
-    while len - m >= LANES {
-        combine_block::<LANES>(&u[m..m + LANES], h, w, k, (n, m), &mut out[m..m + LANES]);
-        m += LANES;
-    }
-    for m in m..len {
-        combine_block::<1>(&u[m..m + 1], h, w, k, (n, m), &mut out[m..m + 1]);
-    }
+    jit::stage_combination(jit::Combination::Stages { u, h }, w, k, n, out);
 }
 
-/// Components per block of [`combine`] and [`weighted_terms`]: one AVX-512 register, two AVX2.
-const LANES: usize = 8;
-
-/// Components `m..m + B` of [`combine`], their sums side by side.
-#[inline(always)]
-fn combine_block<const B: usize>(
-    u: &[f64],
-    h: f64,
-    w: &[f64],
-    k: &[f64],
-    (n, m): (usize, usize),
-    out: &mut [f64],
-) {
-    let mut acc = [0.0; B];
-    acc.copy_from_slice(&u[..B]);
-    for (j, wj) in w.iter().enumerate() {
-        if *wj != 0.0 {
-            let hw = h * wj;
-            for (a, x) in acc.iter_mut().zip(&k[j * n + m..j * n + m + B]) {
-                *a += hw * x;
-            }
-        }
-    }
-    out[..B].copy_from_slice(&acc);
-}
-
-/// `out_m = start + Σ_j w_j k_j[m]`, every term added in stage order (zero weights too), in
-/// blocks of components as [`combine`].
+/// `out_m = start + Σ_j w_j k_j[m]`, every term added in stage order (zero weights too).
 fn weighted_terms(start: f64, w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
-    let len = out.len();
-    let mut m = 0;
-    while len - m >= LANES {
-        terms_block::<LANES>(start, w, k, (n, m), &mut out[m..m + LANES]);
-        m += LANES;
-    }
-    for m in m..len {
-        terms_block::<1>(start, w, k, (n, m), &mut out[m..m + 1]);
-    }
-}
-
-#[inline(always)]
-fn terms_block<const B: usize>(
-    start: f64,
-    w: &[f64],
-    k: &[f64],
-    (n, m): (usize, usize),
-    out: &mut [f64],
-) {
-    let mut acc = [start; B];
-    for (j, wj) in w.iter().enumerate() {
-        for (a, x) in acc.iter_mut().zip(&k[j * n + m..j * n + m + B]) {
-            *a += wj * x;
-        }
-    }
-    out[..B].copy_from_slice(&acc);
+    jit::stage_combination(jit::Combination::Terms { start }, w, k, n, out);
 }
 
 #[cfg(test)]
@@ -483,7 +417,7 @@ mod tests {
     fn combine_agrees_with_stage_by_stage_bit_for_bit() {
         let stages = 19;
         // Up to and past whole blocks of `LANES` components, with remainders.
-        for n in (1..=SMALL + 2).chain([LANES, LANES + 1, 2 * LANES + 3, 33]) {
+        for n in (1..=SMALL + 2).chain([8, 9, 19, 33]) {
             let k: Vec<f64> = (0..stages * n)
                 .map(|i| ((i * 7919) % 1000) as f64 / 37.0 - 13.0)
                 .collect();
@@ -511,7 +445,7 @@ mod tests {
     #[test]
     fn weighted_terms_agree_with_one_component_at_a_time_bit_for_bit() {
         let stages = 7;
-        for n in [1, 3, LANES, LANES + 1, 2 * LANES + 5, 100] {
+        for n in [1, 3, 8, 9, 21, 100] {
             let k: Vec<f64> = (0..stages * n)
                 .map(|i| ((i * 7919) % 1000) as f64 / 37.0 - 13.0)
                 .collect();

@@ -1,7 +1,8 @@
 //! A classifier's forward solves for prediction and scoring (`glassbox predict`, the final
 //! report, validation), batched where that pays: every row's solve advances together and each
 //! stage evaluates the field for all running rows in one batched kernel call
-//! (`solve::solve_batch`), so each dense layer is one GEMM over the rows.
+//! (`solve::solve_batch`), so each dense layer is one GEMM over the rows; the encoder and the
+//! head are batched kernels over each block too ([`BatchEnds`], which training shares).
 //!
 //! The choice is automatic ([`batch_field`]): batched when the field's batched kernel has
 //! GEMM-sized layers (`jit::DEFAULT_GEMM_MIN`) and there are at least [`MIN_BATCH_ROWS`] rows;
