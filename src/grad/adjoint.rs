@@ -633,20 +633,9 @@ impl Segment {
     }
 }
 
-/// `out = u + h Σ_j w_j k_j` with the solver's operations (`solve/step.rs`): per component,
-/// the terms added in stage order to a sum held in a register, which rounds exactly like
-/// adding stage by stage into `out` (tested there), without a store and reload per term.
-pub(crate) fn combine(u: &[f64], h: f64, w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
-    for (m, (o, ui)) in out.iter_mut().zip(u).enumerate() {
-        let mut acc = *ui;
-        for (j, wj) in w.iter().enumerate() {
-            if *wj != 0.0 {
-                acc += h * wj * k[j * n + m];
-            }
-        }
-        *o = acc;
-    }
-}
+/// `out = u + h Σ_j w_j k_j` with the solver's operations: `solve/step.rs`'s own function, so
+/// the sweep's recomputed stage arguments are the solve's bits.
+pub(crate) use crate::solve::step::combine;
 
 /// The argument `g_i` of stage `i`.
 pub(super) fn stage_arg(tab: &Tableau, u0: &[f64], h: f64, k: &[f64], i: usize, out: &mut [f64]) {

@@ -140,3 +140,68 @@ fn outer_n<const N: usize>(a: &[f64], b: &[f64], out: &mut [f64]) {
         }
     }
 }
+
+/// What [`combination`] starts each component's sum from: `u + Σ_j (h w_j) k_j` with zero
+/// weights skipped (a Runge–Kutta stage argument or step end), or `start + Σ_j w_j k_j` over
+/// every weight (an error estimate's sums).
+#[derive(Clone, Copy, Debug)]
+pub enum Combination<'a> {
+    Stages { u: &'a [f64], h: f64 },
+    Terms { start: f64 },
+}
+
+/// Components per block of [`combination`]: one AVX-512 register, two AVX2.
+const LANES: usize = 8;
+
+/// `out[m] = first(m) + Σ_j c_j k[j·n + m]` (see [`Combination`]) for `m < out.len()`, every
+/// component adding its terms in stage order. The components go in blocks of [`LANES`] held
+/// in registers, so the sums run side by side across components, never reassociated.
+#[inline(always)]
+pub fn combination(c: Combination, w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
+    let len = match c {
+        Combination::Stages { u, .. } => out.len().min(u.len()),
+        Combination::Terms { .. } => out.len(),
+    };
+    let mut m = 0;
+    while len - m >= LANES {
+        combination_block::<LANES>(c, w, k, (n, m), &mut out[m..m + LANES]);
+        m += LANES;
+    }
+    for m in m..len {
+        combination_block::<1>(c, w, k, (n, m), &mut out[m..m + 1]);
+    }
+}
+
+/// Components `m..m + B` of [`combination`].
+#[inline(always)]
+fn combination_block<const B: usize>(
+    c: Combination,
+    w: &[f64],
+    k: &[f64],
+    (n, m): (usize, usize),
+    out: &mut [f64],
+) {
+    let mut acc = [0.0; B];
+    match c {
+        Combination::Stages { u, h } => {
+            acc.copy_from_slice(&u[m..m + B]);
+            for (j, wj) in w.iter().enumerate() {
+                if *wj != 0.0 {
+                    let hw = h * wj;
+                    for (a, x) in acc.iter_mut().zip(&k[j * n + m..j * n + m + B]) {
+                        *a += hw * x;
+                    }
+                }
+            }
+        }
+        Combination::Terms { start } => {
+            acc = [start; B];
+            for (j, wj) in w.iter().enumerate() {
+                for (a, x) in acc.iter_mut().zip(&k[j * n + m..j * n + m + B]) {
+                    *a += wj * x;
+                }
+            }
+        }
+    }
+    out[..B].copy_from_slice(&acc);
+}

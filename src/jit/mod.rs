@@ -54,11 +54,13 @@ pub use codegen::{DEFAULT_CALL_MIN, DEFAULT_UNROLL};
 pub const DEFAULT_GEMM_MIN: usize = 512;
 pub use batch_kernel::BatchKernel;
 pub use bound::{Bound, load_scalar};
+pub use dense::Combination;
 pub(crate) use kernel::Entry;
 pub use kernel::Kernel;
 pub use linked::{KernelSpec, Linked};
 pub use slice_runtime::{
-    Dense, DenseFn, dense_product, dense_versions, tanh_slice, tanh_slice_versions,
+    Dense, DenseFn, dense_product, dense_versions, stage_combination, tanh_slice,
+    tanh_slice_versions,
 };
 
 use crate::diag::Diag;

@@ -148,6 +148,36 @@ fn tanh_avx512(x: &[f64], out: &mut [f64]) {
     math::tanh_into(x, out)
 }
 
+/// [`dense::combination`] (a Runge–Kutta step's stage combinations, which the solvers form
+/// per row and stage) with the widest vector unit the CPU has: the same bits whatever the
+/// width (separate multiplies and adds, each component's terms in stage order).
+pub fn stage_combination(c: dense::Combination, w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { combination_avx512(c, w, k, n, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { combination_avx2(c, w, k, n, out) };
+        }
+    }
+    dense::combination(c, w, k, n, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn combination_avx2(c: dense::Combination, w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
+    dense::combination(c, w, k, n, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn combination_avx512(c: dense::Combination, w: &[f64], k: &[f64], n: usize, out: &mut [f64]) {
+    dense::combination(c, w, k, n, out)
+}
+
 /// A dense product on slices (`dense.rs`): `(w, x, out)` for the mat-vecs, `(a, b, out)` for
 /// the outer product.
 pub type DenseFn = fn(&[f64], &[f64], &mut [f64]);

@@ -26,7 +26,7 @@ pub mod registry;
 pub mod rodas;
 pub mod rosenbrock;
 pub mod sde;
-mod step;
+pub(crate) mod step;
 pub mod tableau;
 pub mod threads;
 

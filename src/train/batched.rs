@@ -17,8 +17,7 @@
 
 use serde::Serialize;
 
-use super::classify::{Head, head as classifier_head};
-use super::forward::{BATCH_ROWS, batch_field};
+use super::forward::{BATCH_ROWS, BatchEnds, batch_field, call_rows, offset_row};
 use super::op::SolveCtx;
 use super::rows::Rows;
 use crate::diag::Diag;
@@ -76,74 +75,28 @@ pub struct BatchWorker {
     work: BatchAdjointWork,
 }
 
-/// The encoder `u0(t, u, p, x)` and the head `logits(t, u, p, x)` as batched kernels, with
+/// The encoder and the head as batched kernels (`forward.rs`), with their VJPs
 /// `Σ_rows (∂u0/∂p)ᵀ v` and `[vᵀ∂logits/∂u, Σ_rows vᵀ∂logits/∂p]`.
 struct Ends {
-    enc: BatchKernel,
+    fwd: BatchEnds,
     enc_vjp: BatchKernel,
-    head: BatchKernel,
     head_vjp: BatchKernel,
-    t0: f64,
-    t1: f64,
-    n: usize,
-    classes: usize,
 }
 
 impl Ends {
     fn new(model: &Model) -> Result<Ends, Diag> {
         let init = lower::lower_init(model)?;
-        let Head {
-            head,
-            t0,
-            t1,
-            classes,
-        } = classifier_head(model)?;
-        let pair = |f: &Function, wrt: &[&str], name: &str| -> Result<_, Diag> {
+        let head = super::classify::head(model)?.head;
+        let vjp = |f: &Function, wrt: &[&str], name: &str| -> Result<_, Diag> {
             let v = ir::vjp(f, wrt, "v").map_err(lower::internal)?;
-            Ok((
-                jit::compile_batch(f, &format!("{name}.batch"), &[])?,
-                jit::compile_batch(&v, &format!("{name}.vjp.batch"), &["vjp_p"])?,
-            ))
+            jit::compile_batch(&v, &format!("{name}.vjp.batch"), &["vjp_p"])
         };
-        let (enc, enc_vjp) = pair(&init, &["p"], &format!("{}.init", model.name))?;
-        let (head, head_vjp) = pair(&head, &["u", "p"], &format!("{}.head", model.name))?;
         Ok(Ends {
-            enc,
-            enc_vjp,
-            head,
-            head_vjp,
-            t0,
-            t1,
-            n: model.state_size,
-            classes,
+            fwd: BatchEnds::new(model)?,
+            enc_vjp: vjp(&init, &["p"], &format!("{}.init", model.name))?,
+            head_vjp: vjp(&head, &["u", "p"], &format!("{}.head", model.name))?,
         })
     }
-}
-
-/// Calls a batched model-function kernel on `rows` rows at the one time `t`, its arguments
-/// by name (`v`: the cotangent), the summed outputs added into `sums`.
-#[allow(clippy::too_many_arguments)]
-fn call_rows(
-    k: &BatchKernel,
-    rows: usize,
-    t: f64,
-    (u, p, x, v): (&[f64], &[f64], &[f64], &[f64]),
-    out: &mut [f64],
-    sums: &mut [f64],
-) -> Result<(), Diag> {
-    let ts = vec![t; rows];
-    let args: Vec<&[f64]> = k
-        .args()
-        .iter()
-        .map(|s| match s.name.as_str() {
-            "t" => &ts[..],
-            "u" => u,
-            "p" => p,
-            "x" => x,
-            _ => v,
-        })
-        .collect();
-    k.call_add(&args, rows, out, sums)
 }
 
 /// Gives every row worker a batched field (one compile per thread: a batched kernel is not
@@ -189,23 +142,14 @@ pub(super) fn forward(
     let parts = c.rows.blocks_of(1, &mut chunks, |w, first, block| {
         let bw = worker(w)?;
         bw.field.set_params(p)?;
-        let e = &bw.ends;
+        let e = &bw.ends.fwd;
         let mut out = Vec::with_capacity(block.len());
         for (i, xs) in block.iter().enumerate() {
             let (rows, x) = (xs.len(), xs.concat());
             if bw.field.input_len() > 0 {
                 bw.field.set_inputs(&x)?;
             }
-            let mut u0 = vec![0.0; rows * e.n];
-            let zeros = vec![0.0; rows * e.n];
-            call_rows(
-                &e.enc,
-                rows,
-                e.t0,
-                (&zeros[..], &p[..], &x[..], &[][..]),
-                &mut u0,
-                &mut [],
-            )?;
+            let u0 = e.encode(p, &x, rows)?;
             let starts_u: Vec<BatchRow> = u0
                 .chunks(e.n.max(1))
                 .take(rows)
@@ -220,16 +164,8 @@ pub(super) fn forward(
             let u1: Vec<f64> = (sol.rows.iter().zip(u0.chunks(e.n.max(1))))
                 .flat_map(|(s, u0)| s.last().unwrap_or(u0).to_vec())
                 .collect();
-            let mut logits = vec![0.0; rows * e.classes];
-            call_rows(
-                &e.head,
-                rows,
-                e.t1,
-                (&u1[..], &p[..], &x[..], &[][..]),
-                &mut logits,
-                &mut [],
-            )?;
-            let logits: Vec<Vec<f64>> = logits
+            let logits: Vec<Vec<f64>> = e
+                .logits(p, &x, &u1, rows)?
                 .chunks(e.classes.max(1))
                 .map(<[f64]>::to_vec)
                 .collect();
@@ -243,16 +179,6 @@ pub(super) fn forward(
         logits.extend(l);
     }
     Ok((sols, logits))
-}
-
-fn offset_row(e: solve::SolveError, start: usize) -> solve::SolveError {
-    match e {
-        solve::SolveError::Row { row, error } => solve::SolveError::Row {
-            row: row + start,
-            error,
-        },
-        e => e,
-    }
 }
 
 /// A worker's batched pieces.
@@ -293,7 +219,7 @@ pub(super) fn backward(
                 bw.field.set_inputs(&x)?;
             }
             let e = &bw.ends;
-            let n = e.n;
+            let (n, classes) = (e.fwd.n, e.fwd.classes);
             let mut dp = vec![0.0; np];
             // The heads: dL/du(t1) per row, Σ_rows dL/dp into dp.
             let u1: Vec<f64> = sols
@@ -301,13 +227,13 @@ pub(super) fn backward(
                 .flat_map(|s| s.last().map_or(vec![0.0; n], <[f64]>::to_vec))
                 .collect();
             let g = g_out
-                .get(range.start * e.classes..range.end * e.classes)
+                .get(range.start * classes..range.end * classes)
                 .unwrap_or(&[]);
             let mut du1 = vec![0.0; rows * n];
             call_rows(
                 &e.head_vjp,
                 rows,
-                e.t1,
+                e.fwd.t1,
                 (&u1[..], &p[..], &x[..], g),
                 &mut du1,
                 &mut dp,
@@ -338,7 +264,7 @@ pub(super) fn backward(
             call_rows(
                 &e.enc_vjp,
                 rows,
-                e.t0,
+                e.fwd.t0,
                 (&zeros[..], &p[..], &x[..], &adj.du0[..]),
                 &mut [],
                 &mut dp,

@@ -1,7 +1,8 @@
 //! A classifier's forward solves for prediction and scoring (`glassbox predict`, the final
 //! report, validation), batched where that pays: every row's solve advances together and each
 //! stage evaluates the field for all running rows in one batched kernel call
-//! (`solve::solve_batch`), so each dense layer is one GEMM over the rows.
+//! (`solve::solve_batch`), so each dense layer is one GEMM over the rows; the encoder and the
+//! head are batched kernels over each block too ([`BatchEnds`], which training shares).
 //!
 //! The choice is automatic ([`batch_field`]): batched when the field's batched kernel has
 //! GEMM-sized layers (`jit::DEFAULT_GEMM_MIN`) and there are at least [`MIN_BATCH_ROWS`] rows;
@@ -18,10 +19,12 @@ use std::time::Instant;
 use ndarray::Array2;
 use serde::Serialize;
 
-use super::classify::Classify;
+use super::classify::{Classify, Head, head as classifier_head};
 use super::plan::Plan;
 use super::rows::Rows;
 use crate::diag::Diag;
+use crate::ir::lower;
+use crate::jit::{self, BatchKernel};
 use crate::sema::Model;
 use crate::solve::{self, BatchControl, BatchField, BatchRow, JitBatchField, Tableau};
 
@@ -32,7 +35,7 @@ use crate::solve::{self, BatchControl, BatchField, BatchRow, JitBatchField, Tabl
 pub const BATCH_ROWS: usize = 128;
 
 /// A row error of block row `row` as the table's row.
-fn offset_row(e: solve::SolveError, start: usize) -> solve::SolveError {
+pub(super) fn offset_row(e: solve::SolveError, start: usize) -> solve::SolveError {
     match e {
         solve::SolveError::Row { row, error } => solve::SolveError::Row {
             row: row + start,
@@ -148,7 +151,10 @@ pub fn predict_rows(
     x: &Array2<f64>,
 ) -> Result<(Vec<f64>, ForwardStats), Diag> {
     let control = plan.step_control;
-    let batched = batch_field(model, p, x.nrows(), control)?;
+    let batched = match batch_field(model, p, x.nrows(), control)? {
+        Some(f) => Some((f, BatchEnds::new(model)?)),
+        None => None,
+    };
     let start = Instant::now();
     let mut stats = ForwardStats {
         path: ForwardPath::PerRow,
@@ -165,22 +171,101 @@ pub fn predict_rows(
             stats.nfe = nfe;
             logits
         }
-        Some(mut bf) => {
+        Some((mut bf, ends)) => {
             stats.path = ForwardPath::Batched;
-            cls.predict_batched(&mut bf, plan.tab, &plan.solve, control, p, x, &mut stats)?
+            let kernels = (&mut bf, &ends);
+            cls.predict_batched(kernels, plan.tab, &plan.solve, control, p, x, &mut stats)?
         }
     };
     stats.solve_ms = start.elapsed().as_secs_f64() * 1e3;
     Ok((logits, stats))
 }
 
+/// A classifier's encoder `u0(t, u, p, x)` and head `logits(t, u, p, x)` as batched kernels:
+/// for a block of rows each is one GEMM per dense layer (the 784-input encoder of an
+/// MNIST-sized model is a tenth of its forward's multiply-adds), where the per-row kernels
+/// are one mat-vec per row.
+pub(super) struct BatchEnds {
+    pub enc: BatchKernel,
+    pub head: BatchKernel,
+    pub t0: f64,
+    pub t1: f64,
+    /// The state's length.
+    pub n: usize,
+    pub classes: usize,
+}
+
+impl BatchEnds {
+    pub fn new(model: &Model) -> Result<BatchEnds, Diag> {
+        let init = lower::lower_init(model)?;
+        let Head {
+            head,
+            t0,
+            t1,
+            classes,
+        } = classifier_head(model)?;
+        let name = &model.name;
+        Ok(BatchEnds {
+            enc: jit::compile_batch(&init, &format!("{name}.init.batch"), &[])?,
+            head: jit::compile_batch(&head, &format!("{name}.head.batch"), &[])?,
+            t0,
+            t1,
+            n: model.state_size,
+            classes,
+        })
+    }
+
+    /// The initial states `[rows, n]` of the rows whose inputs are `x` (`[rows, len_x]`).
+    pub fn encode(&self, p: &[f64], x: &[f64], rows: usize) -> Result<Vec<f64>, Diag> {
+        let mut u0 = vec![0.0; rows * self.n];
+        let zeros = vec![0.0; rows * self.n];
+        let args = (&zeros[..], p, x, &[][..]);
+        call_rows(&self.enc, rows, self.t0, args, &mut u0, &mut [])?;
+        Ok(u0)
+    }
+
+    /// The logits `[rows, classes]` of the final states `u1` (`[rows, n]`).
+    pub fn logits(&self, p: &[f64], x: &[f64], u1: &[f64], rows: usize) -> Result<Vec<f64>, Diag> {
+        let mut logits = vec![0.0; rows * self.classes];
+        let args = (u1, p, x, &[][..]);
+        call_rows(&self.head, rows, self.t1, args, &mut logits, &mut [])?;
+        Ok(logits)
+    }
+}
+
+/// Calls a batched model-function kernel on `rows` rows at the one time `t`, its arguments
+/// by name (`v`: the cotangent), the summed outputs added into `sums`.
+pub(super) fn call_rows(
+    k: &BatchKernel,
+    rows: usize,
+    t: f64,
+    (u, p, x, v): (&[f64], &[f64], &[f64], &[f64]),
+    out: &mut [f64],
+    sums: &mut [f64],
+) -> Result<(), Diag> {
+    let ts = vec![t; rows];
+    let args: Vec<&[f64]> = k
+        .args()
+        .iter()
+        .map(|s| match s.name.as_str() {
+            "t" => &ts[..],
+            "u" => u,
+            "p" => p,
+            "x" => x,
+            _ => v,
+        })
+        .collect();
+    k.call_add(&args, rows, out, sums)
+}
+
 impl Classify {
-    /// [`Classify::predict`] with every row's solve in one batched solve on `field` under
-    /// `control`; the same logits under per-row control (to the GEMM's rounding).
+    /// [`Classify::predict`] with every row's solve in one batched solve on the field under
+    /// `control`, and the encoder and head batched over each block; the same logits under
+    /// per-row control (to the GEMMs' rounding).
     #[allow(clippy::too_many_arguments)]
-    pub fn predict_batched(
+    pub(super) fn predict_batched(
         &self,
-        field: &mut JitBatchField,
+        (field, ends): (&mut JitBatchField, &BatchEnds),
         tab: &'static Tableau,
         opts: &solve::SolveOptions,
         control: BatchControl,
@@ -190,25 +275,32 @@ impl Classify {
     ) -> Result<Vec<f64>, Diag> {
         field.set_params(p)?;
         let opts = self.forward_options(opts);
+        let n = ends.n.max(1);
         let mut out = Vec::with_capacity(x.nrows() * self.classes);
         let xs: Vec<Vec<f64>> = x.rows().into_iter().map(|r| r.to_vec()).collect();
         for (block, xs) in xs.chunks(BATCH_ROWS).enumerate() {
+            let (rows, x) = (xs.len(), xs.concat());
             if field.input_len() > 0 {
-                field.set_inputs(&xs.concat())?;
+                field.set_inputs(&x)?;
             }
-            let u0s = xs
-                .iter()
-                .map(|xr| self.encode(p, xr))
-                .collect::<Result<Vec<_>, Diag>>()?;
-            let rows = BatchRow::all(self.t0, self.t1, &u0s);
-            let sol = solve::solve_batch(tab, field, &rows, &opts, control)
+            let u0 = ends.encode(p, &x, rows)?;
+            let starts: Vec<BatchRow> = (u0.chunks(n).take(rows))
+                .map(|u0| BatchRow {
+                    t0: self.t0,
+                    t1: self.t1,
+                    u0,
+                })
+                .collect();
+            let sol = solve::solve_batch(tab, field, &starts, &opts, control)
                 .map_err(|e| Diag::from(offset_row(e, block * BATCH_ROWS)))?;
             stats.calls += sol.stats.calls;
             stats.row_evals += sol.stats.row_evals;
-            for ((xr, u0), s) in xs.iter().zip(&u0s).zip(&sol.rows) {
+            let mut u1 = Vec::with_capacity(u0.len());
+            for (s, u0) in sol.rows.iter().zip(u0.chunks(n)) {
                 stats.nfe += s.stats.nfe;
-                out.extend(self.logits(p, xr, s.last().unwrap_or(u0))?);
+                u1.extend_from_slice(s.last().unwrap_or(u0));
             }
+            out.extend(ends.logits(p, &x, &u1, rows)?);
         }
         Ok(out)
     }
