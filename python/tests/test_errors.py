@@ -32,10 +32,10 @@ def test_a_model_that_does_not_check_raises_with_code_span_and_the_cli_rendering
     # str(e): code, message, place and help on two lines.
     assert str(e).startswith("glassbox::undefined_name: ")
     assert f"({path}:3:10)" in str(e) and "help: " in str(e)
-    # `.rendered` is what `glassbox check` prints without colour.
+    # `.rendered` is what `glassbox check` prints without colour, before its count line.
     done = cli("check", path)
     assert done.returncode == 1
-    assert e.rendered == done.stderr
+    assert done.stderr == e.rendered + "1 error in 1 file\n"
     assert [d.code for d in e.diagnostics] == ["glassbox::undefined_name"]
 
 
