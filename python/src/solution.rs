@@ -19,7 +19,7 @@ pub struct Solution {
     pub y: Py<PyAny>,
     /// The state columns of `y`'s last axis.
     pub states: Vec<String>,
-    /// The method that ran (`auto` reports the one it ended with as the CLI does).
+    /// The method, as the CLI's JSON output names it.
     pub method: String,
     /// `nfe`, `accepted`, `rejected`, `jacobian_evals`, `lu_factorizations`, `stiff_steps`,
     /// `switches` (SDEs: summed over paths).
