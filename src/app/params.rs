@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::diag::{Diag, did_you_mean};
 use crate::sema::Model;
 
 /// Tensors up to this many elements are listed value by value.
@@ -46,6 +47,70 @@ pub fn decls(model: &Model) -> Vec<ParamDecl> {
             learned: q.learn,
         })
         .collect()
+}
+
+/// Every parameter of `model` with its values in `p`, in declaration order.
+pub fn values<'p>(model: &Model, p: &'p [f64]) -> Vec<(ParamDecl, &'p [f64])> {
+    decls(model)
+        .into_iter()
+        .zip(&model.params)
+        .map(|(d, q)| (d, p.get(q.offset..q.offset + q.shape.size()).unwrap_or(&[])))
+        .collect()
+}
+
+/// Overrides the parameter `name` in `p` with `values`, given in `shape` (`[]` for a scalar;
+/// a one-element vector `[1]` also fits a scalar): the Python package's `solve(params=...)`. An
+/// unknown name, another shape or a non-finite value is a `glassbox::bad_argument`.
+pub fn set(
+    model: &Model,
+    p: &mut [f64],
+    name: &str,
+    shape: &[usize],
+    values: &[f64],
+) -> Result<(), Diag> {
+    let Some(q) = model.params.iter().find(|q| q.name == name) else {
+        let names = model.params.iter().map(|q| q.name.as_str());
+        let help = match did_you_mean(name, names.clone()) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None => format!(
+                "`{}` has: {}",
+                model.name,
+                names.collect::<Vec<_>>().join(" ")
+            ),
+        };
+        return Err(Diag::error(
+            "glassbox::bad_argument",
+            format!("`{}` has no parameter `{name}`", model.name),
+        )
+        .help(help));
+    };
+    let want = crate::train::io::dims(&q.shape);
+    let fits = shape == want.as_slice() || (want.is_empty() && shape == [1]);
+    if !fits || values.len() != q.shape.size() {
+        return Err(Diag::error(
+            "glassbox::bad_argument",
+            format!(
+                "`{name}` is {} but the value given is {}",
+                shape_text(&want),
+                shape_text(shape)
+            ),
+        )
+        .help(format!(
+            "give `{name}` a value of shape {}",
+            shape_text(&want)
+        )));
+    }
+    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+        return Err(Diag::error(
+            "glassbox::bad_argument",
+            format!("`{name}` is given {v}, which is not a finite number"),
+        )
+        .help("give finite parameter values"));
+    }
+    if let Some(dst) = p.get_mut(q.offset..q.offset + values.len()) {
+        dst.copy_from_slice(values);
+    }
+    Ok(())
 }
 
 /// Tensors read from a weights file (by name), as summaries in the order of `decls` with
@@ -171,6 +236,43 @@ mod tests {
             text(&[mu, b]),
             "mu  = 9.98765\nb   [2] = [0.5, -2.00000e-7]  (fixed)\n"
         );
+    }
+
+    fn decay() -> Model {
+        let file = crate::source::SourceFile::new(
+            "decay.gbx",
+            "model decay\nstate y = 1\nparam k = 0.5, w = [1, 2]\ndy/dt = -k * y\n",
+        );
+        let checked = crate::check_source(&file, &crate::source::MemoryLoader::default());
+        checked.model.expect("decay checks")
+    }
+
+    #[test]
+    fn set_overrides_by_name_and_refuses_wrong_names_shapes_and_values() {
+        let model = decay();
+        let mut p = crate::solve::param_values(&model);
+        set(&model, &mut p, "k", &[], &[2.0]).unwrap();
+        set(&model, &mut p, "w", &[2], &[3.0, 4.0]).unwrap();
+        let got: Vec<(String, Vec<f64>)> = values(&model, &p)
+            .into_iter()
+            .map(|(d, v)| (d.name, v.to_vec()))
+            .collect();
+        assert_eq!(got, [("k".into(), vec![2.0]), ("w".into(), vec![3.0, 4.0])]);
+        let err = set(&model, &mut p, "kk", &[], &[1.0]).unwrap_err();
+        assert_eq!(err.code, "glassbox::bad_argument");
+        assert_eq!(err.help.as_deref(), Some("did you mean `k`?"));
+        let err = set(&model, &mut p, "w", &[3], &[1.0, 2.0, 3.0]).unwrap_err();
+        assert!(
+            err.message.contains("[2]") && err.message.contains("[3]"),
+            "{}",
+            err.message
+        );
+        set(&model, &mut p, "k", &[1], &[2.0]).unwrap();
+        assert!(set(&model, &mut p, "k", &[1, 1], &[2.0]).is_err());
+        let err = set(&model, &mut p, "k", &[], &[f64::NAN]).unwrap_err();
+        assert!(err.message.contains("NaN"), "{}", err.message);
+        // Nothing refused changed `p`.
+        assert_eq!(values(&model, &p)[0].1, [2.0]);
     }
 
     #[test]

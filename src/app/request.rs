@@ -10,6 +10,9 @@ pub struct SolveRequest {
     pub over: Option<String>,
     /// `T0:T1:N`: `N` equally spaced save times.
     pub at: Option<String>,
+    /// Explicit save times, strictly increasing and finite (the Python package's `t=`: an
+    /// array has no `T0:T1:N` spelling).
+    pub save_at: Option<Vec<f64>>,
     pub method: Option<String>,
     pub rtol: Option<f64>,
     pub atol: Option<f64>,
@@ -33,6 +36,7 @@ impl Default for SolveRequest {
         SolveRequest {
             over: None,
             at: None,
+            save_at: None,
             method: None,
             rtol: None,
             atol: None,

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use super::SolveRequest;
 use super::bad_arg;
-use super::solve::{Timing, dt_flag, grid, repeat_median, time_span};
+use super::solve::{Timing, dt_flag, grid, repeat_median, start_state, time_span};
 use crate::diag::{Diag, did_you_mean};
 use crate::sema::Model;
 use crate::solve;
@@ -177,6 +177,18 @@ pub struct SdeRun {
 /// Compile drift and diffusion with parameters `p`, compute the initial state and solve the
 /// plan's paths `repeat` times (at least once).
 pub fn run(model: &Model, plan: &Plan, p: &[f64], repeat: usize) -> Result<SdeRun, Vec<Diag>> {
+    run_from(model, plan, p, None, repeat)
+}
+
+/// [`run`] from the initial state `y0` when one is given, else the model's
+/// ([`super::solve::start_state`]).
+pub fn run_from(
+    model: &Model,
+    plan: &Plan,
+    p: &[f64],
+    y0: Option<&[f64]>,
+    repeat: usize,
+) -> Result<SdeRun, Vec<Diag>> {
     let compile_start = Instant::now();
     let mut field = JitSde::with_params(model, p, &[]).map_err(|d| vec![d])?;
     if plan.method == SdeMethod::Milstein {
@@ -184,7 +196,7 @@ pub fn run(model: &Model, plan: &Plan, p: &[f64], repeat: usize) -> Result<SdeRu
         field.prepare_jvp().map_err(|d| vec![d])?;
     }
     let compile_wall = compile_start.elapsed();
-    let u0 = solve::initial_state(model, p, &[], plan.t0).map_err(|d| vec![d])?;
+    let u0 = start_state(model, p, plan.t0, y0)?;
     let repeat = repeat.max(1);
     // One copy of the field per thread, made before the clock starts.
     let mut pool =

@@ -97,6 +97,18 @@ pub struct OdeRun {
 /// Compile the field with parameters `p`, compute the initial state and solve `repeat`
 /// times (at least once); the timing has the compile time and the median solve time.
 pub fn run_ode(model: &Model, plan: &Plan, p: &[f64], repeat: usize) -> Result<OdeRun, Vec<Diag>> {
+    run_ode_from(model, plan, p, None, repeat)
+}
+
+/// [`run_ode`] from the initial state `y0` when one is given (the Python package's `y0=`),
+/// else the model's.
+pub fn run_ode_from(
+    model: &Model,
+    plan: &Plan,
+    p: &[f64],
+    y0: Option<&[f64]>,
+    repeat: usize,
+) -> Result<OdeRun, Vec<Diag>> {
     let compile_start = Instant::now();
     let mut field = JitField::with_params(model, p, &[]).map_err(|d| vec![d])?;
     if plan.method.parts().1.is_some() {
@@ -104,7 +116,7 @@ pub fn run_ode(model: &Model, plan: &Plan, p: &[f64], repeat: usize) -> Result<O
         field.prepare_jacobian().map_err(|d| vec![d])?;
     }
     let compile_wall = compile_start.elapsed();
-    let u0 = solve::initial_state(model, p, &[], plan.t0).map_err(|d| vec![d])?;
+    let u0 = start_state(model, p, plan.t0, y0)?;
     let repeat = repeat.max(1);
     let (sol, median) = repeat_median(repeat, || {
         solve::solve_with(plan.method, &mut field, plan.t0, plan.t1, &u0, &plan.opts)
@@ -115,6 +127,42 @@ pub fn run_ode(model: &Model, plan: &Plan, p: &[f64], repeat: usize) -> Result<O
         sol,
         timing: Timing::new(compile, median, repeat),
     })
+}
+
+/// The initial state: `y0` when given (one finite value per state element), else the model's
+/// own at `t0` with parameters `p`.
+pub fn start_state(
+    model: &Model,
+    p: &[f64],
+    t0: f64,
+    y0: Option<&[f64]>,
+) -> Result<Vec<f64>, Vec<Diag>> {
+    let Some(y0) = y0 else {
+        return solve::initial_state(model, p, &[], t0).map_err(|d| vec![d]);
+    };
+    if y0.len() != model.state_size {
+        return Err(bad_arg(
+            format!(
+                "the initial state has {} values but `{}` has {} state elements ({})",
+                y0.len(),
+                model.name,
+                model.state_size,
+                state_names(model).join(", ")
+            ),
+            "give one value per state element, in the order of the state columns",
+        ));
+    }
+    if let Some(k) = y0.iter().position(|v| !v.is_finite()) {
+        return Err(bad_arg(
+            format!(
+                "the initial state's value {} for `{}` is not a finite number",
+                y0[k],
+                state_names(model)[k]
+            ),
+            "give finite initial values",
+        ));
+    }
+    Ok(y0.to_vec())
 }
 
 pub fn parse_floats(s: &str, flag: &str, want: usize) -> Result<Vec<f64>, Vec<Diag>> {
@@ -151,7 +199,31 @@ pub fn parse_floats(s: &str, flag: &str, want: usize) -> Result<Vec<f64>, Vec<Di
 /// means every accepted step.
 pub fn time_span(req: &SolveRequest, model: &Model) -> Result<(f64, f64, Vec<f64>), Vec<Diag>> {
     let spec = model.solve.as_ref();
-    let (t0, t1, save_at) = if let Some(s) = &req.over {
+    let (t0, t1, save_at) = if let Some(times) = &req.save_at {
+        if req.over.is_some() || req.at.is_some() {
+            return Err(bad_arg(
+                "save times were given twice: as a list of times and as a span".into(),
+                "give the times alone, or the span alone",
+            ));
+        }
+        let increasing = times.windows(2).all(|w| w[0] < w[1]);
+        let (Some(&a), Some(&b)) = (times.first(), times.last()) else {
+            return Err(bad_arg(
+                "the list of save times is empty".into(),
+                "give at least two times",
+            ));
+        };
+        if times.len() < 2 || !increasing || !times.iter().all(|t| t.is_finite()) {
+            return Err(bad_arg(
+                format!(
+                    "the {} save times from {a} to {b} are not at least two strictly increasing finite times",
+                    times.len()
+                ),
+                "give strictly increasing finite times, e.g. numpy.linspace(0, 1, 11)",
+            ));
+        }
+        (a, b, times.clone())
+    } else if let Some(s) = &req.over {
         let v = parse_floats(s, "over", 2)?;
         (v[0], v[1], Vec::new())
     } else if let Some(s) = &req.at {

@@ -86,6 +86,7 @@ impl From<&SolveFlags> for SolveRequest {
         SolveRequest {
             over: f.over.clone(),
             at: f.at.clone(),
+            save_at: None,
             method: f.method.clone(),
             rtol: f.rtol,
             atol: f.atol,

@@ -9,12 +9,16 @@ use crate::diag::Diag;
 /// Render one diagnostic as miette draws it: colour only on a terminal without `NO_COLOR`.
 pub fn render_diag(diag: &Diag) -> String {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let theme = if colour {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    render_with(diag, theme, 100)
+    if !colour {
+        return render_plain(diag);
+    }
+    render_with(diag, GraphicalTheme::unicode(), 100)
+}
+
+/// Render one diagnostic without colour, exactly as the CLI prints it when stderr is not a
+/// terminal (the Python package's `GlassboxError.rendered`).
+pub fn render_plain(diag: &Diag) -> String {
+    render_with(diag, GraphicalTheme::unicode_nocolor(), 100)
 }
 
 fn render_with(diag: &Diag, theme: GraphicalTheme, width: usize) -> String {

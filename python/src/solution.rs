@@ -1,0 +1,133 @@
+//! `glassbox.Solution`: a run's results as NumPy arrays and plain dicts — the saved times and
+//! states, the solver's statistics, per-step records (ODE) and the timing.
+
+use glassbox::app::sde;
+use glassbox::app::solve::{OdeRun, Timing};
+use glassbox::solve::Stats;
+use numpy::ndarray::{Array2, Array3};
+use numpy::{IntoPyArray, PyArray1};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// What `Model.solve` returns.
+#[pyclass(frozen, get_all, module = "glassbox")]
+pub struct Solution {
+    /// The saved times, shape `(len(t),)`.
+    pub t: Py<PyAny>,
+    /// The saved states: `(len(t), n_states)` for an ODE, `(paths, len(t), n_states)` for an
+    /// SDE.
+    pub y: Py<PyAny>,
+    /// The state columns of `y`'s last axis.
+    pub states: Vec<String>,
+    /// The method, as the CLI's JSON output names it.
+    pub method: String,
+    /// `nfe`, `accepted`, `rejected`, `jacobian_evals`, `lu_factorizations`, `stiff_steps`,
+    /// `switches` (SDEs: summed over paths).
+    pub stats: Py<PyDict>,
+    /// ODE: one entry per accepted step, as arrays `t`, `h`, `error_estimate`,
+    /// `stiffness_estimate` (NaN where the method has none) and `nfe`; `None` for SDEs.
+    pub steps: Option<Py<PyDict>>,
+    /// `compile_ms`, `solve_ms`.
+    pub timing: Py<PyDict>,
+    /// SDEs: the Brownian seed and the number of paths; `None` for ODEs.
+    pub seed: Option<u64>,
+    pub paths: Option<usize>,
+}
+
+#[pymethods]
+impl Solution {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let shape: Vec<usize> = self.y.bind(py).getattr("shape")?.extract()?;
+        Ok(format!(
+            "<glassbox.Solution {}: y {:?}, states {}>",
+            self.method,
+            shape,
+            self.states.join(", ")
+        ))
+    }
+}
+
+impl Solution {
+    pub fn ode(py: Python<'_>, states: Vec<String>, run: &OdeRun) -> PyResult<Solution> {
+        let sol = &run.sol;
+        let y = Array2::from_shape_vec((sol.ts.len(), sol.dim), sol.us.clone())
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        let steps = PyDict::new(py);
+        let column = |f: &dyn Fn(&glassbox::solve::StepRecord) -> f64| {
+            PyArray1::from_vec(py, sol.steps.iter().map(f).collect())
+        };
+        steps.set_item("t", column(&|s| s.t))?;
+        steps.set_item("h", column(&|s| s.h))?;
+        steps.set_item(
+            "error_estimate",
+            column(&|s| s.error_estimate.unwrap_or(f64::NAN)),
+        )?;
+        steps.set_item(
+            "stiffness_estimate",
+            column(&|s| s.stiffness_estimate.unwrap_or(f64::NAN)),
+        )?;
+        steps.set_item("nfe", column(&|s| f64::from(s.nfe)))?;
+        Ok(Solution {
+            t: PyArray1::from_vec(py, sol.ts.clone()).into_any().unbind(),
+            y: y.into_pyarray(py).into_any().unbind(),
+            states,
+            method: sol.method.to_string(),
+            stats: stats(py, &sol.stats)?,
+            steps: Some(steps.unbind()),
+            timing: timing(py, &run.timing)?,
+            seed: None,
+            paths: None,
+        })
+    }
+
+    pub fn sde(
+        py: Python<'_>,
+        states: Vec<String>,
+        plan: &sde::Plan,
+        run: &sde::SdeRun,
+    ) -> PyResult<Solution> {
+        let sol = &run.sol;
+        let times = plan.opts.save_at.len();
+        let n = states.len();
+        let mut values = Vec::with_capacity(sol.paths.len() * times * n);
+        for path in &sol.paths {
+            values.extend_from_slice(&path.us);
+        }
+        let y = Array3::from_shape_vec((sol.paths.len(), times, n), values)
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        let ts = sol
+            .paths
+            .first()
+            .map_or_else(|| plan.opts.save_at.clone(), |p| p.ts.clone());
+        Ok(Solution {
+            t: PyArray1::from_vec(py, ts).into_any().unbind(),
+            y: y.into_pyarray(py).into_any().unbind(),
+            states,
+            method: plan.method.name().to_string(),
+            stats: stats(py, &sol.stats)?,
+            steps: None,
+            timing: timing(py, &run.timing)?,
+            seed: Some(plan.seed),
+            paths: Some(plan.paths),
+        })
+    }
+}
+
+fn stats(py: Python<'_>, s: &Stats) -> PyResult<Py<PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("nfe", s.nfe)?;
+    d.set_item("accepted", s.accepted)?;
+    d.set_item("rejected", s.rejected)?;
+    d.set_item("jacobian_evals", s.jacobian_evals)?;
+    d.set_item("lu_factorizations", s.lu_factorizations)?;
+    d.set_item("stiff_steps", s.stiff_steps)?;
+    d.set_item("switches", s.switches)?;
+    Ok(d.unbind())
+}
+
+fn timing(py: Python<'_>, t: &Timing) -> PyResult<Py<PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("compile_ms", t.compile_ms)?;
+    d.set_item("solve_ms", t.median_solve_ms)?;
+    Ok(d.unbind())
+}
