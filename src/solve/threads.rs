@@ -4,9 +4,11 @@
 //!
 //! Invariant: results are bit-identical at any thread count. Each row is computed exactly as on
 //! one thread (a worker's kernels are the same code, its buffers are overwritten before they
-//! are read), the rows are cut into contiguous blocks, block `i` always runs on worker `i`, and
-//! the results come back in row order; every sum over rows is then taken by the caller, in row
-//! order, after the parallel part. Nothing is ever summed per thread.
+//! are read), the rows are cut into contiguous blocks, block `i` always runs on worker `i`
+//! ([`Pool::blocks`]; or, for a batched solve's fixed chunks, each chunk on whichever worker is
+//! free, [`Pool::each`]), and the results come back in row order; every sum over rows is then
+//! taken by the caller, in row order, after the parallel part. Nothing is ever summed per
+//! thread.
 
 use std::num::NonZeroUsize;
 
@@ -86,6 +88,51 @@ impl<W: Send> Pool<W> {
         F: Fn(&mut W, usize, &mut [S]) -> Result<T, Diag> + Sync,
     {
         self.blocks_of(MIN_ROWS_PER_THREAD, slots, f)
+    }
+
+    /// `f(worker, i, slot)` for every slot `i`, each taken by whichever thread is free (on
+    /// cores of different speeds the faster takes more), the results in slot order. Only for
+    /// slots whose result cannot depend on the worker that computes it, nor on what that worker
+    /// computed before (its kernels are the same code, its buffers overwritten before they are
+    /// read): a batched solve's fixed chunks. Then, as with [`blocks`](Self::blocks), the
+    /// results are bit-identical at any thread count.
+    pub fn each<S, T, F>(&mut self, slots: &mut [S], f: F) -> Result<Vec<T>, Diag>
+    where
+        S: Send,
+        T: Send,
+        F: Fn(&mut W, usize, &mut S) -> Result<T, Diag> + Sync,
+    {
+        let used = self.workers.len().min(slots.len()).max(1);
+        let (pool, workers) = (&self.pool, &mut self.workers[..used]);
+        match pool {
+            Some(pool) if used > 1 => {
+                // At most `used` slots run at once (one per pool thread; `f` never waits on
+                // the pool), so a free worker is always there to take.
+                let free = std::sync::Mutex::new(workers.iter_mut().collect::<Vec<&mut W>>());
+                let take = || free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                pool.install(|| {
+                    slots
+                        .par_iter_mut()
+                        .with_max_len(1)
+                        .enumerate()
+                        .map(|(i, slot)| {
+                            let w = take().ok_or_else(|| {
+                                Diag::error("glassbox::internal", "no free row worker")
+                                    .help("this is a bug in glassbox; please report it")
+                            })?;
+                            let result = f(w, i, slot);
+                            free.lock().unwrap_or_else(|e| e.into_inner()).push(w);
+                            result
+                        })
+                        .collect()
+                })
+            }
+            _ => slots
+                .iter_mut()
+                .enumerate()
+                .map(|(i, slot)| f(&mut workers[0], i, slot))
+                .collect(),
+        }
     }
 
     /// [`blocks`](Self::blocks) with blocks of at least `min` slots where there are enough:

@@ -139,12 +139,12 @@ pub(super) fn forward(
     let (tab, p) = (c.tab, &c.p);
     let mut chunks: Vec<&[Vec<f64>]> = xs.chunks(chunk_rows(control)).collect();
     let starts: Vec<usize> = (0..chunks.len()).map(|i| i * chunk_rows(control)).collect();
-    let parts = c.rows.blocks_of(1, &mut chunks, |w, first, block| {
+    // Chunk by chunk on whichever thread is free: a chunk's result depends on its rows only.
+    let parts = c.rows.each(&mut chunks, |w, ci, xs| {
         let bw = worker(w)?;
         bw.field.set_params(p)?;
         let e = &bw.ends.fwd;
-        let mut out = Vec::with_capacity(block.len());
-        for (i, xs) in block.iter().enumerate() {
+        {
             let (rows, x) = (xs.len(), xs.concat());
             if bw.field.input_len() > 0 {
                 bw.field.set_inputs(&x)?;
@@ -160,7 +160,7 @@ pub(super) fn forward(
                 })
                 .collect();
             let sol = solve::solve_batch(tab, &mut bw.field, &starts_u, opts, control)
-                .map_err(|e| Diag::from(offset_row(e, starts[first + i])))?;
+                .map_err(|e| Diag::from(offset_row(e, starts[ci])))?;
             let u1: Vec<f64> = (sol.rows.iter().zip(u0.chunks(e.n.max(1))))
                 .flat_map(|(s, u0)| s.last().unwrap_or(u0).to_vec())
                 .collect();
@@ -169,12 +169,11 @@ pub(super) fn forward(
                 .chunks(e.classes.max(1))
                 .map(<[f64]>::to_vec)
                 .collect();
-            out.push((sol.rows, logits));
+            Ok((sol.rows, logits))
         }
-        Ok(out)
     })?;
     let (mut sols, mut logits) = (Vec::with_capacity(xs.len()), Vec::with_capacity(xs.len()));
-    for (s, l) in parts.into_iter().flatten() {
+    for (s, l) in parts {
         sols.extend(s);
         logits.extend(l);
     }
@@ -208,10 +207,11 @@ pub(super) fn backward(
     let np = p.len();
     let size = chunk_rows(control);
     let mut chunks: Vec<usize> = (0..sols.len().div_ceil(size)).collect();
-    let parts = c.rows.blocks_of(1, &mut chunks, |w, _, block| {
+    let parts = c.rows.each(&mut chunks, |w, _, &mut ci| {
         let bw = worker(w)?;
-        let mut out = Vec::with_capacity(block.len());
-        for &ci in block.iter() {
+        // Whichever worker takes the chunk, not necessarily the one that solved it forward.
+        bw.field.set_params(p)?;
+        {
             let range = ci * size..((ci + 1) * size).min(sols.len());
             let (sols, xs) = (&sols[range.clone()], &xs[range.clone()]);
             let (rows, x) = (xs.len(), xs.concat());
@@ -269,11 +269,10 @@ pub(super) fn backward(
                 &mut [],
                 &mut dp,
             )?;
-            out.push(dp);
+            Ok(dp)
         }
-        Ok(out)
     })?;
-    for part in parts.iter().flatten() {
+    for part in &parts {
         for (d, x) in dp.iter_mut().zip(part) {
             *d += x;
         }
