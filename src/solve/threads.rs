@@ -197,6 +197,33 @@ mod tests {
         }
     }
 
+    /// `each` hands every slot to some worker exactly once and returns the results in slot
+    /// order, whichever worker took which slot; an error in a slot is the call's error.
+    #[test]
+    fn each_slot_once_in_slot_order_at_any_thread_count() {
+        for threads in 1..=4 {
+            let mut pool = Pool::new(threads, || Ok(0usize)).unwrap();
+            let mut slots: Vec<usize> = (0..9).map(|i| i * 10).collect();
+            let got = pool
+                .each(&mut slots, |calls, i, s| {
+                    *calls += 1;
+                    Ok((i, *s))
+                })
+                .unwrap();
+            assert_eq!(got, (0..9).map(|i| (i, i * 10)).collect::<Vec<_>>());
+            let calls: usize = pool.workers_mut().iter().sum();
+            assert_eq!(calls, 9, "{threads} threads");
+            let err = pool.each(&mut slots, |_, i, _| {
+                if i == 4 {
+                    Err(Diag::error("glassbox::test", "slot 4"))
+                } else {
+                    Ok(())
+                }
+            });
+            assert!(err.is_err_and(|d| d.message == "slot 4"));
+        }
+    }
+
     #[test]
     fn small_batches_use_fewer_threads() {
         let mut pool = Pool::new(8, || Ok(())).unwrap();
