@@ -137,40 +137,38 @@ pub(super) fn forward(
     control: BatchControl,
 ) -> Result<Chunk, Diag> {
     let (tab, p) = (c.tab, &c.p);
-    let mut chunks: Vec<&[Vec<f64>]> = xs.chunks(chunk_rows(control)).collect();
-    let starts: Vec<usize> = (0..chunks.len()).map(|i| i * chunk_rows(control)).collect();
+    let size = chunk_rows(control);
+    let mut chunks: Vec<&[Vec<f64>]> = xs.chunks(size).collect();
     // Chunk by chunk on whichever thread is free: a chunk's result depends on its rows only.
     let parts = c.rows.each(&mut chunks, |w, ci, xs| {
         let bw = worker(w)?;
         bw.field.set_params(p)?;
         let e = &bw.ends.fwd;
-        {
-            let (rows, x) = (xs.len(), xs.concat());
-            if bw.field.input_len() > 0 {
-                bw.field.set_inputs(&x)?;
-            }
-            let u0 = e.encode(p, &x, rows)?;
-            let starts_u: Vec<BatchRow> = u0
-                .chunks(e.n.max(1))
-                .take(rows)
-                .map(|u0| BatchRow {
-                    t0: e.t0,
-                    t1: e.t1,
-                    u0,
-                })
-                .collect();
-            let sol = solve::solve_batch(tab, &mut bw.field, &starts_u, opts, control)
-                .map_err(|e| Diag::from(offset_row(e, starts[ci])))?;
-            let u1: Vec<f64> = (sol.rows.iter().zip(u0.chunks(e.n.max(1))))
-                .flat_map(|(s, u0)| s.last().unwrap_or(u0).to_vec())
-                .collect();
-            let logits: Vec<Vec<f64>> = e
-                .logits(p, &x, &u1, rows)?
-                .chunks(e.classes.max(1))
-                .map(<[f64]>::to_vec)
-                .collect();
-            Ok((sol.rows, logits))
+        let (rows, x) = (xs.len(), xs.concat());
+        if bw.field.input_len() > 0 {
+            bw.field.set_inputs(&x)?;
         }
+        let u0 = e.encode(p, &x, rows)?;
+        let starts_u: Vec<BatchRow> = u0
+            .chunks(e.n.max(1))
+            .take(rows)
+            .map(|u0| BatchRow {
+                t0: e.t0,
+                t1: e.t1,
+                u0,
+            })
+            .collect();
+        let sol = solve::solve_batch(tab, &mut bw.field, &starts_u, opts, control)
+            .map_err(|e| Diag::from(offset_row(e, ci * size)))?;
+        let u1: Vec<f64> = (sol.rows.iter().zip(u0.chunks(e.n.max(1))))
+            .flat_map(|(s, u0)| s.last().unwrap_or(u0).to_vec())
+            .collect();
+        let logits: Vec<Vec<f64>> = e
+            .logits(p, &x, &u1, rows)?
+            .chunks(e.classes.max(1))
+            .map(<[f64]>::to_vec)
+            .collect();
+        Ok((sol.rows, logits))
     })?;
     let (mut sols, mut logits) = (Vec::with_capacity(xs.len()), Vec::with_capacity(xs.len()));
     for (s, l) in parts {
@@ -211,66 +209,64 @@ pub(super) fn backward(
         let bw = worker(w)?;
         // Whichever worker takes the chunk, not necessarily the one that solved it forward.
         bw.field.set_params(p)?;
-        {
-            let range = ci * size..((ci + 1) * size).min(sols.len());
-            let (sols, xs) = (&sols[range.clone()], &xs[range.clone()]);
-            let (rows, x) = (xs.len(), xs.concat());
-            if bw.field.input_len() > 0 {
-                bw.field.set_inputs(&x)?;
-            }
-            let e = &bw.ends;
-            let (n, classes) = (e.fwd.n, e.fwd.classes);
-            let mut dp = vec![0.0; np];
-            // The heads: dL/du(t1) per row, Σ_rows dL/dp into dp.
-            let u1: Vec<f64> = sols
-                .iter()
-                .flat_map(|s| s.last().map_or(vec![0.0; n], <[f64]>::to_vec))
-                .collect();
-            let g = g_out
-                .get(range.start * classes..range.end * classes)
-                .unwrap_or(&[]);
-            let mut du1 = vec![0.0; rows * n];
-            call_rows(
-                &e.head_vjp,
-                rows,
-                e.fwd.t1,
-                (&u1[..], &p[..], &x[..], g),
-                &mut du1,
-                &mut dp,
-            )?;
-            let dl_du: Vec<Vec<f64>> = (sols.iter().zip(du1.chunks(n.max(1))))
-                .map(|(s, d)| {
-                    let mut dl = vec![0.0; s.us.len()];
-                    let k = dl.len().saturating_sub(n);
-                    let len = dl.len() - k;
-                    dl[k..].copy_from_slice(&d[..len]);
-                    dl
-                })
-                .collect();
-            let dls: Vec<&[f64]> = dl_du.iter().map(Vec::as_slice).collect();
-            let adj = grad::batch_adjoint(
-                tab,
-                &mut bw.field,
-                sols,
-                &dls,
-                aopts,
-                control,
-                &mut dp,
-                &mut bw.work,
-            )
-            .map_err(|e| Diag::from(offset_row(e, range.start)))?;
-            // The encoders: Σ_rows (∂u0/∂p)ᵀ dL/du0 into dp.
-            let zeros = vec![0.0; rows * n];
-            call_rows(
-                &e.enc_vjp,
-                rows,
-                e.fwd.t0,
-                (&zeros[..], &p[..], &x[..], &adj.du0[..]),
-                &mut [],
-                &mut dp,
-            )?;
-            Ok(dp)
+        let range = ci * size..((ci + 1) * size).min(sols.len());
+        let (sols, xs) = (&sols[range.clone()], &xs[range.clone()]);
+        let (rows, x) = (xs.len(), xs.concat());
+        if bw.field.input_len() > 0 {
+            bw.field.set_inputs(&x)?;
         }
+        let e = &bw.ends;
+        let (n, classes) = (e.fwd.n, e.fwd.classes);
+        let mut dp = vec![0.0; np];
+        // The heads: dL/du(t1) per row, Σ_rows dL/dp into dp.
+        let u1: Vec<f64> = sols
+            .iter()
+            .flat_map(|s| s.last().map_or(vec![0.0; n], <[f64]>::to_vec))
+            .collect();
+        let g = g_out
+            .get(range.start * classes..range.end * classes)
+            .unwrap_or(&[]);
+        let mut du1 = vec![0.0; rows * n];
+        call_rows(
+            &e.head_vjp,
+            rows,
+            e.fwd.t1,
+            (&u1[..], &p[..], &x[..], g),
+            &mut du1,
+            &mut dp,
+        )?;
+        let dl_du: Vec<Vec<f64>> = (sols.iter().zip(du1.chunks(n.max(1))))
+            .map(|(s, d)| {
+                let mut dl = vec![0.0; s.us.len()];
+                let k = dl.len().saturating_sub(n);
+                let len = dl.len() - k;
+                dl[k..].copy_from_slice(&d[..len]);
+                dl
+            })
+            .collect();
+        let dls: Vec<&[f64]> = dl_du.iter().map(Vec::as_slice).collect();
+        let adj = grad::batch_adjoint(
+            tab,
+            &mut bw.field,
+            sols,
+            &dls,
+            aopts,
+            control,
+            &mut dp,
+            &mut bw.work,
+        )
+        .map_err(|e| Diag::from(offset_row(e, range.start)))?;
+        // The encoders: Σ_rows (∂u0/∂p)ᵀ dL/du0 into dp.
+        let zeros = vec![0.0; rows * n];
+        call_rows(
+            &e.enc_vjp,
+            rows,
+            e.fwd.t0,
+            (&zeros[..], &p[..], &x[..], &adj.du0[..]),
+            &mut [],
+            &mut dp,
+        )?;
+        Ok(dp)
     })?;
     for part in &parts {
         for (d, x) in dp.iter_mut().zip(part) {
