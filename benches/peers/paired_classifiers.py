@@ -14,8 +14,10 @@ keeps diffrax's compiled steps; each pair times
   and `glassbox predict MODEL --weights INIT --input ROWS --threads 1 --stats` forward only
   (its `solve time` over a file of whole batches, divided by the number of batches), on the
   batched path and, with GLASSBOX_BATCHED=0, on the per-row path training's forward takes
-  today; for digits also `train examples/digits.gbx` as the example stands (with its
-  error-estimate regularizer, which the peer does not have);
+  today; both step controls again with diffrax's controller (`pcoeff = 0, icoeff = 1`, its
+  `PIDController` defaults, instead of glassbox's PI gains), so that one row compares the
+  same tolerance under the same step-size rule; for digits also `train examples/digits.gbx`
+  as the example stands (with its error-estimate regularizer, which the peer does not have);
 
 a fraction of a second apart, the order alternating pair by pair, every process on one CPU
 (`--cpu N`, default the first: this VM's vCPUs run at different, changing speeds). A row's
@@ -84,17 +86,28 @@ def glassbox_train(model, iterations, threads=1, cpus=None):
             "nfe": med([m["nfe"] for m in timed]), "loss_first": metrics[0]["loss"]}
 
 
-def joint_variant(model, work):
-    """`model` with `batch = joint` added to its solve clause (one step size for the batch, the
-    layout of diffrax's joint solve), written into `work` with its data paths made absolute."""
+# diffrax's `PIDController` defaults as glassbox `solve` options: the integral controller
+# (glassbox's default gains are OrdinaryDiffEq's PI, `pcoeff = 0.4, icoeff = 0.3`).
+DIFFRAX_CONTROLLER = "pcoeff = 0, icoeff = 1"
+
+
+def variant(model, work, options, tag):
+    """`model` with `options` added to its solve clause, written into `work` as
+    `<stem>_<tag>.gbx` with its data paths made absolute."""
     text = model.read_text()
     text = re.sub(r'csv\("([^"]+)"', lambda m: f'csv("{(model.parent / m.group(1)).resolve()}"', text)
-    text, n = re.subn(r"^(solve \w+\([^)]*)\)", r"\1, batch = joint)", text, count=1, flags=re.M)
+    text, n = re.subn(r"^(solve \w+\([^)]*)\)", rf"\1, {options})", text, count=1, flags=re.M)
     if n != 1:
-        sys.exit(f"{model}: no `solve METHOD(...)` clause to add `batch = joint` to")
-    out = work / f"{model.stem}_joint.gbx"
+        sys.exit(f"{model}: no `solve METHOD(...)` clause to add `{options}` to")
+    out = work / f"{model.stem}_{tag}.gbx"
     out.write_text(text)
     return out
+
+
+def joint_variant(model, work):
+    """`model` with `batch = joint` (one step size for the batch, the layout of diffrax's joint
+    solve)."""
+    return variant(model, work, "batch = joint", "joint")
 
 
 def glassbox_forward(model, weights, rows_file, batches, batched=True):
@@ -191,6 +204,9 @@ def model_rows(name, args):
         rows_file.write_text("\n".join(lines) + "\n")
 
         gb_joint = joint_variant(gb_model, work)
+        # The same tolerance and the same controller as the peer: diffrax's defaults.
+        gb_joint_i = variant(gb_model, work, f"batch = joint, {DIFFRAX_CONTROLLER}", "joint_integral")
+        gb_i = variant(gb_model, work, DIFFRAX_CONTROLLER, "integral")
         peer = cl.Peer(name, cl.read_safetensors(init / "weights.safetensors"))
         # Iteration counts from one untimed run of each: a process or a diffrax measurement
         # takes ~args.seconds.
@@ -216,6 +232,8 @@ def model_rows(name, args):
         def glassbox_side():
             out = {"train": glassbox_train(gb_model, g_iters),
                    "train_joint": glassbox_train(gb_joint, g_iters),
+                   "train_joint_integral": glassbox_train(gb_joint_i, g_iters),
+                   "train_integral": glassbox_train(gb_i, g_iters),
                    "forward": glassbox_forward(gb_model, init, rows_file, batches, batched=True),
                    "forward_per_row": glassbox_forward(gb_model, init, rows_file, batches, batched=False)}
             if name == "digits":
@@ -274,6 +292,9 @@ def summarise(name, cfg, chk, pairs, threads, rate, g_iters, d_iters, f_runs, co
                      "forward_nfe_per_row": med(g("forward", "nfe")),
                      "backward_over_forward": (gt - gfr) / gfr,
                      "backward_over_batched_forward": (gt - gf) / gf}
+    for k in ["train_joint_integral", "train_integral"]:
+        s["glassbox"][f"{k}_ms"] = med(g(k, "ms"))
+        s["glassbox"][f"{k}_nfe_per_row"] = med(g(k, "nfe")) / cfg["batch"]
     if name == "digits":
         s["glassbox"]["example_train_ms"] = med(g("example", "ms"))
     s["glassbox"]["gflops"] = flops(cfg, g_nfe) / (gt * 1e-3) / 1e9
@@ -292,6 +313,9 @@ def summarise(name, cfg, chk, pairs, threads, rate, g_iters, d_iters, f_runs, co
             # against glassbox's own `batch = joint`: the same model of the batch as diffrax joint
             "train_ratio_joint": ratio_stats([p["diffrax"][layout]["ms"] / p["glassbox"]["train_joint"]["ms"]
                                               for p in pairs]),
+            # glassbox with diffrax's controller: the same tolerance and the same step control
+            "train_ratio_integral": ratio_stats([p["diffrax"][layout]["ms"] / p["glassbox"][
+                "train_joint_integral" if layout == "joint" else "train_integral"]["ms"] for p in pairs]),
             "forward_ratio": ratio_stats([p["diffrax"][layout]["forward_ms"] / p["glassbox"]["forward"]["ms"]
                                           for p in pairs]),
         }
@@ -344,6 +368,21 @@ def markdown(meta, models):
         out.append(f"| forward only (`predict`), {TITLE[m['model']]} | — | {f(j['forward_ms'])} ms | — | "
                    f"{f(g['forward_ms'])} ms ({f(g['forward_per_row_ms'])} with `GLASSBOX_BATCHED=0`) | "
                    f"{f(v['forward_ms'])} ms | {v['forward_ratio']['median']:.2f}x | {j['forward_ratio']['median']:.2f}x |")
+    out.append("")
+    out.append("The same tolerance and the same controller: glassbox with diffrax's `PIDController` "
+               f"defaults (`{DIFFRAX_CONTROLLER}`, the integral controller; glassbox's own default "
+               "gains are OrdinaryDiffEq's PI, `pcoeff = 0.4, icoeff = 0.3`, above). Both tools then "
+               "run Tsit5 at rtol = atol = 1e-5 under the same step-size rule; the NFE and the "
+               "logit errors of both controllers are in `work_accuracy.md`:")
+    out.append("")
+    out.append("| per training iteration (`--threads 1`) | glassbox joint (NFE/row) | diffrax joint (NFE/row) | joint vs joint | glassbox per row (NFE/row) | diffrax `vmap` (NFE/row) | per row vs `vmap` |")
+    out.append("|---|---|---|---|---|---|---|")
+    for m in models:
+        j, v, g = m["diffrax_joint"], m["diffrax_vmap"], m["glassbox"]
+        out.append(f"| {TITLE[m['model']]} | {f(g['train_joint_integral_ms'])} ms ({g['train_joint_integral_nfe_per_row']:.1f}) | "
+                   f"{f(j['train_ms'])} ms ({j['nfe_per_row']:.1f}) | {r(j['train_ratio_integral'])} | "
+                   f"{f(g['train_integral_ms'])} ms ({g['train_integral_nfe_per_row']:.1f}) | "
+                   f"{f(v['train_ms'])} ms ({v['nfe_per_row']:.1f}) | {r(v['train_ratio_integral'])} |")
     out.append("")
     out.append("| model | tool | NFE per row (training / forward) | backward ÷ forward | GEMM GFLOP/s | GEMM floor ms | × floor |")
     out.append("|---|---|---|---|---|---|---|")

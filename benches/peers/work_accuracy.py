@@ -17,7 +17,7 @@ Rows (layouts):
   (`pcoeff = 0, icoeff = 1`), to separate the controller from the rest;
 - diffrax `vmap`: one solve per row under jax.vmap (each row its own steps), PIDController
   defaults (`pcoeff = 0, icoeff = 1`);
-- glassbox `batch = joint` and diffrax joint: the batch as one (128, 32) state, one step size
+- glassbox `batch = joint` (default PI gains, and diffrax's integral controller) and diffrax joint: the batch as one (128, 32) state, one step size
   for the batch; their NFE is per batch (each evaluation covers every row).
 
 Field evaluations: glassbox's own count (`predict --stats`: every evaluation, the initial-step
@@ -84,6 +84,7 @@ GLASSBOX = [
     ("glassbox per row, PI, first_max_factor = 10", ", first_max_factor = 10"),
     ("glassbox per row, integral (p 0, i 1)", ", pcoeff = 0, icoeff = 1"),
     ("glassbox joint, PI (default)", ", batch = joint"),
+    ("glassbox joint, integral (p 0, i 1)", ", batch = joint, pcoeff = 0, icoeff = 1"),
 ]
 
 
@@ -192,7 +193,8 @@ def main():
     pairs = [("glassbox per row, PI (default)", "diffrax vmap, PIDController defaults"),
              ("glassbox per row, PI, first_max_factor = 10", "diffrax vmap, PIDController defaults"),
              ("glassbox per row, integral (p 0, i 1)", "diffrax vmap, PIDController defaults"),
-             ("glassbox joint, PI (default)", "diffrax joint, PIDController defaults")]
+             ("glassbox joint, PI (default)", "diffrax joint, PIDController defaults"),
+             ("glassbox joint, integral (p 0, i 1)", "diffrax joint, PIDController defaults")]
     out["equal_error"] = []
     for g, d in pairs:
         for q in points[g]:
