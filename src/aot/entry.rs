@@ -9,14 +9,16 @@
 //! (`Kernel::linked`), which the `aot` module invariant guarantees.
 
 use super::Meta;
-use crate::jit::{Entry, Kernel, KernelSpec, Linked};
+use crate::jit::{
+    BatchEntry, BatchKernel, BatchSpec, Entry, Kernel, KernelSpec, Linked, LinkedBatch,
+};
 
 /// The entry point of a standalone binary: the `main` that `jit::object::emit` generates calls
 /// it with its read-only data (the metadata and the weights) and its kernels (null when
-/// absent), and returns its exit status.
+/// absent; a classifier's batched field, encoder and head last), and returns its exit status.
 #[allow(clippy::too_many_arguments)]
 // SAFETY: the name is unique in a link (the crate's `glassbox_` prefix, defined once), and the
-// signature is the one `jit::object::emit` declares for `object::ENTRY` (eight pointer-sized
+// signature is the one `jit::object::emit` declares for `object::ENTRY` (eleven pointer-sized
 // arguments, an `i32` status), so the generated `main` calls it correctly.
 #[unsafe(no_mangle)]
 pub extern "C" fn glassbox_aot_main(
@@ -28,6 +30,9 @@ pub extern "C" fn glassbox_aot_main(
     jacobian: Option<Entry>,
     dfdt: Option<Entry>,
     init: Option<Entry>,
+    field_batch: Option<BatchEntry>,
+    init_batch: Option<BatchEntry>,
+    head_batch: Option<BatchEntry>,
 ) -> i32 {
     // SAFETY: only the generated `main` calls this symbol, with the address and length of its
     // own data objects: `meta_len` bytes of metadata and `weights_len` little-endian `f64`s,
@@ -44,6 +49,17 @@ pub extern "C" fn glassbox_aot_main(
         );
         return 101;
     };
+    if meta.format != Meta::FORMAT {
+        // Never reached by a binary `glassbox build` linked (its object and runtime come from
+        // one glassbox), but a description of another layout must not be trusted.
+        eprintln!(
+            "error: this binary's model description has format {}, its runtime reads format {}; \
+             rebuild it with `glassbox build`",
+            meta.format,
+            Meta::FORMAT
+        );
+        return 101;
+    }
     // The metadata and the kernels were written together from the same IR functions
     // (`aot` module invariant), so each spec describes its kernel's code: the calls `Kernel`
     // makes with buffers checked against it are sound as for JIT kernels.
@@ -70,6 +86,27 @@ pub extern "C" fn glassbox_aot_main(
         (Some(h), Some(s)) => Some(wrap(h, s)),
         _ => None,
     };
+    let wrap_batch = |entry: BatchEntry, spec: &BatchSpec| {
+        // SAFETY: as for `wrap`: `entry` is this executable's batched kernel and `spec` the
+        // description (`object::emit`'s, from the plan it generated the code with) beside it.
+        unsafe { BatchKernel::linked(entry, spec) }
+    };
+    // A classifier's batched kernels: all three with their specs, or none.
+    let batch = match (&meta.batch, field_batch, init_batch, head_batch) {
+        (Some(b), Some(f), Some(i), Some(h)) => Some(LinkedBatch {
+            field: wrap_batch(f, &b.kernels.field),
+            init: wrap_batch(i, &b.kernels.init),
+            head: wrap_batch(h, &b.kernels.head),
+        }),
+        (None, None, None, None) => None,
+        _ => {
+            eprintln!(
+                "error: this binary's batched kernels and their description disagree; \
+                 rebuild it with `glassbox build`"
+            );
+            return 101;
+        }
+    };
     let (Some(field), Some(init)) = (field, init) else {
         eprintln!("error: this binary has no vector field; rebuild it with `glassbox build`");
         return 101;
@@ -80,6 +117,7 @@ pub extern "C" fn glassbox_aot_main(
         sde,
         init: wrap(init, &meta.init),
         head,
+        batch,
     };
     super::runtime::main(&meta, weights, linked)
 }

@@ -1,7 +1,9 @@
 //! What runs inside a standalone binary (after `entry.rs`'s `glassbox_aot_main` has wrapped
 //! the linked kernels): its command line, the solve, and the output. The solve is the crate's
-//! own `solve::solve_with` on the linked kernels with the settings `glassbox build` recorded,
-//! and the CSV is `glassbox predict`'s, so the numbers equal theirs.
+//! own `solve::solve_with` on the linked kernels with the settings `glassbox build` recorded
+//! (a classifier's `--input` rows: `glassbox predict`'s batched path, `train::predict_batched`
+//! on the linked batched kernels, where `predict` takes it), and the CSV is `glassbox
+//! predict`'s, so the numbers equal theirs.
 //!
 //! Invariant: bad input (flags, `--y0`, the `--input` file) is a diagnostic and exit status 1,
 //! never a panic; `--help` and `--version` exit 0, flag syntax errors 2 (clap's convention).
@@ -17,12 +19,16 @@ use crate::app::export::{Csv, Json, StatsOf, stats_text, to_csv, to_json};
 use crate::app::predict::at_grid;
 use crate::app::solve::Timing;
 use crate::diag::Diag;
-use crate::jit::Linked;
+use crate::jit::{Kernel, Linked, LinkedBatch};
 use crate::kit::io::path_error;
 use crate::kit::output::{is_json, print_stats, write_or_print};
 use crate::kit::render_diag;
-use crate::solve::{JitField, Method, Solution, SolveOptions, StepControl, solve_with};
-use crate::train::call_kernel;
+use crate::solve::{
+    BatchControl, JitBatchField, JitField, Method, Solution, SolveOptions, StepControl, solve_with,
+};
+use crate::train::{
+    BatchEnds, ForwardPath, ForwardStats, call_kernel, predict_batched, solves_batched,
+};
 
 /// Runs the binary with the process's arguments; returns the exit status. A panic (a bug:
 /// user input never causes one) is reported as such, with status 101, instead of aborting
@@ -244,27 +250,24 @@ fn run(meta: &Meta, weights: &[f64], k: Linked, m: &ArgMatches) -> Result<(), Ve
     };
 
     let settings = Settings::new(meta, save_at)?;
-    let derivs = k.derivs.as_ref().map(|(j, d)| (j, d));
-    let k = &k;
-    let mut sols = Vec::with_capacity(samples.len());
-    let mut solve_times = Vec::with_capacity(samples.len());
-    for x in &samples {
-        let u0 = match &y0 {
-            Some(y) => y.clone(),
-            None => initial_state(k, weights, x, t0, meta.columns.len())?,
-        };
-        let mut field = JitField::linked(&k.field, derivs, weights, x).map_err(|d| vec![d])?;
-        let start = Instant::now();
-        let sol = solve_with(settings.method, &mut field, t0, t1, &u0, &settings.opts)
-            .map_err(|e| vec![Diag::from(e)])?;
-        solve_times.push(start.elapsed());
-        sols.push(sol);
+    let mut k = k;
+    let batch = k.batch.take();
+    if let Some(head) = k.head.as_ref() {
+        let output = m.get_one::<PathBuf>("output").map(PathBuf::as_path);
+        let kernels = (&k, head, batch);
+        let (text, stats) = classify(meta, weights, kernels, &settings, &samples, (t0, t1))?;
+        write_or_print(output, &text)?;
+        if m.get_flag("stats") {
+            print_stats(&stats.describe(), output.is_none());
+        }
+        return Ok(());
     }
+    let span = (t0, t1, y0);
+    let (sols, solve_times) = solve_rows(meta, weights, &k, &settings, &samples, span)?;
 
     let output = m.get_one::<PathBuf>("output");
-    let text = match (&k.head, output) {
-        (Some(head), _) => logits(head, weights, &samples, &sols, t1)?,
-        (None, Some(path)) if is_json(path) => json(meta, &sols),
+    let text = match output {
+        Some(path) if is_json(path) => json(meta, &sols),
         _ => csv(&meta.columns, &sols, meta.input_len > 0),
     };
     write_or_print(output.map(PathBuf::as_path), &text)?;
@@ -282,26 +285,84 @@ fn run(meta: &Meta, weights: &[f64], k: Linked, m: &ArgMatches) -> Result<(), Ve
     Ok(())
 }
 
-/// A classifier's output: `glassbox predict --input`'s CSV (`class,logit_0,...`), the head
-/// evaluated on each row's state at `t1`.
-fn logits(
-    head: &crate::jit::Kernel,
-    p: &[f64],
+/// Each sample's solve on its own (`solve::solve_with` on the linked kernels), from `y0` or
+/// the linked initial state, and how long each took.
+fn solve_rows(
+    meta: &Meta,
+    weights: &[f64],
+    k: &Linked,
+    settings: &Settings,
     samples: &[Vec<f64>],
-    sols: &[Solution],
-    t1: f64,
-) -> Result<String, Vec<Diag>> {
-    let mut z = Vec::with_capacity(samples.len() * head.output_len());
-    for (x, sol) in samples.iter().zip(sols) {
-        let u1 = sol.last().unwrap_or(&[]);
-        z.extend(call_kernel(head, t1, u1, p, x, &[]).map_err(|d| vec![d])?);
+    (t0, t1, y0): (f64, f64, Option<Vec<f64>>),
+) -> Result<(Vec<Solution>, Vec<Duration>), Vec<Diag>> {
+    let derivs = k.derivs.as_ref().map(|(j, d)| (j, d));
+    let mut sols = Vec::with_capacity(samples.len());
+    let mut solve_times = Vec::with_capacity(samples.len());
+    for x in samples {
+        let u0 = match &y0 {
+            Some(y) => y.clone(),
+            None => initial_state(k, weights, x, t0, meta.columns.len())?,
+        };
+        let mut field = JitField::linked(&k.field, derivs, weights, x).map_err(|d| vec![d])?;
+        let start = Instant::now();
+        let sol = solve_with(settings.method, &mut field, t0, t1, &u0, &settings.opts)
+            .map_err(|e| vec![Diag::from(e)])?;
+        solve_times.push(start.elapsed());
+        sols.push(sol);
     }
-    let k = head.output_len();
-    Ok(to_csv(&Csv::Logits {
-        logits: &z,
-        k,
+    Ok((sols, solve_times))
+}
+
+/// A classifier's `--input` rows: `glassbox predict --input`'s CSV (`class,logit_0,...`) and
+/// its `--stats`. Batched or per row by `predict`'s rule (`train::solves_batched`, on the
+/// linked batched field) and, batched, through `predict`'s own code (`train::predict_batched`
+/// on the linked batched kernels); per row, each row's solve on its own and the head on its
+/// state at `t1`.
+fn classify(
+    meta: &Meta,
+    weights: &[f64],
+    (k, head, batch): (&Linked, &Kernel, Option<LinkedBatch>),
+    settings: &Settings,
+    samples: &[Vec<f64>],
+    (t0, t1): (f64, f64),
+) -> Result<(String, ForwardStats), Vec<Diag>> {
+    let control = match &meta.batch {
+        Some(b) => BatchControl::from_name(&b.control).ok_or_else(damaged)?,
+        None => BatchControl::PerRow,
+    };
+    let classes = head.output_len();
+    let (logits, stats) = match batch {
+        Some(b) if solves_batched(control, samples.len(), b.field.uses_gemm()) => {
+            let Method::Explicit(tab) = settings.method else {
+                return Err(damaged());
+            };
+            let mut field = JitBatchField::from_kernel(b.field, weights).map_err(|d| vec![d])?;
+            let ends = BatchEnds::from_kernels(b.init, b.head, (t0, t1));
+            let kernels = (&mut field, &ends);
+            predict_batched(kernels, tab, &settings.opts, control, weights, samples)
+                .map_err(|d| vec![d])?
+        }
+        _ => {
+            let start = Instant::now();
+            let mut stats = ForwardStats::new(ForwardPath::PerRow, control, samples.len());
+            let span = (t0, t1, None);
+            let (sols, _) = solve_rows(meta, weights, k, settings, samples, span)?;
+            let mut z = Vec::with_capacity(samples.len() * classes);
+            for (x, sol) in samples.iter().zip(&sols) {
+                stats.nfe += sol.stats.nfe;
+                let u1 = sol.last().unwrap_or(&[]);
+                z.extend(call_kernel(head, t1, u1, weights, x, &[]).map_err(|d| vec![d])?);
+            }
+            stats.solve_ms = start.elapsed().as_secs_f64() * 1e3;
+            (z, stats)
+        }
+    };
+    let csv = to_csv(&Csv::Logits {
+        logits: &logits,
+        k: classes,
         labels: None,
-    }))
+    });
+    Ok((csv, stats))
 }
 
 /// `--at`, else the times the model gives (`[t0, t1]` and the save times).
@@ -337,15 +398,6 @@ struct Settings {
 
 impl Settings {
     fn new(meta: &Meta, save_at: Vec<f64>) -> Result<Settings, Vec<Diag>> {
-        let damaged = || {
-            vec![
-                Diag::error(
-                    "glassbox::internal",
-                    "this binary's solver settings are damaged",
-                )
-                .help("rebuild it with `glassbox build`"),
-            ]
-        };
         let &[rtol, atol] = meta.tolerances.as_slice() else {
             return Err(damaged());
         };
@@ -365,6 +417,17 @@ impl Settings {
             },
         })
     }
+}
+
+/// Settings `glassbox build` recorded that this runtime cannot read (never the user's doing).
+fn damaged() -> Vec<Diag> {
+    vec![
+        Diag::error(
+            "glassbox::internal",
+            "this binary's solver settings are damaged",
+        )
+        .help("rebuild it with `glassbox build`"),
+    ]
 }
 
 /// `u0(p, x)` at `t0` from the linked initial-state kernel (equal to the interpreter's, which

@@ -62,12 +62,17 @@ fn build(args: &BuildArgs) -> Result<PathBuf, Vec<Diag>> {
         sde: parts.sde.as_ref().map(|(g, jvp)| (g, jvp.as_ref())),
         init: &parts.init,
         head: parts.head.as_ref(),
+        batched: parts.batch_control.is_some(),
     };
+    let control = parts.batch_control;
     let meta = &mut parts.meta;
     let bytes = object::emit(
         &model.name,
         &kernels,
-        |[field, jacobian, dfdt, init]| {
+        |object::Layout {
+             scratch: [field, jacobian, dfdt, init],
+             batch,
+         }| {
             meta.field.scratch_len = field;
             if let Some(j) = meta.jacobian.as_mut() {
                 j.scratch_len = jacobian;
@@ -86,6 +91,12 @@ fn build(args: &BuildArgs) -> Result<PathBuf, Vec<Diag>> {
                 h.scratch_len = jacobian;
             }
             meta.init.scratch_len = init;
+            meta.batch = batch
+                .zip(control)
+                .map(|(kernels, control)| build::BatchMeta {
+                    control: control.name().to_string(),
+                    kernels,
+                });
             meta.to_bytes()
         },
         &parts.p,

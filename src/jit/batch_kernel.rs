@@ -1,5 +1,6 @@
-//! A batched kernel: [`BatchKernel`] owns a JIT function whose loop over samples runs inside the
-//! generated code (`batch.rs` plans and lowers it), and calls it after checking every buffer.
+//! A batched kernel: [`BatchKernel`] owns a JIT function (or wraps one linked into a standalone
+//! binary, [`BatchKernel::linked`]) whose loop over samples runs inside the generated code
+//! (`batch.rs` plans and lowers it), and calls it after checking every buffer.
 //!
 //! `unsafe` here (allowed in `jit/mod.rs`): the code address as a function pointer, and the
 //! call, sound by the module invariant of `kernel.rs` and because the buffer area and sums are
@@ -9,13 +10,13 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use super::kernel::{INLINE_ARGS, arg_pointers, check};
-use super::module::{Owned, build_module};
-use super::{Options, batch, codegen, internal};
+use super::module::{Body, Owned, build_module};
+use super::{BatchSpec, KernelSpec, Options, batch, codegen, internal};
 use crate::diag::Diag;
 use crate::ir::{ArgSpec, Function};
 
 /// `fn(args, out, sums, scratch, buffers, batch)`: see `batch.rs`.
-type BatchEntry =
+pub(crate) type BatchEntry =
     unsafe extern "C" fn(*const *const f64, *mut f64, *mut f64, *mut f64, *mut f64, usize);
 
 /// A batched kernel: the loop over samples runs inside the generated code, dense layers over
@@ -48,13 +49,15 @@ impl std::fmt::Debug for BatchKernel {
     }
 }
 
-pub(super) fn build_batch(
+/// The batch plan of `f` and the runtime symbols its code imports: what both the JIT
+/// ([`build_batch`]) and the object files of `glassbox build` (`object.rs`) generate a batched
+/// kernel from, so that the two are the same code.
+pub(super) fn prepare(
     f: &Function,
     name: &str,
     summed: &[bool],
     options: Options,
-) -> Result<BatchKernel, Diag> {
-    let start = Instant::now();
+) -> Result<(batch::Plan, Vec<&'static str>), Diag> {
     f.validate().map_err(|e| internal(name, "invalid IR", e))?;
     let plan =
         batch::plan(f, summed, options.gemm_min).map_err(|e| internal(name, "batch plan", e))?;
@@ -63,28 +66,42 @@ pub(super) fn build_batch(
         symbols.push(batch::GEMM);
         symbols.push(batch::GEMM_ADD);
     }
-    let built = build_module(
-        name,
-        6,
-        &symbols,
-        Box::new(|b, funcs| {
-            let entry = b.create_block();
-            b.append_block_params_for_function_params(entry);
-            b.switch_to_block(entry);
-            let &[args, out, sums, scratch, bufs, batch] = b.block_params(entry) else {
-                return Err("batched kernel signature has the wrong parameters".into());
-            };
-            let params = batch::Params {
-                args,
-                out,
-                sums,
-                scratch,
-                bufs,
-                batch,
-            };
-            batch::lower(b, f, &plan, funcs, options, &params)
-        }),
-    )?;
+    Ok((plan, symbols))
+}
+
+/// The body of a batched kernel of `f` under `plan` (its six parameters: `BatchEntry`'s).
+pub(super) fn body<'x>(f: &'x Function, plan: &'x batch::Plan, options: Options) -> Box<Body<'x>> {
+    Box::new(move |b, funcs| {
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let &[args, out, sums, scratch, bufs, batch] = b.block_params(entry) else {
+            return Err("batched kernel signature has the wrong parameters".into());
+        };
+        let params = batch::Params {
+            args,
+            out,
+            sums,
+            scratch,
+            bufs,
+            batch,
+        };
+        batch::lower(b, f, plan, funcs, options, &params)
+    })
+}
+
+/// The parameters of a batched kernel's function (see `BatchEntry`).
+pub(super) const PARAMS: usize = 6;
+
+pub(super) fn build_batch(
+    f: &Function,
+    name: &str,
+    summed: &[bool],
+    options: Options,
+) -> Result<BatchKernel, Diag> {
+    let start = Instant::now();
+    let (plan, symbols) = prepare(f, name, summed, options)?;
+    let built = build_module(name, PARAMS, &symbols, body(f, &plan, options))?;
     // SAFETY: as in `kernel::build`: the finalized address of the function just defined with
     // the six pointer-sized parameters `BatchEntry` describes; `owned` moves into the kernel
     // with it.
@@ -103,6 +120,45 @@ pub(super) fn build_batch(
         compile_time: start.elapsed(),
         _module: built.owned,
     })
+}
+
+/// The spec a linked batched kernel is called by: `plan`'s extents and the scratch length its
+/// code generation reported (`object.rs`).
+pub(super) fn spec(name: &str, f: &Function, plan: &batch::Plan, scratch_len: usize) -> BatchSpec {
+    BatchSpec {
+        kernel: KernelSpec::new(name.to_string(), f, scratch_len),
+        sums_len: plan.sums_len,
+        per_sample: plan.per_sample,
+        gemms: plan.uses_gemm(),
+    }
+}
+
+impl BatchKernel {
+    /// A batched kernel around code linked into this executable, described by `spec`.
+    ///
+    /// # Safety
+    /// `entry` must be the code generated for `spec` (same arguments, output length, batch
+    /// plan extents and scratch length), alive for the rest of the process: only the standalone
+    /// binary's entry point (`aot/entry.rs`) can vouch for that, since `glassbox build` wrote
+    /// both from one IR function and one plan (`object.rs`).
+    pub(crate) unsafe fn linked(entry: BatchEntry, spec: &BatchSpec) -> BatchKernel {
+        let k = &spec.kernel;
+        BatchKernel {
+            name: k.name.clone(),
+            args: k.arg_specs(),
+            out_len: k.out_len,
+            sums_len: spec.sums_len,
+            per_sample: spec.per_sample,
+            scratch: RefCell::new((vec![0.0; k.scratch_len], Vec::new())),
+            scratch_len: k.scratch_len,
+            gemms: spec.gemms,
+            entry,
+            clif: String::new(),
+            compile_time: Duration::ZERO,
+            // Linked code lives as long as the process: nothing to free.
+            _module: Owned(std::sync::Mutex::new(None)),
+        }
+    }
 }
 
 impl BatchKernel {

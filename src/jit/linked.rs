@@ -1,12 +1,13 @@
 //! What a kernel linked into a standalone binary is, seen from the JIT: its ABI description
 //! ([`KernelSpec`]: arguments, output and scratch lengths, written by `glassbox build` beside
 //! the code from the same IR function) and the set of linked kernels the binary's entry point
-//! (`aot/entry.rs`) hands to its runtime ([`Linked`]). Safe code: `Kernel::linked` (`kernel.rs`)
-//! is the one place a spec is trusted.
+//! (`aot/entry.rs`) hands to its runtime ([`Linked`]); a batched kernel's ([`BatchSpec`]: the
+//! batch plan's extents besides). Safe code: `Kernel::linked` (`kernel.rs`) and
+//! `BatchKernel::linked` (`batch_kernel.rs`) are the places a spec is trusted.
 
 use serde::{Deserialize, Serialize};
 
-use super::Kernel;
+use super::{BatchKernel, Kernel};
 use crate::ir::{ArgSpec, Function};
 
 /// The kernels linked into a standalone binary (`glassbox build`), as its entry point hands
@@ -19,6 +20,18 @@ pub struct Linked {
     pub init: Kernel,
     /// A classifier's head, run on each row's final state.
     pub head: Option<Kernel>,
+    /// A classifier's field, encoder and head as batched kernels (`glassbox predict`'s
+    /// batched path, `train::forward`).
+    pub batch: Option<LinkedBatch>,
+}
+
+/// A classifier's batched kernels in a standalone binary: the vector field, the initial state
+/// (the encoder) and the head, each the `jit::compile_batch` of the same IR function as its
+/// per-sample kernel, with no summed outputs.
+pub struct LinkedBatch {
+    pub field: BatchKernel,
+    pub init: BatchKernel,
+    pub head: BatchKernel,
 }
 
 /// What calling one linked kernel needs: its arguments, output length and scratch length.
@@ -56,4 +69,26 @@ impl KernelSpec {
             })
             .collect()
     }
+}
+
+/// The specs of a classifier's batched kernels ([`LinkedBatch`]'s), as `object::emit` reports
+/// them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BatchSpecs {
+    pub field: BatchSpec,
+    pub init: BatchSpec,
+    pub head: BatchSpec,
+}
+
+/// What calling one linked batched kernel needs: its per-sample spec (arguments, the length of
+/// one sample's outputs, scratch) and the extents of the batch plan the code was generated
+/// from (`batch.rs`): the summed outputs' length and the buffer area's `f64`s per sample. Made
+/// only by `object::emit` from the plan it generated the code with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BatchSpec {
+    pub kernel: KernelSpec,
+    pub sums_len: usize,
+    pub per_sample: usize,
+    /// Whether some dense layer is a GEMM over the batch (`BatchKernel::uses_gemm`).
+    pub gemms: bool,
 }

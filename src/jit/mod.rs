@@ -13,8 +13,8 @@
 //! checked calls, `bound.rs` [`Bound`], `batch_kernel.rs` [`BatchKernel`]; `runtime.rs` and
 //! `slice_runtime.rs` the runtime symbols kernels call (scalar math; GEMM, tensor `tanh`, dense
 //! products over `dense.rs`); `object.rs` the object files of `glassbox build`; `linked.rs` what
-//! a kernel linked into a standalone binary is ([`KernelSpec`], [`Linked`]). Nothing here
-//! depends on `aot`: the binary's entry point is `aot/entry.rs`.
+//! a kernel linked into a standalone binary is ([`KernelSpec`], [`BatchSpec`], [`Linked`]).
+//! Nothing here depends on `aot`: the binary's entry point is `aot/entry.rs`.
 //!
 //! Two ways to call a [`Kernel`]: [`Kernel::call`] on the caller's buffers, checked on every
 //! call; and [`Kernel::bind`], a [`Bound`] call that owns its buffers (sized once, exactly) and
@@ -52,12 +52,13 @@ pub use codegen::{DEFAULT_CALL_MIN, DEFAULT_UNROLL};
 
 /// Mat-vecs of at least this many multiply-adds become GEMMs in batched kernels.
 pub const DEFAULT_GEMM_MIN: usize = 512;
+pub(crate) use batch_kernel::BatchEntry;
 pub use batch_kernel::BatchKernel;
 pub use bound::{Bound, load_scalar};
 pub use dense::Combination;
 pub(crate) use kernel::Entry;
 pub use kernel::Kernel;
-pub use linked::{KernelSpec, Linked};
+pub use linked::{BatchSpec, BatchSpecs, KernelSpec, Linked, LinkedBatch};
 pub use slice_runtime::{
     Dense, DenseFn, dense_product, dense_versions, stage_combination, tanh_slice,
     tanh_slice_versions,

@@ -8,7 +8,9 @@
 //! instructions as a JIT kernel and equals `ir::eval` bit for bit; the math symbols they import
 //! (`glassbox_exp`, ...) are the runtime's own (`runtime.rs`), exported from the static library.
 //! Only the code model differs (position-independent, for the executables `cc` links by
-//! default), which changes addressing, not arithmetic.
+//! default), which changes addressing, not arithmetic. A classifier's batched kernels are
+//! `jit::compile_batch`'s plan and code likewise (`batch_kernel::prepare`, `body`), their
+//! GEMMs the runtime's `glassbox_dgemm`.
 
 use cranelift_codegen::ir::types::{I32, I64};
 use cranelift_codegen::ir::{AbiParam, InstBuilder, UserFuncName};
@@ -16,14 +18,18 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_module::{DataDescription, FuncId, Linkage, Module, default_libcall_names};
 use cranelift_object::{ObjectBuilder, ObjectModule};
 
-use super::{codegen, internal, module};
+use super::{BatchSpec, BatchSpecs, batch_kernel, codegen, internal, module};
 use crate::diag::Diag;
 use crate::ir::Function;
 
 /// The runtime's entry point, which the generated `main` calls: `(meta, meta_len, weights,
-/// weights_len, field, jacobian, dfdt, init) -> exit status` (for an SDE: drift, diffusion,
-/// diffusion JVP, init); absent kernels are null.
+/// weights_len, field, jacobian, dfdt, init, field_batch, init_batch, head_batch) -> exit
+/// status` (for an SDE: drift, diffusion, diffusion JVP, init); absent kernels are null.
 pub const ENTRY: &str = "glassbox_aot_main";
+
+/// The entry point's pointer-sized arguments: the metadata and the weights (address and
+/// length each), four kernel slots, three batched kernel slots.
+const ENTRY_ARGS: usize = 11;
 
 /// The kernels an object holds, in the entry point's order: the vector field (an SDE's drift)
 /// and the initial state are always there; the two middle slots hold `∂f/∂u` and `∂f/∂t` when
@@ -35,15 +41,25 @@ pub struct Kernels<'a> {
     pub init: &'a Function,
     /// A classifier's head, in the second slot (its method is explicit: no `∂f/∂u`).
     pub head: Option<&'a Function>,
+    /// Also `field`, `init` and `head` as batched kernels (a classifier: `glassbox predict`'s
+    /// batched path), in the last three slots; ignored without a head.
+    pub batched: bool,
 }
 
-/// Emits the object file: the kernels, `meta` (built from the kernels' scratch lengths, in the
-/// entry point's slot order; 0 for an absent kernel) and `weights` as read-only data,
-/// and `main`. `name` names the model in diagnostics.
+/// What code generation reports for the metadata: each slot's scratch length (in the entry
+/// point's order; 0 for an absent kernel) and the batched kernels' specs.
+pub struct Layout {
+    pub scratch: [usize; 4],
+    pub batch: Option<BatchSpecs>,
+}
+
+/// Emits the object file: the kernels, `meta` (built from the [`Layout`] code generation
+/// reports) and `weights` as read-only data, and `main`. `name` names the model in
+/// diagnostics.
 pub fn emit(
     name: &str,
     kernels: &Kernels<'_>,
-    meta: impl FnOnce([usize; 4]) -> Vec<u8>,
+    meta: impl FnOnce(Layout) -> Vec<u8>,
     weights: &[f64],
 ) -> Result<Vec<u8>, Diag> {
     let err = |what: &str, detail: &dyn std::fmt::Display| internal(name, what, detail);
@@ -78,13 +94,44 @@ pub fn emit(
         (None, None) => (kernels.head.map(|h| define(h, "head")).transpose()?, None),
     };
     let init = define(kernels.init, "init")?;
-    let scratch = [
-        field.1,
-        second.map_or(0, |k| k.1),
-        third.map_or(0, |k| k.1),
-        init.1,
-    ];
-    let meta = meta(scratch);
+    // The batched kernels: the plan and code of `jit::compile_batch` (`batch_kernel.rs`), no
+    // output summed, so each spec carries the extents of the plan its code was made from.
+    let mut define_batch = |f: &Function, what: &str| -> Result<(FuncId, BatchSpec), Diag> {
+        let options = super::Options::default();
+        let kernel = format!("{name}.{what}.batch");
+        let summed = vec![false; f.outputs.len()];
+        let (plan, symbols) = batch_kernel::prepare(f, &kernel, &summed, options)?;
+        let (id, _clif, scratch) = module::define_kernel(
+            &mut module,
+            &kernel,
+            (&format!("glassbox_batch_{what}"), Linkage::Local),
+            batch_kernel::PARAMS,
+            &symbols,
+            batch_kernel::body(f, &plan, options),
+        )?;
+        Ok((id, batch_kernel::spec(&kernel, f, &plan, scratch)))
+    };
+    let batch = match kernels.head {
+        Some(head) if kernels.batched => Some([
+            define_batch(kernels.field, "field")?,
+            define_batch(kernels.init, "init")?,
+            define_batch(head, "head")?,
+        ]),
+        _ => None,
+    };
+    let meta = meta(Layout {
+        scratch: [
+            field.1,
+            second.map_or(0, |k| k.1),
+            third.map_or(0, |k| k.1),
+            init.1,
+        ],
+        batch: batch.as_ref().map(|[f, i, h]| BatchSpecs {
+            field: f.1.clone(),
+            init: i.1.clone(),
+            head: h.1.clone(),
+        }),
+    });
     let weight_bytes: Vec<u8> = weights.iter().flat_map(|w| w.to_le_bytes()).collect();
     let mut data = |symbol: &str, bytes: Vec<u8>| {
         let id = module
@@ -116,7 +163,7 @@ pub fn emit(
     let mut entry_sig = module.make_signature();
     entry_sig
         .params
-        .extend(std::iter::repeat_n(AbiParam::new(I64), 8));
+        .extend(std::iter::repeat_n(AbiParam::new(I64), ENTRY_ARGS));
     entry_sig.returns.push(AbiParam::new(I32));
     let entry_id = module
         .declare_function(ENTRY, Linkage::Import, &entry_sig)
@@ -128,11 +175,15 @@ pub fn emit(
     let entry_ref = module.declare_func_in_func(entry_id, &mut ctx.func);
     let meta_gv = module.declare_data_in_func(meta_id, &mut ctx.func);
     let weights_gv = module.declare_data_in_func(weights_id, &mut ctx.func);
+    let batch_id = |i: usize| batch.as_ref().map(|b| b[i].0);
     let kernel_ids = [
         Some(field.0),
         second.map(|k| k.0),
         third.map(|k| k.0),
         Some(init.0),
+        batch_id(0),
+        batch_id(1),
+        batch_id(2),
     ];
     let kernel_refs: Vec<_> = kernel_ids
         .iter()

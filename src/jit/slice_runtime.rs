@@ -28,8 +28,12 @@ pub(super) type GemmFn = extern "C" fn(
     isize,
 );
 
-/// The GEMM runtime symbol batched kernels call (`matrixmultiply`, single-threaded).
+/// The GEMM runtime symbol batched kernels call (`matrixmultiply`, single-threaded), exported
+/// unmangled for the batched kernels linked into standalone binaries.
 #[allow(clippy::too_many_arguments)]
+// SAFETY: the `glassbox_` prefix keeps the name clear of the C library's and every other
+// crate's symbols, and the crate defines it once, so the unmangled name is unique in a link.
+#[unsafe(no_mangle)]
 pub(super) extern "C" fn glassbox_dgemm(
     m: usize,
     k: usize,
@@ -55,8 +59,10 @@ pub(super) extern "C" fn glassbox_dgemm(
 /// `C[m×n] += A[m×k]·B[k×n]`: the GEMM of a summed outer product (`Σ_b v_b ⊗ x_b`), which adds
 /// into the sums so that a caller can accumulate one gradient over many calls
 /// (`BatchKernel::call_add`). On sums cleared to zero it gives [`glassbox_dgemm`]'s bits
-/// (`0 + x = x`, and `alpha = 1` multiplies exactly).
+/// (`0 + x = x`, and `alpha = 1` multiplies exactly). Exported unmangled as `glassbox_dgemm`.
 #[allow(clippy::too_many_arguments)]
+// SAFETY: as for `glassbox_dgemm`: a unique name in a link.
+#[unsafe(no_mangle)]
 pub(super) extern "C" fn glassbox_dgemm_add(
     m: usize,
     k: usize,

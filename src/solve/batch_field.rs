@@ -104,9 +104,16 @@ impl JitBatchField {
     /// Any function with arguments `t` (scalar), `u`, `p` and optionally `x` returning as many
     /// values as `u` has.
     pub fn from_function(f: &Function, name: &str, p: &[f64]) -> Result<JitBatchField, Diag> {
-        let mut roles = Vec::with_capacity(f.args.len());
+        JitBatchField::from_kernel(jit::compile_batch(f, name, &[])?, p)
+    }
+
+    /// A batched kernel of such a function, compiled here or linked into a standalone binary
+    /// (`aot`): the same field either way.
+    pub fn from_kernel(kernel: BatchKernel, p: &[f64]) -> Result<JitBatchField, Diag> {
+        let name = kernel.name();
+        let mut roles = Vec::with_capacity(kernel.args().len());
         let (mut dim, mut x_len) = (None, 0);
-        for spec in &f.args {
+        for spec in kernel.args() {
             roles.push(match spec.name.as_str() {
                 "t" if spec.len == 1 => Role::T,
                 "u" => {
@@ -126,12 +133,13 @@ impl JitBatchField {
                 }
             });
         }
-        let Some(dim) = dim.filter(|&d| d == f.output_len() && roles.contains(&Role::T)) else {
+        let Some(dim) = dim.filter(|&d| {
+            d == kernel.output_len() && kernel.sums_len() == 0 && roles.contains(&Role::T)
+        }) else {
             return Err(internal(format!(
                 "`{name}` is not a vector field f(t, u, p[, x]) of its state"
             )));
         };
-        let kernel = jit::compile_batch(f, name, &[])?;
         Ok(JitBatchField {
             kernel,
             dim,

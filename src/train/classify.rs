@@ -361,12 +361,7 @@ impl Classify {
 
     /// A forward solve's options: the final state only, nothing kept for an adjoint.
     pub(super) fn forward_options(&self, opts: &SolveOptions) -> SolveOptions {
-        SolveOptions {
-            keep_stages: false,
-            dense: false,
-            save_at: vec![self.t1],
-            ..opts.clone()
-        }
+        super::forward::forward_options(opts, self.t1)
     }
 
     /// `dL/dp` of one sample (head VJP, the adjoint of its solve, encoder VJP), summed per

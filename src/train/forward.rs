@@ -117,19 +117,27 @@ pub(super) fn check_trainable(model: &Model, plan: &Plan) -> Result<(), Diag> {
     Err(d)
 }
 
+/// Whether `rows` rows under `control` are solved batched, given whether the field's batched
+/// kernel has GEMM-sized layers (`uses_gemm`): the automatic choice of the module docs, the
+/// one rule of `glassbox predict`, training and the standalone binaries (`aot`).
+pub fn solves_batched(control: BatchControl, rows: usize, uses_gemm: bool) -> bool {
+    control == BatchControl::Joint || (uses_gemm && rows >= MIN_BATCH_ROWS && batching_allowed())
+}
+
 /// The batched field for solving `rows` rows of `model` under `control`, or `None` where the
-/// per-row code is the better choice (see the module docs).
+/// per-row code is the better choice ([`solves_batched`]; no compile where even GEMMs would
+/// not make it batched).
 pub fn batch_field(
     model: &Model,
     p: &[f64],
     rows: usize,
     control: BatchControl,
 ) -> Result<Option<JitBatchField>, Diag> {
-    if control == BatchControl::PerRow && (rows < MIN_BATCH_ROWS || !batching_allowed()) {
+    if !solves_batched(control, rows, true) {
         return Ok(None);
     }
     let f = JitBatchField::new(model, p)?;
-    Ok((control == BatchControl::Joint || f.uses_gemm()).then_some(f))
+    Ok(solves_batched(control, rows, f.uses_gemm()).then_some(f))
 }
 
 /// `GLASSBOX_BATCHED=0` keeps per-row control on the per-row code (read once: for A/B
@@ -155,37 +163,54 @@ pub fn predict_rows(
         Some(f) => Some((f, BatchEnds::new(model)?)),
         None => None,
     };
-    let start = Instant::now();
-    let mut stats = ForwardStats {
-        path: ForwardPath::PerRow,
-        control,
-        rows: x.nrows(),
-        nfe: 0,
-        calls: 0,
-        row_evals: 0,
-        solve_ms: 0.0,
-    };
-    let logits = match batched {
+    match batched {
         None => {
+            let start = Instant::now();
+            let mut stats = ForwardStats::new(ForwardPath::PerRow, control, x.nrows());
             let (logits, nfe) = cls.predict(workers, plan.tab, &plan.solve, p, x)?;
             stats.nfe = nfe;
-            logits
+            stats.solve_ms = start.elapsed().as_secs_f64() * 1e3;
+            Ok((logits, stats))
         }
         Some((mut bf, ends)) => {
-            stats.path = ForwardPath::Batched;
-            let kernels = (&mut bf, &ends);
-            cls.predict_batched(kernels, plan.tab, &plan.solve, control, p, x, &mut stats)?
+            let xs: Vec<Vec<f64>> = x.rows().into_iter().map(|r| r.to_vec()).collect();
+            predict_batched((&mut bf, &ends), plan.tab, &plan.solve, control, p, &xs)
         }
-    };
-    stats.solve_ms = start.elapsed().as_secs_f64() * 1e3;
-    Ok((logits, stats))
+    }
+}
+
+impl ForwardStats {
+    /// Nothing run yet on `rows` rows.
+    pub fn new(path: ForwardPath, control: BatchControl, rows: usize) -> ForwardStats {
+        ForwardStats {
+            path,
+            control,
+            rows,
+            nfe: 0,
+            calls: 0,
+            row_evals: 0,
+            solve_ms: 0.0,
+        }
+    }
+}
+
+/// A classifier's forward solve options: `opts` keeping no stages or dense output, saving only
+/// at `t1`, the time the head reads.
+pub(super) fn forward_options(opts: &solve::SolveOptions, t1: f64) -> solve::SolveOptions {
+    solve::SolveOptions {
+        keep_stages: false,
+        dense: false,
+        save_at: vec![t1],
+        ..opts.clone()
+    }
 }
 
 /// A classifier's encoder `u0(t, u, p, x)` and head `logits(t, u, p, x)` as batched kernels:
 /// for a block of rows each is one GEMM per dense layer (the 784-input encoder of an
 /// MNIST-sized model is a tenth of its forward's multiply-adds), where the per-row kernels
-/// are one mat-vec per row.
-pub(super) struct BatchEnds {
+/// are one mat-vec per row. JIT-compiled ([`BatchEnds::new`]) or linked into a standalone
+/// binary ([`BatchEnds::from_kernels`]).
+pub struct BatchEnds {
     pub enc: BatchKernel,
     pub head: BatchKernel,
     pub t0: f64,
@@ -205,14 +230,34 @@ impl BatchEnds {
             classes,
         } = classifier_head(model)?;
         let name = &model.name;
-        Ok(BatchEnds {
-            enc: jit::compile_batch(&init, &format!("{name}.init.batch"), &[])?,
-            head: jit::compile_batch(&head, &format!("{name}.head.batch"), &[])?,
+        let ends = BatchEnds::from_kernels(
+            jit::compile_batch(&init, &format!("{name}.init.batch"), &[])?,
+            jit::compile_batch(&head, &format!("{name}.head.batch"), &[])?,
+            (t0, t1),
+        );
+        if (ends.n, ends.classes) != (model.state_size, classes) {
+            return Err(Diag::error(
+                "glassbox::internal",
+                format!("`{name}`: the batched encoder or head has the wrong output length"),
+            )
+            .help("this is a bug in glassbox; please report it with the model file"));
+        }
+        Ok(ends)
+    }
+
+    /// The encoder `enc` and head `head` (batched kernels of the model's initial state and
+    /// head, as [`BatchEnds::new`] compiles them), solving from `t0` to `t1`: the state's
+    /// length is the encoder's output, the classes the head's. A kernel that does not fit
+    /// its buffers refuses the call with a diagnostic (`BatchKernel::call`).
+    pub fn from_kernels(enc: BatchKernel, head: BatchKernel, (t0, t1): (f64, f64)) -> BatchEnds {
+        BatchEnds {
+            n: enc.output_len(),
+            classes: head.output_len(),
+            enc,
+            head,
             t0,
             t1,
-            n: model.state_size,
-            classes,
-        })
+        }
     }
 
     /// The initial states `[rows, n]` of the rows whose inputs are `x` (`[rows, len_x]`).
@@ -258,50 +303,50 @@ pub(super) fn call_rows(
     k.call_add(&args, rows, out, sums)
 }
 
-impl Classify {
-    /// [`Classify::predict`] with every row's solve in one batched solve on the field under
-    /// `control`, and the encoder and head batched over each block; the same logits under
-    /// per-row control (to the GEMMs' rounding).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn predict_batched(
-        &self,
-        (field, ends): (&mut JitBatchField, &BatchEnds),
-        tab: &'static Tableau,
-        opts: &solve::SolveOptions,
-        control: BatchControl,
-        p: &[f64],
-        x: &Array2<f64>,
-        stats: &mut ForwardStats,
-    ) -> Result<Vec<f64>, Diag> {
-        field.set_params(p)?;
-        let opts = self.forward_options(opts);
-        let n = ends.n.max(1);
-        let mut out = Vec::with_capacity(x.nrows() * self.classes);
-        let xs: Vec<Vec<f64>> = x.rows().into_iter().map(|r| r.to_vec()).collect();
-        for (block, xs) in xs.chunks(BATCH_ROWS).enumerate() {
-            let (rows, x) = (xs.len(), xs.concat());
-            if field.input_len() > 0 {
-                field.set_inputs(&x)?;
-            }
-            let u0 = ends.encode(p, &x, rows)?;
-            let starts: Vec<BatchRow> = (u0.chunks(n).take(rows))
-                .map(|u0| BatchRow {
-                    t0: self.t0,
-                    t1: self.t1,
-                    u0,
-                })
-                .collect();
-            let sol = solve::solve_batch(tab, field, &starts, &opts, control)
-                .map_err(|e| Diag::from(offset_row(e, block * BATCH_ROWS)))?;
-            stats.calls += sol.stats.calls;
-            stats.row_evals += sol.stats.row_evals;
-            let mut u1 = Vec::with_capacity(u0.len());
-            for (s, u0) in sol.rows.iter().zip(u0.chunks(n)) {
-                stats.nfe += s.stats.nfe;
-                u1.extend_from_slice(s.last().unwrap_or(u0));
-            }
-            out.extend(ends.logits(p, &x, &u1, rows)?);
+/// The logits `[rows, classes]` of the rows `xs` (each its inputs) with parameters `p`: the
+/// rows' solves in batched solves of [`BATCH_ROWS`] rows on `field` under `control`, the
+/// encoder and head batched over each block (`opts`: the plan's solve options, made the
+/// forward solve's here). `glassbox predict`'s batched path, on JIT-compiled kernels or on
+/// those linked into a standalone binary (`aot/runtime.rs`); under per-row control the logits
+/// of the per-row path (`Classify::predict`), to the GEMMs' rounding.
+pub fn predict_batched(
+    (field, ends): (&mut JitBatchField, &BatchEnds),
+    tab: &'static Tableau,
+    opts: &solve::SolveOptions,
+    control: BatchControl,
+    p: &[f64],
+    xs: &[Vec<f64>],
+) -> Result<(Vec<f64>, ForwardStats), Diag> {
+    let start = Instant::now();
+    let mut stats = ForwardStats::new(ForwardPath::Batched, control, xs.len());
+    field.set_params(p)?;
+    let opts = forward_options(opts, ends.t1);
+    let n = ends.n.max(1);
+    let mut out = Vec::with_capacity(xs.len() * ends.classes);
+    for (block, xs) in xs.chunks(BATCH_ROWS).enumerate() {
+        let (rows, x) = (xs.len(), xs.concat());
+        if field.input_len() > 0 {
+            field.set_inputs(&x)?;
         }
-        Ok(out)
+        let u0 = ends.encode(p, &x, rows)?;
+        let starts: Vec<BatchRow> = (u0.chunks(n).take(rows))
+            .map(|u0| BatchRow {
+                t0: ends.t0,
+                t1: ends.t1,
+                u0,
+            })
+            .collect();
+        let sol = solve::solve_batch(tab, &mut *field, &starts, &opts, control)
+            .map_err(|e| Diag::from(offset_row(e, block * BATCH_ROWS)))?;
+        stats.calls += sol.stats.calls;
+        stats.row_evals += sol.stats.row_evals;
+        let mut u1 = Vec::with_capacity(u0.len());
+        for (s, u0) in sol.rows.iter().zip(u0.chunks(n)) {
+            stats.nfe += s.stats.nfe;
+            u1.extend_from_slice(s.last().unwrap_or(u0));
+        }
+        out.extend(ends.logits(p, &x, &u1, rows)?);
     }
+    stats.solve_ms = start.elapsed().as_secs_f64() * 1e3;
+    Ok((out, stats))
 }

@@ -29,7 +29,10 @@ pub use batched::{PER_ROW_CHUNK, TrainingPath, chunk_rows};
 pub use classify::{
     ClassReport, Head, argmax, call as call_kernel, head as classifier_head, predict_table, score,
 };
-pub use forward::{BATCH_ROWS, ForwardPath, ForwardStats, MIN_BATCH_ROWS};
+pub use forward::{
+    BATCH_ROWS, BatchEnds, ForwardPath, ForwardStats, MIN_BATCH_ROWS, predict_batched,
+    solves_batched,
+};
 pub use integrals::{IntegralKind, IntegralTerm, STEER_STREAM, Steer, steer};
 pub use op::{Forward, LocalWeight, Segment, Weights};
 pub use optim::OptState;

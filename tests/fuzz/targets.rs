@@ -227,6 +227,7 @@ pub fn build(file: &Arc<SourceFile>, model: &Model, loader: &dyn Loader) -> Resu
         sde: parts.sde.as_ref().map(|(g, jvp)| (g, jvp.as_ref())),
         init: &parts.init,
         head: parts.head.as_ref(),
+        batched: parts.batch_control.is_some(),
     };
     stage("build: emit");
     let meta = parts.meta.to_bytes();

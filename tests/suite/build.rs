@@ -223,10 +223,59 @@ fn step_control_options_reach_the_binary() {
     assert_close(&read("a.csv"), &read("b.csv"));
 }
 
-/// The classifier with `input x[64]`: one solve per `--input` row, equal to the JIT solve of
-/// the same field with the same inputs through the library.
+/// The first `rows` rows of the digits data without their label: the binary's `--input`.
+fn digits_inputs(dir: &Path, name: &str, rows: usize) -> String {
+    let csv: String = std::fs::read_to_string(root().join("examples/data/digits.csv"))
+        .unwrap()
+        .lines()
+        .take(rows)
+        .map(|l| l.split(',').take(64).collect::<Vec<_>>().join(",") + "\n")
+        .collect();
+    std::fs::write(dir.join(name), csv).unwrap();
+    name.to_string()
+}
+
+/// The lines of `--stats` that say how the forward solves ran (path, rows, NFE): the binary's
+/// and `glassbox predict`'s must agree; the solve time and memory may not.
+fn forward_lines(stderr: &[u8]) -> Vec<String> {
+    text(stderr)
+        .lines()
+        .filter(|l| {
+            ["forward ", "rows ", "nfe "]
+                .iter()
+                .any(|w| l.starts_with(w))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// A classifier binary's `--input rows` CSV equals `glassbox predict --input`'s byte for byte,
+/// and both `--stats` say the forward ran as `path` says (`batched solves (... step
+/// control)` or `per-row solves`) with the same NFE.
+fn classifies_as_predict(dir: &Path, exe: &Path, (file, w): (&str, &str), rows: usize, path: &str) {
+    let x = digits_inputs(dir, &format!("x{rows}.csv"), rows);
+    let bin = run_in(dir, exe, &["--input", &x, "--stats"]);
+    let got = ok(&bin);
+    let pred = glassbox(
+        dir,
+        &["predict", file, "--weights", w, "--input", &x, "--stats"],
+    );
+    let want = ok(&pred);
+    assert!(got.starts_with("class,logit_0,"), "{got}");
+    assert_eq!(got.lines().count(), rows + 1, "{got}");
+    // Per row: the same kernels' code, solver and CSV writer; batched: the same batched code
+    // (`train::predict_batched`) on the same batched kernels' code. The same bytes either way.
+    assert_eq!(got, want, "{rows} rows");
+    let (b, p) = (forward_lines(&bin.stderr), forward_lines(&pred.stderr));
+    assert_eq!(b.len(), 3, "{}", text(&bin.stderr));
+    assert!(b[0].contains(path), "{rows} rows: {b:?}");
+    assert_eq!(b, p);
+}
+
 /// A classifier: each `--input` row's class and logits, exactly `glassbox predict --input`'s
-/// CSV (same weights, perturbed from the initial ones so that no class is a tie).
+/// CSV (same weights, perturbed from the initial ones so that no class is a tie), per row for
+/// a few rows and batched (digits' field has GEMM-sized layers) for more, as `predict`
+/// chooses; a bad input file is a diagnostic.
 #[test]
 fn digits_classifies_each_input_row() {
     let dir = tmp("digits");
@@ -241,35 +290,93 @@ fn digits_classifies_each_input_row() {
     std::fs::write(&weights, io::weights_to_safetensors(&model, &p).unwrap()).unwrap();
     let w = weights.to_str().unwrap();
     let exe = build(&dir, &file, &["--weights", w]);
-    let csv: String = std::fs::read_to_string(root().join("examples/data/digits.csv"))
-        .unwrap()
-        .lines()
-        .take(3)
-        .map(|l| l.split(',').take(64).collect::<Vec<_>>().join(",") + "\n")
-        .collect();
-    std::fs::write(dir.join("x.csv"), csv).unwrap();
-    let got = ok(&run_in(&dir, &exe, &["--input", "x.csv"]));
-    let want = ok(&glassbox(
-        &dir,
-        &["predict", &file, "--weights", w, "--input", "x.csv"],
-    ));
-    assert!(got.starts_with("class,logit_0,"), "{got}");
-    assert_eq!(got.lines().count(), 4, "{got}");
-    // The same kernels' code, solver and CSV writer: the same bytes.
-    assert_eq!(got, want);
+    classifies_as_predict(&dir, &exe, (&file, w), 3, "per-row solves");
+    let batched = "batched solves (per_row step control)";
+    // 130 rows: a full block of `BATCH_ROWS` and a short one.
+    classifies_as_predict(&dir, &exe, (&file, w), 130, batched);
 
+    let x = digits_inputs(&dir, "x.csv", 3);
     // The logits are read at the end of the solve: --at is refused, not ignored.
-    let o = run_in(&dir, &exe, &["--input", "x.csv", "--at", "0:1:5"]);
+    let o = run_in(&dir, &exe, &["--input", &x, "--at", "0:1:5"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("--at"), "{}", text(&o.stderr));
     // The initial state is the encoder's output: --y0 is refused, not silently used.
-    let o = run_in(&dir, &exe, &["--input", "x.csv", "--y0", "1,2"]);
+    let o = run_in(&dir, &exe, &["--input", &x, "--y0", "1,2"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("--y0"), "{}", text(&o.stderr));
     // Without --input there is nothing to classify: a diagnostic, not a panic.
     let o = run_in(&dir, &exe, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("--input"), "{}", text(&o.stderr));
+    // A bad input file, among enough good rows for the batched path: a diagnostic naming the
+    // line, exit status 1, never a panic.
+    let good = std::fs::read_to_string(dir.join("x130.csv")).unwrap();
+    let row = "1,".repeat(63) + "1";
+    for (name, bad, want) in [
+        ("short.csv", format!("{good}1,2,3\n"), "line 131: 3 values"),
+        (
+            "nan.csv",
+            format!("{good}{}\n", row.replacen('1', "NaN", 1)),
+            "line 131",
+        ),
+        (
+            "words.csv",
+            format!("{good}{}\n", row.replacen('1', "one", 1)),
+            "line 131",
+        ),
+        ("empty.csv", String::new(), "holds no samples"),
+    ] {
+        std::fs::write(dir.join(name), bad).unwrap();
+        let o = run_in(&dir, &exe, &["--input", name]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(want), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+    let o = run_in(&dir, &exe, &["--input", "missing.csv"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("missing.csv"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// `batch = joint` (one step size for a block's rows): always batched, in the binary as in
+/// `glassbox predict`, with the same bytes, for a handful of rows and for more than a block.
+#[test]
+fn a_joint_classifier_solves_batched_as_predict() {
+    let dir = tmp("digits_joint");
+    let src = std::fs::read_to_string(example("digits.gbx"))
+        .unwrap()
+        .replace(
+            "solve tsit5(rtol = 1e-5, atol = 1e-5)",
+            "solve tsit5(rtol = 1e-5, atol = 1e-5, batch = joint)",
+        )
+        .replace(
+            "data/digits.csv",
+            &root()
+                .join("examples/data/digits.csv")
+                .display()
+                .to_string(),
+        );
+    assert!(src.contains("batch = joint"));
+    let file = dir.join("digits_joint.gbx");
+    std::fs::write(&file, src).unwrap();
+    let file = file.to_str().unwrap();
+    let model = load(file);
+    let p: Vec<f64> = solve::param_values(&model)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * 0.99 - 1e-3 * ((i % 5) as f64 - 2.0))
+        .collect();
+    let weights = dir.join("w.safetensors");
+    std::fs::write(&weights, io::weights_to_safetensors(&model, &p).unwrap()).unwrap();
+    let w = weights.to_str().unwrap();
+    let exe = build(&dir, file, &["--weights", w]);
+    let joint = "batched solves (joint step control)";
+    classifies_as_predict(&dir, &exe, (file, w), 3, joint);
+    classifies_as_predict(&dir, &exe, (file, w), 130, joint);
 }
 
 /// SDE models without a usable `train` clause (the spiral SDE example without its data and

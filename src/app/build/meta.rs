@@ -3,17 +3,24 @@
 //!
 //! Invariant: [`Meta`] and the kernels in one object are written together from the same IR
 //! functions, so the argument specs and scratch lengths in `Meta` are those the code was
-//! generated for; the runtime relies on that to call them. Numbers that must survive exactly
-//! (tolerances, times) are stored as bit patterns.
+//! generated for (a batched kernel's [`BatchSpec`] also the extents of the batch plan its code
+//! was made from: `jit::object::emit` reports them, never the planner); the runtime relies on
+//! that to call them. [`Meta::FORMAT`] names this layout, and the entry point refuses any
+//! other with a message (a description is never read as another's). Numbers that must survive
+//! exactly (tolerances, times) are stored as bit patterns.
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::jit::KernelSpec;
+pub use crate::jit::{BatchSpecs, KernelSpec};
 use crate::train::io::bits;
 
 /// Everything the binary knows about its model besides the code and the weights.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Meta {
+    /// The layout of this description ([`Meta::FORMAT`]; 0 in those written before it was
+    /// recorded).
+    #[serde(default)]
+    pub format: u32,
     pub model: String,
     /// Where it came from: the model file and the weights (or "initial values").
     pub source: String,
@@ -55,6 +62,18 @@ pub struct Meta {
     /// Classifiers (`cross_entropy`): the head `logits(t, u, p, x)`, run on each row's final
     /// state; it takes the object's second kernel slot (an explicit method needs no `∂f/∂u`).
     pub head: Option<KernelSpec>,
+    /// Classifiers: the field, encoder and head as batched kernels (the last three kernel
+    /// slots) and the model's step control, for `glassbox predict`'s batched path
+    /// (`train::forward`).
+    pub batch: Option<BatchMeta>,
+}
+
+/// A classifier's batched kernels and how their rows' steps are controlled.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BatchMeta {
+    /// `batch = per_row | joint` of the model's `solve` clause (`BatchControl::name`).
+    pub control: String,
+    pub kernels: BatchSpecs,
 }
 
 /// An SDE model's part of [`Meta`]. The diffusion and its JVP take the object's second and
@@ -77,6 +96,9 @@ pub struct SdeMeta {
 }
 
 impl Meta {
+    /// This layout's number: 2 added the batched kernels.
+    pub const FORMAT: u32 = 2;
+
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }

@@ -8,7 +8,7 @@ mod sde;
 
 use std::sync::Arc;
 
-pub use meta::{KernelSpec, Meta, SdeMeta};
+pub use meta::{BatchMeta, KernelSpec, Meta, SdeMeta};
 
 use super::SolveRequest;
 use super::located;
@@ -17,7 +17,7 @@ use super::solve::{method_options, state_names};
 use crate::diag::Diag;
 use crate::ir::{Function, jacobian, lower};
 use crate::sema::{Loss, Model, ModelKind, Shape, SolveTimes};
-use crate::solve::{self, Method, SolveOptions, StepControl};
+use crate::solve::{self, BatchControl, Method, SolveOptions, StepControl};
 use crate::source::{Loader, SourceFile};
 use crate::train::{self, Overrides};
 
@@ -31,6 +31,9 @@ pub struct Parts {
     pub init: Function,
     /// Classifiers: the head, run on each row's final state.
     pub head: Option<Function>,
+    /// Classifiers: the model's step control; `field`, `init` and `head` are then also
+    /// compiled as batched kernels, whose specs code generation adds to `meta.batch`.
+    pub batch_control: Option<BatchControl>,
     pub p: Vec<f64>,
     pub meta: Meta,
 }
@@ -56,17 +59,18 @@ pub fn plan(
     let loc = located(file);
     let field = lower::lower(model, lower::Part::Field).map_err(&loc)?;
     let init = lower::lower_init(model).map_err(&loc)?;
-    let mut head = None;
+    let (mut head, mut batch_control) = (None, None);
     let (solver, derivs, sde) = if model.kind == ModelKind::Sde {
         let sde = sde::plan(model, file, loader)?;
         (sde.solver.clone(), None, Some(sde))
     } else {
         let (method, mut solver) = ode_solver(model, file, loader)?;
-        if let Some(h) = classifier_head(model).map_err(&loc)? {
+        if let Some((h, control)) = classifier_head(model).map_err(&loc)? {
             // `glassbox predict`'s solve: from t0 to the time the head reads, saving only it.
             solver.span = vec![h.t0, h.t1];
             solver.times = vec![h.t1];
             head = Some(h.head);
+            batch_control = Some(control);
         }
         let derivs = if crate::solve::uses_jacobian(method, model.state_size) {
             let j = jacobian(&field, "u").map_err(|e| vec![lower::internal(e)])?;
@@ -81,6 +85,7 @@ pub fn plan(
     let name = &model.name;
     let spec = |what: &str, f: &Function| KernelSpec::new(format!("{name}.{what}"), f, 0);
     let meta = Meta {
+        format: Meta::FORMAT,
         model: model.name.clone(),
         source: file.name.clone(),
         weights: source.unwrap_or_else(|| "the model's initial values".to_string()),
@@ -117,6 +122,7 @@ pub fn plan(
         init: spec("init", &init),
         sde: sde.as_ref().map(|s| s.meta(spec)),
         head: head.as_ref().map(|h| spec("head", h)),
+        batch: None,
     };
     Ok(Parts {
         field,
@@ -124,16 +130,20 @@ pub fn plan(
         sde: sde.map(|s| (s.diffusion, s.jvp)),
         init,
         head,
+        batch_control,
         p,
         meta,
     })
 }
 
 /// The head of a model that trains as a classifier (`cross_entropy`), as `glassbox predict`
-/// lowers it; `None` for every other model.
-fn classifier_head(model: &Model) -> Result<Option<train::Head>, Diag> {
+/// lowers it, and its step control (`batch = per_row | joint`); `None` for every other model.
+fn classifier_head(model: &Model) -> Result<Option<(train::Head, BatchControl)>, Diag> {
     match train::plan(model, &Overrides::default()) {
-        Ok(plan) if plan.loss.loss == Loss::CrossEntropy => train::classifier_head(model).map(Some),
+        Ok(plan) if plan.loss.loss == Loss::CrossEntropy => {
+            let head = train::classifier_head(model)?;
+            Ok(Some((head, plan.step_control)))
+        }
         _ => Ok(None),
     }
 }
