@@ -7,7 +7,9 @@
 //!   `jit::object` emitted the object file and `kit::link` linked it.
 //! - `entry.rs` is the binary's entry point: it wraps the linked kernels with their specs.
 //! - `runtime.rs` is what runs inside the binary: its command line, the solve (the crate's own
-//!   `solve::solve_with` on the linked kernels), CSV/JSON output through `app::export`;
+//!   `solve::solve_with` on the linked kernels; a classifier's rows batched where `glassbox
+//!   predict` batches them, through its `train::predict_batched` on the linked batched
+//!   kernels), CSV/JSON output through `app::export`;
 //!   `run_sde.rs` the SDE solve (`solve::sde::solve_sde` on the linked drift, diffusion and
 //!   JVP).
 //!
