@@ -1,8 +1,9 @@
 //! Standalone binaries (`glassbox build`, `src/aot`): every example is built into a temporary
 //! directory outside the project, run there, and its numbers compared with `glassbox predict`
 //! (trainable models, with perturbed weights so the embedded weights are what is used),
-//! `glassbox solve` (plain ODEs), or the JIT solve through the library (the classifier with
-//! inputs), or `glassbox solve` with the same `--seed`/`--paths` (SDE models). Also: `--help`,
+//! `glassbox solve` (plain ODEs), or `glassbox predict --input` byte for byte (the digits
+//! classifier: per row for a few rows, batched for more, and under `batch = joint`), or
+//! `glassbox solve` with the same `--seed`/`--paths` (SDE models). Also: `--help`,
 //! bad input, JSON output, dynamic dependencies, and the diagnostics of `build` itself (a
 //! missing C compiler).
 
