@@ -43,23 +43,15 @@ pub extern "C" fn glassbox_aot_main(
             std::slice::from_raw_parts(weights, weights_len),
         )
     };
-    let Some(meta) = Meta::from_bytes(meta) else {
-        eprintln!(
-            "error: this binary's model description is damaged; rebuild it with `glassbox build`"
-        );
-        return 101;
+    // A description of another layout is never trusted: never the case in a binary `glassbox
+    // build` linked (its object and runtime come from one glassbox), but named if it were.
+    let meta = match Meta::read(meta) {
+        Ok(meta) => meta,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return 101;
+        }
     };
-    if meta.format != Meta::FORMAT {
-        // Never reached by a binary `glassbox build` linked (its object and runtime come from
-        // one glassbox), but a description of another layout must not be trusted.
-        eprintln!(
-            "error: this binary's model description has format {}, its runtime reads format {}; \
-             rebuild it with `glassbox build`",
-            meta.format,
-            Meta::FORMAT
-        );
-        return 101;
-    }
     // The metadata and the kernels were written together from the same IR functions
     // (`aot` module invariant), so each spec describes its kernel's code: the calls `Kernel`
     // makes with buffers checked against it are sound as for JIT kernels.

@@ -618,3 +618,72 @@ fn the_binary_explains_itself_and_refuses_bad_input() {
         }
     }
 }
+
+/// A classifier's object file holds its batched field, encoder and head, and code generation
+/// reports their specs (the batch plan's extents; digits' 33→64 layer a GEMM); a model without
+/// a head gets none. `Meta::read` trusts only its own format: another one, or none recorded
+/// (a binary from before the batched kernels), is named, and bytes that are no description
+/// are damaged. No link: the object is emitted in memory.
+#[test]
+fn classifier_objects_carry_batched_kernels_and_meta_has_a_format() {
+    use glassbox::app::build::{Meta, plan};
+    use glassbox::jit::object;
+
+    let emitted = |name: &str| {
+        let path = example(name);
+        let file = std::sync::Arc::new(SourceFile::new(
+            path.clone(),
+            std::fs::read_to_string(&path).unwrap(),
+        ));
+        let parts = plan(&load(&path), &file, None, &DiskLoader).unwrap();
+        let kernels = object::Kernels {
+            field: &parts.field,
+            derivs: parts.derivs.as_ref().map(|(j, d)| (j, d)),
+            sde: None,
+            init: &parts.init,
+            head: parts.head.as_ref(),
+            batched: parts.batch_control.is_some(),
+        };
+        let mut batch = None;
+        let bytes = object::emit(
+            "m",
+            &kernels,
+            |layout| {
+                batch = layout.batch;
+                parts.meta.to_bytes()
+            },
+            &parts.p,
+        )
+        .unwrap();
+        assert!(!bytes.is_empty());
+        (parts, batch)
+    };
+    let (parts, batch) = emitted("digits.gbx");
+    assert_eq!(parts.batch_control, Some(solve::BatchControl::PerRow));
+    let b = batch.expect("a classifier's batched kernels");
+    assert!(b.field.gemms, "digits' field has a 33x64 layer");
+    assert!(b.init.gemms, "and a 64x32 encoder");
+    assert_eq!(b.field.kernel.out_len, 32);
+    assert_eq!((b.init.kernel.out_len, b.head.kernel.out_len), (32, 10));
+    for s in [&b.field, &b.init, &b.head] {
+        assert_eq!(s.sums_len, 0, "{}", s.kernel.name);
+    }
+    // A GEMM's result rows live in the buffer area; the 32x10 head is below the GEMM size.
+    assert!(b.field.per_sample > 0 && b.init.per_sample > 0);
+    assert!(!b.head.gemms);
+    let (parts_lorenz, none) = emitted("lorenz.gbx");
+    assert!(none.is_none() && parts_lorenz.batch_control.is_none());
+
+    let bytes = parts.meta.to_bytes();
+    let meta = Meta::read(&bytes).unwrap();
+    assert_eq!(meta.format, Meta::FORMAT);
+    let mut json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    json["format"] = serde_json::json!(1);
+    let err = Meta::read(json.to_string().as_bytes()).unwrap_err();
+    assert!(err.contains("format 1") && err.contains("rebuild"), "{err}");
+    json.as_object_mut().unwrap().remove("format");
+    let err = Meta::read(json.to_string().as_bytes()).unwrap_err();
+    assert!(err.contains("format 0"), "{err}");
+    let err = Meta::read(b"not a description").unwrap_err();
+    assert!(err.contains("damaged"), "{err}");
+}

@@ -103,7 +103,25 @@ impl Meta {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> Option<Meta> {
-        serde_json::from_slice(bytes).ok()
+    /// The description a binary's runtime may trust: of this layout ([`Meta::FORMAT`], read
+    /// first, so that another layout is named as such whatever its fields), else the message
+    /// the binary prints (rebuild it).
+    pub fn read(bytes: &[u8]) -> Result<Meta, String> {
+        #[derive(Deserialize)]
+        struct Format {
+            #[serde(default)]
+            format: u32,
+        }
+        let rebuild = "rebuild it with `glassbox build`";
+        let damaged = || format!("this binary's model description is damaged; {rebuild}");
+        let Format { format } = serde_json::from_slice(bytes).map_err(|_| damaged())?;
+        if format != Meta::FORMAT {
+            return Err(format!(
+                "this binary's model description has format {format}, its runtime reads \
+                 format {}; {rebuild}",
+                Meta::FORMAT
+            ));
+        }
+        serde_json::from_slice(bytes).map_err(|_| damaged())
     }
 }
