@@ -20,6 +20,7 @@ pub mod request;
 pub mod sde;
 pub mod solve;
 pub mod train;
+pub mod vjp;
 
 use std::sync::Arc;
 

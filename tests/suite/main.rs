@@ -29,3 +29,4 @@ mod stiff;
 mod threads;
 mod tidy;
 mod train;
+mod vjp;

@@ -1,0 +1,229 @@
+//! `app::vjp` (the Python package's `Model.vjp`): the discrete adjoint of a planned solve for
+//! a caller's `dL/dy`, against the analytic gradient of exponential decay and against central
+//! differences of the solve itself with the regularizers; and the errors a caller can cause.
+//!
+//! Tolerances: at rtol = 1e-10 the solve is within ~1e-10 of `y0·e^(−kt)`, and the adjoint is
+//! the exact derivative of that solve, so it is within ~1e-9 of the analytic one (1e-7 leaves
+//! room; a wrong sign or a missing term is O(1)). The finite differences of `L` with `R_E` and
+//! `R_S` follow `tests/suite/grad.rs`: rtol = 1e-4 (the estimates' rounding grows like
+//! 1e-16/rtol), steps fixed by `dt` so that no step size moves under the differences, and
+//! ε = 1e-6 (truncation O(ε²) ≈ 1e-12, rounding ≈ 1e-13/ε = 1e-7 relative at most; a
+//! mismatch above 1e-6 relative is a wrong gradient).
+
+use glassbox::app::SolveRequest;
+use glassbox::app::solve::plan_ode;
+use glassbox::app::vjp::{self, Regularizers};
+use glassbox::sema::Model;
+use glassbox::solve::param_values;
+use glassbox::source::{DiskLoader, SourceFile};
+
+fn model(src: &str) -> Model {
+    let file = SourceFile::new("vjp.gbx", src);
+    let checked = glassbox::check_source(&file, &DiskLoader);
+    checked
+        .model
+        .unwrap_or_else(|| panic!("{:?}", checked.diags))
+}
+
+const DECAY: &str = "model decay\nstate x = 1.5\nparam k = 0.7\ndx/dt = -k * x\nsolve tsit5(rtol = 1e-10, atol = 1e-12) over [0, 1]\n";
+
+fn plan(m: &Model, req: SolveRequest) -> glassbox::app::solve::Plan {
+    plan_ode(&req, m).unwrap_or_else(|d| panic!("{d:?}"))
+}
+
+/// `L = y(0.5) + 2 y(1)` for `y = y0 e^(−k t)`: `dL/dy0 = e^(−k/2) + 2e^(−k)`,
+/// `dL/dk = −y0 (e^(−k/2)/2 + 2 e^(−k))`.
+#[test]
+fn decay_matches_the_analytic_gradient() {
+    let m = model(DECAY);
+    let p = param_values(&m);
+    let pl = plan(
+        &m,
+        SolveRequest {
+            save_at: Some(vec![0.0, 0.5, 1.0]),
+            ..Default::default()
+        },
+    );
+    let (y0, k) = (1.5, 0.7);
+    let run = vjp::run(
+        &m,
+        &pl,
+        &p,
+        Some(&[y0]),
+        &[0.0, 1.0, 2.0],
+        Regularizers::default(),
+    )
+    .unwrap();
+    let dy0 = (-k / 2.0f64).exp() + 2.0 * (-k as f64).exp();
+    let dk = -y0 * ((-k / 2.0f64).exp() / 2.0 + 2.0 * (-k as f64).exp());
+    assert!((run.dy0[0] - dy0).abs() < 1e-7, "{} vs {dy0}", run.dy0[0]);
+    assert!((run.dp[0] - dk).abs() < 1e-7, "{} vs {dk}", run.dp[0]);
+    assert_eq!(run.sol.ts, vec![0.0, 0.5, 1.0]);
+}
+
+/// With no `y0` the model's initial state `x = a` depends on `a`: `dL/da` is then `dL/dy0`.
+#[test]
+fn the_models_initial_state_carries_its_parameters_gradient() {
+    let m = model(
+        "model decay2\nparam a = 1.5, k = 0.7\nstate x = a\ndx/dt = -k * x\nsolve tsit5(rtol = 1e-10, atol = 1e-12) over [0, 1]\n",
+    );
+    let p = param_values(&m);
+    let pl = plan(
+        &m,
+        SolveRequest {
+            save_at: Some(vec![0.0, 1.0]),
+            ..Default::default()
+        },
+    );
+    let run = vjp::run(&m, &pl, &p, None, &[0.0, 1.0], Regularizers::default()).unwrap();
+    let index = |name: &str| {
+        let mut at = 0;
+        for (decl, values) in glassbox::app::params::values(&m, &p) {
+            if decl.name == name {
+                return at;
+            }
+            at += values.len();
+        }
+        panic!("no parameter {name}")
+    };
+    let (ia, ik) = (index("a"), index("k"));
+    assert!((run.dp[ia] - (-0.7f64).exp()).abs() < 1e-7, "{:?}", run.dp);
+    assert!(
+        (run.dp[ik] + 1.5 * (-0.7f64).exp()).abs() < 1e-7,
+        "{:?}",
+        run.dp
+    );
+    assert!((run.dy0[0] - run.dp[ia]).abs() < 1e-15);
+    // Given y0 the parameter `a` no longer enters.
+    let run = vjp::run(
+        &m,
+        &pl,
+        &p,
+        Some(&[1.5]),
+        &[0.0, 1.0],
+        Regularizers::default(),
+    )
+    .unwrap();
+    assert_eq!(run.dp[ia], 0.0);
+}
+
+/// `L = y(1) + w R_E` at fixed steps (`dt`, so the step sequence cannot move under the
+/// differences): the adjoint against the central difference of the solve's own `L`.
+#[test]
+fn the_error_estimate_regularizer_matches_central_differences() {
+    let src = "model osc\nparam k = 1.3, c = 0.4\nstate x = 1.0, v = 0.0\ndx/dt = v\ndv/dt = -k * x - c * v * (1 - x * x)\nsolve tsit5(rtol = 1e-4, atol = 1e-6) over [0, 2]\n";
+    let m = model(src);
+    let p = param_values(&m);
+    let pl = plan(
+        &m,
+        SolveRequest {
+            save_at: Some(vec![0.0, 2.0]),
+            dt: Some(0.1),
+            ..Default::default()
+        },
+    );
+    let w = Regularizers {
+        error: 3.0,
+        stiffness: 0.5,
+    };
+    let cot = [0.0, 0.0, 1.0, -0.5];
+    let lossf = |p: &[f64]| {
+        let r = vjp::run(&m, &pl, p, None, &cot, w).unwrap();
+        let y = &r.sol.us;
+        y[2] - 0.5 * y[3] + w.error * r.error_estimate + w.stiffness * r.stiffness
+    };
+    let run = vjp::run(&m, &pl, &p, None, &cot, w).unwrap();
+    assert!(run.error_estimate > 0.0 && run.stiffness > 0.0);
+    for i in 0..p.len() {
+        let eps = 1e-6;
+        let (mut a, mut b) = (p.clone(), p.clone());
+        a[i] += eps;
+        b[i] -= eps;
+        let fd = (lossf(&a) - lossf(&b)) / (2.0 * eps);
+        assert!(
+            (fd - run.dp[i]).abs() < 1e-6 * (1.0 + fd.abs()),
+            "param {i}: {fd} vs {}",
+            run.dp[i]
+        );
+    }
+}
+
+#[test]
+fn a_caller_s_mistakes_are_diagnostics() {
+    let m = model(DECAY);
+    let p = param_values(&m);
+    let pl = plan(
+        &m,
+        SolveRequest {
+            save_at: Some(vec![0.0, 1.0]),
+            ..Default::default()
+        },
+    );
+    let code = |r: Result<vjp::VjpRun, Vec<glassbox::diag::Diag>>| {
+        let d = r.err().expect("refused");
+        assert!(d[0].help.is_some());
+        d[0].code
+    };
+    // The cotangent's shape and values.
+    assert_eq!(
+        code(vjp::run(&m, &pl, &p, None, &[1.0], Regularizers::default())),
+        "glassbox::bad_argument"
+    );
+    assert_eq!(
+        code(vjp::run(
+            &m,
+            &pl,
+            &p,
+            None,
+            &[1.0, f64::NAN],
+            Regularizers::default()
+        )),
+        "glassbox::bad_argument"
+    );
+    // A weight that is not finite.
+    let bad = Regularizers {
+        error: f64::INFINITY,
+        stiffness: 0.0,
+    };
+    assert_eq!(
+        code(vjp::run(&m, &pl, &p, None, &[0.0, 1.0], bad)),
+        "glassbox::bad_argument"
+    );
+    // A stiffness weight on a method without the estimate (euler), and an implicit method.
+    let euler = plan(
+        &m,
+        SolveRequest {
+            save_at: Some(vec![0.0, 1.0]),
+            method: Some("euler".into()),
+            dt: Some(0.1),
+            ..Default::default()
+        },
+    );
+    let stiff = Regularizers {
+        error: 0.0,
+        stiffness: 1.0,
+    };
+    assert_eq!(
+        code(vjp::run(&m, &euler, &p, None, &[0.0, 1.0], stiff)),
+        "glassbox::bad_argument"
+    );
+    let ros = plan(
+        &m,
+        SolveRequest {
+            save_at: Some(vec![0.0, 1.0]),
+            method: Some("rodas5p".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        code(vjp::run(
+            &m,
+            &ros,
+            &p,
+            None,
+            &[0.0, 1.0],
+            Regularizers::default()
+        )),
+        "glassbox::bad_argument"
+    );
+}
