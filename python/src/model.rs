@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use glassbox::app::params;
 use glassbox::app::solve::{self as plans, SolvePlan, state_names};
+use glassbox::app::vjp::{self, Regularizers};
 use glassbox::app::{SolveRequest, sde};
 use glassbox::diag::Diag;
 use glassbox::sema::{self, ModelKind};
@@ -20,11 +21,14 @@ use crate::error::{Diagnostic, diagnostics, raise};
 use crate::solution::Solution;
 
 /// A model file that checked: its states, parameters and solve clause.
-#[pyclass(frozen, module = "glassbox")]
+#[pyclass(module = "glassbox")]
 pub struct Model {
     model: sema::Model,
     /// The checker's warnings (a model with errors raises instead).
     warnings: Vec<Diag>,
+    /// The parameter values every solve and gradient starts from: the model file's, then
+    /// whatever `model.params = {...}` set (flat, in `params::values` order).
+    p: Vec<f64>,
 }
 
 #[pymethods]
@@ -66,17 +70,22 @@ impl Model {
     }
 
     /// Every parameter (user params and net layers, `f.W1`) by name: a NumPy array of its
-    /// shape (0-d for a scalar) holding the model file's values. A fresh copy each time.
+    /// shape (0-d for a scalar) holding the model's current values (the file's, unless set).
+    /// A fresh copy each time: writing into an array changes nothing, assigning does.
     #[getter]
     fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let p = glassbox::solve::param_values(&self.model);
-        let out = PyDict::new(py);
-        for (decl, values) in params::values(&self.model, &p) {
-            let array = ArrayD::from_shape_vec(IxDyn(&decl.shape), values.to_vec())
-                .map_err(|e| raise(py, vec![internal(e.to_string())]))?;
-            out.set_item(decl.name, array.into_pyarray(py))?;
-        }
-        Ok(out)
+        params_dict(py, &self.model, &self.p)
+    }
+
+    /// `model.params = {name: value}`: the named parameters take these values (each of the
+    /// parameter's shape) for every later solve and gradient; the others keep theirs. All or
+    /// nothing: a bad name or shape raises and changes no value.
+    #[setter]
+    fn set_params<'py>(&mut self, py: Python<'py>, values: Bound<'py, PyDict>) -> PyResult<()> {
+        let mut p = self.p.clone();
+        override_params(py, &self.model, &mut p, Some(values))?;
+        self.p = p;
+        Ok(())
     }
 
     /// The checker's warnings, as `Diagnostic`s.
@@ -106,33 +115,9 @@ impl Model {
         seed: Option<u64>,
     ) -> PyResult<Solution> {
         let model = &self.model;
-        let mut p = glassbox::solve::param_values(model);
-        if let Some(params) = params {
-            for (name, value) in params.iter() {
-                let name: String = name.extract()?;
-                let value: PyArrayLikeDyn<'py, f64, AllowTypeChange> = value.extract()?;
-                let value = value.as_array();
-                let values: Vec<f64> = value.iter().copied().collect();
-                params::set(model, &mut p, &name, value.shape(), &values)
-                    .map_err(|d| raise(py, vec![d]))?;
-            }
-        }
-        let y0 = match y0 {
-            Some(y0) if y0.as_array().ndim() != 1 => {
-                return Err(raise(
-                    py,
-                    vec![bad_argument(
-                        format!(
-                            "y0 has {} dimensions; this package solves one initial state at a time",
-                            y0.as_array().ndim()
-                        ),
-                        "give y0 as a 1-D array, one value per state column (batched y0 is not in the package yet)",
-                    )],
-                ));
-            }
-            Some(y0) => Some(y0.as_array().iter().copied().collect::<Vec<f64>>()),
-            None => None,
-        };
+        let mut p = self.p.clone();
+        override_params(py, model, &mut p, params)?;
+        let y0 = initial_state(py, y0)?;
         let req = SolveRequest {
             over: over.map(|(a, b)| format!("{a:?}:{b:?}")),
             save_at: t.map(|t| t.as_array().to_vec()),
@@ -167,6 +152,90 @@ impl Model {
         }
     }
 
+    /// The gradient of `L = Σ_i ⟨cotangent[i], y(t[i])⟩ + error_weight·R_E +
+    /// stiffness_weight·R_S` for the solve `solve(t=t, y0=y0, params=params, ...)` would do:
+    /// `cotangent` is `dL/dy`, of the shape of that solve's `y` (`(len(t), n_states)`). The
+    /// discrete adjoint of the solve (explicit methods), exact for the computation done.
+    /// Returns a dict: `y0` (`dL/dy0`), `params` (`{name: dL/dp}` of each parameter's shape,
+    /// through the initial state too when `y0` is not given), `solution` (the `Solution`),
+    /// `error_estimate` and `stiffness` (`R_E`, `R_S` of the solve, unweighted).
+    #[pyo3(signature = (cotangent, t, y0=None, params=None, method=None, rtol=None, atol=None, dt=None, error_weight=0.0, stiffness_weight=0.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn vjp<'py>(
+        &self,
+        py: Python<'py>,
+        cotangent: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+        t: PyArrayLike1<'py, f64, AllowTypeChange>,
+        y0: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
+        params: Option<Bound<'py, PyDict>>,
+        method: Option<String>,
+        rtol: Option<f64>,
+        atol: Option<f64>,
+        dt: Option<f64>,
+        error_weight: f64,
+        stiffness_weight: f64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let model = &self.model;
+        if model.kind == ModelKind::Sde {
+            return Err(raise(
+                py,
+                vec![bad_argument(
+                    format!(
+                        "`{}` is an SDE model; vjp differentiates ODE solves",
+                        model.name
+                    ),
+                    "for an SDE the CLI's `glassbox solve --grad` gives the gradient of the mean final value",
+                )],
+            ));
+        }
+        let mut p = self.p.clone();
+        override_params(py, model, &mut p, params)?;
+        let y0 = initial_state(py, y0)?;
+        let req = SolveRequest {
+            save_at: Some(t.as_array().to_vec()),
+            method,
+            rtol,
+            atol,
+            dt,
+            ..SolveRequest::default()
+        };
+        let plan = plans::plan_ode(&req, model).map_err(|d| raise(py, d))?;
+        let cot = cotangent.as_array();
+        let want = [plan.opts.save_at.len(), model.state_size];
+        if cot.shape() != want {
+            return Err(raise(
+                py,
+                vec![bad_argument(
+                    format!(
+                        "the cotangent has shape {:?}; the solve saves y of shape {want:?}",
+                        cot.shape()
+                    ),
+                    "give dL/dy with one row per time in t and one column per state",
+                )],
+            ));
+        }
+        let cot: Vec<f64> = cot.iter().copied().collect();
+        let reg = Regularizers {
+            error: error_weight,
+            stiffness: stiffness_weight,
+        };
+        let run = py
+            .detach(|| vjp::run(model, &plan, &p, y0.as_deref(), &cot, reg))
+            .map_err(|d| raise(py, d))?;
+        let out = PyDict::new(py);
+        out.set_item("y0", run.dy0.clone().into_pyarray(py))?;
+        out.set_item("params", params_dict(py, model, &run.dp)?)?;
+        out.set_item("error_estimate", run.error_estimate)?;
+        out.set_item("stiffness", run.stiffness)?;
+        let names = state_names(model);
+        let solved = plans::OdeRun {
+            sol: run.sol,
+            timing: run.timing,
+        };
+        out.set_item("solution", Solution::ode(py, names, &solved)?)?;
+        Ok(out)
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "<glassbox.Model {} ({}): states {}, {} parameter values>",
@@ -183,10 +252,67 @@ fn check(py: Python<'_>, file: &std::sync::Arc<SourceFile>) -> PyResult<Model> {
     let checked = glassbox::check_source(file, &DiskLoader);
     match checked.model {
         Some(model) => Ok(Model {
+            p: glassbox::solve::param_values(&model),
             model,
             warnings: checked.diags,
         }),
         None => Err(raise(py, checked.diags)),
+    }
+}
+
+/// `{name: array}` of the parameters' values `p` (or their gradients), each of its shape.
+fn params_dict<'py>(
+    py: Python<'py>,
+    model: &sema::Model,
+    p: &[f64],
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    for (decl, values) in params::values(model, p) {
+        let array = ArrayD::from_shape_vec(IxDyn(&decl.shape), values.to_vec())
+            .map_err(|e| raise(py, vec![internal(e.to_string())]))?;
+        out.set_item(decl.name, array.into_pyarray(py))?;
+    }
+    Ok(out)
+}
+
+/// `p` with the `{name: value}` overrides applied (`params::set` checks names and shapes).
+fn override_params<'py>(
+    py: Python<'py>,
+    model: &sema::Model,
+    p: &mut [f64],
+    params: Option<Bound<'py, PyDict>>,
+) -> PyResult<()> {
+    let Some(params) = params else {
+        return Ok(());
+    };
+    for (name, value) in params.iter() {
+        let name: String = name.extract()?;
+        let value: PyArrayLikeDyn<'py, f64, AllowTypeChange> = value.extract()?;
+        let value = value.as_array();
+        let values: Vec<f64> = value.iter().copied().collect();
+        params::set(model, p, &name, value.shape(), &values).map_err(|d| raise(py, vec![d]))?;
+    }
+    Ok(())
+}
+
+/// `y0` as one initial state (checked against the model by the app layer).
+fn initial_state(
+    py: Python<'_>,
+    y0: Option<PyArrayLikeDyn<'_, f64, AllowTypeChange>>,
+) -> PyResult<Option<Vec<f64>>> {
+    match y0 {
+        Some(y0) if y0.as_array().ndim() != 1 => Err(raise(
+            py,
+            vec![bad_argument(
+                format!(
+                    "y0 has {} dimensions; this package solves one initial state at a time",
+                    y0.as_array().ndim()
+                ),
+                "give y0 as a 1-D array, one value per state column (batched y0 is not in the package yet)",
+            )],
+        )),
+        Some(y0) => Ok(Some(y0.as_array().iter().copied().collect())),
+        None => Ok(None),
     }
 }
 

@@ -6,8 +6,10 @@
 //! (`state h = a * c`), `dL/dy0` is carried on into `dL/dp` (`grad::initial_state_vjp`), so `dp`
 //! is the whole derivative of `L` in the parameters.
 
+use std::time::Instant;
+
 use super::bad_arg;
-use super::solve::{Plan, start_state};
+use super::solve::{Plan, Timing, start_state};
 use crate::diag::Diag;
 use crate::grad::{self, AdjointOptions, JitVjpField};
 use crate::sema::Model;
@@ -32,6 +34,8 @@ pub struct VjpRun {
     /// `R_E` and `R_S` of the solve, unweighted (as recorded by the solver).
     pub error_estimate: f64,
     pub stiffness: f64,
+    /// The JIT compile of the field and its VJP, and the solve with its adjoint sweep.
+    pub timing: Timing,
 }
 
 /// The planned solve from `y0` (else the model's initial state) with parameters `p`, and the
@@ -77,7 +81,10 @@ pub fn run(
         ));
     }
     let u0 = start_state(model, p, plan.t0, y0)?;
+    let compile_start = Instant::now();
     let mut field = JitVjpField::new(model, p, &[]).map_err(|d| vec![d])?;
+    let compile = compile_start.elapsed();
+    let run_start = Instant::now();
     let mut opts = plan.opts.clone();
     opts.keep_stages = true;
     let sol = solve::solve(tab, &mut field, plan.t0, plan.t1, &u0, &opts)
@@ -118,7 +125,9 @@ pub fn run(
         }
     }
     let (error_estimate, stiffness) = grad::recorded_regularizers(&sol);
+    let timing = Timing::new(compile, run_start.elapsed(), 1);
     Ok(VjpRun {
+        timing,
         sol,
         dy0: g.du0,
         dp,

@@ -44,7 +44,7 @@ fn decay_matches_the_analytic_gradient() {
             ..Default::default()
         },
     );
-    let (y0, k) = (1.5, 0.7);
+    let (y0, k) = (1.5f64, 0.7f64);
     let run = vjp::run(
         &m,
         &pl,
@@ -54,8 +54,8 @@ fn decay_matches_the_analytic_gradient() {
         Regularizers::default(),
     )
     .unwrap();
-    let dy0 = (-k / 2.0f64).exp() + 2.0 * (-k as f64).exp();
-    let dk = -y0 * ((-k / 2.0f64).exp() / 2.0 + 2.0 * (-k as f64).exp());
+    let dy0 = (-k / 2.0f64).exp() + 2.0 * (-k).exp();
+    let dk = -y0 * ((-k / 2.0f64).exp() / 2.0 + 2.0 * (-k).exp());
     assert!((run.dy0[0] - dy0).abs() < 1e-7, "{} vs {dy0}", run.dy0[0]);
     assert!((run.dp[0] - dk).abs() < 1e-7, "{} vs {dk}", run.dp[0]);
     assert_eq!(run.sol.ts, vec![0.0, 0.5, 1.0]);
