@@ -4,13 +4,16 @@
 //! model file's own solve clause, as on the command line.
 
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
 
 use glassbox::app::params;
 use glassbox::app::solve::{self as plans, SolvePlan, state_names};
 use glassbox::app::vjp::{self, Regularizers};
 use glassbox::app::{SolveRequest, sde};
 use glassbox::diag::Diag;
+use glassbox::grad::JitVjpField;
 use glassbox::sema::{self, ModelKind};
+use glassbox::solve::JitField;
 use glassbox::source::{DiskLoader, SourceFile};
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{AllowTypeChange, IntoPyArray, PyArrayLike1, PyArrayLikeDyn};
@@ -29,6 +32,11 @@ pub struct Model {
     /// The parameter values every solve and gradient starts from: the model file's, then
     /// whatever `model.params = {...}` set (flat, in `params::values` order).
     p: Vec<f64>,
+    /// The compiled field and field+VJP of the first solve and gradient, reused by every later
+    /// one with new parameters (compiling is most of a short solve's time). Locked only with
+    /// the GIL released, so two Python threads solving one model never deadlock.
+    ode_field: Mutex<Option<JitField>>,
+    vjp_field: Mutex<Option<JitVjpField>>,
 }
 
 #[pymethods]
@@ -134,8 +142,12 @@ impl Model {
         let y0 = y0.as_deref();
         match plan {
             SolvePlan::Ode(plan) => {
+                let cache = &self.ode_field;
                 let run = py
-                    .detach(|| plans::run_ode_from(model, &plan, &p, y0, 1))
+                    .detach(|| {
+                        let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                        plans::run_ode_cached(&mut field, model, &plan, &p, y0, 1)
+                    })
                     .map_err(|d| raise(py, d))?;
                 Solution::ode(py, names, &run)
             }
@@ -219,8 +231,12 @@ impl Model {
             error: error_weight,
             stiffness: stiffness_weight,
         };
+        let cache = &self.vjp_field;
         let run = py
-            .detach(|| vjp::run(model, &plan, &p, y0.as_deref(), &cot, reg))
+            .detach(|| {
+                let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                vjp::run_cached(&mut field, model, &plan, &p, y0.as_deref(), &cot, reg)
+            })
             .map_err(|d| raise(py, d))?;
         let out = PyDict::new(py);
         out.set_item("y0", run.dy0.clone().into_pyarray(py))?;
@@ -253,6 +269,8 @@ fn check(py: Python<'_>, file: &std::sync::Arc<SourceFile>) -> PyResult<Model> {
     match checked.model {
         Some(model) => Ok(Model {
             p: glassbox::solve::param_values(&model),
+            ode_field: Mutex::new(None),
+            vjp_field: Mutex::new(None),
             model,
             warnings: checked.diags,
         }),

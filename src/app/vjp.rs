@@ -51,6 +51,22 @@ pub fn run(
     dl_dy: &[f64],
     reg: Regularizers,
 ) -> Result<VjpRun, Vec<Diag>> {
+    run_cached(&mut None, model, plan, p, y0, dl_dy, reg)
+}
+
+/// [`run`] on the field and VJP kernels an earlier call compiled when `field` holds them
+/// (parameters replaced by `p`), else compiled now and left in `field` (which must be
+/// `model`'s): the Python package compiles once per model. The timing's compile part is then
+/// only the parameter update.
+pub fn run_cached(
+    field: &mut Option<JitVjpField>,
+    model: &Model,
+    plan: &Plan,
+    p: &[f64],
+    y0: Option<&[f64]>,
+    dl_dy: &[f64],
+    reg: Regularizers,
+) -> Result<VjpRun, Vec<Diag>> {
     let solve::Method::Explicit(tab) = plan.method else {
         return Err(bad_arg(
             format!(
@@ -82,13 +98,19 @@ pub fn run(
     }
     let u0 = start_state(model, p, plan.t0, y0)?;
     let compile_start = Instant::now();
-    let mut field = JitVjpField::new(model, p, &[]).map_err(|d| vec![d])?;
+    let field = match field {
+        Some(f) => {
+            f.set_params(p).map_err(|d| vec![d])?;
+            f
+        }
+        None => field.insert(JitVjpField::new(model, p, &[]).map_err(|d| vec![d])?),
+    };
     let compile = compile_start.elapsed();
     let run_start = Instant::now();
     let mut opts = plan.opts.clone();
     opts.keep_stages = true;
-    let sol = solve::solve(tab, &mut field, plan.t0, plan.t1, &u0, &opts)
-        .map_err(|e| vec![Diag::from(e)])?;
+    let sol =
+        solve::solve(tab, field, plan.t0, plan.t1, &u0, &opts).map_err(|e| vec![Diag::from(e)])?;
     if dl_dy.len() != sol.us.len() {
         return Err(bad_arg(
             format!(
@@ -115,7 +137,7 @@ pub fn run(
         stiffness_weight: reg.stiffness,
         ..AdjointOptions::new(opts.rtol, opts.atol)
     };
-    let g = grad::adjoint(tab, &mut field, &sol, dl_dy, &aopts).map_err(|e| vec![Diag::from(e)])?;
+    let g = grad::adjoint(tab, field, &sol, dl_dy, &aopts).map_err(|e| vec![Diag::from(e)])?;
     let mut dp = g.dp;
     if y0.is_none() {
         let through_init =
