@@ -8,6 +8,7 @@ use std::sync::{Mutex, PoisonError};
 
 use glassbox::app::params;
 use glassbox::app::solve::{self as plans, SolvePlan, state_names};
+use glassbox::app::show::{self, View};
 use glassbox::app::vjp::{self, Regularizers};
 use glassbox::app::{SolveRequest, sde};
 use glassbox::diag::Diag;
@@ -250,6 +251,36 @@ impl Model {
         };
         out.set_item("solution", Solution::ode(py, names, &solved)?)?;
         Ok(out)
+    }
+
+    /// The simplified vector field (an SDE's drift and diffusion), or `view` = `"vjp"`,
+    /// `"jvp"`, `"jacobian"`, `"dtK"` (K = 1..8), as text or (`latex=True`) the body of an
+    /// `align*` environment: exactly what `glassbox show [--vjp ...] [--latex]` prints.
+    #[pyo3(signature = (view = "field", latex = false))]
+    fn show(&self, py: Python<'_>, view: &str, latex: bool) -> PyResult<String> {
+        let Some(v) = View::from_name(view) else {
+            return Err(raise(
+                py,
+                vec![bad_argument(
+                    format!("`{view}` is not a view of the model"),
+                    &format!("give one of: {}", View::NAMES.join(", ")),
+                )],
+            ));
+        };
+        let parts = show::derived(&self.model, v).map_err(|d| raise(py, vec![d]))?;
+        Ok(show::render(&parts, latex))
+    }
+
+    /// The field as LaTeX for Jupyter: the `align*` body of `show(latex=True)` without its
+    /// `%` title lines, in an `aligned` environment.
+    fn _repr_latex_(&self) -> Option<String> {
+        let parts = show::derived(&self.model, View::Field).ok()?;
+        let body: String = parts
+            .iter()
+            .map(|(_, f)| glassbox::ir::print_latex(f))
+            .collect::<Vec<_>>()
+            .join(" \\\\\n");
+        Some(format!("$$\\begin{{aligned}}\n{body}\\end{{aligned}}$$"))
     }
 
     fn __repr__(&self) -> String {

@@ -18,6 +18,7 @@ pub mod params;
 pub mod predict;
 pub mod request;
 pub mod sde;
+pub mod show;
 pub mod solve;
 pub mod train;
 pub mod vjp;
