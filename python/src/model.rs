@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
 use glassbox::app::params;
-use glassbox::app::solve::{self as plans, SolvePlan, state_names};
 use glassbox::app::show::{self, View};
+use glassbox::app::solve::{self as plans, SolvePlan, state_names};
 use glassbox::app::vjp::{self, Regularizers};
 use glassbox::app::{SolveRequest, sde};
 use glassbox::diag::Diag;
@@ -126,7 +126,12 @@ impl Model {
         let model = &self.model;
         let mut p = self.p.clone();
         override_params(py, model, &mut p, params)?;
-        let y0 = initial_state(py, y0)?;
+        let (y0, rows) = match y0 {
+            Some(y0) if y0.as_array().ndim() == 2 => {
+                (None, Some(batch_rows(py, model, &y0, over.is_some())?))
+            }
+            y0 => (initial_state(py, y0)?, None),
+        };
         let req = SolveRequest {
             over: over.map(|(a, b)| format!("{a:?}:{b:?}")),
             save_at: t.map(|t| t.as_array().to_vec()),
@@ -142,6 +147,26 @@ impl Model {
         let names = state_names(model);
         let y0 = y0.as_deref();
         match plan {
+            SolvePlan::Ode(plan) if rows.is_some() => {
+                let rows = rows.unwrap_or_default();
+                if plan.opts.save_at.is_empty() {
+                    return Err(raise(
+                        py,
+                        vec![bad_argument(
+                            "a batched y0 needs save times: the solve clause saves every accepted step, which differ by row".into(),
+                            "give the save times `t=`",
+                        )],
+                    ));
+                }
+                let cache = &self.ode_field;
+                let runs = py
+                    .detach(|| {
+                        let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                        plans::run_ode_rows_cached(&mut field, model, &plan, &p, &rows)
+                    })
+                    .map_err(|d| raise(py, d))?;
+                Solution::rows(py, names, &runs)
+            }
             SolvePlan::Ode(plan) => {
                 let cache = &self.ode_field;
                 let run = py
@@ -344,6 +369,36 @@ fn override_params<'py>(
     Ok(())
 }
 
+/// A 2-D `y0` as its rows, each one initial state (`solve`'s batched `y0`): ODE models with
+/// save times only, since every row's `y` must have the same times.
+fn batch_rows(
+    py: Python<'_>,
+    model: &sema::Model,
+    y0: &PyArrayLikeDyn<'_, f64, AllowTypeChange>,
+    over: bool,
+) -> PyResult<Vec<Vec<f64>>> {
+    let refuse = |msg: String, help: &str| Err(raise(py, vec![bad_argument(msg, help)]));
+    if model.kind == ModelKind::Sde {
+        return refuse(
+            format!(
+                "`{}` is an SDE model; a batched y0 is for ODE models",
+                model.name
+            ),
+            "give one initial state and `paths=` for many sample paths",
+        );
+    }
+    if over {
+        return refuse(
+            "a batched y0 with `over=` would save each row at its own steps".into(),
+            "give the save times `t=` instead, so that every row has the same times",
+        );
+    }
+    let a = y0.as_array();
+    Ok(a.outer_iter()
+        .map(|row| row.iter().copied().collect())
+        .collect())
+}
+
 /// `y0` as one initial state (checked against the model by the app layer).
 fn initial_state(
     py: Python<'_>,
@@ -354,10 +409,10 @@ fn initial_state(
             py,
             vec![bad_argument(
                 format!(
-                    "y0 has {} dimensions; this package solves one initial state at a time",
+                    "y0 has {} dimensions; here it is one initial state",
                     y0.as_array().ndim()
                 ),
-                "give y0 as a 1-D array, one value per state column (batched y0 is not in the package yet)",
+                "give y0 as a 1-D array (one initial state) or, to `solve`, a 2-D array (one per row)",
             )],
         )),
         Some(y0) => Ok(Some(y0.as_array().iter().copied().collect())),

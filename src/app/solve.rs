@@ -155,6 +155,33 @@ pub fn run_ode_cached(
     })
 }
 
+/// [`run_ode_cached`] from each initial state of `rows` in turn, on the one field (the Python
+/// package's batched `y0`); a failing row's diagnostics name it (`row 3: ...`).
+pub fn run_ode_rows_cached(
+    field: &mut Option<JitField>,
+    model: &Model,
+    plan: &Plan,
+    p: &[f64],
+    rows: &[Vec<f64>],
+) -> Result<Vec<OdeRun>, Vec<Diag>> {
+    rows.iter()
+        .enumerate()
+        .map(|(i, y0)| {
+            run_ode_cached(field, model, plan, p, Some(y0), 1).map_err(|ds| in_row(i, ds))
+        })
+        .collect()
+}
+
+/// `ds` with their messages prefixed by the row they came from.
+pub fn in_row(row: usize, ds: Vec<Diag>) -> Vec<Diag> {
+    ds.into_iter()
+        .map(|mut d| {
+            d.message = format!("row {row}: {}", d.message);
+            d
+        })
+        .collect()
+}
+
 /// The initial state: `y0` when given (one finite value per state element), else the model's
 /// own at `t0` with parameters `p`.
 pub fn start_state(
