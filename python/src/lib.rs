@@ -11,6 +11,7 @@
 mod error;
 mod model;
 mod solution;
+mod train;
 
 use pyo3::prelude::*;
 

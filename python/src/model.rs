@@ -23,11 +23,14 @@ use pyo3::types::PyDict;
 
 use crate::error::{Diagnostic, diagnostics, raise};
 use crate::solution::Solution;
+use crate::train as training;
 
 /// A model file that checked: its states, parameters and solve clause.
 #[pyclass(module = "glassbox")]
 pub struct Model {
     model: sema::Model,
+    /// The checked file (training reads its data relative to it).
+    file: std::sync::Arc<SourceFile>,
     /// The checker's warnings (a model with errors raises instead).
     warnings: Vec<Diag>,
     /// The parameter values every solve and gradient starts from: the model file's, then
@@ -308,6 +311,44 @@ impl Model {
         Some(format!("$$\\begin{{aligned}}\n{body}\\end{{aligned}}$$"))
     }
 
+    /// Train the model's learned parameters on its data with its own objective, as
+    /// `glassbox train` does (same seed, same weights bit for bit): `iterations` or `epochs`
+    /// override the `train` clause, `seed` the run's seed (it draws the nets' initial
+    /// weights, so values set with `model.params = ...` before are not the start), `threads`
+    /// the rows' threads. `out`: also write the run directory there (weights, checkpoints,
+    /// run.json; an existing run is refused unless `overwrite=True`). `progress`: `True` for a
+    /// progress line on stderr, a callable `f(iteration, total, metric)`, or `False`.
+    /// Afterwards the model holds the trained values (`model.params`). Returns a dict:
+    /// `metrics` (one dict per iteration), `report` (run.json's final report), `out`.
+    #[pyo3(signature = (iterations=None, epochs=None, seed=None, threads=None, out=None, overwrite=false, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn train<'py>(
+        &mut self,
+        py: Python<'py>,
+        iterations: Option<u64>,
+        epochs: Option<u64>,
+        seed: Option<u64>,
+        threads: Option<usize>,
+        out: Option<PathBuf>,
+        overwrite: bool,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let progress =
+            progress.or_else(|| Some(true.into_pyobject(py).ok()?.to_owned().into_any().unbind()));
+        let req = training::Request {
+            iterations,
+            epochs,
+            seed,
+            threads,
+            out,
+            overwrite,
+            progress,
+        };
+        let (p, results) = training::run(py, &self.file, &self.model, req)?;
+        self.p = p;
+        Ok(results)
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "<glassbox.Model {} ({}): states {}, {} parameter values>",
@@ -324,6 +365,7 @@ fn check(py: Python<'_>, file: &std::sync::Arc<SourceFile>) -> PyResult<Model> {
     let checked = glassbox::check_source(file, &DiskLoader);
     match checked.model {
         Some(model) => Ok(Model {
+            file: file.clone(),
             p: glassbox::solve::param_values(&model),
             ode_field: Mutex::new(None),
             vjp_field: Mutex::new(None),
