@@ -152,80 +152,53 @@ fn the_error_estimate_regularizer_matches_central_differences() {
 fn a_caller_s_mistakes_are_diagnostics() {
     let m = model(DECAY);
     let p = param_values(&m);
-    let pl = plan(
-        &m,
-        SolveRequest {
-            save_at: Some(vec![0.0, 1.0]),
-            ..Default::default()
-        },
-    );
-    let code = |r: Result<vjp::VjpRun, Vec<glassbox::diag::Diag>>| {
-        let d = r.err().expect("refused");
-        assert!(d[0].help.is_some());
-        d[0].code
-    };
-    // The cotangent's shape and values.
-    assert_eq!(
-        code(vjp::run(&m, &pl, &p, None, &[1.0], Regularizers::default())),
-        "glassbox::bad_argument"
-    );
-    assert_eq!(
-        code(vjp::run(
+    let with = |method: &str, dt: Option<f64>| {
+        plan(
             &m,
-            &pl,
-            &p,
-            None,
+            SolveRequest {
+                save_at: Some(vec![0.0, 1.0]),
+                method: Some(method.into()),
+                dt,
+                ..Default::default()
+            },
+        )
+    };
+    let (tsit5, euler, rodas) = (
+        with("tsit5", None),
+        with("euler", Some(0.1)),
+        with("rodas5p", None),
+    );
+    let none = Regularizers::default();
+    let weight = |error, stiffness| Regularizers { error, stiffness };
+    let cases: [(&str, &glassbox::app::solve::Plan, &[f64], Regularizers); 5] = [
+        ("a cotangent of the wrong length", &tsit5, &[1.0], none),
+        (
+            "a cotangent that is not finite",
+            &tsit5,
             &[1.0, f64::NAN],
-            Regularizers::default()
-        )),
-        "glassbox::bad_argument"
-    );
-    // A weight that is not finite.
-    let bad = Regularizers {
-        error: f64::INFINITY,
-        stiffness: 0.0,
-    };
-    assert_eq!(
-        code(vjp::run(&m, &pl, &p, None, &[0.0, 1.0], bad)),
-        "glassbox::bad_argument"
-    );
-    // A stiffness weight on a method without the estimate (euler), and an implicit method.
-    let euler = plan(
-        &m,
-        SolveRequest {
-            save_at: Some(vec![0.0, 1.0]),
-            method: Some("euler".into()),
-            dt: Some(0.1),
-            ..Default::default()
-        },
-    );
-    let stiff = Regularizers {
-        error: 0.0,
-        stiffness: 1.0,
-    };
-    assert_eq!(
-        code(vjp::run(&m, &euler, &p, None, &[0.0, 1.0], stiff)),
-        "glassbox::bad_argument"
-    );
-    let ros = plan(
-        &m,
-        SolveRequest {
-            save_at: Some(vec![0.0, 1.0]),
-            method: Some("rodas5p".into()),
-            ..Default::default()
-        },
-    );
-    assert_eq!(
-        code(vjp::run(
-            &m,
-            &ros,
-            &p,
-            None,
+            none,
+        ),
+        (
+            "a weight that is not finite",
+            &tsit5,
             &[0.0, 1.0],
-            Regularizers::default()
-        )),
-        "glassbox::bad_argument"
-    );
+            weight(f64::INFINITY, 0.0),
+        ),
+        (
+            "a stiffness weight without the estimate",
+            &euler,
+            &[0.0, 1.0],
+            weight(0.0, 1.0),
+        ),
+        ("an implicit method", &rodas, &[0.0, 1.0], none),
+    ];
+    for (what, pl, cot, reg) in cases {
+        let d = vjp::run(&m, pl, &p, None, cot, reg)
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted"));
+        assert_eq!(d[0].code, "glassbox::bad_argument", "{what}");
+        assert!(d[0].help.is_some(), "{what}");
+    }
 }
 
 /// A field compiled by one call and reused by the next with other parameters (the Python
