@@ -311,6 +311,22 @@ impl Model {
         Some(format!("$$\\begin{{aligned}}\n{body}\\end{{aligned}}$$"))
     }
 
+    /// Set every parameter from trained weights, as `glassbox predict --weights PATH` reads
+    /// them: a run directory (its `weights.safetensors`, refused when a crash left it older
+    /// than the checkpoint) or a weights file; names and shapes must be this model's.
+    fn load_weights(&mut self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        self.p = glassbox::kit::load_weights(&self.model, &path).map_err(|d| raise(py, d))?;
+        Ok(())
+    }
+
+    /// Write the current parameters as a safetensors file (the format `glassbox train`
+    /// writes), atomically: a failed write leaves any file already at `path` as it was.
+    fn save_weights(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let bytes = glassbox::train::io::weights_to_safetensors(&self.model, &self.p)
+            .map_err(|d| raise(py, vec![d]))?;
+        glassbox::kit::io::write_atomic(&path, &bytes).map_err(|d| raise(py, vec![d]))
+    }
+
     /// Train the model's learned parameters on its data with its own objective, as
     /// `glassbox train` does (same seed, same weights bit for bit): `iterations` or `epochs`
     /// override the `train` clause, `seed` the run's seed (it draws the nets' initial

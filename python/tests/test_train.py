@@ -68,3 +68,20 @@ def test_the_progress_line_goes_to_stderr(capfd):
     m.train(iterations=3, seed=1)
     err = capfd.readouterr().err
     assert "iteration 3/3 loss" in err and err.endswith("\n")
+
+
+def test_weights_load_from_a_run_and_save_as_the_cli_writes_them(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli("train", LV, "--iterations", "3", "--out", run).returncode == 0
+    m = glassbox.Model.from_file(str(LV))
+    m.load_weights(str(run))
+    w = read_safetensors(run / "weights.safetensors")
+    for name, value in w.items():
+        np.testing.assert_array_equal(m.params[name], value)
+    m.save_weights(str(tmp_path / "again.safetensors"))
+    assert (tmp_path / "again.safetensors").read_bytes() == (run / "weights.safetensors").read_bytes()
+    other = glassbox.Model.from_file(str(EXAMPLES / "spiral.gbx"))
+    with pytest.raises(glassbox.GlassboxError):
+        other.load_weights(str(run))  # another model's weights
+    with pytest.raises(glassbox.GlassboxError):
+        m.load_weights(str(tmp_path / "missing"))
