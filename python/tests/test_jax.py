@@ -96,3 +96,18 @@ def test_a_bad_setting_raises_with_the_glassbox_diagnostic(spiral):
     with pytest.raises(Exception) as e:
         jax.grad(lambda y0: jnp.sum(gj.odeint(spiral, y0, [0.0, 1.0], method="rodas5p")))(jnp.array([2.0, 0.0]))
     assert "glassbox::bad_argument" in str(e.value) and "explicit" in str(e.value)
+
+
+def test_a_vmapped_gradient_is_the_sum_of_the_rows_gradients(spiral):
+    t = np.linspace(0.0, 1.0, 4)
+    y0s = jnp.array([[2.0, 0.0], [1.0, 0.5], [0.0, -1.0]])
+    p0 = {k: jnp.asarray(v) for k, v in spiral.params.items()}
+
+    def row_loss(params, y0):
+        y, r_e, _ = gj.odeint(spiral, y0, t, params, regularizers=True)
+        return jnp.sum(y ** 2) + 0.1 * r_e
+
+    batched = jax.jit(jax.grad(lambda p: jnp.sum(jax.vmap(row_loss, in_axes=(None, 0))(p, y0s))))(p0)
+    rows = [jax.grad(row_loss)(p0, y0) for y0 in y0s]
+    for k in p0:
+        np.testing.assert_allclose(np.asarray(batched[k]), sum(np.asarray(r[k]) for r in rows), rtol=1e-12, atol=1e-14)
