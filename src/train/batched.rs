@@ -152,11 +152,7 @@ pub(super) fn forward(
         let starts_u: Vec<BatchRow> = u0
             .chunks(e.n.max(1))
             .take(rows)
-            .map(|u0| BatchRow {
-                t0: e.t0,
-                t1: e.t1,
-                u0,
-            })
+            .map(|u0| BatchRow::new(e.t0, e.t1, u0))
             .collect();
         let sol = solve::solve_batch(tab, &mut bw.field, &starts_u, opts, control)
             .map_err(|e| Diag::from(offset_row(e, ci * size)))?;

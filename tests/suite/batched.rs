@@ -93,7 +93,7 @@ impl Problem {
         self.spans
             .iter()
             .zip(&self.u0)
-            .map(|(&(t0, t1), u0)| BatchRow { t0, t1, u0 })
+            .map(|(&(t0, t1), u0)| BatchRow::new(t0, t1, u0))
             .collect()
     }
 }
@@ -491,18 +491,7 @@ fn a_nan_in_one_row_is_an_error_naming_the_row() {
 fn joint_control_refuses_different_spans() {
     let f = |_: usize, _: f64, u: &[f64], du: &mut [f64]| du.copy_from_slice(u);
     let (a, b) = (vec![1.0], vec![2.0]);
-    let rows = [
-        BatchRow {
-            t0: 0.0,
-            t1: 1.0,
-            u0: &a,
-        },
-        BatchRow {
-            t0: 0.0,
-            t1: 2.0,
-            u0: &b,
-        },
-    ];
+    let rows = [BatchRow::new(0.0, 1.0, &a), BatchRow::new(0.0, 2.0, &b)];
     let err = solve_batch(
         &tableau::TSIT5,
         &mut batch_from_fn(1, f),
@@ -515,11 +504,7 @@ fn joint_control_refuses_different_spans() {
     let mut field = batch_from_fn(1, f);
     assert_eq!(BatchField::dim(&field), 1);
     let short: [f64; 0] = [];
-    let rows = [BatchRow {
-        t0: 0.0,
-        t1: 1.0,
-        u0: &short,
-    }];
+    let rows = [BatchRow::new(0.0, 1.0, &short)];
     let err = solve_batch(
         &tableau::TSIT5,
         &mut field,
