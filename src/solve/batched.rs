@@ -1,5 +1,6 @@
-//! Batched solves: many independent problems of one model (classifier rows, and later
-//! trajectory windows, SDE paths) advance together, stage by stage, and every stage evaluates
+//! Batched solves: many independent problems of one model (classifier rows, trajectory
+//! windows, each with its own span and save times; later SDE paths) advance together, stage by
+//! stage, and every stage evaluates
 //! the field for all running rows in one [`BatchField`] call — with a [`JitBatchField`]
 //! (`super::JitBatchField`) one GEMM per dense layer instead of one mat-vec per row.
 //!

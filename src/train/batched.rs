@@ -8,7 +8,8 @@
 //! GEMM-sized layers (as `train/forward.rs` decides for predictions) — otherwise the per-row
 //! code (`classify_op`), faster for small fields; joint step control is always batched. It
 //! is reported in the run's classification report ([`TrainingPath`]); `GLASSBOX_BATCHED=0`
-//! turns it off for A/B timings.
+//! turns it off for A/B timings. A trajectory model's windows train batched the same way
+//! (`train/windows.rs`).
 //!
 //! Invariant: bit-identical at any thread count. The chunks are fixed by the batch alone
 //! (never by the thread count), whole chunks go to threads in contiguous blocks, each chunk's

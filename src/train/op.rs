@@ -5,7 +5,8 @@
 //! segment's solve with `dL/du` read from dfdx's gradient of that tensor, the solver
 //! regularizers (`R_E`, `R_S`, global and local) and the integral terms (`kinetic`, ...)
 //! folded into the same sweep, and the result
-//! gathered back onto `θ`.
+//! gathered back onto `θ`. Where the field has GEMM-sized layers the segments are solved and
+//! differentiated in batched chunks instead (`train/windows.rs`), with the same sums.
 //!
 //! Invariant: the node's backward is exact for the forward it recorded (the accepted steps are
 //! constants), so a whole dfdx loss built on it matches finite differences of a replay.
