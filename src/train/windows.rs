@@ -47,11 +47,22 @@ pub(super) fn prepare(
     segments: usize,
 ) -> Result<TrainingPath, Diag> {
     let control = BatchControl::PerRow;
-    let batched = plan.integrals.is_empty() && batch_field(model, p, segments, control)?.is_some();
+    // A field the batched kernels cannot take keeps the per-segment path, which trained it
+    // before: the choice is a speed-up, never a new way to fail.
+    let wanted = plan.integrals.is_empty()
+        && matches!(batch_field(model, p, segments, control), Ok(Some(_)));
+    let mut first = wanted
+        .then(|| JitBatchField::with_vjp(model, p).ok())
+        .flatten();
+    let batched = first.is_some();
     if batched {
         for w in rows.workers_mut() {
+            let field = match first.take() {
+                Some(f) => f,
+                None => JitBatchField::with_vjp(model, p)?,
+            };
             w.windows = Some(WindowWorker {
-                field: JitBatchField::with_vjp(model, p)?,
+                field,
                 work: BatchAdjointWork::default(),
             });
         }
