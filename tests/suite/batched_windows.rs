@@ -1,9 +1,9 @@
 //! Trajectory windows trained batched (`src/train/windows.rs`) on
 //! `benches/models/spiral_wide.gbx` (the spiral, field 2→64→64→2 tanh: its 64·64 layer is a
 //! GEMM): the choice is automatic and reported, the gradient is the per-window path's to
-//! rounding with every solver regularizer, the weights are bit-identical at 1, 2 and 3 threads,
-//! an integral term falls back to the per-window path, and `glassbox train` on the file says
-//! which path ran (summary and `run.json`).
+//! rounding with every solver regularizer (whole trajectories too), the weights are
+//! bit-identical at 1, 2 and 3 threads, an integral term falls back to the per-window path,
+//! and `glassbox train` on the file says which path ran (summary and `run.json`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -198,4 +198,57 @@ fn cli_reports_the_batched_windows_path() {
     assert_eq!(training["batched"], true, "{training}");
     assert_eq!(training["control"], "per_row");
     assert_eq!(training["chunk_rows"], 32);
+}
+
+/// Whole trajectories batch the same way: 12 of the spiral SDE's 100 sample paths (each from
+/// the model's constant initial state, saved at the path's 20 times) as one iteration's
+/// segments, an ODE with the wide field fitted to them. The batched gradient is the
+/// per-trajectory one to rounding: measured 1e-13 of its scale apart; 1e-11 allows for other
+/// CPUs' GEMM kernels and is far below a wrong or missing term (1e-3 or more).
+#[test]
+fn whole_trajectories_give_the_per_trajectory_gradient() {
+    let data = root().join("examples/data/spiral_sde.csv");
+    let src = format!(
+        r#"model paths_wide
+state u[2] = [2.0, 0.0]
+net f = mlp(2, 64, 64, 2; act = tanh)
+du/dt = f(u)
+data obs = csv("{}", time = "t", columns = ["u1", "u2"], group = "path")
+solve tsit5(rtol = 1e-6, atol = 1e-8)
+minimize mse(u, obs)
+train adam(lr = 1e-3), iterations = 1, batch = 12
+"#,
+        data.display()
+    );
+    let file = SourceFile::new("paths_wide.gbx".to_string(), src);
+    let m = glassbox::check_source(&file, &DiskLoader).model.unwrap();
+    let ds = glassbox::data::load_model(&m, Some(&file), &DiskLoader).unwrap();
+    let mut batched = trainer(&m, ds.clone(), 2, 1);
+    assert!(batched.training_path().unwrap().batched);
+    let mut alone = trainer(&m, ds, 2, 1);
+    alone.train_per_row();
+    let draw = glassbox::data::batch::Draw::Samples((0..12).map(|i| i * 7).collect());
+    let (segs, target) = batched.segments(&draw).unwrap();
+    assert_eq!(segs.len(), 12);
+    let theta = batched.state().theta.clone();
+    let w = batched.weights(0);
+    let a = batched
+        .evaluate(&theta, &segs, target.clone(), &w, 0)
+        .unwrap();
+    let b = alone.evaluate(&theta, &segs, target, &w, 0).unwrap();
+    assert_eq!(a.nfe, b.nfe, "the same steps");
+    assert!(
+        (a.loss - b.loss).abs() <= 1e-12 * b.loss,
+        "{} vs {}",
+        a.loss,
+        b.loss
+    );
+    let scale = b.grad.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+    assert!(scale > 0.0);
+    let diff = (a.grad.iter().zip(&b.grad)).fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+    eprintln!(
+        "whole trajectories: gradient {:e} of its scale apart",
+        diff / scale
+    );
+    assert!(diff <= 1e-12 * scale, "{diff:e} of {scale:e}");
 }
