@@ -154,8 +154,10 @@ pub fn solve_op(
     // Last pass's solutions, overwritten in place; the list is cut to this pass's length.
     let mut sols = std::mem::take(&mut c.scratch.sols);
     sols.resize_with(live.len(), Solution::default);
-    // The batched path (`train/windows.rs`) where it was chosen and the batch is large enough.
-    let batched = (c.training).is_some_and(|t| t.batched && live.len() >= MIN_BATCH_ROWS);
+    // The batched path (`train/windows.rs`) where it was chosen and the batch is large enough
+    // (never with an integral term, which only the single-row sweep folds in).
+    let large = live.len() >= MIN_BATCH_ROWS && !integrals;
+    let batched = (c.training).is_some_and(|t| t.batched && large);
     let segs: Vec<&Segment> = live.iter().map(|&(_, s)| s).collect();
     let blocks = match batched {
         true => {
