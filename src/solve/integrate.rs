@@ -128,6 +128,19 @@ pub struct Stats {
     pub switches: u64,
 }
 
+impl Stats {
+    /// Adds `o`'s counts (many solves' totals: SDE paths, a batch of initial states).
+    pub fn add(&mut self, o: &Stats) {
+        self.nfe += o.nfe;
+        self.accepted += o.accepted;
+        self.rejected += o.rejected;
+        self.jacobian_evals += o.jacobian_evals;
+        self.lu_factorizations += o.lu_factorizations;
+        self.stiff_steps += o.stiff_steps;
+        self.switches += o.switches;
+    }
+}
+
 /// `Solution::default()` is empty: the buffer [`solve_into`] fills.
 #[derive(Clone, Debug, Default)]
 pub struct Solution {

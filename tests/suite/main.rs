@@ -30,3 +30,4 @@ mod stiff;
 mod threads;
 mod tidy;
 mod train;
+mod vjp;
