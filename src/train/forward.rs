@@ -285,11 +285,7 @@ impl Classify {
             }
             let u0 = ends.encode(p, &x, rows)?;
             let starts: Vec<BatchRow> = (u0.chunks(n).take(rows))
-                .map(|u0| BatchRow {
-                    t0: self.t0,
-                    t1: self.t1,
-                    u0,
-                })
+                .map(|u0| BatchRow::new(self.t0, self.t1, u0))
                 .collect();
             let sol = solve::solve_batch(tab, field, &starts, &opts, control)
                 .map_err(|e| Diag::from(offset_row(e, block * BATCH_ROWS)))?;
