@@ -9,7 +9,14 @@
 //! data (the model's initial weights). Rounds alternate the two paths (interleaved); each
 //! number is the median over the rounds.
 //!
-//! Run: `taskset -c 0 cargo bench --bench batched_train -- digits 15` (or `mnist 5`).
+//! `windows`: trajectory windows (`src/train/windows.rs`) on `benches/models/spiral_wide.gbx`
+//! (the spiral, field 2→64→64→2 tanh, 64 windows of 10 observations, Tsit5 rtol = 1e-7,
+//! `R_E`): whole iterations (`Trainer::step`: draw, forward, backward, update), batched
+//! against one window at a time (what `GLASSBOX_BATCHED=0` runs), both from the same weights
+//! and the same draws.
+//!
+//! Run: `taskset -c 0 cargo bench --bench batched_train -- digits 15` (or `mnist 5`,
+//! `windows 15`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -42,11 +49,14 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let which = args
         .iter()
-        .find(|a| *a == "digits" || *a == "mnist")
+        .find(|a| ["digits", "mnist", "windows"].contains(&a.as_str()))
         .cloned()
         .unwrap_or_else(|| "digits".into());
     let rounds: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(15);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if which == "windows" {
+        return windows(&root, rounds);
+    }
     let (path, src, batch) = match which.as_str() {
         "digits" => {
             let path = root.join("examples/digits.gbx");
@@ -131,6 +141,59 @@ fn main() {
     }
     println!(
         "batched / per row: {:.3}x faster ({rounds} interleaved rounds, medians)",
+        med[0] / med[1]
+    );
+}
+
+/// The `windows` case (see the module docs): per-iteration wall time of `Trainer::step` on
+/// both paths, rounds interleaved, medians.
+fn windows(root: &std::path::Path, rounds: usize) {
+    let path = root.join("benches/models/spiral_wide.gbx");
+    let src = std::fs::read_to_string(&path).expect("benches/models/spiral_wide.gbx");
+    let file = SourceFile::new(path.display().to_string(), src);
+    let model = glassbox::check_source(&file, &DiskLoader)
+        .model
+        .expect("the model checks");
+    let ov = Overrides {
+        threads: Some(1),
+        ..Overrides::default()
+    };
+    let make = || {
+        let ds = glassbox::data::load_model(&model, Some(&file), &DiskLoader).expect("data");
+        Trainer::new(&model, ds, &ov).expect("trainer")
+    };
+    let mut batched = make();
+    let mut per_window = make();
+    per_window.train_per_row();
+    println!(
+        "windows: batched path: {}",
+        batched.training_path().unwrap().describe()
+    );
+    let mut times = [Vec::new(), Vec::new()];
+    let mut last = [(0.0, 0), (0.0, 0)];
+    for round in 0..rounds + 1 {
+        for (i, t) in [&mut per_window, &mut batched].into_iter().enumerate() {
+            let start = Instant::now();
+            let m = t.step().expect("steps");
+            let dt = start.elapsed().as_secs_f64() * 1e3;
+            last[i] = (m.loss, m.nfe);
+            // Round 0 warms caches and allocations.
+            if round > 0 {
+                times[i].push(dt);
+            }
+        }
+    }
+    println!(
+        "last iteration: loss per window {:.12} (nfe {}), batched {:.12} (nfe {})",
+        last[0].0, last[0].1, last[1].0, last[1].1
+    );
+    let mut med = [0.0; 2];
+    for (i, name) in ["per window", "batched"].iter().enumerate() {
+        med[i] = median(&mut times[i]);
+        println!("{name:10} iteration {:9.3} ms", med[i]);
+    }
+    println!(
+        "batched / per window: {:.3}x faster ({rounds} interleaved rounds, medians)",
         med[0] / med[1]
     );
 }

@@ -4,7 +4,7 @@ weights and data, and the synthetic data of the MNIST-sized model.
 Two models, each a glassbox model file in models/ and its diffrax twin here:
 
 - `digits` (models/digits_train.gbx: examples/digits.gbx without its error-estimate
-  regularizer, so both tools minimise the same loss): encoder linear 64 -> 32, field
+  regularizer, so both tools minimise the same loss, and with glassbox's default controller): encoder linear 64 -> 32, field
   mlp 33 -> 64 -> 32 tanh on concat(h, t), head linear 32 -> 10, Tsit5 rtol = atol = 1e-5 over
   [0, 1], cross-entropy, Adam lr 1e-3, batch 128, on examples/data/digits.csv.
 - `mnist_sized` (models/mnist_sized.gbx): 784 -> latent 100, field mlp 101 -> 100 -> 100 tanh on

@@ -5,15 +5,18 @@
 //!
 //! Nothing here solves, checks or renders anything itself: it converts Python values into
 //! the app layer's plain requests and its results into Python objects (`docs/python.md`).
+//! The compiled module is `glassbox._glassbox`; `pysrc/glassbox/__init__.py` re-exports it as
+//! `glassbox`, and `pysrc/glassbox/jax.py` wraps `Model.solve`/`Model.vjp` for JAX.
 
 mod error;
 mod model;
 mod solution;
+mod train;
 
 use pyo3::prelude::*;
 
 #[pymodule]
-#[pyo3(name = "glassbox")]
+#[pyo3(name = "_glassbox")]
 fn glassbox_py(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GlassboxError", m.py().get_type::<error::GlassboxError>())?;
     m.add_class::<error::Diagnostic>()?;

@@ -4,12 +4,17 @@
 //! model file's own solve clause, as on the command line.
 
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
 
 use glassbox::app::params;
+use glassbox::app::show::{self, View};
 use glassbox::app::solve::{self as plans, SolvePlan, state_names};
+use glassbox::app::vjp::{self, Regularizers};
 use glassbox::app::{SolveRequest, sde};
 use glassbox::diag::Diag;
+use glassbox::grad::JitVjpField;
 use glassbox::sema::{self, ModelKind};
+use glassbox::solve::JitField;
 use glassbox::source::{DiskLoader, SourceFile};
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{AllowTypeChange, IntoPyArray, PyArrayLike1, PyArrayLikeDyn};
@@ -18,13 +23,24 @@ use pyo3::types::PyDict;
 
 use crate::error::{Diagnostic, diagnostics, raise};
 use crate::solution::Solution;
+use crate::train as training;
 
 /// A model file that checked: its states, parameters and solve clause.
-#[pyclass(frozen, module = "glassbox")]
+#[pyclass(module = "glassbox")]
 pub struct Model {
     model: sema::Model,
+    /// The checked file (training reads its data relative to it).
+    file: std::sync::Arc<SourceFile>,
     /// The checker's warnings (a model with errors raises instead).
     warnings: Vec<Diag>,
+    /// The parameter values every solve and gradient starts from: the model file's, then
+    /// whatever `model.params = {...}` set (flat, in `params::values` order).
+    p: Vec<f64>,
+    /// The compiled field and field+VJP of the first solve and gradient, reused by every later
+    /// one with new parameters (compiling is most of a short solve's time). Locked only with
+    /// the GIL released, so two Python threads solving one model never deadlock.
+    ode_field: Mutex<Option<JitField>>,
+    vjp_field: Mutex<Option<JitVjpField>>,
 }
 
 #[pymethods]
@@ -66,17 +82,22 @@ impl Model {
     }
 
     /// Every parameter (user params and net layers, `f.W1`) by name: a NumPy array of its
-    /// shape (0-d for a scalar) holding the model file's values. A fresh copy each time.
+    /// shape (0-d for a scalar) holding the model's current values (the file's, unless set).
+    /// A fresh copy each time: writing into an array changes nothing, assigning does.
     #[getter]
     fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let p = glassbox::solve::param_values(&self.model);
-        let out = PyDict::new(py);
-        for (decl, values) in params::values(&self.model, &p) {
-            let array = ArrayD::from_shape_vec(IxDyn(&decl.shape), values.to_vec())
-                .map_err(|e| raise(py, vec![internal(e.to_string())]))?;
-            out.set_item(decl.name, array.into_pyarray(py))?;
-        }
-        Ok(out)
+        params_dict(py, &self.model, &self.p)
+    }
+
+    /// `model.params = {name: value}`: the named parameters take these values (each of the
+    /// parameter's shape) for every later solve and gradient; the others keep theirs. All or
+    /// nothing: a bad name or shape raises and changes no value.
+    #[setter]
+    fn set_params<'py>(&mut self, py: Python<'py>, values: Bound<'py, PyDict>) -> PyResult<()> {
+        let mut p = self.p.clone();
+        override_params(py, &self.model, &mut p, Some(values))?;
+        self.p = p;
+        Ok(())
     }
 
     /// The checker's warnings, as `Diagnostic`s.
@@ -106,32 +127,13 @@ impl Model {
         seed: Option<u64>,
     ) -> PyResult<Solution> {
         let model = &self.model;
-        let mut p = glassbox::solve::param_values(model);
-        if let Some(params) = params {
-            for (name, value) in params.iter() {
-                let name: String = name.extract()?;
-                let value: PyArrayLikeDyn<'py, f64, AllowTypeChange> = value.extract()?;
-                let value = value.as_array();
-                let values: Vec<f64> = value.iter().copied().collect();
-                params::set(model, &mut p, &name, value.shape(), &values)
-                    .map_err(|d| raise(py, vec![d]))?;
+        let mut p = self.p.clone();
+        override_params(py, model, &mut p, params)?;
+        let (y0, rows) = match y0 {
+            Some(y0) if y0.as_array().ndim() == 2 => {
+                (None, Some(batch_rows(py, model, &y0, over.is_some())?))
             }
-        }
-        let y0 = match y0 {
-            Some(y0) if y0.as_array().ndim() != 1 => {
-                return Err(raise(
-                    py,
-                    vec![bad_argument(
-                        format!(
-                            "y0 has {} dimensions; this package solves one initial state at a time",
-                            y0.as_array().ndim()
-                        ),
-                        "give y0 as a 1-D array, one value per state column (batched y0 is not in the package yet)",
-                    )],
-                ));
-            }
-            Some(y0) => Some(y0.as_array().iter().copied().collect::<Vec<f64>>()),
-            None => None,
+            y0 => (initial_state(py, y0)?, None),
         };
         let req = SolveRequest {
             over: over.map(|(a, b)| format!("{a:?}:{b:?}")),
@@ -148,9 +150,33 @@ impl Model {
         let names = state_names(model);
         let y0 = y0.as_deref();
         match plan {
+            SolvePlan::Ode(plan) if rows.is_some() => {
+                let rows = rows.unwrap_or_default();
+                if plan.opts.save_at.is_empty() {
+                    return Err(raise(
+                        py,
+                        vec![bad_argument(
+                            "a batched y0 needs save times: the solve clause saves every accepted step, which differ by row".into(),
+                            "give the save times `t=`",
+                        )],
+                    ));
+                }
+                let cache = &self.ode_field;
+                let runs = py
+                    .detach(|| {
+                        let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                        plans::run_ode_rows_cached(&mut field, model, &plan, &p, &rows)
+                    })
+                    .map_err(|d| raise(py, d))?;
+                Solution::rows(py, names, &runs)
+            }
             SolvePlan::Ode(plan) => {
+                let cache = &self.ode_field;
                 let run = py
-                    .detach(|| plans::run_ode_from(model, &plan, &p, y0, 1))
+                    .detach(|| {
+                        let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                        plans::run_ode_cached(&mut field, model, &plan, &p, y0, 1)
+                    })
                     .map_err(|d| raise(py, d))?;
                 Solution::ode(py, names, &run)
             }
@@ -165,6 +191,178 @@ impl Model {
                 vec![internal("a plain solve was planned as a gradient".into())],
             )),
         }
+    }
+
+    /// The gradient of `L = Σ_i ⟨cotangent[i], y(t[i])⟩ + error_weight·R_E +
+    /// stiffness_weight·R_S` for the solve `solve(t=t, y0=y0, params=params, ...)` would do:
+    /// `cotangent` is `dL/dy`, of the shape of that solve's `y` (`(len(t), n_states)`). The
+    /// discrete adjoint of the solve (explicit methods), exact for the computation done.
+    /// Returns a dict: `y0` (`dL/dy0`), `params` (`{name: dL/dp}` of each parameter's shape,
+    /// through the initial state too when `y0` is not given), `solution` (the `Solution`),
+    /// `error_estimate` and `stiffness` (`R_E`, `R_S` of the solve, unweighted).
+    #[pyo3(signature = (cotangent, t, y0=None, params=None, method=None, rtol=None, atol=None, dt=None, error_weight=0.0, stiffness_weight=0.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn vjp<'py>(
+        &self,
+        py: Python<'py>,
+        cotangent: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+        t: PyArrayLike1<'py, f64, AllowTypeChange>,
+        y0: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
+        params: Option<Bound<'py, PyDict>>,
+        method: Option<String>,
+        rtol: Option<f64>,
+        atol: Option<f64>,
+        dt: Option<f64>,
+        error_weight: f64,
+        stiffness_weight: f64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let model = &self.model;
+        if model.kind == ModelKind::Sde {
+            return Err(raise(
+                py,
+                vec![bad_argument(
+                    format!(
+                        "`{}` is an SDE model; vjp differentiates ODE solves",
+                        model.name
+                    ),
+                    "for an SDE the CLI's `glassbox solve --grad` gives the gradient of the mean final value",
+                )],
+            ));
+        }
+        let mut p = self.p.clone();
+        override_params(py, model, &mut p, params)?;
+        let y0 = initial_state(py, y0)?;
+        let req = SolveRequest {
+            save_at: Some(t.as_array().to_vec()),
+            method,
+            rtol,
+            atol,
+            dt,
+            ..SolveRequest::default()
+        };
+        let plan = plans::plan_ode(&req, model).map_err(|d| raise(py, d))?;
+        let cot = cotangent.as_array();
+        let want = [plan.opts.save_at.len(), model.state_size];
+        if cot.shape() != want {
+            return Err(raise(
+                py,
+                vec![bad_argument(
+                    format!(
+                        "the cotangent has shape {:?}; the solve saves y of shape {want:?}",
+                        cot.shape()
+                    ),
+                    "give dL/dy with one row per time in t and one column per state",
+                )],
+            ));
+        }
+        let cot: Vec<f64> = cot.iter().copied().collect();
+        let reg = Regularizers {
+            error: error_weight,
+            stiffness: stiffness_weight,
+        };
+        let cache = &self.vjp_field;
+        let run = py
+            .detach(|| {
+                let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                vjp::run_cached(&mut field, model, &plan, &p, y0.as_deref(), &cot, reg)
+            })
+            .map_err(|d| raise(py, d))?;
+        let out = PyDict::new(py);
+        out.set_item("y0", run.dy0.clone().into_pyarray(py))?;
+        out.set_item("params", params_dict(py, model, &run.dp)?)?;
+        out.set_item("error_estimate", run.error_estimate)?;
+        out.set_item("stiffness", run.stiffness)?;
+        let names = state_names(model);
+        let solved = plans::OdeRun {
+            sol: run.sol,
+            timing: run.timing,
+        };
+        out.set_item("solution", Solution::ode(py, names, &solved)?)?;
+        Ok(out)
+    }
+
+    /// The simplified vector field (an SDE's drift and diffusion), or `view` = `"vjp"`,
+    /// `"jvp"`, `"jacobian"`, `"dtK"` (K = 1..8), as text or (`latex=True`) the body of an
+    /// `align*` environment: exactly what `glassbox show [--vjp ...] [--latex]` prints.
+    #[pyo3(signature = (view = "field", latex = false))]
+    fn show(&self, py: Python<'_>, view: &str, latex: bool) -> PyResult<String> {
+        let Some(v) = View::from_name(view) else {
+            return Err(raise(
+                py,
+                vec![bad_argument(
+                    format!("`{view}` is not a view of the model"),
+                    &format!("give one of: {}", View::NAMES.join(", ")),
+                )],
+            ));
+        };
+        let parts = show::derived(&self.model, v).map_err(|d| raise(py, vec![d]))?;
+        Ok(show::render(&parts, latex))
+    }
+
+    /// The field as LaTeX for Jupyter: the `align*` body of `show(latex=True)` without its
+    /// `%` title lines, in an `aligned` environment.
+    fn _repr_latex_(&self) -> Option<String> {
+        let parts = show::derived(&self.model, View::Field).ok()?;
+        let body: String = parts
+            .iter()
+            .map(|(_, f)| glassbox::ir::print_latex(f))
+            .collect::<Vec<_>>()
+            .join(" \\\\\n");
+        Some(format!("$$\\begin{{aligned}}\n{body}\\end{{aligned}}$$"))
+    }
+
+    /// Set every parameter from trained weights, as `glassbox predict --weights PATH` reads
+    /// them: a run directory (its `weights.safetensors`, refused when a crash left it older
+    /// than the checkpoint) or a weights file; names and shapes must be this model's.
+    fn load_weights(&mut self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        self.p = glassbox::kit::load_weights(&self.model, &path).map_err(|d| raise(py, d))?;
+        Ok(())
+    }
+
+    /// Write the current parameters as a safetensors file (the format `glassbox train`
+    /// writes), atomically: a failed write leaves any file already at `path` as it was.
+    fn save_weights(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let bytes = glassbox::train::io::weights_to_safetensors(&self.model, &self.p)
+            .map_err(|d| raise(py, vec![d]))?;
+        glassbox::kit::io::write_atomic(&path, &bytes).map_err(|d| raise(py, vec![d]))
+    }
+
+    /// Train the model's learned parameters on its data with its own objective, as
+    /// `glassbox train` does (same seed, same weights bit for bit): `iterations` or `epochs`
+    /// override the `train` clause, `seed` the run's seed (it draws the nets' initial
+    /// weights, so values set with `model.params = ...` before are not the start), `threads`
+    /// the rows' threads. `out`: also write the run directory there (weights, checkpoints,
+    /// run.json; an existing run is refused unless `overwrite=True`). `progress`: `True` for a
+    /// progress line on stderr, a callable `f(iteration, total, metric)`, or `False`.
+    /// Afterwards the model holds the trained values (`model.params`). Returns a dict:
+    /// `metrics` (one dict per iteration), `report` (run.json's final report), `out`.
+    #[pyo3(signature = (iterations=None, epochs=None, seed=None, threads=None, out=None, overwrite=false, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn train<'py>(
+        &mut self,
+        py: Python<'py>,
+        iterations: Option<u64>,
+        epochs: Option<u64>,
+        seed: Option<u64>,
+        threads: Option<usize>,
+        out: Option<PathBuf>,
+        overwrite: bool,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let progress =
+            progress.or_else(|| Some(true.into_pyobject(py).ok()?.to_owned().into_any().unbind()));
+        let req = training::Request {
+            iterations,
+            epochs,
+            seed,
+            threads,
+            out,
+            overwrite,
+            progress,
+        };
+        let (p, results) = training::run(py, &self.file, &self.model, req)?;
+        self.p = p;
+        Ok(results)
     }
 
     fn __repr__(&self) -> String {
@@ -183,10 +381,100 @@ fn check(py: Python<'_>, file: &std::sync::Arc<SourceFile>) -> PyResult<Model> {
     let checked = glassbox::check_source(file, &DiskLoader);
     match checked.model {
         Some(model) => Ok(Model {
+            file: file.clone(),
+            p: glassbox::solve::param_values(&model),
+            ode_field: Mutex::new(None),
+            vjp_field: Mutex::new(None),
             model,
             warnings: checked.diags,
         }),
         None => Err(raise(py, checked.diags)),
+    }
+}
+
+/// `{name: array}` of the parameters' values `p` (or their gradients), each of its shape.
+fn params_dict<'py>(
+    py: Python<'py>,
+    model: &sema::Model,
+    p: &[f64],
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    for (decl, values) in params::values(model, p) {
+        let array = ArrayD::from_shape_vec(IxDyn(&decl.shape), values.to_vec())
+            .map_err(|e| raise(py, vec![internal(e.to_string())]))?;
+        out.set_item(decl.name, array.into_pyarray(py))?;
+    }
+    Ok(out)
+}
+
+/// `p` with the `{name: value}` overrides applied (`params::set` checks names and shapes).
+fn override_params<'py>(
+    py: Python<'py>,
+    model: &sema::Model,
+    p: &mut [f64],
+    params: Option<Bound<'py, PyDict>>,
+) -> PyResult<()> {
+    let Some(params) = params else {
+        return Ok(());
+    };
+    for (name, value) in params.iter() {
+        let name: String = name.extract()?;
+        let value: PyArrayLikeDyn<'py, f64, AllowTypeChange> = value.extract()?;
+        let value = value.as_array();
+        let values: Vec<f64> = value.iter().copied().collect();
+        params::set(model, p, &name, value.shape(), &values).map_err(|d| raise(py, vec![d]))?;
+    }
+    Ok(())
+}
+
+/// A 2-D `y0` as its rows, each one initial state (`solve`'s batched `y0`): ODE models with
+/// save times only, since every row's `y` must have the same times.
+fn batch_rows(
+    py: Python<'_>,
+    model: &sema::Model,
+    y0: &PyArrayLikeDyn<'_, f64, AllowTypeChange>,
+    over: bool,
+) -> PyResult<Vec<Vec<f64>>> {
+    let refuse = |msg: String, help: &str| Err(raise(py, vec![bad_argument(msg, help)]));
+    if model.kind == ModelKind::Sde {
+        return refuse(
+            format!(
+                "`{}` is an SDE model; a batched y0 is for ODE models",
+                model.name
+            ),
+            "give one initial state and `paths=` for many sample paths",
+        );
+    }
+    if over {
+        return refuse(
+            "a batched y0 with `over=` would save each row at its own steps".into(),
+            "give the save times `t=` instead, so that every row has the same times",
+        );
+    }
+    let a = y0.as_array();
+    Ok(a.outer_iter()
+        .map(|row| row.iter().copied().collect())
+        .collect())
+}
+
+/// `y0` as one initial state (checked against the model by the app layer).
+fn initial_state(
+    py: Python<'_>,
+    y0: Option<PyArrayLikeDyn<'_, f64, AllowTypeChange>>,
+) -> PyResult<Option<Vec<f64>>> {
+    match y0 {
+        Some(y0) if y0.as_array().ndim() != 1 => Err(raise(
+            py,
+            vec![bad_argument(
+                format!(
+                    "y0 has {} dimensions; here it is one initial state",
+                    y0.as_array().ndim()
+                ),
+                "give y0 as a 1-D array (one initial state) or, to `solve`, a 2-D array (one per row)",
+            )],
+        )),
+        Some(y0) => Ok(Some(y0.as_array().iter().copied().collect())),
+        None => Ok(None),
     }
 }
 

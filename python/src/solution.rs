@@ -32,6 +32,9 @@ pub struct Solution {
     /// SDEs: the Brownian seed and the number of paths; `None` for ODEs.
     pub seed: Option<u64>,
     pub paths: Option<usize>,
+    /// A batched `y0`: the number of rows (`y` is then `(rows, len(t), n_states)`); `None`
+    /// for one initial state.
+    pub rows: Option<usize>,
 }
 
 #[pymethods]
@@ -77,6 +80,44 @@ impl Solution {
             timing: timing(py, &run.timing)?,
             seed: None,
             paths: None,
+            rows: None,
+        })
+    }
+
+    /// One solve per row of a batched `y0`, on the same save times: `y` is
+    /// `(rows, len(t), n_states)`, `stats` and `timing` are summed over the rows, and the
+    /// per-step records are left out (`None`), as for SDE paths.
+    pub fn rows(py: Python<'_>, states: Vec<String>, runs: &[OdeRun]) -> PyResult<Solution> {
+        let n = states.len();
+        let (ts, method) = match runs.first() {
+            Some(r) => (r.sol.ts.clone(), r.sol.method.to_string()),
+            None => (Vec::new(), String::new()),
+        };
+        let mut values = Vec::with_capacity(runs.len() * ts.len() * n);
+        let mut total = Stats::default();
+        let (mut compile, mut solve) = (0.0, 0.0);
+        for r in runs {
+            values.extend_from_slice(&r.sol.us);
+            total.add(&r.sol.stats);
+            compile += r.timing.compile_ms;
+            solve += r.timing.median_solve_ms;
+        }
+        let y = Array3::from_shape_vec((runs.len(), ts.len(), n), values)
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        let timing = PyDict::new(py);
+        timing.set_item("compile_ms", compile)?;
+        timing.set_item("solve_ms", solve)?;
+        Ok(Solution {
+            t: PyArray1::from_vec(py, ts).into_any().unbind(),
+            y: y.into_pyarray(py).into_any().unbind(),
+            states,
+            method,
+            stats: stats(py, &total)?,
+            steps: None,
+            timing: timing.unbind(),
+            seed: None,
+            paths: None,
+            rows: Some(runs.len()),
         })
     }
 
@@ -109,6 +150,7 @@ impl Solution {
             timing: timing(py, &run.timing)?,
             seed: Some(plan.seed),
             paths: Some(plan.paths),
+            rows: None,
         })
     }
 }

@@ -83,7 +83,10 @@ DECAY = "model decay\nstate y = 1\nparam k = 0.5, w = [1, 2]\ndy/dt = -k * y + 0
         ({"params": {"k": math.inf}}, "glassbox::bad_argument", "finite"),
         ({"y0": [1.0, 2.0]}, "glassbox::bad_argument", "1 state element"),
         ({"y0": [math.nan]}, "glassbox::bad_argument", "finite"),
-        ({"y0": [[1.0]]}, "glassbox::bad_argument", "1-D"),
+        ({"y0": [[[1.0]]]}, "glassbox::bad_argument", "1-D"),
+        ({"y0": [[1.0]]}, "glassbox::bad_argument", "save times"),  # batched, no t
+        ({"y0": [[1.0], [2.0]], "over": (0.0, 1.0)}, "glassbox::bad_argument", "t="),
+        ({"y0": [[1.0, 2.0]], "t": [0.0, 1.0]}, "glassbox::bad_argument", "row 0"),
         ({"t": [0.0, math.nan, 1.0]}, "glassbox::bad_argument", "increasing"),
         ({"t": [1.0, 0.0]}, "glassbox::bad_argument", "increasing"),
         ({"t": [0.5]}, "glassbox::bad_argument", "at least two"),

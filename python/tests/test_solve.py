@@ -125,3 +125,18 @@ def test_params_reads_every_parameter_by_name_with_its_shape():
     # The dict is a copy: changing it changes no later solve.
     model2.params["k"][...] = 9.0
     assert model2.params["k"] == 0.5
+
+
+def test_a_batched_y0_solves_each_row_as_alone():
+    m = glassbox.Model.from_file(str(EXAMPLES / "lorenz.gbx"))
+    t = np.linspace(0.0, 2.0, 11)
+    y0s = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0], [-2.0, 3.0, 20.0]])
+    sol = m.solve(t=t, y0=y0s)
+    assert sol.y.shape == (3, len(t), 3) and sol.rows == 3 and sol.steps is None
+    nfe = 0
+    for row, y0 in zip(sol.y, y0s):
+        alone = m.solve(t=t, y0=y0)
+        np.testing.assert_array_equal(row, alone.y)
+        nfe += alone.stats["nfe"]
+    assert sol.stats["nfe"] == nfe
+    np.testing.assert_array_equal(sol.t, t)

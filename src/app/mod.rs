@@ -18,8 +18,10 @@ pub mod params;
 pub mod predict;
 pub mod request;
 pub mod sde;
+pub mod show;
 pub mod solve;
 pub mod train;
+pub mod vjp;
 
 use std::sync::Arc;
 

@@ -109,8 +109,31 @@ pub fn run_ode_from(
     y0: Option<&[f64]>,
     repeat: usize,
 ) -> Result<OdeRun, Vec<Diag>> {
+    let mut field = None;
+    run_ode_cached(&mut field, model, plan, p, y0, repeat)
+}
+
+/// [`run_ode_from`] on a field compiled by an earlier call when `field` holds one (its
+/// parameters replaced by `p`), else compiled now and left in `field`: a caller that solves
+/// one model many times (the Python package) compiles once. `field` must be `model`'s. The
+/// timing's compile part is what this call compiled (zero when nothing was).
+pub fn run_ode_cached(
+    field: &mut Option<JitField>,
+    model: &Model,
+    plan: &Plan,
+    p: &[f64],
+    y0: Option<&[f64]>,
+    repeat: usize,
+) -> Result<OdeRun, Vec<Diag>> {
     let compile_start = Instant::now();
-    let mut field = JitField::with_params(model, p, &[]).map_err(|d| vec![d])?;
+    let before = field.as_ref().map(JitField::compile_time);
+    let field = match field {
+        Some(f) => {
+            f.set_params(p).map_err(|d| vec![d])?;
+            f
+        }
+        None => field.insert(JitField::with_params(model, p, &[]).map_err(|d| vec![d])?),
+    };
     if plan.method.parts().1.is_some() {
         // Compiled now, so the solve times below measure solving only.
         field.prepare_jacobian().map_err(|d| vec![d])?;
@@ -119,14 +142,44 @@ pub fn run_ode_from(
     let u0 = start_state(model, p, plan.t0, y0)?;
     let repeat = repeat.max(1);
     let (sol, median) = repeat_median(repeat, || {
-        solve::solve_with(plan.method, &mut field, plan.t0, plan.t1, &u0, &plan.opts)
+        solve::solve_with(plan.method, field, plan.t0, plan.t1, &u0, &plan.opts)
             .map_err(|e| vec![Diag::from(e)])
     })?;
-    let compile = compile_wall.max(field.compile_time());
+    let compile = match before {
+        Some(b) => field.compile_time().saturating_sub(b),
+        None => compile_wall.max(field.compile_time()),
+    };
     Ok(OdeRun {
         sol,
         timing: Timing::new(compile, median, repeat),
     })
+}
+
+/// [`run_ode_cached`] from each initial state of `rows` in turn, on the one field (the Python
+/// package's batched `y0`); a failing row's diagnostics name it (`row 3: ...`).
+pub fn run_ode_rows_cached(
+    field: &mut Option<JitField>,
+    model: &Model,
+    plan: &Plan,
+    p: &[f64],
+    rows: &[Vec<f64>],
+) -> Result<Vec<OdeRun>, Vec<Diag>> {
+    rows.iter()
+        .enumerate()
+        .map(|(i, y0)| {
+            run_ode_cached(field, model, plan, p, Some(y0), 1).map_err(|ds| in_row(i, ds))
+        })
+        .collect()
+}
+
+/// `ds` with their messages prefixed by the row they came from.
+pub fn in_row(row: usize, ds: Vec<Diag>) -> Vec<Diag> {
+    ds.into_iter()
+        .map(|mut d| {
+            d.message = format!("row {row}: {}", d.message);
+            d
+        })
+        .collect()
 }
 
 /// The initial state: `y0` when given (one finite value per state element), else the model's

@@ -15,7 +15,7 @@ use crate::data::{self, Dataset};
 use crate::diag::Diag;
 use crate::sema::Model;
 use crate::source::{Loader, SourceFile};
-use crate::train::{self, ClassReport, Metric, Overrides, TrainState, Trainer};
+use crate::train::{self, ClassReport, Metric, Overrides, TrainState, Trainer, TrainingPath};
 use std::sync::Arc;
 
 /// A trainer and the full datasets (the report and the fit plot use all of the data).
@@ -107,6 +107,10 @@ pub struct Report {
     pub classification: Option<ClassReport>,
     /// The learned parameters: small ones by value, larger ones by shape and norm.
     pub learned_params: Vec<ParamSummary>,
+    /// Trajectory models: how the segments trained, batched or one by one
+    /// (`train/windows.rs`; classifiers say it in `classification.training`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingPath>,
 }
 
 /// The progress bar's message: the iteration's numbers and the latest validation.
@@ -163,6 +167,7 @@ pub fn final_report(t: &Trainer, full: &[Dataset]) -> Result<Report, Diag> {
         (None, None) => (0, 0.0, f64::NAN),
     };
     let val_loss = s.metrics.iter().rev().find_map(|m| m.val_loss);
+    let training = t.training_path().filter(|_| classification.is_none());
     Ok(Report {
         iterations: s.iteration,
         training_time_s,
@@ -172,5 +177,6 @@ pub fn final_report(t: &Trainer, full: &[Dataset]) -> Result<Report, Diag> {
         val_loss,
         classification,
         learned_params: super::params::learned(t.model(), &t.params()),
+        training,
     })
 }

@@ -7,13 +7,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::diag::Diag;
-use crate::ir::lower::{Part, internal, lower, split_output_by_slots};
-use crate::ir::{
-    Function, Op, Shape, jacobian, jvp, operands, print_latex, print_text, time_derivatives, vjp,
-};
+use crate::app::show::{self, View};
+use crate::ir::{Function, Op, Shape, operands};
 use crate::kit::{emit, load_source};
-use crate::sema::{Model, ModelKind};
 use crate::source::DiskLoader;
 
 #[derive(Debug, Args)]
@@ -44,6 +40,21 @@ pub struct ShowArgs {
     pub clif: bool,
 }
 
+/// The flags' choice of what to print.
+fn view(args: &ShowArgs) -> View {
+    if args.vjp {
+        View::Vjp
+    } else if args.jvp {
+        View::Jvp
+    } else if args.jacobian {
+        View::Jacobian
+    } else if let Some(k) = args.dt {
+        View::TimeDerivative(k)
+    } else {
+        View::Field
+    }
+}
+
 pub fn run(args: &ShowArgs) -> ExitCode {
     let file = match load_source(&args.file) {
         Ok(f) => f,
@@ -57,37 +68,35 @@ pub fn run(args: &ShowArgs) -> ExitCode {
     let Some(model) = checked.model else {
         return ExitCode::FAILURE;
     };
-    match derived(&model, args) {
+    match show::derived(&model, view(args)) {
+        Ok(parts) if !(args.ir || args.clif) => {
+            print!("{}", show::render(&parts, args.latex));
+            ExitCode::SUCCESS
+        }
         Ok(parts) => {
             for (i, (title, f)) in parts.iter().enumerate() {
                 if i > 0 {
                     println!();
                 }
-                if args.latex {
-                    println!("% {title}");
-                    print!("{}", print_latex(f));
-                } else if args.ir {
+                if args.ir {
                     println!("# {title}");
                     print!("{}", print_nodes(f));
-                } else if args.clif {
-                    let name = format!("{}.{}", model.name, kernel_name(args));
-                    match crate::jit::compile(f, &name) {
-                        Ok(k) => {
-                            println!("; {title}");
-                            println!(
-                                "; compiled in {:.2} ms",
-                                k.compile_time().as_secs_f64() * 1e3
-                            );
-                            print!("{}", k.clif());
-                        }
-                        Err(d) => {
-                            emit(&[d.in_file(&file)]);
-                            return ExitCode::FAILURE;
-                        }
+                    continue;
+                }
+                let name = format!("{}.{}", model.name, view(args).kernel_name());
+                match crate::jit::compile(f, &name) {
+                    Ok(k) => {
+                        println!("; {title}");
+                        println!(
+                            "; compiled in {:.2} ms",
+                            k.compile_time().as_secs_f64() * 1e3
+                        );
+                        print!("{}", k.clif());
                     }
-                } else {
-                    println!("# {title}");
-                    print!("{}", print_text(f));
+                    Err(d) => {
+                        emit(&[d.in_file(&file)]);
+                        return ExitCode::FAILURE;
+                    }
                 }
             }
             ExitCode::SUCCESS
@@ -96,73 +105,6 @@ pub fn run(args: &ShowArgs) -> ExitCode {
             emit(&[d.in_file(&file)]);
             ExitCode::FAILURE
         }
-    }
-}
-
-/// The functions to print, each with a one-line title saying what its arguments are.
-fn derived(model: &Model, args: &ShowArgs) -> Result<Vec<(String, Function)>, Diag> {
-    let field = lower(model, Part::Field)?;
-    let states = state_list(model);
-    let what = if args.vjp {
-        let f = vjp(&field, &["u", "p"], "v").map_err(internal)?;
-        let f = split_output_by_slots(&f, "vjp_u", "u", "vjp_");
-        let f = split_output_by_slots(&f, "vjp_p", "p", "vjp_");
-        (
-            format!(
-                "vector-Jacobian product: vjp_X = vᵀ·∂f/∂X for each state and parameter X, \
-                 u = {states}, v a cotangent of u"
-            ),
-            f,
-        )
-    } else if args.jvp {
-        let f = jvp(&field, "u", "w").map_err(internal)?;
-        (
-            format!("Jacobian-vector product (∂f/∂u)·w, u = {states}, w a tangent of u"),
-            f,
-        )
-    } else if args.jacobian {
-        let f = jacobian(&field, "u").map_err(internal)?;
-        (format!("Jacobian ∂f/∂u, u = {states}, row-major"), f)
-    } else if let Some(k) = args.dt {
-        let mut all = time_derivatives(&field, k.into(), Some("t"), "u").map_err(internal)?;
-        let f = all
-            .pop()
-            .ok_or_else(|| internal(crate::ir::IrError::Invalid("no derivative".into())))?;
-        (
-            format!("time derivative d^{k}u/dt^{k} along the flow, u = {states}"),
-            f,
-        )
-    } else {
-        let mut parts = vec![(
-            match model.kind {
-                ModelKind::Ode => format!("vector field of `{}`", model.name),
-                ModelKind::Sde => format!("drift of `{}`", model.name),
-            },
-            field,
-        )];
-        if model.kind == ModelKind::Sde {
-            parts.push((
-                format!("diffusion of `{}`", model.name),
-                lower(model, Part::Diffusion)?,
-            ));
-        }
-        return Ok(parts);
-    };
-    Ok(vec![what])
-}
-
-/// What the printed kernel computes, for its name in diagnostics.
-fn kernel_name(args: &ShowArgs) -> String {
-    if args.vjp {
-        "vjp".into()
-    } else if args.jvp {
-        "jvp".into()
-    } else if args.jacobian {
-        "jacobian".into()
-    } else if let Some(k) = args.dt {
-        format!("dt{k}")
-    } else {
-        "field".into()
     }
 }
 
@@ -221,9 +163,4 @@ fn print_nodes(f: &Function) -> String {
         let _ = writeln!(s, "output {} = %{}", o.name, o.node.0);
     }
     s
-}
-
-fn state_list(model: &Model) -> String {
-    let names: Vec<&str> = model.states.iter().map(|s| s.name.as_str()).collect();
-    format!("[{}]", names.join(", "))
 }

@@ -237,6 +237,9 @@ fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
             }
             println!("prediction nfe    {}", report.prediction_nfe);
             println!("prediction time   {:.3} ms", report.prediction_time_ms);
+            if let Some(t) = &report.training {
+                println!("training path     {}", t.describe());
+            }
         }
     }
     print_learned(&report.learned_params);

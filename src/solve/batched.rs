@@ -1,5 +1,6 @@
-//! Batched solves: many independent problems of one model (classifier rows, and later
-//! trajectory windows, SDE paths) advance together, stage by stage, and every stage evaluates
+//! Batched solves: many independent problems of one model (classifier rows, trajectory
+//! windows, each with its own span and save times; later SDE paths) advance together, stage by
+//! stage, and every stage evaluates
 //! the field for all running rows in one [`BatchField`] call — with a [`JitBatchField`]
 //! (`super::JitBatchField`) one GEMM per dense layer instead of one mat-vec per row.
 //!
@@ -31,7 +32,8 @@ use super::error::{SolveError, check_first_step};
 use super::field::VectorField;
 use super::integrate::{
     Accepted, Course, SaveTimes, Solution, SolveOptions, Stages, StepRecord, StiffnessTest,
-    check_finite, check_inputs, first_non_finite, kept_stages, record_rk_step, solve_with,
+    check_finite, check_inputs, check_inputs_saving, first_non_finite, kept_stages, record_rk_step,
+    solve_with,
 };
 use super::method::Method;
 use super::step::{StepResult, Work};
@@ -68,19 +70,40 @@ impl BatchControl {
     }
 }
 
-/// One problem of a batch: its span and initial state (`u0.len()` = the field's dimension).
-/// Every row saves at `SolveOptions::save_at` (checked against its own span).
+/// One problem of a batch: its span, initial state (`u0.len()` = the field's dimension) and
+/// save times: its own (`save_at`, e.g. a trajectory window's observation times), or
+/// `SolveOptions::save_at` where it has none; either is checked against its own span.
 #[derive(Clone, Copy, Debug)]
 pub struct BatchRow<'a> {
     pub t0: f64,
     pub t1: f64,
     pub u0: &'a [f64],
+    /// The row's save times in place of the options' (`None`: the options').
+    pub save_at: Option<&'a [f64]>,
 }
 
 impl<'a> BatchRow<'a> {
+    /// A row over `[t0, t1]` from `u0`, saving at the options' times.
+    pub fn new(t0: f64, t1: f64, u0: &'a [f64]) -> BatchRow<'a> {
+        BatchRow {
+            t0,
+            t1,
+            u0,
+            save_at: None,
+        }
+    }
+
     /// A row per initial state, all over `[t0, t1]`.
     pub fn all(t0: f64, t1: f64, u0s: &'a [Vec<f64>]) -> Vec<BatchRow<'a>> {
-        u0s.iter().map(|u0| BatchRow { t0, t1, u0 }).collect()
+        u0s.iter().map(|u0| BatchRow::new(t0, t1, u0)).collect()
+    }
+
+    /// The times this row saves at under `opts`.
+    pub fn saves<'o>(&self, opts: &'o SolveOptions) -> &'o [f64]
+    where
+        'a: 'o,
+    {
+        self.save_at.unwrap_or(&opts.save_at)
     }
 }
 
@@ -183,6 +206,9 @@ struct Track<'a> {
     ctrl: Controller,
     stiff: StiffnessTest,
     saves: SaveTimes<'a>,
+    /// Whether the row has save times (its own or the options'): then its last step's
+    /// `f(t_{n+1}, u_{n+1})` feeds the interpolant.
+    has_saves: bool,
     thetas: Vec<f64>,
     sol: Solution,
     #[allow(clippy::vec_box)]
@@ -197,11 +223,18 @@ struct Track<'a> {
 }
 
 impl<'a> Track<'a> {
-    fn new(tab: &'static Tableau, row: &BatchRow, opts: &'a SolveOptions, n: usize) -> Track<'a> {
+    fn new(
+        tab: &'static Tableau,
+        row: &BatchRow<'a>,
+        opts: &'a SolveOptions,
+        n: usize,
+    ) -> Track<'a> {
         let course = Course::new(row.t0, row.t1, opts.dt.is_some() || !tab.is_adaptive());
         let mut sol = Solution::default();
         let pool = sol.reset(tab.name, n, opts.dense);
-        let failed = check_inputs(Method::Explicit(tab), n, row.t0, row.t1, row.u0, opts).err();
+        let save_at = row.saves(opts);
+        let span = (row.t0, row.t1, row.u0);
+        let failed = check_inputs_saving(Method::Explicit(tab), n, span, opts, save_at).err();
         Track {
             course,
             tol: (opts.rtol, opts.atol),
@@ -217,7 +250,8 @@ impl<'a> Track<'a> {
             w: Work::new(tab, n),
             ctrl: Controller::new(tab, &opts.control),
             stiff: StiffnessTest::default(),
-            saves: SaveTimes::new(&opts.save_at, course.dir),
+            saves: SaveTimes::new(save_at, course.dir),
+            has_saves: !save_at.is_empty(),
             thetas: Vec::new(),
             sol,
             pool,
@@ -315,7 +349,7 @@ impl<'a> Track<'a> {
     /// step or an interpolant reads it), as the single-row driver decides.
     fn needs_f1(&self, tab: &Tableau, opts: &SolveOptions) -> bool {
         let last = self.t_next == self.course.end();
-        !tab.fsal && (!last || opts.dense || !opts.save_at.is_empty())
+        !tab.fsal && (!last || opts.dense || self.has_saves)
     }
 
     /// Records the accepted step (`f_next` set) and advances to its end.
@@ -357,7 +391,7 @@ impl<'a> Track<'a> {
             record,
         };
         let saves = (&mut self.saves, &mut self.thetas);
-        record_rk_step(tab, &mut self.sol, opts, saves, &data, at);
+        record_rk_step(tab, &mut self.sol, saves, &data, at);
         self.sol.stats.accepted += 1;
         self.step_nfe = 0;
         self.non_finite = None;
@@ -559,6 +593,24 @@ fn joint<F: BatchField + ?Sized>(
             "joint step control needs one time span for all rows",
         ));
     }
+    let save_at = first.saves(opts);
+    if rows.iter().any(|r| r.saves(opts) != save_at) {
+        return Err(invalid(
+            "joint step control needs one set of save times for all rows",
+        ));
+    }
+    // The rows' shared save times, where they have their own.
+    let own;
+    let opts = match first.save_at {
+        Some(times) => {
+            own = SolveOptions {
+                save_at: times.to_vec(),
+                ..opts.clone()
+            };
+            &own
+        }
+        None => opts,
+    };
     if opts.dense {
         return Err(invalid("joint step control keeps no per-row dense output"));
     }

@@ -128,6 +128,19 @@ pub struct Stats {
     pub switches: u64,
 }
 
+impl Stats {
+    /// Adds `o`'s counts (many solves' totals: SDE paths, a batch of initial states).
+    pub fn add(&mut self, o: &Stats) {
+        self.nfe += o.nfe;
+        self.accepted += o.accepted;
+        self.rejected += o.rejected;
+        self.jacobian_evals += o.jacobian_evals;
+        self.lu_factorizations += o.lu_factorizations;
+        self.stiff_steps += o.stiff_steps;
+        self.switches += o.switches;
+    }
+}
+
 /// `Solution::default()` is empty: the buffer [`solve_into`] fills.
 #[derive(Clone, Debug, Default)]
 pub struct Solution {
@@ -383,10 +396,10 @@ pub fn solve_into<F: VectorField + ?Sized>(
         };
         let at = Accepted { t_next, u1, record };
         match mode {
-            Mode::Rk(tab) => record_rk_step(tab, sol, opts, (&mut saves, &mut thetas), &data, at),
+            Mode::Rk(tab) => record_rk_step(tab, sol, (&mut saves, &mut thetas), &data, at),
             Mode::Ros(m) => {
                 let dense = (&u[..], u1, &rw.dense[..]);
-                record_step(sol, opts, (&mut saves, &mut thetas), at, |thetas, sol| {
+                record_step(sol, (&mut saves, &mut thetas), at, |thetas, sol| {
                     for &theta in thetas {
                         ros_interpolate(m, &u, u1, &rw.dense, theta, &mut interp);
                         extend_state(&mut sol.us, &interp);
@@ -627,7 +640,6 @@ pub(super) struct Accepted<'a> {
 #[inline(always)]
 pub(super) fn record_step(
     sol: &mut Solution,
-    opts: &SolveOptions,
     (saves, thetas): (&mut SaveTimes, &mut Vec<f64>),
     at: Accepted,
     write: impl FnOnce(&[f64], &mut Solution),
@@ -635,7 +647,8 @@ pub(super) fn record_step(
     let (t, h) = (at.record.t, at.record.h);
     saves.through(t, h, at.t_next, thetas, &mut sol.ts);
     write(thetas, sol);
-    if opts.save_at.is_empty() {
+    // The solve's own save times (a batched row may have its own, `BatchRow::save_at`).
+    if saves.every_step {
         sol.ts.push(at.t_next);
         extend_state(&mut sol.us, at.u1);
     }
@@ -647,13 +660,12 @@ pub(super) fn record_step(
 pub(super) fn record_rk_step(
     tab: &'static Tableau,
     sol: &mut Solution,
-    opts: &SolveOptions,
     saves: (&mut SaveTimes, &mut Vec<f64>),
     data: &StepData,
     at: Accepted,
 ) {
     let t = at.record.t;
-    record_step(sol, opts, saves, at, |thetas, sol| {
+    record_step(sol, saves, at, |thetas, sol| {
         interpolate_into(tab, data, thetas, &mut sol.us);
         if let Some(d) = sol.dense.as_mut() {
             d.push(tab, t, data);
@@ -754,6 +766,18 @@ pub(super) fn check_inputs(
     u0: &[f64],
     opts: &SolveOptions,
 ) -> Result<(), SolveError> {
+    check_inputs_saving(method, n, (t0, t1, u0), opts, &opts.save_at)
+}
+
+/// [`check_inputs`] with the save times `save_at` in place of the options' (a batched row's
+/// own, `BatchRow::save_at`).
+pub(super) fn check_inputs_saving(
+    method: Method,
+    n: usize,
+    (t0, t1, u0): (f64, f64, &[f64]),
+    opts: &SolveOptions,
+    save_at: &[f64],
+) -> Result<(), SolveError> {
     let invalid = |s: String| Err(SolveError::InvalidOption(s));
     if u0.len() != n {
         return invalid(format!(
@@ -785,7 +809,7 @@ pub(super) fn check_inputs(
     }
     let dir = if t1 >= t0 { 1.0 } else { -1.0 };
     let mut prev = t0;
-    for &s in &opts.save_at {
+    for &s in save_at {
         if !s.is_finite() || (s - prev) * dir < 0.0 || (t1 - s) * dir < 0.0 {
             return invalid(format!(
                 "save time {s} is outside [{t0}, {t1}] or out of order"

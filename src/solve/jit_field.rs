@@ -232,6 +232,25 @@ impl JitField {
     pub fn params(&self) -> &[f64] {
         self.p_arg.and_then(|i| self.kernel.arg(i)).unwrap_or(&[])
     }
+
+    /// Replaces the parameters in the field and its derivatives (no recompilation): a caller
+    /// that solves one model many times (the Python package) compiles once. `p` must be as
+    /// long as before.
+    pub fn set_params(&mut self, p: &[f64]) -> Result<(), Diag> {
+        let Some(i) = self.p_arg else {
+            return if p.is_empty() {
+                Ok(())
+            } else {
+                Err(internal(format!("`{}` takes no parameters", self.name)))
+            };
+        };
+        self.kernel.set_arg(i, p)?;
+        if let Some(Ok((j, d))) = &mut self.derivs {
+            j.set_arg(i, p)?;
+            d.set_arg(i, p)?;
+        }
+        Ok(())
+    }
 }
 
 /// Binds `kernel` with the fixed arguments `p`, `x` from `fixed` (by position; `t` and `u`

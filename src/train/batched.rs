@@ -8,7 +8,8 @@
 //! GEMM-sized layers (as `train/forward.rs` decides for predictions) — otherwise the per-row
 //! code (`classify_op`), faster for small fields; joint step control is always batched. It
 //! is reported in the run's classification report ([`TrainingPath`]); `GLASSBOX_BATCHED=0`
-//! turns it off for A/B timings.
+//! turns it off for A/B timings. A trajectory model's windows train batched the same way
+//! (`train/windows.rs`).
 //!
 //! Invariant: bit-identical at any thread count. The chunks are fixed by the batch alone
 //! (never by the thread count), whole chunks go to threads in contiguous blocks, each chunk's
@@ -152,11 +153,7 @@ pub(super) fn forward(
         let starts_u: Vec<BatchRow> = u0
             .chunks(e.n.max(1))
             .take(rows)
-            .map(|u0| BatchRow {
-                t0: e.t0,
-                t1: e.t1,
-                u0,
-            })
+            .map(|u0| BatchRow::new(e.t0, e.t1, u0))
             .collect();
         let sol = solve::solve_batch(tab, &mut bw.field, &starts_u, opts, control)
             .map_err(|e| Diag::from(offset_row(e, ci * size)))?;

@@ -330,11 +330,7 @@ pub fn predict_batched(
         }
         let u0 = ends.encode(p, &x, rows)?;
         let starts: Vec<BatchRow> = (u0.chunks(n).take(rows))
-            .map(|u0| BatchRow {
-                t0: ends.t0,
-                t1: ends.t1,
-                u0,
-            })
+            .map(|u0| BatchRow::new(ends.t0, ends.t1, u0))
             .collect();
         let sol = solve::solve_batch(tab, &mut *field, &starts, &opts, control)
             .map_err(|e| Diag::from(offset_row(e, block * BATCH_ROWS)))?;

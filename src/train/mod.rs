@@ -24,6 +24,7 @@ mod sde_reg;
 mod tape;
 mod trainer;
 mod validate;
+mod windows;
 
 pub use batched::{PER_ROW_CHUNK, TrainingPath, chunk_rows};
 pub use classify::{

@@ -5,7 +5,8 @@
 //! segment's solve with `dL/du` read from dfdx's gradient of that tensor, the solver
 //! regularizers (`R_E`, `R_S`, global and local) and the integral terms (`kinetic`, ...)
 //! folded into the same sweep, and the result
-//! gathered back onto `θ`.
+//! gathered back onto `θ`. Where the field has GEMM-sized layers the segments are solved and
+//! differentiated in batched chunks instead (`train/windows.rs`), with the same sums.
 //!
 //! Invariant: the node's backward is exact for the forward it recorded (the accepted steps are
 //! constants), so a whole dfdx loss built on it matches finite differences of a replay.
@@ -20,6 +21,7 @@ use dfdx::tensor::Tape as _;
 use rand::Rng;
 
 use super::batched::TrainingPath;
+use super::forward::MIN_BATCH_ROWS;
 use super::rows::{self, Rows};
 use super::scratch::Scratch;
 use crate::diag::Diag;
@@ -152,9 +154,56 @@ pub fn solve_op(
     // Last pass's solutions, overwritten in place; the list is cut to this pass's length.
     let mut sols = std::mem::take(&mut c.scratch.sols);
     sols.resize_with(live.len(), Solution::default);
+    // The batched path (`train/windows.rs`) where it was chosen and the batch is large enough
+    // (never with an integral term, which only the single-row sweep folds in).
+    let large = live.len() >= MIN_BATCH_ROWS && !integrals;
+    let batched = (c.training).is_some_and(|t| t.batched && large);
+    let segs: Vec<&Segment> = live.iter().map(|&(_, s)| s).collect();
+    let blocks = match batched {
+        true => {
+            sols = super::windows::forward(c, &segs, &opts)?;
+            vec![vec![None; sols.len()]]
+        }
+        false => per_segment_forward(c, &live, &mut sols, (&opts, integrals, &probes))?,
+    };
+    let sums = (weights, nseg);
+    fwd_sums(&c.columns, &sols, blocks, sums, &mut out, &mut fwd);
+    // The probe of each kept solve, for the backward pass.
+    let sol_probes: Vec<Vec<f64>> = live
+        .iter()
+        .filter_map(|&(k, _)| probes.get(k).cloned())
+        .collect();
+    let (reg, local_dp) = local_terms(c, &sols, weights, &opts, rng, |_, _| Ok(()))?;
+    fwd.reg += reg;
+    drop(guard);
+
+    let rows = out.len() / ncols.max(1);
+    let (ew, sw) = (weights.error / nseg, weights.stiffness / nseg);
+    let node = custom_node(theta, tape, out, (rows, ncols), ctx, move |c, g_out| {
+        let dtheta = backward(
+            c,
+            &sols,
+            g_out,
+            (ew, sw, integrals, batched),
+            &sol_probes,
+            local_dp.as_deref(),
+        );
+        c.scratch.sols = sols;
+        dtheta
+    });
+    Ok((node, fwd))
+}
+
+/// Each segment's solve on the row workers, one segment at a time, and its integral term
+/// (when active) beside it: per block, the terms in segment order.
+fn per_segment_forward(
+    c: &mut SolveCtx,
+    live: &[(usize, &Segment)],
+    sols: &mut [Solution],
+    (opts, integrals, probes): (&SolveOptions, bool, &[Vec<f64>]),
+) -> Result<Vec<Vec<Option<f64>>>, Diag> {
     let tab = c.tab;
-    // Each segment's integral term (when active), computed beside its solve.
-    let blocks = c.rows.blocks(&mut sols, |w, first, block| {
+    c.rows.blocks(sols, |w, first, block| {
         let mut opts = opts.clone();
         let mut values = Vec::with_capacity(block.len());
         for (sol, &(k, seg)) in block.iter_mut().zip(&live[first..]) {
@@ -178,13 +227,24 @@ pub fn solve_op(
             });
         }
         Ok(values)
-    })?;
-    // The sums over segments, in segment order.
-    for (sol, integral) in sols.iter().zip(blocks.into_iter().flatten()) {
+    })
+}
+
+/// The forward's outputs and sums over segments, in segment order: the observed components
+/// onto `out`, the global regularizers (mean over the segments), NFE and integral terms.
+fn fwd_sums(
+    columns: &[usize],
+    sols: &[Solution],
+    integrals: Vec<Vec<Option<f64>>>,
+    (weights, nseg): (&Weights, f64),
+    out: &mut Vec<f64>,
+    fwd: &mut Forward,
+) {
+    for (sol, integral) in sols.iter().zip(integrals.into_iter().flatten()) {
         for i in 0..sol.ts.len() {
             let u = sol.u(i).unwrap_or(&[]);
             out.extend(
-                c.columns
+                columns
                     .iter()
                     .map(|&k| u.get(k).copied().unwrap_or(f64::NAN)),
             );
@@ -196,30 +256,6 @@ pub fn solve_op(
             fwd.reg += v;
         }
     }
-    // The probe of each kept solve, for the backward pass.
-    let sol_probes: Vec<Vec<f64>> = live
-        .iter()
-        .filter_map(|&(k, _)| probes.get(k).cloned())
-        .collect();
-    let (reg, local_dp) = local_terms(c, &sols, weights, &opts, rng, |_, _| Ok(()))?;
-    fwd.reg += reg;
-    drop(guard);
-
-    let rows = out.len() / ncols.max(1);
-    let (ew, sw) = (weights.error / nseg, weights.stiffness / nseg);
-    let node = custom_node(theta, tape, out, (rows, ncols), ctx, move |c, g_out| {
-        let dtheta = backward(
-            c,
-            &sols,
-            g_out,
-            (ew, sw, integrals),
-            &sol_probes,
-            local_dp.as_deref(),
-        );
-        c.scratch.sols = sols;
-        dtheta
-    });
-    Ok((node, fwd))
 }
 
 /// Puts `out` (`[rows, cols]`, row-major) on `θ`'s tape as one node whose backward maps the
@@ -298,25 +334,74 @@ fn backward(
     c: &mut SolveCtx,
     sols: &[Solution],
     g_out: &[f64],
-    (ew, sw, integrals): (f64, f64, bool),
+    (ew, sw, integrals, batched): (f64, f64, bool, bool),
     probes: &[Vec<f64>],
     local_dp: Option<&[f64]>,
 ) -> Result<Vec<f64>, Diag> {
-    let np = c.p.len();
-    let mut dp = vec![0.0; np];
+    let mut dp = vec![0.0; c.p.len()];
     let aopts = AdjointOptions {
         rtol: c.opts.rtol,
         atol: c.opts.atol,
         error_weight: ew,
         stiffness_weight: sw,
     };
-    let ncols = c.columns.len();
-    let mut starts = Vec::with_capacity(sols.len());
-    let mut row = 0;
-    for sol in sols {
-        starts.push(row);
-        row += sol.ts.len();
+    match batched {
+        true => super::windows::backward(c, sols, g_out, &aopts, &mut dp)?,
+        false => per_segment_backward(c, sols, g_out, (&aopts, integrals, probes), &mut dp)?,
     }
+    if let Some(l) = local_dp {
+        for (a, d) in dp.iter_mut().zip(l) {
+            *a += d;
+        }
+    }
+    Ok(gather(&c.learned, &dp))
+}
+
+/// Each solve's first row in the observations (`[Σ saves, columns]`).
+pub(super) fn first_rows(sols: &[Solution]) -> Vec<usize> {
+    (sols.iter())
+        .scan(0, |row, s| {
+            let first = *row;
+            *row += s.ts.len();
+            Some(first)
+        })
+        .collect()
+}
+
+/// `dL/du` at the saved states of `sol` (whose first observation row is `row`) from the
+/// observations' cotangent `g_out`, into `dl_du` (cleared first).
+pub(super) fn dl_du_of(
+    sol: &Solution,
+    columns: &[usize],
+    row: usize,
+    g_out: &[f64],
+    dl_du: &mut Vec<f64>,
+) {
+    let (n, ncols) = (sol.dim, columns.len());
+    dl_du.clear();
+    dl_du.resize(sol.us.len(), 0.0);
+    for i in 0..sol.ts.len() {
+        for (j, &k) in columns.iter().enumerate() {
+            if let (Some(d), Some(&g)) =
+                (dl_du.get_mut(i * n + k), g_out.get((row + i) * ncols + j))
+            {
+                *d += g;
+            }
+        }
+    }
+}
+
+/// Each solve's adjoint on the row workers, its `dp` kept, and the sum taken first to last
+/// into `dp`.
+fn per_segment_backward(
+    c: &mut SolveCtx,
+    sols: &[Solution],
+    g_out: &[f64],
+    (aopts, integrals, probes): (&AdjointOptions, bool, &[Vec<f64>]),
+    dp: &mut [f64],
+) -> Result<(), Diag> {
+    let np = c.p.len();
+    let starts = first_rows(sols);
     let mut dps = std::mem::take(&mut c.scratch.dps);
     dps.clear();
     dps.resize(sols.len() * np, 0.0);
@@ -331,19 +416,8 @@ fn backward(
         for (j, part) in block.iter_mut().enumerate().rev() {
             let k = first + j;
             let (sol, row) = (&sols[k], starts[k]);
-            let n = sol.dim;
             let dl_du = &mut w.dl_du;
-            dl_du.clear();
-            dl_du.resize(sol.us.len(), 0.0);
-            for i in 0..sol.ts.len() {
-                for (j, &k) in columns.iter().enumerate() {
-                    if let (Some(d), Some(&g)) =
-                        (dl_du.get_mut(i * n + k), g_out.get((row + i) * ncols + j))
-                    {
-                        *d += g;
-                    }
-                }
-            }
+            dl_du_of(sol, columns, row, g_out, dl_du);
             let r = match &mut w.integrand {
                 Some(r) if integrals => {
                     if let Some(eps) = probes.get(k) {
@@ -354,7 +428,7 @@ fn backward(
                 _ => None,
             };
             let work = &mut w.adjoint;
-            grad::adjoint_in(tab, &mut w.field, sol, dl_du, &aopts, r, work).map_err(Diag::from)?;
+            grad::adjoint_in(tab, &mut w.field, sol, dl_du, aopts, r, work).map_err(Diag::from)?;
             for (a, d) in part.iter_mut().zip(&work.grads().dp) {
                 *a = *d;
             }
@@ -368,12 +442,7 @@ fn backward(
         }
     }
     c.scratch.dps = dps;
-    if let Some(l) = local_dp {
-        for (a, d) in dp.iter_mut().zip(l) {
-            *a += d;
-        }
-    }
-    Ok(gather(&c.learned, &dp))
+    Ok(())
 }
 
 /// The learned entries of a full `dL/dp`, in `θ` order.

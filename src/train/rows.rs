@@ -6,6 +6,7 @@
 
 use super::batched::BatchWorker;
 use super::classify::Classify;
+use super::windows::WindowWorker;
 use crate::diag::Diag;
 use crate::grad::{AdjointWork, JitIntegrand, JitVjpField};
 use crate::solve::threads::Pool;
@@ -20,6 +21,9 @@ pub struct RowWorker {
     /// A classifier's batched field and sweep buffers, where training is batched
     /// (`train/batched.rs`).
     pub(super) batch: Option<BatchWorker>,
+    /// A trajectory model's batched field and sweep buffers, where its segments train batched
+    /// (`train/windows.rs`).
+    pub(super) windows: Option<WindowWorker>,
 }
 
 /// The row workers of a run.
@@ -40,6 +44,7 @@ pub(super) fn rows(
             adjoint: AdjointWork::default(),
             dl_du: Vec::new(),
             batch: None,
+            windows: None,
         })
     })
 }

@@ -3,6 +3,9 @@
 //! sweep buffers live with the row workers, `rows.rs`). Training solves and differentiates the same shapes over and over;
 //! reusing the buffers takes the allocator out of the loop.
 //!
+//! The batched path (`train/windows.rs`) takes the solutions `solve_batch` returns instead
+//! (and hands them back the same way).
+//!
 //! Invariant: reuse changes no result. Every buffer is cleared or overwritten before it is
 //! read (`solve_into`, `adjoint_in`), so an iteration's numbers do not depend on what the
 //! previous one left behind.

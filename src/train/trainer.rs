@@ -272,6 +272,16 @@ impl Trainer {
                 let path = super::batched::prepare(model, &mut rows, &p, batch, plan.step_control);
                 Some(path.map_err(|d| train_diag(model, d))?)
             }
+            // A trajectory model's segments per iteration (`train/windows.rs`).
+            None if sde.is_none() => {
+                let segments = match plan.batch {
+                    Some(Batch::Windows { count, .. }) => count as usize,
+                    Some(Batch::Size { n }) => (n as usize).min(data.len()),
+                    None => data.len(),
+                };
+                let path = super::windows::prepare(model, &plan, &mut rows, &p, segments);
+                Some(path.map_err(|d| train_diag(model, d))?)
+            }
             None => None,
         };
         let ctx = SolveCtx {
@@ -381,9 +391,13 @@ impl Trainer {
         Ok(t)
     }
 
-    /// How a classifier trains (batched or per row; `train/batched.rs`), `None` otherwise.
+    /// How a classifier (`train/batched.rs`) or a trajectory model's segments
+    /// (`train/windows.rs`) train, batched or per row; `None` for SDEs and the tape backend.
     pub fn training_path(&self) -> Option<super::batched::TrainingPath> {
-        self.ctx.borrow().training
+        match self.tape {
+            Some(_) => None,
+            None => self.ctx.borrow().training,
+        }
     }
 
     /// Wall seconds of the last classifier evaluation's forward and backward (the solve node's
@@ -392,8 +406,9 @@ impl Trainer {
         self.ctx.borrow().timing
     }
 
-    /// Trains a classifier per row from now on, whatever the automatic choice was: for A/B
-    /// comparisons of the two paths in one process (tests, benchmarks).
+    /// Trains a classifier per row (a trajectory model per segment) from now on, whatever the
+    /// automatic choice was: for A/B comparisons of the two paths in one process (tests,
+    /// benchmarks).
     pub fn train_per_row(&mut self) {
         if let Some(t) = &mut self.ctx.borrow_mut().training {
             t.batched = false;

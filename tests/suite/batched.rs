@@ -93,7 +93,7 @@ impl Problem {
         self.spans
             .iter()
             .zip(&self.u0)
-            .map(|(&(t0, t1), u0)| BatchRow { t0, t1, u0 })
+            .map(|(&(t0, t1), u0)| BatchRow::new(t0, t1, u0))
             .collect()
     }
 }
@@ -244,6 +244,162 @@ fn per_row_batched_equals_per_row_solves_bit_for_bit() {
             // Rows leave as they finish: fewer row evaluations than calls × rows.
             assert!(got.stats.row_evals < got.stats.calls * prob.spans.len() as u64);
         }
+    }
+}
+
+/// Rows with their own save times (`BatchRow::save_at`, what a trajectory window is: its own
+/// span and observation times) equal each row solved alone with those times as the options'
+/// `save_at`, bit for bit without GEMMs: windows forward and backward in time, of different
+/// lengths, one with a repeated time, one without its own times (the options' apply), one
+/// with an empty list (a save after every step, although the options have times). Tsit5
+/// (FSAL) with kept stages and rejections, Heun–Euler (no FSAL: the extra `f(t_{n+1})` the
+/// interpolant of the last step needs only when the row saves) with dense output.
+#[test]
+fn rows_with_their_own_save_times_equal_their_solves_bit_for_bit() {
+    let m = model(SMALL);
+    let p = params(&m, 2.5);
+    let own: Vec<Option<Vec<f64>>> = vec![
+        Some(vec![0.0, 0.25, 0.5, 0.75, 1.0]),
+        Some(vec![0.3, 0.31, 0.9, 1.7]),
+        Some(vec![1.0, 0.5, 0.5, -0.5]),
+        None,
+        Some(vec![0.6, 2.0]),
+        Some(Vec::new()),
+        Some(vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]),
+    ];
+    let spans: Vec<(f64, f64)> = (own.iter().enumerate())
+        .map(|(r, t)| match t.as_deref() {
+            Some([a, .., b]) => (*a, *b),
+            _ if r == 3 => (0.2, 0.7),
+            _ => (0.0, 1.3),
+        })
+        .collect();
+    let prob = Problem {
+        u0: (0..own.len())
+            .map(|r| values(3, r as u64 + 3, 0.3 + r as f64))
+            .collect(),
+        x: (0..own.len())
+            .map(|r| values(2, 50 + r as u64, 3.0))
+            .collect(),
+        spans,
+    };
+    let mut rows = prob.rows();
+    for (row, t) in rows.iter_mut().zip(&own) {
+        row.save_at = t.as_deref();
+    }
+    let cases = [
+        (
+            "tsit5",
+            SolveOptions {
+                rtol: 1e-7,
+                atol: 1e-9,
+                h0: Some(0.8),
+                keep_stages: true,
+                save_at: vec![0.4, 0.5],
+                ..SolveOptions::default()
+            },
+        ),
+        (
+            "heun_euler",
+            SolveOptions {
+                rtol: 1e-4,
+                atol: 1e-6,
+                dense: true,
+                save_at: vec![0.2, 0.7],
+                ..SolveOptions::default()
+            },
+        ),
+    ];
+    for (name, opts) in cases {
+        let tab = tableau(name).unwrap();
+        let mut f = small_field(&m, &p, &prob);
+        let got = solve_batch(tab, &mut f, &rows, &opts, BatchControl::PerRow).unwrap();
+        for (r, (row, x)) in rows.iter().zip(&prob.x).enumerate() {
+            let alone_opts = SolveOptions {
+                save_at: row.save_at.unwrap_or(&opts.save_at).to_vec(),
+                ..opts.clone()
+            };
+            let mut fr = JitField::with_params(&m, &p, x).unwrap();
+            let alone = solve::solve(tab, &mut fr, row.t0, row.t1, row.u0, &alone_opts).unwrap();
+            assert_same(&got.rows[r], &alone, &format!("{name}, row {r}"));
+            let expected = match own[r].as_deref() {
+                Some([]) => alone.stats.accepted as usize + 1,
+                Some(t) => t.len(),
+                None => opts.save_at.len(),
+            };
+            assert_eq!(got.rows[r].ts.len(), expected, "{name}, row {r}: saves");
+        }
+        if opts.h0.is_some() {
+            assert!(
+                got.rows.iter().any(|s| s.stats.rejected > 0),
+                "no rejections"
+            );
+        }
+    }
+    // A row's own save time outside its span is that row's error, by row.
+    let bad = [0.0, 2.0];
+    rows[4].save_at = Some(&bad);
+    let mut f = small_field(&m, &p, &prob);
+    let opts = SolveOptions::default();
+    let err = solve_batch(&tableau::TSIT5, &mut f, &rows, &opts, BatchControl::PerRow).unwrap_err();
+    match err {
+        SolveError::Row { row, error } => {
+            assert_eq!(row, 4);
+            assert_eq!(error.code(), "glassbox::invalid_solve_option");
+        }
+        e => panic!("{e:?}"),
+    }
+}
+
+/// The same with GEMMs (the digits-shaped field): windows of their own spans and times match
+/// their solves alone to rounding, as in the test below.
+#[test]
+fn rows_with_their_own_save_times_match_their_solves_with_gemms() {
+    let m = model(DIGITS);
+    let p = params(&m, 3.0);
+    let rows = 10;
+    let times: Vec<Vec<f64>> = (0..rows)
+        .map(|r| (0..5).map(|i| 0.1 * r as f64 + 0.2 * i as f64).collect())
+        .collect();
+    let u0: Vec<Vec<f64>> = (0..rows)
+        .map(|r| values(32, r as u64 + 11, 0.5 + 0.3 * r as f64))
+        .collect();
+    let batch: Vec<BatchRow> = (times.iter().zip(&u0))
+        .map(|(t, u0)| BatchRow {
+            save_at: Some(t),
+            ..BatchRow::new(t[0], t[4], u0)
+        })
+        .collect();
+    let opts = SolveOptions {
+        rtol: 1e-6,
+        atol: 1e-6,
+        keep_stages: true,
+        ..SolveOptions::default()
+    };
+    let mut f = JitBatchField::new(&m, &p).unwrap();
+    assert!(f.uses_gemm(), "33→64→32 should be GEMMs");
+    let got = solve_batch(&tableau::TSIT5, &mut f, &batch, &opts, BatchControl::PerRow).unwrap();
+    for (r, row) in batch.iter().enumerate() {
+        let alone_opts = SolveOptions {
+            save_at: times[r].clone(),
+            ..opts.clone()
+        };
+        let mut fr = JitField::with_params(&m, &p, &[]).unwrap();
+        let a = solve::solve(
+            &tableau::TSIT5,
+            &mut fr,
+            row.t0,
+            row.t1,
+            row.u0,
+            &alone_opts,
+        )
+        .unwrap();
+        let b = &got.rows[r];
+        assert_eq!(b.stats, a.stats, "row {r}");
+        assert_eq!(bits(&b.ts), bits(&a.ts), "row {r}: ts");
+        let scale = a.us.iter().fold(1.0f64, |s, x| s.max(x.abs()));
+        let diff = (b.us.iter().zip(&a.us)).fold(0.0f64, |d, (x, y)| d.max((x - y).abs()));
+        assert!(diff <= 1e-11 * scale, "row {r}: {diff:e} of {scale}");
     }
 }
 
@@ -491,18 +647,7 @@ fn a_nan_in_one_row_is_an_error_naming_the_row() {
 fn joint_control_refuses_different_spans() {
     let f = |_: usize, _: f64, u: &[f64], du: &mut [f64]| du.copy_from_slice(u);
     let (a, b) = (vec![1.0], vec![2.0]);
-    let rows = [
-        BatchRow {
-            t0: 0.0,
-            t1: 1.0,
-            u0: &a,
-        },
-        BatchRow {
-            t0: 0.0,
-            t1: 2.0,
-            u0: &b,
-        },
-    ];
+    let rows = [BatchRow::new(0.0, 1.0, &a), BatchRow::new(0.0, 2.0, &b)];
     let err = solve_batch(
         &tableau::TSIT5,
         &mut batch_from_fn(1, f),
@@ -512,14 +657,53 @@ fn joint_control_refuses_different_spans() {
     )
     .unwrap_err();
     assert_eq!(err.code(), "glassbox::invalid_solve_option");
+    // One span but different save times: refused too; the same own times are the options'.
+    const T1: [f64; 3] = [0.0, 0.5, 1.0];
+    const T2: [f64; 2] = [0.0, 1.0];
+    let (t1, t2) = (&T1[..], &T2[..]);
+    let own = |t: &'static [f64], u0| BatchRow {
+        save_at: Some(t),
+        ..BatchRow::new(0.0, 1.0, u0)
+    };
+    let opts = SolveOptions::default();
     let mut field = batch_from_fn(1, f);
+    let rows = [own(t1, &a), own(t2, &b)];
+    let err = solve_batch(
+        &tableau::TSIT5,
+        &mut field,
+        &rows,
+        &opts,
+        BatchControl::Joint,
+    );
+    assert_eq!(err.unwrap_err().code(), "glassbox::invalid_solve_option");
+    let rows = [own(t1, &a), own(t1, &b)];
+    let got = solve_batch(
+        &tableau::TSIT5,
+        &mut field,
+        &rows,
+        &opts,
+        BatchControl::Joint,
+    )
+    .unwrap();
+    let given = SolveOptions {
+        save_at: t1.to_vec(),
+        ..SolveOptions::default()
+    };
+    let plain = [BatchRow::new(0.0, 1.0, &a), BatchRow::new(0.0, 1.0, &b)];
+    let want = solve_batch(
+        &tableau::TSIT5,
+        &mut field,
+        &plain,
+        &given,
+        BatchControl::Joint,
+    );
+    for (g, w) in got.rows.iter().zip(&want.unwrap().rows) {
+        assert_same(g, w, "joint, own save times");
+    }
+    assert_eq!(got.rows[0].ts, t1);
     assert_eq!(BatchField::dim(&field), 1);
     let short: [f64; 0] = [];
-    let rows = [BatchRow {
-        t0: 0.0,
-        t1: 1.0,
-        u0: &short,
-    }];
+    let rows = [BatchRow::new(0.0, 1.0, &short)];
     let err = solve_batch(
         &tableau::TSIT5,
         &mut field,

@@ -548,3 +548,103 @@ fn digits_trains_batched() {
     assert!(l1 < 0.3 * l0, "loss {l0} -> {l1}");
     assert!(acc > 0.4, "accuracy {acc}");
 }
+
+/// Windows: rows with their own spans and save times (`BatchRow::save_at`, a trajectory
+/// window's observation times, of different counts), one backward in time, one saving at its
+/// start twice. Their batched adjoint is each row's single-row adjoint (`du0` bit for bit, `dp`
+/// to the per-stage summation's rounding, as above) and matches central finite differences of
+/// a replay of each row's steps saved at its own times (`R_E`, `R_S` included).
+#[test]
+fn windows_with_their_own_save_times_match_the_single_row_adjoint_and_differences() {
+    let tab = tableau("tsit5").unwrap();
+    let p = params();
+    let u0s = starts();
+    let times: Vec<Vec<f64>> = vec![
+        vec![0.0, 0.3, 0.6, 0.9],
+        vec![0.5, 0.5, 1.2],
+        vec![1.4, 1.0, 0.2],
+        vec![0.2, 0.4, 0.6, 0.8, 1.0, 2.2],
+        vec![0.9, 1.1],
+    ];
+    let rows: Vec<BatchRow> = (times.iter().zip(&u0s))
+        .map(|(t, u0)| BatchRow {
+            save_at: Some(t),
+            ..BatchRow::new(t[0], t[t.len() - 1], u0)
+        })
+        .collect();
+    let opts = SolveOptions {
+        save_at: Vec::new(),
+        ..options(None)
+    };
+    let mut f = row_by_row(field(&p));
+    let batch = solve_batch(tab, &mut f, &rows, &opts, BatchControl::PerRow).unwrap();
+    let dl: Vec<Vec<f64>> = (times.iter().enumerate())
+        .map(|(r, t)| {
+            (0..t.len() * N)
+                .map(|i| ((i * 7 + r * 3) % 5) as f64 * 0.25 - 0.5)
+                .collect()
+        })
+        .collect();
+    let dls: Vec<&[f64]> = dl.iter().map(Vec::as_slice).collect();
+    let a = adjoint_options();
+    let gradients = |p: &[f64], sols: &[Solution]| {
+        let mut dp = vec![0.0; NP];
+        let mut work = BatchAdjointWork::default();
+        let mut f = row_by_row(field(p));
+        let control = BatchControl::PerRow;
+        let g = batch_adjoint(tab, &mut f, sols, &dls, &a, control, &mut dp, &mut work).unwrap();
+        (g.du0, dp)
+    };
+    let (du0, dp) = gradients(&p, &batch.rows);
+
+    let mut want_dp = vec![0.0; NP];
+    for (r, sol) in batch.rows.iter().enumerate() {
+        assert_eq!(sol.ts, times[r], "row {r}: saved at its own times");
+        let g = grad::adjoint(tab, &mut field(&p), sol, &dl[r], &a).unwrap();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&du0[r * N..(r + 1) * N]), bits(&g.du0), "row {r}");
+        for (w, d) in want_dp.iter_mut().zip(&g.dp) {
+            *w += d;
+        }
+    }
+    assert_close("windows dp", &dp, &want_dp, 1e-9);
+
+    // The loss of a replay of every row's recorded steps, saved at its own times.
+    let loss = |p: &[f64], u0s: &[Vec<f64>]| -> f64 {
+        (0..u0s.len())
+            .map(|r| {
+                let steps = grad::step_sequence(&batch.rows[r]);
+                let o = SolveOptions {
+                    save_at: times[r].clone(),
+                    ..opts.clone()
+                };
+                let sol = grad::replay(tab, &mut field(p), &u0s[r], &steps, &o).unwrap();
+                let (re, rs) = grad::regularizers_from_stages(tab, &sol, a.rtol, a.atol).unwrap();
+                let obs: f64 = sol.us.iter().zip(&dl[r]).map(|(u, d)| u * d).sum();
+                obs + a.error_weight * re + a.stiffness_weight * rs
+            })
+            .sum()
+    };
+    let eps = 1e-3;
+    for m in 0..NP {
+        let fd = five_point(eps, |d| {
+            let mut q = p.clone();
+            q[m] += d;
+            loss(&q, &u0s)
+        });
+        assert_close(&format!("windows dp[{m}]"), &[dp[m]], &[fd], TOL_FD);
+    }
+    for (r, i) in [(0, 0), (1, 2), (2, 1), (4, 0)] {
+        let fd = five_point(eps, |d| {
+            let mut u = u0s.clone();
+            u[r][i] += d;
+            loss(&p, &u)
+        });
+        assert_close(
+            &format!("windows du0[{r}][{i}]"),
+            &[du0[r * N + i]],
+            &[fd],
+            TOL_FD,
+        );
+    }
+}

@@ -350,10 +350,7 @@ fn a_joint_classifier_solves_batched_as_predict() {
     let dir = tmp("digits_joint");
     let src = std::fs::read_to_string(example("digits.gbx"))
         .unwrap()
-        .replace(
-            "solve tsit5(rtol = 1e-5, atol = 1e-5)",
-            "solve tsit5(rtol = 1e-5, atol = 1e-5, batch = joint)",
-        )
+        .replace("solve tsit5(", "solve tsit5(batch = joint, ")
         .replace(
             "data/digits.csv",
             &root()

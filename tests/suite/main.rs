@@ -6,6 +6,7 @@
 
 mod batched;
 mod batched_adjoint;
+mod batched_windows;
 mod build;
 mod classify;
 mod cli;
@@ -29,3 +30,4 @@ mod stiff;
 mod threads;
 mod tidy;
 mod train;
+mod vjp;

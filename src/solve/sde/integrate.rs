@@ -97,9 +97,7 @@ impl SdeSolution {
     fn of(paths: Vec<Solution>) -> SdeSolution {
         let mut stats = Stats::default();
         for sol in &paths {
-            stats.nfe += sol.stats.nfe;
-            stats.accepted += sol.stats.accepted;
-            stats.rejected += sol.stats.rejected;
+            stats.add(&sol.stats);
         }
         SdeSolution { paths, stats }
     }

@@ -1,0 +1,128 @@
+"""`glassbox.jax.odeint`: a glassbox ODE solve inside a JAX computation, differentiable in the
+initial state and the parameters by glassbox's discrete adjoint (`Model.vjp`).
+
+The solve runs on the host through `jax.pure_callback`, so `odeint` works under `jax.jit`,
+`jax.grad` and `jax.vmap` (a vmapped call is one host call for the batch, whose rows are
+solved one after another, each as alone). The model's
+field, its solver, its tolerances and its regularizers are glassbox's; JAX sees one
+differentiable function of `y0` and `params`. Enable `jax_enable_x64` for glassbox's f64
+results at full precision (without it they are rounded to float32 on the way back).
+
+A glassbox error inside the callback (a bad setting, a failed solve) reaches the caller as
+JAX's runtime error, whose message carries the glassbox diagnostic (code, message, help).
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["odeint"]
+
+
+def odeint(model, y0, t, params=None, *, method=None, rtol=None, atol=None, dt=None,
+           regularizers=False):
+    """The states of `model` at the times `t` from `y0`, shape `(len(t), n_states)`.
+
+    - `model`: a `glassbox.Model` (ODE); its field, and its solve clause for every setting
+      left `None`.
+    - `y0`: the initial state, one value per state column.
+    - `t`: the save times (a concrete array, not traced: it fixes the output's shape).
+    - `params`: `{name: array}` for the parameters that come from JAX (each of the
+      parameter's shape, e.g. `f.W1`); the others keep the model's values. Differentiable.
+    - `method`, `rtol`, `atol`, `dt`: as `Model.solve` (gradients need an explicit method).
+    - `regularizers=True`: also return the solve's `R_E = Σ E_j|h_j|` and `R_S = Σ S_j|h_j|`
+      (the papers' ERNODE and SRNODE terms), differentiable too: `y, r_e, r_s = odeint(...)`;
+      add `w * r_e` to a loss to regularize.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    if t.ndim != 1:
+        raise ValueError(f"t must be a 1-D array of save times, got shape {t.shape}")
+    settings = dict(method=method, rtol=rtol, atol=atol, dt=dt)
+    params = {} if params is None else dict(params)
+    y0 = jnp.asarray(y0)
+    out = _odeint(model, tuple(float(x) for x in t), tuple(sorted(settings.items())), y0, params)
+    return out if regularizers else out[0]
+
+
+def _host_solve(model, t, settings, y0, params):
+    sol = model.solve(t=np.asarray(t), y0=y0, params=params, **settings)
+    h = np.abs(sol.steps["h"])
+    r_e = float(np.sum(np.nan_to_num(sol.steps["error_estimate"]) * h))
+    r_s = float(np.sum(np.nan_to_num(sol.steps["stiffness_estimate"]) * h))
+    return sol.y, r_e, r_s
+
+
+def _rows(y0, *batched):
+    """Under `jax.vmap` (`vmap_method="broadcast_all"`) every argument arrives with the batch's
+    leading axes, which `y0`'s extra axes give: the rows as `(y0_row, other args' rows)`,
+    and those axes' shape (`()` outside a vmap)."""
+    y0 = np.asarray(y0, dtype=np.float64)
+    lead = y0.shape[:-1]
+    n = int(np.prod(lead, dtype=np.int64))
+    flat = [y0.reshape(n, y0.shape[-1])]
+    for arg in batched:
+        flat.append(_tree_map(lambda x: np.asarray(x, dtype=np.float64).reshape((n,) + np.shape(x)[len(lead):]), arg))
+    return lead, [tuple(_tree_index(a, i) for a in flat) for i in range(n)]
+
+
+def _tree_map(f, x):
+    return {k: f(v) for k, v in x.items()} if isinstance(x, dict) else f(x)
+
+
+def _tree_index(x, i):
+    return {k: v[i] for k, v in x.items()} if isinstance(x, dict) else x[i]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _odeint(model, t, settings, y0, params):
+    return _forward(model, t, settings, y0, params)
+
+
+def _forward(model, t, settings, y0, params):
+    dtype = y0.dtype
+    shapes = (jax.ShapeDtypeStruct((len(t), len(model.states)), dtype),
+              jax.ShapeDtypeStruct((), dtype), jax.ShapeDtypeStruct((), dtype))
+
+    def host(y0, params):
+        # One host call for a whole vmapped batch: the rows are solved one after another here
+        # (jax's per-call cost is far above glassbox's, python_jax.py measures both).
+        lead, rows = _rows(y0, params)
+        out = [_host_solve(model, t, dict(settings), y, p) for y, p in rows]
+        y = np.stack([o[0] for o in out]).reshape(lead + shapes[0].shape).astype(dtype)
+        r_e = np.array([o[1] for o in out], dtype).reshape(lead)
+        r_s = np.array([o[2] for o in out], dtype).reshape(lead)
+        return y, r_e, r_s
+
+    return jax.pure_callback(host, shapes, y0, params, vmap_method="broadcast_all")
+
+
+def _fwd(model, t, settings, y0, params):
+    return _forward(model, t, settings, y0, params), (y0, params)
+
+
+def _bwd(model, t, settings, res, cotangents):
+    y0, params = res
+    dy, de, ds = cotangents
+    shapes = (jax.ShapeDtypeStruct(y0.shape, y0.dtype),
+              {k: jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v)) for k, v in params.items()})
+
+    def host(y0, params, dy, de, ds):
+        lead, rows = _rows(y0, params, dy, de, ds)
+        dy0s, dps = [], []
+        for y, p, c, e, s_ in rows:
+            g = model.vjp(c, t=np.asarray(t), y0=y, params=p, error_weight=float(e),
+                          stiffness_weight=float(s_), **dict(settings))
+            dy0s.append(g["y0"])
+            dps.append(g["params"])
+        dy0 = np.stack(dy0s).reshape(np.shape(y0)).astype(np.asarray(y0).dtype)
+        dparams = {k: np.stack([np.asarray(d[k]) for d in dps]).reshape(np.shape(v)).astype(np.asarray(v).dtype)
+                   for k, v in params.items()}
+        return dy0, dparams
+
+    dy0, dparams = jax.pure_callback(host, shapes, y0, params, dy, de, ds, vmap_method="broadcast_all")
+    return dy0, dparams
+
+
+_odeint.defvjp(_fwd, _bwd)

@@ -1,0 +1,87 @@
+"""`Model.train` is `glassbox train`: the same weights bit for bit for the same seed, the run
+directory the CLI writes, progress reported, the model left holding the trained values."""
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+import glassbox
+from conftest import EXAMPLES
+
+LV = EXAMPLES / "lotka_volterra_ude.gbx"
+
+
+def read_safetensors(path):
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    body = raw[8 + n:]
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = info["data_offsets"]
+        out[name] = np.frombuffer(body[a:b], dtype="<f8").reshape(info["shape"])
+    return out
+
+
+def test_train_equals_the_cli_and_writes_the_same_run(cli, tmp_path):
+    done = cli("train", LV, "--iterations", "6", "--seed", "3", "--threads", "1",
+               "--out", tmp_path / "cli")
+    assert done.returncode == 0, done.stderr
+    m = glassbox.Model.from_file(str(LV))
+    before = m.params
+    seen = []
+    res = m.train(iterations=6, seed=3, threads=1, out=str(tmp_path / "py"),
+                  progress=lambda i, total, metric: seen.append((i, total, metric["loss"])))
+    assert (tmp_path / "py" / "weights.safetensors").read_bytes() == \
+        (tmp_path / "cli" / "weights.safetensors").read_bytes()
+    assert [s[0] for s in seen] == list(range(1, 7)) and seen[0][1] == 6
+    assert len(res["metrics"]) == 6 and res["report"]["iterations"] == 6
+    cli_run = json.loads((tmp_path / "cli" / "run.json").read_text())
+    assert [x["loss"] for x in res["metrics"]] == [x["loss"] for x in cli_run["metrics"]]
+    # The model now holds the trained values: those of the weights file.
+    w = read_safetensors(tmp_path / "cli" / "weights.safetensors")
+    changed = 0
+    for name, value in w.items():
+        np.testing.assert_array_equal(m.params[name], value)
+        changed += not np.array_equal(before[name], value)
+    assert changed > 0
+
+
+def test_train_refuses_an_existing_run_and_contradictory_stops(tmp_path):
+    m = glassbox.Model.from_file(str(LV))
+    m.train(iterations=1, out=str(tmp_path), progress=False)
+    with pytest.raises(glassbox.GlassboxError) as e:
+        m.train(iterations=1, out=str(tmp_path), progress=False)
+    assert "overwrite" in str(e.value)
+    m.train(iterations=1, out=str(tmp_path), overwrite=True, progress=False)
+    with pytest.raises(glassbox.GlassboxError) as e:
+        m.train(iterations=2, epochs=1)
+    assert e.value.code == "glassbox::bad_argument"
+
+
+def test_the_progress_line_goes_to_stderr(capfd):
+    m = glassbox.Model.from_file(str(LV))
+    m.train(iterations=3, seed=1)
+    err = capfd.readouterr().err
+    assert "iteration 3/3 loss" in err and err.endswith("\n")
+
+
+def test_weights_load_from_a_run_and_save_as_the_cli_writes_them(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli("train", LV, "--iterations", "3", "--out", run).returncode == 0
+    m = glassbox.Model.from_file(str(LV))
+    m.load_weights(str(run))
+    w = read_safetensors(run / "weights.safetensors")
+    for name, value in w.items():
+        np.testing.assert_array_equal(m.params[name], value)
+    m.save_weights(str(tmp_path / "again.safetensors"))
+    assert (tmp_path / "again.safetensors").read_bytes() == (run / "weights.safetensors").read_bytes()
+    other = glassbox.Model.from_file(str(EXAMPLES / "spiral.gbx"))
+    with pytest.raises(glassbox.GlassboxError):
+        other.load_weights(str(run))  # another model's weights
+    with pytest.raises(glassbox.GlassboxError):
+        m.load_weights(str(tmp_path / "missing"))

@@ -1,0 +1,121 @@
+"""Gradients through the package (`Model.vjp`) and settable parameters: against the analytic
+gradient of exponential decay and central differences of `Model.solve` itself.
+
+Tolerances: at rtol = 1e-10 a solve is within ~1e-10 of the exact decay and the adjoint is the
+exact derivative of the solve, so 1e-7 against the analytic gradient leaves room. The central
+differences of the spiral MLP's loss run at fixed steps (`dt`), so no step size moves under
+them: their error is O(eps^2) truncation plus ~1e-16/eps rounding, about 1e-9 at eps = 1e-6.
+"""
+
+import numpy as np
+import pytest
+
+import glassbox
+from conftest import EXAMPLES
+
+DECAY = """model decay
+param a = 1.5, k = 0.7
+state x = a
+dx/dt = -k * x
+solve tsit5(rtol = 1e-10, atol = 1e-12) over [0, 1]
+"""
+
+
+def test_vjp_of_decay_is_the_analytic_gradient():
+    m = glassbox.Model.from_source(DECAY)
+    t = np.array([0.0, 0.5, 1.0])
+    g = m.vjp(np.array([[0.0], [1.0], [2.0]]), t=t, y0=[1.5])
+    k, y0 = 0.7, 1.5
+    want_y0 = np.exp(-k / 2) + 2 * np.exp(-k)
+    want_k = -y0 * (np.exp(-k / 2) / 2 + 2 * np.exp(-k))
+    assert abs(g["y0"][0] - want_y0) < 1e-7
+    assert abs(g["params"]["k"] - want_k) < 1e-7
+    # y0 was given, so the initial state's parameter `a` does not enter.
+    assert g["params"]["a"] == 0.0
+    np.testing.assert_array_equal(g["solution"].t, t)
+    # Without y0 the state starts at `a`, and dL/da is dL/dy0.
+    g = m.vjp([[0.0], [1.0], [2.0]], t=t)
+    assert abs(g["params"]["a"] - want_y0) < 1e-7
+
+
+def test_vjp_matches_central_differences_of_solve_with_the_regularizers():
+    m = glassbox.Model.from_file(str(EXAMPLES / "spiral.gbx"))
+    t = np.linspace(0.0, 2.0, 5)
+    rng = np.random.default_rng(0)
+    cot = rng.normal(size=(len(t), 2))
+    settings = dict(t=t, method="tsit5", dt=0.05, rtol=1e-4, atol=1e-6)
+    w_e, w_s = 0.3, 0.2
+    g = m.vjp(cot, error_weight=w_e, stiffness_weight=w_s, **settings)
+
+    def loss(params):
+        # L = <cot, y> + w_E R_E + w_S R_S, the regularizers read from the solve's step records.
+        sol = m.solve(params=params, **settings)
+        h = sol.steps["h"]
+        r_e = np.sum(sol.steps["error_estimate"] * np.abs(h))
+        r_s = np.sum(sol.steps["stiffness_estimate"] * np.abs(h))
+        return float(np.sum(cot * sol.y) + w_e * r_e + w_s * r_s)
+
+    params = m.params
+    name = next(n for n, v in params.items() if v.ndim == 2)  # a weight matrix
+    eps = 1e-6
+    checked = 0
+    for idx in [(0, 0), (1, 1), (-1, -1)]:
+        up, down = {k: v.copy() for k, v in params.items()}, {k: v.copy() for k, v in params.items()}
+        up[name][idx] += eps
+        down[name][idx] -= eps
+        fd = (loss(up) - loss(down)) / (2 * eps)
+        assert abs(fd - g["params"][name][idx]) < 1e-6 * (1 + abs(fd)), (name, idx, fd)
+        checked += 1
+    assert checked == 3
+    assert g["error_estimate"] > 0 and g["stiffness"] > 0
+
+
+def test_params_are_settable_all_or_nothing():
+    m = glassbox.Model.from_source(DECAY)
+    before = m.solve(t=[0.0, 1.0]).y[-1, 0]
+    m.params = {"k": 0.0}
+    assert m.params["k"] == 0.0 and m.params["a"] == 1.5
+    assert m.solve(t=[0.0, 1.0]).y[-1, 0] == 1.5  # no decay at k = 0
+    with pytest.raises(glassbox.GlassboxError) as e:
+        m.params = {"k": 2.0, "nope": 1.0}
+    assert e.value.code == "glassbox::bad_argument"
+    assert m.params["k"] == 0.0  # the bad assignment changed nothing
+    m.params = {"k": 0.7}
+    assert m.solve(t=[0.0, 1.0]).y[-1, 0] == before
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(cotangent=[[1.0]], t=[0.0, 1.0]), "shape"),
+        (dict(cotangent=[[1.0], [np.nan]], t=[0.0, 1.0]), "finite"),
+        (dict(cotangent=[[0.0], [1.0]], t=[0.0, 1.0], method="rodas5p"), "explicit"),
+        (dict(cotangent=[[0.0], [1.0]], t=[0.0, 1.0], error_weight=np.inf), "finite"),
+    ],
+)
+def test_vjp_mistakes_raise(kwargs, words):
+    m = glassbox.Model.from_source(DECAY)
+    with pytest.raises(glassbox.GlassboxError) as e:
+        m.vjp(**kwargs)
+    assert e.value.code == "glassbox::bad_argument"
+    assert words in str(e.value)
+
+
+def test_a_model_compiles_once_and_later_calls_equal_a_fresh_model():
+    # The first solve (and the first gradient) compile the kernels; later calls with other
+    # parameters reuse them and give what a freshly loaded model gives, bit for bit.
+    t = [0.0, 1.0, 2.0]
+    m = glassbox.Model.from_file(str(EXAMPLES / "spiral.gbx"))
+    first = m.solve(t=t)
+    assert first.timing["compile_ms"] > 0
+    new = {k: v * 0.5 for k, v in m.params.items()}
+    again = m.solve(t=t, params=new)
+    assert again.timing["compile_ms"] == 0
+    fresh = glassbox.Model.from_file(str(EXAMPLES / "spiral.gbx"))
+    np.testing.assert_array_equal(again.y, fresh.solve(t=t, params=new).y)
+    cot = np.ones((3, 2))
+    m.vjp(cot, t=t)
+    g = m.vjp(cot, t=t, params=new)
+    want = fresh.vjp(cot, t=t, params=new)
+    for k in new:
+        np.testing.assert_array_equal(g["params"][k], want["params"][k])

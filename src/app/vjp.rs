@@ -1,0 +1,159 @@
+//! The gradient of an ODE solve for a caller's loss: the Python package's `Model.vjp` (and the
+//! JAX/PyTorch wrappers over it). The caller gives `dL/dy` at every saved state; the discrete
+//! adjoint (`grad::adjoint`) of the planned explicit solve gives `dL/dy0` and `dL/dp`, with the
+//! error-estimate and stiffness regularizers `w_E R_E + w_S R_S` added to `L` when weighted.
+//! Where the initial state is the model's own (no `y0`) and depends on parameters
+//! (`state h = a * c`), `dL/dy0` is carried on into `dL/dp` (`grad::initial_state_vjp`), so `dp`
+//! is the whole derivative of `L` in the parameters.
+
+use std::time::Instant;
+
+use super::bad_arg;
+use super::solve::{Plan, Timing, start_state};
+use crate::diag::Diag;
+use crate::grad::{self, AdjointOptions, JitVjpField};
+use crate::sema::Model;
+use crate::solve::{self, Solution};
+
+/// What [`run`] differentiates besides the caller's `⟨dL/dy, y⟩`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Regularizers {
+    /// The weight of `R_E = Σ_j E_j |h_j|`.
+    pub error: f64,
+    /// The weight of `R_S = Σ_j S_j |h_j|` (every explicit method but `euler`).
+    pub stiffness: f64,
+}
+
+/// A solve and its gradient.
+pub struct VjpRun {
+    pub sol: Solution,
+    /// `dL/dy0`, one value per state element.
+    pub dy0: Vec<f64>,
+    /// `dL/dp` over the model's flat parameter vector (`params::values` names the parts).
+    pub dp: Vec<f64>,
+    /// `R_E` and `R_S` of the solve, unweighted (as recorded by the solver).
+    pub error_estimate: f64,
+    pub stiffness: f64,
+    /// The JIT compile of the field and its VJP, and the solve with its adjoint sweep.
+    pub timing: Timing,
+}
+
+/// The planned solve from `y0` (else the model's initial state) with parameters `p`, and the
+/// gradient of `L = Σ_i ⟨dl_dy_i, y(t_i)⟩ + w_E R_E + w_S R_S`, where `dl_dy` holds one row of
+/// state values per saved time, row-major, and the saved times are the plan's (`save_at`, or
+/// every accepted step when it has none: then `dl_dy` must match the steps this solve takes,
+/// so give save times).
+pub fn run(
+    model: &Model,
+    plan: &Plan,
+    p: &[f64],
+    y0: Option<&[f64]>,
+    dl_dy: &[f64],
+    reg: Regularizers,
+) -> Result<VjpRun, Vec<Diag>> {
+    run_cached(&mut None, model, plan, p, y0, dl_dy, reg)
+}
+
+/// [`run`] on the field and VJP kernels an earlier call compiled when `field` holds them
+/// (parameters replaced by `p`), else compiled now and left in `field` (which must be
+/// `model`'s): the Python package compiles once per model. The timing's compile part is then
+/// only the parameter update.
+pub fn run_cached(
+    field: &mut Option<JitVjpField>,
+    model: &Model,
+    plan: &Plan,
+    p: &[f64],
+    y0: Option<&[f64]>,
+    dl_dy: &[f64],
+    reg: Regularizers,
+) -> Result<VjpRun, Vec<Diag>> {
+    let solve::Method::Explicit(tab) = plan.method else {
+        return Err(bad_arg(
+            format!(
+                "`{}` has no discrete adjoint here: gradients need an explicit Runge–Kutta method",
+                plan.method.name()
+            ),
+            "give method=\"tsit5\" (or dopri5, bs3, rk4, ...) for the gradient",
+        ));
+    };
+    for (w, what) in [
+        (reg.error, "error_weight"),
+        (reg.stiffness, "stiffness_weight"),
+    ] {
+        if !w.is_finite() {
+            return Err(bad_arg(
+                format!("{what} = {w} is not a finite number"),
+                "give a finite weight (0 turns the regularizer off)",
+            ));
+        }
+    }
+    if reg.stiffness != 0.0 && tab.stiffness_pair.is_none() {
+        return Err(bad_arg(
+            format!(
+                "`{}` has no stiffness estimate, so stiffness_weight must be 0",
+                plan.method.name()
+            ),
+            "use an adaptive explicit method (tsit5, dopri5, bs3, ...), whose stages give the estimate",
+        ));
+    }
+    let u0 = start_state(model, p, plan.t0, y0)?;
+    let compile_start = Instant::now();
+    let field = match field {
+        Some(f) => {
+            f.set_params(p).map_err(|d| vec![d])?;
+            f
+        }
+        None => field.insert(JitVjpField::new(model, p, &[]).map_err(|d| vec![d])?),
+    };
+    let compile = compile_start.elapsed();
+    let run_start = Instant::now();
+    let mut opts = plan.opts.clone();
+    opts.keep_stages = true;
+    let sol =
+        solve::solve(tab, field, plan.t0, plan.t1, &u0, &opts).map_err(|e| vec![Diag::from(e)])?;
+    if dl_dy.len() != sol.us.len() {
+        return Err(bad_arg(
+            format!(
+                "the cotangent has {} values but the solve saved {} states of {} values ({})",
+                dl_dy.len(),
+                sol.ts.len(),
+                model.state_size,
+                sol.us.len()
+            ),
+            "give dL/dy with one row per saved time and one column per state (the shape of the solution's y)",
+        ));
+    }
+    if let Some(k) = dl_dy.iter().position(|v| !v.is_finite()) {
+        return Err(bad_arg(
+            format!(
+                "the cotangent's value {} at index {k} is not a finite number",
+                dl_dy[k]
+            ),
+            "give finite values of dL/dy",
+        ));
+    }
+    let aopts = AdjointOptions {
+        error_weight: reg.error,
+        stiffness_weight: reg.stiffness,
+        ..AdjointOptions::new(opts.rtol, opts.atol)
+    };
+    let g = grad::adjoint(tab, field, &sol, dl_dy, &aopts).map_err(|e| vec![Diag::from(e)])?;
+    let mut dp = g.dp;
+    if y0.is_none() {
+        let through_init =
+            grad::initial_state_vjp(model, p, &[], plan.t0, &g.du0).map_err(|d| vec![d])?;
+        for (d, e) in dp.iter_mut().zip(through_init) {
+            *d += e;
+        }
+    }
+    let (error_estimate, stiffness) = grad::recorded_regularizers(&sol);
+    let timing = Timing::new(compile, run_start.elapsed(), 1);
+    Ok(VjpRun {
+        timing,
+        sol,
+        dy0: g.du0,
+        dp,
+        error_estimate,
+        stiffness,
+    })
+}
