@@ -232,15 +232,7 @@ impl Model {
         let mut p = self.p.clone();
         override_params(py, model, &mut p, params)?;
         let y0 = initial_state(py, y0)?;
-        let req = SolveRequest {
-            save_at: Some(t.as_array().to_vec()),
-            method,
-            rtol,
-            atol,
-            dt,
-            ..SolveRequest::default()
-        };
-        let plan = plans::plan_ode(&req, model).map_err(|d| raise(py, d))?;
+        let plan = gradient_plan(py, model, &t, method, (rtol, atol, dt))?;
         let cot = cotangent.as_array();
         let want = [plan.opts.save_at.len(), model.state_size];
         if cot.shape() != want {
@@ -278,6 +270,114 @@ impl Model {
             timing: run.timing,
         };
         out.set_item("solution", Solution::ode(py, names, &solved)?)?;
+        Ok(out)
+    }
+
+    /// `vjp` for many initial states at once, each row its own solve and sweep (one compiled
+    /// field; the GIL released for the whole batch): `cotangents` `(rows, len(t), n_states)`,
+    /// `y0` `(rows, n_states)`, `error_weights` / `stiffness_weights` one per row (default 0).
+    /// Returns `y0` `(rows, n_states)`, `params` `{name: (rows, *shape)}` (each row's own
+    /// gradient, not summed: what `jax.vmap` of `glassbox.jax.odeint` needs), `error_estimate`
+    /// and `stiffness` `(rows,)`.
+    #[pyo3(signature = (cotangents, t, y0, params=None, method=None, rtol=None, atol=None, dt=None, error_weights=None, stiffness_weights=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn vjp_rows<'py>(
+        &self,
+        py: Python<'py>,
+        cotangents: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+        t: PyArrayLike1<'py, f64, AllowTypeChange>,
+        y0: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+        params: Option<Bound<'py, PyDict>>,
+        method: Option<String>,
+        rtol: Option<f64>,
+        atol: Option<f64>,
+        dt: Option<f64>,
+        error_weights: Option<PyArrayLike1<'py, f64, AllowTypeChange>>,
+        stiffness_weights: Option<PyArrayLike1<'py, f64, AllowTypeChange>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let model = &self.model;
+        let mut p = self.p.clone();
+        override_params(py, model, &mut p, params)?;
+        let rows = batch_rows(py, model, &y0, false)?;
+        let plan = gradient_plan(py, model, &t, method, (rtol, atol, dt))?;
+        let (b, n) = (rows.len(), model.state_size);
+        let per = plan.opts.save_at.len() * n;
+        let cot = cotangents.as_array();
+        if cot.shape() != [b, plan.opts.save_at.len(), n] {
+            return Err(raise(
+                py,
+                vec![bad_argument(
+                    format!(
+                        "the cotangents have shape {:?}; the rows' solves save y of shape {:?}",
+                        cot.shape(),
+                        [b, plan.opts.save_at.len(), n]
+                    ),
+                    "give dL/dy with one block per row of y0, one row per time in t and one column per state",
+                )],
+            ));
+        }
+        let cot: Vec<f64> = cot.iter().copied().collect();
+        let weights = |w: Option<PyArrayLike1<'py, f64, AllowTypeChange>>,
+                       what: &str|
+         -> PyResult<Vec<f64>> {
+            match w {
+                None => Ok(vec![0.0; b]),
+                Some(w) if w.as_array().len() == b => Ok(w.as_array().to_vec()),
+                Some(w) => Err(raise(
+                    py,
+                    vec![bad_argument(
+                        format!("{what} has {} values for {b} rows", w.as_array().len()),
+                        "give one weight per row of y0",
+                    )],
+                )),
+            }
+        };
+        let (we, ws) = (
+            weights(error_weights, "error_weights")?,
+            weights(stiffness_weights, "stiffness_weights")?,
+        );
+        let cache = &self.vjp_field;
+        let runs = py
+            .detach(|| {
+                let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                (0..b)
+                    .map(|i| {
+                        let reg = Regularizers {
+                            error: we[i],
+                            stiffness: ws[i],
+                        };
+                        let c = &cot[i * per..(i + 1) * per];
+                        vjp::run_cached(&mut field, model, &plan, &p, Some(&rows[i]), c, reg)
+                            .map_err(|d| plans::in_row(i, d))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(|d| raise(py, d))?;
+        let out = PyDict::new(py);
+        let dy0: Vec<f64> = runs.iter().flat_map(|r| r.dy0.iter().copied()).collect();
+        out.set_item(
+            "y0",
+            numpy::ndarray::Array2::from_shape_vec((b, n), dy0)
+                .map_err(|e| raise(py, vec![internal(e.to_string())]))?
+                .into_pyarray(py),
+        )?;
+        let grads = PyDict::new(py);
+        for (k, (decl, _)) in params::values(model, &p).into_iter().enumerate() {
+            let mut shape = vec![b];
+            shape.extend(&decl.shape);
+            let mut values = Vec::new();
+            for r in &runs {
+                values.extend_from_slice(params::values(model, &r.dp)[k].1);
+            }
+            let array = ArrayD::from_shape_vec(IxDyn(&shape), values)
+                .map_err(|e| raise(py, vec![internal(e.to_string())]))?;
+            grads.set_item(decl.name.clone(), array.into_pyarray(py))?;
+        }
+        out.set_item("params", grads)?;
+        let e: Vec<f64> = runs.iter().map(|r| r.error_estimate).collect();
+        let s: Vec<f64> = runs.iter().map(|r| r.stiffness).collect();
+        out.set_item("error_estimate", e.into_pyarray(py))?;
+        out.set_item("stiffness", s.into_pyarray(py))?;
         Ok(out)
     }
 
@@ -390,6 +490,25 @@ fn check(py: Python<'_>, file: &std::sync::Arc<SourceFile>) -> PyResult<Model> {
         }),
         None => Err(raise(py, checked.diags)),
     }
+}
+
+/// The solve a gradient differentiates: saved at `t`, with the given settings over the model's.
+fn gradient_plan(
+    py: Python<'_>,
+    model: &sema::Model,
+    t: &PyArrayLike1<'_, f64, AllowTypeChange>,
+    method: Option<String>,
+    (rtol, atol, dt): (Option<f64>, Option<f64>, Option<f64>),
+) -> PyResult<plans::Plan> {
+    let req = SolveRequest {
+        save_at: Some(t.as_array().to_vec()),
+        method,
+        rtol,
+        atol,
+        dt,
+        ..SolveRequest::default()
+    };
+    plans::plan_ode(&req, model).map_err(|d| raise(py, d))
 }
 
 /// `{name: array}` of the parameters' values `p` (or their gradients), each of its shape.

@@ -35,6 +35,9 @@ pub struct Solution {
     /// A batched `y0`: the number of rows (`y` is then `(rows, len(t), n_states)`); `None`
     /// for one initial state.
     pub rows: Option<usize>,
+    /// ODEs: `error_estimate` (`R_E = Σ E_j|h_j|`) and `stiffness` (`R_S = Σ S_j|h_j|`) of the
+    /// solve, floats (arrays over the rows for a batched `y0`); `None` for SDEs.
+    pub regularizers: Option<Py<PyDict>>,
 }
 
 #[pymethods]
@@ -81,6 +84,7 @@ impl Solution {
             seed: None,
             paths: None,
             rows: None,
+            regularizers: Some(regularizers(py, [sol].into_iter(), false)?),
         })
     }
 
@@ -118,6 +122,7 @@ impl Solution {
             seed: None,
             paths: None,
             rows: Some(runs.len()),
+            regularizers: Some(regularizers(py, runs.iter().map(|r| &r.sol), true)?),
         })
     }
 
@@ -151,8 +156,27 @@ impl Solution {
             seed: Some(plan.seed),
             paths: Some(plan.paths),
             rows: None,
+            regularizers: None,
         })
     }
+}
+
+/// `{error_estimate, stiffness}` of the solves: floats for one, arrays (`rows`) for many.
+fn regularizers<'a>(
+    py: Python<'_>,
+    sols: impl Iterator<Item = &'a glassbox::solve::Solution>,
+    rows: bool,
+) -> PyResult<Py<PyDict>> {
+    let (e, s): (Vec<f64>, Vec<f64>) = sols.map(glassbox::grad::recorded_regularizers).unzip();
+    let d = PyDict::new(py);
+    if rows {
+        d.set_item("error_estimate", PyArray1::from_vec(py, e))?;
+        d.set_item("stiffness", PyArray1::from_vec(py, s))?;
+    } else {
+        d.set_item("error_estimate", e.first().copied().unwrap_or(0.0))?;
+        d.set_item("stiffness", s.first().copied().unwrap_or(0.0))?;
+    }
+    Ok(d.unbind())
 }
 
 fn stats(py: Python<'_>, s: &Stats) -> PyResult<Py<PyDict>> {

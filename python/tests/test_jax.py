@@ -111,3 +111,20 @@ def test_a_vmapped_gradient_is_the_sum_of_the_rows_gradients(spiral):
     rows = [jax.grad(row_loss)(p0, y0) for y0 in y0s]
     for k in p0:
         np.testing.assert_allclose(np.asarray(batched[k]), sum(np.asarray(r[k]) for r in rows), rtol=1e-12, atol=1e-14)
+
+
+def test_vmap_over_parameters_solves_each_row_with_its_own(spiral):
+    # Rows with different parameters take the row-by-row path of the host callback.
+    t = np.linspace(0.0, 1.0, 3)
+    p0 = {k: jnp.asarray(v) for k, v in spiral.params.items()}
+    ps = {k: jnp.stack([v, 0.5 * v]) for k, v in p0.items()}
+    y0 = jnp.array([2.0, 0.0])
+    ys = jax.vmap(lambda p: gj.odeint(spiral, y0, t, p))(ps)
+    for i in range(2):
+        row = {k: np.asarray(v[i]) for k, v in ps.items()}
+        np.testing.assert_array_equal(np.asarray(ys[i]), spiral.solve(t=t, y0=np.asarray(y0), params=row).y)
+    g = jax.grad(lambda ps: jnp.sum(jax.vmap(lambda p: gj.odeint(spiral, y0, t, p))(ps) ** 2))(ps)
+    for i in range(2):
+        gi = jax.grad(lambda p: jnp.sum(gj.odeint(spiral, y0, t, p) ** 2))({k: v[i] for k, v in ps.items()})
+        for k in p0:
+            np.testing.assert_allclose(np.asarray(g[k][i]), np.asarray(gi[k]), rtol=1e-12, atol=1e-14)

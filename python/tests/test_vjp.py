@@ -119,3 +119,27 @@ def test_a_model_compiles_once_and_later_calls_equal_a_fresh_model():
     want = fresh.vjp(cot, t=t, params=new)
     for k in new:
         np.testing.assert_array_equal(g["params"][k], want["params"][k])
+
+
+def test_vjp_rows_is_vjp_row_by_row_and_solutions_carry_their_regularizers():
+    m = glassbox.Model.from_file(str(EXAMPLES / "spiral.gbx"))
+    t = np.linspace(0.0, 1.0, 4)
+    y0s = np.array([[2.0, 0.0], [1.0, 0.5], [0.0, -1.0]])
+    rng = np.random.default_rng(1)
+    cots = rng.normal(size=(3, len(t), 2))
+    we, ws = np.array([0.0, 0.5, 1.0]), np.array([0.2, 0.0, 0.3])
+    g = m.vjp_rows(cots, t=t, y0=y0s, error_weights=we, stiffness_weights=ws)
+    batch = m.solve(t=t, y0=y0s)
+    for i in range(3):
+        one = m.vjp(cots[i], t=t, y0=y0s[i], error_weight=we[i], stiffness_weight=ws[i])
+        np.testing.assert_array_equal(g["y0"][i], one["y0"])
+        for k in one["params"]:
+            np.testing.assert_array_equal(g["params"][k][i], one["params"][k])
+        assert g["error_estimate"][i] == one["error_estimate"]
+        alone = m.solve(t=t, y0=y0s[i])
+        assert batch.regularizers["error_estimate"][i] == alone.regularizers["error_estimate"]
+        assert alone.regularizers["stiffness"] == one["stiffness"]
+    with pytest.raises(glassbox.GlassboxError):
+        m.vjp_rows(cots[:2], t=t, y0=y0s)
+    with pytest.raises(glassbox.GlassboxError):
+        m.vjp_rows(cots, t=t, y0=y0s, error_weights=[1.0])

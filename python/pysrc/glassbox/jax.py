@@ -54,17 +54,29 @@ def _host_solve(model, t, settings, y0, params):
     return sol.y, r_e, r_s
 
 
-def _rows(y0, *batched):
+def _flatten(y0, *batched):
     """Under `jax.vmap` (`vmap_method="broadcast_all"`) every argument arrives with the batch's
-    leading axes, which `y0`'s extra axes give: the rows as `(y0_row, other args' rows)`,
-    and those axes' shape (`()` outside a vmap)."""
+    leading axes, which `y0`'s extra axes give (`()` outside a vmap): those axes, and every
+    argument with them flattened into one leading axis of the batch's rows."""
     y0 = np.asarray(y0, dtype=np.float64)
     lead = y0.shape[:-1]
     n = int(np.prod(lead, dtype=np.int64))
     flat = [y0.reshape(n, y0.shape[-1])]
     for arg in batched:
         flat.append(_tree_map(lambda x: np.asarray(x, dtype=np.float64).reshape((n,) + np.shape(x)[len(lead):]), arg))
-    return lead, [tuple(_tree_index(a, i) for a in flat) for i in range(n)]
+    return lead, n, flat
+
+
+def _shared(params):
+    """The parameters when every row has the same values (a vmap over initial states), else
+    None."""
+    if all(v.shape[0] > 0 and (v == v[:1]).all() for v in params.values()):
+        return {k: v[0] for k, v in params.items()}
+    return None
+
+
+def _row(flat, i):
+    return tuple(_tree_index(a, i) for a in flat)
 
 
 def _tree_map(f, x):
@@ -86,14 +98,21 @@ def _forward(model, t, settings, y0, params):
               jax.ShapeDtypeStruct((), dtype), jax.ShapeDtypeStruct((), dtype))
 
     def host(y0, params):
-        # One host call for a whole vmapped batch: the rows are solved one after another here
-        # (jax's per-call cost is far above glassbox's, python_jax.py measures both).
-        lead, rows = _rows(y0, params)
-        out = [_host_solve(model, t, dict(settings), y, p) for y, p in rows]
-        y = np.stack([o[0] for o in out]).reshape(lead + shapes[0].shape).astype(dtype)
-        r_e = np.array([o[1] for o in out], dtype).reshape(lead)
-        r_s = np.array([o[2] for o in out], dtype).reshape(lead)
-        return y, r_e, r_s
+        # One host call for a whole vmapped batch (jax's per-call cost is far above glassbox's,
+        # python_jax.py measures both); with one set of parameters for every row (the usual
+        # vmap over initial states) the rows go to glassbox as one batched solve.
+        lead, n, (y0s, ps) = _flatten(y0, params)
+        shared = _shared(ps) if n else None
+        if shared is not None:
+            sol = model.solve(t=np.asarray(t), y0=y0s, params=shared, **dict(settings))
+            reg = sol.regularizers
+            y, r_e, r_s = sol.y, reg["error_estimate"], reg["stiffness"]
+        else:
+            out = [_host_solve(model, t, dict(settings), *_row((y0s, ps), i)) for i in range(n)]
+            y = np.stack([o[0] for o in out]) if out else np.zeros((0,) + shapes[0].shape)
+            r_e, r_s = [o[1] for o in out], [o[2] for o in out]
+        return (np.asarray(y).reshape(lead + shapes[0].shape).astype(dtype),
+                np.asarray(r_e, dtype).reshape(lead), np.asarray(r_s, dtype).reshape(lead))
 
     return jax.pure_callback(host, shapes, y0, params, vmap_method="broadcast_all")
 
@@ -109,17 +128,25 @@ def _bwd(model, t, settings, res, cotangents):
               {k: jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v)) for k, v in params.items()})
 
     def host(y0, params, dy, de, ds):
-        lead, rows = _rows(y0, params, dy, de, ds)
-        dy0s, dps = [], []
-        for y, p, c, e, s_ in rows:
-            g = model.vjp(c, t=np.asarray(t), y0=y, params=p, error_weight=float(e),
-                          stiffness_weight=float(s_), **dict(settings))
-            dy0s.append(g["y0"])
-            dps.append(g["params"])
-        dy0 = np.stack(dy0s).reshape(np.shape(y0)).astype(np.asarray(y0).dtype)
-        dparams = {k: np.stack([np.asarray(d[k]) for d in dps]).reshape(np.shape(v)).astype(np.asarray(v).dtype)
-                   for k, v in params.items()}
-        return dy0, dparams
+        lead, n, (y0s, ps, dys, des, dss) = _flatten(y0, params, dy, de, ds)
+        shared = _shared(ps) if n else None
+        if shared is not None:
+            g = model.vjp_rows(dys, t=np.asarray(t), y0=y0s, params=shared, error_weights=des,
+                               stiffness_weights=dss, **dict(settings))
+            dy0, grads = g["y0"], g["params"]
+        else:
+            dy0s, dps = [], []
+            for i in range(n):
+                y, p, c, e, s_ = _row((y0s, ps, dys, des, dss), i)
+                g = model.vjp(c, t=np.asarray(t), y0=y, params=p, error_weight=float(e),
+                              stiffness_weight=float(s_), **dict(settings))
+                dy0s.append(g["y0"])
+                dps.append(g["params"])
+            dy0 = np.stack(dy0s)
+            grads = {k: np.stack([np.asarray(d[k]) for d in dps]) for k in params}
+        return (np.asarray(dy0).reshape(np.shape(y0)).astype(np.asarray(y0).dtype),
+                {k: np.asarray(grads[k]).reshape(np.shape(v)).astype(np.asarray(v).dtype)
+                 for k, v in params.items()})
 
     dy0, dparams = jax.pure_callback(host, shapes, y0, params, dy, de, ds, vmap_method="broadcast_all")
     return dy0, dparams
