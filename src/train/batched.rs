@@ -12,9 +12,9 @@
 //! (`train/windows.rs`).
 //!
 //! Invariant: bit-identical at any thread count. The chunks are fixed by the batch alone
-//! (never by the thread count), whole chunks go to threads in contiguous blocks, each chunk's
-//! `dp` starts from zero, and the chunks' `dp` are summed in chunk order after the parallel
-//! part (`solve::threads`).
+//! (never by the thread count), each whole chunk runs on whichever thread is free
+//! (`Pool::each`), each chunk's `dp` starts from zero, and the chunks' `dp` are summed in
+//! chunk order after the parallel part (`solve::threads`).
 
 use serde::Serialize;
 
