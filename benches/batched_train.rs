@@ -40,6 +40,31 @@ minimize cross_entropy(logits, c)
 train adam(lr = 1e-3), iterations = 1, batch = 256
 "#;
 
+/// Two one-thread trainers of the model file `src` (at `path`): on the per-row path and on
+/// the batched one (which it reports).
+fn trainers(path: &std::path::Path, src: String, case: &str) -> (Trainer, Trainer) {
+    let file = SourceFile::new(path.display().to_string(), src);
+    let model = glassbox::check_source(&file, &DiskLoader)
+        .model
+        .expect("the model checks");
+    let ov = Overrides {
+        threads: Some(1),
+        ..Overrides::default()
+    };
+    let make = || {
+        let ds = glassbox::data::load_model(&model, Some(&file), &DiskLoader).expect("data");
+        Trainer::new(&model, ds, &ov).expect("trainer")
+    };
+    let batched = make();
+    let mut per_row = make();
+    per_row.train_per_row();
+    println!(
+        "{case}: batched path: {}",
+        batched.training_path().unwrap().describe()
+    );
+    (per_row, batched)
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -85,25 +110,7 @@ fn main() {
             (dir.join("mnist.gbx"), src, 256)
         }
     };
-    let file = SourceFile::new(path.display().to_string(), src);
-    let model = glassbox::check_source(&file, &DiskLoader)
-        .model
-        .expect("the model checks");
-    let ov = Overrides {
-        threads: Some(1),
-        ..Overrides::default()
-    };
-    let make = || {
-        let ds = glassbox::data::load_model(&model, Some(&file), &DiskLoader).expect("data");
-        Trainer::new(&model, ds, &ov).expect("trainer")
-    };
-    let mut batched = make();
-    let mut per_row = make();
-    per_row.train_per_row();
-    println!(
-        "{which}: batched path: {}",
-        batched.training_path().unwrap().describe()
-    );
+    let (mut per_row, mut batched) = trainers(&path, src, &which);
     let theta = batched.state().theta.clone();
     let rows: Vec<usize> = (0..batch).collect();
     let w = batched.weights(0);
@@ -150,25 +157,7 @@ fn main() {
 fn windows(root: &std::path::Path, rounds: usize) {
     let path = root.join("benches/models/spiral_wide.gbx");
     let src = std::fs::read_to_string(&path).expect("benches/models/spiral_wide.gbx");
-    let file = SourceFile::new(path.display().to_string(), src);
-    let model = glassbox::check_source(&file, &DiskLoader)
-        .model
-        .expect("the model checks");
-    let ov = Overrides {
-        threads: Some(1),
-        ..Overrides::default()
-    };
-    let make = || {
-        let ds = glassbox::data::load_model(&model, Some(&file), &DiskLoader).expect("data");
-        Trainer::new(&model, ds, &ov).expect("trainer")
-    };
-    let mut batched = make();
-    let mut per_window = make();
-    per_window.train_per_row();
-    println!(
-        "windows: batched path: {}",
-        batched.training_path().unwrap().describe()
-    );
+    let (mut per_window, mut batched) = trainers(&path, src, "windows");
     let mut times = [Vec::new(), Vec::new()];
     let mut last = [(0.0, 0), (0.0, 0)];
     for round in 0..rounds + 1 {

@@ -362,12 +362,14 @@ impl Model {
                 .into_pyarray(py),
         )?;
         let grads = PyDict::new(py);
-        for (k, (decl, _)) in params::values(model, &p).into_iter().enumerate() {
+        // Each parameter's slice of every row's flat gradient, rows stacked in front.
+        for ((decl, _), q) in params::values(model, &p).into_iter().zip(&model.params) {
             let mut shape = vec![b];
             shape.extend(&decl.shape);
-            let mut values = Vec::new();
+            let range = q.offset..q.offset + q.shape.size();
+            let mut values = Vec::with_capacity(b * range.len());
             for r in &runs {
-                values.extend_from_slice(params::values(model, &r.dp)[k].1);
+                values.extend_from_slice(r.dp.get(range.clone()).unwrap_or(&[]));
             }
             let array = ArrayD::from_shape_vec(IxDyn(&shape), values)
                 .map_err(|e| raise(py, vec![internal(e.to_string())]))?;

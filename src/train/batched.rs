@@ -265,10 +265,16 @@ pub(super) fn backward(
         )?;
         Ok(dp)
     })?;
-    for part in &parts {
+    add_chunks(dp, &parts);
+    Ok(())
+}
+
+/// The chunks' `dp` added into `dp` first chunk to last, always: the gradient's bits depend on
+/// the order of this sum (the invariant in the module docs; `train/windows.rs` too).
+pub(super) fn add_chunks(dp: &mut [f64], parts: &[Vec<f64>]) {
+    for part in parts {
         for (d, x) in dp.iter_mut().zip(part) {
             *d += x;
         }
     }
-    Ok(())
 }

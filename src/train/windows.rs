@@ -20,7 +20,7 @@
 //! depends on its rows only), each chunk's `dp` starts from zero, and the chunks' `dp` are
 //! summed in chunk order.
 
-use super::batched::{PER_ROW_CHUNK, TrainingPath};
+use super::batched::{PER_ROW_CHUNK, TrainingPath, add_chunks};
 use super::forward::{batch_field, offset_row};
 use super::op::{Segment, SolveCtx, dl_du_of, first_rows};
 use super::plan::Plan;
@@ -160,11 +160,6 @@ pub(super) fn backward(
         .map_err(|e| Diag::from(offset_row(e, range.start)))?;
         Ok(dp)
     })?;
-    // The gradient's bits depend on the order of this sum: first chunk to last, always.
-    for part in &parts {
-        for (d, x) in dp.iter_mut().zip(part) {
-            *d += x;
-        }
-    }
+    add_chunks(dp, &parts);
     Ok(())
 }
