@@ -4,7 +4,8 @@
 //! model file's own solve clause, as on the command line.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use glassbox::app::params;
 use glassbox::app::show::{self, View};
@@ -22,7 +23,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::error::{Diagnostic, diagnostics, raise};
-use crate::solution::Solution;
+use crate::solution::{Kept, Solution};
 use crate::train as training;
 
 /// A model file that checked: its states, parameters and solve clause.
@@ -41,7 +42,13 @@ pub struct Model {
     /// the GIL released, so two Python threads solving one model never deadlock.
     ode_field: Mutex<Option<JitField>>,
     vjp_field: Mutex<Option<JitVjpField>>,
+    /// This model's identity, which a kept `Solution` carries (`solve_adjoint` refuses
+    /// another model's solutions).
+    id: u64,
 }
+
+/// The next `Model`'s identity.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 #[pymethods]
 impl Model {
@@ -110,7 +117,9 @@ impl Model {
     /// solve clause's (else the CLI's default). `t`: save times (strictly increasing);
     /// `over`: `(t0, t1)`, saving every accepted step; `y0`: the initial state (one value per
     /// state column); `params`: `{name: value}` overrides; SDE models: `paths`, `seed`.
-    #[pyo3(signature = (t=None, y0=None, params=None, method=None, rtol=None, atol=None, over=None, dt=None, paths=None, seed=None))]
+    /// `keep=True` (ODE, explicit methods): keep every step's stages in the solution, so that
+    /// `solve_adjoint` differentiates it later without solving again.
+    #[pyo3(signature = (t=None, y0=None, params=None, method=None, rtol=None, atol=None, over=None, dt=None, paths=None, seed=None, keep=false))]
     #[allow(clippy::too_many_arguments)]
     fn solve<'py>(
         &self,
@@ -125,6 +134,7 @@ impl Model {
         dt: Option<f64>,
         paths: Option<usize>,
         seed: Option<u64>,
+        keep: bool,
     ) -> PyResult<Solution> {
         let model = &self.model;
         let mut p = self.p.clone();
@@ -148,19 +158,66 @@ impl Model {
         };
         let plan = plans::plan(&req, model).map_err(|d| raise(py, d))?;
         let names = state_names(model);
+        if rows.is_some() && matches!(&plan, SolvePlan::Ode(plan) if plan.opts.save_at.is_empty()) {
+            return Err(raise(
+                py,
+                vec![bad_argument(
+                    "a batched y0 needs save times: the solve clause saves every accepted step, which differ by row".into(),
+                    "give the save times `t=`",
+                )],
+            ));
+        }
+        if keep && !matches!(plan, SolvePlan::Ode(_)) {
+            return Err(raise(
+                py,
+                vec![bad_argument(
+                    format!(
+                        "`{}` is an SDE model; keep=True keeps ODE solves for solve_adjoint",
+                        model.name
+                    ),
+                    "leave keep out (the CLI's `glassbox solve --grad` gives an SDE's gradient)",
+                )],
+            ));
+        }
         let y0 = y0.as_deref();
         match plan {
+            SolvePlan::Ode(plan) if keep => {
+                let batched = rows.is_some();
+                let starts: Vec<Option<&[f64]>> = match &rows {
+                    Some(rows) => rows.iter().map(|r| Some(r.as_slice())).collect(),
+                    None => vec![y0],
+                };
+                let cache = &self.vjp_field;
+                let runs = py
+                    .detach(|| {
+                        let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                        starts
+                            .iter()
+                            .enumerate()
+                            .map(|(i, y0)| {
+                                vjp::solve_kept(&mut field, model, &plan, &p, *y0)
+                                    .map_err(|d| if batched { plans::in_row(i, d) } else { d })
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .map_err(|d| raise(py, d))?;
+                let solution = if batched {
+                    let pairs: Vec<_> = runs.iter().map(|r| (&r.sol, r.timing)).collect();
+                    Solution::rows(py, names, &pairs)?
+                } else {
+                    Solution::ode(py, names, &runs[0].sol, &runs[0].timing)?
+                };
+                Ok(Solution {
+                    kept: Some(Arc::new(Kept {
+                        model: self.id,
+                        runs,
+                        batched,
+                    })),
+                    ..solution
+                })
+            }
             SolvePlan::Ode(plan) if rows.is_some() => {
                 let rows = rows.unwrap_or_default();
-                if plan.opts.save_at.is_empty() {
-                    return Err(raise(
-                        py,
-                        vec![bad_argument(
-                            "a batched y0 needs save times: the solve clause saves every accepted step, which differ by row".into(),
-                            "give the save times `t=`",
-                        )],
-                    ));
-                }
                 let cache = &self.ode_field;
                 let runs = py
                     .detach(|| {
@@ -168,7 +225,8 @@ impl Model {
                         plans::run_ode_rows_cached(&mut field, model, &plan, &p, &rows)
                     })
                     .map_err(|d| raise(py, d))?;
-                Solution::rows(py, names, &runs)
+                let pairs: Vec<_> = runs.iter().map(|r| (&r.sol, r.timing)).collect();
+                Solution::rows(py, names, &pairs)
             }
             SolvePlan::Ode(plan) => {
                 let cache = &self.ode_field;
@@ -178,7 +236,7 @@ impl Model {
                         plans::run_ode_cached(&mut field, model, &plan, &p, y0, 1)
                     })
                     .map_err(|d| raise(py, d))?;
-                Solution::ode(py, names, &run)
+                Solution::ode(py, names, &run.sol, &run.timing)
             }
             SolvePlan::Sde(plan) => {
                 let run = py
@@ -259,17 +317,16 @@ impl Model {
                 vjp::run_cached(&mut field, model, &plan, &p, y0.as_deref(), &cot, reg)
             })
             .map_err(|d| raise(py, d))?;
-        let out = PyDict::new(py);
-        out.set_item("y0", run.dy0.clone().into_pyarray(py))?;
-        out.set_item("params", params_dict(py, model, &run.dp)?)?;
-        out.set_item("error_estimate", run.error_estimate)?;
-        out.set_item("stiffness", run.stiffness)?;
+        let out = gradient_dict(
+            py,
+            model,
+            &run.dy0,
+            &run.dp,
+            run.error_estimate,
+            run.stiffness,
+        )?;
         let names = state_names(model);
-        let solved = plans::OdeRun {
-            sol: run.sol,
-            timing: run.timing,
-        };
-        out.set_item("solution", Solution::ode(py, names, &solved)?)?;
+        out.set_item("solution", Solution::ode(py, names, &run.sol, &run.timing)?)?;
         Ok(out)
     }
 
@@ -292,8 +349,8 @@ impl Model {
         rtol: Option<f64>,
         atol: Option<f64>,
         dt: Option<f64>,
-        error_weights: Option<PyArrayLike1<'py, f64, AllowTypeChange>>,
-        stiffness_weights: Option<PyArrayLike1<'py, f64, AllowTypeChange>>,
+        error_weights: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
+        stiffness_weights: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let model = &self.model;
         let mut p = self.p.clone();
@@ -317,25 +374,8 @@ impl Model {
             ));
         }
         let cot: Vec<f64> = cot.iter().copied().collect();
-        let weights = |w: Option<PyArrayLike1<'py, f64, AllowTypeChange>>,
-                       what: &str|
-         -> PyResult<Vec<f64>> {
-            match w {
-                None => Ok(vec![0.0; b]),
-                Some(w) if w.as_array().len() == b => Ok(w.as_array().to_vec()),
-                Some(w) => Err(raise(
-                    py,
-                    vec![bad_argument(
-                        format!("{what} has {} values for {b} rows", w.as_array().len()),
-                        "give one weight per row of y0",
-                    )],
-                )),
-            }
-        };
-        let (we, ws) = (
-            weights(error_weights, "error_weights")?,
-            weights(stiffness_weights, "stiffness_weights")?,
-        );
+        let we = row_weights(py, error_weights, b, "error_weights")?;
+        let ws = row_weights(py, stiffness_weights, b, "stiffness_weights")?;
         let cache = &self.vjp_field;
         let runs = py
             .detach(|| {
@@ -353,34 +393,117 @@ impl Model {
                     .collect::<Result<Vec<_>, _>>()
             })
             .map_err(|d| raise(py, d))?;
-        let out = PyDict::new(py);
-        let dy0: Vec<f64> = runs.iter().flat_map(|r| r.dy0.iter().copied()).collect();
-        out.set_item(
-            "y0",
-            numpy::ndarray::Array2::from_shape_vec((b, n), dy0)
-                .map_err(|e| raise(py, vec![internal(e.to_string())]))?
-                .into_pyarray(py),
-        )?;
-        let grads = PyDict::new(py);
-        // Each parameter's slice of every row's flat gradient, rows stacked in front.
-        for ((decl, _), q) in params::values(model, &p).into_iter().zip(&model.params) {
-            let mut shape = vec![b];
-            shape.extend(&decl.shape);
-            let range = q.offset..q.offset + q.shape.size();
-            let mut values = Vec::with_capacity(b * range.len());
-            for r in &runs {
-                values.extend_from_slice(r.dp.get(range.clone()).unwrap_or(&[]));
-            }
-            let array = ArrayD::from_shape_vec(IxDyn(&shape), values)
-                .map_err(|e| raise(py, vec![internal(e.to_string())]))?;
-            grads.set_item(decl.name.clone(), array.into_pyarray(py))?;
+        let grads: Vec<_> = runs
+            .iter()
+            .map(|r| {
+                (
+                    r.dy0.as_slice(),
+                    r.dp.as_slice(),
+                    r.error_estimate,
+                    r.stiffness,
+                )
+            })
+            .collect();
+        rows_gradient_dict(py, model, &p, &grads)
+    }
+
+    /// The gradient of `L = Σ ⟨cotangent, y⟩ + error_weight·R_E + stiffness_weight·R_S` for
+    /// a solution of `solve(..., keep=True)`: the discrete adjoint of that very solve (its
+    /// steps, its parameters), without solving again, as often as needed. `cotangent` has the
+    /// shape of `solution.y`. One initial state: returns what `vjp` returns, but `solution`.
+    /// A batched `y0`: what `vjp_rows` returns (each row's own gradient), with the weights
+    /// one number for every row or one per row.
+    #[pyo3(signature = (solution, cotangent, error_weight=None, stiffness_weight=None))]
+    fn solve_adjoint<'py>(
+        &self,
+        py: Python<'py>,
+        solution: PyRef<'py, Solution>,
+        cotangent: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+        error_weight: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
+        stiffness_weight: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let model = &self.model;
+        let Some(kept) = solution.kept.clone() else {
+            return Err(raise(
+                py,
+                vec![bad_argument(
+                    "the solution was not kept for an adjoint".into(),
+                    "solve with keep=True (or use vjp, which solves and differentiates in one call)",
+                )],
+            ));
+        };
+        if kept.model != self.id {
+            return Err(raise(
+                py,
+                vec![bad_argument(
+                    "the solution is another model's".into(),
+                    "call solve_adjoint on the model whose solve(keep=True) gave the solution",
+                )],
+            ));
         }
-        out.set_item("params", grads)?;
-        let e: Vec<f64> = runs.iter().map(|r| r.error_estimate).collect();
-        let s: Vec<f64> = runs.iter().map(|r| r.stiffness).collect();
-        out.set_item("error_estimate", e.into_pyarray(py))?;
-        out.set_item("stiffness", s.into_pyarray(py))?;
-        Ok(out)
+        let b = kept.runs.len();
+        let per: Vec<usize> = kept.runs.iter().map(|r| r.sol.us.len()).collect();
+        let cot = cotangent.as_array();
+        let want: Vec<usize> = {
+            let times = kept.runs.first().map_or(0, |r| r.sol.ts.len());
+            let mut w = vec![times, model.state_size];
+            if kept.batched {
+                w.insert(0, b);
+            }
+            w
+        };
+        if cot.shape() != want.as_slice() {
+            return Err(raise(
+                py,
+                vec![bad_argument(
+                    format!(
+                        "the cotangent has shape {:?}; the solution's y has shape {want:?}",
+                        cot.shape()
+                    ),
+                    "give dL/dy of the shape of solution.y",
+                )],
+            ));
+        }
+        let cot: Vec<f64> = cot.iter().copied().collect();
+        let we = row_weights(py, error_weight, b, "error_weight")?;
+        let ws = row_weights(py, stiffness_weight, b, "stiffness_weight")?;
+        let cache = &self.vjp_field;
+        let sweeps = py
+            .detach(|| {
+                let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut start = 0;
+                kept.runs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, run)| {
+                        let c = &cot[start..start + per[i]];
+                        start += per[i];
+                        let reg = Regularizers {
+                            error: we[i],
+                            stiffness: ws[i],
+                        };
+                        vjp::sweep(&mut field, model, run, c, reg)
+                            .map_err(|d| if kept.batched { plans::in_row(i, d) } else { d })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(|d| raise(py, d))?;
+        if !kept.batched {
+            let g = &sweeps[0];
+            return gradient_dict(py, model, &g.dy0, &g.dp, g.error_estimate, g.stiffness);
+        }
+        let grads: Vec<_> = sweeps
+            .iter()
+            .map(|g| {
+                (
+                    g.dy0.as_slice(),
+                    g.dp.as_slice(),
+                    g.error_estimate,
+                    g.stiffness,
+                )
+            })
+            .collect();
+        rows_gradient_dict(py, model, &self.p, &grads)
     }
 
     /// The simplified vector field (an SDE's drift and diffusion), or `view` = `"vjp"`,
@@ -487,6 +610,7 @@ fn check(py: Python<'_>, file: &std::sync::Arc<SourceFile>) -> PyResult<Model> {
             p: glassbox::solve::param_values(&model),
             ode_field: Mutex::new(None),
             vjp_field: Mutex::new(None),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             model,
             warnings: checked.diags,
         }),
@@ -596,6 +720,88 @@ fn initial_state(
         )),
         Some(y0) => Ok(Some(y0.as_array().iter().copied().collect())),
         None => Ok(None),
+    }
+}
+
+/// `vjp`'s dict of one gradient: `y0`, `params` (`{name: dL/dp}`), `error_estimate`,
+/// `stiffness`.
+fn gradient_dict<'py>(
+    py: Python<'py>,
+    model: &sema::Model,
+    dy0: &[f64],
+    dp: &[f64],
+    error_estimate: f64,
+    stiffness: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("y0", dy0.to_vec().into_pyarray(py))?;
+    out.set_item("params", params_dict(py, model, dp)?)?;
+    out.set_item("error_estimate", error_estimate)?;
+    out.set_item("stiffness", stiffness)?;
+    Ok(out)
+}
+
+/// `vjp_rows`'s dict of every row's gradient `(dL/dy0, dL/dp, R_E, R_S)`: `y0`
+/// `(rows, n_states)`, `params` `{name: (rows, *shape)}`, `error_estimate` and `stiffness`
+/// `(rows,)`.
+fn rows_gradient_dict<'py>(
+    py: Python<'py>,
+    model: &sema::Model,
+    p: &[f64],
+    grads: &[(&[f64], &[f64], f64, f64)],
+) -> PyResult<Bound<'py, PyDict>> {
+    let (b, n) = (grads.len(), model.state_size);
+    let out = PyDict::new(py);
+    let dy0: Vec<f64> = grads.iter().flat_map(|g| g.0.iter().copied()).collect();
+    out.set_item(
+        "y0",
+        numpy::ndarray::Array2::from_shape_vec((b, n), dy0)
+            .map_err(|e| raise(py, vec![internal(e.to_string())]))?
+            .into_pyarray(py),
+    )?;
+    let params = PyDict::new(py);
+    // Each parameter's slice of every row's flat gradient, rows stacked in front.
+    for ((decl, _), q) in params::values(model, p).into_iter().zip(&model.params) {
+        let mut shape = vec![b];
+        shape.extend(&decl.shape);
+        let range = q.offset..q.offset + q.shape.size();
+        let mut values = Vec::with_capacity(b * range.len());
+        for g in grads {
+            values.extend_from_slice(g.1.get(range.clone()).unwrap_or(&[]));
+        }
+        let array = ArrayD::from_shape_vec(IxDyn(&shape), values)
+            .map_err(|e| raise(py, vec![internal(e.to_string())]))?;
+        params.set_item(decl.name.clone(), array.into_pyarray(py))?;
+    }
+    out.set_item("params", params)?;
+    let e: Vec<f64> = grads.iter().map(|g| g.2).collect();
+    let s: Vec<f64> = grads.iter().map(|g| g.3).collect();
+    out.set_item("error_estimate", e.into_pyarray(py))?;
+    out.set_item("stiffness", s.into_pyarray(py))?;
+    Ok(out)
+}
+
+/// A regularizer weight for `rows` rows: none (0), one number for all, or one per row.
+fn row_weights(
+    py: Python<'_>,
+    w: Option<PyArrayLikeDyn<'_, f64, AllowTypeChange>>,
+    rows: usize,
+    what: &str,
+) -> PyResult<Vec<f64>> {
+    let Some(w) = w else {
+        return Ok(vec![0.0; rows]);
+    };
+    let w = w.as_array();
+    match w.len() {
+        1 if w.ndim() <= 1 => Ok(vec![w.iter().copied().next().unwrap_or(0.0); rows]),
+        k if k == rows && w.ndim() == 1 => Ok(w.iter().copied().collect()),
+        k => Err(raise(
+            py,
+            vec![bad_argument(
+                format!("{what} has {k} values for {rows} rows"),
+                "give one weight for every row, or one per row",
+            )],
+        )),
     }
 }
 

@@ -2,7 +2,10 @@
 //! states, the solver's statistics, per-step records (ODE) and the timing.
 
 use glassbox::app::sde;
-use glassbox::app::solve::{OdeRun, Timing};
+use std::sync::Arc;
+
+use glassbox::app::solve::Timing;
+use glassbox::app::vjp::KeptSolve;
 use glassbox::solve::Stats;
 use numpy::ndarray::{Array2, Array3};
 use numpy::{IntoPyArray, PyArray1};
@@ -10,38 +13,58 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 /// What `Model.solve` returns.
-#[pyclass(frozen, get_all, module = "glassbox")]
+#[pyclass(frozen, module = "glassbox")]
 pub struct Solution {
     /// The saved times, shape `(len(t),)`.
+    #[pyo3(get)]
     pub t: Py<PyAny>,
     /// The saved states: `(len(t), n_states)` for an ODE, `(paths, len(t), n_states)` for an
     /// SDE.
+    #[pyo3(get)]
     pub y: Py<PyAny>,
     /// The state columns of `y`'s last axis.
+    #[pyo3(get)]
     pub states: Vec<String>,
     /// The method, as the CLI's JSON output names it.
+    #[pyo3(get)]
     pub method: String,
     /// `nfe`, `accepted`, `rejected`, `jacobian_evals`, `lu_factorizations`, `stiff_steps`,
     /// `switches` (SDEs: summed over paths).
+    #[pyo3(get)]
     pub stats: Py<PyDict>,
     /// ODE: one entry per accepted step, as arrays `t`, `h`, `error_estimate`,
     /// `stiffness_estimate` (NaN where the method has none) and `nfe`; `None` for SDEs.
+    #[pyo3(get)]
     pub steps: Option<Py<PyDict>>,
     /// `compile_ms`, `solve_ms`.
+    #[pyo3(get)]
     pub timing: Py<PyDict>,
     /// SDEs: the Brownian seed and the number of paths; `None` for ODEs.
+    #[pyo3(get)]
     pub seed: Option<u64>,
+    #[pyo3(get)]
     pub paths: Option<usize>,
     /// A batched `y0`: the number of rows (`y` is then `(rows, len(t), n_states)`); `None`
     /// for one initial state.
+    #[pyo3(get)]
     pub rows: Option<usize>,
     /// ODEs: `error_estimate` (`R_E = Σ E_j|h_j|`) and `stiffness` (`R_S = Σ S_j|h_j|`) of the
     /// solve, floats (arrays over the rows for a batched `y0`); `None` for SDEs.
+    #[pyo3(get)]
     pub regularizers: Option<Py<PyDict>>,
+    /// `solve(keep=True)`: the solves with their stages, for `Model.solve_adjoint`.
+    pub kept: Option<Arc<Kept>>,
 }
 
 #[pymethods]
 impl Solution {
+    /// Whether the solve's stages were kept (`solve(keep=True)`), so that
+    /// `Model.solve_adjoint` can differentiate it.
+    #[getter(kept)]
+    fn is_kept(&self) -> bool {
+        self.kept.is_some()
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let shape: Vec<usize> = self.y.bind(py).getattr("shape")?.extract()?;
         Ok(format!(
@@ -53,9 +76,22 @@ impl Solution {
     }
 }
 
+/// The solves of `solve(keep=True)`, stages and all (one per row of a batched `y0`), and the
+/// model they belong to (`Model.solve_adjoint` refuses another model's).
+pub struct Kept {
+    pub model: u64,
+    pub runs: Vec<KeptSolve>,
+    /// Whether `y0` was a batch of rows (even of one).
+    pub batched: bool,
+}
+
 impl Solution {
-    pub fn ode(py: Python<'_>, states: Vec<String>, run: &OdeRun) -> PyResult<Solution> {
-        let sol = &run.sol;
+    pub fn ode(
+        py: Python<'_>,
+        states: Vec<String>,
+        sol: &glassbox::solve::Solution,
+        run_timing: &Timing,
+    ) -> PyResult<Solution> {
         let y = Array2::from_shape_vec((sol.ts.len(), sol.dim), sol.us.clone())
             .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
         let steps = PyDict::new(py);
@@ -80,31 +116,36 @@ impl Solution {
             method: sol.method.to_string(),
             stats: stats(py, &sol.stats)?,
             steps: Some(steps.unbind()),
-            timing: timing(py, &run.timing)?,
+            timing: timing(py, run_timing)?,
             seed: None,
             paths: None,
             rows: None,
             regularizers: Some(regularizers(py, [sol].into_iter(), false)?),
+            kept: None,
         })
     }
 
     /// One solve per row of a batched `y0`, on the same save times: `y` is
     /// `(rows, len(t), n_states)`, `stats` and `timing` are summed over the rows, and the
     /// per-step records are left out (`None`), as for SDE paths.
-    pub fn rows(py: Python<'_>, states: Vec<String>, runs: &[OdeRun]) -> PyResult<Solution> {
+    pub fn rows(
+        py: Python<'_>,
+        states: Vec<String>,
+        runs: &[(&glassbox::solve::Solution, Timing)],
+    ) -> PyResult<Solution> {
         let n = states.len();
         let (ts, method) = match runs.first() {
-            Some(r) => (r.sol.ts.clone(), r.sol.method.to_string()),
+            Some((sol, _)) => (sol.ts.clone(), sol.method.to_string()),
             None => (Vec::new(), String::new()),
         };
         let mut values = Vec::with_capacity(runs.len() * ts.len() * n);
         let mut total = Stats::default();
         let (mut compile, mut solve) = (0.0, 0.0);
-        for r in runs {
-            values.extend_from_slice(&r.sol.us);
-            total.add(&r.sol.stats);
-            compile += r.timing.compile_ms;
-            solve += r.timing.median_solve_ms;
+        for (sol, t) in runs {
+            values.extend_from_slice(&sol.us);
+            total.add(&sol.stats);
+            compile += t.compile_ms;
+            solve += t.median_solve_ms;
         }
         let y = Array3::from_shape_vec((runs.len(), ts.len(), n), values)
             .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
@@ -122,7 +163,8 @@ impl Solution {
             seed: None,
             paths: None,
             rows: Some(runs.len()),
-            regularizers: Some(regularizers(py, runs.iter().map(|r| &r.sol), true)?),
+            regularizers: Some(regularizers(py, runs.iter().map(|(sol, _)| *sol), true)?),
+            kept: None,
         })
     }
 
@@ -157,6 +199,7 @@ impl Solution {
             paths: Some(plan.paths),
             rows: None,
             regularizers: None,
+            kept: None,
         })
     }
 }

@@ -142,4 +142,81 @@ def test_vjp_rows_is_vjp_row_by_row_and_solutions_carry_their_regularizers():
     with pytest.raises(glassbox.GlassboxError):
         m.vjp_rows(cots[:2], t=t, y0=y0s)
     with pytest.raises(glassbox.GlassboxError):
-        m.vjp_rows(cots, t=t, y0=y0s, error_weights=[1.0])
+        m.vjp_rows(cots, t=t, y0=y0s, error_weights=[1.0, 2.0])
+    # One weight is every row's.
+    _assert_gradients_equal(m.vjp_rows(cots, t=t, y0=y0s, error_weights=0.5),
+                            m.vjp_rows(cots, t=t, y0=y0s, error_weights=[0.5] * len(y0s)))
+
+
+def _assert_gradients_equal(got, want):
+    np.testing.assert_array_equal(got["y0"], want["y0"])
+    assert got["params"].keys() == want["params"].keys()
+    for k in want["params"]:
+        np.testing.assert_array_equal(got["params"][k], want["params"][k])
+    np.testing.assert_array_equal(got["error_estimate"], want["error_estimate"])
+    np.testing.assert_array_equal(got["stiffness"], want["stiffness"])
+
+
+def test_a_kept_solve_is_the_plain_solve_and_its_adjoint_is_vjp_bit_for_bit():
+    m = glassbox.Model.from_file(str(EXAMPLES / "spiral.gbx"))
+    t = np.linspace(0.0, 2.0, 5)
+    kept = m.solve(t=t, keep=True)
+    assert kept.kept and not m.solve(t=t).kept
+    np.testing.assert_array_equal(kept.y, m.solve(t=t).y)
+    # Two cotangents on one kept solve: each is vjp's gradient (a fresh solve and sweep).
+    for c, we, ws in [(np.cos(np.arange(10.0)).reshape(5, 2), 0.3, 0.2), (np.ones((5, 2)), 0.0, 0.0)]:
+        got = m.solve_adjoint(kept, c, error_weight=we, stiffness_weight=ws)
+        want = m.vjp(c, t=t, error_weight=we, stiffness_weight=ws)
+        _assert_gradients_equal(got, want)
+    # Parameters set after the solve do not change its adjoint: it is the kept solve's.
+    before = m.solve_adjoint(kept, np.ones((5, 2)))
+    old = m.params
+    m.params = {k: 2 * v for k, v in old.items()}
+    _assert_gradients_equal(m.solve_adjoint(kept, np.ones((5, 2))), before)
+
+
+def test_a_kept_batch_has_each_row_s_adjoint():
+    m = glassbox.Model.from_file(str(EXAMPLES / "spiral.gbx"))
+    t = np.linspace(0.0, 1.0, 4)
+    y0s = np.array([[2.0, 0.0], [1.0, 0.5], [0.0, -1.0]])
+    kept = m.solve(t=t, y0=y0s, keep=True)
+    np.testing.assert_array_equal(kept.y, m.solve(t=t, y0=y0s).y)
+    c = np.sin(np.arange(kept.y.size, dtype=float)).reshape(kept.y.shape)
+    w = np.array([0.1, 0.0, 0.5])
+    got = m.solve_adjoint(kept, c, error_weight=w, stiffness_weight=0.2)
+    want = m.vjp_rows(c, t=t, y0=y0s, error_weights=w, stiffness_weights=[0.2] * 3)
+    _assert_gradients_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        ("not kept", "keep=True"),
+        ("other model", "another model"),
+        ("shape", "shape"),
+        ("weights", "3 values for 1 rows"),
+    ],
+)
+def test_solve_adjoint_mistakes_raise(case, words):
+    m = glassbox.Model.from_file(str(EXAMPLES / "spiral.gbx"))
+    t = np.linspace(0.0, 1.0, 3)
+    sol = m.solve(t=t, keep=case != "not kept")
+    other = glassbox.Model.from_file(str(EXAMPLES / "spiral.gbx"))
+    args = {
+        "not kept": (m, sol, np.ones((3, 2)), {}),
+        "other model": (other, sol, np.ones((3, 2)), {}),
+        "shape": (m, sol, np.ones((2, 3)), {}),
+        "weights": (m, sol, np.ones((3, 2)), {"error_weight": [1.0, 2.0, 3.0]}),
+    }[case]
+    with pytest.raises(glassbox.GlassboxError) as e:
+        args[0].solve_adjoint(args[1], args[2], **args[3])
+    assert e.value.code == "glassbox::bad_argument" and words in str(e.value)
+
+
+def test_keep_refuses_what_has_no_adjoint():
+    with pytest.raises(glassbox.GlassboxError) as e:
+        glassbox.Model.from_file(str(EXAMPLES / "spiral.gbx")).solve(t=[0.0, 1.0], method="rodas5p", keep=True)
+    assert "explicit" in str(e.value)
+    with pytest.raises(glassbox.GlassboxError) as e:
+        glassbox.Model.from_file(str(EXAMPLES / "ou_fit.gbx")).solve(keep=True)
+    assert "SDE" in str(e.value)

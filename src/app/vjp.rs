@@ -13,7 +13,7 @@ use super::solve::{Plan, Timing, start_state};
 use crate::diag::Diag;
 use crate::grad::{self, AdjointOptions, JitVjpField};
 use crate::sema::Model;
-use crate::solve::{self, Solution};
+use crate::solve::{self, Solution, Tableau};
 
 /// What [`run`] differentiates besides the caller's `⟨dL/dy, y⟩`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -67,6 +67,51 @@ pub fn run_cached(
     dl_dy: &[f64],
     reg: Regularizers,
 ) -> Result<VjpRun, Vec<Diag>> {
+    let kept = solve_kept(field, model, plan, p, y0)?;
+    let g = sweep(field, model, &kept, dl_dy, reg)?;
+    let timing = Timing {
+        compile_ms: kept.timing.compile_ms + g.timing.compile_ms,
+        median_solve_ms: kept.timing.median_solve_ms + g.timing.median_solve_ms,
+        repeat: 1,
+    };
+    Ok(VjpRun {
+        timing,
+        sol: kept.sol,
+        dy0: g.dy0,
+        dp: g.dp,
+        error_estimate: g.error_estimate,
+        stiffness: g.stiffness,
+    })
+}
+
+/// A solve with every step's stages kept, and what it was solved from: what [`sweep`]
+/// differentiates afterwards, for any number of cotangents (the Python package's
+/// `solve(keep=True)` and `solve_adjoint`).
+pub struct KeptSolve {
+    pub sol: Solution,
+    tab: &'static Tableau,
+    /// The parameters and the tolerances the solve ran with.
+    p: Vec<f64>,
+    rtol: f64,
+    atol: f64,
+    t0: f64,
+    /// Whether the initial state was the caller's (else the model's, from `p`: the sweep
+    /// then carries `dL/dy0` on into `dL/dp`).
+    y0_given: bool,
+    /// The compile (or parameter update) and the solve.
+    pub timing: Timing,
+}
+
+/// The planned solve from `y0` (else the model's initial state) with parameters `p`, its
+/// stages kept for [`sweep`]; on `field`'s kernels when it holds them, as [`run_cached`].
+/// Explicit methods only (the ones with a discrete adjoint).
+pub fn solve_kept(
+    field: &mut Option<JitVjpField>,
+    model: &Model,
+    plan: &Plan,
+    p: &[f64],
+    y0: Option<&[f64]>,
+) -> Result<KeptSolve, Vec<Diag>> {
     let solve::Method::Explicit(tab) = plan.method else {
         return Err(bad_arg(
             format!(
@@ -76,6 +121,47 @@ pub fn run_cached(
             "give method=\"tsit5\" (or dopri5, bs3, rk4, ...) for the gradient",
         ));
     };
+    let u0 = start_state(model, p, plan.t0, y0)?;
+    let compile_start = Instant::now();
+    let field = with_params(field, model, p)?;
+    let compile = compile_start.elapsed();
+    let run_start = Instant::now();
+    let mut opts = plan.opts.clone();
+    opts.keep_stages = true;
+    let sol =
+        solve::solve(tab, field, plan.t0, plan.t1, &u0, &opts).map_err(|e| vec![Diag::from(e)])?;
+    Ok(KeptSolve {
+        sol,
+        tab,
+        p: p.to_vec(),
+        rtol: opts.rtol,
+        atol: opts.atol,
+        t0: plan.t0,
+        y0_given: y0.is_some(),
+        timing: Timing::new(compile, run_start.elapsed(), 1),
+    })
+}
+
+/// The gradient [`sweep`] gives for a kept solve.
+pub struct Sweep {
+    pub dy0: Vec<f64>,
+    pub dp: Vec<f64>,
+    pub error_estimate: f64,
+    pub stiffness: f64,
+    /// The parameter update of the kernels, and the sweep.
+    pub timing: Timing,
+}
+
+/// The discrete adjoint of the kept solve for `L = Σ_i ⟨dl_dy_i, y(t_i)⟩ + w_E R_E + w_S R_S`
+/// (`dl_dy`: one row of state values per saved state of `kept.sol`, row-major), on `field`'s
+/// kernels (compiled now if empty) set to the parameters the solve ran with.
+pub fn sweep(
+    field: &mut Option<JitVjpField>,
+    model: &Model,
+    kept: &KeptSolve,
+    dl_dy: &[f64],
+    reg: Regularizers,
+) -> Result<Sweep, Vec<Diag>> {
     for (w, what) in [
         (reg.error, "error_weight"),
         (reg.stiffness, "stiffness_weight"),
@@ -87,30 +173,16 @@ pub fn run_cached(
             ));
         }
     }
-    if reg.stiffness != 0.0 && tab.stiffness_pair.is_none() {
+    if reg.stiffness != 0.0 && kept.tab.stiffness_pair.is_none() {
         return Err(bad_arg(
             format!(
                 "`{}` has no stiffness estimate, so stiffness_weight must be 0",
-                plan.method.name()
+                kept.tab.name
             ),
             "use an adaptive explicit method (tsit5, dopri5, bs3, ...), whose stages give the estimate",
         ));
     }
-    let u0 = start_state(model, p, plan.t0, y0)?;
-    let compile_start = Instant::now();
-    let field = match field {
-        Some(f) => {
-            f.set_params(p).map_err(|d| vec![d])?;
-            f
-        }
-        None => field.insert(JitVjpField::new(model, p, &[]).map_err(|d| vec![d])?),
-    };
-    let compile = compile_start.elapsed();
-    let run_start = Instant::now();
-    let mut opts = plan.opts.clone();
-    opts.keep_stages = true;
-    let sol =
-        solve::solve(tab, field, plan.t0, plan.t1, &u0, &opts).map_err(|e| vec![Diag::from(e)])?;
+    let sol = &kept.sol;
     if dl_dy.len() != sol.us.len() {
         return Err(bad_arg(
             format!(
@@ -132,28 +204,45 @@ pub fn run_cached(
             "give finite values of dL/dy",
         ));
     }
+    let compile_start = Instant::now();
+    let field = with_params(field, model, &kept.p)?;
+    let compile = compile_start.elapsed();
+    let run_start = Instant::now();
     let aopts = AdjointOptions {
         error_weight: reg.error,
         stiffness_weight: reg.stiffness,
-        ..AdjointOptions::new(opts.rtol, opts.atol)
+        ..AdjointOptions::new(kept.rtol, kept.atol)
     };
-    let g = grad::adjoint(tab, field, &sol, dl_dy, &aopts).map_err(|e| vec![Diag::from(e)])?;
+    let g = grad::adjoint(kept.tab, field, sol, dl_dy, &aopts).map_err(|e| vec![Diag::from(e)])?;
     let mut dp = g.dp;
-    if y0.is_none() {
+    if !kept.y0_given {
         let through_init =
-            grad::initial_state_vjp(model, p, &[], plan.t0, &g.du0).map_err(|d| vec![d])?;
+            grad::initial_state_vjp(model, &kept.p, &[], kept.t0, &g.du0).map_err(|d| vec![d])?;
         for (d, e) in dp.iter_mut().zip(through_init) {
             *d += e;
         }
     }
-    let (error_estimate, stiffness) = grad::recorded_regularizers(&sol);
-    let timing = Timing::new(compile, run_start.elapsed(), 1);
-    Ok(VjpRun {
-        timing,
-        sol,
+    let (error_estimate, stiffness) = grad::recorded_regularizers(sol);
+    Ok(Sweep {
         dy0: g.du0,
         dp,
         error_estimate,
         stiffness,
+        timing: Timing::new(compile, run_start.elapsed(), 1),
     })
+}
+
+/// `field`'s kernels with parameters `p`, compiled for `model` first if it holds none.
+fn with_params<'f>(
+    field: &'f mut Option<JitVjpField>,
+    model: &Model,
+    p: &[f64],
+) -> Result<&'f mut JitVjpField, Vec<Diag>> {
+    match field {
+        Some(f) => {
+            f.set_params(p).map_err(|d| vec![d])?;
+            Ok(f)
+        }
+        None => Ok(field.insert(JitVjpField::new(model, p, &[]).map_err(|d| vec![d])?)),
+    }
 }
