@@ -83,6 +83,11 @@ fn summary(d: &Diagnostic) -> String {
     s
 }
 
+/// A diagnostic as the one-line summary (and help line) a Python warning carries.
+pub fn summary_of(d: &Diag) -> String {
+    summary(&Diagnostic::of(d))
+}
+
 /// Every diagnostic as a [`Diagnostic`].
 pub fn diagnostics(py: Python<'_>, diags: &[Diag]) -> PyResult<Vec<Py<Diagnostic>>> {
     diags

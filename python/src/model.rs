@@ -559,9 +559,13 @@ impl Model {
     /// the rows' threads. `out`: also write the run directory there (weights, checkpoints,
     /// run.json; an existing run is refused unless `overwrite=True`). `progress`: `True` for a
     /// progress line on stderr, a callable `f(iteration, total, metric)`, or `False`.
+    /// `resume=DIR`: continue the run in `DIR` from its checkpoint, as `glassbox train
+    /// --resume DIR` (to the same weights as an uninterrupted run; in `DIR` unless `out` names
+    /// a new directory; a `seed` other than the run's and a changed model are refused, the
+    /// latter unless `force=True`; `iterations` may extend it).
     /// Afterwards the model holds the trained values (`model.params`). Returns a dict:
     /// `metrics` (one dict per iteration), `report` (run.json's final report), `out`.
-    #[pyo3(signature = (iterations=None, epochs=None, seed=None, threads=None, out=None, overwrite=false, progress=None))]
+    #[pyo3(signature = (iterations=None, epochs=None, seed=None, threads=None, out=None, overwrite=false, progress=None, resume=None, force=false))]
     #[allow(clippy::too_many_arguments)]
     fn train<'py>(
         &mut self,
@@ -573,6 +577,8 @@ impl Model {
         out: Option<PathBuf>,
         overwrite: bool,
         progress: Option<Py<PyAny>>,
+        resume: Option<PathBuf>,
+        force: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let progress =
             progress.or_else(|| Some(true.into_pyobject(py).ok()?.to_owned().into_any().unbind()));
@@ -584,6 +590,8 @@ impl Model {
             out,
             overwrite,
             progress,
+            resume,
+            force,
         };
         let (p, results) = training::run(py, &self.file, &self.model, req)?;
         self.p = p;

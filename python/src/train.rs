@@ -12,6 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use glassbox::app::located;
+use glassbox::app::train::resume::{
+    Resume, Spelling, already_finished, prepare_dir, setup_resumed,
+};
 use glassbox::app::train::{Setup, final_report, progress_message, setup};
 use glassbox::diag::Diag;
 use glassbox::kit::run_dir::{prepare_new, save_checkpoint, save_run};
@@ -21,7 +24,15 @@ use glassbox::train::{Metric, Overrides};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::error::raise;
+use crate::error::{raise, summary_of};
+
+/// How `Model.train`'s options are spelled in the resume diagnostics.
+const PYTHON: Spelling = Spelling {
+    seed: |s| format!("seed={s}"),
+    overwrite: "overwrite=True",
+    out: "out=DIR",
+    force: "force=True",
+};
 
 /// What `Model.train` was asked for.
 pub struct Request {
@@ -31,6 +42,10 @@ pub struct Request {
     pub threads: Option<usize>,
     pub out: Option<PathBuf>,
     pub overwrite: bool,
+    /// Continue the run in this directory from its checkpoint (`glassbox train --resume`).
+    pub resume: Option<PathBuf>,
+    /// With `resume`: continue although the model differs from the checkpoint's.
+    pub force: bool,
     /// `True`: the built-in progress line; `False`/`None`: silent; a callable: called with
     /// `(iteration, total, metric)` after every iteration.
     pub progress: Option<Py<PyAny>>,
@@ -67,12 +82,44 @@ pub fn run<'py>(
         threads: req.threads,
     };
     let fail = |d: Vec<Diag>| raise(py, d);
-    let Setup { mut trainer, full } =
-        setup(file, model.clone(), &DiskLoader, &ov, None).map_err(fail)?;
-    if let Some(dir) = &req.out {
-        prepare_new(dir, req.overwrite).map_err(fail)?;
-        save_run(dir, &trainer, None).map_err(fail)?;
+    if req.force && req.resume.is_none() {
+        return Err(fail(vec![
+            Diag::error(
+                "glassbox::bad_argument",
+                "force=True applies to a resumed run",
+            )
+            .help("give resume=DIR with it, or leave force out"),
+        ]));
     }
+    let resume = req.resume.as_deref().map(|from| Resume {
+        from,
+        seed: req.seed,
+        force: req.force,
+        spelling: &PYTHON,
+    });
+    let Setup { mut trainer, full } = match &resume {
+        Some(r) => setup_resumed(file, model.clone(), &DiskLoader, &ov, r),
+        None => setup(file, model.clone(), &DiskLoader, &ov, None),
+    }
+    .map_err(fail)?;
+    // A resumed run goes on in its own directory unless `out` names another.
+    let out = req.out.clone().or_else(|| req.resume.clone());
+    match (&resume, &out) {
+        (Some(r), Some(dir)) => {
+            prepare_dir(r, dir, req.overwrite, &trainer).map_err(fail)?;
+            if trainer.done() {
+                let note = already_finished(r.from, &trainer, "iterations=N");
+                py.import("warnings")?
+                    .call_method1("warn", (summary_of(&note),))?;
+            }
+        }
+        (None, Some(dir)) => {
+            prepare_new(dir, req.overwrite).map_err(fail)?;
+            save_run(dir, &trainer, None).map_err(fail)?;
+        }
+        (_, None) => {}
+    }
+    let req = Request { out, ..req };
     let loc = located(file);
     let total = trainer.state().total;
     let every = trainer.plan.checkpoint_every.filter(|&n| n > 0);

@@ -85,3 +85,45 @@ def test_weights_load_from_a_run_and_save_as_the_cli_writes_them(cli, tmp_path):
         other.load_weights(str(run))  # another model's weights
     with pytest.raises(glassbox.GlassboxError):
         m.load_weights(str(tmp_path / "missing"))
+
+
+def test_resume_continues_a_stopped_run_to_the_uninterrupted_weights(cli, tmp_path):
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    args = (LV, "--iterations", "6", "--seed", "3", "--threads", "1")
+    assert cli("train", *args, "--out", whole).returncode == 0
+    stopped = cli("train", *args, "--out", part, "--stop-after", "3")
+    assert stopped.returncode == 130, stopped.stderr
+    m = glassbox.Model.from_file(str(LV))
+    res = m.train(resume=str(part), threads=1, progress=False)
+    assert res["out"] == str(part) and len(res["metrics"]) == 6
+    assert (part / "weights.safetensors").read_bytes() == (whole / "weights.safetensors").read_bytes()
+    for name, value in read_safetensors(whole / "weights.safetensors").items():
+        np.testing.assert_array_equal(m.params[name], value)
+    # A finished run resumed again: a warning, and its report.
+    with pytest.warns(UserWarning, match="run_finished: the run in .* is already finished"):
+        again = m.train(resume=str(part), progress=False)
+    assert again["report"]["iterations"] == 6
+
+
+def test_resume_refuses_what_it_cannot_honour(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli("train", LV, "--iterations", "4", "--seed", "3", "--out", run,
+               "--stop-after", "2").returncode == 130
+    m = glassbox.Model.from_file(str(LV))
+    with pytest.raises(glassbox.GlassboxError) as e:
+        m.train(resume=str(run), seed=5, progress=False)
+    assert e.value.code == "glassbox::resume_flag" and "seed=5" in str(e.value)
+    with pytest.raises(glassbox.GlassboxError) as e:
+        m.train(resume=str(run), overwrite=True, progress=False)
+    assert e.value.code == "glassbox::resume_flag" and "overwrite=True" in str(e.value)
+    with pytest.raises(glassbox.GlassboxError) as e:
+        m.train(force=True, progress=False)
+    assert e.value.code == "glassbox::bad_argument"
+    with pytest.raises(glassbox.GlassboxError) as e:
+        m.train(resume=str(tmp_path / "nothing"), progress=False)
+    assert e.value.code == "glassbox::no_checkpoint"
+    changed = glassbox.Model.from_source(LV.read_text().replace("lr = 1e-2", "lr = 2e-2"), name=str(LV))
+    with pytest.raises(glassbox.GlassboxError) as e:
+        changed.train(resume=str(run), progress=False)
+    assert e.value.code == "glassbox::resume_model_changed" and "force=True" in str(e.value)
+    changed.train(resume=str(run), force=True, progress=False)

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 mod figures;
+pub mod resume;
 
 pub use figures::{Fit, RunFigure, accuracy_figure, figures, fit_figure, loss_figure, nfe_figure};
 
@@ -51,18 +52,33 @@ pub fn setup(
 
 /// What a checkpoint must have been trained with to be resumed by `t`: a hash (FNV-1a, 64
 /// bits, hex) of the run's plan without the flags a resume may change (the stop, the
-/// checkpoint interval; the seed is checked on its own), the lowered vector field (drift and
+/// checkpoint interval, the thread count; the seed is checked on its own), the lowered vector field (drift and
 /// diffusion) and initial state, and the parameters' names, shapes and fixed values. Lowered IR
 /// rather than source text, so comments and formatting do not count; the learned values do
 /// not either (they are the checkpoint's).
 pub fn fingerprint(t: &Trainer) -> String {
+    fingerprint_of(t, true)
+}
+
+/// The fingerprint checkpoints had before the thread count was left out of it (they resume
+/// as before, at the thread count they were trained with).
+pub fn fingerprint_with_threads(t: &Trainer) -> String {
+    fingerprint_of(t, false)
+}
+
+fn fingerprint_of(t: &Trainer, drop_threads: bool) -> String {
     use crate::ir::lower::{Part, lower, lower_init};
     let model = t.model();
     let mut text = String::new();
     let mut plan = serde_json::to_value(&t.plan).unwrap_or_default();
     if let Some(fields) = plan.as_object_mut() {
+        // The thread count too: the results are the same at any count, and the default is
+        // the machine's core count, so a run may continue on another machine.
         for resumable in ["stop", "seed", "checkpoint_every"] {
             fields.remove(resumable);
+        }
+        if drop_threads {
+            fields.remove("threads");
         }
     }
     text += &plan.to_string();

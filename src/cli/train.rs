@@ -8,8 +8,7 @@
 //! files unless `--overwrite`, so two runs' artefacts never mix. SIGTERM is handled like
 //! Ctrl-C.
 
-use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,16 +17,15 @@ use clap::{Args, ValueEnum};
 
 use crate::app::located;
 use crate::app::params::{self, ParamSummary};
-use crate::app::train::{
-    self as training, Setup, figures, final_report, fingerprint, progress_message,
-};
+use crate::app::train::resume::{self, Resume};
+use crate::app::train::{self as training, Setup, figures, final_report, progress_message};
 use crate::diag::Diag;
 use crate::kit::progress::TrainProgress;
 use crate::kit::run_dir::{self, save_checkpoint, save_figures, save_run};
 use crate::kit::{emit, load_source};
 use crate::sema::Stop;
 use crate::source::DiskLoader;
-use crate::train::{Backend, ClassReport, DeviceKind, Overrides, TrainState, Trainer};
+use crate::train::{Backend, ClassReport, DeviceKind, Overrides};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -136,18 +134,16 @@ fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
         checkpoint_every: args.checkpoint_every,
         threads: args.threads.map(|n| n as usize),
     };
-    // The checkpoint's fingerprint, kept by the reader for the check once the trainer is built.
-    let saved_fingerprint = RefCell::new(None);
-    let read = || {
-        let saved = run_dir::read_checkpoint(args.resume.as_deref().unwrap_or(Path::new(".")))
-            .map_err(|d| vec![d])?;
-        check_seed(args, &saved.state)?;
-        *saved_fingerprint.borrow_mut() = saved.fingerprint;
-        Ok(saved.state)
+    let resume = args.resume.as_deref().map(|from| Resume {
+        from,
+        seed: args.seed,
+        force: args.force,
+        spelling: &resume::CLI,
+    });
+    let Setup { mut trainer, full } = match &resume {
+        Some(r) => resume::setup_resumed(&file, model, &DiskLoader, &ov, r)?,
+        None => training::setup(&file, model, &DiskLoader, &ov, None)?,
     };
-    let resume: Option<&dyn Fn() -> Result<TrainState, Vec<Diag>>> =
-        args.resume.as_ref().map(|_| &read as _);
-    let Setup { mut trainer, full } = training::setup(&file, model, &DiskLoader, &ov, resume)?;
     let (b, d) = backend(args);
     trainer.set_backend(b, d).map_err(&loc)?;
     let dir = args
@@ -155,22 +151,11 @@ fn train_file(args: &TrainArgs) -> Result<ExitCode, Vec<Diag>> {
         .clone()
         .or_else(|| args.resume.clone())
         .unwrap_or_else(|| PathBuf::from("runs").join(&trainer.model().name));
-    match &args.resume {
-        Some(from) => {
-            check_fingerprint(args, from, &trainer, saved_fingerprint.take())?;
-            if *from == dir {
-                if args.overwrite {
-                    return Err(vec![ignored_flag(
-                        "--overwrite",
-                        "a resumed run continues in its own directory",
-                    )]);
-                }
-                run_dir::repair_weights(&dir, &trainer)?;
-            } else {
-                run_dir::prepare_new(&dir, args.overwrite)?;
-            }
+    match &resume {
+        Some(r) => {
+            resume::prepare_dir(r, &dir, args.overwrite, &trainer)?;
             if trainer.done() {
-                emit(&[already_finished(from, &trainer)]);
+                emit(&[resume::already_finished(r.from, &trainer, "--iterations N")]);
             }
         }
         None => {
@@ -275,74 +260,4 @@ fn print_classification(c: &ClassReport) {
     if let Some(t) = &c.training {
         println!("training path     {}", t.describe());
     }
-}
-
-/// A resumed run keeps its seed: a different `--seed` would be silently ignored.
-fn check_seed(args: &TrainArgs, state: &TrainState) -> Result<(), Vec<Diag>> {
-    match args.seed {
-        Some(s) if s != state.seed => Err(vec![ignored_flag(
-            &format!("--seed {s}"),
-            &format!("the run continues with its own seed {}", state.seed),
-        )]),
-        _ => Ok(()),
-    }
-}
-
-/// `glassbox::resume_flag`: a flag a resumed run cannot honour.
-fn ignored_flag(flag: &str, why: &str) -> Diag {
-    Diag::error(
-        "glassbox::resume_flag",
-        format!("`{flag}` does not apply to --resume: {why}"),
-    )
-    .help(format!(
-        "drop `{flag}`, or start a new run with it: `--out DIR` (a new directory)"
-    ))
-}
-
-/// The model must be the one the checkpoint was trained with, unless `--force`.
-fn check_fingerprint(
-    args: &TrainArgs,
-    from: &Path,
-    trainer: &Trainer,
-    saved: Option<String>,
-) -> Result<(), Vec<Diag>> {
-    let now = fingerprint(trainer);
-    match saved {
-        Some(saved) if saved != now && !args.force => Err(vec![
-            Diag::error(
-                "glassbox::resume_model_changed",
-                format!(
-                    "`{}` is not the model the run in `{}` was trained with: its solver, \
-                     objective, optimiser, field, initial state or fixed parameters differ \
-                     (fingerprint {now}, the checkpoint's {saved})",
-                    args.file.display(),
-                    from.display()
-                ),
-            )
-            .help(
-                "resume with the model file the run was started from, start a new run with \
-                 `--out DIR`, or pass `--force` to continue under the changed model",
-            ),
-        ]),
-        _ => Ok(()),
-    }
-}
-
-/// The note before a finished run's report is printed again.
-fn already_finished(from: &Path, t: &Trainer) -> Diag {
-    let s = t.state();
-    Diag::warning(
-        "glassbox::run_finished",
-        format!(
-            "the run in `{}` is already finished (iteration {} of {}): nothing to train; its \
-             report again below",
-            from.display(),
-            s.iteration,
-            s.total
-        ),
-    )
-    .help(format!(
-        "train it further with `--iterations N` (N > {})",
-        s.iteration
-    ))
 }

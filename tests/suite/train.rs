@@ -875,7 +875,8 @@ mod run_dirs {
             "comment",
             &format!("# the same model, commented\n{NET}"),
         );
-        let out = resume(&commented, &b, &["--iterations", "3"]);
+        // Another thread count is the same run (the results do not depend on it).
+        let out = resume(&commented, &b, &["--iterations", "3", "--threads", "3"]);
         assert!(out.status.success(), "{}", stderr(&out));
         let out = resume(&other, &b, &["--force", "--iterations", "4"]);
         assert!(out.status.success(), "{}", stderr(&out));
