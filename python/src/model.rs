@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use glassbox::app::build::Weights;
 use glassbox::app::params;
 use glassbox::app::show::{self, View};
 use glassbox::app::solve::{self as plans, SolvePlan, state_names};
@@ -550,6 +551,59 @@ impl Model {
         let bytes = glassbox::train::io::weights_to_safetensors(&self.model, &self.p)
             .map_err(|d| raise(py, vec![d]))?;
         glassbox::kit::io::write_atomic(&path, &bytes).map_err(|d| raise(py, vec![d]))
+    }
+
+    /// Compile the model ahead of time into a standalone executable, as `glassbox build` does
+    /// (`docs/build.md`): `output` (default: the model's name, in the current directory), with
+    /// the model's current parameter values, or those of `weights` (a run directory or a
+    /// weights file). Needs a C compiler (`cc`, or `$CC`) and glassbox's runtime library of
+    /// the same version: `runtime`, else `$GLASSBOX_RUNTIME`, else the one beside a
+    /// `glassbox` executable on `PATH` (`cargo build --release` writes both). A failed build
+    /// leaves an earlier `output` as it was. Returns the path written.
+    #[pyo3(signature = (output=None, weights=None, runtime=None))]
+    fn build(
+        &self,
+        py: Python<'_>,
+        output: Option<PathBuf>,
+        weights: Option<PathBuf>,
+        runtime: Option<PathBuf>,
+    ) -> PyResult<String> {
+        let model = &self.model;
+        let runtime = match runtime {
+            Some(path) if path.is_file() => path,
+            Some(path) => {
+                return Err(raise(
+                    py,
+                    vec![
+                        Diag::error(
+                            "glassbox::runtime_missing",
+                            format!("runtime=`{}` is not a file", path.display()),
+                        )
+                        .help("give the libglassbox.a that `cargo build --release` writes into target/release/"),
+                    ],
+                ));
+            }
+            None => {
+                glassbox::kit::link::runtime_library_on_path().map_err(|d| raise(py, vec![d]))?
+            }
+        };
+        let weights = match weights {
+            Some(path) => Weights {
+                values: glassbox::kit::load_weights(model, &path).map_err(|d| raise(py, d))?,
+                source: path.display().to_string(),
+            },
+            None => Weights {
+                values: self.p.clone(),
+                source: "the parameters of the Python model it was built from".into(),
+            },
+        };
+        let out = output.unwrap_or_else(|| PathBuf::from(&model.name));
+        let file = &self.file;
+        py.detach(|| {
+            glassbox::kit::build::write_binary(model, file, Some(weights), &runtime, &out)
+        })
+        .map_err(|d| raise(py, d))?;
+        Ok(out.display().to_string())
     }
 
     /// Train the model's learned parameters on its data with its own objective, as

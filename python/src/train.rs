@@ -12,11 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use glassbox::app::located;
-use glassbox::app::train::resume::{
-    Resume, Spelling, already_finished, prepare_dir, setup_resumed,
-};
 use glassbox::app::train::{Setup, final_report, progress_message, setup};
 use glassbox::diag::Diag;
+use glassbox::kit::resume::{Resume, Spelling, already_finished, prepare_dir, setup_resumed};
 use glassbox::kit::run_dir::{prepare_new, save_checkpoint, save_run};
 use glassbox::sema::{self, Stop};
 use glassbox::source::{DiskLoader, SourceFile};

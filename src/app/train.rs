@@ -5,7 +5,6 @@
 use serde::Serialize;
 
 mod figures;
-pub mod resume;
 
 pub use figures::{Fit, RunFigure, accuracy_figure, figures, fit_figure, loss_figure, nfe_figure};
 

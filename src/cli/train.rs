@@ -17,10 +17,10 @@ use clap::{Args, ValueEnum};
 
 use crate::app::located;
 use crate::app::params::{self, ParamSummary};
-use crate::app::train::resume::{self, Resume};
 use crate::app::train::{self as training, Setup, figures, final_report, progress_message};
 use crate::diag::Diag;
 use crate::kit::progress::TrainProgress;
+use crate::kit::resume::{self, Resume};
 use crate::kit::run_dir::{self, save_checkpoint, save_figures, save_run};
 use crate::kit::{emit, load_source};
 use crate::sema::Stop;

@@ -41,20 +41,7 @@ pub fn runtime_library() -> Result<PathBuf, Diag> {
     }
     let exe = std::env::current_exe().ok();
     let dir = exe.as_deref().and_then(Path::parent);
-    // The executable's directory, its parent (a test binary lives in `deps/`) and `deps/`.
-    let dirs: Vec<PathBuf> = dir
-        .into_iter()
-        .flat_map(|d| [d.to_path_buf(), d.join(".."), d.join("deps")])
-        .collect();
-    let newest = dirs
-        .iter()
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flatten()
-        .filter_map(Result::ok)
-        .filter(|e| is_runtime_archive(&e.file_name().to_string_lossy()))
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .max_by_key(|(modified, _)| *modified);
-    newest.map(|(_, path)| path).ok_or_else(|| {
+    newest_beside(dir.into_iter()).ok_or_else(|| {
         Diag::error(
             "glassbox::runtime_missing",
             format!(
@@ -66,6 +53,43 @@ pub fn runtime_library() -> Result<PathBuf, Diag> {
             "`cargo build --release` builds it into target/release/ beside glassbox; or set {RUNTIME_ENV} to its path"
         ))
     })
+}
+
+/// The runtime library for a program that is not `glassbox` itself (the Python package):
+/// `$GLASSBOX_RUNTIME`, else the newest runtime archive beside a `glassbox` executable on
+/// `PATH`, as [`runtime_library`] looks beside itself.
+pub fn runtime_library_on_path() -> Result<PathBuf, Diag> {
+    if std::env::var_os(RUNTIME_ENV).is_some() {
+        return runtime_library();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|d| d.join("glassbox").is_file())
+        .collect();
+    newest_beside(dirs.iter().map(PathBuf::as_path)).ok_or_else(|| {
+        Diag::error(
+            "glassbox::runtime_missing",
+            format!(
+                "glassbox's runtime library `{RUNTIME}` was not found: {RUNTIME_ENV} is not set and no `glassbox` on PATH has it beside it"
+            ),
+        )
+        .help(format!(
+            "build the CLI (`cargo build --release` in the glassbox repository) and put target/release on PATH, or set {RUNTIME_ENV} to target/release/{RUNTIME}"
+        ))
+    })
+}
+
+/// The newest runtime archive in, above or in `deps/` of any of `dirs` (where cargo leaves
+/// them around an executable: a test binary lives in `deps/`).
+fn newest_beside<'a>(dirs: impl Iterator<Item = &'a Path>) -> Option<PathBuf> {
+    dirs.flat_map(|d| [d.to_path_buf(), d.join(".."), d.join("deps")])
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| is_runtime_archive(&e.file_name().to_string_lossy()))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max_by_key(|(modified, _)| *modified)
+        .map(|(_, path)| path)
 }
 
 /// `libglassbox.a`, or cargo's `libglassbox-<hash>.a` in `deps/`.

@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Setup, fingerprint, fingerprint_with_threads, setup};
+use super::run_dir;
+use crate::app::train::{Setup, fingerprint, fingerprint_with_threads, setup};
 use crate::diag::Diag;
-use crate::kit::run_dir;
 use crate::sema::Model;
 use crate::source::{Loader, SourceFile};
 use crate::train::{Overrides, Trainer};
