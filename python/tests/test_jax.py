@@ -128,3 +128,20 @@ def test_vmap_over_parameters_solves_each_row_with_its_own(spiral):
         gi = jax.grad(lambda p: jnp.sum(gj.odeint(spiral, y0, t, p) ** 2))({k: v[i] for k, v in ps.items()})
         for k in p0:
             np.testing.assert_allclose(np.asarray(g[k][i]), np.asarray(gi[k]), rtol=1e-12, atol=1e-14)
+
+
+def test_the_backward_pass_uses_the_kept_solve_else_solves_again(spiral):
+    import glassbox.jax as module
+
+    t = np.linspace(0.0, 1.0, 4)
+    y0 = jnp.array([2.0, 0.0])
+    ct = jnp.asarray(np.cos(np.arange(8.0)).reshape(4, 2))
+    want = spiral.vjp(np.asarray(ct), t=t, y0=np.asarray(y0))["y0"]
+    module._kept.clear()
+    y, back = jax.vjp(lambda y0: gj.odeint(spiral, y0, t), y0)
+    assert len(module._kept) == 1  # the forward pass kept its solution
+    np.testing.assert_array_equal(np.asarray(back(ct)[0]), want)
+    assert len(module._kept) == 0  # ... and the backward pass used it
+    y, back = jax.vjp(lambda y0: gj.odeint(spiral, y0, t), y0)
+    module._kept.clear()  # forgotten (as after _KEEP_MAX other forward passes): solved again
+    np.testing.assert_array_equal(np.asarray(back(ct)[0]), want)

@@ -3,7 +3,9 @@ initial state and the parameters by glassbox's discrete adjoint (`Model.vjp`).
 
 The solve runs on the host through `jax.pure_callback`, so `odeint` works under `jax.jit`,
 `jax.grad` and `jax.vmap` (a vmapped call is one host call for the batch, whose rows are
-solved one after another, each as alone). The model's
+solved one after another, each as alone). Under differentiation the forward pass keeps its
+solution (`Model.solve(keep=True)`) and the backward pass differentiates that one
+(`Model.solve_adjoint`) rather than solving again. The model's
 field, its solver, its tolerances and its regularizers are glassbox's; JAX sees one
 differentiable function of `y0` and `params`. Enable `jax_enable_x64` for glassbox's f64
 results at full precision (without it they are rounded to float32 on the way back).
@@ -12,7 +14,9 @@ A glassbox error inside the callback (a bad setting, a failed solve) reaches the
 JAX's runtime error, whose message carries the glassbox diagnostic (code, message, help).
 """
 
+import collections
 import functools
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -44,14 +48,6 @@ def odeint(model, y0, t, params=None, *, method=None, rtol=None, atol=None, dt=N
     y0 = jnp.asarray(y0)
     out = _odeint(model, tuple(float(x) for x in t), tuple(sorted(settings.items())), y0, params)
     return out if regularizers else out[0]
-
-
-def _host_solve(model, t, settings, y0, params):
-    sol = model.solve(t=np.asarray(t), y0=y0, params=params, **settings)
-    h = np.abs(sol.steps["h"])
-    r_e = float(np.sum(np.nan_to_num(sol.steps["error_estimate"]) * h))
-    r_s = float(np.sum(np.nan_to_num(sol.steps["stiffness_estimate"]) * h))
-    return sol.y, r_e, r_s
 
 
 def _flatten(y0, *batched):
@@ -87,15 +83,34 @@ def _tree_index(x, i):
     return {k: v[i] for k, v in x.items()} if isinstance(x, dict) else x[i]
 
 
+# The solutions a forward pass under differentiation kept (`solve(keep=True)`) for its
+# backward pass, by token (a residual): the backward pass differentiates them without solving
+# again. Bounded: a forward pass whose backward never runs (a dropped `jax.vjp` function) is
+# forgotten after `_KEEP_MAX` others, and a backward pass that finds no solution for its token
+# solves again (the same computation, so the same gradient).
+_kept = collections.OrderedDict()
+_KEEP_MAX = 64
+_tokens = itertools.count(1)
+
+
+def _keep(entry):
+    token = next(_tokens) % (2**31 - 1)
+    _kept[token] = entry
+    while len(_kept) > _KEEP_MAX:
+        _kept.popitem(last=False)
+    return token
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
 def _odeint(model, t, settings, y0, params):
-    return _forward(model, t, settings, y0, params)
+    return _forward(model, t, settings, y0, params)[:3]
 
 
-def _forward(model, t, settings, y0, params):
+def _forward(model, t, settings, y0, params, keep=False):
     dtype = y0.dtype
     shapes = (jax.ShapeDtypeStruct((len(t), len(model.states)), dtype),
-              jax.ShapeDtypeStruct((), dtype), jax.ShapeDtypeStruct((), dtype))
+              jax.ShapeDtypeStruct((), dtype), jax.ShapeDtypeStruct((), dtype),
+              jax.ShapeDtypeStruct((), jnp.int32))
 
     def host(y0, params):
         # One host call for a whole vmapped batch (jax's per-call cost is far above glassbox's,
@@ -104,42 +119,59 @@ def _forward(model, t, settings, y0, params):
         lead, n, (y0s, ps) = _flatten(y0, params)
         shared = _shared(ps) if n else None
         if shared is not None:
-            sol = model.solve(t=np.asarray(t), y0=y0s, params=shared, **dict(settings))
+            sol = model.solve(t=np.asarray(t), y0=y0s, params=shared, keep=keep, **dict(settings))
             reg = sol.regularizers
             y, r_e, r_s = sol.y, reg["error_estimate"], reg["stiffness"]
+            kept = ("batch", n, sol)
         else:
-            out = [_host_solve(model, t, dict(settings), *_row((y0s, ps), i)) for i in range(n)]
-            y = np.stack([o[0] for o in out]) if out else np.zeros((0,) + shapes[0].shape)
-            r_e, r_s = [o[1] for o in out], [o[2] for o in out]
+            sols = [model.solve(t=np.asarray(t), y0=y, params=p, keep=keep, **dict(settings))
+                    for y, p in (_row((y0s, ps), i) for i in range(n))]
+            y = np.stack([s_.y for s_ in sols]) if sols else np.zeros((0,) + shapes[0].shape)
+            r_e = [s_.regularizers["error_estimate"] for s_ in sols]
+            r_s = [s_.regularizers["stiffness"] for s_ in sols]
+            kept = ("rows", n, sols)
+        token = _keep(kept) if keep and n else 0
         return (np.asarray(y).reshape(lead + shapes[0].shape).astype(dtype),
-                np.asarray(r_e, dtype).reshape(lead), np.asarray(r_s, dtype).reshape(lead))
+                np.asarray(r_e, dtype).reshape(lead), np.asarray(r_s, dtype).reshape(lead),
+                np.full(lead, token, np.int32))
 
     return jax.pure_callback(host, shapes, y0, params, vmap_method="broadcast_all")
 
 
 def _fwd(model, t, settings, y0, params):
-    return _forward(model, t, settings, y0, params), (y0, params)
+    y, r_e, r_s, token = _forward(model, t, settings, y0, params, keep=True)
+    return (y, r_e, r_s), (y0, params, token)
 
 
 def _bwd(model, t, settings, res, cotangents):
-    y0, params = res
+    y0, params, token = res
     dy, de, ds = cotangents
     shapes = (jax.ShapeDtypeStruct(y0.shape, y0.dtype),
               {k: jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v)) for k, v in params.items()})
 
-    def host(y0, params, dy, de, ds):
+    def host(y0, params, dy, de, ds, token):
         lead, n, (y0s, ps, dys, des, dss) = _flatten(y0, params, dy, de, ds)
+        token = np.asarray(token)
+        kind, rows, kept = _kept.pop(int(token.flat[0]), (None, None, None)) if token.size else (None,) * 3
         shared = _shared(ps) if n else None
+        if rows != n:
+            kind = None  # not this batch's solution (or none): solve again
         if shared is not None:
-            g = model.vjp_rows(dys, t=np.asarray(t), y0=y0s, params=shared, error_weights=des,
-                               stiffness_weights=dss, **dict(settings))
+            if kind == "batch":
+                g = model.solve_adjoint(kept, dys, error_weight=des, stiffness_weight=dss)
+            else:
+                g = model.vjp_rows(dys, t=np.asarray(t), y0=y0s, params=shared, error_weights=des,
+                                   stiffness_weights=dss, **dict(settings))
             dy0, grads = g["y0"], g["params"]
         else:
             dy0s, dps = [], []
             for i in range(n):
                 y, p, c, e, s_ = _row((y0s, ps, dys, des, dss), i)
-                g = model.vjp(c, t=np.asarray(t), y0=y, params=p, error_weight=float(e),
-                              stiffness_weight=float(s_), **dict(settings))
+                if kind == "rows":
+                    g = model.solve_adjoint(kept[i], c, error_weight=float(e), stiffness_weight=float(s_))
+                else:
+                    g = model.vjp(c, t=np.asarray(t), y0=y, params=p, error_weight=float(e),
+                                  stiffness_weight=float(s_), **dict(settings))
                 dy0s.append(g["y0"])
                 dps.append(g["params"])
             dy0 = np.stack(dy0s)
@@ -148,7 +180,8 @@ def _bwd(model, t, settings, res, cotangents):
                 {k: np.asarray(grads[k]).reshape(np.shape(v)).astype(np.asarray(v).dtype)
                  for k, v in params.items()})
 
-    dy0, dparams = jax.pure_callback(host, shapes, y0, params, dy, de, ds, vmap_method="broadcast_all")
+    dy0, dparams = jax.pure_callback(host, shapes, y0, params, dy, de, ds, token,
+                                     vmap_method="broadcast_all")
     return dy0, dparams
 
 
