@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use glassbox::app::build::Weights;
 use glassbox::app::params;
+use glassbox::app::rows as app_rows;
 use glassbox::app::show::{self, View};
 use glassbox::app::solve::{self as plans, SolvePlan, state_names};
 use glassbox::app::vjp::{self, Regularizers};
@@ -16,7 +17,7 @@ use glassbox::app::{SolveRequest, sde};
 use glassbox::diag::Diag;
 use glassbox::grad::JitVjpField;
 use glassbox::sema::{self, ModelKind};
-use glassbox::solve::JitField;
+use glassbox::solve::{JitBatchField, JitField};
 use glassbox::source::{DiskLoader, SourceFile};
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{AllowTypeChange, IntoPyArray, PyArrayLike1, PyArrayLikeDyn};
@@ -24,7 +25,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::error::{Diagnostic, diagnostics, raise};
-use crate::solution::{Kept, Solution};
+use crate::solution::{Kept, KeptRuns, Solution};
 use crate::train as training;
 
 /// A model file that checked: its states, parameters and solve clause.
@@ -43,6 +44,8 @@ pub struct Model {
     /// the GIL released, so two Python threads solving one model never deadlock.
     ode_field: Mutex<Option<JitField>>,
     vjp_field: Mutex<Option<JitVjpField>>,
+    /// The batched field (and its VJP) of the first batched rows.
+    batch_field: Mutex<Option<JitBatchField>>,
     /// This model's identity, which a kept `Solution` carries (`solve_adjoint` refuses
     /// another model's solutions).
     id: u64,
@@ -119,8 +122,10 @@ impl Model {
     /// `over`: `(t0, t1)`, saving every accepted step; `y0`: the initial state (one value per
     /// state column); `params`: `{name: value}` overrides; SDE models: `paths`, `seed`.
     /// `keep=True` (ODE, explicit methods): keep every step's stages in the solution, so that
-    /// `solve_adjoint` differentiates it later without solving again.
-    #[pyo3(signature = (t=None, y0=None, params=None, method=None, rtol=None, atol=None, over=None, dt=None, paths=None, seed=None, keep=false))]
+    /// `solve_adjoint` differentiates it later without solving again. `batched` (a 2-D `y0`):
+    /// `True` solves the rows together (one batched kernel call a stage, GEMMs), `False` one
+    /// after another, `None` chooses as the CLI does (GEMM-sized layers and at least 8 rows).
+    #[pyo3(signature = (t=None, y0=None, params=None, method=None, rtol=None, atol=None, over=None, dt=None, paths=None, seed=None, keep=false, batched=None))]
     #[allow(clippy::too_many_arguments)]
     fn solve<'py>(
         &self,
@@ -136,6 +141,7 @@ impl Model {
         paths: Option<usize>,
         seed: Option<u64>,
         keep: bool,
+        batched: Option<bool>,
     ) -> PyResult<Solution> {
         let model = &self.model;
         let mut p = self.p.clone();
@@ -182,43 +188,23 @@ impl Model {
         }
         let y0 = y0.as_deref();
         match plan {
-            SolvePlan::Ode(plan) if keep => {
-                let batched = rows.is_some();
-                let starts: Vec<Option<&[f64]>> = match &rows {
-                    Some(rows) => rows.iter().map(|r| Some(r.as_slice())).collect(),
-                    None => vec![y0],
-                };
-                let cache = &self.vjp_field;
-                let runs = py
-                    .detach(|| {
-                        let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
-                        starts
-                            .iter()
-                            .enumerate()
-                            .map(|(i, y0)| {
-                                vjp::solve_kept(&mut field, model, &plan, &p, *y0)
-                                    .map_err(|d| if batched { plans::in_row(i, d) } else { d })
-                            })
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                    .map_err(|d| raise(py, d))?;
-                let solution = if batched {
-                    let pairs: Vec<_> = runs.iter().map(|r| (&r.sol, r.timing)).collect();
-                    Solution::rows(py, names, &pairs)?
-                } else {
-                    Solution::ode(py, names, &runs[0].sol, &runs[0].timing)?
-                };
-                Ok(Solution {
-                    kept: Some(Arc::new(Kept {
-                        model: self.id,
-                        runs,
-                        batched,
-                    })),
-                    ..solution
-                })
-            }
             SolvePlan::Ode(plan) if rows.is_some() => {
                 let rows = rows.unwrap_or_default();
+                let together = self.use_batched(py, &plan, &p, rows.len(), batched)?;
+                if keep || together {
+                    let runs = self.solve_rows(py, &plan, &p, &rows, keep, together)?;
+                    let solution = runs.solution(py, names)?;
+                    return Ok(Solution {
+                        kept: keep.then(|| {
+                            Arc::new(Kept {
+                                model: self.id,
+                                runs,
+                                batched: true,
+                            })
+                        }),
+                        ..solution
+                    });
+                }
                 let cache = &self.ode_field;
                 let runs = py
                     .detach(|| {
@@ -227,7 +213,25 @@ impl Model {
                     })
                     .map_err(|d| raise(py, d))?;
                 let pairs: Vec<_> = runs.iter().map(|r| (&r.sol, r.timing)).collect();
-                Solution::rows(py, names, &pairs)
+                Solution::rows(py, names, &pairs, false)
+            }
+            SolvePlan::Ode(plan) if keep => {
+                let cache = &self.vjp_field;
+                let run = py
+                    .detach(|| {
+                        let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                        vjp::solve_kept(&mut field, model, &plan, &p, y0)
+                    })
+                    .map_err(|d| raise(py, d))?;
+                let solution = Solution::ode(py, names, &run.sol, &run.timing)?;
+                Ok(Solution {
+                    kept: Some(Arc::new(Kept {
+                        model: self.id,
+                        runs: KeptRuns::Solves(vec![run]),
+                        batched: false,
+                    })),
+                    ..solution
+                })
             }
             SolvePlan::Ode(plan) => {
                 let cache = &self.ode_field;
@@ -337,7 +341,7 @@ impl Model {
     /// Returns `y0` `(rows, n_states)`, `params` `{name: (rows, *shape)}` (each row's own
     /// gradient, not summed: what `jax.vmap` of `glassbox.jax.odeint` needs), `error_estimate`
     /// and `stiffness` `(rows,)`.
-    #[pyo3(signature = (cotangents, t, y0, params=None, method=None, rtol=None, atol=None, dt=None, error_weights=None, stiffness_weights=None))]
+    #[pyo3(signature = (cotangents, t, y0, params=None, method=None, rtol=None, atol=None, dt=None, error_weights=None, stiffness_weights=None, sum_rows=false, batched=None))]
     #[allow(clippy::too_many_arguments)]
     fn vjp_rows<'py>(
         &self,
@@ -352,6 +356,8 @@ impl Model {
         dt: Option<f64>,
         error_weights: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
         stiffness_weights: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
+        sum_rows: bool,
+        batched: Option<bool>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let model = &self.model;
         let mut p = self.p.clone();
@@ -359,7 +365,6 @@ impl Model {
         let rows = batch_rows(py, model, &y0, false)?;
         let plan = gradient_plan(py, model, &t, method, (rtol, atol, dt))?;
         let (b, n) = (rows.len(), model.state_size);
-        let per = plan.opts.save_at.len() * n;
         let cot = cotangents.as_array();
         if cot.shape() != [b, plan.opts.save_at.len(), n] {
             return Err(raise(
@@ -377,44 +382,19 @@ impl Model {
         let cot: Vec<f64> = cot.iter().copied().collect();
         let we = row_weights(py, error_weights, b, "error_weights")?;
         let ws = row_weights(py, stiffness_weights, b, "stiffness_weights")?;
-        let cache = &self.vjp_field;
-        let runs = py
-            .detach(|| {
-                let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
-                (0..b)
-                    .map(|i| {
-                        let reg = Regularizers {
-                            error: we[i],
-                            stiffness: ws[i],
-                        };
-                        let c = &cot[i * per..(i + 1) * per];
-                        vjp::run_cached(&mut field, model, &plan, &p, Some(&rows[i]), c, reg)
-                            .map_err(|d| plans::in_row(i, d))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(|d| raise(py, d))?;
-        let grads: Vec<_> = runs
-            .iter()
-            .map(|r| {
-                (
-                    r.dy0.as_slice(),
-                    r.dp.as_slice(),
-                    r.error_estimate,
-                    r.stiffness,
-                )
-            })
-            .collect();
-        rows_gradient_dict(py, model, &p, &grads)
+        let together = self.use_batched(py, &plan, &p, b, batched)?;
+        let runs = self.solve_rows(py, &plan, &p, &rows, true, together)?;
+        self.adjoint_rows(py, &runs, &cot, (&we, &ws), sum_rows)
     }
 
     /// The gradient of `L = Σ ⟨cotangent, y⟩ + error_weight·R_E + stiffness_weight·R_S` for
     /// a solution of `solve(..., keep=True)`: the discrete adjoint of that very solve (its
     /// steps, its parameters), without solving again, as often as needed. `cotangent` has the
     /// shape of `solution.y`. One initial state: returns what `vjp` returns, but `solution`.
-    /// A batched `y0`: what `vjp_rows` returns (each row's own gradient), with the weights
+    /// A batched `y0`: what `vjp_rows` returns (each row's own gradient, or with
+    /// `sum_rows=True` their sum, which the batched sweep gives in one pass), with the weights
     /// one number for every row or one per row.
-    #[pyo3(signature = (solution, cotangent, error_weight=None, stiffness_weight=None))]
+    #[pyo3(signature = (solution, cotangent, error_weight=None, stiffness_weight=None, sum_rows=false))]
     fn solve_adjoint<'py>(
         &self,
         py: Python<'py>,
@@ -422,6 +402,7 @@ impl Model {
         cotangent: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
         error_weight: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
         stiffness_weight: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
+        sum_rows: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let model = &self.model;
         let Some(kept) = solution.kept.clone() else {
@@ -442,17 +423,17 @@ impl Model {
                 )],
             ));
         }
-        let b = kept.runs.len();
-        let per: Vec<usize> = kept.runs.iter().map(|r| r.sol.us.len()).collect();
-        let cot = cotangent.as_array();
+        let sols = kept.runs.sols();
+        let b = sols.len();
         let want: Vec<usize> = {
-            let times = kept.runs.first().map_or(0, |r| r.sol.ts.len());
+            let times = sols.first().map_or(0, |s| s.ts.len());
             let mut w = vec![times, model.state_size];
             if kept.batched {
                 w.insert(0, b);
             }
             w
         };
+        let cot = cotangent.as_array();
         if cot.shape() != want.as_slice() {
             return Err(raise(
                 py,
@@ -468,43 +449,23 @@ impl Model {
         let cot: Vec<f64> = cot.iter().copied().collect();
         let we = row_weights(py, error_weight, b, "error_weight")?;
         let ws = row_weights(py, stiffness_weight, b, "stiffness_weight")?;
-        let cache = &self.vjp_field;
-        let sweeps = py
-            .detach(|| {
-                let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
-                let mut start = 0;
-                kept.runs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, run)| {
-                        let c = &cot[start..start + per[i]];
-                        start += per[i];
-                        let reg = Regularizers {
-                            error: we[i],
-                            stiffness: ws[i],
-                        };
-                        vjp::sweep(&mut field, model, run, c, reg)
-                            .map_err(|d| if kept.batched { plans::in_row(i, d) } else { d })
+        match (&kept.runs, kept.batched) {
+            (KeptRuns::Solves(runs), false) => {
+                let reg = Regularizers {
+                    error: we[0],
+                    stiffness: ws[0],
+                };
+                let cache = &self.vjp_field;
+                let g = py
+                    .detach(|| {
+                        let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                        vjp::sweep(&mut field, model, &runs[0], &cot, reg)
                     })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(|d| raise(py, d))?;
-        if !kept.batched {
-            let g = &sweeps[0];
-            return gradient_dict(py, model, &g.dy0, &g.dp, g.error_estimate, g.stiffness);
+                    .map_err(|d| raise(py, d))?;
+                gradient_dict(py, model, &g.dy0, &g.dp, g.error_estimate, g.stiffness)
+            }
+            (runs, _) => self.adjoint_rows(py, runs, &cot, (&we, &ws), sum_rows),
         }
-        let grads: Vec<_> = sweeps
-            .iter()
-            .map(|g| {
-                (
-                    g.dy0.as_slice(),
-                    g.dp.as_slice(),
-                    g.error_estimate,
-                    g.stiffness,
-                )
-            })
-            .collect();
-        rows_gradient_dict(py, model, &self.p, &grads)
     }
 
     /// The simplified vector field (an SDE's drift and diffusion), or `view` = `"vjp"`,
@@ -663,6 +624,179 @@ impl Model {
     }
 }
 
+impl Model {
+    /// Whether `rows` initial states go through the batched solver: as `batched` says, else
+    /// the CLI's rule (an explicit method, GEMM-sized layers, at least 8 rows).
+    fn use_batched(
+        &self,
+        py: Python<'_>,
+        plan: &plans::Plan,
+        p: &[f64],
+        rows: usize,
+        batched: Option<bool>,
+    ) -> PyResult<bool> {
+        let explicit = matches!(plan.method, glassbox::solve::Method::Explicit(_));
+        match batched {
+            Some(b) => Ok(b),
+            None if !explicit || rows < glassbox::train::MIN_BATCH_ROWS => Ok(false),
+            None => {
+                let (model, cache) = (&self.model, &self.batch_field);
+                py.detach(|| {
+                    let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                    app_rows::field_with(&mut field, model, p).map(|f| app_rows::batched(f, rows))
+                })
+                .map_err(|d| raise(py, d))
+            }
+        }
+    }
+
+    /// The rows' solves: batched (`together`), or one after another with their stages kept
+    /// (`keep` must then be true: the plain per-row solve is `run_ode_rows_cached`).
+    fn solve_rows(
+        &self,
+        py: Python<'_>,
+        plan: &plans::Plan,
+        p: &[f64],
+        rows: &[Vec<f64>],
+        keep: bool,
+        together: bool,
+    ) -> PyResult<KeptRuns> {
+        let model = &self.model;
+        if together {
+            let cache = &self.batch_field;
+            let run = py
+                .detach(|| {
+                    let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                    app_rows::solve(&mut field, model, plan, p, rows, keep)
+                })
+                .map_err(|d| raise(py, d))?;
+            return Ok(KeptRuns::Batch(run));
+        }
+        let cache = &self.vjp_field;
+        let runs = py
+            .detach(|| {
+                let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                rows.iter()
+                    .enumerate()
+                    .map(|(i, y0)| {
+                        vjp::solve_kept(&mut field, model, plan, p, Some(y0))
+                            .map_err(|d| plans::in_row(i, d))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(|d| raise(py, d))?;
+        Ok(KeptRuns::Solves(runs))
+    }
+
+    /// The gradients of kept rows for the cotangents `cot` (the rows' `y`, row-major) and the
+    /// per-row weights: each row's own (`vjp_rows`'s dict), or with `sum_rows` `dL/dp` summed
+    /// over the rows — by the batched sweep when the rows were solved batched and every row
+    /// has the same weights, else by adding the rows' sweeps.
+    fn adjoint_rows<'py>(
+        &self,
+        py: Python<'py>,
+        runs: &KeptRuns,
+        cot: &[f64],
+        (we, ws): (&[f64], &[f64]),
+        sum_rows: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let model = &self.model;
+        let same = |w: &[f64]| w.windows(2).all(|x| x[0] == x[1]);
+        let sols = runs.sols();
+        let recorded: (Vec<f64>, Vec<f64>) = sols
+            .iter()
+            .map(|s| glassbox::grad::recorded_regularizers(s))
+            .unzip();
+        if let (KeptRuns::Batch(run), true, true, true) = (runs, sum_rows, same(we), same(ws)) {
+            let reg = Regularizers {
+                error: we.first().copied().unwrap_or(0.0),
+                stiffness: ws.first().copied().unwrap_or(0.0),
+            };
+            let cache = &self.batch_field;
+            let (dy0, dp, _) = py
+                .detach(|| {
+                    let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                    app_rows::sweep(&mut field, model, run, cot, reg)
+                })
+                .map_err(|d| raise(py, d))?;
+            return summed_dict(py, model, dy0, &dp, recorded);
+        }
+        let copies;
+        let kept: &[vjp::KeptSolve] = match runs {
+            KeptRuns::Solves(k) => k,
+            KeptRuns::Batch(run) => {
+                copies = run.rows_kept();
+                &copies
+            }
+        };
+        let cache = &self.vjp_field;
+        let sweeps = py
+            .detach(|| {
+                let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut start = 0;
+                kept.iter()
+                    .enumerate()
+                    .map(|(i, run)| {
+                        let c = &cot[start..start + run.sol.us.len()];
+                        start += run.sol.us.len();
+                        let reg = Regularizers {
+                            error: we[i],
+                            stiffness: ws[i],
+                        };
+                        vjp::sweep(&mut field, model, run, c, reg).map_err(|d| plans::in_row(i, d))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(|d| raise(py, d))?;
+        if sum_rows {
+            let mut dp = vec![0.0; self.p.len()];
+            for g in &sweeps {
+                for (a, d) in dp.iter_mut().zip(&g.dp) {
+                    *a += d;
+                }
+            }
+            let dy0 = sweeps.iter().flat_map(|g| g.dy0.iter().copied()).collect();
+            return summed_dict(py, model, dy0, &dp, recorded);
+        }
+        let grads: Vec<_> = sweeps
+            .iter()
+            .map(|g| {
+                (
+                    g.dy0.as_slice(),
+                    g.dp.as_slice(),
+                    g.error_estimate,
+                    g.stiffness,
+                )
+            })
+            .collect();
+        rows_gradient_dict(py, model, &self.p, &grads)
+    }
+}
+
+/// The dict of a batch's gradient with `dL/dp` summed over the rows: `y0` `(rows, n_states)`,
+/// `params` `{name: dL/dp}` of each parameter's shape, `error_estimate` and `stiffness`
+/// `(rows,)`.
+fn summed_dict<'py>(
+    py: Python<'py>,
+    model: &sema::Model,
+    dy0: Vec<f64>,
+    dp: &[f64],
+    (e, s): (Vec<f64>, Vec<f64>),
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    let rows = e.len();
+    out.set_item(
+        "y0",
+        numpy::ndarray::Array2::from_shape_vec((rows, model.state_size), dy0)
+            .map_err(|e| raise(py, vec![internal(e.to_string())]))?
+            .into_pyarray(py),
+    )?;
+    out.set_item("params", params_dict(py, model, dp)?)?;
+    out.set_item("error_estimate", e.into_pyarray(py))?;
+    out.set_item("stiffness", s.into_pyarray(py))?;
+    Ok(out)
+}
+
 /// Check `file` as the CLI does; errors raise, warnings stay with the model.
 fn check(py: Python<'_>, file: &std::sync::Arc<SourceFile>) -> PyResult<Model> {
     let checked = glassbox::check_source(file, &DiskLoader);
@@ -672,6 +806,7 @@ fn check(py: Python<'_>, file: &std::sync::Arc<SourceFile>) -> PyResult<Model> {
             p: glassbox::solve::param_values(&model),
             ode_field: Mutex::new(None),
             vjp_field: Mutex::new(None),
+            batch_field: Mutex::new(None),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             model,
             warnings: checked.diags,

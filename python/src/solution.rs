@@ -4,6 +4,7 @@
 use glassbox::app::sde;
 use std::sync::Arc;
 
+use glassbox::app::rows::BatchRun;
 use glassbox::app::solve::Timing;
 use glassbox::app::vjp::KeptSolve;
 use glassbox::solve::Stats;
@@ -52,6 +53,10 @@ pub struct Solution {
     /// solve, floats (arrays over the rows for a batched `y0`); `None` for SDEs.
     #[pyo3(get)]
     pub regularizers: Option<Py<PyDict>>,
+    /// A batched `y0`: whether its rows were solved together (the batched solver, GEMMs) or
+    /// one after another; `None` otherwise.
+    #[pyo3(get)]
+    pub batched: Option<bool>,
     /// `solve(keep=True)`: the solves with their stages, for `Model.solve_adjoint`.
     pub kept: Option<Arc<Kept>>,
 }
@@ -80,9 +85,47 @@ impl Solution {
 /// model they belong to (`Model.solve_adjoint` refuses another model's).
 pub struct Kept {
     pub model: u64,
-    pub runs: Vec<KeptSolve>,
+    pub runs: KeptRuns,
     /// Whether `y0` was a batch of rows (even of one).
     pub batched: bool,
+}
+
+/// Kept solves: one after another (one, or a batch's rows), or a batch solved together.
+pub enum KeptRuns {
+    Solves(Vec<KeptSolve>),
+    Batch(BatchRun),
+}
+
+impl KeptRuns {
+    /// Every row's solution, in order.
+    pub fn sols(&self) -> Vec<&glassbox::solve::Solution> {
+        match self {
+            KeptRuns::Solves(runs) => runs.iter().map(|r| &r.sol).collect(),
+            KeptRuns::Batch(run) => run.sols.iter().collect(),
+        }
+    }
+
+    /// The rows as a batched `y0`'s `Solution` (not yet holding them).
+    pub fn solution(&self, py: Python<'_>, states: Vec<String>) -> PyResult<Solution> {
+        match self {
+            KeptRuns::Solves(runs) => {
+                let pairs: Vec<_> = runs.iter().map(|r| (&r.sol, r.timing)).collect();
+                Solution::rows(py, states, &pairs, false)
+            }
+            KeptRuns::Batch(run) => {
+                // The batch's one timing, on its first row (the rows' timings are summed).
+                let zero = Timing {
+                    compile_ms: 0.0,
+                    median_solve_ms: 0.0,
+                    repeat: 1,
+                };
+                let pairs: Vec<_> = (run.sols.iter().enumerate())
+                    .map(|(i, s)| (s, if i == 0 { run.timing } else { zero }))
+                    .collect();
+                Solution::rows(py, states, &pairs, true)
+            }
+        }
+    }
 }
 
 impl Solution {
@@ -121,6 +164,7 @@ impl Solution {
             paths: None,
             rows: None,
             regularizers: Some(regularizers(py, [sol].into_iter(), false)?),
+            batched: None,
             kept: None,
         })
     }
@@ -132,6 +176,7 @@ impl Solution {
         py: Python<'_>,
         states: Vec<String>,
         runs: &[(&glassbox::solve::Solution, Timing)],
+        batched: bool,
     ) -> PyResult<Solution> {
         let n = states.len();
         let (ts, method) = match runs.first() {
@@ -164,6 +209,7 @@ impl Solution {
             paths: None,
             rows: Some(runs.len()),
             regularizers: Some(regularizers(py, runs.iter().map(|(sol, _)| *sol), true)?),
+            batched: Some(batched),
             kept: None,
         })
     }
@@ -199,6 +245,7 @@ impl Solution {
             paths: Some(plan.paths),
             rows: None,
             regularizers: None,
+            batched: None,
             kept: None,
         })
     }

@@ -145,3 +145,33 @@ def test_the_backward_pass_uses_the_kept_solve_else_solves_again(spiral):
     y, back = jax.vjp(lambda y0: gj.odeint(spiral, y0, t), y0)
     module._kept.clear()  # forgotten (as after _KEEP_MAX other forward passes): solved again
     np.testing.assert_array_equal(np.asarray(back(ct)[0]), want)
+
+
+def test_a_batch_of_initial_states_is_one_call_and_sums_the_parameters_gradient():
+    # The digits classifier's field (GEMM-sized layers): 16 rows go to glassbox's batched
+    # solver and sweep. Values: Model.solve of the batch bit for bit. Gradients: the sum of
+    # the single-state calls' (vmap) to the batched solver's rounding (test_vjp.py says why
+    # 1e-9 without the error-estimate term).
+    from test_vjp import WIDE
+
+    m = glassbox.Model.from_source(WIDE)
+    rng = np.random.default_rng(0)
+    y0s = jnp.asarray(rng.normal(size=(16, 32)))
+    t = np.array([0.0, 0.5, 1.0])
+    p0 = {k: jnp.asarray(v) for k, v in m.params.items()}
+    y = jax.jit(lambda y0s: gj.odeint(m, y0s, t, p0))(y0s)
+    np.testing.assert_array_equal(np.asarray(y), m.solve(t=t, y0=np.asarray(y0s)).y)
+
+    def batch_loss(p):
+        return jnp.sum(jnp.sin(gj.odeint(m, y0s, t, p)))
+
+    def vmap_loss(p):
+        return jnp.sum(jnp.sin(jax.vmap(lambda y0: gj.odeint(m, y0, t, p))(y0s)))
+
+    g, h = jax.jit(jax.grad(batch_loss))(p0), jax.jit(jax.grad(vmap_loss))(p0)
+    for k in p0:
+        np.testing.assert_allclose(np.asarray(g[k]), np.asarray(h[k]), rtol=1e-9,
+                                   atol=1e-9 * float(jnp.max(jnp.abs(h[k]))))
+    dy0 = jax.grad(lambda y: jnp.sum(gj.odeint(m, y, t, p0) ** 2))(y0s)
+    want = jax.vmap(jax.grad(lambda y: jnp.sum(gj.odeint(m, y, t, p0) ** 2)))(y0s)
+    np.testing.assert_allclose(np.asarray(dy0), np.asarray(want), rtol=1e-9, atol=1e-12)

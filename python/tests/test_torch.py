@@ -118,3 +118,20 @@ def test_mistakes_raise_glassbox_errors(spiral):
     assert "explicit" in str(e.value)
     with pytest.raises(KeyError):
         gt.ODE(spiral, learn=["nope"])
+
+
+def test_a_wide_batch_is_solved_batched_and_its_gradient_is_the_rows_sum():
+    from test_vjp import WIDE
+
+    m = glassbox.Model.from_source(WIDE)
+    y0s = f64(np.random.default_rng(0).normal(size=(16, 32)))
+    t = [0.0, 1.0]
+    ode = gt.ODE(m)
+    torch.sum(torch.sin(ode(y0s, t))).backward()
+    batched = {k: v.grad.clone() for k, v in ode.params().items()}
+    ode.zero_grad()
+    for y0 in y0s:
+        torch.sum(torch.sin(ode(y0, t))).backward()
+    for k, v in ode.params().items():
+        np.testing.assert_allclose(batched[k].numpy(), v.grad.numpy(), rtol=1e-9,
+                                   atol=1e-9 * float(v.grad.abs().max()))

@@ -220,3 +220,56 @@ def test_keep_refuses_what_has_no_adjoint():
     with pytest.raises(glassbox.GlassboxError) as e:
         glassbox.Model.from_file(str(EXAMPLES / "ou_fit.gbx")).solve(keep=True)
     assert "SDE" in str(e.value)
+
+
+# A field with GEMM-sized layers (the digits classifier's), so a batch of 16 rows is solved
+# batched by default.
+WIDE = """model wide
+net f = mlp(33, 64, 32; act = tanh)
+state h[32] = 0
+dh/dt = f(concat(h, t))
+solve tsit5(rtol = 1e-5, atol = 1e-5) over [0, 1]
+"""
+
+
+def test_batched_rows_are_the_rows_solved_alone_to_rounding():
+    # The batched solver does each row's arithmetic but for the GEMMs' summation order, so the
+    # states agree to rounding through a few adaptive steps (1e-10 relative leaves 10^5 ulps),
+    # and so do the gradients without the error-estimate term. With it, R_E's gradient divides
+    # by the error norm (~1e-6 here): rounding is amplified by ~1e5 (6.9e-9 measured), so 1e-6.
+    m = glassbox.Model.from_source(WIDE)
+    rng = np.random.default_rng(0)
+    y0 = rng.normal(size=(16, 32))
+    t = [0.0, 0.5, 1.0]
+    together, alone = m.solve(t=t, y0=y0), m.solve(t=t, y0=y0, batched=False)
+    assert together.batched and not alone.batched and not m.solve(t=t, y0=y0[:3]).batched
+    np.testing.assert_allclose(together.y, alone.y, rtol=1e-10, atol=1e-12)
+    c = rng.normal(size=together.y.shape)
+    for w, tol in [(0.0, 1e-9), (0.1, 1e-6)]:
+        g = m.vjp_rows(c, t=t, y0=y0, error_weights=w, sum_rows=True)
+        h = m.vjp_rows(c, t=t, y0=y0, error_weights=w, batched=False)
+        np.testing.assert_allclose(g["y0"], h["y0"], rtol=tol, atol=tol * np.abs(h["y0"]).max())
+        for k, v in h["params"].items():
+            total = v.sum(axis=0)
+            np.testing.assert_allclose(g["params"][k], total, rtol=tol, atol=tol * np.abs(total).max())
+        np.testing.assert_array_equal(g["error_estimate"], m.solve(t=t, y0=y0).regularizers["error_estimate"])
+    # The per-row gradients of a batched solve: each row's sweep on its batched solution.
+    per_row = m.vjp_rows(c, t=t, y0=y0)
+    for k, v in per_row["params"].items():
+        np.testing.assert_allclose(v.sum(axis=0), m.vjp_rows(c, t=t, y0=y0, sum_rows=True)["params"][k],
+                                   rtol=1e-12, atol=1e-14 * np.abs(v).max())
+
+
+def test_a_kept_batch_s_summed_adjoint_is_vjp_rows_bit_for_bit():
+    m = glassbox.Model.from_source(WIDE)
+    rng = np.random.default_rng(1)
+    y0 = rng.normal(size=(12, 32))
+    t = [0.0, 1.0]
+    kept = m.solve(t=t, y0=y0, keep=True)
+    assert kept.batched and kept.kept
+    c = rng.normal(size=kept.y.shape)
+    _assert_gradients_equal(m.solve_adjoint(kept, c, error_weight=0.2, sum_rows=True),
+                            m.vjp_rows(c, t=t, y0=y0, error_weights=0.2, sum_rows=True))
+    with pytest.raises(glassbox.GlassboxError) as e:
+        m.solve(t=t, y0=y0, method="rodas5p", batched=True)
+    assert "explicit" in str(e.value)

@@ -17,6 +17,7 @@ pub mod grad;
 pub mod params;
 pub mod predict;
 pub mod request;
+pub mod rows;
 pub mod sde;
 pub mod show;
 pub mod solve;

@@ -102,6 +102,29 @@ pub struct KeptSolve {
     pub timing: Timing,
 }
 
+impl KeptSolve {
+    /// A row of a batched solve with its stages (`app::rows`), from the caller's `y0`.
+    pub(super) fn of_row(
+        sol: Solution,
+        tab: &'static Tableau,
+        p: &[f64],
+        (rtol, atol): (f64, f64),
+        t0: f64,
+        timing: Timing,
+    ) -> KeptSolve {
+        KeptSolve {
+            sol,
+            tab,
+            p: p.to_vec(),
+            rtol,
+            atol,
+            t0,
+            y0_given: true,
+            timing,
+        }
+    }
+}
+
 /// The planned solve from `y0` (else the model's initial state) with parameters `p`, its
 /// stages kept for [`sweep`]; on `field`'s kernels when it holds them, as [`run_cached`].
 /// Explicit methods only (the ones with a discrete adjoint).
@@ -162,26 +185,7 @@ pub fn sweep(
     dl_dy: &[f64],
     reg: Regularizers,
 ) -> Result<Sweep, Vec<Diag>> {
-    for (w, what) in [
-        (reg.error, "error_weight"),
-        (reg.stiffness, "stiffness_weight"),
-    ] {
-        if !w.is_finite() {
-            return Err(bad_arg(
-                format!("{what} = {w} is not a finite number"),
-                "give a finite weight (0 turns the regularizer off)",
-            ));
-        }
-    }
-    if reg.stiffness != 0.0 && kept.tab.stiffness_pair.is_none() {
-        return Err(bad_arg(
-            format!(
-                "`{}` has no stiffness estimate, so stiffness_weight must be 0",
-                kept.tab.name
-            ),
-            "use an adaptive explicit method (tsit5, dopri5, bs3, ...), whose stages give the estimate",
-        ));
-    }
+    check_weights(reg, kept.tab)?;
     let sol = &kept.sol;
     if dl_dy.len() != sol.us.len() {
         return Err(bad_arg(
@@ -195,15 +199,7 @@ pub fn sweep(
             "give dL/dy with one row per saved time and one column per state (the shape of the solution's y)",
         ));
     }
-    if let Some(k) = dl_dy.iter().position(|v| !v.is_finite()) {
-        return Err(bad_arg(
-            format!(
-                "the cotangent's value {} at index {k} is not a finite number",
-                dl_dy[k]
-            ),
-            "give finite values of dL/dy",
-        ));
-    }
+    check_finite(dl_dy)?;
     let compile_start = Instant::now();
     let field = with_params(field, model, &kept.p)?;
     let compile = compile_start.elapsed();
@@ -230,6 +226,45 @@ pub fn sweep(
         stiffness,
         timing: Timing::new(compile, run_start.elapsed(), 1),
     })
+}
+
+/// The regularizer weights must be finite, and `R_S` needs a method with a stiffness estimate.
+pub(super) fn check_weights(reg: Regularizers, tab: &Tableau) -> Result<(), Vec<Diag>> {
+    for (w, what) in [
+        (reg.error, "error_weight"),
+        (reg.stiffness, "stiffness_weight"),
+    ] {
+        if !w.is_finite() {
+            return Err(bad_arg(
+                format!("{what} = {w} is not a finite number"),
+                "give a finite weight (0 turns the regularizer off)",
+            ));
+        }
+    }
+    if reg.stiffness != 0.0 && tab.stiffness_pair.is_none() {
+        return Err(bad_arg(
+            format!(
+                "`{}` has no stiffness estimate, so stiffness_weight must be 0",
+                tab.name
+            ),
+            "use an adaptive explicit method (tsit5, dopri5, bs3, ...), whose stages give the estimate",
+        ));
+    }
+    Ok(())
+}
+
+/// Every value of the cotangent `dL/dy` must be finite.
+pub(super) fn check_finite(dl_dy: &[f64]) -> Result<(), Vec<Diag>> {
+    match dl_dy.iter().position(|v| !v.is_finite()) {
+        Some(k) => Err(bad_arg(
+            format!(
+                "the cotangent's value {} at index {k} is not a finite number",
+                dl_dy[k]
+            ),
+            "give finite values of dL/dy",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// `field`'s kernels with parameters `p`, compiled for `model` first if it holds none.

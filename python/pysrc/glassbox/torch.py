@@ -26,7 +26,9 @@ def odeint(model, y0, t, params=None, *, method=None, rtol=None, atol=None, dt=N
       left `None`.
     - `y0`: a tensor, one initial state `(n_states,)` → `y` of shape `(len(t), n_states)`; or a
       batch `(rows, n_states)` → `(rows, len(t), n_states)`, each row solved on its own (its
-      own steps), the parameters shared by the rows.
+      own steps), the parameters shared by the rows; where the model's layers are GEMM-sized
+      (and there are 8 rows or more) the rows advance together through glassbox's batched
+      solver and adjoint (`Model.solve(batched=None)`).
     - `t`: the save times (at least two, strictly increasing; a tensor or anything NumPy
       reads; not differentiated).
     - `params`: `{name: tensor}` for the parameters that come from PyTorch (each of the
@@ -68,15 +70,13 @@ class _Odeint(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy, de, ds):
+        # A batch's rows share the parameters: their gradients add up (`sum_rows`: in the
+        # batched sweep's GEMMs where glassbox solved the rows together).
         g = ctx.model.solve_adjoint(ctx.sol, _numpy(dy), error_weight=_numpy(de),
-                                    stiffness_weight=_numpy(ds))
+                                    stiffness_weight=_numpy(ds), sum_rows=ctx.batched)
         dy0 = torch.as_tensor(g["y0"], dtype=dy.dtype, device=dy.device)
-        grads = []
-        for k, (dtype, device) in zip(ctx.names, ctx.like):
-            d = g["params"][k]
-            # A batch's rows share the parameters: their gradients add up.
-            d = d.sum(axis=0) if ctx.batched else d
-            grads.append(torch.as_tensor(d, dtype=dtype, device=device))
+        grads = [torch.as_tensor(g["params"][k], dtype=dtype, device=device)
+                 for k, (dtype, device) in zip(ctx.names, ctx.like)]
         return (None, None, None, None, dy0, *grads)
 
 
