@@ -110,6 +110,19 @@ def _keep(entry):
     return token
 
 
+def _kept_forward(forward):
+    """The custom_vjp's forward pass: `forward` keeping its solution, the token a residual."""
+    def fwd(model, t, settings, y0, params):
+        y, r_e, r_s, token = forward(model, t, settings, y0, params, keep=True)
+        return (y, r_e, r_s), (y0, params, token)
+    return fwd
+
+
+def _cotangent_shapes(y0, params):
+    return (jax.ShapeDtypeStruct(y0.shape, y0.dtype),
+            {k: jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v)) for k, v in params.items()})
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
 def _odeint(model, t, settings, y0, params):
     return _forward(model, t, settings, y0, params)[:3]
@@ -147,16 +160,10 @@ def _forward(model, t, settings, y0, params, keep=False):
     return jax.pure_callback(host, shapes, y0, params, vmap_method="broadcast_all")
 
 
-def _fwd(model, t, settings, y0, params):
-    y, r_e, r_s, token = _forward(model, t, settings, y0, params, keep=True)
-    return (y, r_e, r_s), (y0, params, token)
-
-
 def _bwd(model, t, settings, res, cotangents):
     y0, params, token = res
     dy, de, ds = cotangents
-    shapes = (jax.ShapeDtypeStruct(y0.shape, y0.dtype),
-              {k: jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v)) for k, v in params.items()})
+    shapes = _cotangent_shapes(y0, params)
 
     def host(y0, params, dy, de, ds, token):
         lead, n, (y0s, ps, dys, des, dss) = _flatten(y0, params, dy, de, ds)
@@ -194,7 +201,7 @@ def _bwd(model, t, settings, res, cotangents):
     return dy0, dparams
 
 
-_odeint.defvjp(_fwd, _bwd)
+_odeint.defvjp(_kept_forward(_forward), _bwd)
 
 
 # A batch of initial states `(rows, n)` with one set of parameters: one glassbox call each way
@@ -231,16 +238,10 @@ def _forward_rows(model, t, settings, y0, params, keep=False):
     return jax.pure_callback(host, shapes, y0, params, vmap_method="broadcast_all")
 
 
-def _fwd_rows(model, t, settings, y0, params):
-    y, r_e, r_s, token = _forward_rows(model, t, settings, y0, params, keep=True)
-    return (y, r_e, r_s), (y0, params, token)
-
-
 def _bwd_rows(model, t, settings, res, cotangents):
     y0, params, token = res
     dy, de, ds = cotangents
-    shapes = (jax.ShapeDtypeStruct(y0.shape, y0.dtype),
-              {k: jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v)) for k, v in params.items()})
+    shapes = _cotangent_shapes(y0, params)
 
     def host(y0, params, dy, de, ds, token):
         y0 = np.asarray(y0, dtype=np.float64)
@@ -270,4 +271,4 @@ def _bwd_rows(model, t, settings, res, cotangents):
     return dy0, dparams
 
 
-_odeint_rows.defvjp(_fwd_rows, _bwd_rows)
+_odeint_rows.defvjp(_kept_forward(_forward_rows), _bwd_rows)
