@@ -514,6 +514,110 @@ impl Model {
         glassbox::kit::io::write_atomic(&path, &bytes).map_err(|d| raise(py, vec![d]))
     }
 
+    /// Predict as `glassbox predict` does, with the model's current parameters and its `train`
+    /// clause's solver settings. A classifier (a `cross_entropy` loss): the logits of every
+    /// row of `x` `(rows, n_inputs)` (one sample a row, the inputs' values in order; the rows
+    /// batched or per row as `predict` chooses, on `threads` threads, default every core),
+    /// returned as a dict: `logits` `(rows, classes)`, `classes` `(rows,)` (the argmax),
+    /// `forward` (the path taken, rows, field evaluations, time). Any other trainable model:
+    /// its states at `t` (default: the times of the loss's data, else 101 points over the
+    /// solve clause's span) as a `Solution`.
+    #[pyo3(signature = (x=None, t=None, threads=None))]
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        x: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
+        t: Option<PyArrayLike1<'py, f64, AllowTypeChange>>,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let model = &self.model;
+        let plan = glassbox::app::predict::plan(model, &self.file).map_err(|d| raise(py, d))?;
+        let (p, file) = (&self.p, &self.file);
+        if plan.loss.loss == sema::Loss::CrossEntropy {
+            let inputs: usize = model.inputs.iter().map(|i| i.shape.size()).sum();
+            let Some(x) = x else {
+                return Err(raise(
+                    py,
+                    vec![bad_argument(
+                        format!(
+                            "`{}` is a classifier: predict needs its samples",
+                            model.name
+                        ),
+                        &format!("give x, an array (rows, {inputs}) of one sample a row"),
+                    )],
+                ));
+            };
+            let a = x.as_array();
+            if a.ndim() != 2 || a.shape()[1] != inputs {
+                return Err(raise(
+                    py,
+                    vec![bad_argument(
+                        format!(
+                            "x has shape {:?}; the model's inputs take {inputs} values a sample",
+                            a.shape()
+                        ),
+                        &format!("give x as an array (rows, {inputs})"),
+                    )],
+                ));
+            }
+            if let Some(v) = a.iter().find(|v| !v.is_finite()) {
+                return Err(raise(
+                    py,
+                    vec![bad_argument(
+                        format!("x holds {v}, not a finite number"),
+                        "give finite input values",
+                    )],
+                ));
+            }
+            let x = a
+                .to_owned()
+                .into_dimensionality::<numpy::ndarray::Ix2>()
+                .map_err(|e| raise(py, vec![internal(e.to_string())]))?;
+            let threads = threads.unwrap_or(plan.threads);
+            let (logits, forward, k) = py
+                .detach(|| glassbox::train::predict_table(model, &plan, p, &x, threads))
+                .map_err(|d| raise(py, glassbox::app::located(file)(d)))?;
+            let rows = x.nrows();
+            let classes: Vec<i64> = logits
+                .chunks(k.max(1))
+                .map(|z| glassbox::train::argmax(z) as i64)
+                .collect();
+            let out = PyDict::new(py);
+            out.set_item(
+                "logits",
+                numpy::ndarray::Array2::from_shape_vec((rows, k), logits)
+                    .map_err(|e| raise(py, vec![internal(e.to_string())]))?
+                    .into_pyarray(py),
+            )?;
+            out.set_item("classes", classes.into_pyarray(py))?;
+            out.set_item("forward", crate::train::json(py, &forward)?)?;
+            return Ok(out.into_any());
+        }
+        let times = match t {
+            Some(t) => t.as_array().to_vec(),
+            None => glassbox::app::predict::default_times(model, file, &plan, &DiskLoader)
+                .map_err(|d| raise(py, d))?
+                .ok_or_else(|| {
+                    raise(
+                        py,
+                        vec![bad_argument(
+                            "no prediction times: the model's data and solve clause give none"
+                                .into(),
+                            "give the times t=",
+                        )],
+                    )
+                })?,
+        };
+        let start = std::time::Instant::now();
+        let sol = py
+            .detach(|| glassbox::train::predict(model, p, &plan, &times))
+            .map_err(|d| raise(py, glassbox::app::located(file)(d)))?;
+        let timing = plans::Timing::new(std::time::Duration::ZERO, start.elapsed(), 1);
+        Ok(Solution::ode(py, state_names(model), &sol, &timing)?
+            .into_pyobject(py)?
+            .into_any())
+    }
+
     /// Compile the model ahead of time into a standalone executable, as `glassbox build` does
     /// (`docs/build.md`): `output` (default: the model's name, in the current directory), with
     /// the model's current parameter values, or those of `weights` (a run directory or a

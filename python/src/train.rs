@@ -190,7 +190,7 @@ fn metric_dict<'py>(py: Python<'py>, m: &Metric) -> PyResult<Bound<'py, PyAny>> 
 }
 
 /// A serde value as Python objects (through `json.loads`: dicts, lists, floats).
-fn json<'py>(py: Python<'py>, v: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+pub fn json<'py>(py: Python<'py>, v: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
     let text = serde_json::to_string(v)
         .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
     py.import("json")?.call_method1("loads", (text,))

@@ -127,3 +127,43 @@ def test_resume_refuses_what_it_cannot_honour(cli, tmp_path):
         changed.train(resume=str(run), progress=False)
     assert e.value.code == "glassbox::resume_model_changed" and "force=True" in str(e.value)
     changed.train(resume=str(run), force=True, progress=False)
+
+
+def _csv_rows(text):
+    lines = text.strip().splitlines()
+    return lines[0].split(","), np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+
+
+def test_predict_is_the_cli_s_predict(cli, tmp_path):
+    # A classifier: logits of samples given as an array, as `predict --input` reads them
+    # from a file (bit for bit: the same code on the same weights).
+    digits = EXAMPLES / "digits.gbx"
+    assert cli("train", digits, "--iterations", "0", "--out", tmp_path / "run").returncode == 0
+    rows = (EXAMPLES / "data" / "digits.csv").read_text().splitlines()[:20]
+    (tmp_path / "some.csv").write_text("\n".join(rows) + "\n")
+    done = cli("predict", digits, "--weights", tmp_path / "run", "--input", tmp_path / "some.csv")
+    assert done.returncode == 0, done.stderr
+    header, table = _csv_rows(done.stdout)
+    logit_cols = [i for i, h in enumerate(header) if h.startswith("logit")]
+    m = glassbox.Model.from_file(str(digits))
+    m.load_weights(str(tmp_path / "run"))
+    x = np.array([[float(v) for v in r.split(",")[:64]] for r in rows])
+    out = m.predict(x)
+    np.testing.assert_array_equal(out["logits"], table[:, logit_cols])
+    np.testing.assert_array_equal(out["classes"], table[:, header.index("class")])
+    assert out["forward"]["rows"] == 20
+    with pytest.raises(glassbox.GlassboxError) as e:
+        m.predict(x[:, :10])
+    assert e.value.code == "glassbox::bad_argument" and "64" in str(e.value)
+    with pytest.raises(glassbox.GlassboxError):
+        m.predict()
+    # A trajectory model: its states at the times asked, as `predict --at`.
+    assert cli("train", LV, "--iterations", "2", "--out", tmp_path / "lv").returncode == 0
+    lv = glassbox.Model.from_file(str(LV))
+    lv.load_weights(str(tmp_path / "lv"))
+    done = cli("predict", LV, "--weights", tmp_path / "lv", "--at", "0:2:5")
+    assert done.returncode == 0, done.stderr
+    _, table = _csv_rows(done.stdout)
+    sol = lv.predict(t=np.linspace(0.0, 2.0, 5))
+    np.testing.assert_array_equal(sol.t, table[:, 0])
+    np.testing.assert_array_equal(sol.y, table[:, 1:])
