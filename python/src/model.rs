@@ -263,7 +263,11 @@ impl Model {
     /// Returns a dict: `y0` (`dL/dy0`), `params` (`{name: dL/dp}` of each parameter's shape,
     /// through the initial state too when `y0` is not given), `solution` (the `Solution`),
     /// `error_estimate` and `stiffness` (`R_E`, `R_S` of the solve, unweighted).
-    #[pyo3(signature = (cotangent, t, y0=None, params=None, method=None, rtol=None, atol=None, dt=None, error_weight=0.0, stiffness_weight=0.0))]
+    /// SDE models: the gradient over the paths `solve(t=t, paths=paths, seed=seed, ...)`
+    /// draws, `cotangent` of their `y`'s shape `(paths, len(t), n_states)`, each path's
+    /// discrete adjoint on its own Brownian path; `dL/dy0` summed over the paths, and
+    /// `error_estimate`/`stiffness` one per path.
+    #[pyo3(signature = (cotangent, t, y0=None, params=None, method=None, rtol=None, atol=None, dt=None, error_weight=0.0, stiffness_weight=0.0, paths=None, seed=None))]
     #[allow(clippy::too_many_arguments)]
     fn vjp<'py>(
         &self,
@@ -278,19 +282,17 @@ impl Model {
         dt: Option<f64>,
         error_weight: f64,
         stiffness_weight: f64,
+        paths: Option<usize>,
+        seed: Option<u64>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let model = &self.model;
+        let reg = Regularizers {
+            error: error_weight,
+            stiffness: stiffness_weight,
+        };
         if model.kind == ModelKind::Sde {
-            return Err(raise(
-                py,
-                vec![bad_argument(
-                    format!(
-                        "`{}` is an SDE model; vjp differentiates ODE solves",
-                        model.name
-                    ),
-                    "for an SDE the CLI's `glassbox solve --grad` gives the gradient of the mean final value",
-                )],
-            ));
+            let settings = (method, rtol, atol, dt);
+            return self.sde_vjp(py, cotangent, &t, y0, params, settings, (paths, seed), reg);
         }
         let mut p = self.p.clone();
         override_params(py, model, &mut p, params)?;
@@ -311,10 +313,6 @@ impl Model {
             ));
         }
         let cot: Vec<f64> = cot.iter().copied().collect();
-        let reg = Regularizers {
-            error: error_weight,
-            stiffness: stiffness_weight,
-        };
         let cache = &self.vjp_field;
         let run = py
             .detach(|| {
@@ -729,6 +727,86 @@ impl Model {
 }
 
 impl Model {
+    /// `vjp` on an SDE model: the plan's paths and the gradient over them
+    /// (`app::sde_vjp::run`).
+    #[allow(clippy::too_many_arguments)]
+    fn sde_vjp<'py>(
+        &self,
+        py: Python<'py>,
+        cotangent: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+        t: &PyArrayLike1<'py, f64, AllowTypeChange>,
+        y0: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
+        params: Option<Bound<'py, PyDict>>,
+        (method, rtol, atol, dt): (Option<String>, Option<f64>, Option<f64>, Option<f64>),
+        (paths, seed): (Option<usize>, Option<u64>),
+        reg: Regularizers,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let model = &self.model;
+        let mut p = self.p.clone();
+        override_params(py, model, &mut p, params)?;
+        let y0 = initial_state(py, y0)?;
+        let req = SolveRequest {
+            save_at: Some(t.as_array().to_vec()),
+            method,
+            rtol,
+            atol,
+            dt,
+            paths,
+            seed,
+            ..SolveRequest::default()
+        };
+        let SolvePlan::Sde(plan) = plans::plan(&req, model).map_err(|d| raise(py, d))? else {
+            return Err(raise(
+                py,
+                vec![internal(
+                    "an SDE's gradient was not planned as an SDE solve".into(),
+                )],
+            ));
+        };
+        let cot = cotangent.as_array();
+        let want = [plan.paths, plan.opts.save_at.len(), model.state_size];
+        if cot.shape() != want {
+            return Err(raise(
+                py,
+                vec![bad_argument(
+                    format!(
+                        "the cotangent has shape {:?}; the paths' y has shape {want:?}",
+                        cot.shape()
+                    ),
+                    "give dL/dy with one block per path, one row per time in t and one column per state",
+                )],
+            ));
+        }
+        let cot: Vec<f64> = cot.iter().copied().collect();
+        let run = py
+            .detach(|| glassbox::app::sde_vjp::run(model, &plan, &p, y0.as_deref(), &cot, reg))
+            .map_err(|d| raise(py, d))?;
+        let out = PyDict::new(py);
+        out.set_item("y0", run.dy0.clone().into_pyarray(py))?;
+        out.set_item("params", params_dict(py, model, &run.dp)?)?;
+        out.set_item(
+            "error_estimate",
+            run.error_estimate.clone().into_pyarray(py),
+        )?;
+        out.set_item("stiffness", run.stiffness.clone().into_pyarray(py))?;
+        let mut stats = glassbox::solve::Stats::default();
+        for s in &run.paths {
+            stats.add(&s.stats);
+        }
+        let solved = sde::SdeRun {
+            sol: glassbox::solve::sde::SdeSolution {
+                paths: run.paths,
+                stats,
+            },
+            timing: run.timing,
+        };
+        out.set_item(
+            "solution",
+            Solution::sde(py, state_names(model), &plan, &solved)?,
+        )?;
+        Ok(out)
+    }
+
     /// Whether `rows` initial states go through the batched solver: as `batched` says, else
     /// the CLI's rule (an explicit method, GEMM-sized layers, at least 8 rows).
     fn use_batched(

@@ -273,3 +273,32 @@ def test_a_kept_batch_s_summed_adjoint_is_vjp_rows_bit_for_bit():
     with pytest.raises(glassbox.GlassboxError) as e:
         m.solve(t=t, y0=y0, method="rodas5p", batched=True)
     assert "explicit" in str(e.value)
+
+
+def test_an_sde_s_vjp_is_over_the_solve_s_paths_and_matches_central_differences():
+    # examples/ou_fit.gbx: Euler–Maruyama at a fixed dt, so the same seed gives the same
+    # Brownian increments at any parameters and L = Σ ⟨c, y⟩ over 4 paths is smooth in them:
+    # central differences (eps 1e-6: O(eps^2) truncation, ~1e-10 rounding) agree to 1e-7.
+    m = glassbox.Model.from_file(str(EXAMPLES / "ou_fit.gbx"))
+    t = np.linspace(0.0, 1.0, 5)
+    paths = m.solve(t=t, paths=4, seed=3)
+    c = np.cos(np.arange(paths.y.size, dtype=float)).reshape(paths.y.shape)
+    g = m.vjp(c, t=t, paths=4, seed=3)
+    np.testing.assert_array_equal(g["solution"].y, paths.y)  # the solve's own paths
+    assert g["error_estimate"].shape == (4,)
+    p0, eps = m.params, 1e-6
+
+    def loss(**over):
+        params = {k: v for k, v in p0.items()}
+        y0 = over.pop("y0", None)
+        params.update(over)
+        return float(np.sum(c * m.solve(t=t, paths=4, seed=3, params=params, y0=y0).y))
+
+    for k, v in p0.items():
+        fd = (loss(**{k: v + eps}) - loss(**{k: v - eps})) / (2 * eps)
+        assert abs(fd - float(g["params"][k])) < 1e-7 * (1 + abs(fd)), (k, fd, g["params"][k])
+    fd = (loss(y0=[2.0 + eps]) - loss(y0=[2.0 - eps])) / (2 * eps)
+    assert abs(fd - float(g["y0"][0])) < 1e-7 * (1 + abs(fd))
+    with pytest.raises(glassbox.GlassboxError) as e:
+        m.vjp(c[:2], t=t, paths=4, seed=3)
+    assert "shape" in str(e.value)

@@ -19,6 +19,7 @@ pub mod predict;
 pub mod request;
 pub mod rows;
 pub mod sde;
+pub mod sde_vjp;
 pub mod show;
 pub mod solve;
 pub mod train;

@@ -230,6 +230,21 @@ pub fn sweep(
 
 /// The regularizer weights must be finite, and `R_S` needs a method with a stiffness estimate.
 pub(super) fn check_weights(reg: Regularizers, tab: &Tableau) -> Result<(), Vec<Diag>> {
+    finite_weights(reg)?;
+    if reg.stiffness != 0.0 && tab.stiffness_pair.is_none() {
+        return Err(bad_arg(
+            format!(
+                "`{}` has no stiffness estimate, so stiffness_weight must be 0",
+                tab.name
+            ),
+            "use an adaptive explicit method (tsit5, dopri5, bs3, ...), whose stages give the estimate",
+        ));
+    }
+    Ok(())
+}
+
+/// The regularizer weights must be finite numbers.
+pub(super) fn finite_weights(reg: Regularizers) -> Result<(), Vec<Diag>> {
     for (w, what) in [
         (reg.error, "error_weight"),
         (reg.stiffness, "stiffness_weight"),
@@ -240,15 +255,6 @@ pub(super) fn check_weights(reg: Regularizers, tab: &Tableau) -> Result<(), Vec<
                 "give a finite weight (0 turns the regularizer off)",
             ));
         }
-    }
-    if reg.stiffness != 0.0 && tab.stiffness_pair.is_none() {
-        return Err(bad_arg(
-            format!(
-                "`{}` has no stiffness estimate, so stiffness_weight must be 0",
-                tab.name
-            ),
-            "use an adaptive explicit method (tsit5, dopri5, bs3, ...), whose stages give the estimate",
-        ));
     }
     Ok(())
 }
