@@ -43,7 +43,8 @@ pub fn chunk_rows(control: BatchControl) -> usize {
     }
 }
 
-/// Which code trains a classifier (run.json's `classification.training`, the report).
+/// Which code trains a classifier's samples or a trajectory model's windows (run.json's
+/// `classification.training` / `training`, the report).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct TrainingPath {
     /// Batched forward and backward (`true`), or each sample on its own.
