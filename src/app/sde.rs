@@ -16,7 +16,11 @@ use crate::diag::{Diag, did_you_mean};
 use crate::sema::Model;
 use crate::solve;
 use crate::solve::registry;
-use crate::solve::sde::{JitSde, SdeMethod, SdeOptions, SdeSolution, sde_method};
+use crate::solve::sde::{
+    JitBatchSde, JitSde, SdeBatchField, SdeMethod, SdeOptions, SdeSolution, sde_method,
+};
+use crate::solve::threads::Pool;
+use crate::train;
 
 /// Save times when neither `--at` nor the model's `at` gives them.
 pub const DEFAULT_POINTS: usize = 101;
@@ -195,28 +199,68 @@ pub fn run_from(
         // Compiled now, so the solve times below measure solving only.
         field.prepare_jvp().map_err(|d| vec![d])?;
     }
+    let batched = batch_field(model, p, plan).map_err(|d| vec![d])?;
     let compile_wall = compile_start.elapsed();
     let u0 = start_state(model, p, plan.t0, y0)?;
     let repeat = repeat.max(1);
-    // One copy of the field per thread, made before the clock starts.
-    let mut pool =
-        solve::threads::Pool::new(plan.threads, || Ok(field.fork())).map_err(|d| vec![d])?;
-    let (sol, median) = repeat_median(repeat, || {
-        solve::sde::solve_sde_on(
-            plan.method,
-            &mut pool,
-            plan.t0,
-            plan.t1,
-            &u0,
-            &plan.opts,
-            plan.seed,
-            plan.paths,
-        )
-        .map_err(|d| vec![d])
-    })?;
+    let mut pool = match batched {
+        Some(first) => {
+            // One batched field per thread that has a chunk of paths, compiled before the
+            // clock starts.
+            let chunks = plan.paths.div_ceil(solve::sde::CHUNK_PATHS);
+            let mut first = Some(first);
+            let threads = plan.threads.min(chunks);
+            Workers::Batched(
+                Pool::new(threads, || match first.take() {
+                    Some(f) => Ok(f),
+                    None => JitBatchSde::new(model, p, plan.method),
+                })
+                .map_err(|d| vec![d])?,
+            )
+        }
+        // One copy of the field per thread, made before the clock starts.
+        None => {
+            Workers::PerPath(Pool::new(plan.threads, || Ok(field.fork())).map_err(|d| vec![d])?)
+        }
+    };
+    let (sol, median) = repeat_median(repeat, || pool.solve(plan, &u0).map_err(|d| vec![d]))?;
     let compile = compile_wall.max(field.compile_time());
     Ok(SdeRun {
         sol,
         timing: Timing::new(compile, median, repeat),
     })
+}
+
+/// The threads' fields: batched kernels (chunks of paths), or per-path kernels (blocks).
+enum Workers {
+    Batched(Pool<JitBatchSde>),
+    PerPath(Pool<JitSde>),
+}
+
+impl Workers {
+    fn solve(&mut self, plan: &Plan, u0: &[f64]) -> Result<SdeSolution, Diag> {
+        let (method, t0, t1, opts) = (plan.method, plan.t0, plan.t1, &plan.opts);
+        let (seed, paths) = (plan.seed, plan.paths);
+        match self {
+            Workers::Batched(pool) => {
+                solve::sde::solve_sde_batched_on(method, pool, t0, t1, u0, opts, seed, paths)
+            }
+            Workers::PerPath(pool) => {
+                solve::sde::solve_sde_on(method, pool, t0, t1, u0, opts, seed, paths)
+            }
+        }
+    }
+}
+
+/// The batched drift and diffusion for the plan's paths, or `None` where solving each path
+/// alone is the better choice: the rule of classifier rows (`train::solves_batched`: at least
+/// `MIN_BATCH_ROWS` paths and GEMM-sized layers; `GLASSBOX_BATCHED=0` turns it off), no
+/// compile where even GEMMs would not make it batched.
+fn batch_field(model: &Model, p: &[f64], plan: &Plan) -> Result<Option<JitBatchSde>, Diag> {
+    let per_path = solve::BatchControl::PerRow;
+    if !train::solves_batched(per_path, plan.paths, true) {
+        return Ok(None);
+    }
+    let f = JitBatchSde::new(model, p, plan.method)?;
+    Ok(train::solves_batched(per_path, plan.paths, f.uses_gemm()).then_some(f))
 }

@@ -91,6 +91,9 @@ enum Role {
     U,
     P,
     X,
+    /// A tangent, one per row: the argument of a JVP (`ir::jvp`), given by
+    /// [`JitBatchField::eval_along`].
+    V,
 }
 
 impl JitBatchField {
@@ -101,8 +104,8 @@ impl JitBatchField {
         JitBatchField::from_function(&field, &format!("{}.field.batch", model.name), p)
     }
 
-    /// Any function with arguments `t` (scalar), `u`, `p` and optionally `x` returning as many
-    /// values as `u` has.
+    /// Any function with arguments `t` (scalar), `u`, `p` and optionally `x` (and a tangent
+    /// `v`, for [`JitBatchField::eval_along`]) returning as many values as `u` has.
     pub fn from_function(f: &Function, name: &str, p: &[f64]) -> Result<JitBatchField, Diag> {
         JitBatchField::from_kernel(jit::compile_batch(f, name, &[])?, p)
     }
@@ -125,6 +128,7 @@ impl JitBatchField {
                     x_len = spec.len;
                     Role::X
                 }
+                "v" => Role::V,
                 other => {
                     return Err(internal(format!(
                         "`{name}`: unexpected argument `{other}` ({} values)",
@@ -206,17 +210,9 @@ impl JitBatchField {
             out_u.fill(f64::NAN);
             return false;
         }
-        let args: Vec<&[f64]> = self
-            .roles
-            .iter()
-            .map(|role| match role {
-                Role::T => t,
-                Role::U => u,
-                Role::P => &self.p[..],
-                Role::X => &self.gathered[..],
-            })
-            .chain(std::iter::once(v))
-            .collect();
+        // A field with a tangent of its own has no VJP kernel: its `v` is empty.
+        let mut args = self.call_args(t, u, &[]);
+        args.push(v);
         let ok = self
             .vjp
             .as_ref()
@@ -225,6 +221,22 @@ impl JitBatchField {
             out_u.fill(f64::NAN);
         }
         ok
+    }
+
+    /// For every slot `a`: `out[a] = f(t[a], u[a], v[a])` with row `rows[a]`'s inputs, for a
+    /// function with a tangent argument `v` (a JVP, `ir::jvp`; as long as `u`); for one
+    /// without, `v` is not read.
+    pub fn eval_along(&mut self, rows: &[usize], t: &[f64], u: &[f64], v: &[f64], out: &mut [f64]) {
+        if !self.gather(rows) {
+            out.fill(f64::NAN);
+            return;
+        }
+        let args = self.call_args(t, u, v);
+        // The lengths are the driver's (`rows.len()` slots of `dim`); should one disagree, the
+        // kernel's checks refuse the call and NaN reports it.
+        if self.kernel.call(&args, rows.len(), out, &mut []).is_err() {
+            out.fill(f64::NAN);
+        }
     }
 
     /// Replaces the parameters (no recompilation); `p` must be as long as before.
@@ -268,6 +280,20 @@ impl JitBatchField {
         self.kernel.compile_time()
     }
 
+    /// The kernel's arguments in its order (`gather` done).
+    fn call_args<'a>(&'a self, t: &'a [f64], u: &'a [f64], v: &'a [f64]) -> Vec<&'a [f64]> {
+        self.roles
+            .iter()
+            .map(|role| match role {
+                Role::T => t,
+                Role::U => u,
+                Role::P => &self.p[..],
+                Role::X => &self.gathered[..],
+                Role::V => v,
+            })
+            .collect()
+    }
+
     /// The inputs of `rows`, gathered into `self.gathered` unless they are the last call's;
     /// `false` when a row has no inputs.
     fn gather(&mut self, rows: &[usize]) -> bool {
@@ -299,25 +325,9 @@ impl BatchField for JitBatchField {
     }
 
     fn eval_batch(&mut self, rows: &[usize], t: &[f64], u: &[f64], du: &mut [f64]) {
-        if !self.gather(rows) {
-            du.fill(f64::NAN);
-            return;
-        }
-        let args: Vec<&[f64]> = self
-            .roles
-            .iter()
-            .map(|role| match role {
-                Role::T => t,
-                Role::U => u,
-                Role::P => &self.p[..],
-                Role::X => &self.gathered[..],
-            })
-            .collect();
-        // The lengths are the driver's (`rows.len()` slots of `dim`); should one disagree, the
-        // kernel's checks refuse the call and NaN reports it.
-        if self.kernel.call(&args, rows.len(), du, &mut []).is_err() {
-            du.fill(f64::NAN);
-        }
+        // A kernel with a tangent is called through `eval_along`; here its empty `v` is
+        // refused by the kernel's checks, and NaN reports it.
+        self.eval_along(rows, t, u, &[], du)
     }
 
     fn uses_gemm(&self) -> bool {

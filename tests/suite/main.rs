@@ -23,6 +23,7 @@ mod recovery;
 mod render;
 mod repl;
 mod sde;
+mod sde_batched;
 mod sde_train;
 mod sema_models;
 mod solve;

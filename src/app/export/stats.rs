@@ -69,6 +69,15 @@ pub fn stats_text(what: &StatsOf) -> String {
                 sol.paths.len(),
                 plan.seed
             );
+            let solved = match sol.batch {
+                Some(b) => format!(
+                    "batched, {} calls, mean batch {:.1} paths",
+                    b.calls,
+                    b.row_evals as f64 / b.calls.max(1) as f64
+                ),
+                None => "one by one".to_string(),
+            };
+            let _ = writeln!(out, "paths solved      {solved}");
             let _ = writeln!(out, "nfe               {}", s.nfe);
             steps(&mut out, s.accepted, s.rejected);
             let _ = writeln!(

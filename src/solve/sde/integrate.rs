@@ -8,14 +8,15 @@
 //! shortened to land on it; nothing is interpolated); the Brownian path of a solve depends
 //! only on `(seed, path)`, never on the steps taken.
 
-use super::brownian::{BrownianCache, BrownianPoint, BrownianTree, DEFAULT_DEPTH, increments};
-use super::field::SdeField;
+use super::brownian::{BrownianTree, DEFAULT_DEPTH};
+use super::field::{NoiseMap, SdeField};
 use super::method::SdeMethod;
 use super::step::{Work, sde_step};
 use super::stiffness::stiffness_estimate;
+use super::track::Track;
 use crate::diag::Diag;
 use crate::solve::threads::Pool;
-use crate::solve::{Solution, SolveError, Stats, StepRecord};
+use crate::solve::{BatchStats, Solution, SolveError, Stats};
 
 #[derive(Clone, Debug)]
 pub struct SdeOptions {
@@ -66,6 +67,9 @@ impl Default for SdeOptions {
 pub struct SdeSolution {
     pub paths: Vec<Solution>,
     pub stats: Stats,
+    /// The batched field's calls when the paths were solved batched (`batched.rs`); `None`
+    /// when each path was solved alone.
+    pub batch: Option<BatchStats>,
 }
 
 /// Solves `du = f dt + g dW` (Itô, or Stratonovich for `euler_heun`) from `u(t0) = u0` on
@@ -81,7 +85,7 @@ pub fn solve_sde<S: SdeField + ?Sized>(
     seed: u64,
     paths: usize,
 ) -> Result<SdeSolution, SolveError> {
-    check_inputs(method, field, t0, t1, u0, opts)?;
+    check_inputs(method, (field.dim(), field.noise()), t0, t1, u0, opts)?;
     let m = field.noise().processes();
     let depth = tree_depth(t0, t1, opts);
     let mut sols = Vec::with_capacity(paths);
@@ -93,13 +97,17 @@ pub fn solve_sde<S: SdeField + ?Sized>(
 }
 
 impl SdeSolution {
-    /// The paths, in path order, with their counts summed.
-    fn of(paths: Vec<Solution>) -> SdeSolution {
+    /// The paths, in path order, with their counts summed (solved one by one).
+    pub(super) fn of(paths: Vec<Solution>) -> SdeSolution {
         let mut stats = Stats::default();
         for sol in &paths {
             stats.add(&sol.stats);
         }
-        SdeSolution { paths, stats }
+        SdeSolution {
+            paths,
+            stats,
+            batch: None,
+        }
     }
 }
 
@@ -117,12 +125,9 @@ pub fn solve_sde_on<S: SdeField + Send>(
     paths: usize,
 ) -> Result<SdeSolution, Diag> {
     let Some(first) = pool.workers_mut().first() else {
-        return Ok(SdeSolution {
-            paths: Vec::new(),
-            stats: Stats::default(),
-        });
+        return Ok(SdeSolution::of(Vec::new()));
     };
-    check_inputs(method, first, t0, t1, u0, opts)?;
+    check_inputs(method, (first.dim(), first.noise()), t0, t1, u0, opts)?;
     let m = first.noise().processes();
     let depth = tree_depth(t0, t1, opts);
     let mut sols = vec![Solution::default(); paths];
@@ -145,7 +150,7 @@ pub fn solve_path<S: SdeField + ?Sized>(
     tree: &BrownianTree,
 ) -> Result<Solution, SolveError> {
     let (t0, t1) = tree.span();
-    check_inputs(method, field, t0, t1, u0, opts)?;
+    check_inputs(method, (field.dim(), field.noise()), t0, t1, u0, opts)?;
     if tree.processes() != field.noise().processes() {
         return Err(SolveError::InvalidOption(format!(
             "the Brownian tree has {} processes, the noise map {}",
@@ -153,200 +158,29 @@ pub fn solve_path<S: SdeField + ?Sized>(
             field.noise().processes()
         )));
     }
-    let n = field.dim();
     let of = field.noise().of().to_vec();
-    let m = tree.processes();
-    let fixed = opts.dt.is_some();
-    let adaptive_method = method.is_adaptive();
-
-    let mut stats = Stats::default();
-    let mut sol = Solution {
-        method: method.name(),
-        dim: n,
-        ts: Vec::new(),
-        us: Vec::new(),
-        steps: Vec::new(),
-        stats,
-        dense: None,
-    };
-    if let Some(dt) = opts.dt {
-        // The grid's steps and those save times add: no regrowth of the step records.
-        let grid = ((t1 - t0) / dt).ceil();
-        let steps = if grid.is_finite() { grid as usize } else { 0 };
-        // Capped: a huge grid (or max_steps) must not reserve memory it may never use.
-        let steps = steps.saturating_add(opts.save_at.len());
-        sol.steps.reserve(steps.min(opts.max_steps).min(1 << 20));
-    }
-    let mut u = u0.to_vec();
-    let mut t = t0;
-    let (mut f0, mut g0) = (vec![0.0; n], vec![0.0; n]);
-    field.drift(t, &u, &mut f0);
-    field.diffusion(t, &u, &mut g0);
-    stats.nfe += 2;
-    check_finite(&f0, t)?;
-    check_finite(&g0, t)?;
-
-    let mut saves = opts.save_at.iter().copied().peekable();
-    if opts.save_at.is_empty() {
-        sol.ts.push(t0);
-        sol.us.extend_from_slice(u0);
-    }
-    while saves.peek() == Some(&t0) {
-        sol.ts.push(t0);
-        sol.us.extend_from_slice(u0);
-        saves.next();
-    }
-
-    let mut w = Work::new(n);
-    let (mut dw, mut i10) = (vec![0.0; m], vec![0.0; m]);
-    let mut cache = BrownianCache::new();
-    let mut here = BrownianPoint::origin(t0, m);
-    let mut there = BrownianPoint::origin(t0, m);
-    let mut h = match (opts.dt, opts.h0) {
-        (Some(dt), _) => dt,
-        (None, Some(h0)) => h0.min(t1 - t0),
-        (None, None) => initial_step(&u, &f0, &g0, t1 - t0, opts),
-    };
-    if opts.dt.is_none() {
-        crate::solve::error::check_first_step(t0, t1, h, opts.max_steps)?;
-    }
-    let mut grid_steps = 0u64;
-    let mut step_nfe = 0u32;
-    let mut rejected_last = false;
-    let mut non_finite: Option<SolveError> = None;
-
-    while t < t1 {
-        if sol.steps.len() >= opts.max_steps {
-            return Err(SolveError::MaxSteps {
-                max_steps: opts.max_steps,
-                t,
-                t1,
-            });
+    let mut tr = Track::new(method, &of, u0, opts, tree);
+    field.drift(tr.t, &tr.u, &mut tr.f0);
+    field.diffusion(tr.t, &tr.u, &mut tr.g0);
+    tr.begin()?;
+    while tr.plan()? {
+        let (t, h) = (tr.t, tr.h_try());
+        let nfe = sde_step(method, field, t, &tr.u, h, &tr.f0, &tr.g0, &mut tr.w);
+        if !tr.judge(nfe)? {
+            continue;
         }
-        let target = if fixed {
-            let grid = t0 + (grid_steps + 1) as f64 * h;
-            if t1 - grid <= 1e-12 * (t1 - t0) {
-                t1
-            } else {
-                grid
-            }
-        } else if t + h >= t1 - 1e-12 * h {
-            t1
-        } else {
-            t + h
-        };
-        // A save time within rounding of the grid point (`k/100` against `k·0.01`) is that
-        // grid point: the step lands on the save time instead of stopping 1e-17 short of
-        // the grid and taking a microscopic step after it.
-        let (t_next, on_grid) = match saves.peek() {
-            Some(&s) if fixed && s > t && (s - target).abs() <= 1e-12 * (t1 - t0) => (s, true),
-            Some(&s) if s < target && s > t => (s, false),
-            _ => (target, true),
-        };
-        let h_try = t_next - t;
-        // Cut short to land on a save time: the controller's step `h` still stands after it.
-        let landed_short = !fixed && h_try < h;
-        if !fixed && h_try <= 16.0 * f64::EPSILON * t.abs().max(t1 - t0) {
-            return Err(non_finite.unwrap_or(SolveError::StepUnderflow {
-                t,
-                h: h_try,
-                norm: u.iter().map(|x| x * x).sum::<f64>().sqrt(),
-            }));
-        }
-
-        tree.point_cached(t_next, &mut cache, &mut there);
-        increments(&here, &there, &mut dw, &mut i10);
-        for i in 0..n {
-            w.dw[i] = dw[of[i]];
-            w.i10[i] = i10[of[i]];
-        }
-        let nfe = sde_step(method, field, t, &u, h_try, &f0, &g0, &mut w);
-        stats.nfe += u64::from(nfe);
-        step_nfe += nfe;
-        let e = adaptive_method.then(|| error_estimate(&u, &w, opts));
-        if !fixed {
-            let e = e.unwrap_or(0.0);
-            let acceptable = e <= 1.0; // false for NaN too
-            if !acceptable {
-                stats.rejected += 1;
-                non_finite = w.u1.iter().position(|x| !x.is_finite()).map(|component| {
-                    SolveError::NonFinite {
-                        component,
-                        value: w.u1[component],
-                        t: t_next,
-                    }
-                });
-                rejected_last = true;
-                h = h_try * reject_factor(e);
-                continue;
-            }
-        }
-        check_finite(&w.u1, t_next)?;
         let s = if opts.stiffness {
-            stiffness_estimate(method, field, t, h_try, &mut w)
+            stiffness_estimate(method, field, t, h, &mut tr.w)
         } else {
             None
         };
-        if let Some((_, nfe)) = s {
-            stats.nfe += u64::from(nfe);
-            step_nfe += nfe;
-        }
-
-        sol.steps.push(StepRecord {
-            t,
-            h: h_try,
-            error_estimate: e,
-            stiffness_estimate: s.map(|(s, _)| s),
-            nfe: step_nfe,
-            stages: None,
-        });
-        stats.accepted += 1;
-        if fixed && on_grid {
-            grid_steps += 1;
-        }
-        t = t_next;
-        u.copy_from_slice(&w.u1);
-        std::mem::swap(&mut here, &mut there);
-        while saves.peek() == Some(&t) {
-            sol.ts.push(t);
-            sol.us.extend_from_slice(&u);
-            saves.next();
-        }
-        if opts.save_at.is_empty() {
-            sol.ts.push(t);
-            sol.us.extend_from_slice(&u);
-        }
-        step_nfe = 0;
-        non_finite = None;
-        if t < t1 {
-            field.drift(t, &u, &mut f0);
-            field.diffusion(t, &u, &mut g0);
-            stats.nfe += 2;
-            step_nfe = 2;
-            check_finite(&f0, t)?;
-            check_finite(&g0, t)?;
-        }
-        if !fixed {
-            let mut fac = accept_factor(e.unwrap_or(0.0));
-            if rejected_last {
-                fac = fac.min(1.0);
-            }
-            rejected_last = false;
-            // After a step shortened to hit a save time, the step planned before it stands:
-            // scaling the short step instead would shorten the next one too, and a solve would
-            // pay about one extra step per observation interval (0.73x NFE on the spiral SDE
-            // with 20 save times, docs/results_sde.md).
-            h = if landed_short {
-                (h_try * fac).max(h)
-            } else {
-                h_try * fac
-            };
+        if tr.accept(s) {
+            field.drift(tr.t, &tr.u, &mut tr.f0);
+            field.diffusion(tr.t, &tr.u, &mut tr.g0);
+            tr.restart()?;
         }
     }
-    // Step records count the evaluations at each step's start to the step before it, so the
-    // totals agree: 2 at t0 + Σ_j nfe_j.
-    sol.stats = stats;
-    Ok(sol)
+    Ok(tr.finish())
 }
 
 /// The tree depth of a solve on `[t0, t1]`: `opts.depth` when given; on a fixed grid the
@@ -409,26 +243,6 @@ pub(crate) fn error_estimate(u: &[f64], w: &Work, opts: &SdeOptions) -> f64 {
     (sum / u.len() as f64).sqrt()
 }
 
-/// The estimates are O(h) random variables, so the controller is a plain I-controller with
-/// exponent ½ (q = 2): `h ← h · clamp(0.9 E^{-1/2}, 0.2, 10)`.
-fn accept_factor(e: f64) -> f64 {
-    let fac = 0.9 * e.powf(-0.5);
-    if fac.is_nan() {
-        1.0
-    } else {
-        fac.clamp(0.2, 10.0)
-    }
-}
-
-fn reject_factor(e: f64) -> f64 {
-    let fac = 0.9 * e.powf(-0.5);
-    if fac.is_finite() {
-        fac.clamp(0.2, 1.0)
-    } else {
-        0.2
-    }
-}
-
 /// An adaptive solve's first step: with `sc = atol + |u0|·rtol` and RMS norms
 /// `d_f = ‖f0/sc‖`, `d_g = ‖g0/sc‖`, `h = min(0.01 / max(d_f, d_g), span)` (the span when
 /// both vanish). Deliberately cautious; the controller grows it tenfold per step.
@@ -458,7 +272,7 @@ pub(crate) fn initial_step(
     }
 }
 
-fn check_finite(v: &[f64], t: f64) -> Result<(), SolveError> {
+pub(super) fn check_finite(v: &[f64], t: f64) -> Result<(), SolveError> {
     match v.iter().position(|x| !x.is_finite()) {
         Some(component) => Err(SolveError::NonFinite {
             component,
@@ -469,32 +283,27 @@ fn check_finite(v: &[f64], t: f64) -> Result<(), SolveError> {
     }
 }
 
-fn check_inputs<S: SdeField + ?Sized>(
+/// The checks of every SDE solve's inputs, for a field of `n` components and noise map
+/// `noise`.
+pub(super) fn check_inputs(
     method: SdeMethod,
-    field: &S,
+    (n, noise): (usize, &NoiseMap),
     t0: f64,
     t1: f64,
     u0: &[f64],
     opts: &SdeOptions,
 ) -> Result<(), SolveError> {
     let invalid = |s: String| Err(SolveError::InvalidOption(s));
-    let n = field.dim();
     if u0.len() != n {
         return invalid(format!(
             "the initial state has {} values but the SDE has dimension {n}",
             u0.len()
         ));
     }
-    if field.noise().dim() != n
-        || field
-            .noise()
-            .of()
-            .iter()
-            .any(|&k| k >= field.noise().processes())
-    {
+    if noise.dim() != n || noise.of().iter().any(|&k| k >= noise.processes()) {
         return invalid(format!(
             "the noise map covers {} components of {n}",
-            field.noise().dim()
+            noise.dim()
         ));
     }
     if let Some(component) = u0.iter().position(|x| !x.is_finite()) {
@@ -536,7 +345,7 @@ fn check_inputs<S: SdeField + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::solve::sde::{NoiseMap, SdeMethod, sde_from_fn};
+    use crate::solve::sde::{BrownianPoint, SdeMethod, sde_from_fn};
 
     fn opts(dt: Option<f64>, save_at: Vec<f64>) -> SdeOptions {
         SdeOptions {

@@ -15,6 +15,8 @@
 //! adapters (`field.rs`); every failure is a [`crate::solve::SolveError`], never a panic.
 //! See `docs/solvers.md`, "SDEs".
 
+mod batch_field;
+mod batched;
 pub mod brownian;
 mod field;
 mod integrate;
@@ -22,7 +24,10 @@ mod jit;
 pub mod method;
 mod step;
 mod stiffness;
+mod track;
 
+pub use batch_field::{JitBatchSde, PathByPath, SdeBatchField, SdePart};
+pub use batched::{CHUNK_PATHS, solve_sde_batched, solve_sde_batched_on};
 pub use brownian::{BrownianCache, BrownianPoint, BrownianTree, increments};
 pub use field::{FnSde, IrSde, NoiseMap, SdeField, sde_from_fn};
 pub use integrate::{SdeOptions, SdeSolution, solve_path, solve_sde, solve_sde_on, tree_depth};

@@ -82,20 +82,38 @@ pub(crate) fn stiffness_estimate<S: SdeField + ?Sized>(
     h: f64,
     w: &mut Work,
 ) -> Option<(f64, u32)> {
-    let (p, q) = stiffness_pair(method)?;
-    let (_, _, cp) = drift_row(method, p)?;
-    let n = w.fx.len();
-    let (hp, hq) = (p * n..(p + 1) * n, q * n..(q + 1) * n);
+    let (at, q) = stiffness_point(method, t, h, w.fx.len())?;
     let nfe = if field.drift_reads_t() {
-        // Stage p's abscissa, computed as the stepper computed it.
-        field.drift(t + cp * h, &w.h0[hq.clone()], &mut w.fx);
+        field.drift(at, &w.h0[q], &mut w.fx);
         1
     } else {
-        w.fx.copy_from_slice(&w.fs[hq.clone()]);
+        w.fx.copy_from_slice(&w.fs[q]);
         0
     };
-    let s = secant(&w.fs[hp.clone()], &w.fx, &w.h0[hp], &w.h0[hq]);
-    Some((s, nfe))
+    Some((stiffness_secant(method, w)?, nfe))
+}
+
+/// Where `S_j`'s second drift value is taken for the step `(t, h)` of an `n`-component state:
+/// stage `p`'s abscissa, computed as the stepper computed it, and stage `q`'s range in
+/// `Work::h0` (its argument) and `Work::fs` (its drift value, the estimate's value when the
+/// drift does not read `t`); `None` for a method without an estimate.
+pub(crate) fn stiffness_point(
+    method: SdeMethod,
+    t: f64,
+    h: f64,
+    n: usize,
+) -> Option<(f64, std::ops::Range<usize>)> {
+    let (p, q) = stiffness_pair(method)?;
+    let (_, _, cp) = drift_row(method, p)?;
+    Some((t + cp * h, q * n..(q + 1) * n))
+}
+
+/// `S_j` once `w.fx` holds the drift at [`stiffness_point`].
+pub(crate) fn stiffness_secant(method: SdeMethod, w: &Work) -> Option<f64> {
+    let (p, q) = stiffness_pair(method)?;
+    let n = w.fx.len();
+    let (hp, hq) = (p * n..(p + 1) * n, q * n..(q + 1) * n);
+    Some(secant(&w.fs[hp.clone()], &w.fx, &w.h0[hp], &w.h0[hq]))
 }
 
 #[cfg(test)]
