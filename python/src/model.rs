@@ -797,6 +797,7 @@ impl Model {
             sol: glassbox::solve::sde::SdeSolution {
                 paths: run.paths,
                 stats,
+                batch: None,
             },
             timing: run.timing,
         };
