@@ -581,12 +581,7 @@ impl Model {
                 .map(|z| glassbox::train::argmax(z) as i64)
                 .collect();
             let out = PyDict::new(py);
-            out.set_item(
-                "logits",
-                numpy::ndarray::Array2::from_shape_vec((rows, k), logits)
-                    .map_err(|e| raise(py, vec![internal(e.to_string())]))?
-                    .into_pyarray(py),
-            )?;
+            out.set_item("logits", matrix(py, (rows, k), logits)?)?;
             out.set_item("classes", classes.into_pyarray(py))?;
             out.set_item("forward", crate::train::json(py, &forward)?)?;
             return Ok(out.into_any());
@@ -968,12 +963,7 @@ fn summed_dict<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
     let rows = e.len();
-    out.set_item(
-        "y0",
-        numpy::ndarray::Array2::from_shape_vec((rows, model.state_size), dy0)
-            .map_err(|e| raise(py, vec![internal(e.to_string())]))?
-            .into_pyarray(py),
-    )?;
+    out.set_item("y0", matrix(py, (rows, model.state_size), dy0)?)?;
     out.set_item("params", params_dict(py, model, dp)?)?;
     out.set_item("error_estimate", e.into_pyarray(py))?;
     out.set_item("stiffness", s.into_pyarray(py))?;
@@ -1133,12 +1123,7 @@ fn rows_gradient_dict<'py>(
     let (b, n) = (grads.len(), model.state_size);
     let out = PyDict::new(py);
     let dy0: Vec<f64> = grads.iter().flat_map(|g| g.0.iter().copied()).collect();
-    out.set_item(
-        "y0",
-        numpy::ndarray::Array2::from_shape_vec((b, n), dy0)
-            .map_err(|e| raise(py, vec![internal(e.to_string())]))?
-            .into_pyarray(py),
-    )?;
+    out.set_item("y0", matrix(py, (b, n), dy0)?)?;
     let params = PyDict::new(py);
     // Each parameter's slice of every row's flat gradient, rows stacked in front.
     for ((decl, _), q) in params::values(model, p).into_iter().zip(&model.params) {
@@ -1183,6 +1168,17 @@ fn row_weights(
             )],
         )),
     }
+}
+
+/// `values` (row-major) as a NumPy array of `shape`.
+fn matrix<'py>(
+    py: Python<'py>,
+    shape: (usize, usize),
+    values: Vec<f64>,
+) -> PyResult<Bound<'py, numpy::PyArray2<f64>>> {
+    let a = numpy::ndarray::Array2::from_shape_vec(shape, values)
+        .map_err(|e| raise(py, vec![internal(e.to_string())]))?;
+    Ok(a.into_pyarray(py))
 }
 
 fn bad_argument(msg: String, help: &str) -> Diag {
