@@ -333,12 +333,13 @@ impl Model {
         Ok(out)
     }
 
-    /// `vjp` for many initial states at once, each row its own solve and sweep (one compiled
-    /// field; the GIL released for the whole batch): `cotangents` `(rows, len(t), n_states)`,
-    /// `y0` `(rows, n_states)`, `error_weights` / `stiffness_weights` one per row (default 0).
+    /// `vjp` for many initial states at once, each row on its own steps (the GIL released for
+    /// the whole batch): `cotangents` `(rows, len(t), n_states)`, `y0` `(rows, n_states)`,
+    /// `error_weights` / `stiffness_weights` one for all rows or one per row (default 0).
     /// Returns `y0` `(rows, n_states)`, `params` `{name: (rows, *shape)}` (each row's own
-    /// gradient, not summed: what `jax.vmap` of `glassbox.jax.odeint` needs), `error_estimate`
-    /// and `stiffness` `(rows,)`.
+    /// gradient: what `jax.vmap` of `glassbox.jax.odeint` needs; with `sum_rows=True` their
+    /// sum, `{name: shape}`), `error_estimate` and `stiffness` `(rows,)`. `batched` as for
+    /// `solve`: the rows solved and (summed, one weight for all) swept batched.
     #[pyo3(signature = (cotangents, t, y0, params=None, method=None, rtol=None, atol=None, dt=None, error_weights=None, stiffness_weights=None, sum_rows=false, batched=None))]
     #[allow(clippy::too_many_arguments)]
     fn vjp_rows<'py>(
@@ -899,29 +900,21 @@ impl Model {
                 .map_err(|d| raise(py, d))?;
             return summed_dict(py, model, dy0, &dp, recorded);
         }
-        let copies;
-        let kept: &[vjp::KeptSolve] = match runs {
-            KeptRuns::Solves(k) => k,
-            KeptRuns::Batch(run) => {
-                copies = run.rows_kept();
-                &copies
-            }
-        };
         let cache = &self.vjp_field;
         let sweeps = py
             .detach(|| {
                 let mut field = cache.lock().unwrap_or_else(PoisonError::into_inner);
                 let mut start = 0;
-                kept.iter()
-                    .enumerate()
-                    .map(|(i, run)| {
-                        let c = &cot[start..start + run.sol.us.len()];
-                        start += run.sol.us.len();
+                (sols.iter().enumerate())
+                    .map(|(i, sol)| {
+                        let c = &cot[start..start + sol.us.len()];
+                        start += sol.us.len();
                         let reg = Regularizers {
                             error: we[i],
                             stiffness: ws[i],
                         };
-                        vjp::sweep(&mut field, model, run, c, reg).map_err(|d| plans::in_row(i, d))
+                        runs.sweep_row(&mut field, model, i, c, reg)
+                            .map_err(|d| plans::in_row(i, d))
                     })
                     .collect::<Result<Vec<_>, _>>()
             })

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use glassbox::app::rows::BatchRun;
 use glassbox::app::solve::Timing;
-use glassbox::app::vjp::KeptSolve;
+use glassbox::app::vjp::{self, KeptSolve, Regularizers, Sweep};
+use glassbox::grad::JitVjpField;
 use glassbox::solve::Stats;
 use numpy::ndarray::{Array2, Array3};
 use numpy::{IntoPyArray, PyArray1};
@@ -102,6 +103,21 @@ impl KeptRuns {
         match self {
             KeptRuns::Solves(runs) => runs.iter().map(|r| &r.sol).collect(),
             KeptRuns::Batch(run) => run.sols.iter().collect(),
+        }
+    }
+
+    /// Row `i`'s own gradient, on its kept solution in place.
+    pub fn sweep_row(
+        &self,
+        field: &mut Option<JitVjpField>,
+        model: &glassbox::sema::Model,
+        i: usize,
+        dl_dy: &[f64],
+        reg: Regularizers,
+    ) -> Result<Sweep, Vec<glassbox::diag::Diag>> {
+        match self {
+            KeptRuns::Solves(runs) => vjp::sweep(field, model, &runs[i], dl_dy, reg),
+            KeptRuns::Batch(run) => run.sweep_row(field, model, i, dl_dy, reg),
         }
     }
 

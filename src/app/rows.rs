@@ -12,11 +12,11 @@ use std::time::Instant;
 
 use super::bad_arg;
 use super::solve::{Plan, Timing};
-use super::vjp::{KeptSolve, Regularizers};
+use super::vjp::{Regularizers, Solved, Sweep, sweep_of};
 use crate::diag::Diag;
-use crate::grad::{self, AdjointOptions, BatchAdjointWork};
+use crate::grad::{self, AdjointOptions, BatchAdjointWork, JitVjpField};
 use crate::sema::Model;
-use crate::solve::{self, BatchControl, BatchRow, BatchStats, JitBatchField, Solution, Tableau};
+use crate::solve::{self, BatchControl, BatchRow, BatchStats, JitBatchField, Solution};
 use crate::train::solves_batched;
 
 /// Whether `rows` rows of the model whose batched field is `field` are better solved batched.
@@ -48,11 +48,7 @@ pub fn field_with<'f>(
 pub struct BatchRun {
     pub sols: Vec<Solution>,
     pub stats: BatchStats,
-    tab: &'static Tableau,
-    p: Vec<f64>,
-    rtol: f64,
-    atol: f64,
-    t0: f64,
+    how: Solved,
     keep: bool,
     /// The compile (or parameter update) and the solve.
     pub timing: Timing,
@@ -93,34 +89,38 @@ pub fn solve(
     Ok(BatchRun {
         sols: sol.rows,
         stats: sol.stats,
-        tab,
-        p: p.to_vec(),
-        rtol: opts.rtol,
-        atol: opts.atol,
-        t0: plan.t0,
+        how: Solved::new(tab, p, plan, true),
         keep,
         timing: Timing::new(compile, run_start.elapsed(), 1),
     })
 }
 
 impl BatchRun {
-    /// Every row as a kept single-row solve, for `vjp::sweep` (each row's own `dL/dp`, which
-    /// the batched sweep sums): the rows' solutions copied, stages and all.
-    pub fn rows_kept(&self) -> Vec<KeptSolve> {
-        let timing = Timing::new(std::time::Duration::ZERO, std::time::Duration::ZERO, 1);
-        self.sols
-            .iter()
-            .map(|s| {
-                KeptSolve::of_row(
-                    s.clone(),
-                    self.tab,
-                    &self.p,
-                    (self.rtol, self.atol),
-                    self.t0,
-                    timing,
-                )
-            })
-            .collect()
+    /// Row `i`'s own gradient (`vjp::sweep` on its solution, in place): what the batched
+    /// sweep sums over the rows, for a caller that needs each row's `dL/dp`.
+    pub fn sweep_row(
+        &self,
+        field: &mut Option<JitVjpField>,
+        model: &Model,
+        i: usize,
+        dl_dy: &[f64],
+        reg: Regularizers,
+    ) -> Result<Sweep, Vec<Diag>> {
+        self.require_stages()?;
+        sweep_of(field, model, &self.how, &self.sols[i], dl_dy, reg)
+    }
+
+    fn require_stages(&self) -> Result<(), Vec<Diag>> {
+        if self.keep {
+            return Ok(());
+        }
+        Err(vec![
+            Diag::error(
+                "glassbox::internal",
+                "a batched solve without its stages was differentiated",
+            )
+            .help("this is a bug in glassbox; please report it"),
+        ])
     }
 }
 
@@ -135,16 +135,8 @@ pub fn sweep(
     dl_dy: &[f64],
     reg: Regularizers,
 ) -> Result<(Vec<f64>, Vec<f64>, Timing), Vec<Diag>> {
-    if !run.keep {
-        return Err(vec![
-            Diag::error(
-                "glassbox::internal",
-                "a batched solve without its stages was differentiated",
-            )
-            .help("this is a bug in glassbox; please report it"),
-        ]);
-    }
-    super::vjp::check_weights(reg, run.tab)?;
+    run.require_stages()?;
+    super::vjp::check_weights(reg, run.how.tab)?;
     let total: usize = run.sols.iter().map(|s| s.us.len()).sum();
     if dl_dy.len() != total {
         return Err(bad_arg(
@@ -163,17 +155,17 @@ pub fn sweep(
         start += s.us.len();
     }
     let compile_start = Instant::now();
-    let f = field_with(field, model, &run.p)?;
+    let f = field_with(field, model, &run.how.p)?;
     let compile = compile_start.elapsed();
     let run_start = Instant::now();
     let aopts = AdjointOptions {
         error_weight: reg.error,
         stiffness_weight: reg.stiffness,
-        ..AdjointOptions::new(run.rtol, run.atol)
+        ..AdjointOptions::new(run.how.rtol, run.how.atol)
     };
-    let mut dp = vec![0.0; run.p.len()];
+    let mut dp = vec![0.0; run.how.p.len()];
     let g = grad::batch_adjoint(
-        run.tab,
+        run.how.tab,
         f,
         &run.sols,
         &parts,

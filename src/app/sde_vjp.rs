@@ -13,7 +13,7 @@ use super::sde::Plan;
 use super::solve::{Timing, start_state};
 use super::vjp::Regularizers;
 use crate::diag::Diag;
-use crate::grad::{self, JitSdeVjp, SdeRegularizer};
+use crate::grad::{self, JitSdeVjp, SdeRegularizer, add_into};
 use crate::sema::Model;
 use crate::solve::Solution;
 use crate::solve::sde::{BrownianTree, SdeMethod, solve_path, tree_depth};
@@ -73,14 +73,9 @@ pub fn run(
         error_weight: reg.error,
         stiffness_weight: reg.stiffness,
     };
-    let mut out = SdeVjpRun {
-        paths: Vec::with_capacity(plan.paths),
-        dy0: vec![0.0; n],
-        dp: vec![0.0; p.len()],
-        error_estimate: Vec::with_capacity(plan.paths),
-        stiffness: Vec::with_capacity(plan.paths),
-        timing: Timing::new(compile, compile, 1),
-    };
+    let (mut dy0, mut dp) = (vec![0.0; n], vec![0.0; p.len()]);
+    let mut paths = Vec::with_capacity(plan.paths);
+    let (mut error_estimate, mut stiffness) = (Vec::new(), Vec::new());
     for k in 0..plan.paths {
         let in_path = |e: crate::solve::SolveError| {
             let mut d = Diag::from(e);
@@ -93,23 +88,22 @@ pub fn run(
         let (g, (r_e, r_s)) =
             grad::sde_adjoint_with(plan.method, &mut field, &sol, &u0, &tree, seeds, &sreg)
                 .map_err(in_path)?;
-        for (a, d) in out.dp.iter_mut().zip(&g.dp) {
-            *a += d;
-        }
-        for (a, d) in out.dy0.iter_mut().zip(&g.du0) {
-            *a += d;
-        }
-        out.error_estimate.push(r_e);
-        out.stiffness.push(r_s);
-        out.paths.push(sol);
+        add_into(&mut dp, &g.dp);
+        add_into(&mut dy0, &g.du0);
+        error_estimate.push(r_e);
+        stiffness.push(r_s);
+        paths.push(sol);
     }
     if y0.is_none() {
-        let init =
-            grad::initial_state_vjp(model, p, &[], plan.t0, &out.dy0).map_err(|d| vec![d])?;
-        for (a, d) in out.dp.iter_mut().zip(&init) {
-            *a += d;
-        }
+        let init = grad::initial_state_vjp(model, p, &[], plan.t0, &dy0).map_err(|d| vec![d])?;
+        add_into(&mut dp, &init);
     }
-    out.timing = Timing::new(compile, run_start.elapsed(), 1);
-    Ok(out)
+    Ok(SdeVjpRun {
+        paths,
+        dy0,
+        dp,
+        error_estimate,
+        stiffness,
+        timing: Timing::new(compile, run_start.elapsed(), 1),
+    })
 }

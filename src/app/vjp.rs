@@ -89,40 +89,38 @@ pub fn run_cached(
 /// `solve(keep=True)` and `solve_adjoint`).
 pub struct KeptSolve {
     pub sol: Solution,
-    tab: &'static Tableau,
-    /// The parameters and the tolerances the solve ran with.
-    p: Vec<f64>,
-    rtol: f64,
-    atol: f64,
-    t0: f64,
-    /// Whether the initial state was the caller's (else the model's, from `p`: the sweep
-    /// then carries `dL/dy0` on into `dL/dp`).
-    y0_given: bool,
+    how: Solved,
     /// The compile (or parameter update) and the solve.
     pub timing: Timing,
 }
 
-impl KeptSolve {
-    /// A row of a batched solve with its stages (`app::rows`), from the caller's `y0`.
-    pub(super) fn of_row(
-        sol: Solution,
-        tab: &'static Tableau,
-        p: &[f64],
-        (rtol, atol): (f64, f64),
-        t0: f64,
-        timing: Timing,
-    ) -> KeptSolve {
-        KeptSolve {
-            sol,
+impl Solved {
+    /// What a solve of `plan` with `tab` at parameters `p` ran with.
+    pub(super) fn new(tab: &'static Tableau, p: &[f64], plan: &Plan, y0_given: bool) -> Solved {
+        Solved {
             tab,
             p: p.to_vec(),
-            rtol,
-            atol,
-            t0,
-            y0_given: true,
-            timing,
+            rtol: plan.opts.rtol,
+            atol: plan.opts.atol,
+            t0: plan.t0,
+            y0_given,
         }
     }
+}
+
+/// What a kept solve ran with, which its sweep needs: a single solve's or every row's of a
+/// batch (`app::rows`).
+#[derive(Clone, Debug)]
+pub(super) struct Solved {
+    pub(super) tab: &'static Tableau,
+    /// The parameters and the tolerances.
+    pub(super) p: Vec<f64>,
+    pub(super) rtol: f64,
+    pub(super) atol: f64,
+    pub(super) t0: f64,
+    /// Whether the initial state was the caller's (else the model's, from `p`: the sweep
+    /// then carries `dL/dy0` on into `dL/dp`).
+    pub(super) y0_given: bool,
 }
 
 /// The planned solve from `y0` (else the model's initial state) with parameters `p`, its
@@ -155,12 +153,7 @@ pub fn solve_kept(
         solve::solve(tab, field, plan.t0, plan.t1, &u0, &opts).map_err(|e| vec![Diag::from(e)])?;
     Ok(KeptSolve {
         sol,
-        tab,
-        p: p.to_vec(),
-        rtol: opts.rtol,
-        atol: opts.atol,
-        t0: plan.t0,
-        y0_given: y0.is_some(),
+        how: Solved::new(tab, p, plan, y0.is_some()),
         timing: Timing::new(compile, run_start.elapsed(), 1),
     })
 }
@@ -185,8 +178,19 @@ pub fn sweep(
     dl_dy: &[f64],
     reg: Regularizers,
 ) -> Result<Sweep, Vec<Diag>> {
-    check_weights(reg, kept.tab)?;
-    let sol = &kept.sol;
+    sweep_of(field, model, &kept.how, &kept.sol, dl_dy, reg)
+}
+
+/// [`sweep`] of the solution `sol`, solved as `how` says (a batch's row, in place).
+pub(super) fn sweep_of(
+    field: &mut Option<JitVjpField>,
+    model: &Model,
+    how: &Solved,
+    sol: &Solution,
+    dl_dy: &[f64],
+    reg: Regularizers,
+) -> Result<Sweep, Vec<Diag>> {
+    check_weights(reg, how.tab)?;
     if dl_dy.len() != sol.us.len() {
         return Err(bad_arg(
             format!(
@@ -201,22 +205,20 @@ pub fn sweep(
     }
     check_finite(dl_dy)?;
     let compile_start = Instant::now();
-    let field = with_params(field, model, &kept.p)?;
+    let field = with_params(field, model, &how.p)?;
     let compile = compile_start.elapsed();
     let run_start = Instant::now();
     let aopts = AdjointOptions {
         error_weight: reg.error,
         stiffness_weight: reg.stiffness,
-        ..AdjointOptions::new(kept.rtol, kept.atol)
+        ..AdjointOptions::new(how.rtol, how.atol)
     };
-    let g = grad::adjoint(kept.tab, field, sol, dl_dy, &aopts).map_err(|e| vec![Diag::from(e)])?;
+    let g = grad::adjoint(how.tab, field, sol, dl_dy, &aopts).map_err(|e| vec![Diag::from(e)])?;
     let mut dp = g.dp;
-    if !kept.y0_given {
+    if !how.y0_given {
         let through_init =
-            grad::initial_state_vjp(model, &kept.p, &[], kept.t0, &g.du0).map_err(|d| vec![d])?;
-        for (d, e) in dp.iter_mut().zip(through_init) {
-            *d += e;
-        }
+            grad::initial_state_vjp(model, &how.p, &[], how.t0, &g.du0).map_err(|d| vec![d])?;
+        grad::add_into(&mut dp, &through_init);
     }
     let (error_estimate, stiffness) = grad::recorded_regularizers(sol);
     Ok(Sweep {

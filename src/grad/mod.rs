@@ -27,6 +27,7 @@ pub use adjoint::{AdjointOptions, AdjointWork, Gradients, adjoint, adjoint_in, a
 pub use batched::{
     BatchAdjointWork, BatchGradients, BatchVjpField, RowByRow, batch_adjoint, row_by_row,
 };
+pub(crate) use field::add_into;
 pub use field::{FnVjpField, JitVjpField, VjpField, vjp_from_fn};
 pub use init::initial_state_vjp;
 pub use integral::{Integrand, JitIntegrand, integral, rademacher};

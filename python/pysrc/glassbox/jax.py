@@ -110,6 +110,20 @@ def _keep(entry):
     return token
 
 
+def _take(token):
+    """The entry a forward pass kept under `token` (its residual, broadcast over a vmapped
+    batch), removed from the table; `(None, None, None)` when forgotten."""
+    token = np.asarray(token)
+    return _kept.pop(int(token.flat[0]), (None, None, None)) if token.size else (None, None, None)
+
+
+def _like(dy0, y0, grads, params):
+    """The backward pass's results in the shapes and dtypes of the primal arguments."""
+    return (np.asarray(dy0).reshape(np.shape(y0)).astype(np.asarray(y0).dtype),
+            {k: np.asarray(grads[k]).reshape(np.shape(v)).astype(np.asarray(v).dtype)
+             for k, v in params.items()})
+
+
 def _kept_forward(forward):
     """The custom_vjp's forward pass: `forward` keeping its solution, the token a residual."""
     def fwd(model, t, settings, y0, params):
@@ -167,8 +181,7 @@ def _bwd(model, t, settings, res, cotangents):
 
     def host(y0, params, dy, de, ds, token):
         lead, n, (y0s, ps, dys, des, dss) = _flatten(y0, params, dy, de, ds)
-        token = np.asarray(token)
-        kind, rows, kept = _kept.pop(int(token.flat[0]), (None, None, None)) if token.size else (None,) * 3
+        kind, rows, kept = _take(token)
         shared = _shared(ps) if n else None
         if rows != n:
             kind = None  # not this batch's solution (or none): solve again
@@ -192,9 +205,7 @@ def _bwd(model, t, settings, res, cotangents):
                 dps.append(g["params"])
             dy0 = np.stack(dy0s)
             grads = {k: np.stack([np.asarray(d[k]) for d in dps]) for k in params}
-        return (np.asarray(dy0).reshape(np.shape(y0)).astype(np.asarray(y0).dtype),
-                {k: np.asarray(grads[k]).reshape(np.shape(v)).astype(np.asarray(v).dtype)
-                 for k, v in params.items()})
+        return _like(dy0, y0, grads, params)
 
     dy0, dparams = jax.pure_callback(host, shapes, y0, params, dy, de, ds, token,
                                      vmap_method="broadcast_all")
@@ -246,8 +257,7 @@ def _bwd_rows(model, t, settings, res, cotangents):
     def host(y0, params, dy, de, ds, token):
         y0 = np.asarray(y0, dtype=np.float64)
         lead = y0.shape[:-2]
-        token = np.asarray(token)
-        kind, count, kept = _kept.pop(int(token.flat[0]), (None, None, None)) if token.size else (None,) * 3
+        kind, count, kept = _take(token)
         n = int(np.prod(lead, dtype=np.int64))
         dy0s, grads = [], {k: [] for k in params}
         for j, i in enumerate(np.ndindex(*lead)):
@@ -262,9 +272,7 @@ def _bwd_rows(model, t, settings, res, cotangents):
             dy0s.append(g["y0"])
             for k in params:
                 grads[k].append(g["params"][k])
-        return (np.stack(dy0s).reshape(y0.shape).astype(np.asarray(y0).dtype) if dy0s else np.zeros(y0.shape),
-                {k: np.asarray(grads[k]).reshape(np.shape(v)).astype(np.asarray(v).dtype)
-                 for k, v in params.items()})
+        return _like(np.stack(dy0s) if dy0s else np.zeros(y0.shape), y0, grads, params)
 
     dy0, dparams = jax.pure_callback(host, shapes, y0, params, dy, de, ds, token,
                                      vmap_method="broadcast_all")
