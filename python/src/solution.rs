@@ -34,8 +34,9 @@ pub struct Solution {
     /// `switches` (SDEs: summed over paths).
     #[pyo3(get)]
     pub stats: Py<PyDict>,
-    /// ODE: one entry per accepted step, as arrays `t`, `h`, `error_estimate`,
-    /// `stiffness_estimate` (NaN where the method has none) and `nfe`; `None` for SDEs.
+    /// One entry per accepted step, as arrays `t`, `h`, `error_estimate`,
+    /// `stiffness_estimate` (NaN where the method has none) and `nfe`; SDEs: every path's steps
+    /// one after another, with `path` (the path's index); `None` for a batched `y0`.
     #[pyo3(get)]
     pub steps: Option<Py<PyDict>>,
     /// `compile_ms`, `solve_ms`.
@@ -50,8 +51,8 @@ pub struct Solution {
     /// for one initial state.
     #[pyo3(get)]
     pub rows: Option<usize>,
-    /// ODEs: `error_estimate` (`R_E = Σ E_j|h_j|`) and `stiffness` (`R_S = Σ S_j|h_j|`) of the
-    /// solve, floats (arrays over the rows for a batched `y0`); `None` for SDEs.
+    /// `error_estimate` (`R_E = Σ E_j|h_j|`) and `stiffness` (`R_S = Σ S_j|h_j|`) of the
+    /// solve, floats (arrays over the rows for a batched `y0`, over the paths for an SDE).
     #[pyo3(get)]
     pub regularizers: Option<Py<PyDict>>,
     /// A batched `y0`: whether its rows were solved together (the batched solver, GEMMs) or
@@ -153,28 +154,14 @@ impl Solution {
     ) -> PyResult<Solution> {
         let y = Array2::from_shape_vec((sol.ts.len(), sol.dim), sol.us.clone())
             .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
-        let steps = PyDict::new(py);
-        let column = |f: &dyn Fn(&glassbox::solve::StepRecord) -> f64| {
-            PyArray1::from_vec(py, sol.steps.iter().map(f).collect())
-        };
-        steps.set_item("t", column(&|s| s.t))?;
-        steps.set_item("h", column(&|s| s.h))?;
-        steps.set_item(
-            "error_estimate",
-            column(&|s| s.error_estimate.unwrap_or(f64::NAN)),
-        )?;
-        steps.set_item(
-            "stiffness_estimate",
-            column(&|s| s.stiffness_estimate.unwrap_or(f64::NAN)),
-        )?;
-        steps.set_item("nfe", column(&|s| f64::from(s.nfe)))?;
+        let steps = step_records(py, &[sol], false)?;
         Ok(Solution {
             t: PyArray1::from_vec(py, sol.ts.clone()).into_any().unbind(),
             y: y.into_pyarray(py).into_any().unbind(),
             states,
             method: sol.method.to_string(),
             stats: stats(py, &sol.stats)?,
-            steps: Some(steps.unbind()),
+            steps: Some(steps),
             timing: timing(py, run_timing)?,
             seed: None,
             paths: None,
@@ -255,16 +242,54 @@ impl Solution {
             states,
             method: plan.method.name().to_string(),
             stats: stats(py, &sol.stats)?,
-            steps: None,
+            steps: Some(step_records(
+                py,
+                &sol.paths.iter().collect::<Vec<_>>(),
+                true,
+            )?),
             timing: timing(py, &run.timing)?,
             seed: Some(plan.seed),
             paths: Some(plan.paths),
             rows: None,
-            regularizers: None,
+            regularizers: Some(regularizers(py, sol.paths.iter(), true)?),
             batched: None,
             kept: None,
         })
     }
+}
+
+/// Every accepted step of `sols`, as arrays: `t`, `h`, `error_estimate`,
+/// `stiffness_estimate` (NaN where the method has none), `nfe`; with `paths`, also `path` (the
+/// solution's index: an SDE's paths one after another).
+fn step_records(
+    py: Python<'_>,
+    sols: &[&glassbox::solve::Solution],
+    paths: bool,
+) -> PyResult<Py<PyDict>> {
+    let records = || {
+        sols.iter()
+            .enumerate()
+            .flat_map(|(k, s)| s.steps.iter().map(move |r| (k, r)))
+    };
+    let column = |f: &dyn Fn(usize, &glassbox::solve::StepRecord) -> f64| {
+        PyArray1::from_vec(py, records().map(|(k, r)| f(k, r)).collect())
+    };
+    let steps = PyDict::new(py);
+    if paths {
+        steps.set_item("path", column(&|k, _| k as f64))?;
+    }
+    steps.set_item("t", column(&|_, s| s.t))?;
+    steps.set_item("h", column(&|_, s| s.h))?;
+    steps.set_item(
+        "error_estimate",
+        column(&|_, s| s.error_estimate.unwrap_or(f64::NAN)),
+    )?;
+    steps.set_item(
+        "stiffness_estimate",
+        column(&|_, s| s.stiffness_estimate.unwrap_or(f64::NAN)),
+    )?;
+    steps.set_item("nfe", column(&|_, s| f64::from(s.nfe)))?;
+    Ok(steps.unbind())
 }
 
 /// `{error_estimate, stiffness}` of the solves: floats for one, arrays (`rows`) for many.

@@ -140,3 +140,19 @@ def test_a_batched_y0_solves_each_row_as_alone():
         nfe += alone.stats["nfe"]
     assert sol.stats["nfe"] == nfe
     np.testing.assert_array_equal(sol.t, t)
+
+
+def test_sde_paths_carry_their_step_records_and_regularizers():
+    # Every accepted step of every path, path after path (`path` names it); a path's R_E is
+    # the sum of its records' E_j |h_j|, as for an ODE solve.
+    model = glassbox.Model.from_file(str(EXAMPLES / "spiral_sde.gbx"))
+    sol = model.solve(paths=3, seed=1)
+    steps = sol.steps
+    assert len(steps["t"]) == sol.stats["accepted"]
+    assert list(np.unique(steps["path"])) == [0.0, 1.0, 2.0]
+    assert np.all(np.diff(steps["path"]) >= 0)
+    for k in range(3):
+        mine = steps["path"] == k
+        r_e = np.sum(steps["error_estimate"][mine] * np.abs(steps["h"][mine]))
+        np.testing.assert_allclose(sol.regularizers["error_estimate"][k], r_e, rtol=1e-12)
+        assert np.all(np.diff(steps["t"][mine]) > 0)
